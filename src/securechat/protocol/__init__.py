@@ -1,1 +1,1 @@
-
+"""Wire protocol v1: frames, codec, limits and error codes. Pure: no I/O."""

@@ -1,0 +1,140 @@
+"""One websocket to the relay: requests matched to answers by `rid`, pushes handed on.
+
+It knows nothing of reconnecting or of what envelopes contain; `RelayClient`
+builds that on top.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidURI
+
+from securechat.errors import ConnectionLost, ProtocolError, ServerRejected
+from securechat.protocol import frames as F
+from securechat.protocol.codec import encode_str, parse_server_frame
+from securechat.protocol.limits import MAX_FRAME_BYTES, SUBPROTOCOL
+
+log = logging.getLogger("securechat.client.connection")
+
+PushHandler = Callable[[F.ServerFrame], Awaitable[None]]
+
+
+class CertificatePinMismatch(ConnectionLost):
+    """The relay's TLS certificate is not the pinned one: possibly an impostor."""
+
+
+class RelayConnection:
+    def __init__(self, ws: ClientConnection, on_push: PushHandler) -> None:
+        self.ws = ws
+        self._on_push = on_push
+        self._rids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[F.ServerFrame]] = {}
+        self._reader = asyncio.create_task(self._read())
+        self.closed = asyncio.Event()
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        on_push: PushHandler,
+        *,
+        pin_sha256: str | None = None,
+        timeout: float = 10.0,
+    ) -> RelayConnection:
+        tls: ssl.SSLContext | None = None
+        if url.startswith("wss://") and pin_sha256:
+            # The pin replaces CA validation: a self-signed relay certificate is normal.
+            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            tls.check_hostname = False
+            tls.verify_mode = ssl.CERT_NONE
+        try:
+            ws = await connect(
+                url,
+                ssl=tls,
+                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                compression=None,
+                max_size=MAX_FRAME_BYTES,
+                open_timeout=timeout,
+                ping_interval=20,
+                ping_timeout=20,
+            )
+        except InvalidURI as exc:
+            raise ConnectionLost(f"{url!r} is not a ws:// or wss:// address") from exc
+        except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
+            raise ConnectionLost(f"cannot reach the relay at {url}: {exc}") from exc
+        if pin_sha256:
+            _check_pin(ws, pin_sha256)
+        return cls(ws, on_push)
+
+    async def request(self, frame: F.ClientFrame, timeout: float = 30.0) -> F.ServerFrame:
+        """Sends a request and waits for its answer; an `error` answer raises ServerRejected."""
+        future: asyncio.Future[F.ServerFrame] = asyncio.get_running_loop().create_future()
+        self._waiting[frame.rid] = future
+        try:
+            await self.send(frame)
+            answer = await asyncio.wait_for(future, timeout)
+        finally:
+            self._waiting.pop(frame.rid, None)
+        if isinstance(answer, F.Error):
+            raise ServerRejected(answer.code, answer.message)
+        return answer
+
+    def next_rid(self) -> int:
+        return next(self._rids)
+
+    async def send(self, frame: F.ClientFrame) -> None:
+        try:
+            await self.ws.send(encode_str(frame))
+        except ConnectionClosed as exc:
+            raise ConnectionLost("the relay closed the connection") from exc
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await asyncio.gather(self._reader, return_exceptions=True)
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.ws:
+                try:
+                    frame = parse_server_frame(message)
+                except ProtocolError as exc:
+                    log.warning("ignored a malformed frame from the relay: %s", exc.message)
+                    continue
+                rid = getattr(frame, "rid", None)
+                waiter = self._waiting.get(rid) if rid is not None else None
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(frame)
+                elif isinstance(frame, F.Error) and rid is None:
+                    await self._on_push(frame)
+                elif rid is None or isinstance(frame, F.Presence):
+                    await self._on_push(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            reason = self.ws.close_reason or "connection closed"
+            for future in self._waiting.values():
+                if not future.done():
+                    future.set_exception(ConnectionLost(f"the relay went away: {reason}"))
+            self.closed.set()
+
+
+def _check_pin(ws: ClientConnection, pin_sha256: str) -> None:
+    ssl_object = ws.transport.get_extra_info("ssl_object")
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+    expected = pin_sha256.replace(":", "").lower()
+    actual = hashlib.sha256(der).hexdigest() if der else ""
+    if not hmac.compare_digest(actual, expected):
+        asyncio.get_running_loop().create_task(ws.close(1008, "certificate pin mismatch"))
+        raise CertificatePinMismatch(
+            "the relay's certificate does not match the pinned SHA-256 fingerprint "
+            f"({actual or 'no TLS'}); do not continue unless the operator changed it"
+        )

@@ -1,0 +1,122 @@
+"""The one stream of typed events the client core gives a UI.
+
+A UI (the TUI, the CLI's `receive`, a bot) reads `ChatClient.events` and
+never looks inside the client's state to learn what happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ConnectionState(StrEnum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    CLOSED = "closed"
+
+
+class ConversationState(StrEnum):
+    NONE = "none"
+    PENDING = "pending"
+    ACTIVE = "active"
+    KEY_CHANGED = "key_changed"
+
+
+class DeliveryState(StrEnum):
+    SENDING = "sending"
+    SENT = "sent"
+    """Stored by the relay: it will reach the peer even if the relay crashes."""
+    DELIVERED = "delivered"
+    """The peer's client confirmed, end to end, that it opened the message."""
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChanged:
+    state: ConnectionState
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    peer: str
+    text: str
+    ts: float
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryChanged:
+    peer: str
+    eid: str
+    state: DeliveryState
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceChanged:
+    user: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationChanged:
+    peer: str
+    state: ConversationState
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChanged:
+    """The directory or a `sharekey` offered a key other than the pinned one."""
+
+    peer: str
+    pinned_fingerprint: str
+    offered_fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyShared:
+    """A peer's identity key arrived by `sharekey` and was pinned (trust on first use)."""
+
+    peer: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileOffered:
+    peer: str
+    file_id: str
+    name: str
+    size: int
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransferProgress:
+    file_id: str
+    done: int
+    total: int
+    direction: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRaised:
+    message: str
+    code: str = ""
+
+
+Event = (
+    ConnectionChanged
+    | MessageReceived
+    | DeliveryChanged
+    | PresenceChanged
+    | ConversationChanged
+    | KeyChanged
+    | KeyShared
+    | FileOffered
+    | TransferProgress
+    | ErrorRaised
+)

@@ -1,0 +1,356 @@
+"""Wire protocol v1: every frame the relay and the client exchange.
+
+Frames are JSON text messages with a `type` tag; binary values travel as
+base64 strings (msgspec does this for `bytes` fields). The protocol version is
+negotiated once per connection through the websocket subprotocol
+`securechat.v1`, so frames don't repeat it.
+
+Client frames are parsed strictly: an unknown `type`, a missing field, a
+field of the wrong type, a value out of bounds or an *extra* field is a
+`bad_request`, because a client that sends fields we don't know is either
+buggy or probing. Server frames are parsed leniently by clients (unknown
+fields ignored) so that a relay can add information within v1.
+
+Requests carry `rid`, chosen by the client and echoed in the answer (a
+result frame or an `error`). Pushes from the relay (`deliver`, `presence`,
+...) carry no `rid`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final
+
+import msgspec
+
+from securechat.protocol import limits as L
+
+RequestId = Annotated[int, msgspec.Meta(ge=0, le=L.MAX_REQUEST_ID)]
+Username = Annotated[str, msgspec.Meta(pattern=L.USERNAME_PATTERN)]
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=L.MAX_PASSWORD_CHARS)]
+Token = Annotated[str, msgspec.Meta(min_length=1, max_length=L.MAX_TOKEN_CHARS)]
+EnvelopeId = Annotated[str, msgspec.Meta(pattern=L.ENVELOPE_ID_PATTERN)]
+Body = Annotated[bytes, msgspec.Meta(min_length=1, max_length=L.MAX_BODY_BYTES)]
+KeyBlob = Annotated[bytes, msgspec.Meta(min_length=1, max_length=L.MAX_KEY_BLOB_BYTES)]
+RecoveryToken = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+ServerId = Annotated[int, msgspec.Meta(ge=1, le=L.MAX_REQUEST_ID)]
+FileId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_\-]{16,64}$")]
+ChunkIndex = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+ChunkBlob = Annotated[bytes, msgspec.Meta(max_length=L.MAX_FILE_CHUNK_BLOB)]
+HashPrefix = Annotated[bytes, msgspec.Meta(min_length=4, max_length=32)]
+Url = Annotated[str, msgspec.Meta(min_length=1, max_length=L.MAX_URL_CHARS)]
+
+
+class _ClientFrame(
+    msgspec.Struct, tag_field="type", forbid_unknown_fields=True, frozen=True, kw_only=True
+):
+    """A request from a client. Strict: see the module docstring."""
+
+    rid: RequestId
+
+
+class _ServerFrame(msgspec.Struct, tag_field="type", frozen=True, kw_only=True):
+    """A frame from the relay. Lenient on decode: see the module docstring."""
+
+
+# --- accounts ------------------------------------------------------------------
+
+
+class Register(_ClientFrame, tag="register"):
+    username: Username
+    password: Password
+    recovery_token: RecoveryToken
+    """The server half of the recovery code (HKDF-derived on the client); stored hashed."""
+
+
+class Login(_ClientFrame, tag="login"):
+    username: Username
+    password: Password
+
+
+class Resume(_ClientFrame, tag="resume"):
+    token: Token
+
+
+class Logout(_ClientFrame, tag="logout"):
+    pass
+
+
+class ResetPassword(_ClientFrame, tag="reset_password"):
+    username: Username
+    token: Token
+    """An operator reset token, or the hex of the server half of a recovery code."""
+    new_password: Password
+    new_recovery_token: RecoveryToken | None = None
+    """Replaces a consumed recovery code; required when `token` was one."""
+
+
+class DeleteAccount(_ClientFrame, tag="delete_account"):
+    password: Password
+
+
+# --- relay ---------------------------------------------------------------------
+
+
+class Send(_ClientFrame, tag="send"):
+    to: Username
+    eid: EnvelopeId
+    """Chosen by the sender; re-sending the same (sender, eid) is idempotent."""
+    body: Body
+
+
+class Ack(_ClientFrame, tag="ack"):
+    """Confirms delivered envelopes so the relay deletes them. Not answered."""
+
+    sids: Annotated[list[ServerId], msgspec.Meta(min_length=1, max_length=L.MAX_ACK_IDS)]
+
+
+class Watch(_ClientFrame, tag="watch"):
+    """Subscribes to the presence of these users (answered with current states)."""
+
+    users: Annotated[list[Username], msgspec.Meta(max_length=L.MAX_WATCH_USERS)]
+
+
+class DeleteConversation(_ClientFrame, tag="delete_conversation"):
+    """Drops what the relay still holds between the caller and `peer`."""
+
+    peer: Username
+
+
+# --- key directory -------------------------------------------------------------
+
+
+class PublishKeys(_ClientFrame, tag="publish_keys"):
+    """Opaque to the relay: identity key, signed prekeys and one-time prekeys."""
+
+    identity: KeyBlob
+    signed_prekey: KeyBlob
+    kem_prekey: KeyBlob
+    one_time_prekeys: Annotated[list[KeyBlob], msgspec.Meta(max_length=L.MAX_ONE_TIME_PREKEYS)]
+    replace_one_time: bool = False
+
+
+class FetchBundle(_ClientFrame, tag="fetch_bundle"):
+    user: Username
+
+
+# --- files ---------------------------------------------------------------------
+
+
+class FileBegin(_ClientFrame, tag="file_begin"):
+    """Reserves a blob for `size` bytes of ciphertext readable by `recipients`."""
+
+    size: Annotated[int, msgspec.Meta(ge=0, le=2**40)]
+    recipients: Annotated[
+        list[Username], msgspec.Meta(min_length=1, max_length=L.MAX_FILE_RECIPIENTS)
+    ]
+
+
+class FileChunk(_ClientFrame, tag="file_chunk"):
+    file_id: FileId
+    index: ChunkIndex
+    data: ChunkBlob
+
+
+class FileStatus(_ClientFrame, tag="file_status"):
+    """Asks how many chunks of an upload the relay holds (to resume)."""
+
+    file_id: FileId
+
+
+class FileGet(_ClientFrame, tag="file_get"):
+    file_id: FileId
+    index: ChunkIndex
+
+
+class FileDone(_ClientFrame, tag="file_done"):
+    """A recipient confirms it has the whole file; the last one frees the blob."""
+
+    file_id: FileId
+
+
+# --- URL scanning --------------------------------------------------------------
+
+
+class ScanPrefixes(_ClientFrame, tag="scan_prefixes"):
+    """Private mode: only hash prefixes of the canonical URL's expressions."""
+
+    prefixes: Annotated[list[HashPrefix], msgspec.Meta(min_length=1, max_length=L.MAX_SCAN_PREFIXES)]
+
+
+class ScanUrl(_ClientFrame, tag="scan_url"):
+    """Full lookup: the relay (and its providers) learn the URL."""
+
+    url: Url
+    submit: bool = False
+
+
+ClientFrame = (
+    Register
+    | Login
+    | Resume
+    | Logout
+    | ResetPassword
+    | DeleteAccount
+    | Send
+    | Ack
+    | Watch
+    | DeleteConversation
+    | PublishKeys
+    | FetchBundle
+    | FileBegin
+    | FileChunk
+    | FileStatus
+    | FileGet
+    | FileDone
+    | ScanPrefixes
+    | ScanUrl
+)
+
+# --- server frames ---------------------------------------------------------------
+
+
+class Error(_ServerFrame, tag="error"):
+    code: str
+    message: str
+    rid: int | None = None
+    retry_after: float | None = None
+
+
+class Done(_ServerFrame, tag="done"):
+    """Success of a request that returns nothing else."""
+
+    rid: int
+
+
+class Registered(_ServerFrame, tag="registered"):
+    rid: int
+    username: str
+
+
+class Session(_ServerFrame, tag="session"):
+    """Answer to `login` and `resume`: the token resumes without the password."""
+
+    rid: int
+    username: str
+    token: str
+    expires_at: float
+    one_time_prekeys: int
+    """How many of the user's one-time prekeys the directory still holds."""
+
+
+class Accepted(_ServerFrame, tag="accepted"):
+    """The envelope is persisted: it will be delivered even if the relay crashes."""
+
+    rid: int
+    eid: str
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    sid: int
+    sender: str
+    """Stamped by the relay from the authenticated connection, never from the client."""
+    eid: str
+    body: bytes
+    ts: float
+
+
+class Deliver(_ServerFrame, tag="deliver"):
+    """One or more envelopes, oldest first; the client answers with `ack`."""
+
+    envelopes: list[Envelope]
+
+
+class Presence(_ServerFrame, tag="presence"):
+    user: str
+    state: str
+    """`online`, `offline` or `deleted` (the account is gone)."""
+    rid: int | None = None
+
+
+class PresenceList(_ServerFrame, tag="presence_list"):
+    rid: int
+    states: dict[str, str]
+
+
+class Bundle(_ServerFrame, tag="bundle"):
+    rid: int
+    user: str
+    identity: bytes
+    signed_prekey: bytes
+    kem_prekey: bytes
+    one_time_prekey: bytes | None = None
+
+
+class PrekeysLow(_ServerFrame, tag="prekeys_low"):
+    remaining: int
+
+
+class FileReady(_ServerFrame, tag="file_ready"):
+    """Answer to `file_begin` and `file_status`: chunks [0, next_index) are stored."""
+
+    rid: int
+    file_id: str
+    next_index: int
+    size: int
+    complete: bool
+
+
+class FileData(_ServerFrame, tag="file_data"):
+    rid: int
+    file_id: str
+    index: int
+    data: bytes
+    last: bool
+
+
+class ScanHashes(_ServerFrame, tag="scan_hashes"):
+    rid: int
+    matches: list[dict[str, Any]]
+
+
+class ScanVerdict(_ServerFrame, tag="scan_verdict"):
+    rid: int
+    verdict: dict[str, Any]
+
+
+ServerFrame = (
+    Error
+    | Done
+    | Registered
+    | Session
+    | Accepted
+    | Deliver
+    | Presence
+    | PresenceList
+    | Bundle
+    | PrekeysLow
+    | FileReady
+    | FileData
+    | ScanHashes
+    | ScanVerdict
+)
+
+REQUEST_TYPES: Final = frozenset(
+    cls.__struct_config__.tag
+    for cls in (
+        Register,
+        Login,
+        Resume,
+        Logout,
+        ResetPassword,
+        DeleteAccount,
+        Send,
+        Ack,
+        Watch,
+        DeleteConversation,
+        PublishKeys,
+        FetchBundle,
+        FileBegin,
+        FileChunk,
+        FileStatus,
+        FileGet,
+        FileDone,
+        ScanPrefixes,
+        ScanUrl,
+    )
+)

@@ -1,0 +1,191 @@
+"""Accounts: registration, login, session tokens, password reset, deletion.
+
+Answers never reveal whether a username exists (registration aside, where a
+taken name must be said): a missing account costs the same bcrypt work and
+gets the same sentence as a wrong password.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from securechat.errors import ProtocolError
+from securechat.protocol.errors import ErrorCode
+from securechat.protocol.limits import USERNAME_PATTERN
+from securechat.server.passwords import PasswordHasher, password_problem, same_hash, token_hash
+from securechat.server.ratelimit import Backoff
+from securechat.server.store import Account, SessionRecord, Store
+
+log = logging.getLogger("securechat.accounts")
+
+_USERNAME = re.compile(USERNAME_PATTERN)
+OPERATOR_TOKEN_PREFIX = "op-"
+_LOGIN_FAILED = "wrong username or password"
+_RESET_FAILED = "that reset token is not valid for this account (tokens are single use)"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    username: str
+    token: str
+    expires_at: float
+
+
+class AccountService:
+    def __init__(
+        self,
+        store: Store,
+        hasher: PasswordHasher,
+        *,
+        session_ttl: float = 30 * 86400,
+        reset_token_ttl: float = 30 * 60,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.hasher = hasher
+        self.session_ttl = session_ttl
+        self.reset_token_ttl = reset_token_ttl
+        self.clock = clock
+        self.login_backoff = Backoff()
+        self.reset_backoff = Backoff(free=3, base=5.0)
+
+    async def register(self, username: str, password: str, recovery_token: bytes) -> str:
+        username = normalise_username(username)
+        problem = password_problem(password, username)
+        if problem:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, problem)
+        account = Account(
+            username=username,
+            password_hash=await self.hasher.hash(password),
+            recovery_hash=token_hash(recovery_token),
+            created_at=self.clock(),
+        )
+        if not await self.store.create_account(account):
+            raise ProtocolError(ErrorCode.CONFLICT, f"the username {username!r} is taken")
+        log.info("account registered")
+        return username
+
+    async def login(self, username: str, password: str, address: str) -> IssuedSession:
+        username = normalise_username(username)
+        self._check_backoff(self.login_backoff, username, address)
+        account = await self.store.get_account(username)
+        ok = await self.hasher.verify(password, account.password_hash if account else None)
+        now = self.clock()
+        if not ok or account is None:
+            self.login_backoff.failed("u:" + username, now)
+            self.login_backoff.failed("a:" + address, now)
+            raise ProtocolError(ErrorCode.UNAUTHORIZED, _LOGIN_FAILED)
+        self.login_backoff.succeeded("u:" + username)
+        return await self._issue_session(account.username)
+
+    async def resume(self, token: str) -> IssuedSession:
+        record = await self.store.get_session(token_hash(token))
+        if record is None or record.expires_at <= self.clock():
+            raise ProtocolError(
+                ErrorCode.UNAUTHORIZED, "this session has expired or was revoked; log in again"
+            )
+        return IssuedSession(record.username, token, record.expires_at)
+
+    async def logout(self, token: str) -> None:
+        await self.store.delete_session(token_hash(token))
+
+    async def issue_reset_token(self, username: str) -> str:
+        """For the operator (`securechat-server reset-token`): valid 30 minutes, single use."""
+        username = normalise_username(username)
+        if await self.store.get_account(username) is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no account named {username!r}")
+        token = OPERATOR_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        await self.store.put_reset_token(
+            username, token_hash(token), self.clock() + self.reset_token_ttl
+        )
+        return token
+
+    async def reset_password(
+        self,
+        username: str,
+        token: str,
+        new_password: str,
+        new_recovery_token: bytes | None,
+        address: str,
+    ) -> None:
+        """Consumes the token, sets the password and revokes every session."""
+        username = normalise_username(username)
+        self._check_backoff(self.reset_backoff, username, address)
+        problem = password_problem(new_password, username)
+        if problem:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, problem)
+        now = self.clock()
+        account = await self.store.get_account(username)
+        recovery_hash: bytes | None = None
+        valid = False
+        if account is not None and token.startswith(OPERATOR_TOKEN_PREFIX):
+            valid = await self.store.consume_reset_token(username, token_hash(token), now)
+        elif account is not None:
+            presented = _recovery_bytes(token)
+            if presented is not None and same_hash(account.recovery_hash, token_hash(presented)):
+                if new_recovery_token is None:
+                    raise ProtocolError(
+                        ErrorCode.BAD_REQUEST,
+                        "a recovery code is single use: send a new recovery token with the reset",
+                    )
+                valid = True
+                recovery_hash = token_hash(new_recovery_token)
+        if not valid or account is None:
+            self.reset_backoff.failed("u:" + username, now)
+            self.reset_backoff.failed("a:" + address, now)
+            raise ProtocolError(ErrorCode.UNAUTHORIZED, _RESET_FAILED)
+        self.reset_backoff.succeeded("u:" + username)
+        password_hash = await self.hasher.hash(new_password)
+        await self.store.update_password(account.username, password_hash, recovery_hash)
+        await self.store.delete_sessions_of(account.username)
+        log.info("password reset")
+
+    async def verify_password(self, username: str, password: str, address: str) -> None:
+        """Re-authentication before destructive actions (account deletion)."""
+        self._check_backoff(self.login_backoff, username, address)
+        account = await self.store.get_account(username)
+        if account is None or not await self.hasher.verify(password, account.password_hash):
+            self.login_backoff.failed("u:" + username, self.clock())
+            raise ProtocolError(ErrorCode.UNAUTHORIZED, "wrong password")
+
+    async def _issue_session(self, username: str) -> IssuedSession:
+        token = secrets.token_urlsafe(32)
+        expires_at = self.clock() + self.session_ttl
+        await self.store.put_session(SessionRecord(token_hash(token), username, expires_at))
+        return IssuedSession(username, token, expires_at)
+
+    def _check_backoff(self, backoff: Backoff, username: str, address: str) -> None:
+        now = self.clock()
+        wait = max(backoff.retry_after("u:" + username, now), backoff.retry_after("a:" + address, now))
+        if wait > 0:
+            raise RateLimited(wait)
+
+
+class RateLimited(ProtocolError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(
+            ErrorCode.RATE_LIMITED, f"too many failed attempts; try again in {retry_after:.0f} s"
+        )
+        self.retry_after = retry_after
+
+
+def normalise_username(username: str) -> str:
+    lowered = username.strip().lower()
+    if not _USERNAME.match(lowered):
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, "a username is 3-32 characters of a-z, 0-9, '_', '.' or '-'"
+        )
+    return lowered
+
+
+def _recovery_bytes(token: str) -> bytes | None:
+    try:
+        raw = bytes.fromhex(token)
+    except ValueError:
+        return None
+    return raw if len(raw) == 32 else None

@@ -1,0 +1,298 @@
+"""The relay process: websockets server, request dispatch, health and shutdown.
+
+`RelayServer.dispatch` is the one table from frame type to behaviour; the
+account, relay and directory logic it calls lives in their own modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+import signal
+import ssl
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from securechat import paths
+from securechat.errors import ProtocolError
+from securechat.protocol import frames as F
+from securechat.protocol.codec import encode_str
+from securechat.protocol.errors import ErrorCode
+from securechat.protocol.limits import MAX_FRAME_BYTES, SUBPROTOCOL
+from securechat.server.accounts import AccountService, normalise_username
+from securechat.server.config import ServerConfig
+from securechat.server.connection import Connection
+from securechat.server.metrics import Metrics
+from securechat.server.passwords import PasswordHasher
+from securechat.server.relay import Relay
+from securechat.server.sqlite_store import SQLiteStore
+from securechat.server.store import Store
+
+log = logging.getLogger("securechat.server")
+
+PREKEYS_LOW_WATER = 10
+
+
+def open_store(config: ServerConfig) -> Store:
+    if config.store and not config.store.startswith("sqlite:"):
+        raise ProtocolError(ErrorCode.UNAVAILABLE, f"unsupported store URL {config.store!r}")
+    if config.store.startswith("sqlite:"):
+        return SQLiteStore(Path(config.store.removeprefix("sqlite:")))
+    return SQLiteStore(paths.server_dir(config.data_dir or None) / "relay.sqlite3")
+
+
+class RelayServer:
+    def __init__(
+        self,
+        config: ServerConfig,
+        store: Store | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.store = store if store is not None else open_store(config)
+        self.metrics = Metrics()
+        self.hasher = PasswordHasher(config.bcrypt_cost, config.bcrypt_workers)
+        self.accounts = AccountService(
+            self.store, self.hasher, session_ttl=config.session_ttl, clock=clock
+        )
+        self.relay = Relay(
+            self.store,
+            self.metrics,
+            queue_max_count=config.queue_max_count,
+            queue_max_bytes=config.queue_max_bytes,
+            clock=clock,
+        )
+        self._server: Server | None = None
+        self._connections: set[Connection] = set()
+        self._janitor: asyncio.Task[None] | None = None
+        self.stopped = asyncio.Event()
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        tls = None
+        if self.config.tls_cert:
+            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls.load_cert_chain(self.config.tls_cert, self.config.tls_key or None)
+        self._server = await serve(
+            self._handle,
+            self.config.host,
+            self.config.port,
+            ssl=tls,
+            compression=None,
+            max_size=MAX_FRAME_BYTES,
+            max_queue=64,
+            open_timeout=self.config.open_timeout,
+            ping_interval=self.config.ping_interval,
+            ping_timeout=self.config.ping_timeout,
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            process_request=self._http,
+            server_header="securechat",
+        )
+        self._janitor = asyncio.create_task(self._expire_loop())
+        log.info("relay listening on %s:%d", self.config.host, self.port)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Stops accepting, stores what was accepted, closes every connection and the store."""
+        if self._server is None:
+            return
+        self._server.close(close_connections=False)
+        if self._janitor:
+            self._janitor.cancel()
+        await self.relay.drain()
+        for conn in list(self._connections):
+            await conn.ws.close(1001, "relay shutting down")
+        await self._server.wait_closed()
+        await self.relay.drain()
+        await self.store.close()
+        self.hasher.close()
+        self._server = None
+        self.stopped.set()
+        log.info("relay stopped")
+
+    async def _expire_loop(self) -> None:
+        while True:
+            await asyncio.sleep(3600)
+            try:
+                removed = await self.store.expire_envelopes(self.clock() - self.config.queue_ttl)
+                if removed:
+                    log.info("expired %d envelopes past their TTL", removed)
+            except Exception:
+                log.exception("expiry pass failed")
+
+    def _http(self, conn: ServerConnection, request: Request) -> Response | None:
+        if request.path == "/healthz":
+            return _text(http.HTTPStatus.OK, "ok\n")
+        if request.path == "/metrics":
+            return _text(http.HTTPStatus.OK, self.metrics.render())
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return _text(http.HTTPStatus.NOT_FOUND, "securechat relay: connect with a websocket\n")
+        if len(self._connections) >= self.config.max_connections:
+            return _text(http.HTTPStatus.SERVICE_UNAVAILABLE, "relay is full; retry later\n")
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        if ws.subprotocol != SUBPROTOCOL:
+            await ws.close(1002, f"speak subprotocol {SUBPROTOCOL}")
+            return
+        conn = Connection(self, ws)
+        self._connections.add(conn)
+        self.metrics.connections_open += 1
+        self.metrics.connections_accepted += 1
+        try:
+            await conn.serve()
+        finally:
+            self._connections.discard(conn)
+            self.metrics.connections_open -= 1
+
+    # --- dispatch ------------------------------------------------------------------
+
+    async def dispatch(self, conn: Connection, frame: F.ClientFrame) -> None:
+        match frame:
+            case F.Register():
+                name = await self.accounts.register(
+                    frame.username, frame.password, frame.recovery_token
+                )
+                conn.push(encode_str(F.Registered(rid=frame.rid, username=name)))
+            case F.Login():
+                try:
+                    issued = await self.accounts.login(frame.username, frame.password, conn.address)
+                except ProtocolError:
+                    self.metrics.logins_failed += 1
+                    raise
+                self.metrics.logins_ok += 1
+                await self._start_session(conn, frame.rid, issued.username, issued.token,
+                                          issued.expires_at)
+            case F.Resume():
+                issued = await self.accounts.resume(frame.token)
+                await self._start_session(conn, frame.rid, issued.username, issued.token,
+                                          issued.expires_at)
+            case F.ResetPassword():
+                await self.accounts.reset_password(
+                    frame.username, frame.token, frame.new_password, frame.new_recovery_token,
+                    conn.address,
+                )
+                conn.push(encode_str(F.Done(rid=frame.rid)))
+            case _:
+                user = conn.username
+                if user is None:
+                    raise ProtocolError(ErrorCode.UNAUTHORIZED, "log in first")
+                await self._dispatch_authenticated(conn, user, frame)
+
+    async def _dispatch_authenticated(
+        self, conn: Connection, user: str, frame: F.ClientFrame
+    ) -> None:
+        match frame:
+            case F.Send():
+                await self.relay.submit(conn, user, frame)
+            case F.Ack():
+                self.relay.acknowledge(user, frame.sids)
+            case F.Logout():
+                if conn.token:
+                    await self.accounts.logout(conn.token)
+                conn.push(encode_str(F.Done(rid=frame.rid)))
+                await conn.ws.close(1000, "logged out")
+            case F.Watch():
+                states = await self.relay.watch(conn, [normalise_username(u) for u in frame.users])
+                conn.push(encode_str(F.PresenceList(rid=frame.rid, states=states)))
+            case F.PublishKeys():
+                count = await self.store.publish_keys(
+                    user, frame.identity, frame.signed_prekey, frame.kem_prekey,
+                    frame.one_time_prekeys, frame.replace_one_time,
+                )
+                conn.push(encode_str(F.Done(rid=frame.rid)))
+                if count < PREKEYS_LOW_WATER:
+                    conn.push(encode_str(F.PrekeysLow(remaining=count)))
+            case F.FetchBundle():
+                await self._fetch_bundle(conn, frame)
+            case F.DeleteConversation():
+                await self.store.delete_conversation(user, frame.peer)
+                conn.push(encode_str(F.Done(rid=frame.rid)))
+            case F.DeleteAccount():
+                await self.accounts.verify_password(user, frame.password, conn.address)
+                contacts = await self.store.contacts_of(user)
+                await self.store.delete_account(user)
+                log.info("account deleted")
+                conn.push(encode_str(F.Done(rid=frame.rid)))
+                self.relay.account_deleted(user, contacts)
+                for other in list(self.relay.online.get(user, ())):
+                    if isinstance(other, Connection):
+                        await other.ws.close(1000, "account deleted")
+            case _:
+                raise ProtocolError(
+                    ErrorCode.UNAVAILABLE,
+                    f"{type(frame).__name__} is not enabled on this relay",
+                )
+
+    async def _start_session(
+        self, conn: Connection, rid: int, username: str, token: str, expires_at: float
+    ) -> None:
+        if conn.username is not None:
+            raise ProtocolError(ErrorCode.CONFLICT, "this connection is already logged in")
+        if self.relay.connections_of(username) >= self.config.max_connections_per_user:
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"too many connections for {username}; close another client first",
+            )
+        remaining = await self.store.one_time_prekey_count(username)
+        conn.push(
+            encode_str(
+                F.Session(
+                    rid=rid, username=username, token=token, expires_at=expires_at,
+                    one_time_prekeys=remaining,
+                )
+            )
+        )
+        conn.authenticated(username, token)
+
+    async def _fetch_bundle(self, conn: Connection, frame: F.FetchBundle) -> None:
+        user = normalise_username(frame.user)
+        bundle = await self.store.fetch_bundle(user)
+        if bundle is None:
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND, f"{user} has not published keys (or does not exist)"
+            )
+        conn.push(
+            encode_str(
+                F.Bundle(
+                    rid=frame.rid, user=user, identity=bundle.identity,
+                    signed_prekey=bundle.signed_prekey, kem_prekey=bundle.kem_prekey,
+                    one_time_prekey=bundle.one_time_prekey,
+                )
+            )
+        )
+        remaining = await self.store.one_time_prekey_count(user)
+        if remaining < PREKEYS_LOW_WATER:
+            frame_low = encode_str(F.PrekeysLow(remaining=remaining))
+            for outlet in self.relay.online.get(user, ()):
+                outlet.push(frame_low)
+
+
+def _text(status: http.HTTPStatus, body: str) -> Response:
+    headers = Headers([("Content-Type", "text/plain; charset=utf-8")])
+    return Response(status.value, status.phrase, headers, body.encode())
+
+
+async def run_forever(config: ServerConfig) -> None:
+    """Runs until SIGTERM or SIGINT, then shuts down cleanly."""
+    server = RelayServer(config)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("signal received: draining")
+    await server.stop()

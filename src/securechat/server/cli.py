@@ -1,0 +1,123 @@
+"""`securechat-server`: run the relay, issue reset tokens, print statistics."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+
+from securechat.errors import SecureChatError
+from securechat.server.config import ServerConfig, load_config
+
+EXIT_OK, EXIT_USAGE, EXIT_ERROR = 0, 2, 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="securechat-server", description="The securechat relay: it only ever sees ciphertext."
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="where the relay keeps its database")
+    common.add_argument("--config", help="TOML file with a [server] table")
+    common.add_argument("--store", help="store URL (default: SQLite in the data dir)")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", parents=[common], help="serve clients (the default)")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--tls-cert", help="PEM certificate chain: serve wss://")
+    run.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    reset = sub.add_parser(
+        "reset-token", parents=[common], help="print a single-use password reset token (30 min)"
+    )
+    reset.add_argument("username")
+    sub.add_parser("stats", parents=[common], help="print counts from the store as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else argv
+    if not args_list or args_list[0].startswith("-") and args_list[0] not in {"-h", "--help"}:
+        args_list = ["run", *args_list]
+    args = build_parser().parse_args(args_list)
+    try:
+        config = load_config(
+            args.config,
+            overrides={
+                "data_dir": args.data_dir,
+                "store": args.store,
+                "host": getattr(args, "host", None),
+                "port": getattr(args, "port", None),
+                "tls_cert": getattr(args, "tls_cert", None),
+                "tls_key": getattr(args, "tls_key", None),
+                "log_level": getattr(args, "log_level", None),
+            },
+        )
+        if args.command == "reset-token":
+            print(asyncio.run(_reset_token(config, args.username)))
+        elif args.command == "stats":
+            print(json.dumps(asyncio.run(_stats(config)), indent=2))
+        else:
+            _configure_logging(config.log_level)
+            asyncio.run(_run(config))
+    except SecureChatError as exc:
+        print(f"securechat-server: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        print(f"securechat-server: {exc.strerror or exc} (is another relay running?)",
+              file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_OK
+
+
+async def _run(config: ServerConfig) -> None:
+    from securechat.server.app import run_forever
+
+    await run_forever(config)
+
+
+async def _reset_token(config: ServerConfig, username: str) -> str:
+    from securechat.server.accounts import AccountService
+    from securechat.server.app import open_store
+    from securechat.server.passwords import PasswordHasher
+
+    store = open_store(config)
+    try:
+        return await AccountService(store, PasswordHasher(config.bcrypt_cost)).issue_reset_token(
+            username
+        )
+    finally:
+        await store.close()
+
+
+async def _stats(config: ServerConfig) -> dict[str, int]:
+    from securechat.server.app import open_store
+
+    store = open_store(config)
+    try:
+        return await store.stats()
+    finally:
+        await store.close()
+
+
+class _KeyValueFormatter(logging.Formatter):
+    """One line per event, `key=value`, for journald and grep alike."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return f"ts={self.formatTime(record)} level={record.levelname} logger={record.name} {text}"
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_KeyValueFormatter("msg=%(message)r"))
+    logging.basicConfig(level=level, handlers=[handler])
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

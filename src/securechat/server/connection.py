@@ -1,0 +1,185 @@
+"""One client connection: reads frames, dispatches them, writes in one task.
+
+Everything a connection sends (answers, pushes, deliveries) goes through its
+writer task, so frames never interleave and a slow client only slows itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from securechat.errors import ProtocolError, StoreError
+from securechat.protocol import frames as F
+from securechat.protocol.codec import encode_str, parse_client_frame, recover_request_id
+from securechat.protocol.errors import ErrorCode
+from securechat.protocol.limits import MAX_DELIVER_BATCH
+from securechat.server.ratelimit import TokenBucket
+from securechat.server.relay import pending_deliveries
+from securechat.server.store import StoredEnvelope
+
+if TYPE_CHECKING:
+    from securechat.server.app import RelayServer
+
+log = logging.getLogger("securechat.connection")
+
+MAX_REJECTED_FRAMES = 1000
+"""After this many refused frames the connection is closed (policy violation)."""
+
+MAX_OUTGOING_FRAMES = 10_000
+"""A client that never reads is cut off instead of growing the relay's memory."""
+
+
+class Connection:
+    def __init__(self, server: RelayServer, ws: ServerConnection) -> None:
+        self.server = server
+        self.ws = ws
+        self.address = _address(ws)
+        self.username: str | None = None
+        self.token: str | None = None
+        cfg = server.config
+        self.bucket = TokenBucket(cfg.frame_rate, cfg.frame_burst)
+        self.rejected = 0
+        self._frames: deque[str] = deque()
+        self._live: deque[StoredEnvelope] = deque()
+        self._backlog = False
+        self._last_sid = 0
+        self._wake = asyncio.Event()
+        self._closing = False
+
+    # --- Outlet --------------------------------------------------------------------
+
+    def push(self, frame: str) -> None:
+        if len(self._frames) >= MAX_OUTGOING_FRAMES:
+            self._closing = True
+        self._frames.append(frame)
+        self._wake.set()
+
+    def wake_delivery(self, envelope: StoredEnvelope | None) -> None:
+        if envelope is not None:
+            self._live.append(envelope)
+        self._wake.set()
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    async def serve(self) -> None:
+        writer = asyncio.create_task(self._writer())
+        auth_deadline = asyncio.get_running_loop().call_later(
+            self.server.config.auth_timeout, self._auth_timeout
+        )
+        try:
+            async for message in self.ws:
+                await self._receive(message)
+                if self._closing:
+                    await self.ws.close(1008, "too many refused frames or unread output")
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            auth_deadline.cancel()
+            writer.cancel()
+            self.server.relay.disconnected(self)
+
+    def _auth_timeout(self) -> None:
+        if self.username is None:
+            asyncio.get_running_loop().create_task(
+                self.ws.close(1008, "log in within the authentication timeout")
+            )
+
+    async def _receive(self, message: str | bytes) -> None:
+        metrics = self.server.metrics
+        metrics.frames_received += 1
+        if not self.bucket.take(self.server.clock()):
+            metrics.rate_limited += 1
+            self._reject(
+                recover_request_id(message),
+                ProtocolError(ErrorCode.RATE_LIMITED, "slow down: too many frames a second"),
+            )
+            return
+        try:
+            frame = parse_client_frame(message)
+        except ProtocolError as exc:
+            self._reject(recover_request_id(message), exc)
+            return
+        try:
+            await self.server.dispatch(self, frame)
+        except ProtocolError as exc:
+            self._reject(frame.rid, exc)
+        except StoreError as exc:
+            log.error("store failure on %s: %s", type(frame).__name__, type(exc).__name__)
+            self._reject(frame.rid, ProtocolError(ErrorCode.UNAVAILABLE, str(exc)))
+        except Exception:
+            log.exception("internal error handling %s", type(frame).__name__)
+            self._reject(
+                frame.rid, ProtocolError(ErrorCode.INTERNAL, "the relay failed; try again")
+            )
+
+    def _reject(self, rid: int | None, exc: ProtocolError) -> None:
+        self.server.metrics.frames_rejected += 1
+        self.rejected += 1
+        if self.rejected > MAX_REJECTED_FRAMES:
+            self._closing = True
+        retry_after = getattr(exc, "retry_after", None)
+        self.push(
+            encode_str(F.Error(rid=rid, code=exc.code, message=exc.message, retry_after=retry_after))
+        )
+
+    def authenticated(self, username: str, token: str) -> None:
+        self.username = username
+        self.token = token
+        self.server.relay.connected(self)
+        self._backlog = True
+        self._wake.set()
+
+    # --- writing -------------------------------------------------------------------
+
+    async def _writer(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._frames:
+                    await self.ws.send(self._frames.popleft())
+                if self.username is not None:
+                    await self._deliver(self.username)
+        except ConnectionClosed:
+            pass
+        except StoreError:
+            log.exception("delivery stopped: store failure")
+            await self.ws.close(1011, "the relay's store failed; reconnect later")
+
+    async def _deliver(self, username: str) -> None:
+        if self._backlog:
+            while True:
+                page = await self.server.relay.backlog_page(username, self._last_sid)
+                if page:
+                    await self._send_envelopes(page)
+                if len(page) < MAX_DELIVER_BATCH:
+                    break
+            self._backlog = False
+        fresh = pending_deliveries(self._live, self._last_sid)
+        for start in range(0, len(fresh), MAX_DELIVER_BATCH):
+            await self._send_envelopes(fresh[start : start + MAX_DELIVER_BATCH])
+
+    async def _send_envelopes(self, envelopes: list[StoredEnvelope]) -> None:
+        frame = F.Deliver(
+            envelopes=[
+                F.Envelope(sid=e.sid, sender=e.sender, eid=e.eid, body=e.body, ts=e.ts)
+                for e in envelopes
+            ]
+        )
+        await self.ws.send(encode_str(frame))
+        self._last_sid = envelopes[-1].sid
+        self.server.metrics.envelopes_delivered += len(envelopes)
+
+
+def _address(ws: ServerConnection) -> str:
+    peer = ws.remote_address
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return "unknown"

@@ -1,0 +1,96 @@
+"""Password policy and hashing: bcrypt, always off the event loop.
+
+bcrypt at cost 12 takes about a quarter of a second of CPU; run on the loop
+it would freeze every conversation on the relay. `PasswordHasher` runs it in
+a small thread pool, bounded so that a storm of logins queues instead of
+taking every core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from importlib import resources
+
+import bcrypt
+
+from securechat.protocol.limits import MIN_PASSWORD_CHARS
+
+
+@lru_cache(maxsize=1)
+def _common_passwords() -> frozenset[str]:
+    text = resources.files("securechat.server").joinpath("common_passwords.txt").read_text()
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line and not line.startswith("#")
+    )
+
+
+def password_problem(password: str, username: str) -> str | None:
+    """Why `password` is refused, or None when it is acceptable."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        return f"choose a password of at least {MIN_PASSWORD_CHARS} characters"
+    lowered = password.lower()
+    if lowered in _common_passwords():
+        return "that password is on the list of commonly used passwords; choose another"
+    if len(set(password)) < 4:
+        return "that password repeats too few characters; choose another"
+    if username and username.lower() in lowered:
+        return "the password must not contain the username"
+    return None
+
+
+class PasswordHasher:
+    """bcrypt on a bounded thread pool. bcrypt's C code releases the GIL."""
+
+    def __init__(self, cost: int = 12, workers: int = 2) -> None:
+        self.cost = cost
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")
+        self._dummy: bytes | None = None
+
+    async def hash(self, password: str) -> bytes:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._hash_sync, password)
+
+    async def verify(self, password: str, hashed: bytes | None) -> bool:
+        """Checks against a dummy hash when the account is missing, so timing tells nothing."""
+        if hashed is None:
+            if self._dummy is None:
+                self._dummy = await self.hash("no such account: constant work")
+            hashed = self._dummy
+            password = password + "\x00never"
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._verify_sync, password, hashed)
+
+    def _hash_sync(self, password: str) -> bytes:
+        return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds=self.cost))
+
+    @staticmethod
+    def _verify_sync(password: str, hashed: bytes) -> bool:
+        try:
+            return bcrypt.checkpw(_prehash(password), hashed)
+        except ValueError:
+            return False
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _prehash(password: str) -> bytes:
+    """bcrypt reads only 72 bytes: a SHA-256 pre-hash keeps long passwords whole.
+
+    Base64-free hex keeps NUL bytes out of bcrypt's input.
+    """
+    return hashlib.sha256(password.encode("utf-8", "surrogatepass")).hexdigest().encode()
+
+
+def token_hash(token: str | bytes) -> bytes:
+    """Session, reset and recovery tokens carry 256 bits: a plain SHA-256 suffices."""
+    raw = token.encode("utf-8", "surrogatepass") if isinstance(token, str) else token
+    return hashlib.sha256(raw).digest()
+
+
+def same_hash(a: bytes | None, b: bytes) -> bool:
+    return a is not None and hmac.compare_digest(a, b)

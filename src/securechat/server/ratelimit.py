@@ -1,0 +1,82 @@
+"""Rate limits that the relay applies per connection, per user and per address.
+
+Pure: time comes in as an argument, so tests drive a fake clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    """`rate` tokens a second up to `burst`; a frame spends one."""
+
+    rate: float
+    burst: float
+    tokens: float = -1.0
+    updated: float = 0.0
+
+    def take(self, now: float, cost: float = 1.0) -> bool:
+        if self.tokens < 0:
+            self.tokens, self.updated = self.burst, now
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= cost:
+            self.tokens -= cost
+            return True
+        return False
+
+
+@dataclass(slots=True)
+class _Failures:
+    count: int = 0
+    locked_until: float = 0.0
+    last: float = 0.0
+
+
+@dataclass
+class Backoff:
+    """Growing lock-out after repeated failures (logins, resets) for one key.
+
+    The first `free` failures cost nothing; after that each one doubles the
+    wait from `base` up to `ceiling`. Failures are forgotten after `forget`
+    seconds of quiet, and a success clears them.
+    """
+
+    free: int = 5
+    base: float = 1.0
+    ceiling: float = 900.0
+    forget: float = 3600.0
+    max_keys: int = 100_000
+    _state: dict[str, _Failures] = field(default_factory=dict)
+
+    def retry_after(self, key: str, now: float) -> float:
+        """Seconds until `key` may try again (0 when it may now)."""
+        entry = self._state.get(key)
+        if entry is None:
+            return 0.0
+        if now - entry.last > self.forget:
+            del self._state[key]
+            return 0.0
+        return max(0.0, entry.locked_until - now)
+
+    def failed(self, key: str, now: float) -> None:
+        entry = self._state.get(key)
+        if entry is None:
+            if len(self._state) >= self.max_keys:
+                self._evict(now)
+            entry = self._state[key] = _Failures()
+        entry.count += 1
+        entry.last = now
+        if entry.count > self.free:
+            delay = min(self.ceiling, self.base * 2 ** (entry.count - self.free - 1))
+            entry.locked_until = now + delay
+
+    def succeeded(self, key: str) -> None:
+        self._state.pop(key, None)
+
+    def _evict(self, now: float) -> None:
+        stale = [k for k, v in self._state.items() if now - v.last > self.forget]
+        for key in stale or list(self._state)[: self.max_keys // 10]:
+            del self._state[key]

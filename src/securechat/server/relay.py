@@ -1,0 +1,217 @@
+"""Routing: accept envelopes, persist them in groups, deliver them in order.
+
+The path of one envelope: a `send` frame is queued for the next group
+commit; after the batch is in the store the sender gets `accepted` and every
+connection of the recipient is woken. Each connection has one writer task
+that first drains the stored backlog page by page and then forwards live
+envelopes, several per `deliver` frame when they pile up, so a busy
+recipient costs fewer frames and fewer syscalls. Envelopes leave the store
+only when the recipient acknowledges them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from securechat.errors import StorageFullError, StoreError
+from securechat.protocol import frames as F
+from securechat.protocol.codec import encode_str
+from securechat.protocol.errors import ErrorCode
+from securechat.protocol.limits import MAX_DELIVER_BATCH
+from securechat.server.metrics import Metrics
+from securechat.server.store import NewEnvelope, StoredEnvelope, Store
+
+log = logging.getLogger("securechat.relay")
+
+
+class Outlet(Protocol):
+    """What the relay needs of a connection: somewhere to put frames."""
+
+    username: str | None
+
+    def push(self, frame: str) -> None: ...
+    def wake_delivery(self, envelope: StoredEnvelope | None) -> None: ...
+
+
+@dataclass
+class _Pending:
+    envelope: NewEnvelope
+    outlet: Outlet
+    rid: int
+
+
+@dataclass
+class _QueueUsage:
+    count: int
+    bytes: int
+
+
+@dataclass
+class Relay:
+    store: Store
+    metrics: Metrics
+    queue_max_count: int = 10_000
+    queue_max_bytes: int = 256 * 1024 * 1024
+    clock: Callable[[], float] = time.time
+    online: dict[str, set[Outlet]] = field(default_factory=lambda: defaultdict(set))
+    watchers: dict[str, set[Outlet]] = field(default_factory=lambda: defaultdict(set))
+    _batch: list[_Pending] = field(default_factory=list)
+    _acks: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    _flush_task: asyncio.Task[None] | None = None
+    _usage: dict[str, _QueueUsage] = field(default_factory=dict)
+
+    # --- sending -------------------------------------------------------------------
+
+    async def submit(self, outlet: Outlet, sender: str, frame: F.Send) -> None:
+        """Queues an envelope for the next group commit; `accepted` follows it."""
+        usage = await self._usage_of(frame.to)
+        if usage.count >= self.queue_max_count or usage.bytes + len(frame.body) > self.queue_max_bytes:
+            outlet.push(
+                _error(
+                    frame.rid,
+                    ErrorCode.RATE_LIMITED,
+                    f"{frame.to}'s queue is full; try again after they come online",
+                )
+            )
+            return
+        usage.count += 1
+        usage.bytes += len(frame.body)
+        envelope = NewEnvelope(frame.to, sender, frame.eid, frame.body, self.clock())
+        self._batch.append(_Pending(envelope, outlet, frame.rid))
+        self._schedule_flush()
+
+    def acknowledge(self, username: str, sids: list[int]) -> None:
+        self._acks[username].extend(sids)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        """One transaction per loop turn for everything sent meanwhile (group commit)."""
+        while self._batch or self._acks:
+            batch, self._batch = self._batch, []
+            acks, self._acks = self._acks, defaultdict(list)
+            if batch:
+                await self._commit(batch)
+            for username, sids in acks.items():
+                try:
+                    await self.store.ack(username, sids)
+                except StoreError:
+                    log.exception("acknowledgement not stored; envelopes will be redelivered")
+                self._usage.pop(username, None)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            sids = await self.store.enqueue([p.envelope for p in batch])
+        except StoreError as exc:
+            code = ErrorCode.UNAVAILABLE
+            text = (
+                str(exc)
+                if isinstance(exc, StorageFullError)
+                else "the relay could not store the message; it was not sent, retry later"
+            )
+            for pending in batch:
+                self._usage.pop(pending.envelope.recipient, None)
+                pending.outlet.push(_error(pending.rid, code, text))
+            log.error("enqueue failed: %s", type(exc).__name__)
+            return
+        self.metrics.envelopes_accepted += len(batch)
+        for pending, sid in zip(batch, sids, strict=True):
+            env = pending.envelope
+            pending.outlet.push(encode_str(F.Accepted(rid=pending.rid, eid=env.eid)))
+            stored = StoredEnvelope(sid, env.recipient, env.sender, env.eid, env.body, env.ts)
+            for outlet in self.online.get(env.recipient, ()):
+                outlet.wake_delivery(stored)
+
+    async def _usage_of(self, recipient: str) -> _QueueUsage:
+        usage = self._usage.get(recipient)
+        if usage is None:
+            count, size = await self.store.queue_usage(recipient)
+            usage = self._usage[recipient] = _QueueUsage(count, size)
+        return usage
+
+    async def drain(self) -> None:
+        """Waits until everything submitted is stored (used on shutdown)."""
+        while self._flush_task is not None and not self._flush_task.done():
+            await self._flush_task
+
+    # --- delivery ------------------------------------------------------------------
+
+    async def backlog_page(self, username: str, after_sid: int) -> list[StoredEnvelope]:
+        return await self.store.pending(username, after_sid, MAX_DELIVER_BATCH)
+
+    # --- presence ------------------------------------------------------------------
+
+    def connected(self, outlet: Outlet) -> None:
+        assert outlet.username is not None
+        first = not self.online[outlet.username]
+        self.online[outlet.username].add(outlet)
+        if first:
+            self._announce(outlet.username, "online")
+
+    def disconnected(self, outlet: Outlet) -> None:
+        for watched in list(self.watchers):
+            self.watchers[watched].discard(outlet)
+            if not self.watchers[watched]:
+                del self.watchers[watched]
+        if outlet.username is None:
+            return
+        conns = self.online.get(outlet.username)
+        if conns is None:
+            return
+        conns.discard(outlet)
+        if not conns:
+            del self.online[outlet.username]
+            self._announce(outlet.username, "offline")
+
+    async def watch(self, outlet: Outlet, users: list[str]) -> dict[str, str]:
+        """Presence is shared only between contacts (users who exchanged envelopes)."""
+        assert outlet.username is not None
+        contacts = await self.store.contacts_of(outlet.username)
+        states: dict[str, str] = {}
+        for user in users:
+            if user in contacts:
+                self.watchers[user].add(outlet)
+                states[user] = "online" if self.online.get(user) else "offline"
+            else:
+                states[user] = "unknown"
+        return states
+
+    def account_deleted(self, username: str, contacts: set[str]) -> None:
+        frame = encode_str(F.Presence(user=username, state="deleted"))
+        for contact in contacts:
+            for outlet in self.online.get(contact, ()):
+                outlet.push(frame)
+        self.watchers.pop(username, None)
+
+    def _announce(self, username: str, state: str) -> None:
+        watchers = self.watchers.get(username)
+        if watchers:
+            frame = encode_str(F.Presence(user=username, state=state))
+            for outlet in watchers:
+                outlet.push(frame)
+
+    def connections_of(self, username: str) -> int:
+        return len(self.online.get(username, ()))
+
+
+def _error(rid: int | None, code: ErrorCode, message: str) -> str:
+    return encode_str(F.Error(rid=rid, code=code.value, message=message))
+
+
+def pending_deliveries(
+    live: deque[StoredEnvelope], last_sid: int
+) -> list[StoredEnvelope]:
+    """Live envelopes not yet sent on this connection, oldest first."""
+    fresh = [env for env in live if env.sid > last_sid]
+    live.clear()
+    fresh.sort(key=lambda env: env.sid)
+    return fresh

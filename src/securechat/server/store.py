@@ -1,0 +1,144 @@
+"""The relay's storage interface: what the relay needs, not how it is kept.
+
+The relay only talks to `Store`; `sqlite_store.SQLiteStore` is the embedded
+default and a PostgreSQL store implements the same methods. Every method is
+async so that a networked store fits without touching the relay, even though
+SQLite answers in microseconds on the loop thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    username: str
+    password_hash: bytes
+    recovery_hash: bytes | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    token_hash: bytes
+    username: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class NewEnvelope:
+    recipient: str
+    sender: str
+    eid: str
+    body: bytes
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEnvelope:
+    sid: int
+    recipient: str
+    sender: str
+    eid: str
+    body: bytes
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class KeyBundle:
+    identity: bytes
+    signed_prekey: bytes
+    kem_prekey: bytes
+    one_time_prekey: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    file_id: str
+    owner: str
+    size: int
+    recipients: frozenset[str]
+    fetched_by: frozenset[str]
+    next_index: int
+    complete: bool
+    created_at: float
+
+
+class Store(Protocol):
+    # accounts
+    async def create_account(self, account: Account) -> bool:
+        """False when the name is taken (ignoring case)."""
+        ...
+
+    async def get_account(self, username: str) -> Account | None: ...
+    async def update_password(
+        self, username: str, password_hash: bytes, recovery_hash: bytes | None
+    ) -> None: ...
+    async def delete_account(self, username: str) -> None:
+        """Removes the account with its sessions, keys, queues, files and tokens."""
+        ...
+
+    # sessions and reset tokens
+    async def put_session(self, session: SessionRecord) -> None: ...
+    async def get_session(self, token_hash: bytes) -> SessionRecord | None: ...
+    async def delete_session(self, token_hash: bytes) -> None: ...
+    async def delete_sessions_of(self, username: str) -> None: ...
+    async def put_reset_token(self, username: str, token_hash: bytes, expires_at: float) -> None: ...
+    async def consume_reset_token(self, username: str, token_hash: bytes, now: float) -> bool:
+        """True once per token: it is deleted as it is used."""
+        ...
+
+    # relay queue
+    async def enqueue(self, envelopes: Sequence[NewEnvelope]) -> list[int]:
+        """Persists a batch in one transaction; a repeated (sender, eid) returns its old sid."""
+        ...
+
+    async def pending(self, recipient: str, after_sid: int, limit: int) -> list[StoredEnvelope]: ...
+    async def ack(self, recipient: str, sids: Sequence[int]) -> int: ...
+    async def queue_usage(self, recipient: str) -> tuple[int, int]:
+        """(count, bytes) queued for a recipient."""
+        ...
+
+    async def expire_envelopes(self, before: float) -> int: ...
+    async def delete_conversation(self, user: str, peer: str) -> int: ...
+    async def contacts_of(self, username: str) -> set[str]: ...
+
+    # key directory
+    async def publish_keys(
+        self,
+        username: str,
+        identity: bytes,
+        signed_prekey: bytes,
+        kem_prekey: bytes,
+        one_time_prekeys: Sequence[bytes],
+        replace_one_time: bool,
+    ) -> int:
+        """Returns how many one-time prekeys the user now has."""
+        ...
+
+    async def fetch_bundle(self, username: str) -> KeyBundle | None:
+        """Hands out (and deletes) one one-time prekey if any is left."""
+        ...
+
+    async def one_time_prekey_count(self, username: str) -> int: ...
+
+    # files (metadata; chunk bytes live in a BlobStore)
+    async def create_file(self, record: FileRecord) -> None: ...
+    async def get_file(self, file_id: str) -> FileRecord | None: ...
+    async def set_file_progress(self, file_id: str, next_index: int, complete: bool) -> None: ...
+    async def mark_file_fetched(self, file_id: str, username: str) -> FileRecord | None: ...
+    async def delete_file(self, file_id: str) -> None: ...
+    async def files_of(self, username: str) -> list[FileRecord]: ...
+    async def expired_files(self, before: float) -> list[str]: ...
+    async def storage_used(self, username: str) -> int: ...
+
+    # scan cache
+    async def get_scan(self, key: bytes, now: float) -> bytes | None: ...
+    async def put_scan(self, key: bytes, verdict: bytes, expires_at: float) -> None: ...
+
+    # operations
+    async def stats(self) -> dict[str, int]: ...
+    async def close(self) -> None: ...

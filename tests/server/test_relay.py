@@ -1,0 +1,123 @@
+"""The relay's behaviour seen from the wire."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.wire import b64, logged_in, signed_up
+
+
+async def test_online_envelope_is_delivered_with_stamped_sender(relay_url: str) -> None:
+    """The recipient sees the authenticated sender, whatever the client claims."""
+    alice = await signed_up(relay_url, "alice")
+    bob = await signed_up(relay_url, "bob")
+    answer = await alice.call("send", to="bob", eid="m1", body=b64(b"ciphertext"))
+    assert answer == {"type": "accepted", "rid": alice.rid, "eid": "m1"}
+    deliver = await bob.next_push("deliver")
+    [env] = deliver["envelopes"]
+    assert env["sender"] == "alice" and env["eid"] == "m1" and env["body"] == b64(b"ciphertext")
+
+
+async def test_offline_envelopes_arrive_in_order_on_login(relay_url: str) -> None:
+    """Queued envelopes survive until the recipient logs in, oldest first."""
+    bob = await signed_up(relay_url, "bob")
+    await bob.close()
+    alice = await signed_up(relay_url, "alice")
+    for i in range(5):
+        assert (await alice.call("send", to="bob", eid=f"m{i}", body=b64(b"x")))["type"] == "accepted"
+    bob = await logged_in(relay_url, "bob")
+    got: list[str] = []
+    while len(got) < 5:
+        got += [e["eid"] for e in (await bob.next_push("deliver"))["envelopes"]]
+    assert got == [f"m{i}" for i in range(5)]
+
+
+async def test_acknowledged_envelopes_are_not_redelivered(relay_url: str) -> None:
+    """The relay forgets an envelope once the recipient acknowledged it."""
+    alice = await signed_up(relay_url, "alice")
+    bob = await signed_up(relay_url, "bob")
+    await alice.call("send", to="bob", eid="a", body=b64(b"1"))
+    await alice.call("send", to="bob", eid="b", body=b64(b"2"))
+    envs: list[dict] = []
+    while len(envs) < 2:
+        envs += (await bob.next_push("deliver"))["envelopes"]
+    await bob.send({"type": "ack", "rid": 0, "sids": [envs[0]["sid"]]})
+    await bob.call("watch", users=[])
+    await bob.close()
+    bob = await logged_in(relay_url, "bob")
+    redelivered = (await bob.next_push("deliver"))["envelopes"]
+    assert [e["eid"] for e in redelivered] == ["b"]
+
+
+async def test_resent_envelope_id_is_idempotent(relay_url: str) -> None:
+    """A client retrying after a lost `accepted` does not create a duplicate."""
+    alice = await signed_up(relay_url, "alice")
+    await signed_up(relay_url, "bob")
+    for _ in range(3):
+        assert (await alice.call("send", to="bob", eid="same", body=b64(b"x")))["type"] == "accepted"
+    bob = await logged_in(relay_url, "bob")
+    envs = (await bob.next_push("deliver"))["envelopes"]
+    assert [e["eid"] for e in envs] == ["same"]
+
+
+async def test_key_directory_hands_out_each_one_time_prekey_once(relay_url: str) -> None:
+    """One-time prekeys are consumed; the bundle still comes without one."""
+    alice = await signed_up(relay_url, "alice")
+    bob = await signed_up(relay_url, "bob")
+    published = await bob.call(
+        "publish_keys",
+        identity=b64(b"ik"),
+        signed_prekey=b64(b"spk"),
+        kem_prekey=b64(b"kem"),
+        one_time_prekeys=[b64(b"otk1"), b64(b"otk2")],
+    )
+    assert published["type"] == "done"
+    first = await alice.call("fetch_bundle", user="bob")
+    second = await alice.call("fetch_bundle", user="bob")
+    third = await alice.call("fetch_bundle", user="bob")
+    assert {first["one_time_prekey"], second["one_time_prekey"]} == {b64(b"otk1"), b64(b"otk2")}
+    assert third["one_time_prekey"] is None and third["identity"] == b64(b"ik")
+    missing = await alice.call("fetch_bundle", user="nobody")
+    assert missing["code"] == "not_found"
+
+
+async def test_presence_is_shared_between_contacts_only(relay_url: str) -> None:
+    """Strangers learn nothing; contacts see online and offline."""
+    alice = await signed_up(relay_url, "alice")
+    bob = await signed_up(relay_url, "bob")
+    await signed_up(relay_url, "carol")
+    states = await alice.call("watch", users=["bob", "carol"])
+    assert states["states"] == {"bob": "unknown", "carol": "unknown"}
+    await alice.call("send", to="bob", eid="hi", body=b64(b"x"))
+    states = await alice.call("watch", users=["bob"])
+    assert states["states"] == {"bob": "online"}
+    await bob.close()
+    push = await alice.next_push("presence")
+    assert push["user"] == "bob" and push["state"] == "offline"
+
+
+@pytest.mark.parametrize(
+    ("queue_max_count", "sends", "expected_last"),
+    [(2, 3, "rate_limited")],
+)
+async def test_full_queue_is_refused_with_a_clear_error(
+    tmp_path, queue_max_count: int, sends: int, expected_last: str
+) -> None:
+    """A recipient's queue has a bound, and the sender is told why."""
+    from securechat.server.app import RelayServer
+    from tests.conftest import fast_config
+
+    server = RelayServer(fast_config(tmp_path, queue_max_count=queue_max_count))
+    await server.start()
+    try:
+        url = f"ws://127.0.0.1:{server.port}"
+        alice = await signed_up(url, "alice")
+        bob = await signed_up(url, "bob")
+        await bob.close()
+        answers = [
+            await alice.call("send", to="bob", eid=f"m{i}", body=b64(b"x")) for i in range(sends)
+        ]
+        assert answers[-1]["code"] == expected_last
+        assert "queue is full" in answers[-1]["message"]
+    finally:
+        await server.stop()
