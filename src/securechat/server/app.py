@@ -203,7 +203,7 @@ class RelayServer:
                 if conn.token:
                     await self.accounts.logout(conn.token)
                 conn.push(encode_str(F.Done(rid=frame.rid)))
-                await conn.ws.close(1000, "logged out")
+                conn.close_after_flush(1000, "logged out")
             case F.Watch():
                 states = await self.relay.watch(conn, [normalise_username(u) for u in frame.users])
                 conn.push(encode_str(F.PresenceList(rid=frame.rid, states=states)))
@@ -229,7 +229,7 @@ class RelayServer:
                 self.relay.account_deleted(user, contacts)
                 for other in list(self.relay.online.get(user, ())):
                     if isinstance(other, Connection):
-                        await other.ws.close(1000, "account deleted")
+                        other.close_after_flush(1000, "account deleted")
             case _:
                 raise ProtocolError(
                     ErrorCode.UNAVAILABLE,

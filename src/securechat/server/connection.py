@@ -51,6 +51,7 @@ class Connection:
         self._last_sid = 0
         self._wake = asyncio.Event()
         self._closing = False
+        self._close_after: tuple[int, str] | None = None
 
     # --- Outlet --------------------------------------------------------------------
 
@@ -65,6 +66,11 @@ class Connection:
             self._live.append(envelope)
         self._wake.set()
 
+    def close_after_flush(self, code: int, reason: str) -> None:
+        """Closes once the frames already queued (e.g. the answer to `logout`) are sent."""
+        self._close_after = (code, reason)
+        self._wake.set()
+
     # --- lifecycle -----------------------------------------------------------------
 
     async def serve(self) -> None:
@@ -76,9 +82,10 @@ class Connection:
             async for message in self.ws:
                 await self._receive(message)
                 if self._closing:
-                    await self.ws.close(1008, "too many refused frames or unread output")
+                    self.close_after_flush(1008, "too many refused frames or unread output")
+                    await asyncio.wait_for(asyncio.shield(writer), timeout=5)
                     break
-        except ConnectionClosed:
+        except (ConnectionClosed, TimeoutError):
             pass
         finally:
             auth_deadline.cancel()
@@ -145,6 +152,9 @@ class Connection:
                 self._wake.clear()
                 while self._frames:
                     await self.ws.send(self._frames.popleft())
+                if self._close_after is not None:
+                    await self.ws.close(*self._close_after)
+                    return
                 if self.username is not None:
                     await self._deliver(self.username)
         except ConnectionClosed:
