@@ -25,8 +25,9 @@ VALID_FRAMES: list[F.ClientFrame] = [
     F.Send(rid=4, to="carol_1", eid="abc-DEF_123", body=b"\x00\xffcipher"),
     F.Ack(rid=0, sids=[1, 2, 3]),
     F.Watch(rid=5, users=["alice", "bob"]),
-    F.PublishKeys(rid=6, identity=b"i", signed_prekey=b"s", kem_prekey=b"k",
-                  one_time_prekeys=[b"1", b"2"]),
+    F.PublishKeys(
+        rid=6, identity=b"i", signed_prekey=b"s", kem_prekey=b"k", one_time_prekeys=[b"1", b"2"]
+    ),
     F.FetchBundle(rid=7, user="alice"),
     F.ResetPassword(rid=8, username="alice", token="op-x", new_password="a new password"),
 ]
@@ -66,8 +67,9 @@ def test_request_id_recovered_from_invalid_frame() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
     max_leaves=20,
 )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from securechat.scanner import InvalidURL, canonicalize, expressions, full_hash, hash_prefix
 from securechat.scanner.canonical import parse_ipv4
@@ -77,7 +79,9 @@ def test_more_forms(raw: str, expected: str) -> None:
     assert canonicalize(raw) == expected
 
 
-@pytest.mark.parametrize("host", ["1.2.3.4.5", "256.1.1.1", "08.1.1.1", "example.com", "4294967296"])
+@pytest.mark.parametrize(
+    "host", ["1.2.3.4.5", "256.1.1.1", "08.1.1.1", "example.com", "4294967296"]
+)
 def test_parse_ipv4_rejects_non_addresses(host: str) -> None:
     """Only legal inet_aton spellings become addresses; names stay names."""
     assert parse_ipv4(host) is None
@@ -121,3 +125,18 @@ def test_hash_prefix_known_answer() -> None:
     """FIPS 180-2 example B1, as in the Safe Browsing document: sha256('abc') starts ba7816bf."""
     assert full_hash("abc") == hashlib.sha256(b"abc").digest()
     assert hash_prefix(full_hash("abc")) == bytes.fromhex("ba7816bf")
+
+
+@given(
+    host=st.from_regex(r"[A-Za-z0-9%.\-]{1,20}", fullmatch=True),
+    path=st.text(
+        st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_characters="#"), max_size=30
+    ),
+)
+def test_canonical_form_is_stable(host: str, path: str) -> None:
+    """Canonicalising twice changes nothing, so stored hashes and fresh ones agree."""
+    try:
+        once = canonicalize(f"http://{host}/{path}")
+    except InvalidURL:
+        return
+    assert canonicalize(once) == once

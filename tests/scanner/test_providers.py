@@ -9,7 +9,7 @@ import pytest
 
 from securechat.scanner import OTXProvider, ProviderStatus, Rating, VirusTotalProvider
 from securechat.scanner.providers.virustotal import url_id
-from tests.scanner.fakes import OTX_KEY, VT_KEY, Fault, FakeOTX, FakeVirusTotal
+from tests.scanner.fakes import OTX_KEY, VT_KEY, FakeOTX, FakeVirusTotal, Fault
 
 BAD = "http://evil.example/login.php"
 GOOD = "https://www.example.com/"

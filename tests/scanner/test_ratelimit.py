@@ -18,7 +18,9 @@ def test_bucket_holds_the_limit_in_any_window() -> None:
         if limiter.try_acquire():
             granted.append(clock())
         clock.advance(1.0)
-    assert all(later - earlier >= 60.0 for earlier, later in zip(granted, granted[4:]))
+    assert all(
+        later - earlier >= 60.0 for earlier, later in zip(granted, granted[4:], strict=False)
+    )
     assert len(granted) == 8
 
 

@@ -110,9 +110,18 @@ async def test_operator_reset_token_from_the_command_line(relay: RelayServer) ->
     url = f"ws://127.0.0.1:{relay.port}"
     await signed_up(url, "alice")
     out = subprocess.run(
-        [sys.executable, "-m", "securechat.server.cli", "reset-token", "alice",
-         "--data-dir", relay.config.data_dir],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "securechat.server.cli",
+            "reset-token",
+            "alice",
+            "--data-dir",
+            relay.config.data_dir,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     token = out.stdout.strip()
     assert token.startswith("op-")

@@ -20,8 +20,9 @@ async def _send_until_killed(
     try:
         for i in range(400):
             eid = f"{prefix}m{i}"
-            await alice.send({"type": "send", "rid": i + 1, "to": "bob", "eid": eid,
-                              "body": b64(eid.encode())})
+            await alice.send(
+                {"type": "send", "rid": i + 1, "to": "bob", "eid": eid, "body": b64(eid.encode())}
+            )
             if i == kill_after:
                 relay.kill()
             while True:
@@ -59,8 +60,9 @@ async def test_sigkill_loses_no_accepted_envelope(tmp_path: Path) -> None:
                         if env["eid"] not in seen:
                             seen.add(env["eid"])
                             fresh.append(env["eid"])
-                    await bob.send({"type": "ack", "rid": 0,
-                                    "sids": [e["sid"] for e in push["envelopes"]]})
+                    await bob.send(
+                        {"type": "ack", "rid": 0, "sids": [e["sid"] for e in push["envelopes"]]}
+                    )
             except TimeoutError:
                 pass
             await bob.close()

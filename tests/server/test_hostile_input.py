@@ -20,13 +20,17 @@ from tests.wire import Wire, b64, logged_in, signed_up
         ('{"type": "teleport", "rid": 1}', "unknown frame type"),
         ('{"type": "login", "rid": 1}', "missing required field"),
         ('{"type": "login", "rid": 1, "username": 5, "password": "x"}', "Expected `str`"),
-        ('{"type": "login", "rid": 1, "username": "alice", "password": "x", "admin": true}',
-         "unknown field"),
-        ('[1, 2, 3]', "JSON object"),
+        (
+            '{"type": "login", "rid": 1, "username": "alice", "password": "x", "admin": true}',
+            "unknown field",
+        ),
+        ("[1, 2, 3]", "JSON object"),
         ('{"type": "send", "rid": 1, "to": "bob", "eid": "x", "body": "!!!"}', "base64"),
         ('{"type": "login", "rid": -5, "username": "alice", "password": "x"}', "invalid frame"),
-        ('{"type": "login", "rid": 1, "username": "' + "a" * 5000 + '", "password": "x"}',
-         "invalid frame"),
+        (
+            '{"type": "login", "rid": 1, "username": "' + "a" * 5000 + '", "password": "x"}',
+            "invalid frame",
+        ),
     ],
 )
 async def test_malformed_frames_get_bad_request(relay_url: str, raw: str, fragment: str) -> None:
@@ -101,7 +105,7 @@ async def test_oversized_frame_closes_the_connection_only(relay_url: str) -> Non
 async def test_frame_flood_is_rate_limited_and_others_are_unaffected(relay_url: str) -> None:
     """10,000 frames at once: refusals, then a close; the relay keeps serving."""
     alice = await signed_up(relay_url, "alice")
-    bob = await signed_up(relay_url, "bob")
+    await signed_up(relay_url, "bob")
     flooder = await signed_up(relay_url, "flooder")
     frame = json.dumps({"type": "watch", "rid": 7, "users": []})
     try:

@@ -24,7 +24,9 @@ async def test_offline_envelopes_arrive_in_order_on_login(relay_url: str) -> Non
     await bob.close()
     alice = await signed_up(relay_url, "alice")
     for i in range(5):
-        assert (await alice.call("send", to="bob", eid=f"m{i}", body=b64(b"x")))["type"] == "accepted"
+        assert (await alice.call("send", to="bob", eid=f"m{i}", body=b64(b"x")))[
+            "type"
+        ] == "accepted"
     bob = await logged_in(relay_url, "bob")
     got: list[str] = []
     while len(got) < 5:
@@ -54,7 +56,9 @@ async def test_resent_envelope_id_is_idempotent(relay_url: str) -> None:
     alice = await signed_up(relay_url, "alice")
     await signed_up(relay_url, "bob")
     for _ in range(3):
-        assert (await alice.call("send", to="bob", eid="same", body=b64(b"x")))["type"] == "accepted"
+        assert (await alice.call("send", to="bob", eid="same", body=b64(b"x")))[
+            "type"
+        ] == "accepted"
     bob = await logged_in(relay_url, "bob")
     envs = (await bob.next_push("deliver"))["envelopes"]
     assert [e["eid"] for e in envs] == ["same"]

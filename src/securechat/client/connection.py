@@ -113,9 +113,7 @@ class RelayConnection:
                 waiter = self._waiting.get(rid) if rid is not None else None
                 if waiter is not None and not waiter.done():
                     waiter.set_result(frame)
-                elif isinstance(frame, F.Error) and rid is None:
-                    await self._on_push(frame)
-                elif rid is None or isinstance(frame, F.Presence):
+                elif rid is None:
                     await self._on_push(frame)
         except ConnectionClosed:
             pass

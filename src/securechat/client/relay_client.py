@@ -88,7 +88,9 @@ class RelayClient:
     async def connect(self) -> None:
         """Opens the first connection; errors here are reported, not retried."""
         self._set_state(ConnectionState.CONNECTING)
-        self._conn = await RelayConnection.open(self.url, self._dispatch, pin_sha256=self.pin_sha256)
+        self._conn = await RelayConnection.open(
+            self.url, self._dispatch, pin_sha256=self.pin_sha256
+        )
         self._set_state(ConnectionState.CONNECTED)
 
     async def close(self) -> None:
@@ -179,15 +181,21 @@ class RelayClient:
         """
         item = OutboxItem(eid or new_envelope_id(), to, body)
         self.outbox.outbox_add(item)
+        await self.transmit(item)
+        return item.eid
+
+    async def transmit(self, item: OutboxItem) -> None:
+        """Sends an envelope the caller already put in the outbox (with its session state)."""
         if self.connected:
             async with self._send_lock:
                 with contextlib.suppress(ConnectionLost, TimeoutError):
                     await self._send_one(item)
-        return item.eid
 
     async def _send_one(self, item: OutboxItem) -> None:
         try:
-            await self.request(lambda rid: F.Send(rid=rid, to=item.to, eid=item.eid, body=item.body))
+            await self.request(
+                lambda rid: F.Send(rid=rid, to=item.to, eid=item.eid, body=item.body)
+            )
         except ServerRejected as exc:
             if exc.code in {ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL}:
                 raise ConnectionLost(exc.message) from exc

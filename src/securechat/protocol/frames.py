@@ -55,27 +55,27 @@ class _ServerFrame(msgspec.Struct, tag_field="type", frozen=True, kw_only=True):
 # --- accounts ------------------------------------------------------------------
 
 
-class Register(_ClientFrame, tag="register"):
+class Register(_ClientFrame, tag="register", frozen=True):
     username: Username
     password: Password
     recovery_token: RecoveryToken
     """The server half of the recovery code (HKDF-derived on the client); stored hashed."""
 
 
-class Login(_ClientFrame, tag="login"):
+class Login(_ClientFrame, tag="login", frozen=True):
     username: Username
     password: Password
 
 
-class Resume(_ClientFrame, tag="resume"):
+class Resume(_ClientFrame, tag="resume", frozen=True):
     token: Token
 
 
-class Logout(_ClientFrame, tag="logout"):
+class Logout(_ClientFrame, tag="logout", frozen=True):
     pass
 
 
-class ResetPassword(_ClientFrame, tag="reset_password"):
+class ResetPassword(_ClientFrame, tag="reset_password", frozen=True):
     username: Username
     token: Token
     """An operator reset token, or the hex of the server half of a recovery code."""
@@ -84,33 +84,33 @@ class ResetPassword(_ClientFrame, tag="reset_password"):
     """Replaces a consumed recovery code; required when `token` was one."""
 
 
-class DeleteAccount(_ClientFrame, tag="delete_account"):
+class DeleteAccount(_ClientFrame, tag="delete_account", frozen=True):
     password: Password
 
 
 # --- relay ---------------------------------------------------------------------
 
 
-class Send(_ClientFrame, tag="send"):
+class Send(_ClientFrame, tag="send", frozen=True):
     to: Username
     eid: EnvelopeId
     """Chosen by the sender; re-sending the same (sender, eid) is idempotent."""
     body: Body
 
 
-class Ack(_ClientFrame, tag="ack"):
+class Ack(_ClientFrame, tag="ack", frozen=True):
     """Confirms delivered envelopes so the relay deletes them. Not answered."""
 
     sids: Annotated[list[ServerId], msgspec.Meta(min_length=1, max_length=L.MAX_ACK_IDS)]
 
 
-class Watch(_ClientFrame, tag="watch"):
+class Watch(_ClientFrame, tag="watch", frozen=True):
     """Subscribes to the presence of these users (answered with current states)."""
 
     users: Annotated[list[Username], msgspec.Meta(max_length=L.MAX_WATCH_USERS)]
 
 
-class DeleteConversation(_ClientFrame, tag="delete_conversation"):
+class DeleteConversation(_ClientFrame, tag="delete_conversation", frozen=True):
     """Drops what the relay still holds between the caller and `peer`."""
 
     peer: Username
@@ -119,7 +119,7 @@ class DeleteConversation(_ClientFrame, tag="delete_conversation"):
 # --- key directory -------------------------------------------------------------
 
 
-class PublishKeys(_ClientFrame, tag="publish_keys"):
+class PublishKeys(_ClientFrame, tag="publish_keys", frozen=True):
     """Opaque to the relay: identity key, signed prekeys and one-time prekeys."""
 
     identity: KeyBlob
@@ -129,14 +129,14 @@ class PublishKeys(_ClientFrame, tag="publish_keys"):
     replace_one_time: bool = False
 
 
-class FetchBundle(_ClientFrame, tag="fetch_bundle"):
+class FetchBundle(_ClientFrame, tag="fetch_bundle", frozen=True):
     user: Username
 
 
 # --- files ---------------------------------------------------------------------
 
 
-class FileBegin(_ClientFrame, tag="file_begin"):
+class FileBegin(_ClientFrame, tag="file_begin", frozen=True):
     """Reserves a blob for `size` bytes of ciphertext readable by `recipients`."""
 
     size: Annotated[int, msgspec.Meta(ge=0, le=2**40)]
@@ -145,24 +145,24 @@ class FileBegin(_ClientFrame, tag="file_begin"):
     ]
 
 
-class FileChunk(_ClientFrame, tag="file_chunk"):
+class FileChunk(_ClientFrame, tag="file_chunk", frozen=True):
     file_id: FileId
     index: ChunkIndex
     data: ChunkBlob
 
 
-class FileStatus(_ClientFrame, tag="file_status"):
+class FileStatus(_ClientFrame, tag="file_status", frozen=True):
     """Asks how many chunks of an upload the relay holds (to resume)."""
 
     file_id: FileId
 
 
-class FileGet(_ClientFrame, tag="file_get"):
+class FileGet(_ClientFrame, tag="file_get", frozen=True):
     file_id: FileId
     index: ChunkIndex
 
 
-class FileDone(_ClientFrame, tag="file_done"):
+class FileDone(_ClientFrame, tag="file_done", frozen=True):
     """A recipient confirms it has the whole file; the last one frees the blob."""
 
     file_id: FileId
@@ -171,13 +171,15 @@ class FileDone(_ClientFrame, tag="file_done"):
 # --- URL scanning --------------------------------------------------------------
 
 
-class ScanPrefixes(_ClientFrame, tag="scan_prefixes"):
+class ScanPrefixes(_ClientFrame, tag="scan_prefixes", frozen=True):
     """Private mode: only hash prefixes of the canonical URL's expressions."""
 
-    prefixes: Annotated[list[HashPrefix], msgspec.Meta(min_length=1, max_length=L.MAX_SCAN_PREFIXES)]
+    prefixes: Annotated[
+        list[HashPrefix], msgspec.Meta(min_length=1, max_length=L.MAX_SCAN_PREFIXES)
+    ]
 
 
-class ScanUrl(_ClientFrame, tag="scan_url"):
+class ScanUrl(_ClientFrame, tag="scan_url", frozen=True):
     """Full lookup: the relay (and its providers) learn the URL."""
 
     url: Url
@@ -209,25 +211,25 @@ ClientFrame = (
 # --- server frames ---------------------------------------------------------------
 
 
-class Error(_ServerFrame, tag="error"):
+class Error(_ServerFrame, tag="error", frozen=True):
     code: str
     message: str
     rid: int | None = None
     retry_after: float | None = None
 
 
-class Done(_ServerFrame, tag="done"):
+class Done(_ServerFrame, tag="done", frozen=True):
     """Success of a request that returns nothing else."""
 
     rid: int
 
 
-class Registered(_ServerFrame, tag="registered"):
+class Registered(_ServerFrame, tag="registered", frozen=True):
     rid: int
     username: str
 
 
-class Session(_ServerFrame, tag="session"):
+class Session(_ServerFrame, tag="session", frozen=True):
     """Answer to `login` and `resume`: the token resumes without the password."""
 
     rid: int
@@ -238,7 +240,7 @@ class Session(_ServerFrame, tag="session"):
     """How many of the user's one-time prekeys the directory still holds."""
 
 
-class Accepted(_ServerFrame, tag="accepted"):
+class Accepted(_ServerFrame, tag="accepted", frozen=True):
     """The envelope is persisted: it will be delivered even if the relay crashes."""
 
     rid: int
@@ -254,25 +256,25 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     ts: float
 
 
-class Deliver(_ServerFrame, tag="deliver"):
+class Deliver(_ServerFrame, tag="deliver", frozen=True):
     """One or more envelopes, oldest first; the client answers with `ack`."""
 
     envelopes: list[Envelope]
 
 
-class Presence(_ServerFrame, tag="presence"):
+class Presence(_ServerFrame, tag="presence", frozen=True):
     user: str
     state: str
     """`online`, `offline` or `deleted` (the account is gone)."""
     rid: int | None = None
 
 
-class PresenceList(_ServerFrame, tag="presence_list"):
+class PresenceList(_ServerFrame, tag="presence_list", frozen=True):
     rid: int
     states: dict[str, str]
 
 
-class Bundle(_ServerFrame, tag="bundle"):
+class Bundle(_ServerFrame, tag="bundle", frozen=True):
     rid: int
     user: str
     identity: bytes
@@ -281,11 +283,11 @@ class Bundle(_ServerFrame, tag="bundle"):
     one_time_prekey: bytes | None = None
 
 
-class PrekeysLow(_ServerFrame, tag="prekeys_low"):
+class PrekeysLow(_ServerFrame, tag="prekeys_low", frozen=True):
     remaining: int
 
 
-class FileReady(_ServerFrame, tag="file_ready"):
+class FileReady(_ServerFrame, tag="file_ready", frozen=True):
     """Answer to `file_begin` and `file_status`: chunks [0, next_index) are stored."""
 
     rid: int
@@ -295,7 +297,7 @@ class FileReady(_ServerFrame, tag="file_ready"):
     complete: bool
 
 
-class FileData(_ServerFrame, tag="file_data"):
+class FileData(_ServerFrame, tag="file_data", frozen=True):
     rid: int
     file_id: str
     index: int
@@ -303,12 +305,12 @@ class FileData(_ServerFrame, tag="file_data"):
     last: bool
 
 
-class ScanHashes(_ServerFrame, tag="scan_hashes"):
+class ScanHashes(_ServerFrame, tag="scan_hashes", frozen=True):
     rid: int
     matches: list[dict[str, Any]]
 
 
-class ScanVerdict(_ServerFrame, tag="scan_verdict"):
+class ScanVerdict(_ServerFrame, tag="scan_verdict", frozen=True):
     rid: int
     verdict: dict[str, Any]
 

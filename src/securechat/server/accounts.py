@@ -24,7 +24,7 @@ from securechat.server.store import Account, SessionRecord, Store
 log = logging.getLogger("securechat.accounts")
 
 _USERNAME = re.compile(USERNAME_PATTERN)
-OPERATOR_TOKEN_PREFIX = "op-"
+OPERATOR_TOKEN_PREFIX = "op-"  # noqa: S105 (a prefix, not a secret)
 _LOGIN_FAILED = "wrong username or password"
 _RESET_FAILED = "that reset token is not valid for this account (tokens are single use)"
 
@@ -161,7 +161,9 @@ class AccountService:
 
     def _check_backoff(self, backoff: Backoff, username: str, address: str) -> None:
         now = self.clock()
-        wait = max(backoff.retry_after("u:" + username, now), backoff.retry_after("a:" + address, now))
+        wait = max(
+            backoff.retry_after("u:" + username, now), backoff.retry_after("a:" + address, now)
+        )
         if wait > 0:
             raise RateLimited(wait)
 

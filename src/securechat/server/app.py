@@ -173,15 +173,20 @@ class RelayServer:
                     self.metrics.logins_failed += 1
                     raise
                 self.metrics.logins_ok += 1
-                await self._start_session(conn, frame.rid, issued.username, issued.token,
-                                          issued.expires_at)
+                await self._start_session(
+                    conn, frame.rid, issued.username, issued.token, issued.expires_at
+                )
             case F.Resume():
                 issued = await self.accounts.resume(frame.token)
-                await self._start_session(conn, frame.rid, issued.username, issued.token,
-                                          issued.expires_at)
+                await self._start_session(
+                    conn, frame.rid, issued.username, issued.token, issued.expires_at
+                )
             case F.ResetPassword():
                 await self.accounts.reset_password(
-                    frame.username, frame.token, frame.new_password, frame.new_recovery_token,
+                    frame.username,
+                    frame.token,
+                    frame.new_password,
+                    frame.new_recovery_token,
                     conn.address,
                 )
                 conn.push(encode_str(F.Done(rid=frame.rid)))
@@ -209,8 +214,12 @@ class RelayServer:
                 conn.push(encode_str(F.PresenceList(rid=frame.rid, states=states)))
             case F.PublishKeys():
                 count = await self.store.publish_keys(
-                    user, frame.identity, frame.signed_prekey, frame.kem_prekey,
-                    frame.one_time_prekeys, frame.replace_one_time,
+                    user,
+                    frame.identity,
+                    frame.signed_prekey,
+                    frame.kem_prekey,
+                    frame.one_time_prekeys,
+                    frame.replace_one_time,
                 )
                 conn.push(encode_str(F.Done(rid=frame.rid)))
                 if count < PREKEYS_LOW_WATER:
@@ -250,7 +259,10 @@ class RelayServer:
         conn.push(
             encode_str(
                 F.Session(
-                    rid=rid, username=username, token=token, expires_at=expires_at,
+                    rid=rid,
+                    username=username,
+                    token=token,
+                    expires_at=expires_at,
                     one_time_prekeys=remaining,
                 )
             )
@@ -267,8 +279,11 @@ class RelayServer:
         conn.push(
             encode_str(
                 F.Bundle(
-                    rid=frame.rid, user=user, identity=bundle.identity,
-                    signed_prekey=bundle.signed_prekey, kem_prekey=bundle.kem_prekey,
+                    rid=frame.rid,
+                    user=user,
+                    identity=bundle.identity,
+                    signed_prekey=bundle.signed_prekey,
+                    kem_prekey=bundle.kem_prekey,
                     one_time_prekey=bundle.one_time_prekey,
                 )
             )

@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
-    if not args_list or args_list[0].startswith("-") and args_list[0] not in {"-h", "--help"}:
+    if not args_list or (args_list[0].startswith("-") and args_list[0] not in {"-h", "--help"}):
         args_list = ["run", *args_list]
     args = build_parser().parse_args(args_list)
     try:
@@ -66,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"securechat-server: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:
-        print(f"securechat-server: {exc.strerror or exc} (is another relay running?)",
-              file=sys.stderr)
+        print(
+            f"securechat-server: {exc.strerror or exc} (is another relay running?)", file=sys.stderr
+        )
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_OK

@@ -133,7 +133,9 @@ class Connection:
             self._closing = True
         retry_after = getattr(exc, "retry_after", None)
         self.push(
-            encode_str(F.Error(rid=rid, code=exc.code, message=exc.message, retry_after=retry_after))
+            encode_str(
+                F.Error(rid=rid, code=exc.code, message=exc.message, retry_after=retry_after)
+            )
         )
 
     def authenticated(self, username: str, token: str) -> None:

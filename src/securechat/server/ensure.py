@@ -33,8 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     log_path = data / "relay.log"
     with open(log_path, "ab") as log_file:
         subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "securechat.server.cli", "run", "--host", args.host,
-             "--port", str(args.port)],
+            [
+                sys.executable,
+                "-m",
+                "securechat.server.cli",
+                "run",
+                "--host",
+                args.host,
+                "--port",
+                str(args.port),
+            ],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -25,7 +25,7 @@ from securechat.protocol.codec import encode_str
 from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import MAX_DELIVER_BATCH
 from securechat.server.metrics import Metrics
-from securechat.server.store import NewEnvelope, StoredEnvelope, Store
+from securechat.server.store import NewEnvelope, Store, StoredEnvelope
 
 log = logging.getLogger("securechat.relay")
 
@@ -71,7 +71,10 @@ class Relay:
     async def submit(self, outlet: Outlet, sender: str, frame: F.Send) -> None:
         """Queues an envelope for the next group commit; `accepted` follows it."""
         usage = await self._usage_of(frame.to)
-        if usage.count >= self.queue_max_count or usage.bytes + len(frame.body) > self.queue_max_bytes:
+        if (
+            usage.count >= self.queue_max_count
+            or usage.bytes + len(frame.body) > self.queue_max_bytes
+        ):
             outlet.push(
                 _error(
                     frame.rid,
@@ -207,9 +210,7 @@ def _error(rid: int | None, code: ErrorCode, message: str) -> str:
     return encode_str(F.Error(rid=rid, code=code.value, message=message))
 
 
-def pending_deliveries(
-    live: deque[StoredEnvelope], last_sid: int
-) -> list[StoredEnvelope]:
+def pending_deliveries(live: deque[StoredEnvelope], last_sid: int) -> list[StoredEnvelope]:
     """Live envelopes not yet sent on this connection, oldest first."""
     fresh = [env for env in live if env.sid > last_sid]
     live.clear()

@@ -142,8 +142,12 @@ class SQLiteStore:
             with self._tx() as db:
                 db.execute(
                     "INSERT INTO accounts VALUES (?, ?, ?, ?)",
-                    (account.username, account.password_hash, account.recovery_hash,
-                     account.created_at),
+                    (
+                        account.username,
+                        account.password_hash,
+                        account.recovery_hash,
+                        account.created_at,
+                    ),
                 )
         except sqlite3.IntegrityError:
             return False
@@ -178,8 +182,9 @@ class SQLiteStore:
             db.execute("DELETE FROM accounts WHERE username = ?", (username,))
             db.execute("DELETE FROM sessions WHERE username = ?", (username,))
             db.execute("DELETE FROM reset_tokens WHERE username = ?", (username,))
-            db.execute("DELETE FROM envelopes WHERE recipient = ? OR sender = ?",
-                       (username, username))
+            db.execute(
+                "DELETE FROM envelopes WHERE recipient = ? OR sender = ?", (username, username)
+            )
             db.execute("DELETE FROM contacts WHERE a = ? OR b = ?", (username, username))
             db.execute("DELETE FROM identity_keys WHERE username = ?", (username,))
             db.execute("DELETE FROM one_time_prekeys WHERE username = ?", (username,))
@@ -395,8 +400,14 @@ class SQLiteStore:
                 (",".join(sorted(fetched)), file_id),
             )
         return FileRecord(
-            record.file_id, record.owner, record.size, record.recipients, frozenset(fetched),
-            record.next_index, record.complete, record.created_at,
+            record.file_id,
+            record.owner,
+            record.size,
+            record.recipients,
+            frozenset(fetched),
+            record.next_index,
+            record.complete,
+            record.created_at,
         )
 
     async def delete_file(self, file_id: str) -> None:

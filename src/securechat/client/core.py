@@ -1,0 +1,624 @@
+"""`ChatClient`: the headless client core that the TUI, the CLI and tests drive.
+
+It owns the vault, the relay session and the end-to-end sessions, and turns
+everything that happens into `events`. The cryptography is the pure
+`securechat.crypto` package; this module decides when to call it and keeps
+the results in the vault, always in the same transaction as the message
+they belong to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from securechat import paths
+from securechat.client import payloads as P
+from securechat.client.events import (
+    ConversationChanged,
+    ConversationState,
+    DeliveryChanged,
+    DeliveryState,
+    ErrorRaised,
+    Event,
+    KeyChanged,
+    KeyShared,
+    MessageReceived,
+    PresenceChanged,
+)
+from securechat.client.relay_client import OutboxItem, RelayClient, new_envelope_id
+from securechat.client.vault_store import (
+    ConversationRecord,
+    MessageRecord,
+    StoredMessage,
+    Vault,
+)
+from securechat.crypto import handshake, prekeys, ratchet
+from securechat.crypto.errors import CryptoError, IdentityKeyMismatch
+from securechat.crypto.identity import IdentityKeyPair, IdentityPublicKey
+from securechat.crypto.prekeys import PrekeyBundle, PrekeySecrets
+from securechat.crypto.ratchet import RatchetMessage, RatchetState
+from securechat.crypto.safety import format_safety_number, safety_number
+from securechat.crypto.vault import (
+    generate_recovery_code,
+    is_recovery_code,
+    recovery_server_token,
+)
+from securechat.errors import ProtocolError, SecureChatError, ServerRejected, SessionError
+from securechat.protocol import frames as F
+
+log = logging.getLogger("securechat.client")
+
+K_IDENTITY = "identity"
+K_PREKEYS = "prekeys"
+K_TOKEN = "token"  # noqa: S105 (a vault entry name, not a secret)
+K_PUBLISHED_SPK = "published_signed_prekey"
+K_PUBLISHED_KEM = "published_kem_prekey"
+
+
+def _pin(peer: str) -> str:
+    return f"pin:{peer}"
+
+
+def _offered(peer: str) -> str:
+    return f"offered:{peer}"
+
+
+def _session(peer: str) -> str:
+    return f"session:{peer}"
+
+
+class ChatClient:
+    def __init__(
+        self,
+        server_url: str,
+        data_dir: str | Path | None = None,
+        *,
+        pin_sha256: str | None = None,
+        reconnect: bool = True,
+    ) -> None:
+        self.server_url = server_url
+        self.data_dir = Path(data_dir) if data_dir else None
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.vault: Vault | None = None
+        self.identity: IdentityKeyPair | None = None
+        self.username: str | None = None
+        self.relay = RelayClient(
+            server_url,
+            outbox=_LazyOutbox(self),
+            pin_sha256=pin_sha256,
+            on_envelope=self._on_envelope,
+            on_push=self._on_push,
+            on_event=self._emit,
+            reconnect=reconnect,
+        )
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- plumbing ------------------------------------------------------------------
+
+    def _emit(self, event: Event) -> None:
+        self.events.put_nowait(event)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self._emit(ErrorRaised(str(exc), getattr(exc, "code", "")))
+
+    def _user_dir(self, username: str) -> Path:
+        return paths.client_dir(username, self.data_dir)
+
+    def _need_vault(self) -> Vault:
+        if self.vault is None:
+            raise SessionError("log in first")
+        return self.vault
+
+    def _need_identity(self) -> tuple[Vault, IdentityKeyPair, str]:
+        vault = self._need_vault()
+        assert self.identity is not None and self.username is not None
+        return vault, self.identity, self.username
+
+    async def connect(self) -> None:
+        await self.relay.connect()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self.relay.close()
+        if self.vault is not None:
+            self.vault.close()
+            self.vault = None
+
+    async def settle(self) -> None:
+        """Waits for background work (receipts, key uploads) to finish: for tests and the CLI."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # --- accounts ------------------------------------------------------------------
+
+    async def register(self, username: str, password: str) -> str:
+        """Creates the account and this device's vault; returns the recovery code to show once."""
+        username = username.strip().lower()
+        directory = self._user_dir(username)
+        if Vault.exists(directory):
+            raise SessionError(f"{directory} already holds a vault for {username}; log in instead")
+        code = generate_recovery_code()
+        vault = await asyncio.to_thread(Vault.create, directory, password, code)
+        try:
+            identity = await asyncio.to_thread(IdentityKeyPair.generate)
+            vault.put(K_IDENTITY, identity.to_bytes())
+            await self.relay.register(username, password, recovery_server_token(code))
+        except BaseException:
+            vault.wipe()
+            raise
+        self.vault, self.identity, self.username = vault, identity, username
+        await self._start_session(await self.relay.login(username, password))
+        return code
+
+    async def login(self, username: str, password: str) -> None:
+        username = username.strip().lower()
+        directory = self._user_dir(username)
+        if not Vault.exists(directory):
+            raise SessionError(
+                f"there is no vault for {username} on this device (in {directory}); "
+                "securechat keeps your keys where you registered"
+            )
+        vault = await asyncio.to_thread(Vault.unlock, directory, password)
+        self._open_vault(vault, username)
+        await self._start_session(await self.relay.login(username, password))
+
+    async def unlock_and_resume(self, username: str, password: str) -> None:
+        """Unlocks the vault and resumes the stored session token, logging in if it expired."""
+        username = username.strip().lower()
+        vault = await asyncio.to_thread(Vault.unlock, self._user_dir(username), password)
+        self._open_vault(vault, username)
+        token = vault.get(K_TOKEN)
+        if token:
+            with contextlib.suppress(ServerRejected):
+                await self._start_session(await self.relay.resume(token.decode()))
+                return
+        await self._start_session(await self.relay.login(username, password))
+
+    def _open_vault(self, vault: Vault, username: str) -> None:
+        """Opens before the relay session starts, so the backlog can be decrypted at once."""
+        blob = vault.get(K_IDENTITY)
+        if blob is None:
+            raise SessionError("the vault holds no identity key; it is damaged")
+        self.vault, self.identity = vault, IdentityKeyPair.from_bytes(blob)
+        self.username = username
+
+    async def _start_session(self, session: F.Session) -> None:
+        vault = self._need_vault()
+        self.username = session.username
+        vault.put(K_TOKEN, session.token.encode())
+        await self._maintain_prekeys(session.one_time_prekeys)
+        peers = [c.peer for c in vault.conversations()]
+        if peers:
+            with contextlib.suppress(SecureChatError):
+                answer = await self.relay.request(lambda rid: F.Watch(rid=rid, users=peers))
+                if isinstance(answer, F.PresenceList):
+                    for user, state in answer.states.items():
+                        self._emit(PresenceChanged(user, state))
+
+    async def reset_password(self, username: str, token: str, new_password: str) -> str | None:
+        """Resets with a recovery code (returns the new one) or an operator token (None).
+
+        With a recovery code the vault on this device is re-wrapped, so history
+        and keys survive; an operator token resets only the relay account.
+        """
+        username = username.strip().lower()
+        directory = self._user_dir(username)
+        if is_recovery_code(token):
+            vault = await asyncio.to_thread(Vault.unlock_with_recovery, directory, token)
+            try:
+                new_code = generate_recovery_code()
+                await self.relay.reset_password(
+                    username,
+                    recovery_server_token(token).hex(),
+                    new_password,
+                    recovery_server_token(new_code),
+                )
+                await asyncio.to_thread(vault.change_password, new_password)
+                await asyncio.to_thread(vault.change_recovery_code, new_code)
+            finally:
+                vault.close()
+            return new_code
+        await self.relay.reset_password(username, token, new_password, None)
+        return None
+
+    async def logout(self) -> None:
+        if self.vault is not None:
+            self.vault.delete(K_TOKEN)
+        await self.relay.logout()
+
+    async def delete_account(self, password: str) -> None:
+        """Deletes the account on the relay, then wipes this device's vault."""
+        vault = self._need_vault()
+        await self.relay.request(lambda rid: F.DeleteAccount(rid=rid, password=password))
+        await self.relay.close()
+        vault.wipe()
+        self.vault = None
+
+    # --- prekeys -------------------------------------------------------------------
+
+    async def _maintain_prekeys(self, remaining_on_relay: int) -> None:
+        """Publishes keys on first login, rotates old signed prekeys, refills one-time ones."""
+        vault, identity, _ = self._need_identity()
+        blob = vault.get(K_PREKEYS)
+        secrets = PrekeySecrets.from_bytes(blob) if blob else PrekeySecrets()
+        now = int(time.time())
+        latest = secrets.latest_signed
+        rotate = latest is None or prekeys.needs_rotation(latest.created_at, now)
+        refill = prekeys.needs_replenish(remaining_on_relay)
+        if not rotate and not refill:
+            return
+        spk_blob, kem_blob = vault.get(K_PUBLISHED_SPK), vault.get(K_PUBLISHED_KEM)
+        if rotate or spk_blob is None or kem_blob is None:
+            spk_secret, spk_public = prekeys.generate_signed_prekey(
+                identity, secrets.next_signed_id, now
+            )
+            kem_secret, kem_public = prekeys.generate_kem_prekey(identity, secrets.next_kem_id)
+            secrets = secrets.with_signed_prekey(spk_secret).with_kem_prekey(kem_secret)
+            spk_blob, kem_blob = spk_public.to_bytes(), kem_public.to_bytes()
+        one_time_public: list[bytes] = []
+        if refill:
+            new_secrets, publics = prekeys.generate_one_time_prekeys(
+                secrets.next_one_time_id, prekeys.ONE_TIME_BATCH
+            )
+            secrets = secrets.with_one_time_prekeys(new_secrets)
+            one_time_public = [p.to_bytes() for p in publics]
+        vault.put(K_PREKEYS, secrets.to_bytes())
+        vault.put(K_PUBLISHED_SPK, spk_blob)
+        vault.put(K_PUBLISHED_KEM, kem_blob)
+        await self.relay.request(
+            lambda rid: F.PublishKeys(
+                rid=rid,
+                identity=P.encode_identity_blob(
+                    identity.public.der, identity.signed_dh_public().to_bytes()
+                ),
+                signed_prekey=spk_blob,
+                kem_prekey=kem_blob,
+                one_time_prekeys=one_time_public,
+            )
+        )
+
+    # --- trust ---------------------------------------------------------------------
+
+    def pinned_key(self, peer: str) -> IdentityPublicKey | None:
+        der = self._need_vault().get(_pin(peer))
+        return IdentityPublicKey(der) if der else None
+
+    async def sharekey(self, peer: str) -> str:
+        """Sends our identity key to `peer`; returns our fingerprint to read out."""
+        vault, identity, _ = self._need_identity()
+        body = P.encode(
+            P.SharedKey(
+                identity=identity.public.der, identity_dh=identity.signed_dh_public().to_bytes()
+            )
+        )
+        vault.ensure_conversation(peer)
+        await self.relay.send_envelope(peer, body)
+        return identity.public.fingerprint_hex()
+
+    def verify(self, peer: str) -> str:
+        """The safety number for this pair, formatted for reading out loud."""
+        _, identity, me = self._need_identity()
+        vault = self._need_vault()
+        der = vault.get(_offered(peer)) or vault.get(_pin(peer))
+        if der is None:
+            raise SessionError(f"no key known for {peer}: ask them to `sharekey {self.username}`")
+        number = safety_number(me, identity.public, peer, IdentityPublicKey(der))
+        return format_safety_number(number)
+
+    def trust(self, peer: str) -> str:
+        """Accepts the key `peer` now offers and drops the old session; returns the fingerprint."""
+        vault = self._need_vault()
+        offered = vault.get(_offered(peer))
+        if offered is None:
+            pinned = vault.get(_pin(peer))
+            if pinned is None:
+                raise SessionError(f"no key from {peer} to trust yet")
+            return IdentityPublicKey(pinned).fingerprint_hex()
+        vault.put(_pin(peer), offered)
+        vault.delete(_offered(peer))
+        vault.delete(_session(peer))
+        fingerprint = IdentityPublicKey(offered).fingerprint_hex()
+        self._emit(ConversationChanged(peer, ConversationState.NONE, fingerprint))
+        return fingerprint
+
+    def _key_changed(self, peer: str, pinned: bytes, offered: bytes) -> None:
+        vault = self._need_vault()
+        vault.put(_offered(peer), offered)
+        old_fp = IdentityPublicKey(pinned).fingerprint_hex()
+        new_fp = IdentityPublicKey(offered).fingerprint_hex()
+        self._emit(KeyChanged(peer, old_fp, new_fp))
+        self._emit(ConversationChanged(peer, ConversationState.KEY_CHANGED, new_fp))
+
+    # --- sessions ------------------------------------------------------------------
+
+    def conversation_state(self, peer: str) -> ConversationState:
+        vault = self._need_vault()
+        if vault.get(_offered(peer)) is not None:
+            return ConversationState.KEY_CHANGED
+        blob = vault.get(_session(peer))
+        if blob is None:
+            return ConversationState.NONE
+        state = RatchetState.from_bytes(blob)
+        return ConversationState.ACTIVE if state.confirmed else ConversationState.PENDING
+
+    async def talk(self, peer: str) -> ConversationState:
+        """Starts a session from the peer's published bundle; works while they are offline."""
+        vault, identity, me = self._need_identity()
+        if peer == me:
+            raise SessionError("you cannot open a session with yourself")
+        if vault.get(_offered(peer)) is not None:
+            raise SessionError(
+                f"{peer}'s key changed: check `verify {peer}`, then `trust {peer}` to continue"
+            )
+        answer = await self.relay.request(lambda rid: F.FetchBundle(rid=rid, user=peer))
+        assert isinstance(answer, F.Bundle)
+        try:
+            ident = P.decode_identity_blob(answer.identity)
+            bundle = PrekeyBundle.from_blobs(
+                ident.der,
+                ident.identity_dh,
+                answer.signed_prekey,
+                answer.kem_prekey,
+                answer.one_time_prekey,
+            )
+            result = handshake.initiate(identity, me, peer, self.pinned_key(peer), bundle)
+        except IdentityKeyMismatch:
+            pinned = vault.get(_pin(peer)) or b""
+            self._key_changed(peer, pinned, ident.der)
+            raise SessionError(
+                f"the relay offered a different key for {peer}: possible interception. "
+                f"Compare `verify {peer}` with them before `trust {peer}`"
+            ) from None
+        except (CryptoError, ProtocolError) as exc:
+            raise SessionError(f"{peer}'s published keys are invalid: {exc}") from exc
+        if result.newly_pinned:
+            vault.put(_pin(peer), result.peer_identity.der)
+        state, message = ratchet.encrypt(result.state, P.encode(P.Hello()), me, peer)
+        body = P.encode(
+            P.PrekeyEnvelope(initial=result.initial.to_bytes(), message=message.to_bytes())
+        )
+        item = OutboxItem(new_envelope_id(), peer, body)
+        vault.ensure_conversation(peer)
+        vault.record_outgoing(None, {_session(peer): state.to_bytes()}, item)
+        await self.relay.transmit(item)
+        self._emit(
+            ConversationChanged(
+                peer, ConversationState.PENDING, result.peer_identity.fingerprint_hex()
+            )
+        )
+        return ConversationState.PENDING
+
+    async def send_text(self, peer: str, text: str) -> str:
+        """Encrypts and queues a message; never sends anything in clear."""
+        if not text:
+            raise SessionError("nothing to send")
+        if len(text) > P.MAX_TEXT_CHARS:
+            raise SessionError(f"a message holds at most {P.MAX_TEXT_CHARS} characters")
+        now = time.time()
+        eid = new_envelope_id()
+        record = MessageRecord(
+            peer=peer, outgoing=True, text=text, ts=now, eid=eid, state=DeliveryState.SENDING
+        )
+        await self._send_inner(peer, P.Text(text=text, ts=now), record, eid)
+        return eid
+
+    async def _send_inner(
+        self, peer: str, inner: P.Inner, record: MessageRecord | None, eid: str | None = None
+    ) -> int | None:
+        vault, _, me = self._need_identity()
+        state = self._usable_session(peer)
+        state, message = ratchet.encrypt(state, P.encode(inner), me, peer)
+        item = OutboxItem(
+            eid or new_envelope_id(), peer, P.encode(P.RatchetEnvelope(message=message.to_bytes()))
+        )
+        message_id = vault.record_outgoing(record, {_session(peer): state.to_bytes()}, item)
+        await self.relay.transmit(item)
+        return message_id
+
+    def _usable_session(self, peer: str) -> RatchetState:
+        vault = self._need_vault()
+        if vault.get(_offered(peer)) is not None:
+            raise SessionError(
+                f"{peer}'s key changed: `verify {peer}` with them, then `trust {peer}`"
+            )
+        blob = vault.get(_session(peer))
+        if blob is None:
+            raise SessionError(
+                f"no secure session with {peer}: type `sharekey {peer}` and `talk {peer}` first"
+            )
+        state = RatchetState.from_bytes(blob)
+        if state.send_chain is None:
+            raise SessionError(f"waiting for {peer} to answer the session set-up")
+        return state
+
+    # --- receiving -----------------------------------------------------------------
+
+    async def _on_envelope(self, envelope: F.Envelope) -> None:
+        """Runs for each delivered envelope before it is acknowledged. Never makes requests."""
+        vault = self.vault
+        if vault is None or self.identity is None:
+            raise SessionError("envelope arrived before the vault was open")
+        if vault.seen(envelope.sender, envelope.eid):
+            return
+        peer = envelope.sender
+        try:
+            outer = P.decode_outer(envelope.body)
+            match outer:
+                case P.SharedKey():
+                    self._receive_key(vault, peer, outer, envelope.eid)
+                case P.PrekeyEnvelope():
+                    self._receive_prekey(vault, peer, outer, envelope)
+                case P.RatchetEnvelope():
+                    state_blob = vault.get(_session(peer))
+                    if state_blob is None:
+                        raise SessionError(f"a message from {peer} arrived without a session")
+                    if vault.get(_offered(peer)) is not None:
+                        raise SessionError(f"{peer}'s key changed; message held back")
+                    self._receive_ratchet(
+                        vault,
+                        peer,
+                        RatchetState.from_bytes(state_blob),
+                        RatchetMessage.from_bytes(outer.message),
+                        envelope,
+                        {},
+                    )
+        except (CryptoError, SecureChatError) as exc:
+            vault.record_incoming(peer, envelope.eid, None, {})
+            self._emit(ErrorRaised(f"message from {peer} rejected: {exc}", "e2e"))
+
+    def _receive_key(self, vault: Vault, peer: str, key: P.SharedKey, eid: str) -> None:
+        offered = IdentityPublicKey.from_der(key.identity)
+        pinned = vault.get(_pin(peer))
+        vault.ensure_conversation(peer)
+        if pinned is None:
+            vault.record_incoming(peer, eid, None, {_pin(peer): offered.der})
+            self._emit(KeyShared(peer, offered.fingerprint_hex()))
+            self._emit(
+                ConversationChanged(peer, self.conversation_state(peer), offered.fingerprint_hex())
+            )
+        elif pinned != offered.der:
+            vault.record_incoming(peer, eid, None, {})
+            self._key_changed(peer, pinned, offered.der)
+        else:
+            vault.record_incoming(peer, eid, None, {})
+            self._emit(KeyShared(peer, offered.fingerprint_hex()))
+
+    def _receive_prekey(
+        self, vault: Vault, peer: str, outer: P.PrekeyEnvelope, envelope: F.Envelope
+    ) -> None:
+        assert self.identity is not None and self.username is not None
+        initial = handshake.InitialMessage.from_bytes(outer.initial)
+        secrets_blob = vault.get(K_PREKEYS)
+        if secrets_blob is None:
+            raise SessionError("no prekeys in the vault")
+        pinned = self.pinned_key(peer)
+        try:
+            result = handshake.respond(
+                self.identity,
+                self.username,
+                peer,
+                pinned,
+                PrekeySecrets.from_bytes(secrets_blob),
+                initial,
+            )
+        except IdentityKeyMismatch:
+            vault.record_incoming(peer, envelope.eid, None, {})
+            self._key_changed(peer, pinned.der if pinned else b"", initial.identity_der)
+            return
+        extra = {K_PREKEYS: result.secrets.to_bytes()}
+        if pinned is None:
+            extra[_pin(peer)] = result.peer_identity.der
+        vault.ensure_conversation(peer)
+        self._receive_ratchet(
+            vault, peer, result.state, RatchetMessage.from_bytes(outer.message), envelope, extra
+        )
+
+    def _receive_ratchet(
+        self,
+        vault: Vault,
+        peer: str,
+        state: RatchetState,
+        message: RatchetMessage,
+        envelope: F.Envelope,
+        extra: dict[str, bytes],
+    ) -> None:
+        assert self.username is not None
+        was_confirmed = state.confirmed
+        new_state, plaintext = ratchet.decrypt(state, message, peer, self.username)
+        inner = P.decode_inner(plaintext)
+        changes = {**extra, _session(peer): new_state.to_bytes()}
+        match inner:
+            case P.Text():
+                record = MessageRecord(
+                    peer=peer, outgoing=False, text=inner.text, ts=envelope.ts, eid=envelope.eid
+                )
+                message_id = vault.record_incoming(peer, envelope.eid, record, changes)
+                assert message_id is not None
+                self._emit(MessageReceived(peer, inner.text, envelope.ts, message_id))
+                self._spawn(self._send_inner(peer, P.Receipt(eids=[envelope.eid]), None))
+            case P.Receipt():
+                vault.record_incoming(peer, envelope.eid, None, changes)
+                for eid in inner.eids:
+                    if vault.update_delivery(eid, DeliveryState.DELIVERED):
+                        self._emit(DeliveryChanged(peer, eid, DeliveryState.DELIVERED))
+            case P.Hello():
+                vault.record_incoming(peer, envelope.eid, None, changes)
+                if not was_confirmed:
+                    self._spawn(self._send_inner(peer, P.Hello(), None))
+            case P.FileOffer():
+                vault.record_incoming(peer, envelope.eid, None, changes)
+        if new_state.confirmed != was_confirmed or extra:
+            self._emit(ConversationChanged(peer, self.conversation_state(peer)))
+
+    async def _on_push(self, frame: F.ServerFrame) -> None:
+        match frame:
+            case F.Presence():
+                self._emit(PresenceChanged(frame.user, frame.state))
+            case F.PrekeysLow():
+                self._spawn(self._maintain_prekeys(frame.remaining))
+            case F.Error():
+                self._emit(ErrorRaised(frame.message, frame.code))
+            case _:
+                pass
+
+    # --- history -------------------------------------------------------------------
+
+    def history(
+        self, peer: str, before_id: int | None = None, limit: int = 50
+    ) -> list[StoredMessage]:
+        return self._need_vault().messages(peer, before_id, limit)
+
+    def search(self, query: str, limit: int = 50) -> list[StoredMessage]:
+        return self._need_vault().search(query, limit)
+
+    def conversations(self) -> list[ConversationRecord]:
+        """Every conversation with its unread count, most recent first."""
+        return self._need_vault().conversations()
+
+    def mark_read(self, peer: str) -> None:
+        self._need_vault().mark_read(peer)
+
+    async def delete_conversation(self, peer: str) -> None:
+        """Forgets the conversation here and whatever the relay still queues for it."""
+        vault = self._need_vault()
+        with contextlib.suppress(SecureChatError):
+            await self.relay.request(lambda rid: F.DeleteConversation(rid=rid, peer=peer))
+        vault.delete_conversation(peer)
+        vault.delete(_session(peer))
+
+
+class _LazyOutbox:
+    """The relay client's outbox is the vault, which opens only after login."""
+
+    def __init__(self, client: ChatClient) -> None:
+        self._client = client
+
+    def outbox_add(self, item: OutboxItem) -> None:
+        self._client._need_vault().outbox_add(item)
+
+    def outbox_remove(self, eid: str) -> None:
+        vault = self._client.vault
+        if vault is not None:
+            vault.outbox_remove(eid)
+            stored = vault.update_delivery(eid, DeliveryState.SENT)
+            if stored is not None:
+                self._client._emit(DeliveryChanged(stored.record.peer, eid, DeliveryState.SENT))
+
+    def outbox_items(self) -> list[OutboxItem]:
+        vault = self._client.vault
+        return vault.outbox_items() if vault is not None else []

@@ -1,0 +1,423 @@
+"""The local vault: everything a client keeps on disk, encrypted under the vault key.
+
+Two files in the user's directory: `vault.header` (the vault key wrapped by
+the password and by the recovery code; see crypto.vault) and `vault.sqlite3`
+whose every value column is a record sealed with `RecordCipher`, bound to
+its table and row so rows cannot be swapped. Lookup columns hold keyed
+blind indexes (HMAC under a vault subkey), never names or words.
+
+History search: each message's distinct words are stored as blind indexes
+in `terms`; a query intersects the rows of its words, then decrypts only
+those candidates to confirm the match. Someone holding the file without the
+key sees how many messages share a (unknown) word, and nothing readable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import time
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from securechat.client.relay_client import OutboxItem
+from securechat.crypto.vault import RecordCipher, VaultHeader
+from securechat.errors import StorageFullError, StoreError
+
+HEADER_FILE = "vault.header"
+DATABASE_FILE = "vault.sqlite3"
+_SCHEMA_VERSION = 1
+_MAX_TERMS_PER_MESSAGE = 256
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (name BLOB PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, item BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS seen (tag BLOB PRIMARY KEY, ts REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conv BLOB NOT NULL,
+    eid_tag BLOB,
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_conv ON messages(conv, id);
+CREATE INDEX IF NOT EXISTS messages_eid ON messages(eid_tag);
+CREATE TABLE IF NOT EXISTS terms (term BLOB NOT NULL, message_id INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS terms_term ON terms(term, message_id);
+CREATE TABLE IF NOT EXISTS conversations (conv BLOB PRIMARY KEY, record BLOB NOT NULL);
+"""
+
+
+class MessageRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One history entry; versioned so that an old vault still reads."""
+
+    v: int = 1
+    peer: str
+    outgoing: bool
+    text: str
+    ts: float
+    eid: str = ""
+    state: str = ""
+    kind: str = "text"
+    """`text`, `file` (text holds the file manifest summary) or `system`."""
+    file_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: int
+    record: MessageRecord
+
+
+class ConversationRecord(msgspec.Struct, frozen=True, kw_only=True):
+    v: int = 1
+    peer: str
+    last_ts: float = 0.0
+    unread: int = 0
+
+
+_encode = msgspec.msgpack.encode
+_decode_message = msgspec.msgpack.Decoder(MessageRecord).decode
+_decode_conversation = msgspec.msgpack.Decoder(ConversationRecord).decode
+_decode_outbox = msgspec.msgpack.Decoder(tuple[str, str, bytes]).decode
+
+
+def words(text: str) -> set[str]:
+    """The whole words a message is found by: NFKC, case-folded."""
+    return set(re.findall(r"\w+", unicodedata.normalize("NFKC", text).casefold()))
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write, fsync, rename: a crash leaves the old file or the new one, never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageFullError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+class Vault:
+    def __init__(self, directory: Path, header: VaultHeader, vault_key: bytes) -> None:
+        self.directory = directory
+        self.header = header
+        self._key = vault_key
+        self.cipher = RecordCipher(vault_key)
+        try:
+            self._db = sqlite3.connect(
+                directory / DATABASE_FILE, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the vault database in {directory}: {exc}") from exc
+
+    # --- opening -------------------------------------------------------------------
+
+    @staticmethod
+    def exists(directory: Path) -> bool:
+        return (directory / HEADER_FILE).is_file()
+
+    @classmethod
+    def create(cls, directory: Path, password: str, recovery_code: str) -> Vault:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        header, key = VaultHeader.create(password, recovery_code)
+        write_atomic(directory / HEADER_FILE, header.to_bytes())
+        return cls(directory, header, key)
+
+    @classmethod
+    def unlock(cls, directory: Path, password: str) -> Vault:
+        """Raises WrongPassword (a CryptoError) with nothing changed on disk."""
+        header = cls._read_header(directory)
+        return cls(directory, header, header.unlock_password(password))
+
+    @classmethod
+    def unlock_with_recovery(cls, directory: Path, code: str) -> Vault:
+        header = cls._read_header(directory)
+        return cls(directory, header, header.unlock_recovery(code))
+
+    @staticmethod
+    def _read_header(directory: Path) -> VaultHeader:
+        try:
+            data = (directory / HEADER_FILE).read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"no vault in {directory}: register or log in first") from None
+        return VaultHeader.from_bytes(data)
+
+    def change_password(self, new_password: str) -> None:
+        self.header = self.header.rewrap_password(self._key, new_password)
+        write_atomic(self.directory / HEADER_FILE, self.header.to_bytes())
+
+    def change_recovery_code(self, new_code: str) -> None:
+        self.header = self.header.rewrap_recovery(self._key, new_code)
+        write_atomic(self.directory / HEADER_FILE, self.header.to_bytes())
+
+    def close(self) -> None:
+        self._db.close()
+
+    def wipe(self) -> None:
+        """Deletes the vault and everything in the user's directory."""
+        self.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise StorageFullError(f"cannot write the vault: {exc}") from exc
+
+    def _tag(self, kind: str, value: str) -> bytes:
+        return self.cipher.blind_index(f"{kind}\x00{value}")
+
+    # --- key/value (identity, prekeys, sessions, pins, settings) -------------------
+
+    def get(self, name: str) -> bytes | None:
+        tag = self._tag("kv", name)
+        row = self._db.execute("SELECT value FROM kv WHERE name = ?", (tag,)).fetchone()
+        return self.cipher.open("kv", name.encode(), row[0]) if row else None
+
+    def put(self, name: str, value: bytes) -> None:
+        with self._tx() as db:
+            self._put(db, name, value)
+
+    def _put(self, db: sqlite3.Connection, name: str, value: bytes) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO kv VALUES (?, ?)",
+            (self._tag("kv", name), self.cipher.seal("kv", name.encode(), value)),
+        )
+
+    def delete(self, name: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM kv WHERE name = ?", (self._tag("kv", name),))
+
+    # --- outbox --------------------------------------------------------------------
+
+    def outbox_add(self, item: OutboxItem) -> None:
+        with self._tx() as db:
+            self._outbox_add(db, item)
+
+    def _outbox_add(self, db: sqlite3.Connection, item: OutboxItem) -> None:
+        cur = db.execute("INSERT INTO outbox (item) VALUES (x'')")
+        seq = int(cur.lastrowid or 0)
+        sealed = self.cipher.seal(
+            "outbox", str(seq).encode(), _encode((item.eid, item.to, item.body))
+        )
+        db.execute("UPDATE outbox SET item = ? WHERE seq = ?", (sealed, seq))
+
+    def outbox_remove(self, eid: str) -> None:
+        for seq, item in self._outbox_rows():
+            if item.eid == eid:
+                with self._tx() as db:
+                    db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+                return
+
+    def outbox_items(self) -> list[OutboxItem]:
+        return [item for _, item in self._outbox_rows()]
+
+    def _outbox_rows(self) -> list[tuple[int, OutboxItem]]:
+        rows = self._db.execute("SELECT seq, item FROM outbox ORDER BY seq").fetchall()
+        items = []
+        for seq, blob in rows:
+            eid, to, body = _decode_outbox(self.cipher.open("outbox", str(seq).encode(), blob))
+            items.append((int(seq), OutboxItem(eid, to, body)))
+        return items
+
+    # --- received ids (exactly once to the application) ----------------------------
+
+    def seen(self, sender: str, eid: str) -> bool:
+        tag = self._tag("seen", f"{sender}\x00{eid}")
+        return self._db.execute("SELECT 1 FROM seen WHERE tag = ?", (tag,)).fetchone() is not None
+
+    # --- history -------------------------------------------------------------------
+
+    def record_incoming(
+        self, sender: str, eid: str, record: MessageRecord | None, state: dict[str, bytes]
+    ) -> int | None:
+        """One transaction: mark (sender, eid) seen, store the message and the new session state.
+
+        A crash before the commit leaves the envelope unseen and the state unchanged, so
+        the redelivery decrypts again; after it, the redelivery is recognised and dropped.
+        """
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO seen VALUES (?, ?)",
+                (self._tag("seen", f"{sender}\x00{eid}"), time.time()),
+            )
+            for name, value in state.items():
+                self._put(db, name, value)
+            return self._add_message(db, record, unread=True) if record else None
+
+    def record_outgoing(
+        self, record: MessageRecord | None, state: dict[str, bytes], item: OutboxItem | None
+    ) -> int | None:
+        """Stores a sent message, the advanced session and the outbox entry together."""
+        with self._tx() as db:
+            for name, value in state.items():
+                self._put(db, name, value)
+            if item is not None:
+                self._outbox_add(db, item)
+            return self._add_message(db, record, unread=False) if record else None
+
+    def add_message(self, record: MessageRecord) -> int:
+        with self._tx() as db:
+            return self._add_message(db, record, unread=not record.outgoing)
+
+    def _add_message(self, db: sqlite3.Connection, record: MessageRecord, unread: bool) -> int:
+        conv = self._tag("conv", record.peer)
+        eid_tag = self._tag("eid", record.eid) if record.eid else None
+        cur = db.execute(
+            "INSERT INTO messages (conv, eid_tag, record) VALUES (?, ?, x'')", (conv, eid_tag)
+        )
+        message_id = int(cur.lastrowid or 0)
+        db.execute(
+            "UPDATE messages SET record = ? WHERE id = ?",
+            (self.cipher.seal("message", str(message_id).encode(), _encode(record)), message_id),
+        )
+        terms = list(words(record.text))[:_MAX_TERMS_PER_MESSAGE]
+        db.executemany(
+            "INSERT INTO terms VALUES (?, ?)",
+            [(self._tag("term", term), message_id) for term in terms],
+        )
+        self._touch_conversation(db, record.peer, record.ts, unread)
+        return message_id
+
+    def update_delivery(self, eid: str, state: str) -> StoredMessage | None:
+        row = self._db.execute(
+            "SELECT id, record FROM messages WHERE eid_tag = ?", (self._tag("eid", eid),)
+        ).fetchone()
+        if row is None:
+            return None
+        message = self._open_message(row[0], row[1])
+        updated = msgspec.structs.replace(message.record, state=state)
+        with self._tx() as db:
+            db.execute(
+                "UPDATE messages SET record = ? WHERE id = ?",
+                (self.cipher.seal("message", str(row[0]).encode(), _encode(updated)), row[0]),
+            )
+        return StoredMessage(row[0], updated)
+
+    def messages(
+        self, peer: str, before_id: int | None = None, limit: int = 50
+    ) -> list[StoredMessage]:
+        """A page of a conversation, oldest first, ending just before `before_id`."""
+        conv = self._tag("conv", peer)
+        rows = self._db.execute(
+            "SELECT id, record FROM messages WHERE conv = ? AND id < ? ORDER BY id DESC LIMIT ?",
+            (conv, before_id if before_id is not None else 2**63 - 1, limit),
+        ).fetchall()
+        return [self._open_message(mid, blob) for mid, blob in reversed(rows)]
+
+    def message(self, message_id: int) -> StoredMessage | None:
+        row = self._db.execute(
+            "SELECT id, record FROM messages WHERE id = ?", (message_id,)
+        ).fetchone()
+        return self._open_message(row[0], row[1]) if row else None
+
+    def search(self, query: str, limit: int = 50) -> list[StoredMessage]:
+        """Messages containing every word of `query`, newest first."""
+        wanted = words(query)
+        if not wanted:
+            return []
+        tags = [self._tag("term", w) for w in wanted]
+        placeholders = ",".join("?" * len(tags))
+        rows = self._db.execute(
+            f"SELECT message_id FROM terms WHERE term IN ({placeholders})"  # noqa: S608
+            " GROUP BY message_id HAVING COUNT(DISTINCT term) = ?"
+            " ORDER BY message_id DESC LIMIT ?",
+            (*tags, len(tags), limit * 4),
+        ).fetchall()
+        found: list[StoredMessage] = []
+        for (message_id,) in rows:
+            message = self.message(message_id)
+            if message and wanted <= words(message.record.text):
+                found.append(message)
+                if len(found) == limit:
+                    break
+        return found
+
+    def _open_message(self, message_id: int, blob: bytes) -> StoredMessage:
+        plain = self.cipher.open("message", str(message_id).encode(), blob)
+        return StoredMessage(message_id, _decode_message(plain))
+
+    # --- conversations -------------------------------------------------------------
+
+    def _touch_conversation(
+        self, db: sqlite3.Connection, peer: str, ts: float, unread: bool
+    ) -> None:
+        current = self._conversation(peer) or ConversationRecord(peer=peer)
+        updated = ConversationRecord(
+            peer=peer,
+            last_ts=max(current.last_ts, ts),
+            unread=current.unread + (1 if unread else 0),
+        )
+        self._save_conversation(db, updated)
+
+    def _save_conversation(self, db: sqlite3.Connection, record: ConversationRecord) -> None:
+        conv = self._tag("conv", record.peer)
+        db.execute(
+            "INSERT OR REPLACE INTO conversations VALUES (?, ?)",
+            (conv, self.cipher.seal("conversation", conv, _encode(record))),
+        )
+
+    def _conversation(self, peer: str) -> ConversationRecord | None:
+        conv = self._tag("conv", peer)
+        row = self._db.execute(
+            "SELECT record FROM conversations WHERE conv = ?", (conv,)
+        ).fetchone()
+        if row is None:
+            return None
+        return _decode_conversation(self.cipher.open("conversation", conv, row[0]))
+
+    def ensure_conversation(self, peer: str) -> None:
+        if self._conversation(peer) is None:
+            with self._tx() as db:
+                self._save_conversation(db, ConversationRecord(peer=peer))
+
+    def conversations(self) -> list[ConversationRecord]:
+        rows = self._db.execute("SELECT conv, record FROM conversations").fetchall()
+        records = [
+            _decode_conversation(self.cipher.open("conversation", conv, blob))
+            for conv, blob in rows
+        ]
+        return sorted(records, key=lambda r: -r.last_ts)
+
+    def mark_read(self, peer: str) -> None:
+        current = self._conversation(peer)
+        if current and current.unread:
+            with self._tx() as db:
+                self._save_conversation(db, msgspec.structs.replace(current, unread=0))
+
+    def delete_conversation(self, peer: str) -> None:
+        conv = self._tag("conv", peer)
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM terms WHERE message_id IN (SELECT id FROM messages WHERE conv = ?)",
+                (conv,),
+            )
+            db.execute("DELETE FROM messages WHERE conv = ?", (conv,))
+            db.execute("DELETE FROM conversations WHERE conv = ?", (conv,))
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -1,0 +1,159 @@
+"""Encrypted file sharing: a fresh key per file and chunked AES-256-GCM.
+
+A file is cut into CHUNK_SIZE pieces; every piece but the last is exactly CHUNK_SIZE and
+the last (possibly empty) carries the final flag. Each chunk's nonce is derived from its
+index and final flag (unique under a per-file key, so no nonce is stored) and the AAD binds
+the file id, index and final flag. Hence a relay that drops the tail (no chunk opens as
+final), reorders chunks (index mismatch), or splices in a chunk of another file (file id and
+key mismatch) is caught by authentication. Chunk blob = ciphertext || 16-byte tag.
+
+The FileManifest (key, id, size, SHA-256, name, type) travels inside a ratchet message, so
+only the two ends ever learn the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from securechat.crypto import primitives
+from securechat.crypto._codec import Kind, Reader, Writer
+from securechat.crypto.errors import AuthenticationFailed, InvalidKeyMaterial
+
+CHUNK_SIZE = 64 * 1024
+FILE_KEY_SIZE = 32
+FILE_ID_SIZE = 16
+_TAG_SIZE = primitives.AES_GCM_TAG_SIZE
+_AAD_LABEL = b"securechat file chunk v1"
+_MANIFEST_VERSION = 1
+
+
+def ciphertext_size(plaintext_size: int) -> int:
+    """Total size of the sealed chunks: one tag per chunk, and an empty file is one chunk."""
+    chunks = max(1, -(-plaintext_size // CHUNK_SIZE))
+    return plaintext_size + chunks * _TAG_SIZE
+
+
+def _nonce(index: int, final: bool) -> bytes:
+    return bytes((int(final), 0, 0, 0)) + index.to_bytes(8, "big")
+
+
+def _aad(file_id: bytes, index: int, final: bool) -> bytes:
+    return _AAD_LABEL + file_id + index.to_bytes(8, "big") + bytes((int(final),))
+
+
+def _check(key: bytes, file_id: bytes) -> primitives.AesGcm:
+    if len(key) != FILE_KEY_SIZE or len(file_id) != FILE_ID_SIZE:
+        raise InvalidKeyMaterial("A file key must be 32 bytes and a file id 16 bytes.")
+    return primitives.AesGcm(key)
+
+
+class FileSealer:
+    __slots__ = ("_aead", "_file_id")
+
+    def __init__(self, key: bytes, file_id: bytes) -> None:
+        self._aead = _check(key, file_id)
+        self._file_id = file_id
+
+    def seal_chunk(self, index: int, data: bytes, final: bool) -> bytes:
+        # Fixed chunk boundaries give every file exactly one chunking, so the receiver can
+        # check sizes against the manifest before decrypting anything.
+        if len(data) > CHUNK_SIZE or (not final and len(data) != CHUNK_SIZE):
+            raise ValueError("Every chunk but the last must be exactly CHUNK_SIZE bytes.")
+        return self._aead.seal(_nonce(index, final), data, _aad(self._file_id, index, final))
+
+
+class FileOpener:
+    __slots__ = ("_aead", "_file_id")
+
+    def __init__(self, key: bytes, file_id: bytes) -> None:
+        self._aead = _check(key, file_id)
+        self._file_id = file_id
+
+    def open_chunk(self, index: int, blob: bytes, final: bool) -> bytes:
+        if len(blob) > CHUNK_SIZE + _TAG_SIZE:
+            raise _damaged()
+        try:
+            return self._aead.open(_nonce(index, final), blob, _aad(self._file_id, index, final))
+        except AuthenticationFailed as exc:
+            raise _damaged() from exc
+
+
+def _damaged() -> AuthenticationFailed:
+    return AuthenticationFailed(
+        "The file was altered, truncated or mixed with another file in transit; "
+        "ask the sender to share it again."
+    )
+
+
+@dataclass(frozen=True, repr=False)
+class FileManifest:
+    file_id: bytes
+    key: bytes
+    size: int
+    sha256: bytes
+    name: str
+    mime: str
+
+    def __repr__(self) -> str:
+        return f"FileManifest(name={self.name!r}, size={self.size}, mime={self.mime!r})"
+
+    def to_bytes(self) -> bytes:
+        return (
+            Writer(Kind.FILE_MANIFEST, _MANIFEST_VERSION)
+            .fixed(self.file_id)
+            .fixed(self.key)
+            .u64(self.size)
+            .fixed(self.sha256)
+            .text(self.name)
+            .text(self.mime)
+            .finish()
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> FileManifest:
+        r = Reader(data, Kind.FILE_MANIFEST, "file description", frozenset({_MANIFEST_VERSION}))
+        manifest = cls(
+            file_id=r.fixed(FILE_ID_SIZE),
+            key=r.fixed(FILE_KEY_SIZE),
+            size=r.u64(),
+            sha256=r.fixed(32),
+            name=r.text(max_size=1024),
+            mime=r.text(max_size=255),
+        )
+        r.end()
+        return manifest
+
+
+def seal_file(data: bytes, name: str, mime: str) -> tuple[FileManifest, list[bytes]]:
+    """Encrypt an in-memory file under a fresh key; stream large files with FileSealer."""
+    manifest = FileManifest(
+        file_id=primitives.random_bytes(FILE_ID_SIZE),
+        key=primitives.random_bytes(FILE_KEY_SIZE),
+        size=len(data),
+        sha256=primitives.sha256(data),
+        name=name,
+        mime=mime,
+    )
+    sealer = FileSealer(manifest.key, manifest.file_id)
+    starts = range(0, max(len(data), 1), CHUNK_SIZE)
+    last = len(starts) - 1
+    chunks = [
+        sealer.seal_chunk(i, data[start : start + CHUNK_SIZE], final=i == last)
+        for i, start in enumerate(starts)
+    ]
+    return manifest, chunks
+
+
+def open_file(manifest: FileManifest, chunks: Sequence[bytes]) -> bytes:
+    """Decrypt every chunk in order, the last as final, and check size and digest."""
+    if not chunks:
+        raise _damaged()
+    opener = FileOpener(manifest.key, manifest.file_id)
+    last = len(chunks) - 1
+    data = b"".join(opener.open_chunk(i, blob, final=i == last) for i, blob in enumerate(chunks))
+    if len(data) != manifest.size or not primitives.constant_time_equal(
+        primitives.sha256(data), manifest.sha256
+    ):
+        raise _damaged()
+    return data

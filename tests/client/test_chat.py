@@ -1,0 +1,128 @@
+"""Two headless clients through a real relay: the end-to-end path of issue 3."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from securechat.client.core import ChatClient
+from securechat.client.events import (
+    ConversationChanged,
+    ConversationState,
+    Event,
+    KeyChanged,
+    MessageReceived,
+)
+from securechat.errors import SessionError
+from securechat.server.app import RelayServer
+
+PASSWORD = "correct horse battery"
+
+
+async def wait_for(client: ChatClient, kind: type, timeout: float = 10.0, **match: object) -> Event:
+    """The next event of `kind` whose fields equal `match`, skipping others."""
+
+    async def _next() -> Event:
+        while True:
+            event = await client.events.get()
+            if isinstance(event, kind) and all(getattr(event, k) == v for k, v in match.items()):
+                return event
+
+    return await asyncio.wait_for(_next(), timeout)
+
+
+@pytest.fixture
+async def pair(relay_url: str, tmp_path: Path) -> AsyncIterator[tuple[ChatClient, ChatClient]]:
+    alice = ChatClient(relay_url, tmp_path / "alice-device")
+    bob = ChatClient(relay_url, tmp_path / "bob-device")
+    await alice.connect()
+    await bob.connect()
+    await alice.register("alice", PASSWORD)
+    await bob.register("bob", PASSWORD)
+    yield alice, bob
+    await alice.close()
+    await bob.close()
+
+
+async def secure(alice: ChatClient, bob: ChatClient) -> None:
+    await alice.sharekey("bob")
+    await bob.sharekey("alice")
+    await wait_for(alice, ConversationChanged, peer="bob")
+    await alice.talk("bob")
+    await wait_for(alice, ConversationChanged, peer="bob", state=ConversationState.ACTIVE)
+    await wait_for(bob, ConversationChanged, peer="alice", state=ConversationState.ACTIVE)
+
+
+async def test_two_clients_exchange_messages_end_to_end(
+    pair: tuple[ChatClient, ChatClient],
+) -> None:
+    """sharekey, talk, then messages both ways, each side E2E active."""
+    alice, bob = pair
+    await secure(alice, bob)
+    await alice.send_text("bob", "hello bob")
+    received = await wait_for(bob, MessageReceived)
+    assert received.text == "hello bob" and received.peer == "alice"
+    await bob.send_text("alice", "hi alice")
+    assert (await wait_for(alice, MessageReceived)).text == "hi alice"
+    assert alice.conversation_state("bob") == ConversationState.ACTIVE
+    assert alice.verify("bob") == bob.verify("alice")
+
+
+async def test_plain_message_without_session_is_refused(
+    pair: tuple[ChatClient, ChatClient],
+) -> None:
+    """Nothing goes out in clear: no session, no send, and the error says what to do."""
+    alice, _ = pair
+    with pytest.raises(SessionError, match="talk bob"):
+        await alice.send_text("bob", "secret")
+
+
+async def test_session_starts_while_peer_is_offline(relay_url: str, tmp_path: Path) -> None:
+    """talk works against the directory; the peer picks it up on login."""
+    alice = ChatClient(relay_url, tmp_path / "a")
+    bob = ChatClient(relay_url, tmp_path / "b")
+    await alice.connect()
+    await bob.connect()
+    await alice.register("alice", PASSWORD)
+    await bob.register("bob", PASSWORD)
+    await bob.close()
+    await alice.talk("bob")
+    await alice.send_text("bob", "left while you were away")
+    bob = ChatClient(relay_url, tmp_path / "b")
+    await bob.connect()
+    await bob.login("bob", PASSWORD)
+    assert (await wait_for(bob, MessageReceived)).text == "left while you were away"
+    await alice.close()
+    await bob.close()
+
+
+async def test_swapped_directory_key_is_detected(
+    pair: tuple[ChatClient, ChatClient], relay: RelayServer, relay_url: str, tmp_path: Path
+) -> None:
+    """A relay serving another identity for a pinned contact raises a key change, not a session."""
+    alice, bob = pair
+    await bob.sharekey("alice")
+    await wait_for(alice, ConversationChanged, peer="bob")
+    impostor = ChatClient(relay_url, tmp_path / "impostor")
+    await impostor.connect()
+    await impostor.register("mallory", PASSWORD)
+    swap_directory_entry(relay, victim="bob", attacker="mallory")
+    with pytest.raises(SessionError, match="different key"):
+        await alice.talk("bob")
+    event = await wait_for(alice, KeyChanged, peer="bob")
+    assert event.pinned_fingerprint != event.offered_fingerprint
+    assert alice.conversation_state("bob") == ConversationState.KEY_CHANGED
+    with pytest.raises(SessionError, match="key changed"):
+        await alice.send_text("bob", "anything")
+    await impostor.close()
+
+
+def swap_directory_entry(relay: RelayServer, victim: str, attacker: str) -> None:
+    """What a lying relay does: serve the attacker's bundle under the victim's name."""
+    db = relay.store._db  # type: ignore[attr-defined]
+    db.execute("DELETE FROM identity_keys WHERE username = ?", (victim,))
+    db.execute("UPDATE identity_keys SET username = ? WHERE username = ?", (victim, attacker))
+    db.execute("UPDATE one_time_prekeys SET username = ? WHERE username = ?", (victim, attacker))

@@ -1,0 +1,132 @@
+"""Chunked file encryption: round trips and every way a relay can mangle the stream."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from securechat.crypto import (
+    CHUNK_SIZE,
+    AuthenticationFailed,
+    FileManifest,
+    FileOpener,
+    FileSealer,
+    InvalidKeyMaterial,
+    ciphertext_size,
+    open_file,
+    seal_file,
+)
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE - 5])
+def test_round_trip(size: int) -> None:
+    """Boundary sizes encrypt to the predicted size and decrypt back."""
+    data = bytes(i % 251 for i in range(size))
+    manifest, chunks = seal_file(data, "f.bin", "application/octet-stream")
+    assert sum(len(c) for c in chunks) == ciphertext_size(size)
+    assert len(chunks) == max(1, -(-size // CHUNK_SIZE))
+    assert open_file(FileManifest.from_bytes(manifest.to_bytes()), chunks) == data
+
+
+def test_empty_file_is_one_final_chunk() -> None:
+    """An empty file still carries one authenticated (final) chunk, so it cannot be faked."""
+    manifest, chunks = seal_file(b"", "empty", "text/plain")
+    assert len(chunks) == 1 and len(chunks[0]) == 16
+    opener = FileOpener(manifest.key, manifest.file_id)
+    assert opener.open_chunk(0, chunks[0], final=True) == b""
+
+
+@pytest.fixture(scope="module")
+def sealed() -> tuple[FileManifest, list[bytes]]:
+    return seal_file(b"x" * (2 * CHUNK_SIZE + 10), "three.bin", "application/octet-stream")
+
+
+def test_tampered_chunk(sealed: tuple[FileManifest, list[bytes]]) -> None:
+    """One flipped bit anywhere fails the whole file."""
+    manifest, chunks = sealed
+    bad = [chunks[0], bytes([chunks[1][0] ^ 1]) + chunks[1][1:], chunks[2]]
+    with pytest.raises(AuthenticationFailed):
+        open_file(manifest, bad)
+
+
+def test_truncated_stream(sealed: tuple[FileManifest, list[bytes]]) -> None:
+    """Dropping the tail leaves a last chunk not sealed as final: refused."""
+    manifest, chunks = sealed
+    with pytest.raises(AuthenticationFailed):
+        open_file(manifest, chunks[:2])
+    opener = FileOpener(manifest.key, manifest.file_id)
+    with pytest.raises(AuthenticationFailed):
+        opener.open_chunk(1, chunks[1], final=True)
+    with pytest.raises(AuthenticationFailed):
+        open_file(manifest, [])
+
+
+def test_extended_stream(sealed: tuple[FileManifest, list[bytes]]) -> None:
+    """Appending a chunk after the final one is refused."""
+    manifest, chunks = sealed
+    with pytest.raises(AuthenticationFailed):
+        open_file(manifest, [*chunks, chunks[0]])
+
+
+def test_reordered_chunks(sealed: tuple[FileManifest, list[bytes]]) -> None:
+    """Swapping two full chunks is detected through the index in nonce and AAD."""
+    manifest, chunks = sealed
+    with pytest.raises(AuthenticationFailed):
+        open_file(manifest, [chunks[1], chunks[0], chunks[2]])
+
+
+def test_spliced_chunk_from_another_file(sealed: tuple[FileManifest, list[bytes]]) -> None:
+    """A chunk of another file at the same index does not open here."""
+    manifest, chunks = sealed
+    _, other = seal_file(b"x" * (2 * CHUNK_SIZE + 10), "other.bin", "application/octet-stream")
+    with pytest.raises(AuthenticationFailed):
+        open_file(manifest, [chunks[0], other[1], chunks[2]])
+
+
+def test_same_key_other_file_id(sealed: tuple[FileManifest, list[bytes]]) -> None:
+    """Even under the same key, the file id binds chunks to their file."""
+    manifest, chunks = sealed
+    opener = FileOpener(manifest.key, bytes(16))
+    with pytest.raises(AuthenticationFailed):
+        opener.open_chunk(0, chunks[0], final=False)
+
+
+def test_wrong_key(sealed: tuple[FileManifest, list[bytes]]) -> None:
+    """Another key fails authentication."""
+    manifest, chunks = sealed
+    with pytest.raises(AuthenticationFailed):
+        FileOpener(bytes(32), manifest.file_id).open_chunk(0, chunks[0], final=False)
+
+
+def test_manifest_size_and_digest_checked(sealed: tuple[FileManifest, list[bytes]]) -> None:
+    """A manifest whose size or digest disagrees with the content is refused."""
+    manifest, chunks = sealed
+    with pytest.raises(AuthenticationFailed):
+        open_file(replace(manifest, size=manifest.size + 1), chunks)
+    with pytest.raises(AuthenticationFailed):
+        open_file(replace(manifest, sha256=bytes(32)), chunks)
+
+
+def test_sealer_enforces_fixed_chunking() -> None:
+    """Non-final chunks must be exactly CHUNK_SIZE so each file has one chunking."""
+    sealer = FileSealer(bytes(32), bytes(16))
+    with pytest.raises(ValueError):
+        sealer.seal_chunk(0, b"short", final=False)
+    with pytest.raises(ValueError):
+        sealer.seal_chunk(0, bytes(CHUNK_SIZE + 1), final=True)
+
+
+def test_bad_key_sizes() -> None:
+    """Keys and file ids of the wrong size are refused up front."""
+    with pytest.raises(InvalidKeyMaterial):
+        FileSealer(bytes(16), bytes(16))
+    with pytest.raises(InvalidKeyMaterial):
+        FileOpener(bytes(32), bytes(8))
+
+
+def test_manifest_malformed(sealed: tuple[FileManifest, list[bytes]]) -> None:
+    """A truncated manifest raises InvalidKeyMaterial."""
+    data = sealed[0].to_bytes()
+    with pytest.raises(InvalidKeyMaterial):
+        FileManifest.from_bytes(data[:-1])
