@@ -57,6 +57,8 @@ log = logging.getLogger("securechat.client")
 K_IDENTITY = "identity"
 K_PREKEYS = "prekeys"
 K_TOKEN = "token"  # noqa: S105 (a vault entry name, not a secret)
+ONE_TIME_BATCH = 100
+"""One-time prekeys uploaded per refill: a day of new contacts for a busy user."""
 K_PUBLISHED_SPK = "published_signed_prekey"
 K_PUBLISHED_KEM = "published_kem_prekey"
 
@@ -273,7 +275,7 @@ class ChatClient:
         one_time_public: list[bytes] = []
         if refill:
             new_secrets, publics = prekeys.generate_one_time_prekeys(
-                secrets.next_one_time_id, prekeys.ONE_TIME_BATCH
+                secrets.next_one_time_id, ONE_TIME_BATCH
             )
             secrets = secrets.with_one_time_prekeys(new_secrets)
             one_time_public = [p.to_bytes() for p in publics]

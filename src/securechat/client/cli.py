@@ -1,0 +1,235 @@
+"""`securechat-cli`: the client core's command-line face, for scripts, bots and tests.
+
+Each run unlocks the vault, resumes (or opens) the relay session, does one
+thing and leaves. The password comes from SECURECHAT_PASSWORD or a prompt,
+never from the command line, where other users could read it in `ps`.
+
+Exit codes: 0 success; 1 the relay or the client refused (the message says
+why); 2 bad usage; 3 cannot reach the relay; 4 wrong password or locked vault.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from securechat.client.core import ChatClient
+from securechat.client.events import (
+    ConversationChanged,
+    DeliveryChanged,
+    ErrorRaised,
+    Event,
+    KeyChanged,
+    KeyShared,
+    MessageReceived,
+    PresenceChanged,
+)
+from securechat.crypto.errors import WrongPassword
+from securechat.errors import ConnectionLost, SecureChatError
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_LOCKED = 0, 1, 2, 3, 4
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="securechat-cli",
+        description="Scriptable securechat client. Password: SECURECHAT_PASSWORD or a prompt.",
+    )
+    parser.add_argument(
+        "--server", default=os.environ.get("SECURECHAT_SERVER", "ws://127.0.0.1:8765")
+    )
+    parser.add_argument("--data-dir", default=None, help="client data (default: platformdirs)")
+    parser.add_argument("--user", default=os.environ.get("SECURECHAT_USER"), help="your username")
+    parser.add_argument("--pin", default=None, help="SHA-256 of the relay's TLS certificate")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("register", help="create the account; prints the recovery code once")
+    sub.add_parser("login", help="check the password and open a session")
+    send = sub.add_parser("send", help="send an end-to-end encrypted message")
+    send.add_argument("peer")
+    send.add_argument("text")
+    receive = sub.add_parser("receive", help="print what arrives (one JSON object a line)")
+    receive.add_argument("--wait", type=float, default=2.0, help="seconds to listen")
+    receive.add_argument("--json", action="store_true", help="JSON lines instead of text")
+    sub.add_parser("logout", help="revoke this device's session")
+    reset = sub.add_parser("reset", help="reset the password with a recovery code or token")
+    reset.add_argument("username")
+    reset.add_argument("token")
+    sub.add_parser("delete-account", help="delete the account on the relay and this vault")
+    for name, text in [
+        ("sharekey", "send your identity key to a user"),
+        ("talk", "start an end-to-end session with a user"),
+        ("verify", "print the safety number to compare out of band"),
+        ("trust", "accept a user's new identity key"),
+    ]:
+        sub.add_parser(name, help=text).add_argument("peer")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command != "reset" and not args.user:
+        print("securechat-cli: --user NAME is required (or SECURECHAT_USER)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        return EXIT_REFUSED
+
+
+def _password(prompt: str = "password: ") -> str:
+    value = os.environ.get("SECURECHAT_PASSWORD")
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        raise SecureChatError("set SECURECHAT_PASSWORD or run in a terminal to be asked")
+    return getpass.getpass(prompt)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    client = ChatClient(args.server, args.data_dir, pin_sha256=args.pin, reconnect=False)
+    try:
+        await client.connect()
+        return await _dispatch(client, args)
+    except ConnectionLost as exc:
+        print(f"securechat-cli: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except WrongPassword as exc:
+        print(f"securechat-cli: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except SecureChatError as exc:
+        print(f"securechat-cli: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    finally:
+        await client.close()
+
+
+async def _dispatch(client: ChatClient, args: argparse.Namespace) -> int:
+    command: str = args.command
+    if command == "register":
+        code = await client.register(args.user, _password("choose a password: "))
+        print(f"registered {args.user}")
+        print(f"recovery code (shown once; keep it offline): {code}")
+        return EXIT_OK
+    if command == "reset":
+        new_code = await client.reset_password(
+            args.username, args.token, _password("new password: ")
+        )
+        print("password reset; every session was logged out")
+        if new_code:
+            print(f"new recovery code (the old one is used up): {new_code}")
+        return EXIT_OK
+    password = _password()
+    await client.unlock_and_resume(args.user, password)
+    actions: dict[str, Callable[[], Awaitable[int]]] = {
+        "login": lambda: _done(f"logged in as {args.user}"),
+        "logout": lambda: _then(client.logout(), "logged out"),
+        "delete-account": lambda: _then(client.delete_account(password), "account deleted"),
+        "send": lambda: _send(client, args.peer, args.text),
+        "receive": lambda: _receive(client, args.wait, args.json),
+        "sharekey": lambda: _sharekey(client, args.peer),
+        "talk": lambda: _talk(client, args.peer),
+        "verify": lambda: _done(f"safety number with {args.peer}:\n{client.verify(args.peer)}"),
+        "trust": lambda: _done(f"trusted {args.peer}'s key {client.trust(args.peer)}"),
+    }
+    return await actions[command]()
+
+
+async def _done(text: str) -> int:
+    print(text)
+    return EXIT_OK
+
+
+async def _then(action: Awaitable[None], text: str) -> int:
+    await action
+    print(text)
+    return EXIT_OK
+
+
+async def _send(client: ChatClient, peer: str, text: str) -> int:
+    await asyncio.sleep(0.2)  # let queued envelopes (e.g. the session reply) arrive first
+    eid = await client.send_text(peer, text)
+    await client.settle()
+    print(f"sent {eid}")
+    return EXIT_OK
+
+
+async def _sharekey(client: ChatClient, peer: str) -> int:
+    fingerprint = await client.sharekey(peer)
+    print(f"sent your key to {peer}; your fingerprint: {fingerprint}")
+    return EXIT_OK
+
+
+async def _talk(client: ChatClient, peer: str) -> int:
+    state = await client.talk(peer)
+    await client.settle()
+    print(f"session with {peer}: {state.value}")
+    return EXIT_OK
+
+
+async def _receive(client: ChatClient, wait: float, as_json: bool) -> int:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while (remaining := deadline - loop.time()) > 0:
+        try:
+            event = await asyncio.wait_for(client.events.get(), remaining)
+        except TimeoutError:
+            break
+        line = _describe(event, as_json)
+        if line:
+            print(line, flush=True)
+    await client.settle()
+    return EXIT_OK
+
+
+def _describe(event: Event, as_json: bool) -> str | None:
+    fields: dict[str, Any]
+    match event:
+        case MessageReceived():
+            fields = {"type": "message", "from": event.peer, "text": event.text, "ts": event.ts}
+            text = f"{event.peer}: {event.text}"
+        case KeyShared():
+            fields = {"type": "key", "from": event.peer, "fingerprint": event.fingerprint}
+            text = f"{event.peer} shared their key {event.fingerprint}"
+        case KeyChanged():
+            fields = {
+                "type": "key_changed",
+                "peer": event.peer,
+                "pinned": event.pinned_fingerprint,
+                "offered": event.offered_fingerprint,
+            }
+            text = f"WARNING: {event.peer}'s key changed; run `verify {event.peer}`"
+        case ConversationChanged():
+            fields = {"type": "session", "peer": event.peer, "state": event.state.value}
+            text = f"session with {event.peer}: {event.state.value}"
+        case DeliveryChanged():
+            fields = {
+                "type": "delivery",
+                "peer": event.peer,
+                "eid": event.eid,
+                "state": event.state.value,
+            }
+            text = f"message {event.eid} to {event.peer}: {event.state.value}"
+        case PresenceChanged():
+            fields = {"type": "presence", "user": event.user, "state": event.state}
+            text = f"{event.user} is {event.state}"
+        case ErrorRaised():
+            fields = {"type": "error", "message": event.message, "code": event.code}
+            text = f"error: {event.message}"
+        case _:
+            return None
+    return json.dumps(fields) if as_json else _printable(text)
+
+
+def _printable(text: str) -> str:
+    """Control characters from other users never reach the terminal as escapes."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""securechat-cli as a script would use it: two users, a session, messages both ways."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.procs import RelayProcess
+
+PASSWORD = "correct horse battery"
+
+
+def cli(relay: RelayProcess, home: Path, user: str, *args: str, password: str = PASSWORD):
+    env = {**os.environ, "SECURECHAT_PASSWORD": password}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "securechat.client.cli",
+            "--server",
+            relay.url,
+            "--data-dir",
+            str(home),
+            "--user",
+            user,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def running_relay(tmp_path: Path):
+    relay = RelayProcess(tmp_path / "relay").start()
+    yield relay
+    relay.kill()
+
+
+def test_cli_walkthrough(running_relay: RelayProcess, tmp_path: Path) -> None:
+    """register, sharekey, talk, send and receive --json, as documented in the README."""
+    a, b = tmp_path / "alice", tmp_path / "bob"
+    reg = cli(running_relay, a, "alice", "register")
+    assert reg.returncode == 0, reg.stderr
+    assert "recovery code" in reg.stdout
+    assert cli(running_relay, b, "bob", "register").returncode == 0
+    assert cli(running_relay, a, "alice", "sharekey", "bob").returncode == 0
+    assert cli(running_relay, b, "bob", "sharekey", "alice").returncode == 0
+    talk = cli(running_relay, a, "alice", "talk", "bob")
+    assert talk.returncode == 0 and "pending" in talk.stdout, talk.stderr
+    assert cli(running_relay, b, "bob", "receive", "--wait", "1").returncode == 0
+    sent = cli(running_relay, a, "alice", "send", "bob", "hello from a script")
+    assert sent.returncode == 0, sent.stderr
+    got = cli(running_relay, b, "bob", "receive", "--wait", "1", "--json")
+    messages = [json.loads(line) for line in got.stdout.splitlines()]
+    texts = [m["text"] for m in messages if m["type"] == "message"]
+    assert texts == ["hello from a script"]
+    reply = cli(running_relay, b, "bob", "send", "alice", "got it")
+    assert reply.returncode == 0, reply.stderr
+    back = cli(running_relay, a, "alice", "receive", "--wait", "1")
+    assert "bob: got it" in back.stdout
+    verify_a = cli(running_relay, a, "alice", "verify", "bob").stdout.splitlines()[1:]
+    verify_b = cli(running_relay, b, "bob", "verify", "alice").stdout.splitlines()[1:]
+    assert verify_a == verify_b and verify_a
+
+
+def test_cli_errors_have_documented_exit_codes(running_relay: RelayProcess, tmp_path: Path) -> None:
+    """Wrong password, no session, unreachable relay and bad usage each exit distinctly."""
+    home = tmp_path / "carol"
+    assert cli(running_relay, home, "carol", "register").returncode == 0
+    wrong = cli(running_relay, home, "carol", "login", password="not my password")
+    assert wrong.returncode == 4 and "does not unlock" in wrong.stderr
+    nosession = cli(running_relay, home, "carol", "send", "dave", "hi")
+    assert nosession.returncode == 1 and "talk dave" in nosession.stderr
+    down = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "securechat.client.cli",
+            "--server",
+            "ws://127.0.0.1:9",
+            "--data-dir",
+            str(home),
+            "--user",
+            "carol",
+            "login",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SECURECHAT_PASSWORD": PASSWORD},
+    )
+    assert down.returncode == 3 and "cannot reach the relay" in down.stderr
+    usage = subprocess.run(
+        [sys.executable, "-m", "securechat.client.cli", "login"], capture_output=True, text=True
+    )
+    assert usage.returncode == 2
