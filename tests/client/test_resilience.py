@@ -1,0 +1,125 @@
+"""The client core under failure: relay restarts, TLS pinning, and what lands on disk."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from securechat.client.connection import CertificatePinMismatch
+from securechat.client.core import ChatClient
+from securechat.client.events import ConnectionChanged, ConnectionState, MessageReceived
+from securechat.server.app import RelayServer
+from tests.client.test_chat import PASSWORD, secure, wait_for
+from tests.conftest import fast_config
+from tests.procs import RelayProcess
+
+
+async def test_outbox_drains_after_the_relay_comes_back(tmp_path: Path) -> None:
+    """Messages typed while the relay is down go out after it restarts, exactly once."""
+    relay = RelayProcess(tmp_path / "relay").start()
+    alice = ChatClient(relay.url, tmp_path / "a")
+    bob = ChatClient(relay.url, tmp_path / "b")
+    try:
+        for client in (alice, bob):
+            client.relay.backoff_base = 0.05
+            await client.connect()
+        await alice.register("alice", PASSWORD)
+        await bob.register("bob", PASSWORD)
+        await secure(alice, bob)
+        relay.kill()
+        await wait_for(alice, ConnectionChanged, state=ConnectionState.RECONNECTING)
+        for i in range(3):
+            await alice.send_text("bob", f"while down {i}")
+        assert len(alice.vault.outbox_items()) == 3  # type: ignore[union-attr]
+        relay.start()
+        await wait_for(alice, ConnectionChanged, timeout=20, state=ConnectionState.CONNECTED)
+        texts = [(await wait_for(bob, MessageReceived, timeout=20)).text for _ in range(3)]
+        assert texts == [f"while down {i}" for i in range(3)]
+        await alice.settle()
+        assert alice.vault.outbox_items() == []  # type: ignore[union-attr]
+    finally:
+        await alice.close()
+        await bob.close()
+        relay.kill()
+
+
+async def test_nothing_readable_is_left_on_disk(relay: RelayServer, tmp_path: Path) -> None:
+    """Neither client vaults nor the relay's database hold the plaintext or the password."""
+    url = f"ws://127.0.0.1:{relay.port}"
+    alice = ChatClient(url, tmp_path / "a")
+    bob = ChatClient(url, tmp_path / "b")
+    await alice.connect()
+    await bob.connect()
+    await alice.register("alice", PASSWORD)
+    await bob.register("bob", PASSWORD)
+    await secure(alice, bob)
+    secret = "the eagle lands at midnight"
+    await alice.send_text("bob", secret)
+    assert (await wait_for(bob, MessageReceived)).text == secret
+    assert bob.search("eagle")[0].record.text == secret
+    await alice.settle()
+    await bob.settle()
+    await alice.close()
+    await bob.close()
+    needles = [secret.encode(), b"eagle", PASSWORD.encode(), secret.encode("utf-16-le")]
+    for root in (tmp_path / "a", tmp_path / "b", Path(relay.config.data_dir)):
+        for path in root.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                for needle in needles:
+                    assert needle not in data, f"{needle!r} readable in {path}"
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "securechat test relay")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path, cert.fingerprint(hashes.SHA256()).hex()
+
+
+async def test_tls_with_a_pinned_certificate(tmp_path: Path) -> None:
+    """wss:// works with the right pin and is refused, clearly, with a wrong one."""
+    cert, key, fingerprint = _self_signed(tmp_path)
+    server = RelayServer(fast_config(tmp_path / "relay", tls_cert=str(cert), tls_key=str(key)))
+    await server.start()
+    url = f"wss://127.0.0.1:{server.port}"
+    try:
+        good = ChatClient(url, tmp_path / "good", pin_sha256=fingerprint, reconnect=False)
+        await good.connect()
+        await good.register("alice", PASSWORD)
+        await good.close()
+        bad = ChatClient(url, tmp_path / "bad", pin_sha256="00" * 32, reconnect=False)
+        with pytest.raises(CertificatePinMismatch, match="does not match the pinned"):
+            await bad.connect()
+    finally:
+        await server.stop()
