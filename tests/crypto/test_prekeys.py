@@ -110,6 +110,9 @@ def test_rotation_keeps_previous_prekeys(alice: IdentityKeyPair) -> None:
         store = store.with_signed_prekey(secret)
     assert [s.prekey_id for s in store.signed] == [2, 3]
     assert store.next_signed_id == 4
+    assert store.latest_signed is not None and store.latest_signed.created_at == 3
+    kem_secret, _ = generate_kem_prekey(alice, store.next_kem_id)
+    assert store.with_kem_prekey(kem_secret).next_kem_id == 2
     with pytest.raises(InvalidKeyMaterial):
         store.signed_prekey(1)
 

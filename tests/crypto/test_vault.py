@@ -195,3 +195,10 @@ def test_search_tokens() -> None:
 def test_search_tokens_bound_long_words() -> None:
     """A very long word yields a bounded number of tokens."""
     assert len(search_tokens("a" * 10_000)) <= 32
+
+
+def test_scrypt_memory_ceiling() -> None:
+    """A header may not ask for more than 1 GiB of scrypt memory, even within each range."""
+    with pytest.raises(InvalidKeyMaterial):
+        ScryptParams(log2_n=22, r=32, p=1).check()
+    ScryptParams(log2_n=20, r=8, p=1).check()

@@ -31,7 +31,6 @@ class Kind(IntEnum):
     FILE_MANIFEST = 0x0D
 
 
-_U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 
@@ -44,10 +43,6 @@ class Writer:
 
     def u8(self, value: int) -> Writer:
         self._parts.append(bytes((value,)))
-        return self
-
-    def u16(self, value: int) -> Writer:
-        self._parts.append(_U16.pack(value))
         return self
 
     def u32(self, value: int) -> Writer:
@@ -110,10 +105,6 @@ class Reader:
 
     def u8(self) -> int:
         return self._take(1)[0]
-
-    def u16(self) -> int:
-        value: int = _U16.unpack(self._take(2))[0]
-        return value
 
     def u32(self) -> int:
         value: int = _U32.unpack(self._take(4))[0]

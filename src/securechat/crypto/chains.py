@@ -22,7 +22,4 @@ def kdf_root(root_key: bytes, dh_output: bytes) -> tuple[bytes, bytes]:
 
 def kdf_chain(chain_key: bytes) -> tuple[bytes, bytes]:
     """(next chain key, message key) from a sending or receiving chain key."""
-    return (
-        primitives.hmac_sha256(chain_key, _CHAIN_KEY_INPUT),
-        primitives.hmac_sha256(chain_key, _MESSAGE_KEY_INPUT),
-    )
+    return primitives.hmac_sha256_pair(chain_key, _CHAIN_KEY_INPUT, _MESSAGE_KEY_INPUT)

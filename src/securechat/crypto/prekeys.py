@@ -24,7 +24,6 @@ from securechat.crypto.identity import IdentityDhPublic, IdentityKeyPair, Identi
 SIGNED_PREKEY_MAX_AGE = 7 * 24 * 3600
 PREKEYS_KEPT = 2
 ONE_TIME_LOW_WATER = 20
-ONE_TIME_BATCH = 100
 _MAX_ONE_TIME = 10_000
 
 _VERSION = 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
+import os
 
 from cryptography.exceptions import InvalidSignature as _LibInvalidSignature
 from cryptography.exceptions import InvalidTag
@@ -39,7 +39,7 @@ _PSS = padding.PSS(mgf=padding.MGF1(_SHA256), salt_length=RSA_PSS_SALT_SIZE)
 
 def random_bytes(size: int) -> bytes:
     """Fresh bytes from the OS CSPRNG, the only randomness source of the package."""
-    return secrets.token_bytes(size)
+    return os.urandom(size)
 
 
 def sha256(data: bytes) -> bytes:
@@ -54,6 +54,15 @@ def hmac_sha256(key: bytes, data: bytes) -> bytes:
     mac = _hmac.HMAC(key, _SHA256)
     mac.update(data)
     return mac.finalize()
+
+
+def hmac_sha256_pair(key: bytes, first: bytes, second: bytes) -> tuple[bytes, bytes]:
+    """Two HMACs under one key, keyed once: the ratchet's chain step, on every message."""
+    mac = _hmac.HMAC(key, _SHA256)
+    other = mac.copy()
+    mac.update(first)
+    other.update(second)
+    return mac.finalize(), other.finalize()
 
 
 def constant_time_equal(a: bytes, b: bytes) -> bool:

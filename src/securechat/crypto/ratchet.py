@@ -71,12 +71,8 @@ class RatchetMessage(msgspec.Struct, frozen=True):
     nonce: bytes
     ciphertext: bytes
 
-    def header_bytes(self) -> bytes:
-        h = self.header
-        return _MESSAGE_PREFIX + _HEADER.pack(h.ratchet_key, h.previous_length, h.number)
-
     def to_bytes(self) -> bytes:
-        return self.header_bytes() + self.nonce + self.ciphertext
+        return _header_bytes(self.header) + self.nonce + self.ciphertext
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RatchetMessage:
@@ -94,6 +90,10 @@ class RatchetMessage(msgspec.Struct, frozen=True):
 
 
 class RatchetState(msgspec.Struct, frozen=True):
+    """One side of a session. A frozen msgspec Struct rather than a dataclass because every
+    message makes a modified copy, and msgspec.structs.replace is many times cheaper than
+    dataclasses.replace on this hot path."""
+
     session_id: bytes
     root_key: bytes
     self_private: bytes
@@ -145,7 +145,7 @@ class RatchetState(msgspec.Struct, frozen=True):
         r = Reader(data, Kind.RATCHET_STATE, "session state", frozenset({_STATE_VERSION}))
         session_id = r.blob(max_size=64)
         root_key, self_private = r.fixed(32), r.fixed(32)
-        remote_public, send_chain, recv_chain = (r.fixed(32) if r.flag() else None for _ in "abc")
+        remote_public, send_chain, recv_chain = _optional_key(r), _optional_key(r), _optional_key(r)
         send_n, recv_n, previous_send_n = r.u32(), r.u32(), r.u32()
         first_peer_key = r.blob(max_size=32)
         confirmed = r.flag()
@@ -180,6 +180,10 @@ class RatchetState(msgspec.Struct, frozen=True):
             first_peer_key=first_peer_key,
             confirmed=confirmed,
         )
+
+
+def _optional_key(r: Reader) -> bytes | None:
+    return r.fixed(32) if r.flag() else None
 
 
 def start_as_initiator(
@@ -236,24 +240,20 @@ def encrypt(
             "This session cannot send until it has received its contact's first message."
         )
     send_chain, message_key = kdf_chain(state.send_chain)
+    header = MessageHeader(state.self_public, state.previous_send_n, state.send_n)
+    nonce = primitives.random_bytes(_NONCE_SIZE)
+    ad = _associated_data(state.session_id, sender, recipient, _header_bytes(header))
     message = RatchetMessage(
-        MessageHeader(state.self_public, state.previous_send_n, state.send_n),
-        primitives.random_bytes(_NONCE_SIZE),
-        b"",
+        header, nonce, primitives.aes_gcm_seal(message_key, nonce, plaintext, ad)
     )
-    ad = _associated_data(state.session_id, sender, recipient, message.header_bytes())
-    ciphertext = primitives.aes_gcm_seal(message_key, message.nonce, plaintext, ad)
-    return (
-        msgspec.structs.replace(state, send_chain=send_chain, send_n=state.send_n + 1),
-        msgspec.structs.replace(message, ciphertext=ciphertext),
-    )
+    return msgspec.structs.replace(state, send_chain=send_chain, send_n=state.send_n + 1), message
 
 
 def decrypt(
     state: RatchetState, message: RatchetMessage, sender: str, recipient: str
 ) -> tuple[RatchetState, bytes]:
     header = message.header
-    ad = _associated_data(state.session_id, sender, recipient, message.header_bytes())
+    ad = _associated_data(state.session_id, sender, recipient, _header_bytes(header))
 
     skipped_key = state.skipped.get((header.ratchet_key, header.number))
     if skipped_key is not None:
@@ -362,6 +362,11 @@ def _open(message_key: bytes, message: RatchetMessage, ad: bytes) -> bytes:
         return primitives.aes_gcm_open(message_key, message.nonce, message.ciphertext, ad)
     except AuthenticationFailed as exc:
         raise _forged() from exc
+
+
+def _header_bytes(header: MessageHeader) -> bytes:
+    """The serialised header, with the message format's kind and version bytes."""
+    return _MESSAGE_PREFIX + _HEADER.pack(header.ratchet_key, header.previous_length, header.number)
 
 
 def _associated_data(session_id: bytes, sender: str, recipient: str, header: bytes) -> bytes:

@@ -34,6 +34,7 @@ _SALT_SIZE = 16
 _NONCE_SIZE = primitives.AES_GCM_NONCE_SIZE
 _WRAPPED_SIZE = VAULT_KEY_SIZE + primitives.AES_GCM_TAG_SIZE
 _KEY_CHECK_SIZE = 16
+_MAX_SCRYPT_MEMORY = 1 << 30
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CROCKFORD_ALIASES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _RECOVERY_BYTES = RECOVERY_CODE_LENGTH * 5 // 8
@@ -58,8 +59,9 @@ class ScryptParams:
 
     def check(self) -> None:
         # The floor keeps test-sized costs possible; the ceilings stop a doctored header
-        # from making unlock allocate gigabytes.
-        if not (10 <= self.log2_n <= 22 and 1 <= self.r <= 32 and 1 <= self.p <= 16):
+        # from making unlock allocate more than 1 GiB or run for minutes.
+        in_range = 10 <= self.log2_n <= 22 and 1 <= self.r <= 32 and 1 <= self.p <= 16
+        if not in_range or 128 * self.r << self.log2_n > _MAX_SCRYPT_MEMORY:
             raise InvalidKeyMaterial("The vault header asks for unsupported scrypt parameters.")
 
 
