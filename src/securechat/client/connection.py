@@ -77,13 +77,26 @@ class RelayConnection:
 
     async def request(self, frame: F.ClientFrame, timeout: float = 30.0) -> F.ServerFrame:
         """Sends a request and waits for its answer; an `error` answer raises ServerRejected."""
+        return await self.answer(await self.start_request(frame), frame.rid, timeout)
+
+    async def start_request(self, frame: F.ClientFrame) -> asyncio.Future[F.ServerFrame]:
+        """Sends without waiting, so several requests can be in flight (file transfers)."""
         future: asyncio.Future[F.ServerFrame] = asyncio.get_running_loop().create_future()
         self._waiting[frame.rid] = future
         try:
             await self.send(frame)
+        except BaseException:
+            self._waiting.pop(frame.rid, None)
+            raise
+        return future
+
+    async def answer(
+        self, future: asyncio.Future[F.ServerFrame], rid: int, timeout: float = 30.0
+    ) -> F.ServerFrame:
+        try:
             answer = await asyncio.wait_for(future, timeout)
         finally:
-            self._waiting.pop(frame.rid, None)
+            self._waiting.pop(rid, None)
         if isinstance(answer, F.Error):
             raise ServerRejected(answer.code, answer.message)
         return answer

@@ -17,19 +17,26 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from securechat import paths
 from securechat.client import payloads as P
+from securechat.client import transfers
 from securechat.client.events import (
+    ConnectionChanged,
+    ConnectionState,
     ConversationChanged,
     ConversationState,
     DeliveryChanged,
     DeliveryState,
     ErrorRaised,
     Event,
+    FileOffered,
     KeyChanged,
     KeyShared,
     MessageReceived,
     PresenceChanged,
+    TransferProgress,
 )
 from securechat.client.relay_client import OutboxItem, RelayClient, new_envelope_id
 from securechat.client.vault_store import (
@@ -40,6 +47,7 @@ from securechat.client.vault_store import (
 )
 from securechat.crypto import handshake, prekeys, ratchet
 from securechat.crypto.errors import CryptoError, IdentityKeyMismatch
+from securechat.crypto.filestream import FileManifest
 from securechat.crypto.identity import IdentityKeyPair, IdentityPublicKey
 from securechat.crypto.prekeys import PrekeyBundle, PrekeySecrets
 from securechat.crypto.ratchet import RatchetMessage, RatchetState
@@ -49,7 +57,13 @@ from securechat.crypto.vault import (
     is_recovery_code,
     recovery_server_token,
 )
-from securechat.errors import ProtocolError, SecureChatError, ServerRejected, SessionError
+from securechat.errors import (
+    ConnectionLost,
+    ProtocolError,
+    SecureChatError,
+    ServerRejected,
+    SessionError,
+)
 from securechat.protocol import frames as F
 
 log = logging.getLogger("securechat.client")
@@ -73,6 +87,22 @@ def _offered(peer: str) -> str:
 
 def _session(peer: str) -> str:
     return f"session:{peer}"
+
+
+def _file(blob_id: str) -> str:
+    return f"file:{blob_id}"
+
+
+K_UPLOADS = "uploads"
+
+
+class PendingUpload(msgspec.Struct, frozen=True, array_like=True):
+    """An upload that must finish (and be offered) after a reconnect."""
+
+    blob_id: str
+    peer: str
+    path: str
+    manifest: bytes
 
 
 class ChatClient:
@@ -100,11 +130,20 @@ class ChatClient:
             reconnect=reconnect,
         )
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._uploading: set[str] = set()
 
     # --- plumbing ------------------------------------------------------------------
 
     def _emit(self, event: Event) -> None:
         self.events.put_nowait(event)
+        if (
+            isinstance(event, ConnectionChanged)
+            and event.state == ConnectionState.CONNECTED
+            and self.vault is not None
+            and self.relay.connected
+        ):
+            for pending in self._pending_uploads():
+                self._spawn(self._finish_upload(pending))
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -204,6 +243,8 @@ class ChatClient:
         self.username = session.username
         vault.put(K_TOKEN, session.token.encode())
         await self._maintain_prekeys(session.one_time_prekeys)
+        for pending in self._pending_uploads():
+            self._spawn(self._finish_upload(pending))
         peers = [c.peer for c in vault.conversations()]
         if peers:
             with contextlib.suppress(SecureChatError):
@@ -563,7 +604,23 @@ class ChatClient:
                 if not was_confirmed:
                     self._spawn(self._send_inner(peer, P.Hello(), None))
             case P.FileOffer():
-                vault.record_incoming(peer, envelope.eid, None, changes)
+                manifest = FileManifest.from_bytes(inner.manifest)
+                record = MessageRecord(
+                    peer=peer,
+                    outgoing=False,
+                    kind="file",
+                    file_id=inner.blob_id,
+                    text=f"{manifest.name} ({_size(manifest.size)})",
+                    ts=envelope.ts,
+                    eid=envelope.eid,
+                )
+                changes[_file(inner.blob_id)] = inner.manifest
+                message_id = vault.record_incoming(peer, envelope.eid, record, changes)
+                assert message_id is not None
+                self._emit(
+                    FileOffered(peer, inner.blob_id, manifest.name, manifest.size, message_id)
+                )
+                self._spawn(self._send_inner(peer, P.Receipt(eids=[envelope.eid]), None))
         if new_state.confirmed != was_confirmed or extra:
             self._emit(ConversationChanged(peer, self.conversation_state(peer)))
 
@@ -577,6 +634,92 @@ class ChatClient:
                 self._emit(ErrorRaised(frame.message, frame.code))
             case _:
                 pass
+
+    # --- files -------------------------------------------------------------------
+
+    async def send_file(self, peer: str, path: str | Path) -> str:
+        """Encrypts and uploads a file, then offers it to `peer` inside the session.
+
+        Returns the relay's blob id. An interrupted upload resumes after reconnecting.
+        """
+        vault = self._need_vault()
+        self._usable_session(peer)
+        source = Path(path).expanduser()
+        manifest = await asyncio.to_thread(transfers.describe_file, source)
+        blob_id = await transfers.begin_upload(self.relay, manifest, [peer])
+        pending = PendingUpload(blob_id, peer, str(source.resolve()), manifest.to_bytes())
+        vault.put(K_UPLOADS, msgspec.msgpack.encode([*self._pending_uploads(), pending]))
+        try:
+            await self._finish_upload(pending)
+        except ConnectionLost as exc:
+            raise transfers.TransferError(
+                f"the upload of {source.name} was interrupted; it resumes when the relay is back"
+            ) from exc
+        return blob_id
+
+    def _pending_uploads(self) -> list[PendingUpload]:
+        blob = self._need_vault().get(K_UPLOADS)
+        return msgspec.msgpack.decode(blob, type=list[PendingUpload]) if blob else []
+
+    async def _finish_upload(self, pending: PendingUpload) -> None:
+        if pending.blob_id in self._uploading:
+            return
+        self._uploading.add(pending.blob_id)
+        try:
+            await self._upload_and_offer(pending)
+        finally:
+            self._uploading.discard(pending.blob_id)
+
+    async def _upload_and_offer(self, pending: PendingUpload) -> None:
+        manifest = FileManifest.from_bytes(pending.manifest)
+        await transfers.upload(
+            self.relay,
+            Path(pending.path),
+            manifest,
+            pending.blob_id,
+            self._progress(pending.blob_id, "up"),
+        )
+        now = time.time()
+        eid = new_envelope_id()
+        record = MessageRecord(
+            peer=pending.peer,
+            outgoing=True,
+            kind="file",
+            file_id=pending.blob_id,
+            text=f"{manifest.name} ({_size(manifest.size)})",
+            ts=now,
+            eid=eid,
+            state=DeliveryState.SENDING,
+        )
+        self._need_vault().put(_file(pending.blob_id), pending.manifest)
+        await self._send_inner(
+            pending.peer,
+            P.FileOffer(manifest=pending.manifest, blob_id=pending.blob_id, ts=now),
+            record,
+            eid,
+        )
+        remaining = [p for p in self._pending_uploads() if p.blob_id != pending.blob_id]
+        self._need_vault().put(K_UPLOADS, msgspec.msgpack.encode(remaining))
+
+    async def download(self, blob_id: str, directory: str | Path | None = None) -> Path:
+        """Fetches, verifies and saves a received file; returns where it was saved."""
+        blob = self._need_vault().get(_file(blob_id))
+        if blob is None:
+            raise SessionError(f"no file {blob_id} was offered to you")
+        target = Path(directory) if directory else paths.downloads_dir(self.data_dir)
+        return await transfers.download(
+            self.relay,
+            FileManifest.from_bytes(blob),
+            blob_id,
+            target,
+            self._progress(blob_id, "down"),
+        )
+
+    def _progress(self, blob_id: str, direction: str) -> transfers.Progress:
+        def report(done: int, total: int) -> None:
+            self._emit(TransferProgress(blob_id, done, total, direction))
+
+        return report
 
     # --- history -------------------------------------------------------------------
 
@@ -624,3 +767,11 @@ class _LazyOutbox:
     def outbox_items(self) -> list[OutboxItem]:
         vault = self._client.vault
         return vault.outbox_items() if vault is not None else []
+
+
+def _size(size: int) -> str:
+    if size < 1000:
+        return f"{size} B"
+    if size < 1_000_000:
+        return f"{size / 1000:.1f} kB"
+    return f"{size / 1_000_000:.1f} MB"

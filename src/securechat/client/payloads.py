@@ -60,7 +60,10 @@ class Hello(_Inner, tag="hello", frozen=True):
 
 
 class FileOffer(_Inner, tag="file", frozen=True):
+    """The file's key, digest, name and type, and where the relay keeps its ciphertext."""
+
     manifest: Blob
+    blob_id: Annotated[str, msgspec.Meta(max_length=64)]
     ts: float
 
 

@@ -14,7 +14,8 @@ import contextlib
 import logging
 import random
 import secrets
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -172,6 +173,31 @@ class RelayClient:
         if conn is None or conn.closed.is_set():
             raise ConnectionLost("not connected to the relay; it will retry on its own")
         return await conn.request(build(conn.next_rid()), timeout)
+
+    async def pipeline(
+        self, builds: Iterable[Callable[[int], F.ClientFrame]], window: int = 8
+    ) -> AsyncIterator[F.ServerFrame]:
+        """Answers to many requests in order, with up to `window` in flight.
+
+        `builds` is consumed lazily, so a file transfer holds `window` chunks at most.
+        """
+        conn = self._conn
+        if conn is None or conn.closed.is_set():
+            raise ConnectionLost("not connected to the relay; try again once reconnected")
+        pending: deque[tuple[int, asyncio.Future[F.ServerFrame]]] = deque()
+        try:
+            for build in builds:
+                frame = build(conn.next_rid())
+                pending.append((frame.rid, await conn.start_request(frame)))
+                if len(pending) >= window:
+                    rid, future = pending.popleft()
+                    yield await conn.answer(future, rid)
+            while pending:
+                rid, future = pending.popleft()
+                yield await conn.answer(future, rid)
+        finally:
+            for _, future in pending:
+                future.cancel()
 
     async def send_envelope(self, to: str, body: bytes, eid: str | None = None) -> str:
         """Keeps the envelope in the outbox until the relay has stored it.

@@ -28,6 +28,7 @@ from securechat.protocol.limits import MAX_FRAME_BYTES, SUBPROTOCOL
 from securechat.server.accounts import AccountService, normalise_username
 from securechat.server.config import ServerConfig
 from securechat.server.connection import Connection
+from securechat.server.files import FileService
 from securechat.server.metrics import Metrics
 from securechat.server.passwords import PasswordHasher
 from securechat.server.relay import Relay
@@ -67,6 +68,13 @@ class RelayServer:
             self.metrics,
             queue_max_count=config.queue_max_count,
             queue_max_bytes=config.queue_max_bytes,
+            clock=clock,
+        )
+        self.files = FileService(
+            self.store,
+            paths.server_dir(config.data_dir or None) / "blobs",
+            quota_bytes=config.file_quota_bytes,
+            ttl=config.file_ttl,
             clock=clock,
         )
         self._server: Server | None = None
@@ -127,8 +135,9 @@ class RelayServer:
             await asyncio.sleep(3600)
             try:
                 removed = await self.store.expire_envelopes(self.clock() - self.config.queue_ttl)
-                if removed:
-                    log.info("expired %d envelopes past their TTL", removed)
+                files = await self.files.expire()
+                if removed or files:
+                    log.info("expired %d envelopes and %d files past their TTL", removed, files)
             except Exception:
                 log.exception("expiry pass failed")
 
@@ -232,6 +241,7 @@ class RelayServer:
             case F.DeleteAccount():
                 await self.accounts.verify_password(user, frame.password, conn.address)
                 contacts = await self.store.contacts_of(user)
+                await self.files.delete_all_of(user)
                 await self.store.delete_account(user)
                 log.info("account deleted")
                 conn.push(encode_str(F.Done(rid=frame.rid)))
@@ -239,6 +249,17 @@ class RelayServer:
                 for other in list(self.relay.online.get(user, ())):
                     if isinstance(other, Connection):
                         other.close_after_flush(1000, "account deleted")
+            case F.FileBegin():
+                conn.push(encode_str(await self.files.begin(user, frame)))
+            case F.FileChunk():
+                conn.push(encode_str(await self.files.chunk(user, frame)))
+            case F.FileStatus():
+                conn.push(encode_str(await self.files.status(user, frame)))
+            case F.FileGet():
+                conn.push(encode_str(await self.files.get(user, frame)))
+            case F.FileDone():
+                await self.files.done(user, frame)
+                conn.push(encode_str(F.Done(rid=frame.rid)))
             case _:
                 raise ProtocolError(
                     ErrorCode.UNAVAILABLE,

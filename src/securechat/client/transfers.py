@@ -1,0 +1,189 @@
+"""Encrypted file transfers: stream a file through chunked AEAD to and from the relay.
+
+Memory stays at a window of chunks in either direction. Uploads resume from
+the relay's count of stored chunks; downloads from the whole chunks already
+in the `.part` file. A download that fails authentication deletes its part
+file: nothing unverified is ever left under a real name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from securechat.client.filenames import numbered, sanitise_filename
+from securechat.client.relay_client import RelayClient
+from securechat.crypto.errors import AuthenticationFailed
+from securechat.crypto.filestream import (
+    CHUNK_SIZE,
+    FILE_ID_SIZE,
+    FILE_KEY_SIZE,
+    FileManifest,
+    FileOpener,
+    FileSealer,
+    ciphertext_size,
+)
+from securechat.crypto.primitives import random_bytes
+from securechat.errors import ClientError, ServerRejected
+from securechat.protocol import frames as F
+from securechat.protocol.limits import MAX_FILE_PLAINTEXT_BYTES
+
+Progress = Callable[[int, int], None]
+WINDOW = 8
+
+
+class TransferError(ClientError):
+    """A file could not be sent or received; the message says what to do."""
+
+
+def chunk_count(size: int) -> int:
+    return max(1, -(-size // CHUNK_SIZE))
+
+
+def describe_file(path: Path) -> FileManifest:
+    """Reads the file once for its digest and draws a fresh key: the offer's content."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise TransferError(f"cannot read {path}: {exc.strerror}") from exc
+    if not path.is_file():
+        raise TransferError(f"{path} is not a regular file")
+    if size > MAX_FILE_PLAINTEXT_BYTES:
+        raise TransferError(
+            f"{path.name} is {size / 1e6:.1f} MB; files are limited to "
+            f"{MAX_FILE_PLAINTEXT_BYTES / 1e6:.0f} MB"
+        )
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return FileManifest(
+        file_id=random_bytes(FILE_ID_SIZE),
+        key=random_bytes(FILE_KEY_SIZE),
+        size=size,
+        sha256=digest.digest(),
+        name=path.name,
+        mime=mime,
+    )
+
+
+async def begin_upload(relay: RelayClient, manifest: FileManifest, recipients: list[str]) -> str:
+    answer = await relay.request(
+        lambda rid: F.FileBegin(rid=rid, size=ciphertext_size(manifest.size), recipients=recipients)
+    )
+    assert isinstance(answer, F.FileReady)
+    return answer.file_id
+
+
+async def upload(
+    relay: RelayClient,
+    path: Path,
+    manifest: FileManifest,
+    blob_id: str,
+    on_progress: Progress,
+) -> None:
+    """Sends the chunks the relay does not have yet."""
+    status = await relay.request(lambda rid: F.FileStatus(rid=rid, file_id=blob_id))
+    assert isinstance(status, F.FileReady)
+    total = chunk_count(manifest.size)
+    if status.complete:
+        on_progress(manifest.size, manifest.size)
+        return
+    sealer = FileSealer(manifest.key, manifest.file_id)
+
+    def frames(handle: object) -> Iterator[Callable[[int], F.ClientFrame]]:
+        assert hasattr(handle, "read")
+        for index in range(status.next_index, total):
+            data = handle.read(CHUNK_SIZE)
+            if len(data) != min(CHUNK_SIZE, manifest.size - index * CHUNK_SIZE):
+                raise TransferError(f"{path.name} changed while it was being sent; send it again")
+            yield _chunk_frame(blob_id, index, sealer.seal_chunk(index, data, index == total - 1))
+
+    with open(path, "rb") as handle:
+        handle.seek(status.next_index * CHUNK_SIZE)
+        async for answer in relay.pipeline(frames(handle), WINDOW):
+            assert isinstance(answer, F.FileReady)
+            on_progress(min(answer.next_index * CHUNK_SIZE, manifest.size), manifest.size)
+
+
+async def download(
+    relay: RelayClient,
+    manifest: FileManifest,
+    blob_id: str,
+    directory: Path,
+    on_progress: Progress,
+) -> Path:
+    """Fetches, decrypts and verifies; the file appears under its final name only when whole."""
+    directory.mkdir(parents=True, exist_ok=True)
+    part = directory / f".{blob_id}.part"
+    total = chunk_count(manifest.size)
+    start = 0
+    if part.exists():
+        start = min(part.stat().st_size // CHUNK_SIZE, total - 1)
+        with open(part, "r+b") as handle:
+            handle.truncate(start * CHUNK_SIZE)
+    opener = FileOpener(manifest.key, manifest.file_id)
+    frames = (_get_frame(blob_id, index) for index in range(start, total))
+    try:
+        with open(part, "ab") as handle:
+            async for answer in relay.pipeline(frames, WINDOW):
+                assert isinstance(answer, F.FileData)
+                plain = opener.open_chunk(
+                    answer.index, answer.data, final=answer.index == total - 1
+                )
+                handle.write(plain)
+                on_progress(min(handle.tell(), manifest.size), manifest.size)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _verify(part, manifest)
+    except (AuthenticationFailed, TransferError, ServerRejected):
+        part.unlink(missing_ok=True)
+        raise
+    final = _claim_name(directory, sanitise_filename(manifest.name), part)
+    await relay.request(lambda rid: F.FileDone(rid=rid, file_id=blob_id))
+    return final
+
+
+def _chunk_frame(blob_id: str, index: int, data: bytes) -> Callable[[int], F.ClientFrame]:
+    def build(rid: int) -> F.ClientFrame:
+        return F.FileChunk(rid=rid, file_id=blob_id, index=index, data=data)
+
+    return build
+
+
+def _get_frame(blob_id: str, index: int) -> Callable[[int], F.ClientFrame]:
+    def build(rid: int) -> F.ClientFrame:
+        return F.FileGet(rid=rid, file_id=blob_id, index=index)
+
+    return build
+
+
+def _verify(part: Path, manifest: FileManifest) -> None:
+    digest = hashlib.sha256()
+    size = 0
+    with open(part, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    if size != manifest.size or digest.digest() != manifest.sha256:
+        raise TransferError(
+            f"{manifest.name} did not match what the sender described "
+            "(size or SHA-256); it was discarded — ask them to send it again"
+        )
+
+
+def _claim_name(directory: Path, name: str, part: Path) -> Path:
+    """Hard-link under the first free name, so an existing file is never overwritten."""
+    for n in range(10_000):
+        candidate = directory / numbered(name, n)
+        try:
+            os.link(part, candidate)
+        except FileExistsError:
+            continue
+        part.unlink()
+        return candidate
+    raise TransferError(f"too many files named {name} in {directory}")

@@ -1,0 +1,236 @@
+"""Encrypted file sharing end to end: sizes, tampering, authorisation, limits, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from securechat.client.core import ChatClient
+from securechat.client.events import FileOffered, TransferProgress
+from securechat.client.transfers import TransferError
+from securechat.crypto.errors import AuthenticationFailed
+from securechat.crypto.filestream import CHUNK_SIZE
+from securechat.errors import ServerRejected
+from securechat.protocol import frames as F
+from securechat.server.app import RelayServer
+from tests.client.test_chat import PASSWORD, secure, wait_for
+from tests.procs import RelayProcess
+
+
+@pytest.fixture
+async def pair(relay_url: str, tmp_path: Path) -> AsyncIterator[tuple[ChatClient, ChatClient]]:
+    alice = ChatClient(relay_url, tmp_path / "alice")
+    bob = ChatClient(relay_url, tmp_path / "bob")
+    await alice.connect()
+    await bob.connect()
+    await alice.register("alice", PASSWORD)
+    await bob.register("bob", PASSWORD)
+    await secure(alice, bob)
+    yield alice, bob
+    await alice.close()
+    await bob.close()
+
+
+def make_file(path: Path, size: int) -> Path:
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+async def send_and_receive(
+    alice: ChatClient, bob: ChatClient, source: Path, target: Path
+) -> tuple[str, Path]:
+    blob_id = await alice.send_file("bob", source)
+    offer = await wait_for(bob, FileOffered, timeout=30, file_id=blob_id)
+    assert offer.name == source.name and offer.size == source.stat().st_size
+    return blob_id, await bob.download(blob_id, target)
+
+
+@pytest.mark.parametrize(
+    "size", [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE, 25_000_000]
+)
+async def test_round_trip_sizes(
+    pair: tuple[ChatClient, ChatClient], tmp_path: Path, size: int
+) -> None:
+    """Empty, tiny, chunk-boundary and maximal files arrive byte for byte."""
+    alice, bob = pair
+    source = make_file(tmp_path / f"data-{size}.bin", size)
+    _, saved = await send_and_receive(alice, bob, source, tmp_path / "downloads")
+    assert saved.read_bytes() == source.read_bytes()
+    assert [p.name for p in saved.parent.iterdir()] == [saved.name]
+
+
+async def test_names_are_sanitised_and_never_overwrite(
+    pair: tuple[ChatClient, ChatClient], tmp_path: Path
+) -> None:
+    """A hostile name lands as a plain name beside, not over, an existing file."""
+    alice, bob = pair
+    target = tmp_path / "downloads"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    source = make_file(tmp_path / "notes.txt", 10)
+    _, saved = await send_and_receive(alice, bob, source, target)
+    assert saved.name == "notes (1).txt" and (target / "notes.txt").read_text() == "mine"
+
+
+async def _tamper(relay: RelayServer, blob_id: str, how: str) -> None:
+    directory = relay.files.root / blob_id
+    chunks = sorted(directory.iterdir(), key=lambda p: int(p.name))
+    if how == "flip":
+        data = bytearray(chunks[0].read_bytes())
+        data[5] ^= 1
+        chunks[0].write_bytes(bytes(data))
+    elif how == "reorder":
+        first, second = chunks[0].read_bytes(), chunks[1].read_bytes()
+        chunks[0].write_bytes(second)
+        chunks[1].write_bytes(first)
+    elif how == "truncate":
+        chunks[-1].write_bytes(chunks[-1].read_bytes()[:-40])
+
+
+@pytest.mark.parametrize("how", ["flip", "reorder", "truncate"])
+async def test_tampered_file_is_rejected_and_nothing_is_left(
+    pair: tuple[ChatClient, ChatClient], relay: RelayServer, tmp_path: Path, how: str
+) -> None:
+    """A relay that alters, reorders or cuts chunks is caught; no partial file remains."""
+    alice, bob = pair
+    source = make_file(tmp_path / "secret.pdf", 3 * CHUNK_SIZE + 100)
+    blob_id = await alice.send_file("bob", source)
+    await wait_for(bob, FileOffered, file_id=blob_id)
+    await _tamper(relay, blob_id, how)
+    target = tmp_path / "downloads"
+    with pytest.raises(AuthenticationFailed, match="altered, truncated"):
+        await bob.download(blob_id, target)
+    assert list(target.iterdir()) == []
+
+
+async def test_wrong_key_is_rejected(pair: tuple[ChatClient, ChatClient], tmp_path: Path) -> None:
+    """A manifest with another key opens nothing."""
+    from securechat.crypto.filestream import FileManifest
+
+    alice, bob = pair
+    blob_id = await alice.send_file("bob", make_file(tmp_path / "a.bin", 1000))
+    await wait_for(bob, FileOffered, file_id=blob_id)
+    vault = bob.vault
+    assert vault is not None
+    manifest = FileManifest.from_bytes(vault.get(f"file:{blob_id}") or b"")
+    forged = FileManifest(
+        manifest.file_id,
+        os.urandom(32),
+        manifest.size,
+        manifest.sha256,
+        manifest.name,
+        manifest.mime,
+    )
+    vault.put(f"file:{blob_id}", forged.to_bytes())
+    with pytest.raises(AuthenticationFailed):
+        await bob.download(blob_id, tmp_path / "downloads")
+    assert list((tmp_path / "downloads").iterdir()) == []
+
+
+async def test_only_named_recipients_can_fetch(
+    pair: tuple[ChatClient, ChatClient], relay_url: str, tmp_path: Path
+) -> None:
+    """A third user guessing or learning the id is refused like a missing file."""
+    alice, bob = pair
+    blob_id = await alice.send_file("bob", make_file(tmp_path / "a.bin", 1000))
+    eve = ChatClient(relay_url, tmp_path / "eve")
+    await eve.connect()
+    await eve.register("eve", PASSWORD)
+    with pytest.raises(ServerRejected) as info:
+        await eve.relay.request(lambda rid: F.FileGet(rid=rid, file_id=blob_id, index=0))
+    assert info.value.code == "not_found"
+    await eve.close()
+
+
+async def test_over_limit_file_is_refused_by_client_and_relay(
+    pair: tuple[ChatClient, ChatClient], tmp_path: Path
+) -> None:
+    """25 MB + 1 byte: the client says so before uploading; the relay refuses a forged size."""
+    alice, _ = pair
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as handle:
+        handle.truncate(25_000_001)
+    with pytest.raises(TransferError, match="limited to 25 MB"):
+        await alice.send_file("bob", big)
+    with pytest.raises(ServerRejected) as info:
+        await alice.relay.request(
+            lambda rid: F.FileBegin(rid=rid, size=26_000_000, recipients=["bob"])
+        )
+    assert info.value.code == "too_large"
+
+
+async def test_blob_is_freed_once_every_recipient_has_it(
+    pair: tuple[ChatClient, ChatClient], relay: RelayServer, tmp_path: Path
+) -> None:
+    """The relay deletes a file when its last recipient confirms the download."""
+    alice, bob = pair
+    blob_id, _ = await send_and_receive(
+        alice, bob, make_file(tmp_path / "x.bin", 5000), tmp_path / "dl"
+    )
+    assert await relay.store.get_file(blob_id) is None
+    assert not (relay.files.root / blob_id).exists()
+
+
+async def test_upload_and_download_resume_after_relay_restart(tmp_path: Path) -> None:
+    """A transfer cut by a relay crash continues from the last stored chunk."""
+    relay = RelayProcess(tmp_path / "relay").start()
+    alice = ChatClient(relay.url, tmp_path / "a")
+    bob = ChatClient(relay.url, tmp_path / "b")
+    try:
+        for client in (alice, bob):
+            client.relay.backoff_base = 0.05
+            await client.connect()
+        await alice.register("alice", PASSWORD)
+        await bob.register("bob", PASSWORD)
+        await secure(alice, bob)
+        source = make_file(tmp_path / "movie.bin", 8_000_000)
+
+        upload = asyncio.create_task(alice.send_file("bob", source))
+        progress = await wait_for(alice, TransferProgress, timeout=20, direction="up")
+        while progress.done < 2_000_000:
+            progress = await wait_for(alice, TransferProgress, timeout=20, direction="up")
+        relay.kill()
+        with pytest.raises(TransferError, match="resumes when the relay is back"):
+            await upload
+        relay.start()
+        offer = await wait_for(bob, FileOffered, timeout=30)
+        first_up = [e for e in _drain(alice) if isinstance(e, TransferProgress)]
+        assert first_up and first_up[0].done >= 2_000_000
+
+        download = asyncio.create_task(bob.download(offer.file_id, tmp_path / "dl"))
+        progress = await wait_for(bob, TransferProgress, timeout=20, direction="down")
+        while progress.done < 2_000_000:
+            progress = await wait_for(bob, TransferProgress, timeout=20, direction="down")
+        relay.kill()
+        with pytest.raises(Exception):  # noqa: B017 - any transport error interrupts it
+            await download
+        relay.start()
+        await asyncio.sleep(0.5)
+        for _ in range(100):
+            if bob.relay.connected:
+                break
+            await asyncio.sleep(0.1)
+        _drain(bob)
+        saved = await bob.download(offer.file_id, tmp_path / "dl")
+        resumed = [e for e in _drain(bob) if isinstance(e, TransferProgress)]
+        assert resumed[0].done > 2_000_000 - 8 * CHUNK_SIZE
+        assert (
+            hashlib.sha256(saved.read_bytes()).digest()
+            == hashlib.sha256(source.read_bytes()).digest()
+        )
+    finally:
+        await alice.close()
+        await bob.close()
+        relay.kill()
+
+
+def _drain(client: ChatClient) -> list[object]:
+    events = []
+    while not client.events.empty():
+        events.append(client.events.get_nowait())
+    return events
