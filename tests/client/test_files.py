@@ -136,7 +136,7 @@ async def test_only_named_recipients_can_fetch(
     pair: tuple[ChatClient, ChatClient], relay_url: str, tmp_path: Path
 ) -> None:
     """A third user guessing or learning the id is refused like a missing file."""
-    alice, bob = pair
+    alice, _ = pair
     blob_id = await alice.send_file("bob", make_file(tmp_path / "a.bin", 1000))
     eve = ChatClient(relay_url, tmp_path / "eve")
     await eve.connect()

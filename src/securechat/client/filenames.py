@@ -25,7 +25,7 @@ def sanitise_filename(name: str) -> str:
     name = "".join(ch for ch in name if unicodedata.category(ch) not in {"Cf", "Cc"})
     if not name:
         return "download"
-    stem, dot, ext = name.partition(".")
+    stem, dot, _ = name.partition(".")
     if stem.lower() in _WINDOWS_DEVICES:
         name = "_" + name
     if len(name) > MAX_NAME_CHARS:
