@@ -101,3 +101,28 @@ def test_cli_errors_have_documented_exit_codes(running_relay: RelayProcess, tmp_
         [sys.executable, "-m", "securechat.client.cli", "login"], capture_output=True, text=True
     )
     assert usage.returncode == 2
+
+
+def test_cli_file_transfer(running_relay: RelayProcess, tmp_path: Path) -> None:
+    """send-file and download move a file end to end; receive shows the offer."""
+    a, b = tmp_path / "alice", tmp_path / "bob"
+    for home, user, peer in ((a, "alice", "bob"), (b, "bob", "alice")):
+        assert cli(running_relay, home, user, "register").returncode == 0
+    assert cli(running_relay, b, "bob", "sharekey", "alice").returncode == 0
+    assert cli(running_relay, a, "alice", "talk", "bob").returncode == 0
+    assert cli(running_relay, b, "bob", "receive", "--wait", "1").returncode == 0
+    source = tmp_path / "photo.jpg"
+    source.write_bytes(os.urandom(200_000))
+    sent = cli(running_relay, a, "alice", "send-file", "bob", str(source))
+    assert sent.returncode == 0, sent.stderr
+    offers = [
+        json.loads(line)
+        for line in cli(
+            running_relay, b, "bob", "receive", "--wait", "1", "--json"
+        ).stdout.splitlines()
+    ]
+    [offer] = [o for o in offers if o["type"] == "file"]
+    assert offer["name"] == "photo.jpg" and offer["size"] == 200_000
+    got = cli(running_relay, b, "bob", "download", offer["file_id"], "--to", str(tmp_path / "dl"))
+    assert got.returncode == 0, got.stderr
+    assert (tmp_path / "dl" / "photo.jpg").read_bytes() == source.read_bytes()

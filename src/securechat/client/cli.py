@@ -25,10 +25,12 @@ from securechat.client.events import (
     DeliveryChanged,
     ErrorRaised,
     Event,
+    FileOffered,
     KeyChanged,
     KeyShared,
     MessageReceived,
     PresenceChanged,
+    TransferProgress,
 )
 from securechat.crypto.errors import WrongPassword
 from securechat.errors import ConnectionLost, SecureChatError
@@ -56,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     receive = sub.add_parser("receive", help="print what arrives (one JSON object a line)")
     receive.add_argument("--wait", type=float, default=2.0, help="seconds to listen")
     receive.add_argument("--json", action="store_true", help="JSON lines instead of text")
+    send_file = sub.add_parser("send-file", help="send an encrypted file (25 MB at most)")
+    send_file.add_argument("peer")
+    send_file.add_argument("path")
+    download = sub.add_parser("download", help="fetch, verify and save a file offered to you")
+    download.add_argument("file_id")
+    download.add_argument("--to", default=None, help="folder (default: the downloads folder)")
     sub.add_parser("logout", help="revoke this device's session")
     reset = sub.add_parser("reset", help="reset the password with a recovery code or token")
     reset.add_argument("username")
@@ -131,6 +139,8 @@ async def _dispatch(client: ChatClient, args: argparse.Namespace) -> int:
         "logout": lambda: _then(client.logout(), "logged out"),
         "delete-account": lambda: _then(client.delete_account(password), "account deleted"),
         "send": lambda: _send(client, args.peer, args.text),
+        "send-file": lambda: _transfer(client, client.send_file(args.peer, args.path), "sent"),
+        "download": lambda: _transfer(client, client.download(args.file_id, args.to), "saved"),
         "receive": lambda: _receive(client, args.wait, args.json),
         "sharekey": lambda: _sharekey(client, args.peer),
         "talk": lambda: _talk(client, args.peer),
@@ -156,6 +166,27 @@ async def _send(client: ChatClient, peer: str, text: str) -> int:
     eid = await client.send_text(peer, text)
     await client.settle()
     print(f"sent {eid}")
+    return EXIT_OK
+
+
+async def _transfer(client: ChatClient, action: Awaitable[object], verb: str) -> int:
+    """Runs a transfer while drawing a progress line on a terminal."""
+    await asyncio.sleep(0.2)  # let queued envelopes (session replies, offers) arrive first
+    task = asyncio.ensure_future(action)
+    show = sys.stderr.isatty()
+    while not task.done():
+        try:
+            event = await asyncio.wait_for(client.events.get(), 0.2)
+        except TimeoutError:
+            continue
+        if show and isinstance(event, TransferProgress) and event.total:
+            percent = 100 * event.done / event.total
+            print(f"\r{percent:5.1f}% of {event.total / 1e6:.1f} MB", end="", file=sys.stderr)
+    if show:
+        print(file=sys.stderr)
+    result = task.result()
+    await client.settle()
+    print(f"{verb} {result}")
     return EXIT_OK
 
 
@@ -190,6 +221,17 @@ async def _receive(client: ChatClient, wait: float, as_json: bool) -> int:
 def _describe(event: Event, as_json: bool) -> str | None:
     fields: dict[str, Any]
     match event:
+        case FileOffered():
+            fields = {
+                "type": "file",
+                "from": event.peer,
+                "file_id": event.file_id,
+                "name": event.name,
+                "size": event.size,
+            }
+            text = (
+                f"{event.peer} offers {event.name} ({event.size} bytes): download {event.file_id}"
+            )
         case MessageReceived():
             fields = {"type": "message", "from": event.peer, "text": event.text, "ts": event.ts}
             text = f"{event.peer}: {event.text}"
