@@ -106,7 +106,7 @@ def test_cli_errors_have_documented_exit_codes(running_relay: RelayProcess, tmp_
 def test_cli_file_transfer(running_relay: RelayProcess, tmp_path: Path) -> None:
     """send-file and download move a file end to end; receive shows the offer."""
     a, b = tmp_path / "alice", tmp_path / "bob"
-    for home, user, peer in ((a, "alice", "bob"), (b, "bob", "alice")):
+    for home, user in ((a, "alice"), (b, "bob")):
         assert cli(running_relay, home, user, "register").returncode == 0
     assert cli(running_relay, b, "bob", "sharekey", "alice").returncode == 0
     assert cli(running_relay, a, "alice", "talk", "bob").returncode == 0
