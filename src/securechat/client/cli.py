@@ -34,6 +34,7 @@ from securechat.client.events import (
 )
 from securechat.crypto.errors import WrongPassword
 from securechat.errors import ConnectionLost, SecureChatError
+from securechat.scanner.report import format_verdict
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_LOCKED = 0, 1, 2, 3, 4
 
@@ -64,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     download = sub.add_parser("download", help="fetch, verify and save a file offered to you")
     download.add_argument("file_id")
     download.add_argument("--to", default=None, help="folder (default: the downloads folder)")
+    scan = sub.add_parser("scan", help="check a link (private hash-prefix lookup by default)")
+    scan.add_argument("url")
+    scan.add_argument("--full", action="store_true", help="ask VirusTotal/OTX via the relay")
+    scan.add_argument(
+        "--submit", action="store_true", help="with --full: let VirusTotal analyse it"
+    )
     sub.add_parser("logout", help="revoke this device's session")
     reset = sub.add_parser("reset", help="reset the password with a recovery code or token")
     reset.add_argument("username")
@@ -139,6 +146,7 @@ async def _dispatch(client: ChatClient, args: argparse.Namespace) -> int:
         "logout": lambda: _then(client.logout(), "logged out"),
         "delete-account": lambda: _then(client.delete_account(password), "account deleted"),
         "send": lambda: _send(client, args.peer, args.text),
+        "scan": lambda: _scan(client, args.url, args.full, args.submit),
         "send-file": lambda: _transfer(client, client.send_file(args.peer, args.path), "sent"),
         "download": lambda: _transfer(client, client.download(args.file_id, args.to), "saved"),
         "receive": lambda: _receive(client, args.wait, args.json),
@@ -166,6 +174,11 @@ async def _send(client: ChatClient, peer: str, text: str) -> int:
     eid = await client.send_text(peer, text)
     await client.settle()
     print(f"sent {eid}")
+    return EXIT_OK
+
+
+async def _scan(client: ChatClient, url: str, full: bool, submit: bool) -> int:
+    print(format_verdict(await client.scan(url, full=full, submit=submit)))
     return EXIT_OK
 
 

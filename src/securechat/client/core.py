@@ -65,6 +65,7 @@ from securechat.errors import (
     SessionError,
 )
 from securechat.protocol import frames as F
+from securechat.scanner import InvalidURL, Verdict, decide_from_hashes, prefixes_for
 
 log = logging.getLogger("securechat.client")
 
@@ -720,6 +721,28 @@ class ChatClient:
             self._emit(TransferProgress(blob_id, done, total, direction))
 
         return report
+
+    # --- link safety ---------------------------------------------------------------
+
+    async def scan(self, url: str, *, full: bool = False, submit: bool = False) -> Verdict:
+        """Checks a link. By default only hash prefixes leave the device; `full` sends the URL.
+
+        A full lookup asks the relay's providers (VirusTotal, OTX) with the relay's keys;
+        `submit` also lets VirusTotal analyse a link it has never seen.
+        """
+        if full:
+            answer = await self.relay.request(
+                lambda rid: F.ScanUrl(rid=rid, url=url, submit=submit), timeout=90
+            )
+            assert isinstance(answer, F.ScanVerdict)
+            return msgspec.convert(answer.verdict, Verdict)
+        try:
+            prefixes = prefixes_for(url)
+        except InvalidURL:
+            return decide_from_hashes(url, [])
+        answer = await self.relay.request(lambda rid: F.ScanPrefixes(rid=rid, prefixes=prefixes))
+        assert isinstance(answer, F.ScanHashes)
+        return decide_from_hashes(url, [(m.full_hash, m.verdict, m.source) for m in answer.matches])
 
     # --- history -------------------------------------------------------------------
 

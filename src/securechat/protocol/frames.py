@@ -305,12 +305,23 @@ class FileData(_ServerFrame, tag="file_data", frozen=True):
     last: bool
 
 
+class HashMatch(msgspec.Struct, frozen=True, kw_only=True):
+    full_hash: bytes
+    verdict: str
+    """`malicious` or `suspicious`: the relay only lists what is known to be bad."""
+    source: str
+
+
 class ScanHashes(_ServerFrame, tag="scan_hashes", frozen=True):
+    """Every full hash the relay knows that starts with one of the requested prefixes."""
+
     rid: int
-    matches: list[dict[str, Any]]
+    matches: list[HashMatch]
 
 
 class ScanVerdict(_ServerFrame, tag="scan_verdict", frozen=True):
+    """A full lookup's verdict: rating, reasons and what each provider said."""
+
     rid: int
     verdict: dict[str, Any]
 

@@ -25,6 +25,7 @@ from securechat.protocol import frames as F
 from securechat.protocol.codec import encode_str
 from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import MAX_FRAME_BYTES, SUBPROTOCOL
+from securechat.scanner import Scanner
 from securechat.server.accounts import AccountService, normalise_username
 from securechat.server.config import ServerConfig
 from securechat.server.connection import Connection
@@ -32,6 +33,7 @@ from securechat.server.files import FileService
 from securechat.server.metrics import Metrics
 from securechat.server.passwords import PasswordHasher
 from securechat.server.relay import Relay
+from securechat.server.scanning import ScanService, StoreVerdictCache
 from securechat.server.sqlite_store import SQLiteStore
 from securechat.server.store import Store
 
@@ -54,6 +56,7 @@ class RelayServer:
         config: ServerConfig,
         store: Store | None = None,
         clock: Callable[[], float] = time.time,
+        scanner: Scanner | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -76,6 +79,14 @@ class RelayServer:
             quota_bytes=config.file_quota_bytes,
             ttl=config.file_ttl,
             clock=clock,
+        )
+        self.scans = ScanService(
+            scanner
+            or Scanner.from_env(
+                blocklist_paths=config.blocklists, cache=StoreVerdictCache(self.store, clock)
+            ),
+            config.scan_rate_per_minute,
+            clock,
         )
         self._server: Server | None = None
         self._connections: set[Connection] = set()
@@ -124,6 +135,7 @@ class RelayServer:
             await conn.ws.close(1001, "relay shutting down")
         await self._server.wait_closed()
         await self.relay.drain()
+        await self.scans.close()
         await self.store.close()
         self.hasher.close()
         self._server = None
@@ -260,10 +272,13 @@ class RelayServer:
             case F.FileDone():
                 await self.files.done(user, frame)
                 conn.push(encode_str(F.Done(rid=frame.rid)))
+            case F.ScanPrefixes():
+                conn.push(encode_str(self.scans.prefixes(user, frame)))
+            case F.ScanUrl():
+                self.scans.full_lookup(user, frame, conn.push)
             case _:
                 raise ProtocolError(
-                    ErrorCode.UNAVAILABLE,
-                    f"{type(frame).__name__} is not enabled on this relay",
+                    ErrorCode.BAD_REQUEST, f"{type(frame).__name__} is not valid here"
                 )
 
     async def _start_session(

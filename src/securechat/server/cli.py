@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reset.add_argument("username")
     sub.add_parser("stats", parents=[common], help="print counts from the store as JSON")
+    scan = sub.add_parser(
+        "scan", parents=[common], help="check a link with the relay's blocklists and providers"
+    )
+    scan.add_argument("url")
+    scan.add_argument("--submit", action="store_true", help="let VirusTotal analyse unknown links")
     return parser
 
 
@@ -57,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.command == "reset-token":
             print(asyncio.run(_reset_token(config, args.username)))
+        elif args.command == "scan":
+            print(asyncio.run(_scan(config, args.url, args.submit)))
         elif args.command == "stats":
             print(json.dumps(asyncio.run(_stats(config)), indent=2))
         else:
@@ -103,6 +110,18 @@ async def _stats(config: ServerConfig) -> dict[str, int]:
         return await store.stats()
     finally:
         await store.close()
+
+
+async def _scan(config: ServerConfig, url: str, submit: bool) -> str:
+    from securechat.scanner import Scanner
+    from securechat.scanner.report import format_verdict
+
+    scanner = Scanner.from_env(blocklist_paths=config.blocklists)
+    try:
+        verdict = await scanner.scan(url, requester="operator", full_lookup=True, submit=submit)
+    finally:
+        await scanner.aclose()
+    return format_verdict(verdict)
 
 
 class _KeyValueFormatter(logging.Formatter):
