@@ -15,7 +15,7 @@ from securechat.scanner.providers.virustotal import VirusTotalProvider
 from securechat.server.app import RelayServer
 from tests.client.test_chat import PASSWORD
 from tests.conftest import fast_config
-from tests.scanner.fakes import VT_KEY, FakeVirusTotal, Fault, fake_vt  # noqa: F401
+from tests.scanner.fakes import VT_KEY, FakeVirusTotal, Fault
 from tests.wire import Wire, b64, signed_up
 
 PHISH = "http://evil.example/phish/login.php"
