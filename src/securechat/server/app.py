@@ -224,6 +224,7 @@ class RelayServer:
             case F.Send():
                 await self.relay.submit(conn, user, frame)
             case F.Ack():
+                conn.acknowledged(frame.sids)
                 self.relay.acknowledge(user, frame.sids)
             case F.Logout():
                 if conn.token:

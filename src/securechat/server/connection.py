@@ -31,6 +31,9 @@ log = logging.getLogger("securechat.connection")
 MAX_REJECTED_FRAMES = 1000
 """After this many refused frames the connection is closed (policy violation)."""
 
+RECENTLY_ACKED = 4096
+"""Acknowledged sids remembered per connection, to drop late live copies of them."""
+
 MAX_OUTGOING_FRAMES = 10_000
 """A client that never reads is cut off instead of growing the relay's memory."""
 
@@ -48,7 +51,8 @@ class Connection:
         self._frames: deque[str] = deque()
         self._live: deque[StoredEnvelope] = deque()
         self._backlog = False
-        self._last_sid = 0
+        self._unacked: set[int] = set()
+        self._recently_acked: dict[int, None] = {}
         self._wake = asyncio.Event()
         self._closing = False
         self._close_after: tuple[int, str] | None = None
@@ -165,16 +169,41 @@ class Connection:
             log.exception("delivery stopped: store failure")
             await self.ws.close(1011, "the relay's store failed; reconnect later")
 
+    def wake_backlog(self) -> None:
+        """Another node stored envelopes for this user: read the queue again."""
+        self._backlog = True
+        self._wake.set()
+
+    def acknowledged(self, sids: list[int]) -> None:
+        """Remembers the last acknowledged sids too: a live copy still queued must not go out."""
+        for sid in sids:
+            if sid in self._unacked:
+                self._unacked.discard(sid)
+                self._recently_acked[sid] = None
+        while len(self._recently_acked) > RECENTLY_ACKED:
+            del self._recently_acked[next(iter(self._recently_acked))]
+
+    def _already_sent(self, sid: int) -> bool:
+        return sid in self._unacked or sid in self._recently_acked
+
     async def _deliver(self, username: str) -> None:
-        if self._backlog:
+        """Sends what this connection has not sent yet: the stored queue, then live envelopes.
+
+        Tracking the unacknowledged sids (not a high-water mark) keeps delivery
+        exactly-once per connection even when several nodes commit out of sid order.
+        """
+        while self._backlog:
+            self._backlog = False
+            cursor = 0
             while True:
-                page = await self.server.relay.backlog_page(username, self._last_sid)
-                if page:
-                    await self._send_envelopes(page)
+                page = await self.server.relay.backlog_page(username, cursor)
+                fresh = [env for env in page if not self._already_sent(env.sid)]
+                if fresh:
+                    await self._send_envelopes(fresh)
                 if len(page) < MAX_DELIVER_BATCH:
                     break
-            self._backlog = False
-        fresh = pending_deliveries(self._live, self._last_sid)
+                cursor = page[-1].sid
+        fresh = pending_deliveries(self._live, self._already_sent)
         for start in range(0, len(fresh), MAX_DELIVER_BATCH):
             await self._send_envelopes(fresh[start : start + MAX_DELIVER_BATCH])
 
@@ -185,8 +214,8 @@ class Connection:
                 for e in envelopes
             ]
         )
+        self._unacked.update(e.sid for e in envelopes)
         await self.ws.send(encode_str(frame))
-        self._last_sid = envelopes[-1].sid
         self.server.metrics.envelopes_delivered += len(envelopes)
 
 

@@ -210,9 +210,11 @@ def _error(rid: int | None, code: ErrorCode, message: str) -> str:
     return encode_str(F.Error(rid=rid, code=code.value, message=message))
 
 
-def pending_deliveries(live: deque[StoredEnvelope], last_sid: int) -> list[StoredEnvelope]:
+def pending_deliveries(
+    live: deque[StoredEnvelope], already_sent: Callable[[int], bool]
+) -> list[StoredEnvelope]:
     """Live envelopes not yet sent on this connection, oldest first."""
-    fresh = [env for env in live if env.sid > last_sid]
+    fresh = [env for env in live if not already_sent(env.sid)]
     live.clear()
     fresh.sort(key=lambda env: env.sid)
     return fresh

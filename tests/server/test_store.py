@@ -1,0 +1,124 @@
+"""One store test suite, run against SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from securechat.server.pg_store import PostgresStore
+from securechat.server.sqlite_store import SQLiteStore
+from securechat.server.store import Account, FileRecord, NewEnvelope, SessionRecord, Store
+from tests.services import pg_schema
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        sqlite = SQLiteStore(tmp_path / "store.sqlite3")
+        yield sqlite
+        await sqlite.close()
+        return
+    async for dsn in pg_schema():
+        pg = await PostgresStore.connect(dsn, min_size=1, max_size=3)
+        yield pg
+        await pg.close()
+
+
+def account(name: str) -> Account:
+    return Account(name, b"hash", b"recovery", 1.0)
+
+
+async def test_accounts_are_unique_ignoring_case(store: Store) -> None:
+    """A second `Alice` is refused; lookups find the original."""
+    assert await store.create_account(account("alice"))
+    assert not await store.create_account(account("Alice"))
+    found = await store.get_account("alice")
+    assert found is not None and found.username == "alice"
+    await store.update_password("alice", b"new", None)
+    updated = await store.get_account("alice")
+    assert updated is not None and updated.password_hash == b"new"
+    assert updated.recovery_hash == b"recovery"
+
+
+async def test_sessions_and_reset_tokens(store: Store) -> None:
+    """Sessions are found by hash and revoked per user; reset tokens work once, before expiry."""
+    await store.put_session(SessionRecord(b"t1", "alice", 100.0))
+    await store.put_session(SessionRecord(b"t2", "alice", 100.0))
+    assert (await store.get_session(b"t1")) == SessionRecord(b"t1", "alice", 100.0)
+    await store.delete_sessions_of("alice")
+    assert await store.get_session(b"t2") is None
+    await store.put_reset_token("alice", b"r", expires_at=50.0)
+    assert not await store.consume_reset_token("bob", b"r", now=10.0)
+    assert await store.consume_reset_token("alice", b"r", now=10.0)
+    assert not await store.consume_reset_token("alice", b"r", now=10.0)
+    await store.put_reset_token("alice", b"old", expires_at=5.0)
+    assert not await store.consume_reset_token("alice", b"old", now=10.0)
+
+
+async def test_queue_is_ordered_idempotent_and_acknowledged(store: Store) -> None:
+    """Envelopes come back in order, a repeated (sender, eid) keeps its sid, acks delete."""
+    batch = [NewEnvelope("bob", "alice", f"e{i}", b"x" * (i + 1), float(i)) for i in range(5)]
+    sids = await store.enqueue(batch)
+    assert sids == sorted(sids) and len(set(sids)) == 5
+    assert await store.enqueue([batch[2]]) == [sids[2]]
+    pending = await store.pending("bob", 0, 10)
+    assert [e.eid for e in pending] == [f"e{i}" for i in range(5)]
+    assert await store.queue_usage("bob") == (5, 15)
+    assert await store.ack("mallory", sids) == 0
+    assert await store.ack("bob", sids[:2]) == 2
+    assert [e.eid for e in await store.pending("bob", 0, 10)] == ["e2", "e3", "e4"]
+    assert [e.eid for e in await store.pending("bob", sids[3], 10)] == ["e4"]
+    assert await store.contacts_of("bob") == {"alice"}
+    assert await store.expire_envelopes(before=3.5) == 2
+    assert await store.delete_conversation("bob", "alice") == 1
+
+
+async def test_key_directory_hands_out_one_time_prekeys_once(store: Store) -> None:
+    """Each one-time prekey leaves the directory with exactly one bundle."""
+    count = await store.publish_keys("bob", b"ik", b"spk", b"kem", [b"o1", b"o2"], False)
+    assert count == 2
+    got = [await store.fetch_bundle("bob") for _ in range(3)]
+    assert [b.one_time_prekey for b in got if b] == [b"o1", b"o2", None]
+    assert await store.fetch_bundle("nobody") is None
+    assert await store.publish_keys("bob", b"ik", b"spk2", b"kem", [b"o3"], True) == 1
+
+
+async def test_files_metadata(store: Store) -> None:
+    """Progress, recipients and fetches are kept; expiry and quota sums work."""
+    record = FileRecord(
+        "f1", "alice", 1000, frozenset({"bob", "carol"}), frozenset(), 0, False, 5.0
+    )
+    await store.create_file(record)
+    await store.set_file_progress("f1", 3, True)
+    updated = await store.mark_file_fetched("f1", "bob")
+    assert updated is not None and updated.fetched_by == {"bob"} and updated.complete
+    assert (await store.get_file("f1")).next_index == 3  # type: ignore[union-attr]
+    assert await store.storage_used("alice") == 1000
+    assert await store.expired_files(before=10.0) == ["f1"]
+    assert [f.file_id for f in await store.files_of("alice")] == ["f1"]
+    await store.delete_file("f1")
+    assert await store.get_file("f1") is None
+
+
+async def test_scan_cache_expires(store: Store) -> None:
+    """A cached verdict is served until its expiry, then not."""
+    await store.put_scan(b"k", b"verdict", expires_at=10.0)
+    assert await store.get_scan(b"k", now=5.0) == b"verdict"
+    assert await store.get_scan(b"k", now=11.0) is None
+
+
+async def test_delete_account_removes_everything(store: Store) -> None:
+    """Nothing of a deleted user stays behind."""
+    await store.create_account(account("alice"))
+    await store.put_session(SessionRecord(b"t", "alice", 100.0))
+    await store.enqueue([NewEnvelope("alice", "bob", "e", b"x", 1.0)])
+    await store.publish_keys("alice", b"ik", b"spk", b"kem", [b"o"], False)
+    await store.delete_account("alice")
+    assert await store.get_account("alice") is None
+    assert await store.get_session(b"t") is None
+    assert await store.queue_usage("alice") == (0, 0)
+    assert await store.fetch_bundle("alice") is None
+    stats = await store.stats()
+    assert stats["accounts"] == 0 and stats["one_time_prekeys"] == 0
