@@ -18,7 +18,7 @@ from securechat.errors import ProtocolError
 from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import USERNAME_PATTERN
 from securechat.server.passwords import PasswordHasher, password_problem, same_hash, token_hash
-from securechat.server.ratelimit import Backoff
+from securechat.server.ratelimit import Backoff, FailureLimiter, LocalFailureLimiter
 from securechat.server.store import Account, SessionRecord, Store
 
 log = logging.getLogger("securechat.accounts")
@@ -45,14 +45,16 @@ class AccountService:
         session_ttl: float = 30 * 86400,
         reset_token_ttl: float = 30 * 60,
         clock: Callable[[], float] = time.time,
+        login_limiter: FailureLimiter | None = None,
+        reset_limiter: FailureLimiter | None = None,
     ) -> None:
         self.store = store
         self.hasher = hasher
         self.session_ttl = session_ttl
         self.reset_token_ttl = reset_token_ttl
         self.clock = clock
-        self.login_backoff = Backoff()
-        self.reset_backoff = Backoff(free=3, base=5.0)
+        self.login_backoff = login_limiter or LocalFailureLimiter(Backoff())
+        self.reset_backoff = reset_limiter or LocalFailureLimiter(Backoff(free=3, base=5.0))
 
     async def register(self, username: str, password: str, recovery_token: bytes) -> str:
         username = normalise_username(username)
@@ -72,15 +74,15 @@ class AccountService:
 
     async def login(self, username: str, password: str, address: str) -> IssuedSession:
         username = normalise_username(username)
-        self._check_backoff(self.login_backoff, username, address)
+        await self._check_backoff(self.login_backoff, username, address)
         account = await self.store.get_account(username)
         ok = await self.hasher.verify(password, account.password_hash if account else None)
         now = self.clock()
         if not ok or account is None:
-            self.login_backoff.failed("u:" + username, now)
-            self.login_backoff.failed("a:" + address, now)
+            await self.login_backoff.failed("u:" + username, now)
+            await self.login_backoff.failed("a:" + address, now)
             raise ProtocolError(ErrorCode.UNAUTHORIZED, _LOGIN_FAILED)
-        self.login_backoff.succeeded("u:" + username)
+        await self.login_backoff.succeeded("u:" + username)
         return await self._issue_session(account.username)
 
     async def resume(self, token: str) -> IssuedSession:
@@ -115,7 +117,7 @@ class AccountService:
     ) -> None:
         """Consumes the token, sets the password and revokes every session."""
         username = normalise_username(username)
-        self._check_backoff(self.reset_backoff, username, address)
+        await self._check_backoff(self.reset_backoff, username, address)
         problem = password_problem(new_password, username)
         if problem:
             raise ProtocolError(ErrorCode.BAD_REQUEST, problem)
@@ -136,10 +138,10 @@ class AccountService:
                 valid = True
                 recovery_hash = token_hash(new_recovery_token)
         if not valid or account is None:
-            self.reset_backoff.failed("u:" + username, now)
-            self.reset_backoff.failed("a:" + address, now)
+            await self.reset_backoff.failed("u:" + username, now)
+            await self.reset_backoff.failed("a:" + address, now)
             raise ProtocolError(ErrorCode.UNAUTHORIZED, _RESET_FAILED)
-        self.reset_backoff.succeeded("u:" + username)
+        await self.reset_backoff.succeeded("u:" + username)
         password_hash = await self.hasher.hash(new_password)
         await self.store.update_password(account.username, password_hash, recovery_hash)
         await self.store.delete_sessions_of(account.username)
@@ -147,10 +149,10 @@ class AccountService:
 
     async def verify_password(self, username: str, password: str, address: str) -> None:
         """Re-authentication before destructive actions (account deletion)."""
-        self._check_backoff(self.login_backoff, username, address)
+        await self._check_backoff(self.login_backoff, username, address)
         account = await self.store.get_account(username)
         if account is None or not await self.hasher.verify(password, account.password_hash):
-            self.login_backoff.failed("u:" + username, self.clock())
+            await self.login_backoff.failed("u:" + username, self.clock())
             raise ProtocolError(ErrorCode.UNAUTHORIZED, "wrong password")
 
     async def _issue_session(self, username: str) -> IssuedSession:
@@ -159,10 +161,11 @@ class AccountService:
         await self.store.put_session(SessionRecord(token_hash(token), username, expires_at))
         return IssuedSession(username, token, expires_at)
 
-    def _check_backoff(self, backoff: Backoff, username: str, address: str) -> None:
+    async def _check_backoff(self, backoff: FailureLimiter, username: str, address: str) -> None:
         now = self.clock()
         wait = max(
-            backoff.retry_after("u:" + username, now), backoff.retry_after("a:" + address, now)
+            await backoff.retry_after("u:" + username, now),
+            await backoff.retry_after("a:" + address, now),
         )
         if wait > 0:
             raise RateLimited(wait)

@@ -12,7 +12,7 @@ import logging
 import signal
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -20,18 +20,20 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from securechat import paths
-from securechat.errors import ProtocolError
+from securechat.errors import ConfigError, ProtocolError
 from securechat.protocol import frames as F
 from securechat.protocol.codec import encode_str
 from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import MAX_FRAME_BYTES, SUBPROTOCOL
 from securechat.scanner import Scanner
 from securechat.server.accounts import AccountService, normalise_username
+from securechat.server.bus import Bus, LocalBus, RedisBus
 from securechat.server.config import ServerConfig
 from securechat.server.connection import Connection
 from securechat.server.files import FileService
 from securechat.server.metrics import Metrics
 from securechat.server.passwords import PasswordHasher
+from securechat.server.ratelimit import Backoff, FailureLimiter
 from securechat.server.relay import Relay
 from securechat.server.scanning import ScanService, StoreVerdictCache
 from securechat.server.sqlite_store import SQLiteStore
@@ -42,12 +44,31 @@ log = logging.getLogger("securechat.server")
 PREKEYS_LOW_WATER = 10
 
 
-def open_store(config: ServerConfig) -> Store:
-    if config.store and not config.store.startswith("sqlite:"):
-        raise ProtocolError(ErrorCode.UNAVAILABLE, f"unsupported store URL {config.store!r}")
+async def open_store(config: ServerConfig) -> Store:
+    """The store the configuration names: SQLite by default, or PostgreSQL."""
+    if config.store.startswith(("postgresql://", "postgres://")):
+        from securechat.server.pg_store import PostgresStore
+
+        return await PostgresStore.connect(config.store)
+    return open_sqlite_store(config)
+
+
+def open_sqlite_store(config: ServerConfig) -> SQLiteStore:
     if config.store.startswith("sqlite:"):
         return SQLiteStore(Path(config.store.removeprefix("sqlite:")))
+    if config.store:
+        raise ConfigError(
+            f"unsupported store {config.store!r}: use sqlite:PATH or postgresql://..."
+        )
     return SQLiteStore(paths.server_dir(config.data_dir or None) / "relay.sqlite3")
+
+
+def open_bus(config: ServerConfig, local_users: Callable[[], Iterable[str]]) -> Bus:
+    if not config.bus:
+        return LocalBus()
+    if not config.bus.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"unsupported bus {config.bus!r}: use redis://host:port/db")
+    return RedisBus(config.bus, config.bus_prefix, config.node_id or None, local_users)
 
 
 class RelayServer:
@@ -60,11 +81,18 @@ class RelayServer:
     ) -> None:
         self.config = config
         self.clock = clock
-        self.store = store if store is not None else open_store(config)
+        self.store = store if store is not None else open_sqlite_store(config)
         self.metrics = Metrics()
         self.hasher = PasswordHasher(config.bcrypt_cost, config.bcrypt_workers)
+        self.bus = open_bus(config, lambda: list(self.relay.online))
+        login_limiter, reset_limiter = _shared_limiters(self.bus)
         self.accounts = AccountService(
-            self.store, self.hasher, session_ttl=config.session_ttl, clock=clock
+            self.store,
+            self.hasher,
+            session_ttl=config.session_ttl,
+            clock=clock,
+            login_limiter=login_limiter,
+            reset_limiter=reset_limiter,
         )
         self.relay = Relay(
             self.store,
@@ -72,10 +100,13 @@ class RelayServer:
             queue_max_count=config.queue_max_count,
             queue_max_bytes=config.queue_max_bytes,
             clock=clock,
+            bus=self.bus,
         )
         self.files = FileService(
             self.store,
-            paths.server_dir(config.data_dir or None) / "blobs",
+            Path(config.blob_dir)
+            if config.blob_dir
+            else paths.server_dir(config.data_dir or None) / "blobs",
             quota_bytes=config.file_quota_bytes,
             ttl=config.file_ttl,
             clock=clock,
@@ -91,6 +122,7 @@ class RelayServer:
         self._server: Server | None = None
         self._connections: set[Connection] = set()
         self._janitor: asyncio.Task[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
         self.stopped = asyncio.Event()
 
     # --- lifecycle -----------------------------------------------------------------
@@ -116,6 +148,8 @@ class RelayServer:
             server_header="securechat",
         )
         self._janitor = asyncio.create_task(self._expire_loop())
+        await self.bus.start(self.relay.remote_wake, self.relay.remote_presence)
+        self._poller = asyncio.create_task(self._poll_while_bus_down())
         log.info("relay listening on %s:%d", self.config.host, self.port)
 
     @property
@@ -128,14 +162,16 @@ class RelayServer:
         if self._server is None:
             return
         self._server.close(close_connections=False)
-        if self._janitor:
-            self._janitor.cancel()
+        for task in (self._janitor, self._poller):
+            if task:
+                task.cancel()
         await self.relay.drain()
         for conn in list(self._connections):
             await conn.ws.close(1001, "relay shutting down")
         await self._server.wait_closed()
         await self.relay.drain()
         await self.scans.close()
+        await self.bus.close()
         await self.store.close()
         self.hasher.close()
         self._server = None
@@ -152,6 +188,17 @@ class RelayServer:
                     log.info("expired %d envelopes and %d files past their TTL", removed, files)
             except Exception:
                 log.exception("expiry pass failed")
+
+    async def _poll_while_bus_down(self) -> None:
+        """Store-and-forward while Redis is unreachable, and one catch-up poll when it returns."""
+        while True:
+            await asyncio.sleep(self.config.poll_interval)
+            recovered = isinstance(self.bus, RedisBus) and self.bus.recovered.is_set()
+            if recovered and isinstance(self.bus, RedisBus):
+                self.bus.recovered.clear()
+            if not self.bus.healthy or recovered:
+                for user in list(self.relay.online):
+                    self.relay.remote_wake(user)
 
     def _http(self, conn: ServerConnection, request: Request) -> Response | None:
         if request.path == "/healthz":
@@ -332,6 +379,18 @@ class RelayServer:
                 outlet.push(frame_low)
 
 
+def _shared_limiters(bus: Bus) -> tuple[FailureLimiter | None, FailureLimiter | None]:
+    """Login and reset back-off held in Redis when nodes share a bus."""
+    if not isinstance(bus, RedisBus):
+        return None, None
+    from securechat.server.redis_limits import RedisFailureLimiter
+
+    return (
+        RedisFailureLimiter(bus.client, f"{bus.prefix}:login", Backoff()),
+        RedisFailureLimiter(bus.client, f"{bus.prefix}:reset", Backoff(free=3, base=5.0)),
+    )
+
+
 def _text(status: http.HTTPStatus, body: str) -> Response:
     headers = Headers([("Content-Type", "text/plain; charset=utf-8")])
     return Response(status.value, status.phrase, headers, body.encode())
@@ -339,7 +398,7 @@ def _text(status: http.HTTPStatus, body: str) -> Response:
 
 async def run_forever(config: ServerConfig) -> None:
     """Runs until SIGTERM or SIGINT, then shuts down cleanly."""
-    server = RelayServer(config)
+    server = RelayServer(config, await open_store(config))
     await server.start()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

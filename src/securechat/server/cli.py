@@ -21,11 +21,14 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="where the relay keeps its database")
     common.add_argument("--config", help="TOML file with a [server] table")
-    common.add_argument("--store", help="store URL (default: SQLite in the data dir)")
+    common.add_argument(
+        "--store", help="sqlite:PATH or postgresql://... (default: SQLite in the data dir)"
+    )
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", parents=[common], help="serve clients (the default)")
     run.add_argument("--host")
     run.add_argument("--port", type=int)
+    run.add_argument("--bus", help="redis://host:port/db: connect several relay nodes")
     run.add_argument("--tls-cert", help="PEM certificate chain: serve wss://")
     run.add_argument("--tls-key", help="PEM private key for --tls-cert")
     run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -55,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                 "store": args.store,
                 "host": getattr(args, "host", None),
                 "port": getattr(args, "port", None),
+                "bus": getattr(args, "bus", None),
                 "tls_cert": getattr(args, "tls_cert", None),
                 "tls_key": getattr(args, "tls_key", None),
                 "log_level": getattr(args, "log_level", None),
@@ -93,7 +97,7 @@ async def _reset_token(config: ServerConfig, username: str) -> str:
     from securechat.server.app import open_store
     from securechat.server.passwords import PasswordHasher
 
-    store = open_store(config)
+    store = await open_store(config)
     try:
         return await AccountService(store, PasswordHasher(config.bcrypt_cost)).issue_reset_token(
             username
@@ -105,7 +109,7 @@ async def _reset_token(config: ServerConfig, username: str) -> str:
 async def _stats(config: ServerConfig) -> dict[str, int]:
     from securechat.server.app import open_store
 
-    store = open_store(config)
+    store = await open_store(config)
     try:
         return await store.stats()
     finally:

@@ -26,7 +26,16 @@ class ServerConfig:
     data_dir: str = ""
     """Empty means platformdirs' data dir (`paths.server_dir`)."""
     store: str = ""
-    """Empty means SQLite in data_dir."""
+    """Empty means SQLite in data_dir; `postgresql://...` shares one database between nodes."""
+    bus: str = ""
+    """Empty means one node; `redis://...` connects nodes (routing, presence, rate limits)."""
+    bus_prefix: str = "securechat"
+    node_id: str = ""
+    """Empty means a random id per start."""
+    poll_interval: float = 1.0
+    """How often to read the store for connected users while the bus is down."""
+    blob_dir: str = ""
+    """Where file chunks live; empty means `blobs` in data_dir. Nodes share one directory."""
     tls_cert: str = ""
     tls_key: str = ""
     bcrypt_cost: int = 12

@@ -6,6 +6,7 @@ Pure: time comes in as an argument, so tests drive a fake clock.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 @dataclass(slots=True)
@@ -80,3 +81,27 @@ class Backoff:
         stale = [k for k, v in self._state.items() if now - v.last > self.forget]
         for key in stale or list(self._state)[: self.max_keys // 10]:
             del self._state[key]
+
+
+class FailureLimiter(Protocol):
+    """Back-off bookkeeping as the account service uses it, local or shared between nodes."""
+
+    async def retry_after(self, key: str, now: float) -> float: ...
+    async def failed(self, key: str, now: float) -> None: ...
+    async def succeeded(self, key: str) -> None: ...
+
+
+class LocalFailureLimiter:
+    """One relay: the pure `Backoff` in this process's memory."""
+
+    def __init__(self, backoff: Backoff) -> None:
+        self.backoff = backoff
+
+    async def retry_after(self, key: str, now: float) -> float:
+        return self.backoff.retry_after(key, now)
+
+    async def failed(self, key: str, now: float) -> None:
+        self.backoff.failed(key, now)
+
+    async def succeeded(self, key: str) -> None:
+        self.backoff.succeeded(key)

@@ -15,15 +15,16 @@ import asyncio
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from securechat.errors import StorageFullError, StoreError
 from securechat.protocol import frames as F
 from securechat.protocol.codec import encode_str
 from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import MAX_DELIVER_BATCH
+from securechat.server.bus import Bus, LocalBus
 from securechat.server.metrics import Metrics
 from securechat.server.store import NewEnvelope, Store, StoredEnvelope
 
@@ -37,6 +38,7 @@ class Outlet(Protocol):
 
     def push(self, frame: str) -> None: ...
     def wake_delivery(self, envelope: StoredEnvelope | None) -> None: ...
+    def wake_backlog(self) -> None: ...
 
 
 @dataclass
@@ -59,12 +61,14 @@ class Relay:
     queue_max_count: int = 10_000
     queue_max_bytes: int = 256 * 1024 * 1024
     clock: Callable[[], float] = time.time
+    bus: Bus = field(default_factory=LocalBus)
     online: dict[str, set[Outlet]] = field(default_factory=lambda: defaultdict(set))
     watchers: dict[str, set[Outlet]] = field(default_factory=lambda: defaultdict(set))
     _batch: list[_Pending] = field(default_factory=list)
     _acks: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     _flush_task: asyncio.Task[None] | None = None
     _usage: dict[str, _QueueUsage] = field(default_factory=dict)
+    _signals: set[asyncio.Task[None]] = field(default_factory=set)
 
     # --- sending -------------------------------------------------------------------
 
@@ -133,6 +137,8 @@ class Relay:
             stored = StoredEnvelope(sid, env.recipient, env.sender, env.eid, env.body, env.ts)
             for outlet in self.online.get(env.recipient, ()):
                 outlet.wake_delivery(stored)
+        # Other nodes may hold connections of these users (a second device, a reconnect).
+        await self.bus.wake(p.envelope.recipient for p in batch)
 
     async def _usage_of(self, recipient: str) -> _QueueUsage:
         usage = self._usage.get(recipient)
@@ -159,6 +165,7 @@ class Relay:
         self.online[outlet.username].add(outlet)
         if first:
             self._announce(outlet.username, "online")
+            self._signal(self.bus.presence(outlet.username, "online"))
 
     def disconnected(self, outlet: Outlet) -> None:
         for watched in list(self.watchers):
@@ -174,6 +181,7 @@ class Relay:
         if not conns:
             del self.online[outlet.username]
             self._announce(outlet.username, "offline")
+            self._signal(self.bus.presence(outlet.username, "offline"))
 
     async def watch(self, outlet: Outlet, users: list[str]) -> dict[str, str]:
         """Presence is shared only between contacts (users who exchanged envelopes)."""
@@ -183,7 +191,10 @@ class Relay:
         for user in users:
             if user in contacts:
                 self.watchers[user].add(outlet)
-                states[user] = "online" if self.online.get(user) else "offline"
+                here = bool(self.online.get(user))
+                states[user] = (
+                    "online" if here or await self.bus.online_elsewhere(user) else "offline"
+                )
             else:
                 states[user] = "unknown"
         return states
@@ -194,6 +205,27 @@ class Relay:
             for outlet in self.online.get(contact, ()):
                 outlet.push(frame)
         self.watchers.pop(username, None)
+        self._signal(self.bus.presence(username, "deleted"))
+
+    def remote_wake(self, username: str) -> None:
+        """Another node stored envelopes for `username`: connections here re-read the queue."""
+        for outlet in self.online.get(username, ()):
+            outlet.wake_backlog()
+
+    def remote_presence(self, username: str, state: str) -> None:
+        if state == "offline" and self.online.get(username):
+            return
+        if state == "deleted":
+            frame = encode_str(F.Presence(user=username, state="deleted"))
+            for outlet in self.watchers.pop(username, set()):
+                outlet.push(frame)
+            return
+        self._announce(username, state)
+
+    def _signal(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._signals.add(task)
+        task.add_done_callback(self._signals.discard)
 
     def _announce(self, username: str, state: str) -> None:
         watchers = self.watchers.get(username)

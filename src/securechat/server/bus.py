@@ -1,0 +1,200 @@
+"""How relay nodes tell each other what happened: the bus.
+
+A single relay needs nothing (`LocalBus`). Several relays behind a load
+balancer share PostgreSQL for data and Redis for signals (`RedisBus`):
+
+- *wake*: "the store has new envelopes for these users"; the node where a
+  user is connected reads that user's queue from the store. The store is the
+  source of truth, so a lost signal delays a message but never loses it.
+- *presence*: a user came online or went offline on some node; plus a hash
+  per user of the nodes holding a connection, refreshed by heartbeats, so a
+  crashed node's entries fade out.
+
+While Redis is unreachable the bus reports itself unhealthy and the relay
+polls the store for its connected users instead (store-and-forward); it
+reconnects by itself and catches up with one poll when Redis returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+log = logging.getLogger("securechat.bus")
+
+WakeHandler = Callable[[str], None]
+PresenceHandler = Callable[[str, str], None]
+
+
+class Bus(Protocol):
+    healthy: bool
+
+    async def start(self, on_wake: WakeHandler, on_presence: PresenceHandler) -> None: ...
+    async def wake(self, users: Iterable[str]) -> None: ...
+    async def presence(self, user: str, state: str) -> None: ...
+    async def online_elsewhere(self, user: str) -> bool: ...
+    async def close(self) -> None: ...
+
+
+class LocalBus:
+    """One relay process: every user it serves is connected to it."""
+
+    healthy = True
+
+    async def start(self, on_wake: WakeHandler, on_presence: PresenceHandler) -> None:
+        return None
+
+    async def wake(self, users: Iterable[str]) -> None:
+        return None
+
+    async def presence(self, user: str, state: str) -> None:
+        return None
+
+    async def online_elsewhere(self, user: str) -> bool:
+        return False
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisBus:
+    HEARTBEAT = 10.0
+    STALE_AFTER = 30.0
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "securechat",
+        node_id: str | None = None,
+        local_users: Callable[[], Iterable[str]] = tuple,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        import redis.asyncio as redis
+
+        self._redis_module = redis
+        self.url = url
+        self.prefix = prefix
+        self.node_id = node_id or secrets.token_hex(6)
+        self.local_users = local_users
+        self.clock = clock
+        self.healthy = False
+        self.client = redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._channel = f"{prefix}:events"
+        self._tasks: list[asyncio.Task[None]] = []
+        self._on_wake: WakeHandler = lambda user: None
+        self._on_presence: PresenceHandler = lambda user, state: None
+        self.recovered = asyncio.Event()
+
+    def _presence_key(self, user: str) -> str:
+        return f"{self.prefix}:presence:{user}"
+
+    async def start(self, on_wake: WakeHandler, on_presence: PresenceHandler) -> None:
+        self._on_wake, self._on_presence = on_wake, on_presence
+        self._tasks = [
+            asyncio.create_task(self._listen()),
+            asyncio.create_task(self._heartbeat()),
+        ]
+
+    async def wake(self, users: Iterable[str]) -> None:
+        await self._publish({"kind": "wake", "users": sorted(set(users))})
+
+    async def presence(self, user: str, state: str) -> None:
+        with contextlib.suppress(*self._errors()):
+            if state == "online":
+                await self.client.hset(self._presence_key(user), self.node_id, self.clock())
+            else:
+                await self.client.hdel(self._presence_key(user), self.node_id)
+        await self._publish({"kind": "presence", "user": user, "state": state})
+
+    async def online_elsewhere(self, user: str) -> bool:
+        try:
+            entries = await self.client.hgetall(self._presence_key(user))
+        except self._errors():
+            return False
+        fresh_after = self.clock() - self.STALE_AFTER
+        return any(
+            _text(node) != self.node_id and float(stamp) > fresh_after
+            for node, stamp in entries.items()
+        )
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(*self._errors()):
+            for user in self.local_users():
+                await self.client.hdel(self._presence_key(user), self.node_id)
+        await self.client.aclose()
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        return (self._redis_module.RedisError, OSError, asyncio.TimeoutError)
+
+    async def _publish(self, message: dict[str, object]) -> None:
+        message["node"] = self.node_id
+        try:
+            await self.client.publish(self._channel, json.dumps(message))
+        except self._errors():
+            self._set_healthy(False)
+
+    async def _listen(self) -> None:
+        """Subscribes, and re-subscribes after Redis comes back."""
+        while True:
+            pubsub = self.client.pubsub()
+            try:
+                await pubsub.subscribe(self._channel)
+                self._set_healthy(True)
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None:
+                        self._dispatch(message["data"])
+            except self._errors() as exc:
+                self._set_healthy(False)
+                log.warning(
+                    "redis unavailable (%s); polling the store until it returns", type(exc).__name__
+                )
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(*self._errors()):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _dispatch(self, data: bytes | str) -> None:
+        try:
+            message = json.loads(data)
+            if message.get("node") == self.node_id:
+                return
+            if message["kind"] == "wake":
+                for user in message["users"]:
+                    self._on_wake(str(user))
+            elif message["kind"] == "presence":
+                self._on_presence(str(message["user"]), str(message["state"]))
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignored a malformed bus message")
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.HEARTBEAT)
+            now = self.clock()
+            try:
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for user in self.local_users():
+                        pipe.hset(self._presence_key(user), self.node_id, now)
+                    await pipe.execute()
+            except self._errors():
+                self._set_healthy(False)
+
+    def _set_healthy(self, healthy: bool) -> None:
+        if healthy and not self.healthy:
+            self.recovered.set()
+        self.healthy = healthy
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

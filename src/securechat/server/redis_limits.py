@@ -1,0 +1,51 @@
+"""Failed-login back-off shared by every relay node through Redis.
+
+Without sharing, an attacker spreads guesses over the nodes and gets the
+free attempts once per node. Counters and locks are Redis keys with expiry
+(`<prefix>:fail:<key>`, `<prefix>:lock:<key>`); when Redis is unreachable the
+node falls back to its own memory rather than refusing every login.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from securechat.server.ratelimit import Backoff, LocalFailureLimiter
+
+
+class RedisFailureLimiter:
+    def __init__(self, client: Any, prefix: str, backoff: Backoff) -> None:
+        import redis.asyncio as redis
+
+        self._errors = (redis.RedisError, OSError, asyncio.TimeoutError)
+        self.client = client
+        self.prefix = prefix
+        self.policy = backoff
+        self.fallback = LocalFailureLimiter(backoff)
+
+    async def retry_after(self, key: str, now: float) -> float:
+        try:
+            ttl_ms = await self.client.pttl(f"{self.prefix}:lock:{key}")
+        except self._errors:
+            return await self.fallback.retry_after(key, now)
+        return max(0.0, ttl_ms / 1000) if ttl_ms and ttl_ms > 0 else 0.0
+
+    async def failed(self, key: str, now: float) -> None:
+        await self.fallback.failed(key, now)
+        policy = self.policy
+        try:
+            count = await self.client.incr(f"{self.prefix}:fail:{key}")
+            await self.client.expire(f"{self.prefix}:fail:{key}", int(policy.forget))
+            if count > policy.free:
+                delay = min(policy.ceiling, policy.base * 2 ** (count - policy.free - 1))
+                await self.client.set(f"{self.prefix}:lock:{key}", 1, px=int(delay * 1000))
+        except self._errors:
+            return
+
+    async def succeeded(self, key: str) -> None:
+        await self.fallback.succeeded(key)
+        try:
+            await self.client.delete(f"{self.prefix}:fail:{key}", f"{self.prefix}:lock:{key}")
+        except self._errors:
+            return

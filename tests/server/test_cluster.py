@@ -1,0 +1,226 @@
+"""Several relay nodes on PostgreSQL and Redis keep the single node's guarantees."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from tests.procs import RelayProcess, free_port
+from tests.services import REDIS_URL, pg_schema, redis_prefix
+from tests.wire import Wire, b64, logged_in, signed_up
+
+
+class Cluster:
+    def __init__(self, root: Path, dsn: str, bus: str, prefix: str, count: int = 3) -> None:
+        env = {
+            "SECURECHAT_STORE": dsn,
+            "SECURECHAT_BUS": bus,
+            "SECURECHAT_BUS_PREFIX": prefix,
+            "SECURECHAT_BLOB_DIR": str(root / "shared-blobs"),
+            "SECURECHAT_POLL_INTERVAL": "0.3",
+        }
+        self.nodes = [RelayProcess(root / f"node{i}", **env) for i in range(count)]
+
+    def start(self) -> Cluster:
+        for node in self.nodes:
+            node.start()
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.kill()
+
+
+@pytest.fixture
+async def dsn() -> AsyncIterator[str]:
+    async for value in pg_schema():
+        yield value
+
+
+@pytest.fixture
+async def prefix() -> AsyncIterator[str]:
+    async for value in redis_prefix():
+        yield value
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, dsn: str, prefix: str) -> Iterator[Cluster]:
+    nodes = Cluster(tmp_path, dsn, REDIS_URL, prefix).start()
+    yield nodes
+    nodes.stop()
+
+
+async def collect(wire: Wire, count: int, timeout: float = 10.0) -> list[str]:
+    """Reads deliveries until `count` envelopes arrived, acknowledging each frame."""
+    eids: list[str] = []
+    async with asyncio.timeout(timeout):
+        while len(eids) < count:
+            push = await wire.next_push("deliver", timeout=timeout)
+            eids += [env["eid"] for env in push["envelopes"]]
+            await wire.send(
+                {"type": "ack", "rid": 0, "sids": [e["sid"] for e in push["envelopes"]]}
+            )
+    return eids
+
+
+async def test_messages_cross_nodes_online_and_offline(cluster: Cluster) -> None:
+    """A sender on one node reaches a recipient on another, now or at its next login."""
+    a, b, c = (node.url for node in cluster.nodes)
+    alice = await signed_up(a, "alice")
+    bob = await signed_up(b, "bob")
+    assert (await alice.call("send", to="bob", eid="live", body=b64(b"x")))["type"] == "accepted"
+    assert await collect(bob, 1) == ["live"]
+    await bob.close()
+    for i in range(3):
+        await alice.call("send", to="bob", eid=f"later{i}", body=b64(b"x"))
+    bob = await logged_in(c, "bob")
+    assert await collect(bob, 3) == ["later0", "later1", "later2"]
+
+
+async def test_presence_and_rate_limits_hold_across_nodes(cluster: Cluster) -> None:
+    """A contact's presence is seen from another node; failed logins count cluster-wide."""
+    a, b, _ = (node.url for node in cluster.nodes)
+    alice = await signed_up(a, "alice")
+    bob = await signed_up(b, "bob")
+    await alice.call("send", to="bob", eid="hi", body=b64(b"x"))
+    assert (await alice.call("watch", users=["bob"]))["states"] == {"bob": "online"}
+    await bob.close()
+    assert (await alice.next_push("presence"))["state"] == "offline"
+    codes = []
+    for i in range(8):
+        wire = await Wire.open(cluster.nodes[i % 3].url)
+        codes.append((await wire.call("login", username="alice", password=f"guess {i}"))["code"])
+        await wire.close()
+    assert "rate_limited" in codes[5:]
+
+
+async def test_user_on_two_nodes_gets_each_envelope_once_per_connection(cluster: Cluster) -> None:
+    """Two devices (or a reconnect racing the old socket) on two nodes: no duplicates."""
+    a, b, c = (node.url for node in cluster.nodes)
+    alice = await signed_up(a, "alice")
+    bob1 = await signed_up(b, "bob")
+    bob2 = await logged_in(c, "bob")
+    for i in range(20):
+        await alice.call("send", to="bob", eid=f"m{i}", body=b64(b"x"))
+    first, second = await asyncio.gather(_read_all(bob1, 20), _read_all(bob2, 20))
+    assert sorted(first) == sorted(second) == sorted(f"m{i}" for i in range(20))
+
+
+async def _read_all(wire: Wire, count: int) -> list[str]:
+    """Everything delivered on one connection, including any late duplicate."""
+    eids: list[str] = []
+    async with asyncio.timeout(10):
+        while len(eids) < count:
+            push = await wire.next_push("deliver")
+            eids += [env["eid"] for env in push["envelopes"]]
+    await asyncio.sleep(0.5)
+    while wire.pushes:
+        extra = wire.pushes.pop()
+        eids += [env["eid"] for env in extra.get("envelopes", [])]
+    return eids
+
+
+async def test_killed_node_loses_no_accepted_envelope(cluster: Cluster) -> None:
+    """SIGKILL one node mid-traffic: the sender moves to another; all accepted arrive once."""
+    a, b, c = (node.url for node in cluster.nodes)
+    alice = await signed_up(a, "alice")
+    bob = await signed_up(b, "bob")
+    accepted: list[str] = []
+    try:
+        for i in range(100):
+            answer = await alice.call("send", to="bob", eid=f"m{i}", body=b64(b"x"))
+            if answer["type"] == "accepted":
+                accepted.append(f"m{i}")
+            if i == 40:
+                cluster.nodes[0].kill()
+    except (ConnectionClosed, TimeoutError, OSError):
+        pass
+    alice = await logged_in(c, "alice")
+    for i in range(len(accepted), 100):
+        answer = await alice.call("send", to="bob", eid=f"m{i}", body=b64(b"x"))
+        assert answer["type"] == "accepted"
+    got = await collect(bob, 100, timeout=20)
+    assert sorted(got) == sorted(f"m{i}" for i in range(100))
+    assert set(accepted) <= set(got)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Our own redis-server on another loopback port: it may be stopped, the shared one never."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is required in CI")
+        pytest.skip("redis-server not installed")
+    port = free_port()
+    proc = _start_redis(binary, port, tmp_path)
+    yield f"redis://127.0.0.1:{port}/0", proc
+    proc.kill()
+    proc.wait()
+
+
+def _start_redis(binary: str, port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+        assert time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+    return proc
+
+
+async def test_redis_restart_degrades_to_store_and_forward(
+    tmp_path: Path, dsn: str, private_redis: tuple[str, subprocess.Popen[bytes]]
+) -> None:
+    """Redis down: messages still flow (by polling); Redis back: signals resume, none lost."""
+    url, proc = private_redis
+    cluster = Cluster(tmp_path, dsn, url, "restart", count=2).start()
+    try:
+        a, b = (node.url for node in cluster.nodes)
+        alice = await signed_up(a, "alice")
+        bob = await signed_up(b, "bob")
+        await alice.call("send", to="bob", eid="before", body=b64(b"x"))
+        assert await collect(bob, 1) == ["before"]
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        proc.kill()
+        proc.wait()
+        for i in range(5):
+            assert (await alice.call("send", to="bob", eid=f"down{i}", body=b64(b"x")))[
+                "type"
+            ] == "accepted"
+        assert sorted(await collect(bob, 5)) == [f"down{i}" for i in range(5)]
+        restarted = _start_redis(shutil.which("redis-server") or "redis-server", port, tmp_path)
+        try:
+            await asyncio.sleep(2.5)
+            for i in range(5):
+                await alice.call("send", to="bob", eid=f"up{i}", body=b64(b"x"))
+            assert sorted(await collect(bob, 5)) == [f"up{i}" for i in range(5)]
+        finally:
+            restarted.kill()
+            restarted.wait()
+    finally:
+        cluster.stop()
