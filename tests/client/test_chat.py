@@ -47,13 +47,16 @@ async def pair(relay_url: str, tmp_path: Path) -> AsyncIterator[tuple[ChatClient
     await bob.close()
 
 
-async def secure(alice: ChatClient, bob: ChatClient) -> None:
-    await alice.sharekey("bob")
-    await bob.sharekey("alice")
-    await wait_for(alice, ConversationChanged, peer="bob")
-    await alice.talk("bob")
-    await wait_for(alice, ConversationChanged, peer="bob", state=ConversationState.ACTIVE)
-    await wait_for(bob, ConversationChanged, peer="alice", state=ConversationState.ACTIVE)
+async def secure(first: ChatClient, second: ChatClient) -> None:
+    """sharekey both ways, talk, and wait until both sides show the session active."""
+    a, b = first.username, second.username
+    assert a and b
+    await first.sharekey(b)
+    await second.sharekey(a)
+    await wait_for(first, ConversationChanged, peer=b)
+    await first.talk(b)
+    await wait_for(first, ConversationChanged, peer=b, state=ConversationState.ACTIVE)
+    await wait_for(second, ConversationChanged, peer=a, state=ConversationState.ACTIVE)
 
 
 async def test_two_clients_exchange_messages_end_to_end(

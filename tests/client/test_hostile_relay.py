@@ -1,0 +1,111 @@
+"""A relay that lies, seen by two real clients: every trick is caught and shown."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from securechat.client.core import ChatClient
+from securechat.client.events import ErrorRaised, MessageReceived
+from securechat.server.app import RelayServer
+from securechat.server.store import NewEnvelope
+from tests.client.test_chat import PASSWORD, secure, wait_for
+
+
+@pytest.fixture
+async def trio(
+    relay: RelayServer, relay_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[ChatClient, ChatClient, ChatClient]]:
+    clients = [ChatClient(relay_url, tmp_path / name) for name in ("alice", "bob", "carol")]
+    for client, name in zip(clients, ("alice", "bob", "carol"), strict=True):
+        await client.connect()
+        await client.register(name, PASSWORD)
+    await secure(clients[0], clients[1])
+    yield clients[0], clients[1], clients[2]
+    for client in clients:
+        await client.close()
+
+
+async def _captured_body(relay: RelayServer, alice: ChatClient, bob: ChatClient) -> bytes:
+    """Alice sends one message; the relay keeps a copy of its ciphertext on the way."""
+    bodies: list[bytes] = []
+    original = relay.store.enqueue
+
+    async def spy(envelopes):  # type: ignore[no-untyped-def]
+        bodies.extend(e.body for e in envelopes if e.sender == "alice" and e.recipient == "bob")
+        return await original(envelopes)
+
+    relay.store.enqueue = spy  # type: ignore[method-assign]
+    await alice.send_text("bob", "pay carol 10 euros")
+    assert (await wait_for(bob, MessageReceived)).text == "pay carol 10 euros"
+    relay.store.enqueue = original  # type: ignore[method-assign]
+    return bodies[0]
+
+
+async def _inject(relay: RelayServer, recipient: str, sender: str, eid: str, body: bytes) -> None:
+    """What a malicious relay can do: queue any bytes under any sender name."""
+    await relay.store.enqueue([NewEnvelope(recipient, sender, eid, body, time.time())])
+    for outlet in relay.relay.online.get(recipient, ()):
+        outlet.wake_backlog()
+
+
+async def test_replayed_envelope_is_rejected(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """The same ciphertext under a new envelope id opens nothing and says why."""
+    alice, bob, _ = trio
+    body = await _captured_body(relay, alice, bob)
+    await _inject(relay, "bob", "alice", "replayed-id", body)
+    error = await wait_for(bob, ErrorRaised)
+    assert "rejected" in error.message
+    assert not any(isinstance(event, MessageReceived) for event in _drain(bob))
+    assert [m.record.text for m in bob.history("alice")].count("pay carol 10 euros") == 1
+
+
+async def test_rewritten_sender_is_rejected(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """Alice's ciphertext presented as Carol's fails: names are bound into every message."""
+    alice, bob, carol = trio
+    await secure(carol, bob)
+    body = await _captured_body(relay, alice, bob)
+    await _inject(relay, "bob", "carol", "forged", body)
+    error = await wait_for(bob, ErrorRaised)
+    assert "carol" in error.message
+    assert all(m.record.text != "pay carol 10 euros" for m in bob.history("carol"))
+
+
+async def test_reflected_message_is_rejected(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """Alice's own message sent back to her as if from Bob does not open."""
+    alice, bob, _ = trio
+    body = await _captured_body(relay, alice, bob)
+    await _inject(relay, "alice", "bob", "reflected", body)
+    error = await wait_for(alice, ErrorRaised)
+    assert "bob" in error.message
+    assert all(
+        not (m.record.text == "pay carol 10 euros" and not m.record.outgoing)
+        for m in alice.history("bob")
+    )
+
+
+async def test_garbage_envelope_is_rejected_and_the_session_survives(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """Random bytes from the relay are an error event; later messages still open."""
+    alice, bob, _ = trio
+    await _inject(relay, "bob", "alice", "junk", b"\x00\xff not msgpack")
+    assert "rejected" in (await wait_for(bob, ErrorRaised)).message
+    await alice.send_text("bob", "still here")
+    assert (await wait_for(bob, MessageReceived)).text == "still here"
+
+
+def _drain(client: ChatClient) -> list[object]:
+    events = []
+    while not client.events.empty():
+        events.append(client.events.get_nowait())
+    return events
