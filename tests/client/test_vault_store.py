@@ -1,0 +1,104 @@
+"""The local vault: fixed old-format sample, wrong passwords, atomic writes, search, paging."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from securechat.client.relay_client import OutboxItem
+from securechat.client.vault_store import MessageRecord, Vault
+from securechat.crypto.errors import WrongPassword
+
+SAMPLE = Path(__file__).parent / "samples" / "vault-v1"
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    copy = tmp_path / "vault"
+    shutil.copytree(SAMPLE, copy)
+    return copy
+
+
+def test_sample_vault_of_version_1_still_opens(sample: Path) -> None:
+    """A vault written by an earlier release opens with its password and its recovery code."""
+    vault = Vault.unlock(sample, "sample vault password")
+    assert vault.get("identity") == b"sample identity bytes"
+    assert [m.record.text for m in vault.messages("bob")] == [
+        "hello bob",
+        "hi alice, lunch at noon?",
+    ]
+    assert vault.messages("carol")[0].record.file_id == "blob123"
+    assert vault.outbox_items() == [OutboxItem("e9", "bob", b"ciphertext")]
+    assert [c.peer for c in vault.conversations()] == ["carol", "bob"]
+    assert vault.search("lunch")[0].record.text == "hi alice, lunch at noon?"
+    vault.close()
+    recovered = Vault.unlock_with_recovery(sample, "0123-4567-89ab-cdef-ghjk-mnpq")
+    assert recovered.get("identity") == b"sample identity bytes"
+    recovered.close()
+
+
+def test_wrong_password_changes_nothing(sample: Path) -> None:
+    """A wrong password is a clear error and leaves every file as it was."""
+    before = {p.name: p.read_bytes() for p in sample.iterdir()}
+    with pytest.raises(WrongPassword, match="does not unlock"):
+        Vault.unlock(sample, "not the password")
+    assert {p.name: p.read_bytes() for p in sample.iterdir()} == before
+
+
+def test_password_change_keeps_history(sample: Path) -> None:
+    """Re-wrapping the vault key keeps every record readable under the new password."""
+    vault = Vault.unlock(sample, "sample vault password")
+    vault.change_password("a brand new password")
+    vault.close()
+    with pytest.raises(WrongPassword):
+        Vault.unlock(sample, "sample vault password")
+    reopened = Vault.unlock(sample, "a brand new password")
+    assert len(reopened.messages("bob")) == 2
+    reopened.close()
+
+
+def test_rows_cannot_be_swapped(sample: Path) -> None:
+    """A record moved to another row fails authentication instead of showing wrong data."""
+    vault = Vault.unlock(sample, "sample vault password")
+    db = vault._db
+    (first,), (second,) = db.execute("SELECT record FROM messages ORDER BY id LIMIT 2").fetchall()
+    db.execute(
+        "UPDATE messages SET record = ? WHERE id = (SELECT MIN(id) FROM messages)", (second,)
+    )
+    from securechat.crypto.errors import AuthenticationFailed
+
+    with pytest.raises(AuthenticationFailed):
+        vault.messages("bob")
+    assert first != second
+    vault.close()
+
+
+def test_search_and_paging_over_many_messages(tmp_path: Path) -> None:
+    """Pages come newest-last, older pages on request; search finds whole words in any chat."""
+    vault = Vault.create(tmp_path / "v", "a long enough password", "0" * 24)
+    for i in range(500):
+        vault.add_message(
+            MessageRecord(
+                peer=f"peer{i % 5}",
+                outgoing=i % 2 == 0,
+                text=f"message {i} about " + ("zebras" if i % 100 == 7 else "cats"),
+                ts=float(i),
+            )
+        )
+    last_page = vault.messages("peer0", limit=20)
+    assert [m.record.text.split()[1] for m in last_page][-1] == "495"
+    older = vault.messages("peer0", before_id=last_page[0].id, limit=20)
+    assert older[-1].id < last_page[0].id and len(older) == 20
+    started = time.perf_counter()
+    hits = vault.search("zebras")
+    assert time.perf_counter() - started < 1.0
+    assert sorted(int(m.record.text.split()[1]) for m in hits) == [7, 107, 207, 307, 407]
+    assert vault.search("message 207")[0].record.text == "message 207 about zebras"
+    vault.delete_conversation("peer2")
+    assert vault.messages("peer2") == [] and all(
+        m.record.peer != "peer2" for m in vault.search("cats")
+    )
+    vault.close()
