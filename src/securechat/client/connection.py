@@ -25,6 +25,10 @@ from securechat.protocol.limits import MAX_FRAME_BYTES, SUBPROTOCOL
 
 log = logging.getLogger("securechat.client.connection")
 
+_websocket_log = logging.getLogger("securechat.client.websocket")
+_websocket_log.setLevel(logging.WARNING)
+"""websockets logs whole frames at DEBUG: they hold passwords. Never below WARNING."""
+
 PushHandler = Callable[[F.ServerFrame], Awaitable[None]]
 
 
@@ -66,6 +70,7 @@ class RelayConnection:
                 open_timeout=timeout,
                 ping_interval=20,
                 ping_timeout=20,
+                logger=_websocket_log,
             )
         except InvalidURI as exc:
             raise ConnectionLost(f"{url!r} is not a ws:// or wss:// address") from exc

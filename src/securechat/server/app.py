@@ -41,6 +41,10 @@ from securechat.server.store import Store
 
 log = logging.getLogger("securechat.server")
 
+_websocket_log = logging.getLogger("securechat.server.websocket")
+_websocket_log.setLevel(logging.WARNING)
+"""websockets logs whole frames at DEBUG: they hold passwords. Never below WARNING."""
+
 PREKEYS_LOW_WATER = 10
 
 
@@ -146,6 +150,7 @@ class RelayServer:
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
             process_request=self._http,
             server_header="securechat",
+            logger=_websocket_log,
         )
         self._janitor = asyncio.create_task(self._expire_loop())
         await self.bus.start(self.relay.remote_wake, self.relay.remote_presence)
