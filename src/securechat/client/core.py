@@ -524,6 +524,12 @@ class ChatClient:
         except (CryptoError, SecureChatError) as exc:
             vault.record_incoming(peer, envelope.eid, None, {})
             self._emit(ErrorRaised(f"message from {peer} rejected: {exc}", "e2e"))
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            # Anything else malformed is dropped too: a poison envelope must not be
+            # redelivered on every connection.
+            log.warning("dropped an unreadable envelope: %s", type(exc).__name__)
+            vault.record_incoming(peer, envelope.eid, None, {})
+            self._emit(ErrorRaised(f"an unreadable message from {peer} was dropped", "e2e"))
 
     def _receive_key(self, vault: Vault, peer: str, key: P.SharedKey, eid: str) -> None:
         offered = IdentityPublicKey.from_der(key.identity)
