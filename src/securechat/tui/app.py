@@ -1,0 +1,163 @@
+"""The Textual app: owns the ChatClient and moves between sign-in and the main screen.
+
+`make_app` builds it for the CLI and for tests alike; tests inject the client
+factory (a fake or a client on a test relay), a fixed clock and time format,
+and a terminal writer, so nothing depends on the wall clock or a real terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from securechat.client.core import ChatClient
+from securechat.errors import SecureChatError
+from securechat.tui.commands import Reset
+from securechat.tui.config import TuiConfig
+from securechat.tui.messages import SignedIn, SignedOut
+from securechat.tui.notify import desktop_sequence
+from securechat.tui.safe_text import one_line
+from securechat.tui.screens.main import MainScreen
+from securechat.tui.screens.recovery import RecoveryCodeScreen
+from securechat.tui.screens.signin import SignInScreen
+
+ClientFactory = Callable[[str], ChatClient]
+TimeFormat = Callable[[float], str]
+
+
+def local_time(ts: float) -> str:
+    """Hours and minutes in local time: short enough to leave the line to the message."""
+    return time.strftime("%H:%M", time.localtime(ts))
+
+
+class SecureChatApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "securechat"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+
+    def __init__(
+        self,
+        config: TuiConfig,
+        client_factory: ClientFactory,
+        *,
+        user: str = "",
+        time_format: TimeFormat = local_time,
+        clock: Callable[[], float] = time.time,
+        terminal_write: Callable[[str], None] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.clock = clock
+        self.config = config
+        self.client_factory = client_factory
+        self.client: ChatClient | None = None
+        self.initial_user = user
+        self.time_format = time_format
+        self._terminal_write = terminal_write
+        self._env = os.environ if env is None else env
+
+    def on_mount(self) -> None:
+        if self.config.theme in self.available_themes:
+            self.theme = self.config.theme
+        else:
+            self.notify(f"unknown theme {self.config.theme!r}; Ctrl+P lists the themes")
+        self.push_screen(SignInScreen(self.config.server, self.initial_user))
+
+    async def on_unmount(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+
+    async def open_client(self, server: str) -> ChatClient:
+        """A fresh, connected client per attempt: no half-open state survives a failure."""
+        if self.client is not None:
+            await self.client.close()
+        self.client = self.client_factory(server)
+        await self.client.connect()
+        return self.client
+
+    @on(SignedIn)
+    def _signed_in(self, message: SignedIn) -> None:
+        assert self.client is not None
+        self.switch_screen(MainScreen(self.client, self.client.server_url))
+
+    @on(SignedOut)
+    async def _signed_out(self, message: SignedOut) -> None:
+        server = self.client.server_url if self.client else self.config.server
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+        await self.switch_screen(SignInScreen(server))
+        self.notify(message.reason)
+
+    @work(exclusive=True, group="reset")
+    async def run_reset(self, command: Reset, server: str) -> None:
+        """Resets through a client of its own: it works signed in or not."""
+        client = self.client_factory(server)
+        try:
+            await client.connect()
+            new_code = await client.reset_password(
+                command.user, command.token, command.new_password
+            )
+        except SecureChatError as exc:
+            self.notify(f"password not reset: {exc}", severity="error", timeout=10)
+            return
+        finally:
+            await client.close()
+        self.notify(f"the password of {command.user} is reset; sign in with the new one")
+        if new_code is not None:
+            await self.push_screen_wait(RecoveryCodeScreen(new_code))
+
+    def alert_incoming(self, peer: str, text: str) -> None:
+        """A message for a conversation not in view: toast, bell, desktop notification."""
+        self.notify(one_line(text), title=f"message from {peer}")
+        if self.config.bell:
+            self._write("\x07")
+        if self.config.desktop_notifications:
+            self._write(desktop_sequence(f"securechat: {peer}", text, self._env))
+
+    def _write(self, data: str) -> None:
+        """Raw bytes to the terminal; tests pass a writer that records them."""
+        if self._terminal_write is not None:
+            self._terminal_write(data)
+        elif not self.is_headless and self._driver is not None:
+            self._driver.write(data)
+
+
+def make_app(
+    server: str | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    user: str = "",
+    pin_sha256: str | None = None,
+    config: TuiConfig | None = None,
+    client_factory: ClientFactory | None = None,
+    time_format: TimeFormat = local_time,
+    clock: Callable[[], float] = time.time,
+    terminal_write: Callable[[str], None] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> SecureChatApp:
+    """The one way to build the app; `server` overrides the configured relay address."""
+    config = config or TuiConfig()
+    if server:
+        config = replace(config, server=server)
+
+    def default_factory(url: str) -> ChatClient:
+        return ChatClient(url, data_dir, pin_sha256=pin_sha256)
+
+    return SecureChatApp(
+        config,
+        client_factory or default_factory,
+        user=user,
+        time_format=time_format,
+        clock=clock,
+        terminal_write=terminal_write,
+        env=env,
+    )

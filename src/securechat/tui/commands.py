@@ -1,0 +1,284 @@
+"""What the input line means: text in, a `Command` or a `ParseError` out.
+
+Pure and Textual-free, so every rule (which words are commands, how many
+arguments each takes, what to say when they are wrong, how to complete and
+mask them) is tested on its own. Text that does not start with a command
+word is a `Message` for the open conversation; a leading backslash sends a
+message that would otherwise read as a command (`\\help me`), and a leading
+slash marks a command explicitly (`/talk bob`), so `/tlak` is an error rather
+than a message.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from securechat.protocol.limits import USERNAME_PATTERN
+
+_USERNAME = re.compile(USERNAME_PATTERN)
+
+
+class ParseError(ValueError):
+    """The text was meant as a command but cannot run; str() says how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShareKey:
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class Talk:
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class Open:
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    user: str
+    token: str
+    new_password: str
+
+    def __repr__(self) -> str:
+        """Keeps the password out of logs and tracebacks."""
+        return f"Reset(user={self.user!r}, token=…, new_password=…)"
+
+
+@dataclass(frozen=True, slots=True)
+class Verify:
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendFile:
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    query: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteAccount:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Quit:
+    pass
+
+
+Command = (
+    Message
+    | ShareKey
+    | Talk
+    | Open
+    | Reset
+    | Verify
+    | Trust
+    | SendFile
+    | Search
+    | Delete
+    | DeleteAccount
+    | Help
+    | Quit
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """One command word: its arguments (for usage lines and completion) and what it does."""
+
+    name: str
+    args: tuple[str, ...]
+    summary: str
+    rest: bool = False
+    """The last argument takes the rest of the line (search text, a path with spaces)."""
+
+    @property
+    def usage(self) -> str:
+        return " ".join([self.name, *(f"<{a}>" for a in self.args)])
+
+
+SPECS: dict[str, Spec] = {
+    s.name: s
+    for s in [
+        Spec("sharekey", ("user",), "send your identity key to a user"),
+        Spec("talk", ("user",), "start an end-to-end session with a user"),
+        Spec("open", ("user",), "show the conversation with a user"),
+        Spec("verify", ("user",), "show the safety number to compare with a user"),
+        Spec("trust", ("user",), "accept a user's new key after verifying it"),
+        Spec("search", ("text",), "search all conversations on this device", rest=True),
+        Spec("send", ("path",), "send a file (not available yet)", rest=True),
+        Spec("delete", ("user",), "delete a conversation here and on the relay"),
+        Spec("delete-account", (), "delete your account and this device's vault"),
+        Spec(
+            "reset",
+            ("user", "token", "new_password"),
+            "reset a password with a recovery code or operator token",
+            rest=True,
+        ),
+        Spec("help", (), "list commands and keys"),
+        Spec("quit", (), "leave securechat"),
+    ]
+}
+
+USER_ARGUMENT_COMMANDS = frozenset(n for n, s in SPECS.items() if s.args == ("user",))
+
+
+def parse(text: str) -> Command:
+    """Turns one submitted line into a command; raises ParseError with a usable sentence."""
+    stripped = text.strip()
+    if not stripped:
+        raise ParseError("type a message, or `help` for the commands")
+    if stripped.startswith("\\"):
+        return Message(text.strip()[1:])
+    explicit = stripped.startswith("/")
+    word, _, rest = stripped.removeprefix("/").partition(" ")
+    name = word.lower()
+    spec = SPECS.get(name)
+    if spec is None:
+        if explicit:
+            raise ParseError(f"unknown command `{word}`.{_did_you_mean(name)} Type `help`.")
+        return Message(text.strip())
+    args = _split(spec, rest.strip())
+    if len(args) != len(spec.args):
+        raise ParseError(_arity_message(spec, len(args)))
+    for arg_name, value in zip(spec.args, args, strict=True):
+        if arg_name == "user" and not _USERNAME.match(value):
+            raise ParseError(
+                f"`{value}` is not a username: 3 to 32 of a-z, 0-9, `_`, `.` and `-`. "
+                f"Usage: {spec.usage}"
+            )
+    return _build(name, args)
+
+
+def _split(spec: Spec, rest: str) -> list[str]:
+    if not rest:
+        return []
+    if spec.rest:
+        return rest.split(maxsplit=len(spec.args) - 1)
+    return rest.split()
+
+
+def _arity_message(spec: Spec, given: int) -> str:
+    if not spec.args:
+        return f"`{spec.name}` takes no arguments. Start with `\\` to send it as a message."
+    missing = spec.args[given:] if given < len(spec.args) else ()
+    if missing:
+        what = "missing " + ", ".join(f"<{m}>" for m in missing)
+    else:
+        what = f"too many arguments ({given} given)"
+    return f"{what}. Usage: {spec.usage} — {spec.summary}"
+
+
+def _did_you_mean(word: str) -> str:
+    close = difflib.get_close_matches(word, SPECS, n=1, cutoff=0.6)
+    return f" Did you mean `{close[0]}`?" if close else ""
+
+
+def suggest(word: str) -> str | None:
+    """The command a mistyped first word probably meant, if any."""
+    close = difflib.get_close_matches(word.lower(), SPECS, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _build(name: str, args: list[str]) -> Command:
+    match name:
+        case "sharekey":
+            return ShareKey(args[0])
+        case "talk":
+            return Talk(args[0])
+        case "open":
+            return Open(args[0])
+        case "verify":
+            return Verify(args[0])
+        case "trust":
+            return Trust(args[0])
+        case "search":
+            return Search(args[0])
+        case "send":
+            return SendFile(args[0])
+        case "delete":
+            return Delete(args[0])
+        case "delete-account":
+            return DeleteAccount()
+        case "reset":
+            return Reset(args[0], args[1], args[2])
+        case "help":
+            return Help()
+        case _:
+            return Quit()
+
+
+# --- secrets on the input line -----------------------------------------------------
+
+
+def secret_span(text: str) -> tuple[int, int] | None:
+    """Where the password of a `reset` line sits, so the input can mask it as it is typed.
+
+    Everything from the start of the third argument to the end of the line is
+    secret: a password may contain spaces, and masking too much is harmless.
+    """
+    match = re.match(r"^\s*/?reset\s+\S+\s+\S+\s", text, re.IGNORECASE)
+    if match is None:
+        return None
+    return match.end(), len(text)
+
+
+def is_secret(text: str) -> bool:
+    """Lines that must never be kept in the input history."""
+    return re.match(r"^\s*/?reset(\s|$)", text, re.IGNORECASE) is not None
+
+
+def mask(text: str, bullet: str = "•") -> str:
+    """The line as it is shown: the secret span replaced one-for-one, so the cursor still fits."""
+    span = secret_span(text)
+    if span is None:
+        return text
+    start, end = span
+    return text[:start] + bullet * (end - start) + text[end:]
+
+
+# --- completion --------------------------------------------------------------------
+
+
+def complete(text: str, usernames: list[str]) -> list[str]:
+    """Whole-line completions for `text`: command words first, then usernames for their argument."""
+    if " " not in text.lstrip():
+        slash = "/" if text.lstrip().startswith("/") else ""
+        word = text.strip().removeprefix("/").lower()
+        return [f"{slash}{name} " for name in SPECS if name.startswith(word) and word != name]
+    head, _, partial = text.rpartition(" ")
+    words = head.split()
+    name = words[0].removeprefix("/").lower() if words else ""
+    if len(words) == 1 and (name in USER_ARGUMENT_COMMANDS or name == "reset"):
+        return [f"{head} {user}" for user in sorted(usernames) if user.startswith(partial)]
+    return []

@@ -1,0 +1,45 @@
+"""The command palette's securechat commands: the same actions as the input line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from securechat.tui import commands
+
+if TYPE_CHECKING:
+    from securechat.tui.screens.main import MainScreen
+
+
+class SecureChatCommands(Provider):
+    def _entries(self) -> list[tuple[str, str, Callable[[], None]]]:
+        from securechat.tui.screens.main import MainScreen
+
+        screen = self.screen
+        if not isinstance(screen, MainScreen):
+            return []
+        return [
+            (title, help, _action(screen, target))
+            for title, help, target in screen.palette_entries()
+        ]
+
+    async def discover(self) -> Hits:
+        for title, help, action in self._entries():
+            yield DiscoveryHit(title, action, help=help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help, action in self._entries():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), action, help=help)
+
+
+def _action(screen: MainScreen, target: commands.Command | str) -> Callable[[], None]:
+    """A text target is a command needing an argument: put it on the input line."""
+    if isinstance(target, str):
+        return partial(screen.prefill, target)
+    return partial(screen.run_command, target)

@@ -1,0 +1,58 @@
+"""Every command and key binding on one page."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from securechat.tui.commands import SPECS
+
+KEYS = [
+    ("Enter", "send the line (message or command)"),
+    ("Tab", "complete a command or username"),
+    ("Up / Down", "previous / next line typed"),
+    ("F2", "focus the conversation list"),
+    ("Esc", "back to the input line"),
+    ("Ctrl+O", "load older messages"),
+    ("Ctrl+R", "retry the last failed message"),
+    ("Ctrl+F", "search the history"),
+    ("Ctrl+P", "command palette (also: change theme)"),
+    ("Ctrl+Q", "quit"),
+]
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,f1", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        commands = Table.grid(padding=(0, 2))
+        for spec in SPECS.values():
+            commands.add_row(Text(spec.usage, style="bold"), Text(spec.summary))
+        keys = Table.grid(padding=(0, 2))
+        for key, what in KEYS:
+            keys.add_row(Text(key, style="bold"), Text(what))
+        with Vertical(classes="dialog -wide"):
+            yield Static(Text("securechat help", style="bold"), classes="dialog-title")
+            with VerticalScroll():
+                yield Static(
+                    Text(
+                        "Anything else you type is a message to the open conversation, "
+                        "encrypted end to end; it is never sent without a session. "
+                        "Start a line with \\ to send text that begins with a command word."
+                    )
+                )
+                yield Static(Text("\nCommands", style="bold underline"))
+                yield Static(commands)
+                yield Static(Text("\nKeys", style="bold underline"))
+                yield Static(keys)
+                yield Static(Text("\nEsc closes this page.", style="dim"))
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,78 @@
+"""The input line: commands and messages, with history, Tab completion and masking.
+
+A `reset` line's password is masked as it is typed and the line is never
+kept in the history, so it cannot be recalled with the up arrow.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.binding import Binding, BindingType
+from textual.widgets import Input
+
+from securechat.tui import commands
+
+
+class CommandInput(Input):
+    DEFAULT_CSS = """
+    CommandInput {
+        border: round $primary 50%;
+    }
+    CommandInput:focus {
+        border: round $primary;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "history(-1)", "Previous", show=False),
+        Binding("down", "history(1)", "Next", show=False),
+        Binding("tab", "complete", "Complete", show=False),
+    ]
+
+    def __init__(self, *, placeholder: str = "", id: str | None = None) -> None:
+        super().__init__(placeholder=placeholder, id=id)
+        self.usernames: list[str] = []
+        self.history: list[str] = []
+        self._history_index = 0
+        self._completions: list[str] = []
+        self._completion_index = 0
+
+    @property
+    def _value(self) -> Text:
+        """What is drawn: the value with a `reset` password replaced by bullets."""
+        return Text(commands.mask(self.value), no_wrap=True, overflow="ignore", end="")
+
+    @on(Input.Submitted)
+    def _remember(self, event: Input.Submitted) -> None:
+        """Keeps the line for up/down unless it holds a secret; the screen handles it next."""
+        text = event.value
+        repeated = bool(self.history) and self.history[-1] == text
+        if text.strip() and not commands.is_secret(text) and not repeated:
+            self.history.append(text)
+        self._history_index = len(self.history)
+        self._completions = []
+
+    def action_history(self, step: int) -> None:
+        if not self.history:
+            return
+        self._history_index = max(0, min(len(self.history), self._history_index + step))
+        self.value = (
+            self.history[self._history_index] if self._history_index < len(self.history) else ""
+        )
+        self.cursor_position = len(self.value)
+
+    def action_complete(self) -> None:
+        """Tab completes command words and usernames; repeated Tab cycles the candidates."""
+        if self._completions and self.value in self._completions:
+            self._completion_index = (self._completion_index + 1) % len(self._completions)
+        else:
+            self._completions = commands.complete(self.value, self.usernames)
+            self._completion_index = 0
+        if not self._completions:
+            self.app.bell()
+            return
+        self.value = self._completions[self._completion_index]
+        self.cursor_position = len(self.value)

@@ -1,0 +1,46 @@
+"""The line above the chat: who the conversation is with and how safe it is."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from securechat.client.events import ConversationState
+from securechat.tui.widgets.conversation_list import badge
+
+_HINTS = {
+    ConversationState.NONE: "`sharekey {peer}` and `talk {peer}` start an encrypted session",
+    ConversationState.PENDING: "waiting for {peer} to answer the session set-up",
+    ConversationState.ACTIVE: "messages are end-to-end encrypted; `verify {peer}` to compare keys",
+}
+
+
+class ConversationHeader(Static):
+    DEFAULT_CSS = """
+    ConversationHeader {
+        height: auto;
+        padding: 0 1;
+        background: $boost;
+    }
+    ConversationHeader.-key-changed {
+        background: $error 40%;
+    }
+    """
+
+    def show(self, peer: str | None, state: ConversationState, online: bool) -> None:
+        self.set_class(state == ConversationState.KEY_CHANGED and peer is not None, "-key-changed")
+        if peer is None:
+            self.update(Text("securechat", style="bold"))
+            return
+        presence = Text(" online", style="green") if online else Text(" offline", style="dim")
+        line = Text.assemble((peer, "bold"), presence, "  ", badge(state))
+        if state == ConversationState.KEY_CHANGED:
+            line.append(
+                f"\n⚠ {peer}'s key changed! This can mean someone is intercepting. Messages "
+                f"are held. Compare `verify {peer}` with {peer} in person or by phone, "
+                f"then `trust {peer}`.",
+                style="bold",
+            )
+        else:
+            line.append("  " + _HINTS[state].format(peer=peer), style="dim")
+        self.update(line)

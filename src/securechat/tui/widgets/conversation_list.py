@@ -1,0 +1,81 @@
+"""The left pane: every conversation with unread count, presence and security badge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on
+from textual.message import Message
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from securechat.client.events import ConversationState
+
+BADGES: dict[ConversationState, tuple[str, str]] = {
+    ConversationState.ACTIVE: ("🔒 E2E Active", "green"),
+    ConversationState.PENDING: ("not secure yet", "yellow"),
+    ConversationState.NONE: ("not secure yet", "yellow"),
+    ConversationState.KEY_CHANGED: ("key changed!", "bold red"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    peer: str
+    unread: int
+    online: bool
+    state: ConversationState
+
+
+def badge(state: ConversationState) -> Text:
+    """The security badge for a conversation state: the words the issue asks for, coloured."""
+    label, style = BADGES[state]
+    return Text(label, style=style)
+
+
+class ConversationList(OptionList):
+    DEFAULT_CSS = """
+    ConversationList {
+        width: 32;
+        height: 1fr;
+        border: round $primary 50%;
+        border-title-color: $text;
+    }
+    ConversationList:focus {
+        border: round $primary;
+    }
+    """
+
+    @dataclass
+    class Opened(Message):
+        """The user chose a conversation (Enter or click)."""
+
+        peer: str
+
+    def on_mount(self) -> None:
+        self.border_title = "Conversations"
+
+    def show(self, summaries: list[ConversationSummary], current: str | None) -> None:
+        """Replaces the list, keeping the highlight on the open conversation."""
+        self.set_options([Option(self._prompt(s), id=s.peer) for s in summaries])
+        peers = [s.peer for s in summaries]
+        if current in peers:
+            self.highlighted = peers.index(current)
+
+    @staticmethod
+    def _prompt(summary: ConversationSummary) -> Text:
+        # Usernames are limited to [a-z0-9_.-] by the relay, so they are safe as text.
+        dot = Text("● ", style="green") if summary.online else Text("○ ", style="dim")
+        line = Text.assemble(dot, (summary.peer, "bold"))
+        if summary.unread:
+            line.append(f" ({summary.unread})", style="bold cyan")
+        line.append("\n  ")
+        line.append_text(badge(summary.state))
+        return line
+
+    @on(OptionList.OptionSelected)
+    def _opened(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id is not None:
+            self.post_message(self.Opened(event.option.id))

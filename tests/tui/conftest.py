@@ -1,0 +1,131 @@
+"""Builders for TUI tests: the app on a fake client, a fixed clock, a way to wait for workers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+from textual.worker import WorkerFailed
+
+from securechat.tui.app import SecureChatApp, make_app
+from securechat.tui.config import TuiConfig
+from securechat.tui.screens.main import MainScreen
+from tests.tui.fakes import BASE_TS, FakeClient
+
+PASSWORD = "correct horse battery"
+SERVER = "ws://relay.test:8765"
+
+
+def utc_time(ts: float) -> str:
+    """Same output on every machine, so snapshots do not depend on the local time zone."""
+    return time.strftime("%H:%M", time.gmtime(ts))
+
+
+@dataclass
+class Harness:
+    """The app under test plus what it wrote to the terminal and the clients it made."""
+
+    app: SecureChatApp
+    accounts: dict[str, str]
+    clients: list[FakeClient] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+
+    @property
+    def client(self) -> FakeClient:
+        return self.clients[-1]
+
+
+def build(
+    config: TuiConfig | None = None, accounts: dict[str, str] | None = None, user: str = ""
+) -> Harness:
+    accounts = (
+        {"alice": PASSWORD, "bob": PASSWORD, "carol": PASSWORD} if accounts is None else accounts
+    )
+    written: list[str] = []
+    harness = Harness(app=None, accounts=accounts, written=written)  # type: ignore[arg-type]
+
+    def factory(url: str) -> FakeClient:
+        client = FakeClient(url, accounts)
+        harness.clients.append(client)
+        return client
+
+    harness.app = make_app(
+        SERVER,
+        config=config or TuiConfig(bell=True, desktop_notifications=True),
+        client_factory=factory,  # type: ignore[arg-type]
+        time_format=utc_time,
+        clock=lambda: BASE_TS + 3600,
+        terminal_write=written.append,
+        env={"TERM_PROGRAM": "WezTerm"},
+        user=user,
+    )
+    return harness
+
+
+@pytest.fixture
+def harness() -> Harness:
+    return build()
+
+
+async def settle(pilot: Pilot[None], timeout: float = 10.0) -> None:
+    """Waits for queued core events and every worker but the endless event reader, then a redraw."""
+    client = getattr(pilot.app, "client", None)
+    for _ in range(100):
+        if client is None or client.events.empty():
+            break
+        await pilot.pause(0.01)
+    for _ in range(5):
+        await pilot.pause()
+        busy = [w for w in pilot.app.workers if w.group != "events" and not w.is_finished]
+        if not busy:
+            break
+        results = await asyncio.wait_for(
+            asyncio.gather(*(w.wait() for w in busy), return_exceptions=True), timeout
+        )
+        failures = [r for r in results if isinstance(r, WorkerFailed)]
+        if failures:
+            raise failures[0].error
+    await pilot.pause()
+
+
+async def wait_for_screen(pilot: Pilot[None], kind: type, timeout: float = 10.0) -> None:
+    """For workers that stop to show a screen (recovery code), which `settle` would wait out."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not isinstance(pilot.app.screen, kind):
+        assert loop.time() < deadline, f"{kind.__name__} did not appear; at {pilot.app.screen}"
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+async def sign_in(pilot: Pilot[None], user: str = "alice", password: str = PASSWORD) -> None:
+    """Fills the sign-in form like a user and waits for the main screen."""
+    pilot.app.screen.query_one("#username", Input).value = user
+    field = pilot.app.screen.query_one("#password", Input)
+    field.value = password
+    field.focus()
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def type_line(pilot: Pilot[None], text: str) -> None:
+    """Types on the main input line and presses Enter."""
+    line = pilot.app.screen.query_one("#input", Input)
+    line.focus()
+    line.value = text
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+def feedback(pilot: Pilot[None]) -> str:
+    return str(pilot.app.screen.query_one("#feedback", Static).content)
+
+
+def main_screen(pilot: Pilot[None]) -> MainScreen:
+    screen = pilot.app.screen
+    assert isinstance(screen, MainScreen), f"expected the main screen, got {screen!r}"
+    return screen

@@ -1,0 +1,219 @@
+"""A stand-in for ChatClient with the same methods, errors and events, held in memory.
+
+Screen and command tests use it so they run in milliseconds and render the
+same thing every time (snapshots). Its refusals copy the core's sentences;
+the end-to-end and real-relay tests check the real core says the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from securechat.client.events import (
+    ConnectionChanged,
+    ConnectionState,
+    ConversationChanged,
+    ConversationState,
+    DeliveryChanged,
+    DeliveryState,
+    Event,
+    KeyChanged,
+    MessageReceived,
+)
+from securechat.client.vault_store import (
+    ConversationRecord,
+    MessageRecord,
+    StoredMessage,
+    words,
+)
+from securechat.crypto.errors import WrongPassword
+from securechat.errors import ConnectionLost, ServerRejected, SessionError
+
+RECOVERY_CODE = "ABCD-EFGH-JKMN-PQRS-TVWX-YZ12"
+NEW_RECOVERY_CODE = "2222-3333-4444-5555-6666-7777"
+SAFETY_NUMBER = "12345 67890 12345 67890 12345 67890\n09876 54321 09876 54321 09876 54321"
+FINGERPRINT = "a1b2c3d4e5f6a7b8c9d0" * 2
+BASE_TS = 1_700_000_000.0
+
+
+class FakeClient:
+    """Everything the TUI calls on ChatClient, in memory; `accounts` is the fake relay."""
+
+    def __init__(self, server_url: str, accounts: dict[str, str] | None = None) -> None:
+        self.server_url = server_url
+        self.username: str | None = None
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.accounts = accounts if accounts is not None else {}
+        self.states: dict[str, ConversationState] = {}
+        self.unread: dict[str, int] = {}
+        self.messages: list[StoredMessage] = []
+        self.sent: list[tuple[str, str]] = []
+        self.deleted: list[str] = []
+        self.account_deleted = False
+        self.closed = False
+        self._ids = itertools.count(1)
+        self._eids = itertools.count(1)
+
+    # --- accounts
+
+    async def connect(self) -> None:
+        if "unreachable" in self.server_url:
+            raise ConnectionLost(f"cannot reach the relay at {self.server_url}: refused")
+        self._emit(ConnectionChanged(ConnectionState.CONNECTED))
+
+    async def register(self, username: str, password: str) -> str:
+        if username in self.accounts:
+            raise ServerRejected("conflict", f"the username {username} is taken")
+        self.accounts[username] = password
+        self.username = username
+        return RECOVERY_CODE
+
+    async def login(self, username: str, password: str) -> None:
+        if username not in self.accounts:
+            raise SessionError(f"there is no vault for {username} on this device")
+        if self.accounts[username] != password:
+            raise WrongPassword("That password does not unlock this vault.")
+        self.username = username
+
+    async def reset_password(self, username: str, token: str, new_password: str) -> str | None:
+        if username not in self.accounts:
+            raise ServerRejected("not_found", f"no account named {username!r}")
+        if token != RECOVERY_CODE:
+            raise ServerRejected("unauthorized", "that recovery code or token is not valid")
+        self.accounts[username] = new_password
+        return NEW_RECOVERY_CODE
+
+    async def delete_account(self, password: str) -> None:
+        assert self.username is not None
+        if self.accounts[self.username] != password:
+            raise ServerRejected("unauthorized", "wrong password")
+        del self.accounts[self.username]
+        self.account_deleted = True
+
+    async def close(self) -> None:
+        self.closed = True
+
+    # --- trust and sessions
+
+    def _known(self, peer: str) -> None:
+        if peer not in self.accounts:
+            raise ServerRejected("not_found", f"{peer} has not published keys (or does not exist)")
+
+    async def sharekey(self, peer: str) -> str:
+        self._known(peer)
+        self.states.setdefault(peer, ConversationState.NONE)
+        return FINGERPRINT
+
+    async def talk(self, peer: str) -> ConversationState:
+        if peer == self.username:
+            raise SessionError("you cannot open a session with yourself")
+        if self.states.get(peer) == ConversationState.KEY_CHANGED:
+            raise SessionError(
+                f"{peer}'s key changed: check `verify {peer}`, then `trust {peer}` to continue"
+            )
+        self._known(peer)
+        self.states[peer] = ConversationState.PENDING
+        self._emit(ConversationChanged(peer, ConversationState.PENDING, FINGERPRINT))
+        return ConversationState.PENDING
+
+    def verify(self, peer: str) -> str:
+        if peer not in self.states:
+            raise SessionError(f"no key known for {peer}: ask them to `sharekey {self.username}`")
+        return SAFETY_NUMBER
+
+    def trust(self, peer: str) -> str:
+        if peer not in self.states:
+            raise SessionError(f"no key from {peer} to trust yet")
+        if self.states[peer] == ConversationState.KEY_CHANGED:
+            self.states[peer] = ConversationState.NONE
+            self._emit(ConversationChanged(peer, ConversationState.NONE, FINGERPRINT))
+        return FINGERPRINT
+
+    def conversation_state(self, peer: str) -> ConversationState:
+        return self.states.get(peer, ConversationState.NONE)
+
+    async def send_text(self, peer: str, text: str) -> str:
+        state = self.states.get(peer, ConversationState.NONE)
+        if state == ConversationState.KEY_CHANGED:
+            raise SessionError(
+                f"{peer}'s key changed: `verify {peer}` with them, then `trust {peer}`"
+            )
+        if state != ConversationState.ACTIVE:
+            raise SessionError(
+                f"no secure session with {peer}: type `sharekey {peer}` and `talk {peer}` first"
+            )
+        eid = f"e{next(self._eids)}"
+        self._store(peer, True, text, eid=eid, state=DeliveryState.SENDING)
+        self.sent.append((peer, text))
+        self._emit(DeliveryChanged(peer, eid, DeliveryState.SENT))
+        return eid
+
+    async def delete_conversation(self, peer: str) -> None:
+        self.deleted.append(peer)
+        self.messages = [m for m in self.messages if m.record.peer != peer]
+        self.states.pop(peer, None)
+        self.unread.pop(peer, None)
+
+    # --- history
+
+    def history(
+        self, peer: str, before_id: int | None = None, limit: int = 50
+    ) -> list[StoredMessage]:
+        mine = [
+            m
+            for m in self.messages
+            if m.record.peer == peer and (before_id is None or m.id < before_id)
+        ]
+        return mine[-limit:]
+
+    def search(self, query: str, limit: int = 50) -> list[StoredMessage]:
+        wanted = words(query)
+        found = [m for m in reversed(self.messages) if wanted and wanted <= words(m.record.text)]
+        return found[:limit]
+
+    def conversations(self) -> list[ConversationRecord]:
+        peers = list(self.states)
+        last = {m.record.peer: m.record.ts for m in self.messages}
+        records = [
+            ConversationRecord(peer=p, last_ts=last.get(p, 0.0), unread=self.unread.get(p, 0))
+            for p in peers
+        ]
+        return sorted(records, key=lambda r: -r.last_ts)
+
+    def mark_read(self, peer: str) -> None:
+        self.unread[peer] = 0
+
+    # --- what tests do to it
+
+    def _emit(self, event: Event) -> None:
+        self.events.put_nowait(event)
+
+    def _store(self, peer: str, outgoing: bool, text: str, eid: str = "", state: str = "") -> int:
+        message_id = next(self._ids)
+        ts = BASE_TS + message_id * 60
+        record = MessageRecord(peer=peer, outgoing=outgoing, text=text, ts=ts, eid=eid, state=state)
+        self.messages.append(StoredMessage(message_id, record))
+        self.states.setdefault(peer, ConversationState.NONE)
+        return message_id
+
+    def add_history(self, peer: str, texts: list[str]) -> None:
+        """Stored messages, alternating incoming and outgoing, without events."""
+        for i, text in enumerate(texts):
+            self._store(peer, i % 2 == 1, text, eid=f"h{i}", state=DeliveryState.DELIVERED)
+
+    def receive(self, peer: str, text: str) -> None:
+        """A message from `peer` arrives, as the core would report it."""
+        message_id = self._store(peer, False, text)
+        self.unread[peer] = self.unread.get(peer, 0) + 1
+        self._emit(MessageReceived(peer, text, self.messages[-1].record.ts, message_id))
+
+    def activate(self, peer: str) -> None:
+        """The peer answered the session set-up."""
+        self.states[peer] = ConversationState.ACTIVE
+        self._emit(ConversationChanged(peer, ConversationState.ACTIVE, FINGERPRINT))
+
+    def change_key(self, peer: str) -> None:
+        self.states[peer] = ConversationState.KEY_CHANGED
+        self._emit(KeyChanged(peer, FINGERPRINT, "f" * 40))
+        self._emit(ConversationChanged(peer, ConversationState.KEY_CHANGED, "f" * 40))

@@ -1,0 +1,81 @@
+"""The input-line grammar, without Textual: parsing, errors, masking and completion."""
+
+from __future__ import annotations
+
+import pytest
+
+from securechat.tui import commands as C
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sharekey bob", C.ShareKey("bob")),
+        ("talk bob", C.Talk("bob")),
+        ("/talk bob", C.Talk("bob")),
+        ("TALK bob", C.Talk("bob")),
+        ("open carol", C.Open("carol")),
+        ("verify bob", C.Verify("bob")),
+        ("trust bob", C.Trust("bob")),
+        ("send /tmp/a file.txt", C.SendFile("/tmp/a file.txt")),
+        ("search hello world", C.Search("hello world")),
+        ("delete bob", C.Delete("bob")),
+        ("delete-account", C.DeleteAccount()),
+        ("reset bob ABCD-EFGH pass word", C.Reset("bob", "ABCD-EFGH", "pass word")),
+        ("help", C.Help()),
+        ("quit", C.Quit()),
+        ("hello there", C.Message("hello there")),
+        ("\\help me", C.Message("help me")),
+        ("talking is fun", C.Message("talking is fun")),
+    ],
+)
+def test_parse(text: str, expected: C.Command) -> None:
+    """Each command word builds its command; anything else is a message."""
+    assert C.parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("talk", "missing <user>. Usage: talk <user>"),
+        ("talk bob carol", "too many arguments"),
+        ("talk B@D", "is not a username"),
+        ("reset bob", "missing <token>, <new_password>"),
+        ("search", "missing <text>"),
+        ("send", "missing <path>"),
+        ("help me", "takes no arguments"),
+        ("/tlak bob", "Did you mean `talk`?"),
+        ("/frobnicate", "unknown command `frobnicate`"),
+        ("   ", "type a message"),
+    ],
+)
+def test_parse_errors_say_how_to_fix(text: str, needle: str) -> None:
+    """Wrong arguments and unknown commands give the usage line, not a traceback."""
+    with pytest.raises(C.ParseError, match=None) as caught:
+        C.parse(text)
+    assert needle in str(caught.value)
+
+
+def test_reset_password_is_masked_as_typed_and_never_in_repr() -> None:
+    """The third `reset` argument is bullets on screen and absent from reprs."""
+    assert C.mask("reset alice TOKEN") == "reset alice TOKEN"
+    assert C.mask("reset alice TOKEN s3cret") == "reset alice TOKEN ••••••"
+    assert C.mask("reset alice TOKEN s3cret pass") == "reset alice TOKEN •••••••••••"
+    assert C.mask("hello alice TOKEN s3cret") == "hello alice TOKEN s3cret"
+    assert "s3cret" not in repr(C.parse("reset alice TOKEN s3cret"))
+    assert C.is_secret("reset alice") and C.is_secret("/reset") and not C.is_secret("resetting")
+
+
+def test_completion_of_words_and_usernames() -> None:
+    """Tab completes a command word, then a known username for user arguments."""
+    assert C.complete("ta", []) == ["talk "]
+    assert C.complete("de", []) == ["delete ", "delete-account "]
+    assert C.complete("/sh", []) == ["/sharekey "]
+    assert C.complete("talk b", ["bob", "carol", "bea"]) == ["talk bea", "talk bob"]
+    assert C.complete("search b", ["bob"]) == []
+
+
+def test_suggest_catches_typos_only() -> None:
+    """A near-miss first word gets a suggestion; ordinary words do not."""
+    assert C.suggest("tlak") == "talk"
+    assert C.suggest("hello") is None

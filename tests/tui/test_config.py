@@ -1,0 +1,51 @@
+"""Settings come from config.toml, then the environment, then flags; bad values are explained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from securechat.errors import ConfigError
+from securechat.tui.cli import build_parser
+from securechat.tui.config import TuiConfig, load_config
+
+
+def test_layers_override_in_order(tmp_path: Path) -> None:
+    """File < environment < flags, and None flags leave the value alone."""
+    (tmp_path / "config.toml").write_text(
+        '[tui]\nserver = "ws://file:1"\nbell = false\ntheme = "nord"\n'
+    )
+    env = {"SECURECHAT_SERVER": "ws://env:2", "SECURECHAT_DESKTOP_NOTIFICATIONS": "yes"}
+    config = load_config(tmp_path, env, server=None, theme="gruvbox")
+    assert config == TuiConfig(
+        server="ws://env:2", bell=False, desktop_notifications=True, theme="gruvbox"
+    )
+
+
+@pytest.mark.parametrize(
+    ("toml", "needle"),
+    [
+        ("[tui]\nbell = 3\n", "true or false"),
+        ("[tui]\ncolour = 1\n", "unknown setting"),
+        ("[tui", "not valid TOML"),
+    ],
+)
+def test_bad_config_is_explained(tmp_path: Path, toml: str, needle: str) -> None:
+    """A typo in config.toml names the file and the setting."""
+    (tmp_path / "config.toml").write_text(toml)
+    with pytest.raises(ConfigError, match=needle):
+        load_config(tmp_path, {})
+
+
+def test_cli_flags() -> None:
+    """The documented flags parse, and --no-bell turns the bell off."""
+    args = build_parser().parse_args(
+        ["--server", "ws://127.0.0.1:8765", "--data-dir", "/tmp/x", "--user", "al", "--no-bell"]
+    )
+    assert (args.server, args.data_dir, args.user, args.bell) == (
+        "ws://127.0.0.1:8765",
+        "/tmp/x",
+        "al",
+        False,
+    )

@@ -1,0 +1,113 @@
+"""The TUI on a real relay and the real client core, with a headless peer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Checkbox, Input, OptionList, Static
+
+from securechat.client.core import ChatClient
+from securechat.client.events import MessageReceived
+from securechat.tui.app import make_app
+from securechat.tui.screens.main import MainScreen
+from securechat.tui.screens.recovery import RecoveryCodeScreen
+from securechat.tui.screens.signin import SignInScreen
+from securechat.tui.widgets.chat_log import MessageLine
+from tests.tui.conftest import PASSWORD, feedback, settle, type_line, utc_time, wait_for_screen
+
+
+async def until(
+    pilot: Pilot[None], check: Callable[[], bool], what: str, timeout: float = 15
+) -> None:
+    """Polls the UI while the relay and the peer do their part."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
+
+
+async def next_message(client: ChatClient, timeout: float = 15) -> MessageReceived:
+    """The headless peer's next incoming message, skipping its other events."""
+
+    async def _next() -> MessageReceived:
+        while not isinstance(event := await client.events.get(), MessageReceived):
+            pass
+        return event
+
+    return await asyncio.wait_for(_next(), timeout)
+
+
+def conversation_text(pilot: Pilot[None]) -> str:
+    options = pilot.app.screen.query_one("#conversations", OptionList).options
+    return "\n".join(str(o.prompt) for o in options)
+
+
+def chat_text(pilot: Pilot[None]) -> str:
+    return "\n".join(str(line.content) for line in pilot.app.screen.query(MessageLine))
+
+
+async def register(pilot: Pilot[None], user: str) -> str:
+    """Registers through the form and accepts the recovery code; returns the code."""
+    pilot.app.screen.query_one("#username", Input).value = user
+    pilot.app.screen.query_one("#password", Input).value = PASSWORD
+    await pilot.click("#register")
+    await wait_for_screen(pilot, RecoveryCodeScreen, timeout=30)
+    code = str(pilot.app.screen.query_one("#recovery-code", Static).content)
+    pilot.app.screen.query_one("#saved", Checkbox).value = True
+    await pilot.pause()
+    await pilot.click("#continue")
+    await wait_for_screen(pilot, MainScreen)
+    return code
+
+
+async def test_tui_and_headless_peer_chat_end_to_end(relay_url: str, tmp_path: Path) -> None:
+    """Register, sharekey, talk, messages both ways, and the E2E badge, all for real."""
+    bob = ChatClient(relay_url, tmp_path / "bob")
+    await bob.connect()
+    await bob.register("bob", PASSWORD)
+    app = make_app(relay_url, data_dir=tmp_path / "alice", time_format=utc_time)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await register(pilot, "alice")
+            await type_line(pilot, "sharekey bob")
+            await bob.sharekey("alice")
+            await until(pilot, lambda: "bob shared their key" in feedback(pilot), "bob's key")
+            await type_line(pilot, "talk bob")
+            await until(pilot, lambda: "🔒 E2E Active" in conversation_text(pilot), "the badge")
+            await type_line(pilot, "hello bob, from the TUI")
+            received = await next_message(bob)
+            assert received.text == "hello bob, from the TUI" and received.peer == "alice"
+            await bob.send_text("alice", "hi alice, from headless bob")
+            await until(pilot, lambda: "from headless bob" in chat_text(pilot), "bob's reply")
+            await until(pilot, lambda: "✓✓ delivered" in chat_text(pilot), "the receipt")
+            assert "signed in as alice" in str(pilot.app.screen.query_one("#status").render())
+    finally:
+        await bob.close()
+
+
+async def test_real_core_refusals_reach_the_screen(relay_url: str, tmp_path: Path) -> None:
+    """Unknown user, no session and a wrong vault password, as the real core words them."""
+    app = make_app(relay_url, data_dir=tmp_path / "carol", time_format=utc_time)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await register(pilot, "carol")
+        await type_line(pilot, "talk nobody")
+        assert "nobody" in feedback(pilot) and "not_found" in feedback(pilot)
+        await type_line(pilot, "open dave")
+        await type_line(pilot, "this must not leave in clear")
+        assert "no secure session with dave" in feedback(pilot)
+        assert "talk dave" in feedback(pilot)
+        assert chat_text(pilot) == ""
+    again = make_app(relay_url, data_dir=tmp_path / "carol", user="carol")
+    async with again.run_test(size=(100, 30)) as pilot:
+        field = pilot.app.screen.query_one("#password", Input)
+        field.value = "not my password at all"
+        field.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, SignInScreen)
+        status = str(pilot.app.screen.query_one("#signin-status", Static).content)
+        assert "does not unlock" in status

@@ -1,0 +1,365 @@
+"""The main screen and every typed command, through Pilot on the fake client."""
+
+from __future__ import annotations
+
+from textual.widgets import Input, OptionList
+
+from securechat.client.events import (
+    ConnectionChanged,
+    ConnectionState,
+    ConversationState,
+    MessageReceived,
+)
+from securechat.tui.screens.confirm import ConfirmScreen
+from securechat.tui.screens.help import HelpScreen
+from securechat.tui.screens.main import MainScreen
+from securechat.tui.screens.safety import SafetyNumberScreen
+from securechat.tui.screens.search import SearchScreen
+from securechat.tui.screens.signin import SignInScreen
+from securechat.tui.widgets.chat_log import ChatLog, MessageLine
+from securechat.tui.widgets.command_input import CommandInput
+from tests.tui.conftest import (
+    PASSWORD,
+    Harness,
+    build,
+    feedback,
+    main_screen,
+    settle,
+    sign_in,
+    type_line,
+)
+from tests.tui.fakes import SAFETY_NUMBER
+
+
+def lines(pilot) -> list[str]:  # type: ignore[no-untyped-def]
+    return [str(line.content) for line in pilot.app.screen.query(MessageLine)]
+
+
+def conversation_list(pilot) -> str:  # type: ignore[no-untyped-def]
+    options = pilot.app.screen.query_one("#conversations", OptionList).options
+    return "\n".join(str(o.prompt) for o in options)
+
+
+async def secured(pilot, harness: Harness, peer: str = "bob") -> None:  # type: ignore[no-untyped-def]
+    """Signs in as alice with an active session to `peer`."""
+    await sign_in(pilot)
+    await type_line(pilot, f"talk {peer}")
+    harness.client.activate(peer)
+    await settle(pilot)
+
+
+async def test_talk_sends_and_shows_the_e2e_badge(harness: Harness) -> None:
+    """talk opens the conversation; once active the badge says so and messages go out."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "talk bob")
+        assert "not secure yet" in conversation_list(pilot)
+        harness.client.activate("bob")
+        await settle(pilot)
+        assert "🔒 E2E Active" in conversation_list(pilot)
+        await type_line(pilot, "hello bob")
+        assert harness.client.sent == [("bob", "hello bob")]
+        assert any("hello bob" in line and "✓ sent" in line for line in lines(pilot))
+
+
+async def test_message_without_session_is_refused_and_explained(harness: Harness) -> None:
+    """No session: nothing is sent, and the line says to sharekey and talk first."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "open bob")
+        await type_line(pilot, "secret plans")
+        assert harness.client.sent == []
+        assert "sharekey bob" in feedback(pilot) and "talk bob" in feedback(pilot)
+
+
+async def test_message_with_no_conversation_open_suggests_a_command(harness: Harness) -> None:
+    """A typo'd command with nothing open is not sent, and the likely command is named."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "tlak bob")
+        assert "did you mean `talk`" in feedback(pilot)
+
+
+async def test_unknown_command_and_missing_arguments(harness: Harness) -> None:
+    """Parse errors land on the feedback line with the usage."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "/frob")
+        assert "unknown command" in feedback(pilot)
+        await type_line(pilot, "talk")
+        assert "Usage: talk <user>" in feedback(pilot)
+
+
+async def test_talk_to_unknown_user(harness: Harness) -> None:
+    """The relay's "no such user" reaches the user as a sentence."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "talk nobody")
+        assert "nobody has not published keys" in feedback(pilot)
+
+
+async def test_sharekey_reports_the_fingerprint(harness: Harness) -> None:
+    """sharekey says what happened and what to do next."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "sharekey bob")
+        assert "your key went to bob" in feedback(pilot)
+        assert "bob" in conversation_list(pilot)
+
+
+async def test_send_file_is_not_available_yet(harness: Harness) -> None:
+    """`send` is parsed but says clearly that file sharing is not there yet."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "send /etc/hosts")
+        assert "file sharing is not available yet" in feedback(pilot)
+
+
+async def test_help_dialog_opens_and_closes(harness: Harness) -> None:
+    """`help` lists every command; Escape goes back to the input."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "help")
+        assert isinstance(pilot.app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert isinstance(pilot.app.screen, MainScreen)
+        await pilot.press("f1")
+        assert isinstance(pilot.app.screen, HelpScreen)
+
+
+async def test_verify_shows_the_safety_number(harness: Harness) -> None:
+    """verify opens the dialog with the number; without a key it explains why not."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        await type_line(pilot, "verify carol")
+        assert "no key known for carol" in feedback(pilot)
+        await type_line(pilot, "verify bob")
+        screen = pilot.app.screen
+        assert isinstance(screen, SafetyNumberScreen)
+        assert SAFETY_NUMBER.splitlines()[0] in str(screen.query_one("#safety-number").content)
+
+
+async def test_key_change_warns_holds_messages_and_trust_clears_it(harness: Harness) -> None:
+    """A changed key shows the warning, refuses sends; trusting from verify resets the session."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client.change_key("bob")
+        await settle(pilot)
+        assert "key changed!" in conversation_list(pilot)
+        header = str(pilot.app.screen.query_one("#chat-header").content)
+        assert "bob's key changed!" in header
+        await type_line(pilot, "are you there")
+        assert harness.client.sent == [] and "key changed" in feedback(pilot)
+        await type_line(pilot, "verify bob")
+        await pilot.click("#trust")
+        await settle(pilot)
+        assert harness.client.conversation_state("bob") == ConversationState.NONE
+        assert "you trust bob's key" in feedback(pilot)
+
+
+async def test_trust_typed_after_key_change(harness: Harness) -> None:
+    """`trust bob` accepts the new key and says how to start again."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client.change_key("bob")
+        await settle(pilot)
+        await type_line(pilot, "trust bob")
+        assert "talk bob" in feedback(pilot)
+        assert "not secure yet" in conversation_list(pilot)
+
+
+async def test_search_lists_results_and_enter_jumps(harness: Harness) -> None:
+    """Search finds across conversations; Enter opens the conversation at that message."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        harness.client.add_history("carol", [f"filler {i}" for i in range(120)])
+        harness.client.add_history("carol", ["the pineapple plan"])
+        harness.client.add_history("bob", [f"chat {i}" for i in range(10)])
+        await type_line(pilot, "open bob")
+        await type_line(pilot, "search pineapple")
+        screen = pilot.app.screen
+        assert isinstance(screen, SearchScreen)
+        results = screen.query_one("#search-results", OptionList)
+        assert results.option_count == 1 and "pineapple" in str(results.options[0].prompt)
+        await pilot.press("enter")
+        await settle(pilot)
+        chat = pilot.app.screen.query_one(ChatLog)
+        assert chat.peer == "carol"
+        marked = [line for line in chat.query(MessageLine) if line.has_class("-highlight")]
+        assert len(marked) == 1 and "pineapple" in str(marked[0].content)
+
+
+async def test_search_without_results(harness: Harness) -> None:
+    """An empty result says so instead of showing an empty box."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "search nothinghere")
+        assert isinstance(pilot.app.screen, SearchScreen)
+        assert "0 results" in str(pilot.app.screen.query_one(".dialog-title").content)
+
+
+async def test_history_loads_lazily_from_the_last_page(harness: Harness) -> None:
+    """A long conversation opens with one page; Ctrl+O loads the page before it."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        harness.client.add_history("bob", [f"message {i}" for i in range(500)])
+        await type_line(pilot, "open bob")
+        chat = pilot.app.screen.query_one(ChatLog)
+        shown = lines(pilot)
+        assert len(shown) == 50 and "message 499" in shown[-1]
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        shown = lines(pilot)
+        assert len(shown) == 100 and "message 400" in shown[0]
+        assert chat.has_more
+
+
+async def test_incoming_message_elsewhere_notifies_with_bell_and_osc(harness: Harness) -> None:
+    """A message for a conversation not in view: toast, bell and an inert OSC 9 notification."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client.receive("carol", "psst \x1b]0;pwned\x07 [bold]hi")
+        await settle(pilot)
+        assert any("psst" in n.message for n in pilot.app._notifications)
+        assert "\x07" in harness.written
+        osc = [w for w in harness.written if w.startswith("\x1b]9;")]
+        assert len(osc) == 1 and "pwned" in osc[0]
+        assert osc[0].count("\x1b") == 1 and osc[0].count("\x07") == 1
+        assert "carol (1)" in conversation_list(pilot)
+
+
+async def test_notifications_follow_the_config(harness: Harness) -> None:
+    """With bell and desktop notifications off, only the toast remains."""
+    from securechat.tui.config import TuiConfig
+
+    quiet = build(TuiConfig(bell=False, desktop_notifications=False))
+    async with quiet.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        quiet.client.receive("carol", "hello")
+        await settle(pilot)
+        assert quiet.written == []
+        assert any("hello" in n.message for n in pilot.app._notifications)
+
+
+async def test_incoming_message_in_view_is_appended_and_read(harness: Harness) -> None:
+    """The open conversation grows in place and its unread count stays zero."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client.receive("bob", "hi alice")
+        await settle(pilot)
+        assert "hi alice" in lines(pilot)[-1]
+        assert harness.client.unread["bob"] == 0
+        assert harness.written == []
+
+
+async def test_delete_conversation_after_confirmation(harness: Harness) -> None:
+    """delete asks first; Cancel keeps everything, confirming deletes it."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        await type_line(pilot, "delete bob")
+        assert isinstance(pilot.app.screen, ConfirmScreen)
+        await pilot.press("enter")  # Cancel has the focus
+        await settle(pilot)
+        assert harness.client.deleted == []
+        await type_line(pilot, "delete bob")
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert harness.client.deleted == ["bob"]
+        assert pilot.app.screen.query_one(ChatLog).peer is None
+
+
+async def test_delete_account_needs_the_password(harness: Harness) -> None:
+    """A wrong password keeps the account; the right one signs out to the sign-in screen."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "delete-account")
+        assert isinstance(pilot.app.screen, ConfirmScreen)
+        pilot.app.screen.query_one("#confirm-password", Input).value = "wrong password"
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert "not deleted" in feedback(pilot) and not harness.client.account_deleted
+        await type_line(pilot, "delete-account")
+        pilot.app.screen.query_one("#confirm-password", Input).value = PASSWORD
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert harness.client.account_deleted
+        assert isinstance(pilot.app.screen, SignInScreen)
+
+
+async def test_reset_typed_in_main_is_masked_and_not_in_history(harness: Harness) -> None:
+    """The password of a typed reset shows as bullets and cannot be recalled with Up."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "open bob")
+        line = pilot.app.screen.query_one(CommandInput)
+        line.focus()
+        await pilot.press(*"reset alice TOKEN hunter2")
+        rendered = "".join(s.text for s in line.render_line(0))
+        assert "hunter2" not in rendered and "reset alice TOKEN •••••••" in rendered
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("up")
+        assert line.value == "open bob"
+
+
+async def test_history_and_tab_completion_on_the_input(harness: Harness) -> None:
+    """Up recalls earlier lines; Tab completes commands and then usernames."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "sharekey bob")
+        line = pilot.app.screen.query_one(CommandInput)
+        await pilot.press("up")
+        assert line.value == "sharekey bob"
+        line.value = ""
+        await pilot.press(*"ta", "tab")
+        assert line.value == "talk "
+        await pilot.press("b", "tab")
+        assert line.value == "talk bob"
+
+
+async def test_status_bar_shows_reconnecting(harness: Harness) -> None:
+    """Connection changes from the core show in the status bar."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        harness.client.events.put_nowait(ConnectionChanged(ConnectionState.RECONNECTING, "lost"))
+        await settle(pilot)
+        text = str(pilot.app.screen.query_one("#status").render())
+        assert "reconnecting" in text and "relay.test" in text
+
+
+async def test_palette_runs_the_same_commands(harness: Harness) -> None:
+    """The command palette offers the conversation actions and runs them."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "sharekey bob")
+        screen = main_screen(pilot)
+        titles = [title for title, _, _ in screen.palette_entries()]
+        assert "Verify bob" in titles and "Search history…" in titles
+        await pilot.press("ctrl+p")
+        await pilot.press(*"verify bob")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, SafetyNumberScreen)
+
+
+async def test_quit_command_exits(harness: Harness) -> None:
+    """`quit` leaves the app and closes the client."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "quit")
+    assert harness.client.closed
+
+
+async def test_message_already_in_the_loaded_page_is_not_shown_twice(harness: Harness) -> None:
+    """An event queued before the screen opened repeats a stored message; it appears once."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        harness.client.add_history("bob", ["only once"])
+        await type_line(pilot, "open bob")
+        stored = harness.client.messages[-1]
+        harness.client.events.put_nowait(
+            MessageReceived("bob", "only once", stored.record.ts, stored.id)
+        )
+        await settle(pilot)
+        assert [line for line in lines(pilot) if "only once" in line] == ["22:14 bob: only once"]

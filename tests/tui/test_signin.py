@@ -1,0 +1,137 @@
+"""The sign-in screen: sign in, register with the recovery code, reset, and their errors."""
+
+from __future__ import annotations
+
+from textual.widgets import Button, Checkbox, Input, Static
+
+from securechat.tui.screens.main import MainScreen
+from securechat.tui.screens.recovery import RecoveryCodeScreen
+from securechat.tui.screens.reset import ResetPasswordScreen
+from securechat.tui.screens.signin import SignInScreen
+from tests.tui.conftest import PASSWORD, Harness, settle, sign_in, wait_for_screen
+from tests.tui.fakes import NEW_RECOVERY_CODE, RECOVERY_CODE
+
+
+def status(pilot) -> str:  # type: ignore[no-untyped-def]
+    return str(pilot.app.screen.query_one("#signin-status", Static).content)
+
+
+async def test_sign_in_opens_the_main_screen(harness: Harness) -> None:
+    """The happy path: right password, main screen with the user in the status bar."""
+    async with harness.app.run_test() as pilot:
+        await sign_in(pilot)
+        assert isinstance(pilot.app.screen, MainScreen)
+        assert "alice" in str(pilot.app.screen.query_one("#status").render())
+
+
+async def test_wrong_password_stays_on_sign_in_with_the_reason(harness: Harness) -> None:
+    """A wrong password says so and leaves the form ready for another try."""
+    async with harness.app.run_test() as pilot:
+        await sign_in(pilot, password="not the password")
+        assert isinstance(pilot.app.screen, SignInScreen)
+        assert "does not unlock" in status(pilot)
+        await sign_in(pilot)
+        assert isinstance(pilot.app.screen, MainScreen)
+
+
+async def test_unreachable_server_is_reported(harness: Harness) -> None:
+    """A relay that cannot be reached is an error on the form, not a crash."""
+    async with harness.app.run_test() as pilot:
+        pilot.app.screen.query_one("#server", Input).value = "ws://unreachable:1"
+        await sign_in(pilot)
+        assert "cannot reach the relay" in status(pilot)
+
+
+async def test_form_checks_username_before_connecting(harness: Harness) -> None:
+    """An impossible username is caught on the form with the rule spelled out."""
+    async with harness.app.run_test() as pilot:
+        await sign_in(pilot, user="A!")
+        assert "3 to 32" in status(pilot)
+        assert harness.clients == []
+
+
+async def test_register_shows_the_recovery_code_until_confirmed(harness: Harness) -> None:
+    """The recovery code is shown once and the user must tick "I have saved it" to go on."""
+    async with harness.app.run_test() as pilot:
+        pilot.app.screen.query_one("#username", Input).value = "dave"
+        pilot.app.screen.query_one("#password", Input).value = PASSWORD
+        await pilot.click("#register")
+        await wait_for_screen(pilot, RecoveryCodeScreen)
+        screen = pilot.app.screen
+        assert isinstance(screen, RecoveryCodeScreen)
+        assert RECOVERY_CODE in str(screen.query_one("#recovery-code", Static).content)
+        assert screen.query_one("#continue", Button).disabled
+        await pilot.press("escape")
+        assert isinstance(pilot.app.screen, RecoveryCodeScreen)
+        screen.query_one("#saved", Checkbox).value = True
+        await pilot.pause()
+        await pilot.click("#continue")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, MainScreen)
+
+
+async def test_register_refuses_a_short_password(harness: Harness) -> None:
+    """Registration asks for the relay's minimum length before creating any keys."""
+    async with harness.app.run_test() as pilot:
+        pilot.app.screen.query_one("#username", Input).value = "dave"
+        pilot.app.screen.query_one("#password", Input).value = "short"
+        await pilot.click("#register")
+        await settle(pilot)
+        assert "at least 10" in status(pilot)
+
+
+async def test_reset_form_resets_and_shows_the_new_code(harness: Harness) -> None:
+    """The reset form runs the reset and shows the new recovery code once."""
+    async with harness.app.run_test(size=(100, 40)) as pilot:
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        form = pilot.app.screen
+        assert isinstance(form, ResetPasswordScreen)
+        form.query_one("#reset-user", Input).value = "alice"
+        form.query_one("#reset-token", Input).value = RECOVERY_CODE
+        form.query_one("#reset-password", Input).value = "a new long password"
+        form.query_one("#reset-again", Input).value = "a new long password"
+        await pilot.click("#reset-submit")
+        await wait_for_screen(pilot, RecoveryCodeScreen)
+        assert NEW_RECOVERY_CODE in str(pilot.app.screen.query_one("#recovery-code").content)
+        assert harness.accounts["alice"] == "a new long password"
+
+
+async def test_reset_form_catches_mismatched_passwords(harness: Harness) -> None:
+    """Two different new passwords are caught before anything is sent."""
+    async with harness.app.run_test(size=(100, 40)) as pilot:
+        await pilot.click("#reset")
+        await pilot.pause()
+        form = pilot.app.screen
+        form.query_one("#reset-user", Input).value = "alice"
+        form.query_one("#reset-token", Input).value = RECOVERY_CODE
+        form.query_one("#reset-password", Input).value = "a new long password"
+        form.query_one("#reset-again", Input).value = "another one"
+        await pilot.click("#reset-submit")
+        await pilot.pause()
+        assert "differ" in str(form.query_one("#reset-error", Static).content)
+        assert harness.accounts["alice"] == PASSWORD
+
+
+async def test_reset_typed_on_the_sign_in_command_line(harness: Harness) -> None:
+    """`reset` works before signing in, where a forgotten password leaves you."""
+    async with harness.app.run_test(size=(100, 40)) as pilot:
+        line = pilot.app.screen.query_one("#signin-command", Input)
+        line.focus()
+        line.value = f"reset alice {RECOVERY_CODE} brand new password"
+        await pilot.press("enter")
+        await wait_for_screen(pilot, RecoveryCodeScreen)
+        assert harness.accounts["alice"] == "brand new password"
+
+
+async def test_bad_reset_token_is_reported(harness: Harness) -> None:
+    """A wrong recovery code says the password was not reset."""
+    async with harness.app.run_test(size=(100, 40)) as pilot:
+        line = pilot.app.screen.query_one("#signin-command", Input)
+        line.focus()
+        line.value = "reset alice WRONG-CODE brand new password"
+        await pilot.press("enter")
+        await settle(pilot)
+        messages = [n.message for n in pilot.app._notifications]
+        assert any("not reset" in m for m in messages)
+        assert harness.accounts["alice"] == PASSWORD
