@@ -12,9 +12,13 @@ from securechat.client.core import ChatClient
 from securechat.client.events import (
     ConversationChanged,
     ConversationState,
+    DeliveryChanged,
+    DeliveryState,
     Event,
     KeyChanged,
+    KeyShared,
     MessageReceived,
+    PresenceChanged,
 )
 from securechat.errors import SessionError
 from securechat.server.app import RelayServer
@@ -129,3 +133,27 @@ def swap_directory_entry(relay: RelayServer, victim: str, attacker: str) -> None
     db.execute("DELETE FROM identity_keys WHERE username = ?", (victim,))
     db.execute("UPDATE identity_keys SET username = ? WHERE username = ?", (victim, attacker))
     db.execute("UPDATE one_time_prekeys SET username = ? WHERE username = ?", (victim, attacker))
+
+
+async def test_receipt_is_not_overwritten_by_a_late_accept(
+    pair: tuple[ChatClient, ChatClient],
+) -> None:
+    """`delivered` wins over a `sent` that arrives after it: states only move forward."""
+    alice, bob = pair
+    await secure(alice, bob)
+    eid = await alice.send_text("bob", "ping")
+    await wait_for(alice, DeliveryChanged, eid=eid, state=DeliveryState.DELIVERED)
+    vault = alice.vault
+    assert vault is not None
+    assert vault.update_delivery(eid, DeliveryState.SENT) is None
+    assert [m.record.state for m in alice.history("bob")] == [DeliveryState.DELIVERED]
+
+
+async def test_new_conversation_follows_presence(pair: tuple[ChatClient, ChatClient]) -> None:
+    """After sharekey both ways each side learns the other's presence without a re-login."""
+    alice, bob = pair
+    await alice.sharekey("bob")
+    assert (await wait_for(alice, PresenceChanged, user="bob")).state == "online"
+    await wait_for(bob, KeyShared, peer="alice")
+    await bob.close()
+    assert (await wait_for(alice, PresenceChanged, user="bob", state="offline")).user == "bob"

@@ -248,11 +248,19 @@ class ChatClient:
             self._spawn(self._finish_upload(pending))
         peers = [c.peer for c in vault.conversations()]
         if peers:
-            with contextlib.suppress(SecureChatError):
-                answer = await self.relay.request(lambda rid: F.Watch(rid=rid, users=peers))
-                if isinstance(answer, F.PresenceList):
-                    for user, state in answer.states.items():
-                        self._emit(PresenceChanged(user, state))
+            await self._watch(peers)
+
+    def _ensure_conversation(self, vault: Vault, peer: str) -> None:
+        """A conversation opened by the peer: follow their presence (we are contacts now)."""
+        if vault.ensure_conversation(peer):
+            self._spawn(self._watch([peer]))
+
+    async def _watch(self, peers: list[str]) -> None:
+        with contextlib.suppress(SecureChatError):
+            answer = await self.relay.request(lambda rid: F.Watch(rid=rid, users=peers))
+            if isinstance(answer, F.PresenceList):
+                for user, state in answer.states.items():
+                    self._emit(PresenceChanged(user, state))
 
     async def reset_password(self, username: str, token: str, new_password: str) -> str | None:
         """Resets with a recovery code (returns the new one) or an operator token (None).
@@ -350,8 +358,11 @@ class ChatClient:
                 identity=identity.public.der, identity_dh=identity.signed_dh_public().to_bytes()
             )
         )
-        vault.ensure_conversation(peer)
+        new = vault.ensure_conversation(peer)
         await self.relay.send_envelope(peer, body)
+        if new:
+            # After `accepted`: the relay shares presence only between contacts.
+            await self._watch([peer])
         return identity.public.fingerprint_hex()
 
     def verify(self, peer: str) -> str:
@@ -437,9 +448,11 @@ class ChatClient:
             P.PrekeyEnvelope(initial=result.initial.to_bytes(), message=message.to_bytes())
         )
         item = OutboxItem(new_envelope_id(), peer, body)
-        vault.ensure_conversation(peer)
+        new = vault.ensure_conversation(peer)
         vault.record_outgoing(None, {_session(peer): state.to_bytes()}, item)
         await self.relay.transmit(item)
+        if new:
+            await self._watch([peer])
         self._emit(
             ConversationChanged(
                 peer, ConversationState.PENDING, result.peer_identity.fingerprint_hex()
@@ -534,7 +547,7 @@ class ChatClient:
     def _receive_key(self, vault: Vault, peer: str, key: P.SharedKey, eid: str) -> None:
         offered = IdentityPublicKey.from_der(key.identity)
         pinned = vault.get(_pin(peer))
-        vault.ensure_conversation(peer)
+        self._ensure_conversation(vault, peer)
         if pinned is None:
             vault.record_incoming(peer, eid, None, {_pin(peer): offered.der})
             self._emit(KeyShared(peer, offered.fingerprint_hex()))
@@ -573,7 +586,7 @@ class ChatClient:
         extra = {K_PREKEYS: result.secrets.to_bytes()}
         if pinned is None:
             extra[_pin(peer)] = result.peer_identity.der
-        vault.ensure_conversation(peer)
+        self._ensure_conversation(vault, peer)
         self._receive_ratchet(
             vault, peer, result.state, RatchetMessage.from_bytes(outer.message), envelope, extra
         )
@@ -753,9 +766,13 @@ class ChatClient:
     # --- history -------------------------------------------------------------------
 
     def history(
-        self, peer: str, before_id: int | None = None, limit: int = 50
+        self,
+        peer: str,
+        before_id: int | None = None,
+        limit: int = 50,
+        after_id: int | None = None,
     ) -> list[StoredMessage]:
-        return self._need_vault().messages(peer, before_id, limit)
+        return self._need_vault().messages(peer, before_id, limit, after_id)
 
     def search(self, query: str, limit: int = 50) -> list[StoredMessage]:
         return self._need_vault().search(query, limit)

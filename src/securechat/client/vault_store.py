@@ -82,6 +82,8 @@ class ConversationRecord(msgspec.Struct, frozen=True, kw_only=True):
     unread: int = 0
 
 
+_DELIVERY_RANK = {"": 0, "sending": 1, "failed": 2, "sent": 3, "delivered": 4}
+
 _encode = msgspec.msgpack.encode
 _decode_message = msgspec.msgpack.Decoder(MessageRecord).decode
 _decode_conversation = msgspec.msgpack.Decoder(ConversationRecord).decode
@@ -306,12 +308,19 @@ class Vault:
         return message_id
 
     def update_delivery(self, eid: str, state: str) -> StoredMessage | None:
+        """Moves a message's delivery state forward; never back (None when unchanged).
+
+        The relay's `accepted` and the peer's receipt race on the wire: a late
+        `sent` must not overwrite `delivered`.
+        """
         row = self._db.execute(
             "SELECT id, record FROM messages WHERE eid_tag = ?", (self._tag("eid", eid),)
         ).fetchone()
         if row is None:
             return None
         message = self._open_message(row[0], row[1])
+        if _DELIVERY_RANK.get(state, 0) <= _DELIVERY_RANK.get(message.record.state, 0):
+            return None
         updated = msgspec.structs.replace(message.record, state=state)
         with self._tx() as db:
             db.execute(
@@ -321,10 +330,21 @@ class Vault:
         return StoredMessage(row[0], updated)
 
     def messages(
-        self, peer: str, before_id: int | None = None, limit: int = 50
+        self,
+        peer: str,
+        before_id: int | None = None,
+        limit: int = 50,
+        after_id: int | None = None,
     ) -> list[StoredMessage]:
-        """A page of a conversation, oldest first, ending just before `before_id`."""
+        """A page of a conversation, oldest first: ending just before `before_id`, or
+        starting just after `after_id` (to show a search hit with what followed it)."""
         conv = self._tag("conv", peer)
+        if after_id is not None:
+            rows = self._db.execute(
+                "SELECT id, record FROM messages WHERE conv = ? AND id > ? ORDER BY id LIMIT ?",
+                (conv, after_id, limit),
+            ).fetchall()
+            return [self._open_message(mid, blob) for mid, blob in rows]
         rows = self._db.execute(
             "SELECT id, record FROM messages WHERE conv = ? AND id < ? ORDER BY id DESC LIMIT ?",
             (conv, before_id if before_id is not None else 2**63 - 1, limit),
@@ -392,10 +412,13 @@ class Vault:
             return None
         return _decode_conversation(self.cipher.open("conversation", conv, row[0]))
 
-    def ensure_conversation(self, peer: str) -> None:
-        if self._conversation(peer) is None:
-            with self._tx() as db:
-                self._save_conversation(db, ConversationRecord(peer=peer))
+    def ensure_conversation(self, peer: str) -> bool:
+        """True when the conversation is new."""
+        if self._conversation(peer) is not None:
+            return False
+        with self._tx() as db:
+            self._save_conversation(db, ConversationRecord(peer=peer))
+        return True
 
     def conversations(self) -> list[ConversationRecord]:
         rows = self._db.execute("SELECT conv, record FROM conversations").fetchall()
