@@ -109,3 +109,31 @@ def _drain(client: ChatClient) -> list[object]:
     while not client.events.empty():
         events.append(client.events.get_nowait())
     return events
+
+
+async def test_changed_key_by_sharekey_needs_explicit_trust(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """A second `sharekey` with another key is refused until `verify` and `trust`."""
+    from securechat.client import payloads as P
+    from securechat.client.events import ConversationState, KeyChanged
+    from securechat.errors import SessionError
+
+    alice, _, carol = trio
+    assert carol.identity is not None
+    forged = P.encode(
+        P.SharedKey(
+            identity=carol.identity.public.der,
+            identity_dh=carol.identity.signed_dh_public().to_bytes(),
+        )
+    )
+    before = alice.verify("bob")
+    await _inject(relay, "alice", "bob", "new-key", forged)
+    event = await wait_for(alice, KeyChanged, peer="bob")
+    assert event.offered_fingerprint == carol.identity.public.fingerprint_hex()
+    assert alice.conversation_state("bob") == ConversationState.KEY_CHANGED
+    with pytest.raises(SessionError, match="verify bob"):
+        await alice.send_text("bob", "are you still you?")
+    assert alice.verify("bob") != before
+    assert alice.trust("bob") == carol.identity.public.fingerprint_hex()
+    assert alice.conversation_state("bob") == ConversationState.NONE
