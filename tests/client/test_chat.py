@@ -157,3 +157,22 @@ async def test_new_conversation_follows_presence(pair: tuple[ChatClient, ChatCli
     await wait_for(bob, KeyShared, peer="alice")
     await bob.close()
     assert (await wait_for(alice, PresenceChanged, user="bob", state="offline")).user == "bob"
+
+
+async def test_signed_prekey_rotates_after_a_week(
+    pair: tuple[ChatClient, ChatClient], relay: RelayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An old signed prekey is replaced in the directory; sessions still start afterwards."""
+    import time as real_time
+
+    alice, bob = pair
+    before = (await relay.store.fetch_bundle("bob")).signed_prekey  # type: ignore[union-attr]
+    week_later = real_time.time() + 8 * 86400
+    monkeypatch.setattr("securechat.client.core.time.time", lambda: week_later)
+    await bob._maintain_prekeys(remaining_on_relay=1000)
+    after = (await relay.store.fetch_bundle("bob")).signed_prekey  # type: ignore[union-attr]
+    assert after != before
+    monkeypatch.undo()
+    await secure(alice, bob)
+    await alice.send_text("bob", "after rotation")
+    assert (await wait_for(bob, MessageReceived)).text == "after rotation"

@@ -72,6 +72,7 @@ log = logging.getLogger("securechat.client")
 K_IDENTITY = "identity"
 K_PREKEYS = "prekeys"
 K_TOKEN = "token"  # noqa: S105 (a vault entry name, not a secret)
+ROTATION_CHECK_SECONDS = 6 * 3600
 ONE_TIME_BATCH = 100
 """One-time prekeys uploaded per refill: a day of new contacts for a busy user."""
 K_PUBLISHED_SPK = "published_signed_prekey"
@@ -132,6 +133,7 @@ class ChatClient:
         )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._uploading: set[str] = set()
+        self._rotation: asyncio.Task[None] | None = None
 
     # --- plumbing ------------------------------------------------------------------
 
@@ -174,6 +176,8 @@ class ChatClient:
         await self.relay.connect()
 
     async def close(self) -> None:
+        if self._rotation is not None:
+            self._rotation.cancel()
         for task in list(self._tasks):
             task.cancel()
         await self.relay.close()
@@ -249,6 +253,15 @@ class ChatClient:
         peers = [c.peer for c in vault.conversations()]
         if peers:
             await self._watch(peers)
+        if self._rotation is None:
+            self._rotation = asyncio.get_running_loop().create_task(self._rotate_periodically())
+
+    async def _rotate_periodically(self) -> None:
+        """Clients that stay signed in for weeks still rotate their signed prekeys."""
+        while True:
+            await asyncio.sleep(ROTATION_CHECK_SECONDS)
+            with contextlib.suppress(SecureChatError):
+                await self._maintain_prekeys(remaining_on_relay=prekeys.ONE_TIME_LOW_WATER + 1)
 
     def _ensure_conversation(self, vault: Vault, peer: str) -> None:
         """A conversation opened by the peer: follow their presence (we are contacts now)."""
