@@ -1,0 +1,1 @@
+"""securechat benchmarks: `python -m bench --help`; figures and findings in README.md."""

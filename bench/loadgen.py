@@ -1,0 +1,335 @@
+"""The load generator: many raw-protocol clients in one process, apart from the server.
+
+Reads a JSON spec on stdin and writes a JSON result on stdout (progress on
+stderr). Modes:
+
+- `register`: creates the accounts `users` with `password`.
+- `chat`: logs `users` in, then client i sends to client i+1 (one-to-one),
+  either as fast as the server accepts (`flood`, `window` unaccepted sends per
+  client) or at `rate` messages a second in total. Recipients answer every
+  `deliver` with one `ack`. After `warmup` seconds it measures for `duration`
+  (and, with `storm`, alternates quiet periods with bursts of concurrent
+  logins), then stops sending and waits for what is in flight.
+- `idle`: logs `users` in, reports, waits for a line on stdin, closes.
+
+Latency is from the write of `send` to the arrival of its `deliver`, both
+in this process, so one clock serves both ends. Server CPU comes from
+/proc/<server_pid> at the window boundaries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import resource
+import secrets
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from bench.common import percentile, tree_cpu_seconds
+from bench.wsclient import WsClient, connect
+
+
+class _Env(msgspec.Struct):
+    sid: int
+    eid: str
+
+
+class _Frame(msgspec.Struct):
+    type: str
+    rid: int | None = None
+    envelopes: list[_Env] | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+_decode = msgspec.json.Decoder(_Frame).decode
+
+
+def _raise_fd_limit(count: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard, max(soft, count + 256))
+    if wanted > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+@dataclass
+class Window:
+    label: str
+    start: float
+    end: float = 0.0
+    server_cpu: float = 0.0
+    own_cpu: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Load:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.port = int(spec["port"])
+        self.server_pid = int(spec["server_pid"])
+        self.body = base64.b64encode(os.urandom(int(spec.get("body_bytes", 256)))).decode()
+        self.run = secrets.token_hex(3)
+        self.counter = 0
+        self.sent_at: dict[str, float] = {}
+        self.samples: list[tuple[float, float]] = []
+        """(sent at, latency) of every delivered message."""
+        self.delivered_at: list[float] = []
+        self.errors: dict[str, int] = {}
+        self.clients: list[WsClient] = []
+        self.targets: dict[WsClient, bytes] = {}
+        self.inflight: dict[WsClient, int] = {}
+        self.flooding = False
+        self.waiters: dict[tuple[WsClient, int], asyncio.Future[_Frame]] = {}
+        self.rid = 0
+
+    # --- frames in -----------------------------------------------------------------
+
+    def on_message(self, client: WsClient, data: bytes) -> None:
+        frame = _decode(data)
+        kind = frame.type
+        if kind == "deliver":
+            now = time.perf_counter()
+            sids = []
+            for env in frame.envelopes or ():
+                sids.append(env.sid)
+                sent = self.sent_at.pop(env.eid, None)
+                if sent is not None:
+                    self.samples.append((sent, now - sent))
+                    self.delivered_at.append(now)
+            self.rid += 1
+            client.send_text(b'{"type":"ack","rid":%d,"sids":%s}' % (self.rid, _ints(sids)))
+        elif kind == "accepted":
+            self.inflight[client] -= 1
+            if self.flooding:
+                self.send(client)
+        else:
+            if kind == "error":
+                key = f"{frame.code}: {frame.message}"
+                self.errors[key] = self.errors.get(key, 0) + 1
+                if client in self.inflight and frame.rid and frame.rid >= 1 << 40:
+                    self.inflight[client] -= 1
+            waiter = self.waiters.pop((client, frame.rid or -1), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(frame)
+
+    # --- frames out ----------------------------------------------------------------
+
+    def send(self, client: WsClient) -> None:
+        self.counter += 1
+        eid = f"{self.run}{self.counter}"
+        self.inflight[client] += 1
+        self.sent_at[eid] = time.perf_counter()
+        client.send_text(
+            b'{"type":"send","rid":%d,"to":"%s","eid":"%s","body":"%s"}'
+            % ((1 << 40) + self.counter, self.targets[client], eid.encode(), self.body.encode())
+        )
+
+    async def call(self, client: WsClient, frame: dict[str, Any]) -> _Frame:
+        self.rid += 1
+        rid = self.rid
+        future: asyncio.Future[_Frame] = asyncio.get_running_loop().create_future()
+        self.waiters[(client, rid)] = future
+        client.send_text(json.dumps({**frame, "rid": rid}).encode())
+        await asyncio.wait(
+            [future, client.closed], timeout=120, return_when=asyncio.FIRST_COMPLETED
+        )
+        if not future.done():
+            future.cancel()
+            why = "closed the connection" if client.closed.done() else "did not answer in 120 s"
+            raise RuntimeError(f"{frame['type']}: the server {why}")
+        return future.result()
+
+    async def open_session(self, user: str, password: str) -> WsClient:
+        client = await connect(self.port, self.on_message)
+        answer = await self.call(client, {"type": "login", "username": user, "password": password})
+        if answer.type != "session":
+            raise RuntimeError(f"login of {user} failed: {answer}")
+        return client
+
+    async def log_in_all(self, users: list[str], password: str, parallel: int = 64) -> float:
+        gate = asyncio.Semaphore(parallel)
+        start = time.perf_counter()
+
+        async def one(user: str) -> WsClient:
+            async with gate:
+                return await self.open_session(user, password)
+
+        self.clients = list(await asyncio.gather(*(one(u) for u in users)))
+        for i, client in enumerate(self.clients):
+            self.targets[client] = users[(i + 1) % len(users)].encode()
+            self.inflight[client] = 0
+        return time.perf_counter() - start
+
+    # --- windows -------------------------------------------------------------------
+
+    def open_window(self, label: str) -> Window:
+        return Window(
+            label,
+            time.perf_counter(),
+            server_cpu=tree_cpu_seconds(self.server_pid),
+            own_cpu=time.process_time(),
+        )
+
+    def close_window(self, window: Window) -> None:
+        window.end = time.perf_counter()
+        window.server_cpu = tree_cpu_seconds(self.server_pid) - window.server_cpu
+        window.own_cpu = time.process_time() - window.own_cpu
+
+    def summarise(self, window: Window) -> dict[str, Any]:
+        span = window.end - window.start
+        latencies = [lat for sent, lat in self.samples if window.start <= sent < window.end]
+        delivered = sum(1 for t in self.delivered_at if window.start <= t < window.end)
+        return {
+            "label": window.label,
+            "seconds": round(span, 3),
+            "delivered": delivered,
+            "throughput": delivered / span,
+            "server_cpu_s": window.server_cpu,
+            "server_cpu_util": window.server_cpu / span,
+            "cpu_us_per_msg": 1e6 * window.server_cpu / delivered if delivered else None,
+            "loadgen_cpu_util": window.own_cpu / span,
+            "latency_samples": len(latencies),
+            "p50_ms": 1000 * percentile(latencies, 50) if latencies else None,
+            "p99_ms": 1000 * percentile(latencies, 99) if latencies else None,
+            "max_ms": 1000 * max(latencies) if latencies else None,
+            **window.extra,
+        }
+
+
+def _ints(values: list[int]) -> bytes:
+    return ("[" + ",".join(map(str, values)) + "]").encode()
+
+
+async def pace(load: Load, rate: float, stop: asyncio.Event, lag: list[float]) -> None:
+    """Sends `rate` messages a second in total, round robin over the clients."""
+    clients, count = load.clients, len(load.clients)
+    start, sent = time.perf_counter(), 0
+    while not stop.is_set():
+        now = time.perf_counter()
+        due = int((now - start) * rate)
+        if due - sent > 1:
+            lag.append(now - (start + (sent + 1) / rate))
+        while sent < due:
+            load.send(clients[sent % count])
+            sent += 1
+        await asyncio.sleep(0.0005)
+
+
+async def storm(load: Load, users: list[str], password: str) -> dict[str, Any]:
+    """Concurrent logins, each on its own new connection, closed once logged in."""
+    start = time.perf_counter()
+    clients = await asyncio.gather(*(load.open_session(u, password) for u in users))
+    took = time.perf_counter() - start
+    for client in clients:
+        client.close()
+    return {"logins": len(clients), "storm_s": round(took, 3)}
+
+
+async def chat(spec: dict[str, Any]) -> dict[str, Any]:
+    load = Load(spec)
+    users: list[str] = spec["users"]
+    password: str = spec["password"]
+    _raise_fd_limit(len(users) + 64)
+    login_s = await load.log_in_all(users, password)
+    print(f"{len(users)} clients logged in in {login_s:.1f} s", file=sys.stderr)
+    stop = asyncio.Event()
+    lag: list[float] = []
+    pacer = None
+    if spec.get("flood"):
+        load.flooding = True
+        for client in load.clients:
+            for _ in range(int(spec.get("window", 4))):
+                load.send(client)
+    else:
+        pacer = asyncio.create_task(pace(load, float(spec["rate"]), stop, lag))
+    await asyncio.sleep(float(spec.get("warmup", 1.0)))
+    windows: list[Window] = []
+    storm_spec = spec.get("storm")
+    if storm_spec:
+        for cycle in range(int(storm_spec["cycles"])):
+            quiet = load.open_window(f"quiet{cycle}")
+            await asyncio.sleep(float(spec["duration"]))
+            load.close_window(quiet)
+            loud = load.open_window(f"storm{cycle}")
+            loud.extra = await storm(load, storm_spec["users"], storm_spec["password"])
+            load.close_window(loud)
+            windows += [quiet, loud]
+    else:
+        window = load.open_window("measure")
+        await asyncio.sleep(float(spec["duration"]))
+        load.close_window(window)
+        windows.append(window)
+    load.flooding = False
+    stop.set()
+    if pacer is not None:
+        await pacer
+    deadline = time.perf_counter() + 10
+    while load.sent_at and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    for client in load.clients:
+        client.close()
+    await asyncio.sleep(0.2)
+    return {
+        "clients": len(users),
+        "login_s": round(login_s, 2),
+        "windows": [load.summarise(w) for w in windows],
+        "undelivered": len(load.sent_at),
+        "errors": load.errors,
+        "pacer_lag_p99_ms": 1000 * percentile(lag, 99) if lag else 0.0,
+    }
+
+
+async def register(spec: dict[str, Any]) -> dict[str, Any]:
+    load = Load(spec)
+    gate = asyncio.Semaphore(int(spec.get("parallel", 16)))
+    start = time.perf_counter()
+
+    async def one(user: str) -> None:
+        async with gate:
+            client = await connect(load.port, load.on_message)
+            answer = await load.call(
+                client,
+                {
+                    "type": "register",
+                    "username": user,
+                    "password": spec["password"],
+                    "recovery_token": base64.b64encode(os.urandom(32)).decode(),
+                },
+            )
+            client.close()
+            if answer.type != "registered" and answer.code != "conflict":
+                raise RuntimeError(f"register {user}: {answer}")
+
+    await asyncio.gather(*(one(u) for u in spec["users"]))
+    return {"registered": len(spec["users"]), "seconds": time.perf_counter() - start}
+
+
+async def idle(spec: dict[str, Any]) -> dict[str, Any]:
+    load = Load(spec)
+    users: list[str] = spec["users"]
+    _raise_fd_limit(len(users) + 64)
+    login_s = await load.log_in_all(users, spec["password"], parallel=int(spec.get("parallel", 64)))
+    print(json.dumps({"ready": len(load.clients), "login_s": round(login_s, 2)}), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    for client in load.clients:
+        client.close()
+    await asyncio.sleep(0.2)
+    return {"closed": len(load.clients)}
+
+
+def main() -> None:
+    spec = json.loads(sys.stdin.readline())
+    mode = {"chat": chat, "register": register, "idle": idle}[spec["mode"]]
+    result = asyncio.run(mode(spec))
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
