@@ -20,7 +20,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from securechat import paths
-from securechat.errors import ConfigError, ProtocolError
+from securechat.errors import ConfigError, ProtocolError, StoreError
 from securechat.protocol import frames as F
 from securechat.protocol.codec import encode_str
 from securechat.protocol.errors import ErrorCode
@@ -127,6 +127,7 @@ class RelayServer:
         self._connections: set[Connection] = set()
         self._janitor: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
         self.stopped = asyncio.Event()
 
     # --- lifecycle -----------------------------------------------------------------
@@ -155,6 +156,7 @@ class RelayServer:
         self._janitor = asyncio.create_task(self._expire_loop())
         await self.bus.start(self.relay.remote_wake, self.relay.remote_presence)
         self._poller = asyncio.create_task(self._poll_while_bus_down())
+        self._checkpointer = asyncio.create_task(self._checkpoint_loop())
         log.info("relay listening on %s:%d", self.config.host, self.port)
 
     @property
@@ -167,7 +169,7 @@ class RelayServer:
         if self._server is None:
             return
         self._server.close(close_connections=False)
-        for task in (self._janitor, self._poller):
+        for task in (self._janitor, self._poller, self._checkpointer):
             if task:
                 task.cancel()
         await self.relay.drain()
@@ -189,10 +191,20 @@ class RelayServer:
             try:
                 removed = await self.store.expire_envelopes(self.clock() - self.config.queue_ttl)
                 files = await self.files.expire()
+                self.relay.forget_usage()
                 if removed or files:
                     log.info("expired %d envelopes and %d files past their TTL", removed, files)
             except Exception:
                 log.exception("expiry pass failed")
+
+    async def _checkpoint_loop(self) -> None:
+        """Store housekeeping in a thread every second, so no commit on the loop pays for it."""
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self.store.checkpoint()
+            except StoreError:
+                log.warning("store checkpoint failed; will retry")
 
     async def _poll_while_bus_down(self) -> None:
         """Store-and-forward while Redis is unreachable, and one catch-up poll when it returns."""
@@ -302,12 +314,14 @@ class RelayServer:
                 await self._fetch_bundle(conn, frame)
             case F.DeleteConversation():
                 await self.store.delete_conversation(user, frame.peer)
+                self.relay.forget_usage(user, frame.peer)
                 conn.push(encode_str(F.Done(rid=frame.rid)))
             case F.DeleteAccount():
                 await self.accounts.verify_password(user, frame.password, conn.address)
                 contacts = await self.store.contacts_of(user)
                 await self.files.delete_all_of(user)
                 await self.store.delete_account(user)
+                self.relay.forget_usage(user)
                 log.info("account deleted")
                 conn.push(encode_str(F.Done(rid=frame.rid)))
                 self.relay.account_deleted(user, contacts)

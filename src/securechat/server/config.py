@@ -39,7 +39,8 @@ class ServerConfig:
     tls_cert: str = ""
     tls_key: str = ""
     bcrypt_cost: int = 12
-    bcrypt_workers: int = 2
+    bcrypt_workers: int = max(1, (os.cpu_count() or 2) - 1)
+    """Leave a core to the event loop: bcrypt must never starve message relay."""
     session_ttl: float = 30 * 86400
     queue_max_count: int = 10_000
     queue_max_bytes: int = 256 * 1024 * 1024

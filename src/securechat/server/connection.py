@@ -31,6 +31,11 @@ log = logging.getLogger("securechat.connection")
 MAX_REJECTED_FRAMES = 1000
 """After this many refused frames the connection is closed (policy violation)."""
 
+_FRAME_COST = {F.FileChunk: 0.25, F.FileGet: 0.25, F.Ack: 0.25}
+"""A 25 MB file is 382 chunks: they must fit in the burst, and acks ride along messages."""
+
+_CREDENTIALS = (F.Login, F.Register, F.Resume, F.ResetPassword)
+
 RECENTLY_ACKED = 4096
 """Acknowledged sids remembered per connection, to drop late live copies of them."""
 
@@ -56,6 +61,9 @@ class Connection:
         self._wake = asyncio.Event()
         self._closing = False
         self._close_after: tuple[int, str] | None = None
+        self._auth_deadline = asyncio.get_running_loop().call_later(
+            cfg.auth_timeout, self._auth_timeout
+        )
 
     # --- Outlet --------------------------------------------------------------------
 
@@ -79,9 +87,6 @@ class Connection:
 
     async def serve(self) -> None:
         writer = asyncio.create_task(self._writer())
-        auth_deadline = asyncio.get_running_loop().call_later(
-            self.server.config.auth_timeout, self._auth_timeout
-        )
         try:
             async for message in self.ws:
                 await self._receive(message)
@@ -92,7 +97,7 @@ class Connection:
         except (ConnectionClosed, TimeoutError):
             pass
         finally:
-            auth_deadline.cancel()
+            self._auth_deadline.cancel()
             writer.cancel()
             self.server.relay.disconnected(self)
 
@@ -105,18 +110,23 @@ class Connection:
     async def _receive(self, message: str | bytes) -> None:
         metrics = self.server.metrics
         metrics.frames_received += 1
-        if not self.bucket.take(self.server.clock()):
-            metrics.rate_limited += 1
-            self._reject(
-                recover_request_id(message),
-                ProtocolError(ErrorCode.RATE_LIMITED, "slow down: too many frames a second"),
-            )
-            return
         try:
             frame = parse_client_frame(message)
         except ProtocolError as exc:
+            self.bucket.take(self.server.clock())
             self._reject(recover_request_id(message), exc)
             return
+        if not self.bucket.take(self.server.clock(), _FRAME_COST.get(type(frame), 1.0)):
+            metrics.rate_limited += 1
+            self._reject(
+                frame.rid,
+                ProtocolError(ErrorCode.RATE_LIMITED, "slow down: too many frames a second"),
+            )
+            return
+        if self.username is None and isinstance(frame, _CREDENTIALS):
+            # The credentials arrived in time; bcrypt queueing behind a login storm
+            # must not cut the connection.
+            self._auth_deadline.cancel()
         try:
             await self.server.dispatch(self, frame)
         except ProtocolError as exc:

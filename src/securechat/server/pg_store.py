@@ -8,7 +8,7 @@ acknowledges is committed first, as with SQLite.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -239,32 +239,54 @@ class PostgresStore:
     # relay queue ----------------------------------------------------------------
 
     async def enqueue(self, envelopes: Sequence[NewEnvelope]) -> list[int]:
-        sids: list[int] = []
         async with self._conn(transaction=True) as conn:
-            for env in envelopes:
+            return await self._enqueue(conn, envelopes)
+
+    async def commit_batch(
+        self, envelopes: Sequence[NewEnvelope], acks: Mapping[str, Sequence[int]]
+    ) -> tuple[list[int], dict[str, tuple[int, int]]]:
+        async with self._conn(transaction=True) as conn:
+            sids = await self._enqueue(conn, envelopes) if envelopes else []
+            freed = {
+                recipient: await self._ack(conn, recipient, ids) for recipient, ids in acks.items()
+            }
+        return sids, freed
+
+    async def _enqueue(self, conn: Any, envelopes: Sequence[NewEnvelope]) -> list[int]:
+        sids: list[int] = []
+        for env in envelopes:
+            sid = await conn.fetchval(
+                "INSERT INTO envelopes (recipient, sender, eid, body, ts)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sender, eid) DO NOTHING"
+                " RETURNING sid",
+                env.recipient,
+                env.sender,
+                env.eid,
+                env.body,
+                env.ts,
+            )
+            if sid is None:
                 sid = await conn.fetchval(
-                    "INSERT INTO envelopes (recipient, sender, eid, body, ts)"
-                    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sender, eid) DO NOTHING"
-                    " RETURNING sid",
-                    env.recipient,
+                    "SELECT sid FROM envelopes WHERE sender = $1 AND eid = $2",
                     env.sender,
                     env.eid,
-                    env.body,
-                    env.ts,
                 )
-                if sid is None:
-                    sid = await conn.fetchval(
-                        "SELECT sid FROM envelopes WHERE sender = $1 AND eid = $2",
-                        env.sender,
-                        env.eid,
-                    )
-                sids.append(int(sid or 0))
-            pairs = {(e.sender, e.recipient) for e in envelopes}
-            pairs |= {(b, a) for a, b in pairs}
-            await conn.executemany(
-                "INSERT INTO contacts VALUES ($1, $2) ON CONFLICT DO NOTHING", sorted(pairs)
-            )
+            sids.append(int(sid or 0))
+        pairs = {(e.sender, e.recipient) for e in envelopes}
+        pairs |= {(b, a) for a, b in pairs}
+        await conn.executemany(
+            "INSERT INTO contacts VALUES ($1, $2) ON CONFLICT DO NOTHING", sorted(pairs)
+        )
         return sids
+
+    async def _ack(self, conn: Any, recipient: str, sids: Sequence[int]) -> tuple[int, int]:
+        rows = await conn.fetch(
+            "DELETE FROM envelopes WHERE recipient = $1 AND sid = ANY($2::bigint[])"
+            " RETURNING octet_length(body)",
+            recipient,
+            list(sids),
+        )
+        return len(rows), sum(int(row[0]) for row in rows)
 
     async def pending(self, recipient: str, after_sid: int, limit: int) -> list[StoredEnvelope]:
         async with self._conn() as conn:
@@ -478,6 +500,9 @@ class PostgresStore:
                 )
             )
         return counts
+
+    async def checkpoint(self) -> None:
+        """PostgreSQL checkpoints on its own."""
 
     async def close(self) -> None:
         await self._pool.close()

@@ -106,18 +106,11 @@ class Relay:
         while self._batch or self._acks:
             batch, self._batch = self._batch, []
             acks, self._acks = self._acks, defaultdict(list)
-            if batch:
-                await self._commit(batch)
-            for username, sids in acks.items():
-                try:
-                    await self.store.ack(username, sids)
-                except StoreError:
-                    log.exception("acknowledgement not stored; envelopes will be redelivered")
-                self._usage.pop(username, None)
+            await self._commit(batch, acks)
 
-    async def _commit(self, batch: list[_Pending]) -> None:
+    async def _commit(self, batch: list[_Pending], acks: dict[str, list[int]]) -> None:
         try:
-            sids = await self.store.enqueue([p.envelope for p in batch])
+            sids, freed = await self.store.commit_batch([p.envelope for p in batch], acks)
         except StoreError as exc:
             code = ErrorCode.UNAVAILABLE
             text = (
@@ -128,7 +121,15 @@ class Relay:
             for pending in batch:
                 self._usage.pop(pending.envelope.recipient, None)
                 pending.outlet.push(_error(pending.rid, code, text))
-            log.error("enqueue failed: %s", type(exc).__name__)
+            log.error("commit failed: %s", type(exc).__name__)
+            # Unstored acknowledgements only mean a redelivery, which clients drop.
+            return
+        for recipient, (count, size) in freed.items():
+            usage = self._usage.get(recipient)
+            if usage is not None:
+                usage.count -= count
+                usage.bytes -= size
+        if not batch:
             return
         self.metrics.envelopes_accepted += len(batch)
         for pending, sid in zip(batch, sids, strict=True):
@@ -146,6 +147,14 @@ class Relay:
             count, size = await self.store.queue_usage(recipient)
             usage = self._usage[recipient] = _QueueUsage(count, size)
         return usage
+
+    def forget_usage(self, *users: str) -> None:
+        """Queue sizes changed outside the group commit (expiry, deletions): count again."""
+        if users:
+            for user in users:
+                self._usage.pop(user, None)
+        else:
+            self._usage.clear()
 
     async def drain(self) -> None:
         """Waits until everything submitted is stored (used on shutdown)."""

@@ -9,9 +9,11 @@ Calls run on the loop thread: each is a few microseconds to a few hundred.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -114,6 +116,8 @@ class SQLiteStore:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints run from `checkpoint()` in a thread, not inside a commit on the loop.
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=5000")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -234,28 +238,50 @@ class SQLiteStore:
     # relay queue ----------------------------------------------------------------
 
     async def enqueue(self, envelopes: Sequence[NewEnvelope]) -> list[int]:
-        sids: list[int] = []
         with self._tx() as db:
-            for env in envelopes:
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO envelopes (recipient, sender, eid, body, ts)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (env.recipient, env.sender, env.eid, env.body, env.ts),
-                )
-                if cur.rowcount == 1:
-                    sids.append(int(cur.lastrowid or 0))
-                else:
-                    row = db.execute(
-                        "SELECT sid FROM envelopes WHERE sender = ? AND eid = ?",
-                        (env.sender, env.eid),
-                    ).fetchone()
-                    sids.append(int(row[0]) if row else 0)
-            db.executemany(
-                "INSERT OR IGNORE INTO contacts VALUES (?, ?)",
-                {(e.sender, e.recipient) for e in envelopes}
-                | {(e.recipient, e.sender) for e in envelopes},
+            return self._enqueue(db, envelopes)
+
+    async def commit_batch(
+        self, envelopes: Sequence[NewEnvelope], acks: Mapping[str, Sequence[int]]
+    ) -> tuple[list[int], dict[str, tuple[int, int]]]:
+        with self._tx() as db:
+            sids = self._enqueue(db, envelopes) if envelopes else []
+            freed = {recipient: self._ack(db, recipient, ids) for recipient, ids in acks.items()}
+        return sids, freed
+
+    def _enqueue(self, db: sqlite3.Connection, envelopes: Sequence[NewEnvelope]) -> list[int]:
+        sids: list[int] = []
+        for env in envelopes:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO envelopes (recipient, sender, eid, body, ts)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (env.recipient, env.sender, env.eid, env.body, env.ts),
             )
+            if cur.rowcount == 1:
+                sids.append(int(cur.lastrowid or 0))
+            else:
+                row = db.execute(
+                    "SELECT sid FROM envelopes WHERE sender = ? AND eid = ?",
+                    (env.sender, env.eid),
+                ).fetchone()
+                sids.append(int(row[0]) if row else 0)
+        pairs = {(e.sender, e.recipient) for e in envelopes}
+        db.executemany(
+            "INSERT OR IGNORE INTO contacts VALUES (?, ?)", pairs | {(b, a) for a, b in pairs}
+        )
         return sids
+
+    def _ack(self, db: sqlite3.Connection, recipient: str, sids: Sequence[int]) -> tuple[int, int]:
+        count = size = 0
+        for sid in sids:
+            row = db.execute(
+                "DELETE FROM envelopes WHERE sid = ? AND recipient = ? RETURNING LENGTH(body)",
+                (sid, recipient),
+            ).fetchone()
+            if row is not None:
+                count += 1
+                size += int(row[0])
+        return count, size
 
     async def pending(self, recipient: str, after_sid: int, limit: int) -> list[StoredEnvelope]:
         with _guard():
@@ -268,11 +294,7 @@ class SQLiteStore:
 
     async def ack(self, recipient: str, sids: Sequence[int]) -> int:
         with self._tx() as db:
-            cur = db.executemany(
-                "DELETE FROM envelopes WHERE sid = ? AND recipient = ?",
-                [(sid, recipient) for sid in sids],
-            )
-            return cur.rowcount
+            return self._ack(db, recipient, sids)[0]
 
     async def queue_usage(self, recipient: str) -> tuple[int, int]:
         with _guard():
@@ -466,6 +488,14 @@ class SQLiteStore:
                 ).fetchone()[0]
             )
         return counts
+
+    async def checkpoint(self) -> None:
+        """Copies the WAL into the database from a second connection, off the event loop."""
+        await asyncio.to_thread(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        with _guard(), contextlib.closing(sqlite3.connect(self.path, timeout=5)) as side:
+            side.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def close(self) -> None:
         with _guard():

@@ -8,7 +8,7 @@ SQLite answers in microseconds on the loop thread.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -98,6 +98,16 @@ class Store(Protocol):
         """Persists a batch in one transaction; a repeated (sender, eid) returns its old sid."""
         ...
 
+    async def commit_batch(
+        self, envelopes: Sequence[NewEnvelope], acks: Mapping[str, Sequence[int]]
+    ) -> tuple[list[int], dict[str, tuple[int, int]]]:
+        """The relay's group commit: new envelopes and acknowledgements in ONE transaction.
+
+        Returns the sids of `envelopes` (as `enqueue`) and, per recipient, the
+        (count, bytes) that the acknowledgements removed.
+        """
+        ...
+
     async def pending(self, recipient: str, after_sid: int, limit: int) -> list[StoredEnvelope]: ...
     async def ack(self, recipient: str, sids: Sequence[int]) -> int: ...
     async def queue_usage(self, recipient: str) -> tuple[int, int]:
@@ -143,4 +153,8 @@ class Store(Protocol):
 
     # operations
     async def stats(self) -> dict[str, int]: ...
+    async def checkpoint(self) -> None:
+        """Housekeeping the relay runs off the message path (SQLite: WAL checkpoints)."""
+        ...
+
     async def close(self) -> None: ...
