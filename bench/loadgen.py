@@ -72,8 +72,9 @@ class Window:
 class Load:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
-        self.port = int(spec["port"])
-        self.server_pid = int(spec["server_pid"])
+        # A cluster run spreads clients over several nodes (`ports`) and sums their CPU.
+        self.ports = [int(p) for p in spec.get("ports") or [spec["port"]]]
+        self.server_pids = [int(p) for p in spec.get("server_pids") or [spec["server_pid"]]]
         self.body = base64.b64encode(os.urandom(int(spec.get("body_bytes", 256)))).decode()
         self.run = secrets.token_hex(3)
         self.counter = 0
@@ -146,8 +147,8 @@ class Load:
             raise RuntimeError(f"{frame['type']}: the server {why}")
         return future.result()
 
-    async def open_session(self, user: str, password: str) -> WsClient:
-        client = await connect(self.port, self.on_message)
+    async def open_session(self, user: str, password: str, index: int = 0) -> WsClient:
+        client = await connect(self.ports[index % len(self.ports)], self.on_message)
         answer = await self.call(client, {"type": "login", "username": user, "password": password})
         if answer.type != "session":
             raise RuntimeError(f"login of {user} failed: {answer}")
@@ -157,11 +158,11 @@ class Load:
         gate = asyncio.Semaphore(parallel)
         start = time.perf_counter()
 
-        async def one(user: str) -> WsClient:
+        async def one(index: int, user: str) -> WsClient:
             async with gate:
-                return await self.open_session(user, password)
+                return await self.open_session(user, password, index)
 
-        self.clients = list(await asyncio.gather(*(one(u) for u in users)))
+        self.clients = list(await asyncio.gather(*(one(i, u) for i, u in enumerate(users))))
         for i, client in enumerate(self.clients):
             self.targets[client] = users[(i + 1) % len(users)].encode()
             self.inflight[client] = 0
@@ -169,17 +170,20 @@ class Load:
 
     # --- windows -------------------------------------------------------------------
 
+    def server_cpu(self) -> float:
+        return sum(tree_cpu_seconds(pid) for pid in self.server_pids)
+
     def open_window(self, label: str) -> Window:
         return Window(
             label,
             time.perf_counter(),
-            server_cpu=tree_cpu_seconds(self.server_pid),
+            server_cpu=self.server_cpu(),
             own_cpu=time.process_time(),
         )
 
     def close_window(self, window: Window) -> None:
         window.end = time.perf_counter()
-        window.server_cpu = tree_cpu_seconds(self.server_pid) - window.server_cpu
+        window.server_cpu = self.server_cpu() - window.server_cpu
         window.own_cpu = time.process_time() - window.own_cpu
 
     def summarise(self, window: Window) -> dict[str, Any]:
@@ -293,7 +297,7 @@ async def register(spec: dict[str, Any]) -> dict[str, Any]:
 
     async def one(user: str) -> None:
         async with gate:
-            client = await connect(load.port, load.on_message)
+            client = await connect(load.ports[0], load.on_message)
             answer = await load.call(
                 client,
                 {

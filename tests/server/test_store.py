@@ -71,6 +71,9 @@ async def test_queue_is_ordered_idempotent_and_acknowledged(store: Store) -> Non
     assert [e.eid for e in await store.pending("bob", 0, 10)] == ["e2", "e3", "e4"]
     assert [e.eid for e in await store.pending("bob", sids[3], 10)] == ["e4"]
     assert await store.contacts_of("bob") == {"alice"}
+    announced = await store.envelopes("bob", [sids[4], sids[0], 10**9])
+    assert [e.eid for e in announced] == ["e4"]
+    assert await store.envelopes("mallory", [sids[4]]) == []
     assert await store.expire_envelopes(before=3.5) == 2
     assert await store.delete_conversation("bob", "alice") == 1
 

@@ -215,7 +215,7 @@ class RelayServer:
                 self.bus.recovered.clear()
             if not self.bus.healthy or recovered:
                 for user in list(self.relay.online):
-                    self.relay.remote_wake(user)
+                    self.relay.remote_wake(user, [])
 
     def _http(self, conn: ServerConnection, request: Request) -> Response | None:
         if request.path == "/healthz":

@@ -3,9 +3,10 @@
 A single relay needs nothing (`LocalBus`). Several relays behind a load
 balancer share PostgreSQL for data and Redis for signals (`RedisBus`):
 
-- *wake*: "the store has new envelopes for these users"; the node where a
-  user is connected reads that user's queue from the store. The store is the
-  source of truth, so a lost signal delays a message but never loses it.
+- *wake*: "the store has these new envelopes (sids) for these users"; the
+  node where a user is connected reads exactly those rows from the store. The
+  store is the source of truth, so a lost signal delays a message (until the
+  next connection or poll) but never loses it.
 - *presence*: a user came online or went offline on some node; plus a hash
   per user of the nodes holding a connection, refreshed by heartbeats, so a
   crashed node's entries fade out.
@@ -23,12 +24,12 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 log = logging.getLogger("securechat.bus")
 
-WakeHandler = Callable[[str], None]
+WakeHandler = Callable[[str, list[int]], None]
 PresenceHandler = Callable[[str, str], None]
 
 
@@ -36,7 +37,7 @@ class Bus(Protocol):
     healthy: bool
 
     async def start(self, on_wake: WakeHandler, on_presence: PresenceHandler) -> None: ...
-    async def wake(self, users: Iterable[str]) -> None: ...
+    async def wake(self, items: Mapping[str, list[int]]) -> None: ...
     async def presence(self, user: str, state: str) -> None: ...
     async def online_elsewhere(self, user: str) -> bool: ...
     async def close(self) -> None: ...
@@ -50,7 +51,7 @@ class LocalBus:
     async def start(self, on_wake: WakeHandler, on_presence: PresenceHandler) -> None:
         return None
 
-    async def wake(self, users: Iterable[str]) -> None:
+    async def wake(self, items: Mapping[str, list[int]]) -> None:
         return None
 
     async def presence(self, user: str, state: str) -> None:
@@ -87,7 +88,7 @@ class RedisBus:
         self.client = redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._channel = f"{prefix}:events"
         self._tasks: list[asyncio.Task[None]] = []
-        self._on_wake: WakeHandler = lambda user: None
+        self._on_wake: WakeHandler = lambda user, sids: None
         self._on_presence: PresenceHandler = lambda user, state: None
         self.recovered = asyncio.Event()
 
@@ -101,8 +102,8 @@ class RedisBus:
             asyncio.create_task(self._heartbeat()),
         ]
 
-    async def wake(self, users: Iterable[str]) -> None:
-        await self._publish({"kind": "wake", "users": sorted(set(users))})
+    async def wake(self, items: Mapping[str, list[int]]) -> None:
+        await self._publish({"kind": "wake", "items": dict(items)})
 
     async def presence(self, user: str, state: str) -> None:
         with contextlib.suppress(*self._errors()):
@@ -171,8 +172,8 @@ class RedisBus:
             if message.get("node") == self.node_id:
                 return
             if message["kind"] == "wake":
-                for user in message["users"]:
-                    self._on_wake(str(user))
+                for user, sids in message["items"].items():
+                    self._on_wake(str(user), [int(sid) for sid in sids])
             elif message["kind"] == "presence":
                 self._on_presence(str(message["user"]), str(message["state"]))
         except (ValueError, KeyError, TypeError):

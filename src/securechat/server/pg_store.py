@@ -299,6 +299,16 @@ class PostgresStore:
             )
         return [StoredEnvelope(*row) for row in rows]
 
+    async def envelopes(self, recipient: str, sids: Sequence[int]) -> list[StoredEnvelope]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT sid, recipient, sender, eid, body, ts FROM envelopes"
+                " WHERE recipient = $1 AND sid = ANY($2::bigint[]) ORDER BY sid",
+                recipient,
+                list(sids),
+            )
+        return [StoredEnvelope(*row) for row in rows]
+
     async def ack(self, recipient: str, sids: Sequence[int]) -> int:
         async with self._conn() as conn:
             rows = await conn.fetch(

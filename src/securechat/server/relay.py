@@ -139,7 +139,10 @@ class Relay:
             for outlet in self.online.get(env.recipient, ()):
                 outlet.wake_delivery(stored)
         # Other nodes may hold connections of these users (a second device, a reconnect).
-        await self.bus.wake(p.envelope.recipient for p in batch)
+        items: dict[str, list[int]] = defaultdict(list)
+        for pending, sid in zip(batch, sids, strict=True):
+            items[pending.envelope.recipient].append(sid)
+        await self.bus.wake(items)
 
     async def _usage_of(self, recipient: str) -> _QueueUsage:
         usage = self._usage.get(recipient)
@@ -216,10 +219,31 @@ class Relay:
         self.watchers.pop(username, None)
         self._signal(self.bus.presence(username, "deleted"))
 
-    def remote_wake(self, username: str) -> None:
-        """Another node stored envelopes for `username`: connections here re-read the queue."""
-        for outlet in self.online.get(username, ()):
-            outlet.wake_backlog()
+    def remote_wake(self, username: str, sids: list[int]) -> None:
+        """Another node stored these envelopes for `username`: hand them to its connections here.
+
+        Without sids (the store-and-forward poll) the connections re-read the whole queue.
+        """
+        outlets = self.online.get(username)
+        if not outlets:
+            return
+        if not sids:
+            for outlet in outlets:
+                outlet.wake_backlog()
+            return
+        self._signal(self._deliver_remote(username, sids))
+
+    async def _deliver_remote(self, username: str, sids: list[int]) -> None:
+        try:
+            envelopes = await self.store.envelopes(username, sids)
+        except StoreError:
+            log.warning("could not read envelopes announced by another node; polling instead")
+            envelopes = []
+            for outlet in self.online.get(username, ()):
+                outlet.wake_backlog()
+        for envelope in envelopes:
+            for outlet in self.online.get(username, ()):
+                outlet.wake_delivery(envelope)
 
     def remote_presence(self, username: str, state: str) -> None:
         if state == "offline" and self.online.get(username):

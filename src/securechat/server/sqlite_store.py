@@ -292,6 +292,18 @@ class SQLiteStore:
             ).fetchall()
         return [StoredEnvelope(*row) for row in rows]
 
+    async def envelopes(self, recipient: str, sids: Sequence[int]) -> list[StoredEnvelope]:
+        with _guard():
+            rows = [
+                self._db.execute(
+                    "SELECT sid, recipient, sender, eid, body, ts FROM envelopes"
+                    " WHERE sid = ? AND recipient = ?",
+                    (sid, recipient),
+                ).fetchone()
+                for sid in sids
+            ]
+        return [StoredEnvelope(*row) for row in rows if row is not None]
+
     async def ack(self, recipient: str, sids: Sequence[int]) -> int:
         with self._tx() as db:
             return self._ack(db, recipient, sids)[0]
