@@ -10,7 +10,7 @@ import pytest
 from securechat.client.core import ChatClient
 from securechat.client.events import MessageReceived
 from securechat.server.app import RelayServer
-from tests.client.test_chat import PASSWORD, secure, wait_for
+from tests.client.helpers import PASSWORD, secure, wait_for
 
 
 async def test_no_secret_in_any_log_record(

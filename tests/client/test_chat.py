@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from securechat.client.events import (
     ConversationState,
     DeliveryChanged,
     DeliveryState,
-    Event,
     KeyChanged,
     KeyShared,
     MessageReceived,
@@ -22,45 +20,13 @@ from securechat.client.events import (
 )
 from securechat.errors import SessionError
 from securechat.server.app import RelayServer
-
-PASSWORD = "correct horse battery"
-
-
-async def wait_for(client: ChatClient, kind: type, timeout: float = 10.0, **match: object) -> Event:
-    """The next event of `kind` whose fields equal `match`, skipping others."""
-
-    async def _next() -> Event:
-        while True:
-            event = await client.events.get()
-            if isinstance(event, kind) and all(getattr(event, k) == v for k, v in match.items()):
-                return event
-
-    return await asyncio.wait_for(_next(), timeout)
+from tests.client.helpers import PASSWORD, clients, secure, wait_for
 
 
 @pytest.fixture
 async def pair(relay_url: str, tmp_path: Path) -> AsyncIterator[tuple[ChatClient, ChatClient]]:
-    alice = ChatClient(relay_url, tmp_path / "alice-device")
-    bob = ChatClient(relay_url, tmp_path / "bob-device")
-    await alice.connect()
-    await bob.connect()
-    await alice.register("alice", PASSWORD)
-    await bob.register("bob", PASSWORD)
-    yield alice, bob
-    await alice.close()
-    await bob.close()
-
-
-async def secure(first: ChatClient, second: ChatClient) -> None:
-    """sharekey both ways, talk, and wait until both sides show the session active."""
-    a, b = first.username, second.username
-    assert a and b
-    await first.sharekey(b)
-    await second.sharekey(a)
-    await wait_for(first, ConversationChanged, peer=b)
-    await first.talk(b)
-    await wait_for(first, ConversationChanged, peer=b, state=ConversationState.ACTIVE)
-    await wait_for(second, ConversationChanged, peer=a, state=ConversationState.ACTIVE)
+    async with clients(relay_url, tmp_path, "alice", "bob") as (alice, bob):
+        yield alice, bob
 
 
 async def test_two_clients_exchange_messages_end_to_end(

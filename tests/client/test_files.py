@@ -18,22 +18,15 @@ from securechat.crypto.filestream import CHUNK_SIZE
 from securechat.errors import ServerRejected
 from securechat.protocol import frames as F
 from securechat.server.app import RelayServer
-from tests.client.test_chat import PASSWORD, secure, wait_for
+from tests.client.helpers import PASSWORD, clients, drain, secure, wait_for
 from tests.procs import RelayProcess
 
 
 @pytest.fixture
 async def pair(relay_url: str, tmp_path: Path) -> AsyncIterator[tuple[ChatClient, ChatClient]]:
-    alice = ChatClient(relay_url, tmp_path / "alice")
-    bob = ChatClient(relay_url, tmp_path / "bob")
-    await alice.connect()
-    await bob.connect()
-    await alice.register("alice", PASSWORD)
-    await bob.register("bob", PASSWORD)
-    await secure(alice, bob)
-    yield alice, bob
-    await alice.close()
-    await bob.close()
+    async with clients(relay_url, tmp_path, "alice", "bob") as (alice, bob):
+        await secure(alice, bob)
+        yield alice, bob
 
 
 def make_file(path: Path, size: int) -> Path:
@@ -179,58 +172,48 @@ async def test_blob_is_freed_once_every_recipient_has_it(
 async def test_upload_and_download_resume_after_relay_restart(tmp_path: Path) -> None:
     """A transfer cut by a relay crash continues from the last stored chunk."""
     relay = RelayProcess(tmp_path / "relay").start()
-    alice = ChatClient(relay.url, tmp_path / "a")
-    bob = ChatClient(relay.url, tmp_path / "b")
     try:
-        for client in (alice, bob):
-            client.relay.backoff_base = 0.05
-            await client.connect()
-        await alice.register("alice", PASSWORD)
-        await bob.register("bob", PASSWORD)
-        await secure(alice, bob)
-        source = make_file(tmp_path / "movie.bin", 8_000_000)
-
-        upload = asyncio.create_task(alice.send_file("bob", source))
-        progress = await wait_for(alice, TransferProgress, timeout=20, direction="up")
-        while progress.done < 2_000_000:
-            progress = await wait_for(alice, TransferProgress, timeout=20, direction="up")
-        relay.kill()
-        with pytest.raises(TransferError, match="resumes when the relay is back"):
-            await upload
-        relay.start()
-        offer = await wait_for(bob, FileOffered, timeout=30)
-        first_up = [e for e in _drain(alice) if isinstance(e, TransferProgress)]
-        assert first_up and first_up[0].done >= 2_000_000
-
-        download = asyncio.create_task(bob.download(offer.file_id, tmp_path / "dl"))
-        progress = await wait_for(bob, TransferProgress, timeout=20, direction="down")
-        while progress.done < 2_000_000:
-            progress = await wait_for(bob, TransferProgress, timeout=20, direction="down")
-        relay.kill()
-        with pytest.raises(Exception):  # noqa: B017 - any transport error interrupts it
-            await download
-        relay.start()
-        await asyncio.sleep(0.5)
-        for _ in range(100):
-            if bob.relay.connected:
-                break
-            await asyncio.sleep(0.1)
-        _drain(bob)
-        saved = await bob.download(offer.file_id, tmp_path / "dl")
-        resumed = [e for e in _drain(bob) if isinstance(e, TransferProgress)]
-        assert resumed[0].done > 2_000_000 - 8 * CHUNK_SIZE
-        assert (
-            hashlib.sha256(saved.read_bytes()).digest()
-            == hashlib.sha256(source.read_bytes()).digest()
-        )
+        async with clients(relay.url, tmp_path, "alice", "bob", fast_reconnect=True) as pair:
+            await _interrupted_transfers(relay, *pair, tmp_path)
     finally:
-        await alice.close()
-        await bob.close()
         relay.kill()
 
 
-def _drain(client: ChatClient) -> list[object]:
-    events = []
-    while not client.events.empty():
-        events.append(client.events.get_nowait())
-    return events
+async def _interrupted_transfers(
+    relay: RelayProcess, alice: ChatClient, bob: ChatClient, tmp_path: Path
+) -> None:
+    await secure(alice, bob)
+    source = make_file(tmp_path / "movie.bin", 8_000_000)
+
+    upload = asyncio.create_task(alice.send_file("bob", source))
+    progress = await wait_for(alice, TransferProgress, timeout=20, direction="up")
+    while progress.done < 2_000_000:
+        progress = await wait_for(alice, TransferProgress, timeout=20, direction="up")
+    relay.kill()
+    with pytest.raises(TransferError, match="resumes when the relay is back"):
+        await upload
+    relay.start()
+    offer = await wait_for(bob, FileOffered, timeout=30)
+    first_up = [e for e in drain(alice) if isinstance(e, TransferProgress)]
+    assert first_up and first_up[0].done >= 2_000_000
+
+    download = asyncio.create_task(bob.download(offer.file_id, tmp_path / "dl"))
+    progress = await wait_for(bob, TransferProgress, timeout=20, direction="down")
+    while progress.done < 2_000_000:
+        progress = await wait_for(bob, TransferProgress, timeout=20, direction="down")
+    relay.kill()
+    with pytest.raises(Exception):  # noqa: B017 - any transport error interrupts it
+        await download
+    relay.start()
+    await asyncio.sleep(0.5)
+    for _ in range(100):
+        if bob.relay.connected:
+            break
+        await asyncio.sleep(0.1)
+    drain(bob)
+    saved = await bob.download(offer.file_id, tmp_path / "dl")
+    resumed = [e for e in drain(bob) if isinstance(e, TransferProgress)]
+    assert resumed[0].done > 2_000_000 - 8 * CHUNK_SIZE
+    assert (
+        hashlib.sha256(saved.read_bytes()).digest() == hashlib.sha256(source.read_bytes()).digest()
+    )

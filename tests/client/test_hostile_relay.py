@@ -12,36 +12,31 @@ from securechat.client.core import ChatClient
 from securechat.client.events import ErrorRaised, MessageReceived
 from securechat.server.app import RelayServer
 from securechat.server.store import NewEnvelope
-from tests.client.test_chat import PASSWORD, secure, wait_for
+from tests.client.helpers import clients, drain, secure, wait_for
 
 
 @pytest.fixture
 async def trio(
     relay: RelayServer, relay_url: str, tmp_path: Path
 ) -> AsyncIterator[tuple[ChatClient, ChatClient, ChatClient]]:
-    clients = [ChatClient(relay_url, tmp_path / name) for name in ("alice", "bob", "carol")]
-    for client, name in zip(clients, ("alice", "bob", "carol"), strict=True):
-        await client.connect()
-        await client.register(name, PASSWORD)
-    await secure(clients[0], clients[1])
-    yield clients[0], clients[1], clients[2]
-    for client in clients:
-        await client.close()
+    async with clients(relay_url, tmp_path, "alice", "bob", "carol") as (alice, bob, carol):
+        await secure(alice, bob)
+        yield alice, bob, carol
 
 
 async def _captured_body(relay: RelayServer, alice: ChatClient, bob: ChatClient) -> bytes:
     """Alice sends one message; the relay keeps a copy of its ciphertext on the way."""
     bodies: list[bytes] = []
-    original = relay.store.enqueue
+    original = relay.store.commit_batch
 
-    async def spy(envelopes):  # type: ignore[no-untyped-def]
+    async def spy(envelopes, acks):  # type: ignore[no-untyped-def]
         bodies.extend(e.body for e in envelopes if e.sender == "alice" and e.recipient == "bob")
-        return await original(envelopes)
+        return await original(envelopes, acks)
 
-    relay.store.enqueue = spy  # type: ignore[method-assign]
+    relay.store.commit_batch = spy  # type: ignore[method-assign]
     await alice.send_text("bob", "pay carol 10 euros")
     assert (await wait_for(bob, MessageReceived)).text == "pay carol 10 euros"
-    relay.store.enqueue = original  # type: ignore[method-assign]
+    relay.store.commit_batch = original  # type: ignore[method-assign]
     return bodies[0]
 
 
@@ -61,7 +56,7 @@ async def test_replayed_envelope_is_rejected(
     await _inject(relay, "bob", "alice", "replayed-id", body)
     error = await wait_for(bob, ErrorRaised)
     assert "rejected" in error.message
-    assert not any(isinstance(event, MessageReceived) for event in _drain(bob))
+    assert not any(isinstance(event, MessageReceived) for event in drain(bob))
     assert [m.record.text for m in bob.history("alice")].count("pay carol 10 euros") == 1
 
 
@@ -102,13 +97,6 @@ async def test_garbage_envelope_is_rejected_and_the_session_survives(
     assert "rejected" in (await wait_for(bob, ErrorRaised)).message
     await alice.send_text("bob", "still here")
     assert (await wait_for(bob, MessageReceived)).text == "still here"
-
-
-def _drain(client: ChatClient) -> list[object]:
-    events = []
-    while not client.events.empty():
-        events.append(client.events.get_nowait())
-    return events
 
 
 async def test_changed_key_by_sharekey_needs_explicit_trust(

@@ -16,7 +16,7 @@ from securechat.client.connection import CertificatePinMismatch
 from securechat.client.core import ChatClient
 from securechat.client.events import ConnectionChanged, ConnectionState, MessageReceived
 from securechat.server.app import RelayServer
-from tests.client.test_chat import PASSWORD, secure, wait_for
+from tests.client.helpers import PASSWORD, clients, secure, wait_for
 from tests.conftest import fast_config
 from tests.procs import RelayProcess
 
@@ -24,52 +24,51 @@ from tests.procs import RelayProcess
 async def test_outbox_drains_after_the_relay_comes_back(tmp_path: Path) -> None:
     """Messages typed while the relay is down go out after it restarts, exactly once."""
     relay = RelayProcess(tmp_path / "relay").start()
-    alice = ChatClient(relay.url, tmp_path / "a")
-    bob = ChatClient(relay.url, tmp_path / "b")
     try:
-        for client in (alice, bob):
-            client.relay.backoff_base = 0.05
-            await client.connect()
-        await alice.register("alice", PASSWORD)
-        await bob.register("bob", PASSWORD)
-        await secure(alice, bob)
-        relay.kill()
-        await wait_for(alice, ConnectionChanged, state=ConnectionState.RECONNECTING)
-        for i in range(3):
-            await alice.send_text("bob", f"while down {i}")
-        assert len(alice.vault.outbox_items()) == 3  # type: ignore[union-attr]
-        relay.start()
-        await wait_for(alice, ConnectionChanged, timeout=20, state=ConnectionState.CONNECTED)
-        texts = [(await wait_for(bob, MessageReceived, timeout=20)).text for _ in range(3)]
-        assert texts == [f"while down {i}" for i in range(3)]
-        await alice.settle()
-        assert alice.vault.outbox_items() == []  # type: ignore[union-attr]
+        async with clients(relay.url, tmp_path, "alice", "bob", fast_reconnect=True) as pair:
+            await _type_while_down(relay, *pair)
     finally:
-        await alice.close()
-        await bob.close()
         relay.kill()
+
+
+async def _type_while_down(relay: RelayProcess, alice: ChatClient, bob: ChatClient) -> None:
+    await secure(alice, bob)
+    relay.kill()
+    await wait_for(alice, ConnectionChanged, state=ConnectionState.RECONNECTING)
+    for i in range(3):
+        await alice.send_text("bob", f"while down {i}")
+    assert len(alice.vault.outbox_items()) == 3  # type: ignore[union-attr]
+    relay.start()
+    await wait_for(alice, ConnectionChanged, timeout=20, state=ConnectionState.CONNECTED)
+    texts = [(await wait_for(bob, MessageReceived, timeout=20)).text for _ in range(3)]
+    assert texts == [f"while down {i}" for i in range(3)]
+    await alice.settle()
+    assert alice.vault.outbox_items() == []  # type: ignore[union-attr]
 
 
 async def test_nothing_readable_is_left_on_disk(relay: RelayServer, tmp_path: Path) -> None:
     """Neither client vaults nor the relay's database hold the plaintext or the password."""
     url = f"ws://127.0.0.1:{relay.port}"
-    alice = ChatClient(url, tmp_path / "a")
-    bob = ChatClient(url, tmp_path / "b")
-    await alice.connect()
-    await bob.connect()
-    await alice.register("alice", PASSWORD)
-    await bob.register("bob", PASSWORD)
+    async with clients(url, tmp_path, "alice", "bob") as (alice, bob):
+        await _chat_and_search(alice, bob)
+    _assert_unreadable(tmp_path / "alice", tmp_path / "bob", Path(relay.config.data_dir))
+
+
+SECRET = "the eagle lands at midnight"
+
+
+async def _chat_and_search(alice: ChatClient, bob: ChatClient) -> None:
     await secure(alice, bob)
-    secret = "the eagle lands at midnight"
-    await alice.send_text("bob", secret)
-    assert (await wait_for(bob, MessageReceived)).text == secret
-    assert bob.search("eagle")[0].record.text == secret
+    await alice.send_text("bob", SECRET)
+    assert (await wait_for(bob, MessageReceived)).text == SECRET
+    assert bob.search("eagle")[0].record.text == SECRET
     await alice.settle()
     await bob.settle()
-    await alice.close()
-    await bob.close()
-    needles = [secret.encode(), b"eagle", PASSWORD.encode(), secret.encode("utf-16-le")]
-    for root in (tmp_path / "a", tmp_path / "b", Path(relay.config.data_dir)):
+
+
+def _assert_unreadable(*roots: Path) -> None:
+    needles = [SECRET.encode(), b"eagle", PASSWORD.encode(), SECRET.encode("utf-16-le")]
+    for root in roots:
         for path in root.rglob("*"):
             if path.is_file():
                 data = path.read_bytes()

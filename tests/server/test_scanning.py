@@ -13,7 +13,7 @@ from securechat.scanner import Scanner, decide_from_hashes, prefixes_for
 from securechat.scanner.blocklist import Blocklist
 from securechat.scanner.providers.virustotal import VirusTotalProvider
 from securechat.server.app import RelayServer
-from tests.client.test_chat import PASSWORD
+from tests.client.helpers import PASSWORD
 from tests.conftest import fast_config
 from tests.scanner.fakes import VT_KEY, FakeVirusTotal, Fault
 from tests.wire import Wire, b64, signed_up
