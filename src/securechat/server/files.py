@@ -48,7 +48,8 @@ class FileService:
         self.quota_bytes = quota_bytes
         self.ttl = ttl
         self.clock = clock
-        self._received: dict[str, int] = {}
+        self._uploads: dict[str, tuple[int, int]] = {}
+        """Upload progress (next index, bytes received) of incomplete files, from the disk."""
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     async def begin(self, owner: str, frame: F.FileBegin) -> F.FileReady:
@@ -77,25 +78,29 @@ class FileService:
         )
         await self.store.create_file(record)
         self._dir(file_id).mkdir(mode=0o700)
-        self._received[file_id] = 0
+        self._uploads[file_id] = (0, 0)
         return self._ready(frame.rid, record)
 
     async def chunk(self, owner: str, frame: F.FileChunk) -> F.FileReady:
         record = await self._get(frame.file_id, owner, owner_only=True)
         if record.complete:
             raise ProtocolError(ErrorCode.CONFLICT, "that upload is already complete")
-        if frame.index != record.next_index:
+        next_index, received = self._progress(record)
+        if frame.index != next_index:
             raise ProtocolError(
-                ErrorCode.CONFLICT, f"expected chunk {record.next_index}, got {frame.index}"
+                ErrorCode.CONFLICT, f"expected chunk {next_index}, got {frame.index}"
             )
-        received = self._received_bytes(record)
         if received + len(frame.data) > record.size:
             raise ProtocolError(ErrorCode.TOO_LARGE, "more data than the size declared")
-        await asyncio.to_thread(self._write_chunk, frame.file_id, frame.index, frame.data)
+        # A 64 KiB write to the page cache is quicker than a hop to a thread.
+        self._write_chunk(frame.file_id, frame.index, frame.data)
         received += len(frame.data)
-        self._received[frame.file_id] = received
         complete = received == record.size
-        await self.store.set_file_progress(frame.file_id, frame.index + 1, complete)
+        self._uploads[frame.file_id] = (frame.index + 1, received)
+        if complete:
+            # The chunk files are the progress record; the store learns only the end.
+            await self.store.set_file_progress(frame.file_id, frame.index + 1, True)
+            del self._uploads[frame.file_id]
         return F.FileReady(
             rid=frame.rid,
             file_id=frame.file_id,
@@ -113,7 +118,7 @@ class FileService:
             raise ProtocolError(ErrorCode.CONFLICT, "the sender has not finished uploading")
         if frame.index >= max(record.next_index, 1):
             raise ProtocolError(ErrorCode.NOT_FOUND, f"the file has no chunk {frame.index}")
-        data = await asyncio.to_thread(self._read_chunk, frame.file_id, frame.index)
+        data = self._read_chunk(frame.file_id, frame.index)
         return F.FileData(
             rid=frame.rid,
             file_id=frame.file_id,
@@ -133,7 +138,7 @@ class FileService:
 
     async def delete(self, file_id: str) -> None:
         await self.store.delete_file(file_id)
-        self._received.pop(file_id, None)
+        self._uploads.pop(file_id, None)
         await asyncio.to_thread(shutil.rmtree, self._dir(file_id), True)
 
     async def delete_all_of(self, owner: str) -> None:
@@ -157,21 +162,26 @@ class FileService:
         return record
 
     def _ready(self, rid: int, record: FileRecord) -> F.FileReady:
+        next_index = record.next_index if record.complete else self._progress(record)[0]
         return F.FileReady(
             rid=rid,
             file_id=record.file_id,
-            next_index=record.next_index,
+            next_index=next_index,
             size=record.size,
             complete=record.complete,
         )
 
-    def _received_bytes(self, record: FileRecord) -> int:
-        cached = self._received.get(record.file_id)
-        if cached is None:
+    def _progress(self, record: FileRecord) -> tuple[int, int]:
+        """Next chunk index and bytes stored, counted from the chunk files after a restart."""
+        known = self._uploads.get(record.file_id)
+        if known is None:
             directory = self._dir(record.file_id)
-            cached = sum((directory / str(i)).stat().st_size for i in range(record.next_index))
-            self._received[record.file_id] = cached
-        return cached
+            index = received = 0
+            while (chunk := directory / str(index)).exists():
+                received += chunk.stat().st_size
+                index += 1
+            known = self._uploads[record.file_id] = (index, received)
+        return known
 
     def _dir(self, file_id: str) -> Path:
         return self.root / file_id
