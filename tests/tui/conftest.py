@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -100,6 +101,17 @@ async def wait_for_screen(pilot: Pilot[None], kind: type, timeout: float = 10.0)
         assert loop.time() < deadline, f"{kind.__name__} did not appear; at {pilot.app.screen}"
         await pilot.pause(0.02)
     await pilot.pause()
+
+
+async def until(
+    pilot: Pilot[None], check: Callable[[], bool], what: str, timeout: float = 15
+) -> None:
+    """Polls the UI while something else (a relay, a peer, a held transfer) does its part."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.02)
 
 
 async def sign_in(pilot: Pilot[None], user: str = "alice", password: str = PASSWORD) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from pathlib import Path
 
 from securechat.client.events import (
     ConnectionChanged,
@@ -18,23 +19,40 @@ from securechat.client.events import (
     DeliveryChanged,
     DeliveryState,
     Event,
+    FileOffered,
     KeyChanged,
     MessageReceived,
+    TransferProgress,
 )
+from securechat.client.filenames import sanitise_filename
+from securechat.client.transfers import TransferError
 from securechat.client.vault_store import (
     ConversationRecord,
     MessageRecord,
     StoredMessage,
     words,
 )
-from securechat.crypto.errors import WrongPassword
+from securechat.crypto.errors import AuthenticationFailed, WrongPassword
 from securechat.errors import ConnectionLost, ServerRejected, SessionError
+from securechat.protocol.limits import MAX_FILE_PLAINTEXT_BYTES
+from securechat.scanner import (
+    ProviderReport,
+    ProviderStatus,
+    Rating,
+    Verdict,
+    check,
+    combine,
+)
 
 RECOVERY_CODE = "ABCD-EFGH-JKMN-PQRS-TVWX-YZ12"
 NEW_RECOVERY_CODE = "2222-3333-4444-5555-6666-7777"
 SAFETY_NUMBER = "12345 67890 12345 67890 12345 67890\n09876 54321 09876 54321 09876 54321"
 FINGERPRINT = "a1b2c3d4e5f6a7b8c9d0" * 2
 BASE_TS = 1_700_000_000.0
+TAMPERED = (
+    "The file was altered, truncated or mixed with another file in transit; "
+    "ask the sender to share it again."
+)
 
 
 class FakeClient:
@@ -54,6 +72,23 @@ class FakeClient:
         self.closed = False
         self._ids = itertools.count(1)
         self._eids = itertools.count(1)
+        self._blobs = itertools.count(1)
+        # files
+        self.offered: dict[str, tuple[str, bytes]] = {}
+        self.uploads: list[tuple[str, str]] = []
+        self.downloads_dir: Path | None = None
+        self.tampered: set[str] = set()
+        self.transfer_gate: asyncio.Event | None = None
+        """When set, transfers stop half way until the test sets the event."""
+        self.interrupt_uploads = False
+        self.interrupted: list[tuple[str, str, str, int]] = []
+        # links
+        self.ratings: dict[str, Rating] = {}
+        """url -> what the relay's lists (or, with full=True, VirusTotal) say."""
+        self.scan_error: Exception | None = None
+        self.scan_gate: asyncio.Event | None = None
+        """When set, every scan waits for it: a relay that is slow to answer."""
+        self.scans: list[tuple[str, bool]] = []
 
     # --- accounts
 
@@ -158,14 +193,16 @@ class FakeClient:
     # --- history
 
     def history(
-        self, peer: str, before_id: int | None = None, limit: int = 50
+        self,
+        peer: str,
+        before_id: int | None = None,
+        limit: int = 50,
+        after_id: int | None = None,
     ) -> list[StoredMessage]:
-        mine = [
-            m
-            for m in self.messages
-            if m.record.peer == peer and (before_id is None or m.id < before_id)
-        ]
-        return mine[-limit:]
+        mine = [m for m in self.messages if m.record.peer == peer]
+        if after_id is not None:
+            return [m for m in mine if m.id > after_id][:limit]
+        return [m for m in mine if before_id is None or m.id < before_id][-limit:]
 
     def search(self, query: str, limit: int = 50) -> list[StoredMessage]:
         wanted = words(query)
@@ -184,15 +221,115 @@ class FakeClient:
     def mark_read(self, peer: str) -> None:
         self.unread[peer] = 0
 
+    # --- files
+
+    async def send_file(self, peer: str, path: str | Path) -> str:
+        if self.states.get(peer) != ConversationState.ACTIVE:
+            raise SessionError(
+                f"no secure session with {peer}: type `sharekey {peer}` and `talk {peer}` first"
+            )
+        source = Path(path).expanduser()
+        try:
+            size = source.stat().st_size
+        except OSError as exc:
+            raise TransferError(f"cannot read {source}: {exc.strerror}") from exc
+        if size > MAX_FILE_PLAINTEXT_BYTES:
+            raise TransferError(
+                f"{source.name} is {size / 1e6:.1f} MB; files are limited to "
+                f"{MAX_FILE_PLAINTEXT_BYTES / 1e6:.0f} MB"
+            )
+        blob_id = f"blob{next(self._blobs):04d}AAAAAAAAAAAAAAAAAAAAAAAA"
+        if self.interrupt_uploads:
+            self._emit(TransferProgress(blob_id, 0, size, "up"))
+            self._emit(TransferProgress(blob_id, size // 2, size, "up"))
+            self.interrupted.append((blob_id, peer, source.name, size))
+            raise TransferError(
+                f"the upload of {source.name} was interrupted; it resumes when the relay is back"
+            ) from ConnectionLost("the relay went away")
+        await self._transfer(blob_id, size, "up")
+        self._offer(blob_id, peer, source.name, size)
+        return blob_id
+
+    def _offer(self, blob_id: str, peer: str, name: str, size: int) -> None:
+        eid = f"e{next(self._eids)}"
+        text = f"{name} ({_size(size)})"
+        self._store(peer, True, text, eid, DeliveryState.SENDING, kind="file", file_id=blob_id)
+        self.uploads.append((peer, name))
+        self._emit(DeliveryChanged(peer, eid, DeliveryState.SENT))
+
+    async def download(self, blob_id: str, directory: str | Path | None = None) -> Path:
+        if blob_id not in self.offered:
+            raise SessionError(f"no file {blob_id} was offered to you")
+        name, data = self.offered[blob_id]
+        await self._transfer(blob_id, len(data), "down")
+        if blob_id in self.tampered:
+            raise AuthenticationFailed(TAMPERED)
+        target = Path(directory) if directory else self.downloads_dir
+        assert target is not None, "set downloads_dir on the fake client first"
+        target.mkdir(parents=True, exist_ok=True)
+        saved = target / sanitise_filename(name)
+        saved.write_bytes(data)
+        return saved
+
+    async def _transfer(self, blob_id: str, size: int, direction: str) -> None:
+        self._emit(TransferProgress(blob_id, 0, size, direction))
+        if self.transfer_gate is not None:
+            self._emit(TransferProgress(blob_id, size // 2, size, direction))
+            await self.transfer_gate.wait()
+        self._emit(TransferProgress(blob_id, size, size, direction))
+
+    # --- links
+
+    async def scan(self, url: str, *, full: bool = False, submit: bool = False) -> Verdict:
+        """The core's shape: heuristics plus the relay's lists, or the providers when full."""
+        self.scans.append((url, full))
+        if self.scan_gate is not None:
+            await self.scan_gate.wait()
+        if self.scan_error is not None:
+            raise self.scan_error
+        rating = self.ratings.get(url)
+        if full:
+            engines = "3 of 90 engines flag it" if rating else "0 of 90 engines flag it"
+            reports = (
+                ProviderReport("virustotal", ProviderStatus.OK, rating or Rating.SAFE, engines),
+                ProviderReport("otx", ProviderStatus.NOT_FOUND, detail="no pulse"),
+            )
+        elif rating is not None:
+            reports = (
+                ProviderReport("relay", ProviderStatus.OK, rating, detail="listed by urlhaus"),
+            )
+        else:
+            unlisted = "on no list the relay holds"
+            reports = (ProviderReport("relay", ProviderStatus.NOT_FOUND, detail=unlisted),)
+        return combine(url, reports, check(url))
+
     # --- what tests do to it
 
     def _emit(self, event: Event) -> None:
         self.events.put_nowait(event)
 
-    def _store(self, peer: str, outgoing: bool, text: str, eid: str = "", state: str = "") -> int:
+    def _store(
+        self,
+        peer: str,
+        outgoing: bool,
+        text: str,
+        eid: str = "",
+        state: str = "",
+        kind: str = "text",
+        file_id: str = "",
+    ) -> int:
         message_id = next(self._ids)
         ts = BASE_TS + message_id * 60
-        record = MessageRecord(peer=peer, outgoing=outgoing, text=text, ts=ts, eid=eid, state=state)
+        record = MessageRecord(
+            peer=peer,
+            outgoing=outgoing,
+            text=text,
+            ts=ts,
+            eid=eid,
+            state=state,
+            kind=kind,
+            file_id=file_id,
+        )
         self.messages.append(StoredMessage(message_id, record))
         self.states.setdefault(peer, ConversationState.NONE)
         return message_id
@@ -217,3 +354,36 @@ class FakeClient:
         self.states[peer] = ConversationState.KEY_CHANGED
         self._emit(KeyChanged(peer, FINGERPRINT, "f" * 40))
         self._emit(ConversationChanged(peer, ConversationState.KEY_CHANGED, "f" * 40))
+
+    def receive_file(self, peer: str, name: str, data: bytes, blob_id: str = "") -> str:
+        """A file offer from `peer` arrives; returns its blob id."""
+        blob_id = blob_id or f"in{next(self._blobs):04d}BBBBBBBBBBBBBBBBBBBBBBBBBB"
+        self.offered[blob_id] = (name, data)
+        text = f"{name} ({_size(len(data))})"
+        message_id = self._store(peer, False, text, kind="file", file_id=blob_id)
+        self.unread[peer] = self.unread.get(peer, 0) + 1
+        self._emit(FileOffered(peer, blob_id, name, len(data), message_id))
+        return blob_id
+
+    def resume_uploads(self, finish: bool = True) -> None:
+        """After a reconnect the core finishes interrupted uploads on its own, as here.
+
+        `finish=False` stops half way, to look at the bar; call again to finish.
+        """
+        for blob_id, _, _, size in self.interrupted:
+            self._emit(TransferProgress(blob_id, size // 2, size, "up"))
+        if not finish:
+            return
+        for blob_id, peer, name, size in self.interrupted:
+            self._emit(TransferProgress(blob_id, size, size, "up"))
+            self._offer(blob_id, peer, name, size)
+        self.interrupted = []
+
+
+def _size(size: int) -> str:
+    """The core's wording for a file's size in its history line."""
+    if size < 1000:
+        return f"{size} B"
+    if size < 1_000_000:
+        return f"{size / 1000:.1f} kB"
+    return f"{size / 1_000_000:.1f} MB"

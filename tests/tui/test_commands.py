@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from securechat.tui import commands as C
@@ -18,6 +20,13 @@ from securechat.tui import commands as C
         ("verify bob", C.Verify("bob")),
         ("trust bob", C.Trust("bob")),
         ("send /tmp/a file.txt", C.SendFile("/tmp/a file.txt")),
+        ("send '/tmp/dropped file.pdf'", C.SendFile("/tmp/dropped file.pdf")),
+        ("send ~/notes.txt", C.SendFile("~/notes.txt")),
+        ("download 2", C.Download(number=2)),
+        ("download Zm9vYmFyYmF6cXV4", C.Download(file_id="Zm9vYmFyYmF6cXV4")),
+        ("download securechat://file/Zm9v_bar-baz", C.Download(file_id="Zm9v_bar-baz")),
+        ("scan http://x.example/a", C.Scan("http://x.example/a")),
+        ("scan --full http://x.example/a", C.Scan("http://x.example/a", full=True)),
         ("search hello world", C.Search("hello world")),
         ("delete bob", C.Delete("bob")),
         ("delete-account", C.DeleteAccount()),
@@ -43,6 +52,11 @@ def test_parse(text: str, expected: C.Command) -> None:
         ("reset bob", "missing <token>, <new_password>"),
         ("search", "missing <text>"),
         ("send", "missing <path>"),
+        ("download", "missing <n>. Usage: download <n>"),
+        ("download 0", "numbered from 1"),
+        ("download ../etc/passwd", "not a file number or id"),
+        ("scan", "missing <url>. Usage: scan [--full] <url>"),
+        ("scan --fast http://x.example", "`scan` has no option `--fast`"),
         ("help me", "takes no arguments"),
         ("/tlak bob", "Did you mean `talk`?"),
         ("/frobnicate", "unknown command `frobnicate`"),
@@ -73,6 +87,32 @@ def test_completion_of_words_and_usernames() -> None:
     assert C.complete("/sh", []) == ["/sharekey "]
     assert C.complete("talk b", ["bob", "carol", "bea"]) == ["talk bea", "talk bob"]
     assert C.complete("search b", ["bob"]) == []
+
+
+def test_send_completes_paths(tmp_path: Path) -> None:
+    """Tab after `send` completes file names; directories end in `/`, hidden ones wait for a dot."""
+    (tmp_path / "report.pdf").write_text("x")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / ".secret").write_text("x")
+    base = str(tmp_path)
+    assert C.complete(f"send {base}/rep", [], C.list_paths) == [
+        f"send {base}/report.pdf",
+        f"send {base}/reports/",
+    ]
+    assert C.complete(f"send {base}/", [], C.list_paths) == [
+        f"send {base}/report.pdf",
+        f"send {base}/reports/",
+    ]
+    assert C.complete(f"send {base}/.s", [], C.list_paths) == [f"send {base}/.secret"]
+    assert C.complete(f"send {base}/rep", [], None) == []
+    assert C.complete("send ~/", [], lambda partial: ["~/a"]) == ["send ~/a"]
+
+
+def test_list_paths_expands_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`~/` lists the home directory but keeps the `~` the user typed."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "notes.txt").write_text("x")
+    assert C.list_paths("~/no") == ["~/notes.txt"]
 
 
 def test_suggest_catches_typos_only() -> None:

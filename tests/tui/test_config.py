@@ -23,6 +23,18 @@ def test_layers_override_in_order(tmp_path: Path) -> None:
     )
 
 
+def test_full_link_checks_from_file_environment_and_flag(tmp_path: Path) -> None:
+    """Off by default; the [tui] table, the environment and --full-link-checks turn it on."""
+    assert load_config(tmp_path, {}).full_link_checks is False
+    (tmp_path / "config.toml").write_text("[tui]\nfull_link_checks = true\n")
+    assert load_config(tmp_path, {}).full_link_checks is True
+    env = {"SECURECHAT_FULL_LINK_CHECKS": "no"}
+    assert load_config(tmp_path, env).full_link_checks is False
+    flag = build_parser().parse_args(["--full-link-checks"]).full_link_checks
+    assert load_config(tmp_path, env, full_link_checks=flag).full_link_checks is True
+    assert build_parser().parse_args([]).full_link_checks is None
+
+
 @pytest.mark.parametrize(
     ("toml", "needle"),
     [

@@ -3,42 +3,46 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, OptionList, Static
 
+from securechat import paths
 from securechat.client.core import ChatClient
-from securechat.client.events import MessageReceived
+from securechat.client.events import FileOffered, MessageReceived
 from securechat.tui.app import make_app
 from securechat.tui.screens.main import MainScreen
 from securechat.tui.screens.recovery import RecoveryCodeScreen
 from securechat.tui.screens.signin import SignInScreen
-from securechat.tui.widgets.chat_log import MessageLine
-from tests.tui.conftest import PASSWORD, feedback, settle, type_line, utc_time, wait_for_screen
+from securechat.tui.widgets.chat_log import FileLine, MessageLine
+from tests.tui.conftest import (
+    PASSWORD,
+    feedback,
+    settle,
+    type_line,
+    until,
+    utc_time,
+    wait_for_screen,
+)
+
+E = TypeVar("E")
 
 
-async def until(
-    pilot: Pilot[None], check: Callable[[], bool], what: str, timeout: float = 15
-) -> None:
-    """Polls the UI while the relay and the peer do their part."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.05)
+async def next_event(client: ChatClient, kind: type[E], timeout: float = 15) -> E:
+    """The headless peer's next event of one kind, skipping the others."""
 
-
-async def next_message(client: ChatClient, timeout: float = 15) -> MessageReceived:
-    """The headless peer's next incoming message, skipping its other events."""
-
-    async def _next() -> MessageReceived:
-        while not isinstance(event := await client.events.get(), MessageReceived):
+    async def _next() -> E:
+        while not isinstance(event := await client.events.get(), kind):
             pass
         return event
 
     return await asyncio.wait_for(_next(), timeout)
+
+
+async def next_message(client: ChatClient, timeout: float = 15) -> MessageReceived:
+    return await next_event(client, MessageReceived, timeout)
 
 
 def conversation_text(pilot: Pilot[None]) -> str:
@@ -85,6 +89,40 @@ async def test_tui_and_headless_peer_chat_end_to_end(relay_url: str, tmp_path: P
             await until(pilot, lambda: "from headless bob" in chat_text(pilot), "bob's reply")
             await until(pilot, lambda: "✓✓ delivered" in chat_text(pilot), "the receipt")
             assert "signed in as alice" in str(pilot.app.screen.query_one("#status").render())
+    finally:
+        await bob.close()
+
+
+async def test_files_both_ways_through_a_real_relay(relay_url: str, tmp_path: Path) -> None:
+    """The TUI sends a file to a headless peer and downloads the one it gets back."""
+    bob = ChatClient(relay_url, tmp_path / "bob")
+    await bob.connect()
+    await bob.register("bob", PASSWORD)
+    outgoing = tmp_path / "notes from alice.txt"
+    outgoing.write_bytes(b"alice's notes\n" * 5000)
+    reply = tmp_path / "reply.bin"
+    reply.write_bytes(bytes(range(256)) * 700)
+    app = make_app(relay_url, data_dir=tmp_path / "alice", time_format=utc_time)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await register(pilot, "alice")
+            await type_line(pilot, "sharekey bob")
+            await bob.sharekey("alice")
+            await until(pilot, lambda: "bob shared their key" in feedback(pilot), "bob's key")
+            await type_line(pilot, "talk bob")
+            await until(pilot, lambda: "🔒 E2E Active" in conversation_text(pilot), "the badge")
+            await type_line(pilot, f"send {outgoing}")
+            assert "notes from alice.txt sent to bob" in feedback(pilot)
+            offer = await next_event(bob, FileOffered)
+            saved = await bob.download(offer.file_id, tmp_path / "bob-downloads")
+            assert saved.read_bytes() == outgoing.read_bytes()
+            await until(pilot, lambda: "📎 notes from alice.txt" in chat_text(pilot), "the item")
+            await bob.send_file("alice", reply)
+            await until(pilot, lambda: bool(pilot.app.screen.query(FileLine)), "bob's file")
+            await type_line(pilot, "download 1")
+            await until(pilot, lambda: "verified and saved" in feedback(pilot), "the download")
+            landed = paths.downloads_dir(tmp_path / "alice") / "reply.bin"
+            assert landed.read_bytes() == reply.read_bytes()
     finally:
         await bob.close()
 

@@ -107,14 +107,6 @@ async def test_sharekey_reports_the_fingerprint(harness: Harness) -> None:
         assert "bob" in conversation_list(pilot)
 
 
-async def test_send_file_is_not_available_yet(harness: Harness) -> None:
-    """`send` is parsed but says clearly that file sharing is not there yet."""
-    async with harness.app.run_test(size=(100, 30)) as pilot:
-        await sign_in(pilot)
-        await type_line(pilot, "send /etc/hosts")
-        assert "file sharing is not available yet" in feedback(pilot)
-
-
 async def test_help_dialog_opens_and_closes(harness: Harness) -> None:
     """`help` lists every command; Escape goes back to the input."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
@@ -187,6 +179,25 @@ async def test_search_lists_results_and_enter_jumps(harness: Harness) -> None:
         assert chat.peer == "carol"
         marked = [line for line in chat.query(MessageLine) if line.has_class("-highlight")]
         assert len(marked) == 1 and "pineapple" in str(marked[0].content)
+
+
+async def test_search_hit_deep_in_history_shows_what_followed(harness: Harness) -> None:
+    """A hit followed by many messages shows a page each side and says how to get back."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client.add_history("bob", [f"before {i}" for i in range(60)])
+        harness.client.add_history("bob", ["the pineapple plan"])
+        harness.client.add_history("bob", [f"after {i}" for i in range(60)])
+        await type_line(pilot, "search pineapple")
+        await pilot.press("enter")
+        await settle(pilot)
+        shown = lines(pilot)
+        assert len(shown) == 100 and "pineapple" in shown[49] and "after 49" in shown[-1]
+        assert "`open bob` shows the latest messages" in feedback(pilot)
+        harness.client.receive("bob", "a new one")
+        await settle(pilot)
+        assert "a new one" not in lines(pilot)[-1], "no gap hidden in the view"
+        assert any("a new one" in n.message for n in pilot.app._notifications)
 
 
 async def test_search_without_results(harness: Harness) -> None:

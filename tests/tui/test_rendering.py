@@ -21,7 +21,10 @@ def test_visible_escapes_control_characters() -> None:
 
 
 async def test_hostile_messages_render_as_text(harness: Harness) -> None:
-    """`[bold]`, `\\x1b[2J` and a 10,000-character line show literally and in full."""
+    """`[bold]`, `\\x1b[2J` and a 10,000-character line show literally and in full.
+
+    The fake link in the first line is still a link to check: it gets a badge, as text.
+    """
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
         await type_line(pilot, "open bob")
@@ -30,7 +33,7 @@ async def test_hostile_messages_render_as_text(harness: Harness) -> None:
         await settle(pilot)
         shown = [line.content for line in pilot.app.screen.query(MessageLine)]
         plain = [str(text) for text in shown]
-        assert plain[0].endswith(HOSTILE[0])
+        assert plain[0].endswith("[bold]loud[/bold] [link=http://x]y[/link [? unknown]]")
         assert plain[1].endswith("clear ␛[2J now")
         assert plain[2].endswith("A" * 10_000)
         assert all("\x1b" not in text for text in plain)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.pilot import Pilot
 
+from securechat.scanner import Rating
 from tests.tui.conftest import build, settle, sign_in, type_line
 
 SIZE = (100, 30)
@@ -61,5 +62,27 @@ def test_search_results(snap_compare) -> None:  # type: ignore[no-untyped-def]
         harness.client.add_history("bob", ["the train leaves at noon", "which train?"])
         harness.client.add_history("carol", ["I missed the train again, a long story about it"])
         await type_line(pilot, "search train")
+
+    assert snap_compare(harness.app, run_before=run_before, terminal_size=SIZE)
+
+
+def test_file_and_flagged_links(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """A received file as a numbered link, a sent one, and links with their badges."""
+    harness = build()
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await sign_in(pilot)
+        harness.client.add_history("bob", ["hi alice", "hi bob, send me the report"])
+        await type_line(pilot, "open bob")
+        harness.client.activate("bob")
+        await settle(pilot)
+        harness.client.ratings["http://paypal.com@evil.example/login"] = Rating.MALICIOUS
+        harness.client.ratings["https://docs.python.org/3/"] = Rating.SAFE
+        harness.client.receive_file("bob", "report.pdf", b"%" * 2_300_000)
+        harness.client.receive("bob", "log in here first: http://paypal.com@evil.example/login")
+        harness.client.receive("bob", "the docs: https://docs.python.org/3/ and example.org/x")
+        await settle(pilot)
+        pilot.app.clear_notifications()
+        await pilot.pause()
 
     assert snap_compare(harness.app, run_before=run_before, terminal_size=SIZE)

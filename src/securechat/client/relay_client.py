@@ -81,6 +81,7 @@ class RelayClient:
         self._supervisor: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._send_lock = asyncio.Lock()
+        self._retry: asyncio.Task[None] | None = None
         self._closing = False
         self.state = ConnectionState.CLOSED
 
@@ -96,6 +97,8 @@ class RelayClient:
 
     async def close(self) -> None:
         self._closing = True
+        if self._retry is not None:
+            self._retry.cancel()
         if self._supervisor:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -224,10 +227,22 @@ class RelayClient:
             )
         except ServerRejected as exc:
             if exc.code in {ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL}:
+                # The relay is busy or its disk is full: keep it and try again shortly.
+                self._retry_outbox_later()
                 raise ConnectionLost(exc.message) from exc
             self.outbox.outbox_remove(item.eid)
             raise
         self.outbox.outbox_remove(item.eid)
+
+    def _retry_outbox_later(self) -> None:
+        if self._retry is None or self._retry.done():
+            delay = min(self.backoff_max, max(1.0, self.backoff_base * 4))
+            self._retry = asyncio.get_running_loop().create_task(self._drain_after(delay))
+
+    async def _drain_after(self, delay: float) -> None:
+        await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+        if self.connected:
+            await self._drain_outbox()
 
     async def _drain_outbox(self) -> None:
         async with self._send_lock:
@@ -287,6 +302,9 @@ class RelayClient:
                 if exc.code == ErrorCode.UNAUTHORIZED:
                     self._set_state(ConnectionState.CLOSED, "session expired; log in again")
                     return
+                # Refused for now (e.g. too many connections): drop this socket and retry.
+                if self._conn is not None:
+                    await self._conn.close()
                 continue
             except (ConnectionLost, TimeoutError, OSError):
                 continue

@@ -34,6 +34,8 @@ def parse_client_frame(data: bytes | str, *, max_bytes: int = MAX_FRAME_BYTES) -
         raise ProtocolError(ErrorCode.BAD_REQUEST, _describe(str(exc))) from None
     except msgspec.DecodeError:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "frame is not valid JSON") from None
+    except RecursionError:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "frame is nested too deeply") from None
 
 
 def parse_server_frame(data: bytes | str) -> F.ServerFrame:
@@ -43,7 +45,7 @@ def parse_server_frame(data: bytes | str) -> F.ServerFrame:
         return _server_decoder.decode(raw)
     except msgspec.ValidationError as exc:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"relay sent {_describe(str(exc))}") from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "relay sent a frame that is not JSON") from None
 
 
@@ -60,7 +62,7 @@ def recover_request_id(data: bytes | str) -> int | None:
     """Best-effort `rid` of a frame that failed validation, to address the error."""
     try:
         loose = msgspec.json.decode(data)
-    except (msgspec.DecodeError, TypeError, ValueError):
+    except (msgspec.DecodeError, TypeError, ValueError, RecursionError):
         return None
     if isinstance(loose, dict):
         rid = loose.get("rid")

@@ -20,7 +20,7 @@ from securechat.protocol.codec import encode_str, parse_client_frame, recover_re
 from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import MAX_DELIVER_BATCH
 from securechat.server.ratelimit import TokenBucket
-from securechat.server.relay import pending_deliveries
+from securechat.server.relay import deliver_batches, pending_deliveries
 from securechat.server.store import StoredEnvelope
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ _FRAME_COST = {F.FileChunk: 0.25, F.FileGet: 0.25, F.Ack: 0.25}
 
 _CREDENTIALS = (F.Login, F.Register, F.Resume, F.ResetPassword)
 
-RECENTLY_ACKED = 4096
+RECENTLY_ACKED = 256
 """Acknowledged sids remembered per connection, to drop late live copies of them."""
 
 MAX_OUTGOING_FRAMES = 10_000
@@ -208,14 +208,13 @@ class Connection:
             while True:
                 page = await self.server.relay.backlog_page(username, cursor)
                 fresh = [env for env in page if not self._already_sent(env.sid)]
-                if fresh:
-                    await self._send_envelopes(fresh)
+                for frame in deliver_batches(fresh):
+                    await self._send_envelopes(frame)
                 if len(page) < MAX_DELIVER_BATCH:
                     break
                 cursor = page[-1].sid
-        fresh = pending_deliveries(self._live, self._already_sent)
-        for start in range(0, len(fresh), MAX_DELIVER_BATCH):
-            await self._send_envelopes(fresh[start : start + MAX_DELIVER_BATCH])
+        for frame in deliver_batches(pending_deliveries(self._live, self._already_sent)):
+            await self._send_envelopes(frame)
 
     async def _send_envelopes(self, envelopes: list[StoredEnvelope]) -> None:
         frame = F.Deliver(

@@ -283,3 +283,28 @@ def pending_deliveries(
     live.clear()
     fresh.sort(key=lambda env: env.sid)
     return fresh
+
+
+DELIVER_FRAME_BODY_BYTES = 640 * 1024
+"""Raw body bytes per `deliver` frame: base64 makes it ~853 KiB, under the 1 MiB frame limit."""
+
+
+def deliver_batches(envelopes: list[StoredEnvelope]) -> list[list[StoredEnvelope]]:
+    """Splits envelopes into `deliver` frames that a client can read (count and size bounded).
+
+    One envelope at the 512 KiB maximum always fits a frame on its own.
+    """
+    frames: list[list[StoredEnvelope]] = []
+    current: list[StoredEnvelope] = []
+    size = 0
+    for env in envelopes:
+        if current and (
+            len(current) >= MAX_DELIVER_BATCH or size + len(env.body) > DELIVER_FRAME_BODY_BYTES
+        ):
+            frames.append(current)
+            current, size = [], 0
+        current.append(env)
+        size += len(env.body)
+    if current:
+        frames.append(current)
+    return frames

@@ -134,10 +134,13 @@ class SQLiteStore:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # On SQLITE_FULL SQLite has already rolled back: a second ROLLBACK would
+                # replace the real error with "no transaction is active".
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     # accounts -------------------------------------------------------------------
 

@@ -31,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="desktop notifications through OSC 9 / OSC 777",
     )
+    parser.add_argument(
+        "--full-link-checks",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="check links with VirusTotal/OTX through the relay (sends the URLs there)",
+    )
     return parser
 
 
@@ -43,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             theme=args.theme,
             bell=args.bell,
             desktop_notifications=args.desktop_notifications,
+            full_link_checks=args.full_link_checks,
         )
     except ConfigError as exc:
         print(f"securechat-tui: {exc}", file=sys.stderr)

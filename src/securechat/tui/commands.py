@@ -7,17 +7,25 @@ word is a `Message` for the open conversation; a leading backslash sends a
 message that would otherwise read as a command (`\\help me`), and a leading
 slash marks a command explicitly (`/talk bob`), so `/tlak` is an error rather
 than a message.
+
+Path completion for `send` is the one place that reads the file system; it
+takes the directory lister as an argument so tests can give it a fake one.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from securechat.protocol.limits import USERNAME_PATTERN
 
 _USERNAME = re.compile(USERNAME_PATTERN)
+FILE_LINK = "securechat://file/"
+"""How a received file is shown in the chat; `download` accepts the link as typed."""
+_FILE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
 class ParseError(ValueError):
@@ -71,6 +79,20 @@ class SendFile:
 
 
 @dataclass(frozen=True, slots=True)
+class Download:
+    """A file in the open conversation: by the number shown next to it, or by its id."""
+
+    number: int | None = None
+    file_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    url: str
+    full: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Search:
     query: str
 
@@ -104,6 +126,8 @@ Command = (
     | Verify
     | Trust
     | SendFile
+    | Download
+    | Scan
     | Search
     | Delete
     | DeleteAccount
@@ -121,10 +145,14 @@ class Spec:
     summary: str
     rest: bool = False
     """The last argument takes the rest of the line (search text, a path with spaces)."""
+    flags: tuple[str, ...] = ()
+    """Optional `--words` allowed before the arguments."""
 
     @property
     def usage(self) -> str:
-        return " ".join([self.name, *(f"<{a}>" for a in self.args)])
+        return " ".join(
+            [self.name, *(f"[{f}]" for f in self.flags), *(f"<{a}>" for a in self.args)]
+        )
 
 
 SPECS: dict[str, Spec] = {
@@ -136,7 +164,14 @@ SPECS: dict[str, Spec] = {
         Spec("verify", ("user",), "show the safety number to compare with a user"),
         Spec("trust", ("user",), "accept a user's new key after verifying it"),
         Spec("search", ("text",), "search all conversations on this device", rest=True),
-        Spec("send", ("path",), "send a file (not available yet)", rest=True),
+        Spec("send", ("path",), "send a file (up to 25 MB) to the open conversation", rest=True),
+        Spec("download", ("n",), "save a received file: its number [n] in the chat, or its id"),
+        Spec(
+            "scan",
+            ("url",),
+            "check a link; --full also asks VirusTotal and OTX through the relay",
+            flags=("--full",),
+        ),
         Spec("delete", ("user",), "delete a conversation here and on the relay"),
         Spec("delete-account", (), "delete your account and this device's vault"),
         Spec(
@@ -169,6 +204,12 @@ def parse(text: str) -> Command:
             raise ParseError(f"unknown command `{word}`.{_did_you_mean(name)} Type `help`.")
         return Message(text.strip())
     args = _split(spec, rest.strip())
+    flags: set[str] = set()
+    while spec.flags and args and args[0].startswith("--"):
+        flag = args.pop(0).lower()
+        if flag not in spec.flags:
+            raise ParseError(f"`{name}` has no option `{flag}`. Usage: {spec.usage}")
+        flags.add(flag)
     if len(args) != len(spec.args):
         raise ParseError(_arity_message(spec, len(args)))
     for arg_name, value in zip(spec.args, args, strict=True):
@@ -177,7 +218,7 @@ def parse(text: str) -> Command:
                 f"`{value}` is not a username: 3 to 32 of a-z, 0-9, `_`, `.` and `-`. "
                 f"Usage: {spec.usage}"
             )
-    return _build(name, args)
+    return _build(name, args, flags)
 
 
 def _split(spec: Spec, rest: str) -> list[str]:
@@ -210,7 +251,7 @@ def suggest(word: str) -> str | None:
     return close[0] if close else None
 
 
-def _build(name: str, args: list[str]) -> Command:
+def _build(name: str, args: list[str], flags: set[str]) -> Command:
     match name:
         case "sharekey":
             return ShareKey(args[0])
@@ -225,7 +266,11 @@ def _build(name: str, args: list[str]) -> Command:
         case "search":
             return Search(args[0])
         case "send":
-            return SendFile(args[0])
+            return SendFile(_unquote(args[0]))
+        case "download":
+            return _download(args[0])
+        case "scan":
+            return Scan(args[0], full="--full" in flags)
         case "delete":
             return Delete(args[0])
         case "delete-account":
@@ -236,6 +281,27 @@ def _build(name: str, args: list[str]) -> Command:
             return Help()
         case _:
             return Quit()
+
+
+def _unquote(path: str) -> str:
+    """Terminals quote a dropped file's path; the quotes are not part of the name."""
+    if len(path) >= 2 and path[0] == path[-1] and path[0] in "'\"":
+        return path[1:-1]
+    return path
+
+
+def _download(arg: str) -> Download:
+    if arg.isdigit():
+        if int(arg) < 1:
+            raise ParseError("files are numbered from 1: type the number shown next to the file")
+        return Download(number=int(arg))
+    file_id = arg.removeprefix(FILE_LINK)
+    if not _FILE_ID.match(file_id):
+        raise ParseError(
+            f"`{arg}` is not a file number or id: type the number shown next to the file, "
+            "like `download 1`"
+        )
+    return Download(file_id=file_id)
 
 
 # --- secrets on the input line -----------------------------------------------------
@@ -270,8 +336,11 @@ def mask(text: str, bullet: str = "•") -> str:
 # --- completion --------------------------------------------------------------------
 
 
-def complete(text: str, usernames: list[str]) -> list[str]:
-    """Whole-line completions for `text`: command words first, then usernames for their argument."""
+PathLister = Callable[[str], list[str]]
+
+
+def complete(text: str, usernames: list[str], list_paths: PathLister | None = None) -> list[str]:
+    """Whole-line completions for `text`: command words, usernames, and paths for `send`."""
     if " " not in text.lstrip():
         slash = "/" if text.lstrip().startswith("/") else ""
         word = text.strip().removeprefix("/").lower()
@@ -281,4 +350,32 @@ def complete(text: str, usernames: list[str]) -> list[str]:
     name = words[0].removeprefix("/").lower() if words else ""
     if len(words) == 1 and (name in USER_ARGUMENT_COMMANDS or name == "reset"):
         return [f"{head} {user}" for user in sorted(usernames) if user.startswith(partial)]
+    word, _, path = text.lstrip().partition(" ")
+    if word.removeprefix("/").lower() == "send" and list_paths is not None:
+        prefix = text[: len(text) - len(path)]
+        return [prefix + candidate for candidate in list_paths(path)]
     return []
+
+
+def list_paths(partial: str) -> list[str]:
+    """Entries of the directory `partial` points into that start with its last part.
+
+    `~` stays as typed; directories end with `/` so Tab can go on into them.
+    Hidden entries appear only once their leading dot is typed.
+    """
+    directory, _, stem = partial.rpartition("/")
+    base = os.path.expanduser(directory + "/" if directory else ".")
+    if partial.startswith("/") and not directory:
+        base = "/"
+    try:
+        names = sorted(os.listdir(base))
+    except OSError:
+        return []
+    shown = f"{directory}/" if directory or partial.startswith("/") else ""
+    out = []
+    for name in names:
+        if not name.startswith(stem) or (name.startswith(".") and not stem.startswith(".")):
+            continue
+        is_dir = os.path.isdir(os.path.join(base, name))
+        out.append(shown + name + ("/" if is_dir else ""))
+    return out

@@ -5,6 +5,7 @@
     bell = true
     desktop_notifications = false
     theme = "textual-dark"
+    full_link_checks = false
 
 Each layer overrides the one before, so a flag always wins and a shell
 profile can set `SECURECHAT_SERVER` once for every session.
@@ -33,6 +34,9 @@ class TuiConfig:
     desktop_notifications: bool = False
     """OSC 9 / OSC 777 sequences: off by default, as some terminals print them raw."""
     theme: str = "textual-dark"
+    full_link_checks: bool = False
+    """Check every link in the chat with the full lookup: the URL goes to the relay and to
+    VirusTotal/OTX. Off by default: the private check sends only hash prefixes."""
 
 
 _ENV = {
@@ -40,6 +44,7 @@ _ENV = {
     "bell": "SECURECHAT_BELL",
     "desktop_notifications": "SECURECHAT_DESKTOP_NOTIFICATIONS",
     "theme": "SECURECHAT_THEME",
+    "full_link_checks": "SECURECHAT_FULL_LINK_CHECKS",
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

@@ -1,4 +1,8 @@
-"""The command palette's securechat commands: the same actions as the input line."""
+"""The command palette's securechat commands: the same actions as the input line.
+
+Titles can hold names a peer chose (a received file's name), and the palette
+reads its strings as Textual markup, so every title is escaped first.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.markup import escape
 
 from securechat.tui import commands
 
@@ -28,14 +34,14 @@ class SecureChatCommands(Provider):
 
     async def discover(self) -> Hits:
         for title, help, action in self._entries():
-            yield DiscoveryHit(title, action, help=help)
+            yield DiscoveryHit(Content(title), action, text=title, help=help)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for title, help, action in self._entries():
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), action, help=help)
+                yield Hit(score, matcher.highlight(escape(title)), action, text=title, help=help)
 
 
 def _action(screen: MainScreen, target: commands.Command | str) -> Callable[[], None]:

@@ -19,6 +19,8 @@ KEYS = [
     ("Tab", "complete a command or username"),
     ("Up / Down", "previous / next line typed"),
     ("F2", "focus the conversation list"),
+    ("F3", "select the newest received file; Up/Down move, Enter (or a click) saves it"),
+    ("Click a link", "show what the link check said about it"),
     ("Esc", "back to the input line"),
     ("Ctrl+O", "load older messages"),
     ("Ctrl+R", "retry the last failed message"),
@@ -46,6 +48,14 @@ class HelpScreen(ModalScreen[None]):
                         "Anything else you type is a message to the open conversation, "
                         "encrypted end to end; it is never sent without a session. "
                         "Start a line with \\ to send text that begins with a command word."
+                    )
+                )
+                yield Static(
+                    Text(
+                        "\nLinks carry a badge: [✓ safe], [? unknown], [⚠ suspicious] or a red "
+                        "⚠ MALICIOUS, which is also shown defanged (hxxp, [.]). The automatic "
+                        "check sends only hash prefixes to the relay; `scan --full <url>` "
+                        "sends the link to the relay and to VirusTotal and OTX."
                     )
                 )
                 yield Static(Text("\nCommands", style="bold underline"))

@@ -4,14 +4,21 @@ It is where commands run. Every call into the ChatClient happens here (or in
 the app), in workers, and the results go back into widgets that only draw.
 Sends are not `exclusive` workers: cancelling one mid-flight would leave the
 message waiting in the outbox until the next reconnect.
+
+Files go up one at a time, so the core's `TransferProgress` for a blob id the
+screen has not learnt yet belongs to the upload in flight; progress for any
+other unknown upload is one the core resumed after a reconnect. Link checks
+run in their own workers, a few at a time, and never hold up a message.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -33,31 +40,37 @@ from securechat.client.events import (
     KeyShared,
     MessageReceived,
     PresenceChanged,
+    TransferProgress,
 )
 from securechat.client.vault_store import MessageRecord, StoredMessage
-from securechat.errors import SecureChatError
+from securechat.crypto.errors import AuthenticationFailed
+from securechat.errors import ConnectionLost, SecureChatError, ServerRejected
+from securechat.scanner import extract_urls
 from securechat.tui import commands
+from securechat.tui.links import LinkBook, LinkState
 from securechat.tui.messages import CoreEvent, SignedOut
 from securechat.tui.providers import SecureChatCommands
 from securechat.tui.safe_text import one_line
 from securechat.tui.screens.confirm import ConfirmScreen
 from securechat.tui.screens.help import HelpScreen
 from securechat.tui.screens.safety import SafetyNumberScreen
+from securechat.tui.screens.scan import ScanScreen
 from securechat.tui.screens.search import SearchScreen
-from securechat.tui.widgets.chat_log import ChatLog
+from securechat.tui.widgets.chat_log import ChatLog, FileLine, MessageLine
 from securechat.tui.widgets.command_input import CommandInput
 from securechat.tui.widgets.conversation_header import ConversationHeader
 from securechat.tui.widgets.conversation_list import ConversationList, ConversationSummary
 from securechat.tui.widgets.status_bar import StatusBar
+from securechat.tui.widgets.transfers import TransferPanel
 
 if TYPE_CHECKING:
     from securechat.tui.app import SecureChatApp
 
 PAGE = 50
-JUMP_LIMIT = 2000
-"""How far back a search jump loads contiguous history before showing the page alone."""
-
-FILE_SHARING_UNAVAILABLE = "file sharing is not available yet: send the file another way for now"
+LINK_CHECKS_AT_ONCE = 4
+LINK_TIMEOUT = 20.0
+"""Seconds before a private link check reads as unknown; a full lookup gets the core's 90."""
+FULL_LINK_TIMEOUT = 95.0
 
 
 class MainScreen(Screen[None]):
@@ -65,6 +78,7 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help"),
         Binding("f2", "focus_conversations", "Conversations"),
+        Binding("f3", "files", "Files"),
         Binding("ctrl+f", "search", "Search"),
         Binding("ctrl+o", "older", "Older"),
         Binding("ctrl+r", "retry", "Retry"),
@@ -78,7 +92,19 @@ class MainScreen(Screen[None]):
         self.me = client.username or ""
         self.current: str | None = None
         self.online: set[str] = set()
+        self.links = LinkBook()
         self._send_lock = asyncio.Lock()
+        self._file_lock = asyncio.Lock()
+        self._link_slots = asyncio.Semaphore(LINK_CHECKS_AT_ONCE)
+        self._transfers: dict[str, int] = {}
+        """Blob id -> the transfer panel's row for it."""
+        self._upload_in_flight: int | None = None
+        self._resumable: list[str] = []
+        """Names of uploads the core will resume, to label their bars."""
+        self._resumed: dict[str, str] = {}
+        """Blob id -> name of an upload the core resumed by itself."""
+        self._finished: set[str] = set()
+        self._downloading: set[str] = set()
 
     @property
     def chat_app(self) -> SecureChatApp:
@@ -89,7 +115,8 @@ class MainScreen(Screen[None]):
             yield ConversationList(id="conversations")
             with Vertical(id="chat-pane"):
                 yield ConversationHeader(id="chat-header")
-                yield ChatLog(self.me, self.chat_app.time_format, id="chat")
+                yield ChatLog(self.me, self.chat_app.time_format, self.links, id="chat")
+                yield TransferPanel(id="transfers")
                 yield Static(id="feedback")
                 yield CommandInput(
                     id="input", placeholder="message, or a command (Tab completes, F1 for help)"
@@ -122,15 +149,31 @@ class MainScreen(Screen[None]):
                 status = self.query_one(StatusBar)
                 status.connection, status.detail = state, detail
             case MessageReceived(peer=peer, text=text, ts=ts, message_id=message_id):
+                self._check_links(extract_urls(text))
                 record = MessageRecord(peer=peer, outgoing=False, text=text, ts=ts)
-                if peer == self.current and chat.peer == peer:
+                if self._in_view(peer):
                     await chat.append(StoredMessage(message_id, record))
                     self.client.mark_read(peer)
                 else:
                     self.chat_app.alert_incoming(peer, text)
                 self._refresh()
-            case DeliveryChanged(eid=eid, state=state, detail=detail):
-                chat.set_delivery(eid, state, detail)
+            case FileOffered(peer=peer, name=name, size=size, message_id=message_id):
+                stored = self._stored(peer, lambda m: m.id == message_id)
+                if self._in_view(peer) and stored is not None:
+                    await chat.append(stored)
+                    self.client.mark_read(peer)
+                    self._say(f"{peer} sent a file; Enter on it, a click or `download` saves it")
+                else:
+                    self.chat_app.alert_incoming(peer, f"📎 {name} ({human_size(size)})")
+                self._refresh()
+            case TransferProgress():
+                self._progress(message.event)
+            case DeliveryChanged(peer=peer, eid=eid, state=state, detail=detail):
+                if not chat.set_delivery(eid, state, detail) and self._in_view(peer):
+                    # A file the core finished uploading after a reconnect: now in the vault.
+                    resumed = self._stored(peer, lambda m: m.record.eid == eid, kind="file")
+                    if resumed is not None:
+                        await chat.append(resumed)
             case PresenceChanged(user=user, state=state):
                 (self.online.add if state == "online" else self.online.discard)(user)
                 self._refresh()
@@ -152,10 +195,21 @@ class MainScreen(Screen[None]):
                 self._refresh()
             case ErrorRaised(message=text):
                 self.notify(one_line(text, 200), severity="error", timeout=10)
-            case FileOffered(peer=peer):
-                self._say(f"{peer} offered a file; {FILE_SHARING_UNAVAILABLE}", error=True)
             case _:
                 pass
+
+    def _in_view(self, peer: str) -> bool:
+        chat = self.query_one(ChatLog)
+        return peer == self.current and chat.peer == peer and not chat.newer_hidden
+
+    def _stored(
+        self, peer: str, wanted: Callable[[StoredMessage], bool], kind: str = ""
+    ) -> StoredMessage | None:
+        """A message just written to the vault, looked up among the newest few."""
+        for message in reversed(self.client.history(peer, limit=20)):
+            if wanted(message) and (not kind or message.record.kind == kind):
+                return message
+        return None
 
     # --- what is shown ------------------------------------------------------------------
 
@@ -186,23 +240,23 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="history")
     async def _open(self, peer: str | None, jump_to: int | None = None) -> None:
-        """Shows a conversation from its last page; for a search hit, pages back to it."""
+        """Shows a conversation from its last page; for a search hit, the page around it."""
         chat = self.query_one(ChatLog)
         self.current = peer
         if peer is None:
             await chat.show(None, [], False)
             self._refresh()
             return
-        page = self.client.history(peer, limit=PAGE)
-        while jump_to is not None and page and page[0].id > jump_to and len(page) < JUMP_LIMIT:
-            older = self.client.history(peer, before_id=page[0].id, limit=PAGE)
-            if not older:
-                break
-            page = older + page
-        if jump_to is not None and all(m.id != jump_to for m in page):
-            page = self.client.history(peer, before_id=jump_to + 1, limit=PAGE)
-            self._say(f"showing older history; `open {peer}` shows the latest messages")
-        await chat.show(peer, page, has_more=bool(page) and len(page) % PAGE == 0)
+        if jump_to is None:
+            page = self.client.history(peer, limit=PAGE)
+            await chat.show(peer, page, has_more=len(page) == PAGE)
+        else:
+            older = self.client.history(peer, before_id=jump_to + 1, limit=PAGE)
+            newer = self.client.history(peer, after_id=jump_to, limit=PAGE)
+            hidden = len(newer) == PAGE
+            if hidden:
+                self._say(f"showing older history; `open {peer}` shows the latest messages")
+            await chat.show(peer, older + newer, has_more=len(older) == PAGE, newer_hidden=hidden)
         if jump_to is not None:
             chat.highlight(jump_to)
         self.client.mark_read(peer)
@@ -254,8 +308,12 @@ class MainScreen(Screen[None]):
                 self._verify(user)
             case commands.Trust(user=user):
                 self._trust(user)
-            case commands.SendFile():
-                self._say(FILE_SHARING_UNAVAILABLE, error=True)
+            case commands.SendFile(path=path):
+                self._send_file_command(path)
+            case commands.Download():
+                self._download_command(command)
+            case commands.Scan(url=url, full=full):
+                self.app.push_screen(ScanScreen(url, self._lookup, full))
             case commands.Search(query=query):
                 self._search(query)
             case commands.Delete(user=user):
@@ -303,6 +361,198 @@ class MainScreen(Screen[None]):
             if chat.peer == peer:
                 await chat.append(StoredMessage(0, record))
             self._refresh()
+
+    # --- files ---------------------------------------------------------------------------
+
+    def _send_file_command(self, path: str) -> None:
+        if self.current is None:
+            self._say(
+                "no conversation is open: open one (F2 or `open <user>`), then `send` the file",
+                error=True,
+            )
+            return
+        self._send_file(self.current, path)
+
+    @work(group="send-file")
+    async def _send_file(self, peer: str, typed: str) -> None:
+        """One upload at a time, so the progress of the one in flight is never mistaken."""
+        path = Path(typed).expanduser()
+        name = path.name or typed
+        panel = self.query_one(TransferPanel)
+        async with self._file_lock:
+            key = panel.start(Text.assemble("⇡ ", (name, "bold"), f" to {peer}"))
+            self._upload_in_flight = key
+            try:
+                blob_id = await self.client.send_file(peer, path)
+            except SecureChatError as exc:
+                resumes = isinstance(exc.__cause__, ConnectionLost)
+                await self._in_event_order(lambda: self._upload_ended(key, name, resumes))
+                if resumes:
+                    self._say(f"⏸ {exc}")
+                else:
+                    self._say(f"{name} was not sent: {exc}", error=True)
+                return
+            await self._in_event_order(lambda: self._upload_ended(key, name, False))
+            self._finished.add(blob_id)
+        self._say(f"📎 {name} sent to {peer}, encrypted end to end")
+        sent = self._stored(peer, lambda m: m.record.file_id == blob_id, kind="file")
+        if sent is not None and self._in_view(peer):
+            await self.query_one(ChatLog).append(sent)
+        self._refresh()
+
+    async def _in_event_order(self, callback: Callable[[], None]) -> None:
+        """Runs `callback` once every event the core emitted so far has been handled here.
+
+        The reader posts each event as it takes it off the core's queue, and the
+        screen handles its messages in order: a callback queued after the queue
+        is empty runs after all of them.
+        """
+        for _ in range(200):
+            if self.client.events.empty():
+                break
+            await asyncio.sleep(0.005)
+        handled = asyncio.Event()
+
+        def run() -> None:
+            callback()
+            handled.set()
+
+        self.call_later(run)
+        await handled.wait()
+
+    def _upload_ended(self, key: int, name: str, resumes: bool) -> None:
+        """The bar goes; an upload the core will resume is remembered by its name."""
+        self._upload_in_flight = None
+        self.query_one(TransferPanel).finish(key)
+        blob_id = next((b for b, k in self._transfers.items() if k == key), None)
+        if blob_id is None:
+            if resumes:
+                self._resumable.append(name)
+            return
+        del self._transfers[blob_id]
+        if resumes:
+            self._resumed[blob_id] = name
+        else:
+            self._finished.add(blob_id)
+
+    def _download_command(self, command: commands.Download) -> None:
+        chat = self.query_one(ChatLog)
+        line = chat.file_line(command.number, command.file_id)
+        if line is not None:
+            self._file_chosen(FileLine.Chosen(line.file_id, line.file_name))
+        elif command.file_id:
+            self._download(command.file_id, command.file_id)
+        else:
+            shown = ", ".join(f"[{f.number}]" for f in chat.files())
+            hint = f"the files here are {shown}" if shown else "no received file is shown here"
+            self._say(f"there is no file [{command.number}] in this conversation; {hint}", True)
+
+    @on(FileLine.Chosen)
+    def _file_chosen(self, message: FileLine.Chosen) -> None:
+        """Back to the input line while it downloads, so typing goes on where it belongs."""
+        self.query_one("#input").focus()
+        line = self.query_one(ChatLog).file_line(file_id=message.file_id)
+        if line is not None and line.saved_to:
+            # The relay drops a file once every recipient has it: asking again would fail.
+            self._say(f"{message.name} is already saved to {line.saved_to}")
+            return
+        self._download(message.file_id, message.name)
+
+    @work(group="download")
+    async def _download(self, file_id: str, name: str) -> None:
+        """Saved only once verified: the core deletes what fails, so no bad file is left."""
+        if file_id in self._downloading:
+            self._say(f"{name} is already downloading")
+            return
+        self._downloading.add(file_id)
+        self._finished.discard(file_id)
+        panel = self.query_one(TransferPanel)
+        self._transfers[file_id] = panel.start(Text.assemble("⇣ ", (name, "bold")))
+        self._say(f"downloading {name}…")
+        try:
+            saved = await self.client.download(file_id)
+        except AuthenticationFailed as exc:
+            self._say(f"⚠ {name} was not saved: {exc}", error=True)
+        except ServerRejected as exc:
+            if exc.code == "not_found":
+                self._say(
+                    f"{name} is no longer on the relay (already downloaded elsewhere, expired, "
+                    "or not shared with you); ask the sender to send it again",
+                    error=True,
+                )
+            else:
+                self._say(f"{name} was not saved: {exc}", error=True)
+        except SecureChatError as exc:
+            self._say(f"{name} was not saved: {exc}", error=True)
+        else:
+            where = _home_relative(saved)
+            self._say(f"✓ {name} verified and saved to {where}")
+            self.query_one(ChatLog).mark_saved(file_id, where)
+        finally:
+            self._downloading.discard(file_id)
+            self._finished.add(file_id)
+            panel.finish(self._transfers.pop(file_id))
+
+    def _progress(self, event: TransferProgress) -> None:
+        panel = self.query_one(TransferPanel)
+        key = self._transfers.get(event.file_id)
+        if key is None:
+            if event.file_id in self._finished or event.direction != "up":
+                return
+            if self._upload_in_flight is not None:
+                key = self._upload_in_flight
+            else:
+                name = self._resumed.get(event.file_id) or (
+                    self._resumable.pop(0) if self._resumable else "a file"
+                )
+                key = panel.start(Text.assemble("⇡ ", (name, "bold"), " (resumed upload)"))
+                self._resumed[event.file_id] = name
+            self._transfers[event.file_id] = key
+        panel.progress(key, event.done, event.total)
+        if event.file_id in self._resumed and event.done >= event.total:
+            name = self._resumed.pop(event.file_id)
+            self._finished.add(event.file_id)
+            panel.finish(self._transfers.pop(event.file_id))
+            self._say(f"📎 {name} is uploaded: the upload resumed after the reconnect")
+
+    # --- links -----------------------------------------------------------------------------
+
+    @on(ChatLog.LinksShown)
+    def _links_shown(self, message: ChatLog.LinksShown) -> None:
+        self._check_links(message.urls)
+
+    def _check_links(self, urls: list[str]) -> None:
+        for url in urls:
+            if self.links.needs_check(url):
+                self.links.checking(url)
+                self._check_link(url)
+
+    @work(group="links")
+    async def _check_link(self, url: str) -> None:
+        await self._lookup(url, self.chat_app.config.full_link_checks)
+
+    async def _lookup(self, url: str, full: bool) -> LinkState:
+        """The check behind a badge and the scan dialog; any failure reads as unknown."""
+        state = self.links.state(url)
+        if state.final and not state.failed and (state.full or not full):
+            return state
+        try:
+            async with self._link_slots:
+                verdict = await asyncio.wait_for(
+                    self.client.scan(url, full=full), FULL_LINK_TIMEOUT if full else LINK_TIMEOUT
+                )
+        except TimeoutError:
+            state = self.links.fail(url, "no answer in time")
+        except Exception as exc:  # whatever broke, the link must not look checked
+            state = self.links.fail(url, one_line(str(exc) or type(exc).__name__, 120))
+        else:
+            state = self.links.settle(url, verdict, full)
+        self.query_one(ChatLog).refresh_links(url)
+        return state
+
+    @on(MessageLine.LinkChosen)
+    def _link_chosen(self, message: MessageLine.LinkChosen) -> None:
+        self.app.push_screen(ScanScreen(message.url, self._lookup))
 
     @work(group="command")
     async def _sharekey(self, user: str) -> None:
@@ -431,6 +681,10 @@ class MainScreen(Screen[None]):
     def action_focus_input(self) -> None:
         self.query_one("#input").focus()
 
+    def action_files(self) -> None:
+        if not self.query_one(ChatLog).focus_latest_file():
+            self._say("no received file in this conversation")
+
     def action_search(self) -> None:
         self.prefill("search ")
 
@@ -455,6 +709,9 @@ class MainScreen(Screen[None]):
         """(title, help, command or text to prefill) for the command palette."""
         entries: list[tuple[str, str, commands.Command | str]] = [
             ("Search history…", "search every conversation on this device", "search "),
+            ("Send a file…", "send a file to the open conversation", "send "),
+            ("Download a file…", "save a received file by its number", "download "),
+            ("Check a link…", "what the link check says about a URL", "scan "),
             ("Share key with…", "send your identity key to a user", "sharekey "),
             ("Talk to…", "start an end-to-end session with a user", "talk "),
             ("Help", "list commands and keys", commands.Help()),
@@ -471,7 +728,32 @@ class MainScreen(Screen[None]):
                 (f"Trust {peer}", "accept a changed key", commands.Trust(peer)),
                 (f"Delete conversation with {peer}", "after confirming", commands.Delete(peer)),
             ]
+        for line in self.query_one(ChatLog).files():
+            entries.append(
+                (
+                    f"Download [{line.number}] {one_line(line.file_name, 40)}",
+                    "save this file from the open conversation",
+                    commands.Download(number=line.number),
+                )
+            )
         return entries
+
+
+def human_size(size: int) -> str:
+    """The same units the core writes into a file's history line."""
+    if size < 1000:
+        return f"{size} B"
+    if size < 1_000_000:
+        return f"{size / 1000:.1f} kB"
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def _home_relative(path: Path) -> str:
+    """`~/…` when the file is under the home directory: shorter, and still exact."""
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
 
 
 def _short(fingerprint: str) -> str:

@@ -3,22 +3,34 @@
 Only the pages the user has scrolled through are widgets, so a conversation
 of 100k messages opens with its last page. Reaching the top (or the "older"
 binding) posts `LoadOlder`; the screen reads the vault and calls `prepend`.
+
+Links are drawn with the badge the screen's `LinkBook` holds for them, and
+newly drawn links are announced with `LinksShown` so the screen can check
+them. Received files are `FileLine`s, numbered in the order they came into
+view: a number, once shown, means the same file until another conversation
+is opened, even when older pages load above it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import msgspec
 from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
 from securechat.client.events import DeliveryState
 from securechat.client.vault_store import StoredMessage
-from securechat.tui.safe_text import safe
+from securechat.scanner import extract_urls
+from securechat.tui.commands import FILE_LINK
+from securechat.tui.links import LinkBook, linkify
+from securechat.tui.safe_text import safe, visible
 
 TimeFormat = Callable[[float], str]
 
@@ -31,7 +43,7 @@ _DELIVERY: dict[str, tuple[str, str]] = {
 
 
 class MessageLine(Static):
-    """One message; its delivery mark changes in place as receipts arrive."""
+    """One message; its delivery mark and link badges change in place as answers arrive."""
 
     DEFAULT_CSS = """
     MessageLine {
@@ -45,23 +57,49 @@ class MessageLine(Static):
     }
     """
 
-    def __init__(self, message: StoredMessage, me: str, time_format: TimeFormat) -> None:
-        super().__init__(classes="-outgoing" if message.record.outgoing else "")
+    @dataclass
+    class LinkChosen(Message):
+        """A click on a message with a link: show what the link check said."""
+
+        url: str
+
+    def __init__(
+        self,
+        message: StoredMessage,
+        me: str,
+        time_format: TimeFormat,
+        links: LinkBook | None = None,
+        *,
+        classes: str = "",
+    ) -> None:
+        outgoing = "-outgoing" if message.record.outgoing else ""
+        super().__init__(classes=f"{outgoing} {classes}".strip())
         self.message = message
         self.detail = ""
         self._me = me
         self._time_format = time_format
+        self._links = links
+        self.urls: list[str] = (
+            extract_urls(message.record.text) if message.record.kind == "text" else []
+        )
 
     def on_mount(self) -> None:
         self.update(self._text())
+
+    def redraw(self) -> None:
+        if self.is_mounted:
+            self.update(self._text())
+
+    def on_click(self, event: events.Click) -> None:
+        if self.urls:
+            self.post_message(self.LinkChosen(self.urls[0]))
 
     def set_delivery(self, state: str, detail: str) -> None:
         self.message = StoredMessage(
             self.message.id, msgspec.structs.replace(self.message.record, state=state)
         )
         self.detail = detail
-        if self.is_mounted:
-            self.update(self._text())
+        self.redraw()
 
     def _text(self) -> Text:
         record = self.message.record
@@ -71,13 +109,91 @@ class MessageLine(Static):
             (sender, "bold cyan" if record.outgoing else "bold magenta"),
             ": ",
         )
-        line.append_text(safe(record.text))
+        line.append_text(self._body())
         if record.outgoing and record.state in _DELIVERY:
             label, style = _DELIVERY[record.state]
             line.append(f"  {label}", style=style)
             if record.state == DeliveryState.FAILED and self.detail:
                 line.append(f" ({self.detail})", style="red")
         return line
+
+    def _body(self) -> Text:
+        if self.message.record.kind == "file":
+            return Text.assemble("📎 ", safe(self.message.record.text, "bold"))
+        return linkify(self.message.record.text, self._links)
+
+
+class FileLine(MessageLine):
+    """A received file: `[n] 📎 name (size) securechat://file/<id>`; Enter or a click saves it."""
+
+    can_focus = True
+
+    DEFAULT_CSS = """
+    FileLine:hover {
+        background: $boost;
+    }
+    FileLine:focus {
+        background: $accent 30%;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "download", "Download", show=True),
+        Binding("up", "step(-1)", "Previous file", show=False),
+        Binding("down", "step(1)", "Next file", show=False),
+    ]
+
+    @dataclass
+    class Chosen(Message):
+        """Download this file (Enter, a click, or `download <n>` all end here)."""
+
+        file_id: str
+        name: str
+
+    def __init__(
+        self, message: StoredMessage, me: str, time_format: TimeFormat, number: int
+    ) -> None:
+        super().__init__(message, me, time_format, classes="-file")
+        self.number = number
+        self.saved_to: str = ""
+
+    @property
+    def file_id(self) -> str:
+        return self.message.record.file_id
+
+    @property
+    def file_name(self) -> str:
+        """The sender's file name without the size the core appended."""
+        return self.message.record.text.rsplit(" (", 1)[0]
+
+    def mark_saved(self, where: str) -> None:
+        self.saved_to = where
+        self.redraw()
+
+    def _body(self) -> Text:
+        body = Text.assemble(
+            (f"[{self.number}] ", "bold"),
+            "📎 ",
+            safe(self.message.record.text, "bold"),
+            " ",
+            (visible(FILE_LINK + self.file_id, keep_newlines=False), "underline cyan"),
+        )
+        if self.saved_to:
+            body.append(f"  ✓ saved to {self.saved_to}", style="green")
+        return body
+
+    def on_click(self, event: events.Click) -> None:
+        self.action_download()
+
+    def action_download(self) -> None:
+        self.post_message(self.Chosen(self.file_id, self.file_name))
+
+    def action_step(self, step: int) -> None:
+        files = list(self.parent.query_children(FileLine)) if self.parent else [self]
+        index = files.index(self) + step
+        if 0 <= index < len(files):
+            files[index].focus()
+            files[index].scroll_visible(animate=False)
 
 
 class Notice(Static):
@@ -116,29 +232,54 @@ class ChatLog(VerticalScroll):
         peer: str
         before_id: int
 
-    def __init__(self, me: str, time_format: TimeFormat, *, id: str | None = None) -> None:
+    @dataclass
+    class LinksShown(Message):
+        """Links just drawn, for the screen to check (the book knows which need it)."""
+
+        urls: list[str]
+
+    def __init__(
+        self,
+        me: str,
+        time_format: TimeFormat,
+        links: LinkBook | None = None,
+        *,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.me = me
         self.peer: str | None = None
         self.has_more = False
+        self.newer_hidden = False
+        """Showing a search hit in older history: new messages would leave a gap."""
         self._loading = False
         self._time_format = time_format
+        self._links = links
         self._early_delivery: dict[str, tuple[str, str]] = {}
+        self._numbers: dict[str, int] = {}
 
     @property
     def oldest_id(self) -> int | None:
         ids = [line.message.id for line in self.query_children(MessageLine) if line.message.id]
         return min(ids) if ids else None
 
-    async def show(self, peer: str | None, page: list[StoredMessage], has_more: bool) -> None:
-        """Replaces the view with the latest page of `peer` (or an empty view)."""
+    async def show(
+        self,
+        peer: str | None,
+        page: list[StoredMessage],
+        has_more: bool,
+        newer_hidden: bool = False,
+    ) -> None:
+        """Replaces the view with a page of `peer` (or an empty view)."""
         self.peer, self.has_more, self._loading = peer, has_more, False
+        self.newer_hidden = newer_hidden
+        self._numbers = {}
         await self.remove_children()
         self.border_title = peer or "no conversation open"
         if peer is None:
             await self.mount(Notice("Pick a conversation on the left, or type `help`."))
             return
-        await self.mount_all(self._lines(page))
+        await self._mount_lines(self._lines(page))
         self.scroll_end(animate=False, immediate=True)
 
     async def prepend(self, page: list[StoredMessage], has_more: bool) -> None:
@@ -148,7 +289,7 @@ class ChatLog(VerticalScroll):
             return
         first = self.children[0] if self.children else None
         before_y = first.region.y if first is not None else 0
-        await self.mount_all(self._lines(page), before=0)
+        await self._mount_lines(self._lines(page), before=0)
 
         def keep_place() -> None:
             if first is not None:
@@ -162,22 +303,58 @@ class ChatLog(VerticalScroll):
         if message.id and message.id in shown:
             return
         at_end = self.is_vertical_scroll_end or self.max_scroll_y == 0
-        await self.mount(*self._lines([message]))
+        await self._mount_lines(self._lines([message]))
         if at_end:
             self.scroll_end(animate=False)
+
+    async def _mount_lines(self, lines: list[MessageLine], before: int | None = None) -> None:
+        await self.mount_all(lines, before=before)
+        urls = list(dict.fromkeys(url for line in lines for url in line.urls))
+        if urls:
+            self.post_message(self.LinksShown(urls))
 
     async def add_notice(self, text: str, warning: bool = False) -> None:
         """Notices are written by us; `text` must not contain peer-chosen content as markup."""
         await self.mount(Notice(Text(text), classes="-warning" if warning else ""))
         self.scroll_end(animate=False)
 
-    def set_delivery(self, eid: str, state: str, detail: str = "") -> None:
+    def set_delivery(self, eid: str, state: str, detail: str = "") -> bool:
         """Marks a message's delivery; remembers it when the event beats the message here."""
         for line in self.query_children(MessageLine):
             if line.message.record.eid == eid:
                 line.set_delivery(state, detail)
-                return
+                return True
         self._early_delivery[eid] = (state, detail)
+        return False
+
+    def refresh_links(self, url: str) -> None:
+        """Redraws the badges of `url` once its check answered."""
+        for line in self.query_children(MessageLine):
+            if url in line.urls:
+                line.redraw()
+
+    def file_line(self, number: int | None = None, file_id: str = "") -> FileLine | None:
+        """A received file in view, by the number shown next to it or by its id."""
+        for line in self.query_children(FileLine):
+            if line.number == number or (file_id and line.file_id == file_id):
+                return line
+        return None
+
+    def files(self) -> list[FileLine]:
+        return sorted(self.query_children(FileLine), key=lambda line: line.number)
+
+    def mark_saved(self, file_id: str, where: str) -> None:
+        line = self.file_line(file_id=file_id)
+        if line is not None:
+            line.mark_saved(where)
+
+    def focus_latest_file(self) -> bool:
+        files = list(self.query_children(FileLine))
+        if not files:
+            return False
+        files[-1].focus()
+        files[-1].scroll_visible(animate=False)
+        return True
 
     def last_failed(self) -> StoredMessage | None:
         failed = [
@@ -214,7 +391,13 @@ class ChatLog(VerticalScroll):
     def _lines(self, page: list[StoredMessage]) -> list[MessageLine]:
         lines = []
         for message in page:
-            line = MessageLine(message, self.me, self._time_format)
+            record = message.record
+            line: MessageLine
+            if record.kind == "file" and not record.outgoing and record.file_id:
+                number = self._numbers.setdefault(record.file_id, len(self._numbers) + 1)
+                line = FileLine(message, self.me, self._time_format, number)
+            else:
+                line = MessageLine(message, self.me, self._time_format, self._links)
             early = self._early_delivery.pop(message.record.eid, None)
             if early is not None:
                 line.set_delivery(*early)

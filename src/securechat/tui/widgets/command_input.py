@@ -65,11 +65,11 @@ class CommandInput(Input):
         self.cursor_position = len(self.value)
 
     def action_complete(self) -> None:
-        """Tab completes command words and usernames; repeated Tab cycles the candidates."""
+        """Tab completes command words, usernames and `send` paths; repeated Tab cycles them."""
         if self._completions and self.value in self._completions:
             self._completion_index = (self._completion_index + 1) % len(self._completions)
         else:
-            self._completions = commands.complete(self.value, self.usernames)
+            self._completions = commands.complete(self.value, self.usernames, commands.list_paths)
             self._completion_index = 0
         if not self._completions:
             self.app.bell()
