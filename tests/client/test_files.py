@@ -217,3 +217,17 @@ async def _interrupted_transfers(
     assert (
         hashlib.sha256(saved.read_bytes()).digest() == hashlib.sha256(source.read_bytes()).digest()
     )
+
+
+async def test_saved_file_is_not_fetched_again(
+    pair: tuple[ChatClient, ChatClient], tmp_path: Path
+) -> None:
+    """After the relay freed the blob, asking again returns where the file was saved."""
+    alice, bob = pair
+    blob_id, saved = await send_and_receive(
+        alice, bob, make_file(tmp_path / "once.bin", 3000), tmp_path / "dl"
+    )
+    assert await bob.download(blob_id) == saved
+    saved.unlink()
+    with pytest.raises(ServerRejected):
+        await bob.download(blob_id, tmp_path / "dl")

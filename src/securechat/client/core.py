@@ -95,6 +95,10 @@ def _file(blob_id: str) -> str:
     return f"file:{blob_id}"
 
 
+def _saved(blob_id: str) -> str:
+    return f"saved:{blob_id}"
+
+
 K_UPLOADS = "uploads"
 
 
@@ -735,18 +739,28 @@ class ChatClient:
         self._need_vault().put(K_UPLOADS, msgspec.msgpack.encode(remaining))
 
     async def download(self, blob_id: str, directory: str | Path | None = None) -> Path:
-        """Fetches, verifies and saves a received file; returns where it was saved."""
-        blob = self._need_vault().get(_file(blob_id))
+        """Fetches, verifies and saves a received file; returns where it was saved.
+
+        A file saved before (even in an earlier run) is not fetched again: the relay
+        deletes a blob once every recipient has it.
+        """
+        vault = self._need_vault()
+        blob = vault.get(_file(blob_id))
         if blob is None:
             raise SessionError(f"no file {blob_id} was offered to you")
+        saved = vault.get(_saved(blob_id))
+        if saved is not None and Path(saved.decode()).is_file():
+            return Path(saved.decode())
         target = Path(directory) if directory else paths.downloads_dir(self.data_dir)
-        return await transfers.download(
+        path = await transfers.download(
             self.relay,
             FileManifest.from_bytes(blob),
             blob_id,
             target,
             self._progress(blob_id, "down"),
         )
+        vault.put(_saved(blob_id), str(path).encode())
+        return path
 
     def _progress(self, blob_id: str, direction: str) -> transfers.Progress:
         def report(done: int, total: int) -> None:

@@ -30,6 +30,9 @@ from securechat.server.store import NewEnvelope, Store, StoredEnvelope
 
 log = logging.getLogger("securechat.relay")
 
+ACK_DELAY = 0.05
+"""Seconds an acknowledgement may wait to share a transaction with new envelopes."""
+
 
 class Outlet(Protocol):
     """What the relay needs of a connection: somewhere to put frames."""
@@ -69,6 +72,7 @@ class Relay:
     _flush_task: asyncio.Task[None] | None = None
     _usage: dict[str, _QueueUsage] = field(default_factory=dict)
     _signals: set[asyncio.Task[None]] = field(default_factory=set)
+    _ack_timer: asyncio.TimerHandle | None = None
 
     # --- sending -------------------------------------------------------------------
 
@@ -94,8 +98,20 @@ class Relay:
         self._schedule_flush()
 
     def acknowledge(self, username: str, sids: list[int]) -> None:
+        """Deletions wait for the next commit of new envelopes, or ACK_DELAY at most.
+
+        Nothing depends on an ack being durable at once (a lost one means a
+        redelivery the client drops), so at a moderate load acks ride along with
+        sends instead of paying a transaction of their own.
+        """
         self._acks[username].extend(sids)
-        self._schedule_flush()
+        if self._ack_timer is None:
+            self._ack_timer = asyncio.get_running_loop().call_later(ACK_DELAY, self._acks_due)
+
+    def _acks_due(self) -> None:
+        self._ack_timer = None
+        if self._acks:
+            self._schedule_flush()
 
     def _schedule_flush(self) -> None:
         if self._flush_task is None or self._flush_task.done():
@@ -106,6 +122,9 @@ class Relay:
         while self._batch or self._acks:
             batch, self._batch = self._batch, []
             acks, self._acks = self._acks, defaultdict(list)
+            if self._ack_timer is not None:
+                self._ack_timer.cancel()
+                self._ack_timer = None
             await self._commit(batch, acks)
 
     async def _commit(self, batch: list[_Pending], acks: dict[str, list[int]]) -> None:
@@ -161,6 +180,8 @@ class Relay:
 
     async def drain(self) -> None:
         """Waits until everything submitted is stored (used on shutdown)."""
+        if self._acks:
+            self._schedule_flush()
         while self._flush_task is not None and not self._flush_task.done():
             await self._flush_task
 
@@ -180,6 +201,9 @@ class Relay:
             self._signal(self.bus.presence(outlet.username, "online"))
 
     def disconnected(self, outlet: Outlet) -> None:
+        if outlet.username is not None and outlet.username in self._acks:
+            # Its acknowledgements must be stored before the user reconnects elsewhere.
+            self._schedule_flush()
         for watched in list(self.watchers):
             self.watchers[watched].discard(outlet)
             if not self.watchers[watched]:

@@ -112,6 +112,8 @@ class SQLiteStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._known_contacts: set[tuple[str, str]] = set()
+        """Pairs already in `contacts`: most envelopes go between people who talked before."""
         with _guard():
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -140,6 +142,7 @@ class SQLiteStore:
                 # replace the real error with "no transaction is active".
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
+                self._known_contacts.clear()
                 raise
 
     # accounts -------------------------------------------------------------------
@@ -193,6 +196,7 @@ class SQLiteStore:
                 "DELETE FROM envelopes WHERE recipient = ? OR sender = ?", (username, username)
             )
             db.execute("DELETE FROM contacts WHERE a = ? OR b = ?", (username, username))
+            self._known_contacts = {p for p in self._known_contacts if username not in p}
             db.execute("DELETE FROM identity_keys WHERE username = ?", (username,))
             db.execute("DELETE FROM one_time_prekeys WHERE username = ?", (username,))
             db.execute("DELETE FROM files WHERE owner = ?", (username,))
@@ -268,10 +272,14 @@ class SQLiteStore:
                     (env.sender, env.eid),
                 ).fetchone()
                 sids.append(int(row[0]) if row else 0)
-        pairs = {(e.sender, e.recipient) for e in envelopes}
-        db.executemany(
-            "INSERT OR IGNORE INTO contacts VALUES (?, ?)", pairs | {(b, a) for a, b in pairs}
-        )
+        pairs = {(e.sender, e.recipient) for e in envelopes} - self._known_contacts
+        if pairs:
+            db.executemany(
+                "INSERT OR IGNORE INTO contacts VALUES (?, ?)", pairs | {(b, a) for a, b in pairs}
+            )
+            if len(self._known_contacts) > 100_000:
+                self._known_contacts.clear()
+            self._known_contacts |= pairs
         return sids
 
     def _ack(self, db: sqlite3.Connection, recipient: str, sids: Sequence[int]) -> tuple[int, int]:
