@@ -32,7 +32,7 @@ from securechat.protocol import frames as F
 from securechat.protocol.limits import MAX_FILE_PLAINTEXT_BYTES
 
 Progress = Callable[[int, int], None]
-WINDOW = 8
+WINDOW = 16
 
 
 class TransferError(ClientError):
@@ -128,6 +128,9 @@ async def download(
             handle.truncate(start * CHUNK_SIZE)
     opener = FileOpener(manifest.key, manifest.file_id)
     frames = (_get_frame(blob_id, index) for index in range(start, total))
+    # The digest grows as chunks arrive (after the part a resumed download already has),
+    # so verifying costs no second pass over the file.
+    digest = _digest_of(part)
     try:
         with open(part, "ab") as handle:
             async for answer in relay.pipeline(frames, WINDOW):
@@ -136,10 +139,16 @@ async def download(
                     answer.index, answer.data, final=answer.index == total - 1
                 )
                 handle.write(plain)
+                digest.update(plain)
                 on_progress(min(handle.tell(), manifest.size), manifest.size)
             handle.flush()
             os.fsync(handle.fileno())
-        _verify(part, manifest)
+            size = handle.tell()
+        if size != manifest.size or digest.digest() != manifest.sha256:
+            raise TransferError(
+                f"{manifest.name} did not match what the sender described "
+                "(size or SHA-256); it was discarded — ask them to send it again"
+            )
     except (AuthenticationFailed, TransferError, ServerRejected):
         part.unlink(missing_ok=True)
         raise
@@ -162,18 +171,13 @@ def _get_frame(blob_id: str, index: int) -> Callable[[int], F.ClientFrame]:
     return build
 
 
-def _verify(part: Path, manifest: FileManifest) -> None:
+def _digest_of(path: Path) -> hashlib._Hash:
     digest = hashlib.sha256()
-    size = 0
-    with open(part, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-            size += len(block)
-    if size != manifest.size or digest.digest() != manifest.sha256:
-        raise TransferError(
-            f"{manifest.name} did not match what the sender described "
-            "(size or SHA-256); it was discarded — ask them to send it again"
-        )
+    if path.exists():
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    return digest
 
 
 def _claim_name(directory: Path, name: str, part: Path) -> Path:
