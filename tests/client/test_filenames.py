@@ -41,3 +41,13 @@ def test_numbered_names() -> None:
     assert numbered("a.txt", 0) == "a.txt"
     assert numbered("a.txt", 2) == "a (2).txt"
     assert numbered("archive", 1) == "archive (1)"
+
+
+def test_offer_with_a_path_in_its_file_id_is_refused() -> None:
+    """A peer cannot smuggle `../` into the name of the local part file."""
+    from securechat.client import payloads as P
+    from securechat.errors import ProtocolError
+
+    hostile = P.encode(P.FileOffer(manifest=b"m", blob_id="./../../../etc/x", ts=1.0))
+    with pytest.raises(ProtocolError):
+        P.decode_inner(hostile)

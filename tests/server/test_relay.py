@@ -125,3 +125,35 @@ async def test_full_queue_is_refused_with_a_clear_error(
         assert "queue is full" in answers[-1]["message"]
     finally:
         await server.stop()
+
+
+async def test_resent_envelope_does_not_fill_the_queue(tmp_path) -> None:
+    """Re-sending one envelope is neither counted twice nor delivered twice."""
+    from securechat.server.app import RelayServer
+    from tests.conftest import fast_config
+
+    server = RelayServer(fast_config(tmp_path, queue_max_count=3))
+    await server.start()
+    try:
+        url = f"ws://127.0.0.1:{server.port}"
+        alice = await signed_up(url, "alice")
+        bob = await signed_up(url, "bob")
+        for _ in range(10):
+            answer = await alice.call("send", to="bob", eid="same", body=b64(b"x"))
+            assert answer["type"] == "accepted"
+        other = await alice.call("send", to="carol", eid="same", body=b64(b"x"))
+        assert other["code"] == "conflict"
+        got = []
+        while True:
+            try:
+                got += [
+                    e["eid"] for e in (await bob.next_push("deliver", timeout=0.5))["envelopes"]
+                ]
+            except TimeoutError:
+                break
+        assert got == ["same"]
+        assert (await alice.call("send", to="bob", eid="next", body=b64(b"x")))[
+            "type"
+        ] == "accepted"
+    finally:
+        await server.stop()

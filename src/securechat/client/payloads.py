@@ -63,7 +63,8 @@ class FileOffer(_Inner, tag="file", frozen=True):
     """The file's key, digest, name and type, and where the relay keeps its ciphertext."""
 
     manifest: Blob
-    blob_id: Annotated[str, msgspec.Meta(max_length=64)]
+    blob_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_\-]{16,64}$")]
+    """Checked like the relay checks it: it becomes part of a local file name."""
     ts: float
 
 

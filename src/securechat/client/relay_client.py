@@ -214,11 +214,13 @@ class RelayClient:
         return item.eid
 
     async def transmit(self, item: OutboxItem) -> None:
-        """Sends an envelope the caller already put in the outbox (with its session state)."""
+        """Sends an envelope the caller already put in the outbox (with its session state).
+
+        Older envelopes still in the outbox go first: a ratchet message must not
+        overtake the handshake that opens its session.
+        """
         if self.connected:
-            async with self._send_lock:
-                with contextlib.suppress(ConnectionLost, TimeoutError):
-                    await self._send_one(item)
+            await self._drain_outbox()
 
     async def _send_one(self, item: OutboxItem) -> None:
         try:
@@ -303,13 +305,19 @@ class RelayClient:
                     self._set_state(ConnectionState.CLOSED, "session expired; log in again")
                     return
                 # Refused for now (e.g. too many connections): drop this socket and retry.
-                if self._conn is not None:
-                    await self._conn.close()
+                await self._drop_connection()
                 continue
-            except (ConnectionLost, TimeoutError, OSError):
+            except Exception:
+                # Timed out, refused or garbled: a half-open socket must not be waited on.
+                await self._drop_connection()
                 continue
             attempt = 0
             self._set_state(ConnectionState.CONNECTED)
+
+    async def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
 
     def _set_state(self, state: ConnectionState, detail: str = "") -> None:
         self.state = state

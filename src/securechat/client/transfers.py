@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from securechat.protocol.limits import MAX_FILE_PLAINTEXT_BYTES
 
 Progress = Callable[[int, int], None]
 WINDOW = 16
+_BLOB_ID = re.compile(r"[A-Za-z0-9_\-]{16,64}")
 
 
 class TransferError(ClientError):
@@ -118,6 +120,8 @@ async def download(
     on_progress: Progress,
 ) -> Path:
     """Fetches, decrypts and verifies; the file appears under its final name only when whole."""
+    if not _BLOB_ID.fullmatch(blob_id):
+        raise TransferError("that file id is malformed; it cannot be downloaded")
     directory.mkdir(parents=True, exist_ok=True)
     part = directory / f".{blob_id}.part"
     total = chunk_count(manifest.size)

@@ -46,6 +46,7 @@ _websocket_log.setLevel(logging.WARNING)
 """websockets logs whole frames at DEBUG: they hold passwords. Never below WARNING."""
 
 PREKEYS_LOW_WATER = 10
+MAX_ONE_TIME_PREKEYS_HELD = 1000
 
 
 async def open_store(config: ServerConfig) -> Store:
@@ -275,6 +276,10 @@ class RelayServer:
                     conn.address,
                 )
                 conn.push(encode_str(F.Done(rid=frame.rid)))
+                # Whoever was logged in with the old password is logged out now.
+                for other in list(self.relay.online.get(normalise_username(frame.username), ())):
+                    if isinstance(other, Connection) and other is not conn:
+                        other.close_after_flush(1000, "password changed; log in again")
             case _:
                 user = conn.username
                 if user is None:
@@ -299,6 +304,13 @@ class RelayServer:
                 states = await self.relay.watch(conn, [normalise_username(u) for u in frame.users])
                 conn.push(encode_str(F.PresenceList(rid=frame.rid, states=states)))
             case F.PublishKeys():
+                held = 0 if frame.replace_one_time else await self.store.one_time_prekey_count(user)
+                if held + len(frame.one_time_prekeys) > MAX_ONE_TIME_PREKEYS_HELD:
+                    raise ProtocolError(
+                        ErrorCode.TOO_LARGE,
+                        f"the directory holds at most {MAX_ONE_TIME_PREKEYS_HELD} one-time "
+                        "prekeys per user",
+                    )
                 count = await self.store.publish_keys(
                     user,
                     frame.identity,

@@ -176,7 +176,9 @@ class RedisBus:
                     self._on_wake(str(user), [int(sid) for sid in sids])
             elif message["kind"] == "presence":
                 self._on_presence(str(message["user"]), str(message["state"]))
-        except (ValueError, KeyError, TypeError):
+        except Exception:
+            # Anything on the channel is untrusted input: one bad message must not
+            # stop the listener.
             log.warning("ignored a malformed bus message")
 
     async def _heartbeat(self) -> None:

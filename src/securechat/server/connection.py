@@ -69,7 +69,13 @@ class Connection:
 
     def push(self, frame: str) -> None:
         if len(self._frames) >= MAX_OUTGOING_FRAMES:
-            self._closing = True
+            # A client that does not read: stop queueing for it and hang up.
+            if not self._closing:
+                self._closing = True
+                asyncio.get_running_loop().create_task(
+                    self.ws.close(1008, "too much unread output")
+                )
+            return
         self._frames.append(frame)
         self._wake.set()
 
@@ -175,9 +181,9 @@ class Connection:
                     await self._deliver(self.username)
         except ConnectionClosed:
             pass
-        except StoreError:
-            log.exception("delivery stopped: store failure")
-            await self.ws.close(1011, "the relay's store failed; reconnect later")
+        except Exception:
+            log.exception("delivery stopped")
+            await self.ws.close(1011, "the relay failed to deliver; reconnect later")
 
     def wake_backlog(self) -> None:
         """Another node stored envelopes for this user: read the queue again."""

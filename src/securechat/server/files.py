@@ -92,6 +92,8 @@ class FileService:
             )
         if received + len(frame.data) > record.size:
             raise ProtocolError(ErrorCode.TOO_LARGE, "more data than the size declared")
+        if not frame.data:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "a file chunk cannot be empty")
         # A 64 KiB write to the page cache is quicker than a hop to a thread.
         self._write_chunk(frame.file_id, frame.index, frame.data)
         received += len(frame.data)

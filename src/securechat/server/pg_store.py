@@ -240,20 +240,20 @@ class PostgresStore:
 
     async def enqueue(self, envelopes: Sequence[NewEnvelope]) -> list[int]:
         async with self._conn(transaction=True) as conn:
-            return await self._enqueue(conn, envelopes)
+            return [sid for sid, _ in await self._enqueue(conn, envelopes)]
 
     async def commit_batch(
         self, envelopes: Sequence[NewEnvelope], acks: Mapping[str, Sequence[int]]
-    ) -> tuple[list[int], dict[str, tuple[int, int]]]:
+    ) -> tuple[list[tuple[int, bool]], dict[str, tuple[int, int]]]:
         async with self._conn(transaction=True) as conn:
-            sids = await self._enqueue(conn, envelopes) if envelopes else []
+            stored = await self._enqueue(conn, envelopes) if envelopes else []
             freed = {
                 recipient: await self._ack(conn, recipient, ids) for recipient, ids in acks.items()
             }
-        return sids, freed
+        return stored, freed
 
-    async def _enqueue(self, conn: Any, envelopes: Sequence[NewEnvelope]) -> list[int]:
-        sids: list[int] = []
+    async def _enqueue(self, conn: Any, envelopes: Sequence[NewEnvelope]) -> list[tuple[int, bool]]:
+        stored: list[tuple[int, bool]] = []
         for env in envelopes:
             sid = await conn.fetchval(
                 "INSERT INTO envelopes (recipient, sender, eid, body, ts)"
@@ -265,19 +265,21 @@ class PostgresStore:
                 env.body,
                 env.ts,
             )
-            if sid is None:
+            fresh = sid is not None
+            if not fresh:
                 sid = await conn.fetchval(
-                    "SELECT sid FROM envelopes WHERE sender = $1 AND eid = $2",
+                    "SELECT sid FROM envelopes WHERE sender = $1 AND eid = $2 AND recipient = $3",
                     env.sender,
                     env.eid,
+                    env.recipient,
                 )
-            sids.append(int(sid or 0))
+            stored.append((int(sid or 0), fresh))
         pairs = {(e.sender, e.recipient) for e in envelopes}
         pairs |= {(b, a) for a, b in pairs}
         await conn.executemany(
             "INSERT INTO contacts VALUES ($1, $2) ON CONFLICT DO NOTHING", sorted(pairs)
         )
-        return sids
+        return stored
 
     async def _ack(self, conn: Any, recipient: str, sids: Sequence[int]) -> tuple[int, int]:
         rows = await conn.fetch(

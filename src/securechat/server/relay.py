@@ -136,8 +136,8 @@ class Relay:
 
     async def _commit(self, batch: list[_Pending], acks: dict[str, list[int]]) -> None:
         try:
-            sids, freed = await self.store.commit_batch([p.envelope for p in batch], acks)
-        except StoreError as exc:
+            stored, freed = await self.store.commit_batch([p.envelope for p in batch], acks)
+        except Exception as exc:
             code = ErrorCode.UNAVAILABLE
             text = (
                 str(exc)
@@ -155,20 +155,38 @@ class Relay:
             if usage is not None:
                 usage.count -= count
                 usage.bytes -= size
-        if not batch:
-            return
-        self.metrics.envelopes_accepted += len(batch)
-        for pending, sid in zip(batch, sids, strict=True):
-            env = pending.envelope
-            pending.outlet.push(encode_str(F.Accepted(rid=pending.rid, eid=env.eid)))
-            stored = StoredEnvelope(sid, env.recipient, env.sender, env.eid, env.body, env.ts)
-            for outlet in self.online.get(env.recipient, ()):
-                outlet.wake_delivery(stored)
-        # Other nodes may hold connections of these users (a second device, a reconnect).
         items: dict[str, list[int]] = defaultdict(list)
-        for pending, sid in zip(batch, sids, strict=True):
-            items[pending.envelope.recipient].append(sid)
-        await self.bus.wake(items)
+        for pending, (sid, fresh) in zip(batch, stored, strict=True):
+            env = pending.envelope
+            if not fresh:
+                # A re-send: the first copy is counted and queued already.
+                self._give_back(env)
+                if sid == 0:
+                    pending.outlet.push(
+                        _error(
+                            pending.rid,
+                            ErrorCode.CONFLICT,
+                            f"envelope id {env.eid} was already used for another recipient",
+                        )
+                    )
+                else:
+                    pending.outlet.push(encode_str(F.Accepted(rid=pending.rid, eid=env.eid)))
+                continue
+            self.metrics.envelopes_accepted += 1
+            pending.outlet.push(encode_str(F.Accepted(rid=pending.rid, eid=env.eid)))
+            envelope = StoredEnvelope(sid, env.recipient, env.sender, env.eid, env.body, env.ts)
+            for outlet in self.online.get(env.recipient, ()):
+                outlet.wake_delivery(envelope)
+            items[env.recipient].append(sid)
+        if items:
+            # Other nodes may hold connections of these users (a second device, a reconnect).
+            await self.bus.wake(items)
+
+    def _give_back(self, env: NewEnvelope) -> None:
+        usage = self._usage.get(env.recipient)
+        if usage is not None:
+            usage.count -= 1
+            usage.bytes -= len(env.body)
 
     async def _usage_of(self, recipient: str) -> _QueueUsage:
         usage = self._usage.get(recipient)
@@ -310,10 +328,9 @@ def pending_deliveries(
     live: deque[StoredEnvelope], already_sent: Callable[[int], bool]
 ) -> list[StoredEnvelope]:
     """Live envelopes not yet sent on this connection, oldest first."""
-    fresh = [env for env in live if not already_sent(env.sid)]
+    unique = {env.sid: env for env in live if not already_sent(env.sid)}
     live.clear()
-    fresh.sort(key=lambda env: env.sid)
-    return fresh
+    return [unique[sid] for sid in sorted(unique)]
 
 
 DELIVER_FRAME_BODY_BYTES = 640 * 1024

@@ -98,7 +98,9 @@ def _guard() -> Iterator[None]:
     """Turns SQLite's failures into errors the relay can answer with."""
     try:
         yield
-    except sqlite3.OperationalError as exc:
+    except sqlite3.IntegrityError:
+        raise
+    except sqlite3.Error as exc:
         text = str(exc).lower()
         if "full" in text or "readonly" in text or "read-only" in text or "disk i/o" in text:
             raise StorageFullError(
@@ -246,18 +248,20 @@ class SQLiteStore:
 
     async def enqueue(self, envelopes: Sequence[NewEnvelope]) -> list[int]:
         with self._tx() as db:
-            return self._enqueue(db, envelopes)
+            return [sid for sid, _ in self._enqueue(db, envelopes)]
 
     async def commit_batch(
         self, envelopes: Sequence[NewEnvelope], acks: Mapping[str, Sequence[int]]
-    ) -> tuple[list[int], dict[str, tuple[int, int]]]:
+    ) -> tuple[list[tuple[int, bool]], dict[str, tuple[int, int]]]:
         with self._tx() as db:
-            sids = self._enqueue(db, envelopes) if envelopes else []
+            stored = self._enqueue(db, envelopes) if envelopes else []
             freed = {recipient: self._ack(db, recipient, ids) for recipient, ids in acks.items()}
-        return sids, freed
+        return stored, freed
 
-    def _enqueue(self, db: sqlite3.Connection, envelopes: Sequence[NewEnvelope]) -> list[int]:
-        sids: list[int] = []
+    def _enqueue(
+        self, db: sqlite3.Connection, envelopes: Sequence[NewEnvelope]
+    ) -> list[tuple[int, bool]]:
+        stored: list[tuple[int, bool]] = []
         for env in envelopes:
             cur = db.execute(
                 "INSERT OR IGNORE INTO envelopes (recipient, sender, eid, body, ts)"
@@ -265,13 +269,13 @@ class SQLiteStore:
                 (env.recipient, env.sender, env.eid, env.body, env.ts),
             )
             if cur.rowcount == 1:
-                sids.append(int(cur.lastrowid or 0))
+                stored.append((int(cur.lastrowid or 0), True))
             else:
                 row = db.execute(
-                    "SELECT sid FROM envelopes WHERE sender = ? AND eid = ?",
-                    (env.sender, env.eid),
+                    "SELECT sid FROM envelopes WHERE sender = ? AND eid = ? AND recipient = ?",
+                    (env.sender, env.eid, env.recipient),
                 ).fetchone()
-                sids.append(int(row[0]) if row else 0)
+                stored.append((int(row[0]) if row else 0, False))
         pairs = {(e.sender, e.recipient) for e in envelopes} - self._known_contacts
         if pairs:
             db.executemany(
@@ -280,7 +284,7 @@ class SQLiteStore:
             if len(self._known_contacts) > 100_000:
                 self._known_contacts.clear()
             self._known_contacts |= pairs
-        return sids
+        return stored
 
     def _ack(self, db: sqlite3.Connection, recipient: str, sids: Sequence[int]) -> tuple[int, int]:
         count = size = 0

@@ -100,11 +100,13 @@ class Store(Protocol):
 
     async def commit_batch(
         self, envelopes: Sequence[NewEnvelope], acks: Mapping[str, Sequence[int]]
-    ) -> tuple[list[int], dict[str, tuple[int, int]]]:
+    ) -> tuple[list[tuple[int, bool]], dict[str, tuple[int, int]]]:
         """The relay's group commit: new envelopes and acknowledgements in ONE transaction.
 
-        Returns the sids of `envelopes` (as `enqueue`) and, per recipient, the
-        (count, bytes) that the acknowledgements removed.
+        Returns, for each envelope, its sid and whether it is new (a re-send of a
+        queued (sender, eid) gives the old sid and False; one whose id was used for
+        another recipient gives sid 0) and, per recipient, the (count, bytes) that
+        the acknowledgements removed.
         """
         ...
 
