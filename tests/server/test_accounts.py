@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from securechat.server.app import RelayServer
 from tests.wire import PASSWORD, Wire, b64, logged_in, signed_up
 
@@ -146,3 +148,19 @@ async def test_delete_account_removes_data_and_tells_contacts(relay: RelayServer
     assert await relay.store.queue_usage("bob") == (0, 0)
     fresh = await Wire.open(url)
     assert (await fresh.call("login", username="bob", password=PASSWORD))["code"] == "unauthorized"
+
+
+async def test_a_name_registered_anew_inherits_no_queued_envelopes(relay: RelayServer) -> None:
+    """Envelopes queued for a deleted account never reach whoever takes the name next."""
+    url = f"ws://127.0.0.1:{relay.port}"
+    alice = await signed_up(url, "alice")
+    bob = await signed_up(url, "bob")
+    await bob.close()
+    await alice.call("send", to="bob", eid="for-old-bob", body=b64(b"x"))
+    await relay.store.delete_account("bob")
+    await relay.relay.drain()
+    await alice.call("send", to="bob", eid="late", body=b64(b"x"))
+    await relay.relay.drain()
+    new_bob = await signed_up(url, "bob")
+    with pytest.raises(TimeoutError):
+        await new_bob.next_push("deliver", timeout=0.5)

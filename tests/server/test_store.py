@@ -74,6 +74,7 @@ async def test_queue_is_ordered_idempotent_and_acknowledged(store: Store) -> Non
     announced = await store.envelopes("bob", [sids[4], sids[0], 10**9])
     assert [e.eid for e in announced] == ["e4"]
     assert await store.envelopes("mallory", [sids[4]]) == []
+    assert await store.purge_queue("nobody") == 0
     assert await store.expire_envelopes(before=3.5) == 2
     assert await store.delete_conversation("bob", "alice") == 1
 

@@ -69,6 +69,9 @@ class AccountService:
         )
         if not await self.store.create_account(account):
             raise ProtocolError(ErrorCode.CONFLICT, f"the username {username!r} is taken")
+        # Envelopes addressed to this name before it existed (or to a deleted account
+        # of the same name) are not for this person.
+        await self.store.purge_queue(username)
         log.info("account registered")
         return username
 

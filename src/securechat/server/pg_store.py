@@ -335,6 +335,13 @@ class PostgresStore:
             rows = await conn.fetch("DELETE FROM envelopes WHERE ts < $1 RETURNING sid", before)
         return len(rows)
 
+    async def purge_queue(self, recipient: str) -> int:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "DELETE FROM envelopes WHERE recipient = $1 RETURNING sid", recipient
+            )
+        return len(rows)
+
     async def delete_conversation(self, user: str, peer: str) -> int:
         async with self._conn() as conn:
             rows = await conn.fetch(

@@ -336,6 +336,10 @@ class SQLiteStore:
         with self._tx() as db:
             return db.execute("DELETE FROM envelopes WHERE ts < ?", (before,)).rowcount
 
+    async def purge_queue(self, recipient: str) -> int:
+        with self._tx() as db:
+            return db.execute("DELETE FROM envelopes WHERE recipient = ?", (recipient,)).rowcount
+
     async def delete_conversation(self, user: str, peer: str) -> int:
         with self._tx() as db:
             return db.execute(
