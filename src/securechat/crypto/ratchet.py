@@ -192,35 +192,33 @@ def start_as_initiator(
     """RatchetInitAlice: the responder's signed prekey is its first ratchet key."""
     private, public = primitives.x25519_generate()
     root_key, send_chain = kdf_root(shared_key, primitives.x25519_agree(private, peer_ratchet_key))
-    return RatchetState(
-        session_id=session_id,
-        root_key=root_key,
-        self_private=private,
-        self_public=public,
-        remote_public=peer_ratchet_key,
-        send_chain=send_chain,
-        recv_chain=None,
-        send_n=0,
-        recv_n=0,
-        previous_send_n=0,
-        skipped={},
-        finished_chains={},
-        first_peer_key=b"",
-        confirmed=False,
-    )
+    return _new_state(session_id, root_key, private, public, peer_ratchet_key, send_chain)
 
 
 def start_as_responder(
     session_id: bytes, shared_key: bytes, own_ratchet_private: bytes
 ) -> RatchetState:
     """RatchetInitBob: no sending chain until the initiator's first message arrives."""
+    public = primitives.x25519_public(own_ratchet_private)
+    return _new_state(session_id, shared_key, own_ratchet_private, public, None, None)
+
+
+def _new_state(
+    session_id: bytes,
+    root_key: bytes,
+    self_private: bytes,
+    self_public: bytes,
+    remote_public: bytes | None,
+    send_chain: bytes | None,
+) -> RatchetState:
+    """A session before its first message: counters at zero, nothing skipped or confirmed."""
     return RatchetState(
         session_id=session_id,
-        root_key=shared_key,
-        self_private=own_ratchet_private,
-        self_public=primitives.x25519_public(own_ratchet_private),
-        remote_public=None,
-        send_chain=None,
+        root_key=root_key,
+        self_private=self_private,
+        self_public=self_public,
+        remote_public=remote_public,
+        send_chain=send_chain,
         recv_chain=None,
         send_n=0,
         recv_n=0,
