@@ -29,7 +29,7 @@ from securechat.scanner import Scanner
 from securechat.server.accounts import AccountService, normalise_username
 from securechat.server.bus import Bus, LocalBus, RedisBus
 from securechat.server.config import ServerConfig
-from securechat.server.connection import Connection
+from securechat.server.connection import Connection, RelaySocket
 from securechat.server.files import FileService
 from securechat.server.metrics import Metrics
 from securechat.server.passwords import PasswordHasher
@@ -153,6 +153,7 @@ class RelayServer:
             process_request=self._http,
             server_header="securechat",
             logger=_websocket_log,
+            create_connection=RelaySocket,
         )
         self._janitor = asyncio.create_task(self._expire_loop())
         await self.bus.start(self.relay.remote_wake, self.relay.remote_presence)
@@ -233,6 +234,7 @@ class RelayServer:
         if ws.subprotocol != SUBPROTOCOL:
             await ws.close(1002, f"speak subprotocol {SUBPROTOCOL}")
             return
+        assert isinstance(ws, RelaySocket)  # serve(create_connection=RelaySocket)
         conn = Connection(self, ws)
         self._connections.add(conn)
         self.metrics.connections_open += 1

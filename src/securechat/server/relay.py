@@ -42,6 +42,7 @@ class Outlet(Protocol):
     def push(self, frame: str) -> None: ...
     def wake_delivery(self, envelope: StoredEnvelope | None) -> None: ...
     def wake_backlog(self) -> None: ...
+    def flush(self) -> None: ...
 
 
 @dataclass
@@ -156,8 +157,10 @@ class Relay:
                 usage.count -= count
                 usage.bytes -= size
         items: dict[str, list[int]] = defaultdict(list)
+        woken: set[Outlet] = set()
         for pending, (sid, fresh) in zip(batch, stored, strict=True):
             env = pending.envelope
+            woken.add(pending.outlet)
             if not fresh:
                 # A re-send: the first copy is counted and queued already.
                 self._give_back(env)
@@ -177,7 +180,10 @@ class Relay:
             envelope = StoredEnvelope(sid, env.recipient, env.sender, env.eid, env.body, env.ts)
             for outlet in self.online.get(env.recipient, ()):
                 outlet.wake_delivery(envelope)
+                woken.add(outlet)
             items[env.recipient].append(sid)
+        for outlet in woken:
+            outlet.flush()
         if items:
             # Other nodes may hold connections of these users (a second device, a reconnect).
             await self.bus.wake(items)

@@ -1,0 +1,102 @@
+"""How the relay writes: one loop turn's frames leave together; a stalled reader is waited for."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+
+from securechat.protocol.limits import SUBPROTOCOL
+from securechat.server.connection import Connection, RelaySocket
+from tests.wire import PASSWORD, Wire, b64, signed_up
+
+
+@pytest.fixture
+def writes(monkeypatch: pytest.MonkeyPatch) -> list[list[dict[str, Any]]]:
+    """Every batch of frames the relay handed to a socket in one write."""
+    seen: list[list[dict[str, Any]]] = []
+    original = RelaySocket.write_texts
+
+    def spy(self: RelaySocket, frames: list[str]) -> bool:
+        seen.append([json.loads(f) for f in frames])
+        return original(self, frames)
+
+    monkeypatch.setattr(RelaySocket, "write_texts", spy)
+    return seen
+
+
+async def test_pipelined_sends_are_answered_in_one_write(
+    relay_url: str, writes: list[list[dict[str, Any]]]
+) -> None:
+    """Three sends read in one turn: one write of three `accepted`, one `deliver` of three."""
+    alice = await signed_up(relay_url, "alice")
+    bob = await signed_up(relay_url, "bob")
+    client = alice.ws
+    for i in range(3):
+        frame = {"type": "send", "rid": 100 + i, "to": "bob", "eid": f"m{i}", "body": b64(b"x")}
+        client.protocol.send_text(json.dumps(frame).encode())
+    client.transport.write(b"".join(client.protocol.data_to_send()))
+
+    answers = [await alice.recv() for _ in range(3)]
+    assert [a["type"] for a in answers] == ["accepted"] * 3
+    assert [a["eid"] for a in answers] == ["m0", "m1", "m2"]
+    deliver = await bob.next_push("deliver")
+    assert [e["eid"] for e in deliver["envelopes"]] == ["m0", "m1", "m2"]
+    accepted_together = [w for w in writes if [f["type"] for f in w] == ["accepted"] * 3]
+    assert len(accepted_together) == 1
+
+
+async def test_reader_that_stalls_gets_everything_in_order_once_it_reads(
+    relay_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flow control: the relay stops writing to a full socket and resumes where it was."""
+    waited = 0
+    original = Connection._write
+
+    async def counting(self: Connection, frames: list[str]) -> None:
+        nonlocal waited
+        waited += 1
+        await original(self, frames)
+
+    monkeypatch.setattr(Connection, "_write", counting)
+    alice = await signed_up(relay_url, "alice")
+    await (await signed_up(relay_url, "bob")).close()
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", int(relay_url.rsplit(":", 1)[1])))
+    ws = await connect(
+        relay_url,
+        sock=sock,
+        subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+        compression=None,
+        max_queue=1,
+        max_size=None,
+    )
+    bob = Wire(ws)
+    assert (await bob.call("login", username="bob", password=PASSWORD))["type"] == "session"
+    waited = 0
+
+    body = b64(bytes(200_000))
+    count = 40
+    for i in range(count):
+        answer = await alice.call("send", to="bob", eid=f"m{i:02}", body=body)
+        assert answer["type"] == "accepted", answer
+    await asyncio.sleep(0.2)
+    assert waited > 0, "the relay never had to wait for the stalled socket"
+
+    got: list[str] = []
+    sids: list[int] = []
+    while len(got) < count:
+        for env in (await bob.next_push("deliver"))["envelopes"]:
+            got.append(env["eid"])
+            sids.append(env["sid"])
+    assert got == [f"m{i:02}" for i in range(count)]
+    assert len(set(sids)) == count
+    # A reader with max_queue=1 reads no close frame while frames wait: hang up hard.
+    ws.transport.abort()
+    await alice.close()
