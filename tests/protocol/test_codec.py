@@ -60,9 +60,15 @@ def test_server_frames_tolerate_unknown_fields() -> None:
 
 def test_request_id_recovered_from_invalid_frame() -> None:
     """Errors for invalid frames still reach the right request."""
-    assert recover_request_id(b'{"type":"login","rid":42}') == 42
-    assert recover_request_id(b'{"rid":true}') is None
-    assert recover_request_id(b"\xff") is None
+    assert recover_request_id('{"type":"login","rid":42}') == 42
+    assert recover_request_id('{"rid":true}') is None
+    assert recover_request_id("\xff") is None
+
+
+def test_request_id_recovered_from_the_header_of_a_binary_message() -> None:
+    head = b'{"type":"file_chunk","rid":7,"file_id":"x"}'
+    assert recover_request_id(len(head).to_bytes(4, "big") + head + b"\x00" * 10) == 7
+    assert recover_request_id(b'{"type":"login","rid":42}') is None
 
 
 json_values = st.recursive(

@@ -1,8 +1,10 @@
-"""How the relay writes: one loop turn's frames leave together; a stalled reader is waited for."""
+"""How the relay writes: one turn's frames leave together, stalled readers are waited for,
+file bytes travel raw in binary messages."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 from typing import Any
@@ -10,6 +12,8 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
+from securechat.protocol import frames as F
+from securechat.protocol.codec import encode_bulk, parse_server_bulk
 from securechat.protocol.limits import SUBPROTOCOL
 from securechat.server.connection import Connection, RelaySocket
 from tests.wire import PASSWORD, Wire, b64, signed_up
@@ -19,13 +23,13 @@ from tests.wire import PASSWORD, Wire, b64, signed_up
 def writes(monkeypatch: pytest.MonkeyPatch) -> list[list[dict[str, Any]]]:
     """Every batch of frames the relay handed to a socket in one write."""
     seen: list[list[dict[str, Any]]] = []
-    original = RelaySocket.write_texts
+    original = RelaySocket.write_frames
 
-    def spy(self: RelaySocket, frames: list[str]) -> bool:
-        seen.append([json.loads(f) for f in frames])
+    def spy(self: RelaySocket, frames: list[str | bytes]) -> bool:
+        seen.append([json.loads(f) for f in frames if isinstance(f, str)])
         return original(self, frames)
 
-    monkeypatch.setattr(RelaySocket, "write_texts", spy)
+    monkeypatch.setattr(RelaySocket, "write_frames", spy)
     return seen
 
 
@@ -100,3 +104,47 @@ async def test_reader_that_stalls_gets_everything_in_order_once_it_reads(
     # A reader with max_queue=1 reads no close frame while frames wait: hang up hard.
     ws.transport.abort()
     await alice.close()
+
+
+async def test_file_bytes_travel_raw_in_binary_messages_and_as_base64_on_request(
+    relay_url: str,
+) -> None:
+    """Uploads and downloads as binary messages; a text `file_get` still gets base64."""
+    alice = await signed_up(relay_url, "alice")
+    bob = await signed_up(relay_url, "bob")
+    data = bytes(range(256)) * 200
+    begun = await alice.call("file_begin", size=len(data) * 2, recipients=["bob"])
+    file_id = begun["file_id"]
+
+    for index in range(2):
+        alice.rid += 1
+        await alice.ws.send(
+            encode_bulk(F.FileChunk(rid=alice.rid, file_id=file_id, index=index, data=data))
+        )
+        ready = await alice.recv()
+        assert ready["type"] == "file_ready" and ready["next_index"] == index + 1
+    assert ready["complete"] is True
+
+    bob.rid += 1
+    await bob.send(
+        {"type": "file_get", "rid": bob.rid, "file_id": file_id, "index": 1, "binary": True}
+    )
+    raw = await bob.ws.recv()
+    assert isinstance(raw, bytes)
+    assert parse_server_bulk(raw) == F.FileData(
+        rid=bob.rid, file_id=file_id, index=1, data=data, last=True
+    )
+    text = await bob.call("file_get", file_id=file_id, index=0)
+    assert text["type"] == "file_data" and base64.b64decode(text["data"]) == data
+
+
+async def test_a_binary_message_that_is_not_a_chunk_is_refused_and_the_connection_lives(
+    relay_url: str,
+) -> None:
+    alice = await signed_up(relay_url, "alice")
+    head = json.dumps({"type": "watch", "rid": 9, "users": []}).encode()
+    await alice.ws.send(len(head).to_bytes(4, "big") + head)
+    error = await alice.recv()
+    assert error["rid"] == 9 and error["code"] == "bad_request"
+    assert "only file_chunk" in error["message"]
+    assert (await alice.call("watch", users=[]))["type"] == "presence_list"

@@ -20,7 +20,12 @@ from websockets.exceptions import ConnectionClosed, InvalidURI
 
 from securechat.errors import ConnectionLost, ProtocolError, ServerRejected
 from securechat.protocol import frames as F
-from securechat.protocol.codec import encode_str, parse_server_frame
+from securechat.protocol.codec import (
+    encode_bulk,
+    encode_str,
+    parse_server_bulk,
+    parse_server_frame,
+)
 from securechat.protocol.limits import MAX_FRAME_BYTES, SUBPROTOCOL
 
 log = logging.getLogger("securechat.client.connection")
@@ -111,7 +116,10 @@ class RelayConnection:
 
     async def send(self, frame: F.ClientFrame) -> None:
         try:
-            await self.ws.send(encode_str(frame))
+            if isinstance(frame, F.FileChunk):
+                await self.ws.send(encode_bulk(frame))
+            else:
+                await self.ws.send(encode_str(frame))
         except ConnectionClosed as exc:
             raise ConnectionLost("the relay closed the connection") from exc
 
@@ -123,7 +131,10 @@ class RelayConnection:
         try:
             async for message in self.ws:
                 try:
-                    frame = parse_server_frame(message)
+                    if isinstance(message, bytes):
+                        frame = parse_server_bulk(message)
+                    else:
+                        frame = parse_server_frame(message)
                 except ProtocolError as exc:
                     log.warning("ignored a malformed frame from the relay: %s", exc.message)
                     continue

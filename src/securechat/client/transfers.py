@@ -170,7 +170,7 @@ def _chunk_frame(blob_id: str, index: int, data: bytes) -> Callable[[int], F.Cli
 
 def _get_frame(blob_id: str, index: int) -> Callable[[int], F.ClientFrame]:
     def build(rid: int) -> F.ClientFrame:
-        return F.FileGet(rid=rid, file_id=blob_id, index=index)
+        return F.FileGet(rid=rid, file_id=blob_id, index=index, binary=True)
 
     return build
 

@@ -158,8 +158,11 @@ class FileStatus(_ClientFrame, tag="file_status", frozen=True):
 
 
 class FileGet(_ClientFrame, tag="file_get", frozen=True):
+    """`binary`: answer with a binary `file_data` message (raw bytes, not base64)."""
+
     file_id: FileId
     index: ChunkIndex
+    binary: bool = False
 
 
 class FileDone(_ClientFrame, tag="file_done", frozen=True):

@@ -22,7 +22,7 @@ from websockets.http11 import Request, Response
 from securechat import paths
 from securechat.errors import ConfigError, ProtocolError, StoreError
 from securechat.protocol import frames as F
-from securechat.protocol.codec import encode_str
+from securechat.protocol.codec import encode_bulk, encode_str
 from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import MAX_FRAME_BYTES, SUBPROTOCOL
 from securechat.scanner import Scanner
@@ -349,7 +349,8 @@ class RelayServer:
             case F.FileStatus():
                 conn.push(encode_str(await self.files.status(user, frame)))
             case F.FileGet():
-                conn.push(encode_str(await self.files.get(user, frame)))
+                data = await self.files.get(user, frame)
+                conn.push(encode_bulk(data) if frame.binary else encode_str(data))
             case F.FileDone():
                 await self.files.done(user, frame)
                 conn.push(encode_str(F.Done(rid=frame.rid)))

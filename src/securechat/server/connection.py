@@ -22,7 +22,12 @@ from websockets.protocol import State
 
 from securechat.errors import ProtocolError, StoreError
 from securechat.protocol import frames as F
-from securechat.protocol.codec import encode_str, parse_client_frame, recover_request_id
+from securechat.protocol.codec import (
+    encode_str,
+    parse_client_bulk,
+    parse_client_frame,
+    recover_request_id,
+)
 from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import MAX_DELIVER_BATCH
 from securechat.server.ratelimit import TokenBucket
@@ -60,12 +65,18 @@ class RelaySocket(ServerConnection):
         """Open, and the kernel takes what we write (no flow-control pause)."""
         return self.protocol.state is State.OPEN and not self.paused
 
-    def write_texts(self, frames: list[str]) -> bool:
-        """Frames it to the transport at once; False when the socket is no longer open."""
+    def write_frames(self, frames: list[str | bytes]) -> bool:
+        """Writes text (str) and binary (bytes) messages to the transport at once.
+
+        False when the socket is no longer open.
+        """
         if self.protocol.state is not State.OPEN:
             return False
         for frame in frames:
-            self.protocol.send_text(frame.encode())
+            if isinstance(frame, str):
+                self.protocol.send_text(frame.encode())
+            else:
+                self.protocol.send_binary(frame)
         self.transport.write(b"".join(self.protocol.data_to_send()))
         return True
 
@@ -80,7 +91,7 @@ class Connection:
         cfg = server.config
         self.bucket = TokenBucket(cfg.frame_rate, cfg.frame_burst)
         self.rejected = 0
-        self._frames: deque[str] = deque()
+        self._frames: deque[str | bytes] = deque()
         self._live: deque[StoredEnvelope] = deque()
         self._backlog = False
         self._unacked: set[int] = set()
@@ -97,7 +108,7 @@ class Connection:
 
     # --- Outlet --------------------------------------------------------------------
 
-    def push(self, frame: str) -> None:
+    def push(self, frame: str | bytes) -> None:
         if len(self._frames) >= MAX_OUTGOING_FRAMES:
             # A client that does not read: stop queueing for it and hang up.
             if not self._closing:
@@ -143,7 +154,7 @@ class Connection:
         ):
             self._wake.set()
             return
-        ws.write_texts(self._take_queued())
+        ws.write_frames(self._take_queued())
 
     def close_after_flush(self, code: int, reason: str) -> None:
         """Closes once the frames already queued (e.g. the answer to `logout`) are sent."""
@@ -178,7 +189,10 @@ class Connection:
         metrics = self.server.metrics
         metrics.frames_received += 1
         try:
-            frame = parse_client_frame(message)
+            if isinstance(message, bytes):
+                frame = parse_client_bulk(message)
+            else:
+                frame = parse_client_frame(message)
         except ProtocolError as exc:
             self.bucket.take(self.server.clock())
             self._reject(recover_request_id(message), exc)
@@ -285,17 +299,17 @@ class Connection:
                 cursor = page[-1].sid
         await self._write(self._take_queued())
 
-    async def _write(self, frames: list[str]) -> None:
+    async def _write(self, frames: list[str | bytes]) -> None:
         """The slow path: write, then wait until the socket takes more."""
         if not frames:
             return
-        if not self.ws.write_texts(frames):
+        if not self.ws.write_frames(frames):
             raise ConnectionClosed(None, None)
         await self.ws.drain()
 
-    def _take_queued(self) -> list[str]:
+    def _take_queued(self) -> list[str | bytes]:
         """Queued answers, then live envelopes not yet sent here, as frames to write."""
-        frames = list(self._frames)
+        frames: list[str | bytes] = list(self._frames)
         self._frames.clear()
         if self.username is not None and self._live:
             for batch in deliver_batches(pending_deliveries(self._live, self._already_sent)):
