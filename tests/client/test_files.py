@@ -71,18 +71,22 @@ async def test_names_are_sanitised_and_never_overwrite(
 
 
 async def _tamper(relay: RelayServer, blob_id: str, how: str) -> None:
+    """Rewrites the relay's stored blob (`data` plus chunk end offsets in `index`)."""
     directory = relay.files.root / blob_id
-    chunks = sorted(directory.iterdir(), key=lambda p: int(p.name))
+    raw = bytearray((directory / "data").read_bytes())
+    index = (directory / "index").read_bytes()
+    ends = [int.from_bytes(index[i : i + 8], "big") for i in range(0, len(index), 8)]
     if how == "flip":
-        data = bytearray(chunks[0].read_bytes())
-        data[5] ^= 1
-        chunks[0].write_bytes(bytes(data))
+        raw[5] ^= 1
     elif how == "reorder":
-        first, second = chunks[0].read_bytes(), chunks[1].read_bytes()
-        chunks[0].write_bytes(second)
-        chunks[1].write_bytes(first)
+        size = ends[0]
+        assert ends[1] == 2 * size
+        raw[: 2 * size] = raw[size : 2 * size] + raw[:size]
     elif how == "truncate":
-        chunks[-1].write_bytes(chunks[-1].read_bytes()[:-40])
+        del raw[-40:]
+        ends[-1] -= 40
+    (directory / "data").write_bytes(bytes(raw))
+    (directory / "index").write_bytes(b"".join(end.to_bytes(8, "big") for end in ends))
 
 
 @pytest.mark.parametrize("how", ["flip", "reorder", "truncate"])

@@ -1,0 +1,89 @@
+"""Stored file blobs on disk: whole chunks survive a crash, the earlier layout is converted."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from securechat.protocol import frames as F
+from securechat.server.files import FileService
+from securechat.server.sqlite_store import SQLiteStore
+from securechat.server.store import FileRecord
+
+CHUNKS = [bytes([n]) * 1000 for n in range(3)]
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    opened = SQLiteStore(tmp_path / "relay.sqlite3")
+    yield opened
+    await opened.close()
+
+
+def service(store: SQLiteStore, root: Path) -> FileService:
+    return FileService(store, root, quota_bytes=10**9, ttl=3600, clock=time.time)
+
+
+async def begin(files: FileService) -> str:
+    ready = await files.begin("alice", F.FileBegin(rid=1, size=3000, recipients=["bob"]))
+    return ready.file_id
+
+
+async def fetch_all(files: FileService, file_id: str) -> list[bytes]:
+    return [
+        (await files.get("bob", F.FileGet(rid=1, file_id=file_id, index=i))).data
+        for i in range(len(CHUNKS))
+    ]
+
+
+async def test_a_torn_write_is_cut_off_and_the_upload_resumes_after_it(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    files = service(store, tmp_path / "blobs")
+    file_id = await begin(files)
+    for index in range(2):
+        await files.chunk(
+            "alice", F.FileChunk(rid=1, file_id=file_id, index=index, data=CHUNKS[index])
+        )
+    # The relay dies in the middle of the third chunk: half its bytes, part of its offset.
+    with open(tmp_path / "blobs" / file_id / "data", "ab") as blob:
+        blob.write(CHUNKS[2][:400])
+    with open(tmp_path / "blobs" / file_id / "index", "ab") as index:
+        index.write(b"\x00\x00\x0b")
+
+    restarted = service(store, tmp_path / "blobs")
+    status = await restarted.status("alice", F.FileStatus(rid=1, file_id=file_id))
+    assert status.next_index == 2 and not status.complete
+    done = await restarted.chunk(
+        "alice", F.FileChunk(rid=1, file_id=file_id, index=2, data=CHUNKS[2])
+    )
+    assert done.complete
+    assert await fetch_all(restarted, file_id) == CHUNKS
+
+
+async def test_blobs_stored_one_file_per_chunk_are_converted_at_start(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    root = tmp_path / "blobs"
+    directory = root / "OldLayoutBlob0000000000"
+    directory.mkdir(parents=True)
+    for index, chunk in enumerate(CHUNKS):
+        (directory / str(index)).write_bytes(chunk)
+    await store.create_file(
+        FileRecord(
+            file_id=directory.name,
+            owner="alice",
+            size=3000,
+            recipients=frozenset({"bob"}),
+            fetched_by=frozenset(),
+            next_index=3,
+            complete=True,
+            created_at=time.time(),
+        )
+    )
+    files = service(store, root)
+    assert sorted(p.name for p in directory.iterdir()) == ["data", "index"]
+    assert await fetch_all(files, directory.name) == CHUNKS
