@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,9 @@ from websockets.asyncio.client import connect
 from securechat.protocol import frames as F
 from securechat.protocol.codec import encode_bulk, parse_server_bulk
 from securechat.protocol.limits import SUBPROTOCOL
+from securechat.server.app import RelayServer
 from securechat.server.connection import Connection, RelaySocket
+from tests.conftest import fast_config
 from tests.wire import PASSWORD, Wire, b64, signed_up
 
 
@@ -148,3 +151,23 @@ async def test_a_binary_message_that_is_not_a_chunk_is_refused_and_the_connectio
     assert error["rid"] == 9 and error["code"] == "bad_request"
     assert "only file_chunk" in error["message"]
     assert (await alice.call("watch", users=[]))["type"] == "presence_list"
+
+
+async def test_without_a_commit_delay_every_turn_commits_and_nothing_is_lost(
+    tmp_path: Path,
+) -> None:
+    server = RelayServer(fast_config(tmp_path / "relay", commit_delay=0.0))
+    await server.start()
+    try:
+        url = f"ws://127.0.0.1:{server.port}"
+        alice = await signed_up(url, "alice")
+        bob = await signed_up(url, "bob")
+        for i in range(20):
+            answer = await alice.call("send", to="bob", eid=f"m{i}", body=b64(b"x"))
+            assert answer["type"] == "accepted"
+        got: list[str] = []
+        while len(got) < 20:
+            got += [e["eid"] for e in (await bob.next_push("deliver"))["envelopes"]]
+        assert got == [f"m{i}" for i in range(20)]
+    finally:
+        await server.stop()

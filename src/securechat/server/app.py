@@ -106,6 +106,7 @@ class RelayServer:
             queue_max_bytes=config.queue_max_bytes,
             clock=clock,
             bus=self.bus,
+            commit_delay=config.commit_delay,
         )
         self.files = FileService(
             self.store,
