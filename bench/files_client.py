@@ -25,7 +25,7 @@ from typing import Any
 from websockets.asyncio.client import connect
 
 from bench.common import PASSWORD, memory_kib, reset_peak
-from securechat.protocol.limits import FILE_CHUNK_BYTES, MAX_FILE_FRAME_BYTES, SUBPROTOCOL
+from securechat.protocol.limits import FILE_CHUNK_BYTES, MAX_FRAME_BYTES, SUBPROTOCOL
 
 WINDOW = 8
 
@@ -120,7 +120,7 @@ async def bare(spec: dict[str, Any]) -> list[dict[str, Any]]:
         spec["url"],
         subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
         compression=None,
-        max_size=MAX_FILE_FRAME_BYTES,
+        max_size=MAX_FRAME_BYTES,
     ) as ws:
         for i in range(spec["repeats"]):
             peaks.start()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from securechat.errors import ProtocolError
 from securechat.protocol import frames as F
 from securechat.server.files import FileService
 from securechat.server.sqlite_store import SQLiteStore
@@ -87,3 +88,22 @@ async def test_blobs_stored_one_file_per_chunk_are_converted_at_start(
     files = service(store, root)
     assert sorted(p.name for p in directory.iterdir()) == ["data", "index"]
     assert await fetch_all(files, directory.name) == CHUNKS
+
+
+async def test_two_nodes_sharing_the_blob_directory_continue_one_upload(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    """Upload through A, then B, then A again: A's own count is stale and must not be used."""
+    node_a, node_b = service(store, tmp_path / "blobs"), service(store, tmp_path / "blobs")
+    file_id = await begin(node_a)
+    await node_a.chunk("alice", F.FileChunk(rid=1, file_id=file_id, index=0, data=CHUNKS[0]))
+    assert (await node_b.status("alice", F.FileStatus(rid=1, file_id=file_id))).next_index == 1
+    await node_b.chunk("alice", F.FileChunk(rid=1, file_id=file_id, index=1, data=CHUNKS[1]))
+
+    with pytest.raises(ProtocolError) as stale:
+        await node_a.chunk("alice", F.FileChunk(rid=1, file_id=file_id, index=1, data=CHUNKS[1]))
+    assert stale.value.code == "conflict"
+    assert (await node_a.status("alice", F.FileStatus(rid=1, file_id=file_id))).next_index == 2
+    done = await node_a.chunk("alice", F.FileChunk(rid=1, file_id=file_id, index=2, data=CHUNKS[2]))
+    assert done.complete
+    assert await fetch_all(node_b, file_id) == CHUNKS

@@ -9,10 +9,7 @@ PROTOCOL_VERSION = 1
 SUBPROTOCOL = "securechat.v1"
 
 MAX_FRAME_BYTES = 1 << 20
-"""Largest websocket message the relay reads, for every frame but file chunks."""
-
-MAX_FILE_FRAME_BYTES = 256 * 1024
-"""File chunk frames carry a 64 KiB chunk, base64-inflated, plus framing."""
+"""Largest websocket message the relay reads."""
 
 MAX_BODY_BYTES = 512 * 1024
 """An envelope body: base64 inflates it by 4/3 and it must fit in one frame."""

@@ -107,7 +107,7 @@ class FileService:
         if not frame.data:
             raise ProtocolError(ErrorCode.BAD_REQUEST, "a file chunk cannot be empty")
         # A 64 KiB write to the page cache is quicker than a hop to a thread.
-        self._append_chunk(frame.file_id, frame.data)
+        self._append_chunk(frame.file_id, frame.data, received)
         received += len(frame.data)
         complete = received == record.size
         self._uploads[frame.file_id] = (frame.index + 1, received)
@@ -124,6 +124,8 @@ class FileService:
         )
 
     async def status(self, user: str, frame: F.FileStatus) -> F.FileReady:
+        """Read from the disk: another node may have stored chunks since this one counted."""
+        self._uploads.pop(frame.file_id, None)
         return self._ready(frame.rid, await self._get(frame.file_id, user))
 
     async def get(self, user: str, frame: F.FileGet) -> F.FileData:
@@ -205,14 +207,26 @@ class FileService:
                 os.truncate(path, size)
         return ends
 
-    def _append_chunk(self, file_id: str, data: bytes) -> None:
+    def _append_chunk(self, file_id: str, data: bytes, received: int) -> None:
         directory = self._dir(file_id)
         try:
             with open(directory / "data", "ab") as blob:
+                if blob.tell() != received:
+                    # Another node stored chunks meanwhile: the count here is stale.
+                    self._uploads.pop(file_id, None)
+                    raise ProtocolError(
+                        ErrorCode.CONFLICT,
+                        "the upload moved on through another connection; ask for its status",
+                    )
                 blob.write(data)
                 end = blob.tell()
             with open(directory / "index", "ab") as index:
                 index.write(end.to_bytes(_OFFSET_BYTES, "big"))
+        except FileNotFoundError:
+            self._uploads.pop(file_id, None)
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND, "no such file, or it is not shared with you"
+            ) from None
         except OSError as exc:
             # The next attempt starts from the last whole chunk.
             self._uploads.pop(file_id, None)

@@ -2,11 +2,12 @@
 
 The path of one envelope: a `send` frame is queued for the next group
 commit; after the batch is in the store the sender gets `accepted` and every
-connection of the recipient is woken. Each connection has one writer task
-that first drains the stored backlog page by page and then forwards live
-envelopes, several per `deliver` frame when they pile up, so a busy
-recipient costs fewer frames and fewer syscalls. Envelopes leave the store
-only when the recipient acknowledges them.
+connection of the recipient is woken. A connection sends its stored backlog
+page by page first, then live envelopes, several per `deliver` frame when
+they pile up; after each commit every connection it touched writes what it
+queued at once (connection.py), so a busy recipient costs fewer frames and
+fewer syscalls. Envelopes leave the store only when the recipient
+acknowledges them.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class Relay:
     async def _flush(self) -> None:
         """One transaction for everything sent meanwhile (group commit).
 
-        A commit first waits COMMIT_DELAY, as PostgreSQL's commit_delay does: at a
+        A commit first waits `commit_delay`, as PostgreSQL's commit_delay does: at a
         moderate rate that gathers several envelopes per transaction for a
         millisecond of latency; under a flood the batches are large anyway.
         """
