@@ -107,3 +107,39 @@ async def test_two_nodes_sharing_the_blob_directory_continue_one_upload(
     done = await node_a.chunk("alice", F.FileChunk(rid=1, file_id=file_id, index=2, data=CHUNKS[2]))
     assert done.complete
     assert await fetch_all(node_b, file_id) == CHUNKS
+
+
+async def test_an_offset_past_the_end_of_the_data_is_not_a_chunk(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    """A power cut can keep an index entry and lose its bytes: the chunk is sent again."""
+    files = service(store, tmp_path / "blobs")
+    file_id = await begin(files)
+    await files.chunk("alice", F.FileChunk(rid=1, file_id=file_id, index=0, data=CHUNKS[0]))
+    with open(tmp_path / "blobs" / file_id / "index", "ab") as index:
+        index.write((5000).to_bytes(8, "big"))
+
+    restarted = service(store, tmp_path / "blobs")
+    status = await restarted.status("alice", F.FileStatus(rid=1, file_id=file_id))
+    assert status.next_index == 1
+    for index in (1, 2):
+        await restarted.chunk(
+            "alice", F.FileChunk(rid=1, file_id=file_id, index=index, data=CHUNKS[index])
+        )
+    assert await fetch_all(restarted, file_id) == CHUNKS
+
+
+async def test_a_conversion_cut_short_is_done_again_at_the_next_start(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    directory = tmp_path / "blobs" / "HalfConvertedBlob000000"
+    directory.mkdir(parents=True)
+    for index, chunk in enumerate(CHUNKS):
+        (directory / str(index)).write_bytes(chunk)
+    (directory / "data.tmp").write_bytes(b"left by a crash")
+    await store.create_file(
+        FileRecord(directory.name, "alice", 3000, frozenset({"bob"}), frozenset(), 3, True, 0.0)
+    )
+    files = service(store, tmp_path / "blobs")
+    assert sorted(p.name for p in directory.iterdir()) == ["data", "index"]
+    assert await fetch_all(files, directory.name) == CHUNKS

@@ -17,7 +17,7 @@ from securechat.protocol import frames as F
 from securechat.protocol.codec import encode_bulk, parse_server_bulk
 from securechat.protocol.limits import SUBPROTOCOL
 from securechat.server.app import RelayServer
-from securechat.server.connection import Connection, RelaySocket
+from securechat.server.connection import RelaySocket
 from tests.conftest import fast_config
 from tests.wire import PASSWORD, Wire, b64, signed_up
 
@@ -62,14 +62,14 @@ async def test_reader_that_stalls_gets_everything_in_order_once_it_reads(
 ) -> None:
     """Flow control: the relay stops writing to a full socket and resumes where it was."""
     waited = 0
-    original = Connection._write
+    original = RelaySocket.drain
 
-    async def counting(self: Connection, frames: list[str]) -> None:
+    async def counting(self: RelaySocket) -> None:
         nonlocal waited
-        waited += 1
-        await original(self, frames)
+        waited += self.paused
+        await original(self)
 
-    monkeypatch.setattr(Connection, "_write", counting)
+    monkeypatch.setattr(RelaySocket, "drain", counting)
     alice = await signed_up(relay_url, "alice")
     await (await signed_up(relay_url, "bob")).close()
 

@@ -249,9 +249,10 @@ class Connection:
                 await self._wake.wait()
                 self._writer_idle = False
                 self._wake.clear()
-                frames = list(self._frames)
-                self._frames.clear()
-                await self._write(frames)
+                while self._frames:
+                    frames = list(self._frames)
+                    self._frames.clear()
+                    await self._write(frames)
                 if self._close_after is not None:
                     await self.ws.close(*self._close_after)
                     return
@@ -305,7 +306,11 @@ class Connection:
             return
         if not self.ws.write_frames(frames):
             raise ConnectionClosed(None, None)
-        await self.ws.drain()
+        try:
+            await self.ws.drain()
+        except OSError as exc:
+            # The peer reset the connection while we waited: a hang-up, not a failure.
+            raise ConnectionClosed(None, None) from exc
 
     def _take_queued(self) -> list[str | bytes]:
         """Queued answers, then live envelopes not yet sent here, as frames to write."""

@@ -13,11 +13,13 @@ cost more than the writes. Memory stays at one chunk per request.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from securechat.errors import ProtocolError, StorageFullError
@@ -62,7 +64,14 @@ class FileService:
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         for directory in root.iterdir():
             if (directory / "0").is_file() and not (directory / "index").exists():
-                _join_chunk_files(directory)
+                try:
+                    _join_chunk_files(directory)
+                except OSError as exc:
+                    log.warning(
+                        "could not convert a stored file to the new layout (%s); "
+                        "it stays unreadable until there is room and the relay restarts",
+                        type(exc).__name__,
+                    )
 
     async def begin(self, owner: str, frame: F.FileBegin) -> F.FileReady:
         if frame.size > MAX_FILE_CIPHERTEXT:
@@ -114,7 +123,7 @@ class FileService:
         if complete:
             # The chunk files are the progress record; the store learns only the end.
             await self.store.set_file_progress(frame.file_id, frame.index + 1, True)
-            del self._uploads[frame.file_id]
+            self._uploads.pop(frame.file_id, None)
         return F.FileReady(
             rid=frame.rid,
             file_id=frame.file_id,
@@ -199,19 +208,22 @@ class FileService:
     def _recover(self, file_id: str) -> list[int]:
         """The whole chunks on disk; a torn tail of a crashed write is cut off."""
         directory = self._dir(file_id)
-        ends = _read_ends(directory / "index")
-        stored = ends[-1] if ends else 0
-        for name, size in (("index", len(ends) * _OFFSET_BYTES), ("data", stored)):
-            path = directory / name
-            if path.exists() and path.stat().st_size > size:
-                os.truncate(path, size)
+        try:
+            with _blob_lock(directory), open(directory / "data", "ab") as blob:
+                size = blob.seek(0, os.SEEK_END)
+                ends = _read_ends(directory / "index", size)
+                with open(directory / "index", "ab") as index:
+                    index.truncate(len(ends) * _OFFSET_BYTES)
+                blob.truncate(ends[-1] if ends else 0)
+        except FileNotFoundError:
+            raise _no_such_file() from None
         return ends
 
     def _append_chunk(self, file_id: str, data: bytes, received: int) -> None:
         directory = self._dir(file_id)
         try:
-            with open(directory / "data", "ab") as blob:
-                if blob.tell() != received:
+            with _blob_lock(directory), open(directory / "data", "ab") as blob:
+                if blob.seek(0, os.SEEK_END) != received:
                     # Another node stored chunks meanwhile: the count here is stale.
                     self._uploads.pop(file_id, None)
                     raise ProtocolError(
@@ -219,14 +231,14 @@ class FileService:
                         "the upload moved on through another connection; ask for its status",
                     )
                 blob.write(data)
+                blob.flush()
                 end = blob.tell()
-            with open(directory / "index", "ab") as index:
-                index.write(end.to_bytes(_OFFSET_BYTES, "big"))
+                # The offset goes after the bytes it covers: an entry always means a whole chunk.
+                with open(directory / "index", "ab") as index:
+                    index.write(end.to_bytes(_OFFSET_BYTES, "big"))
         except FileNotFoundError:
             self._uploads.pop(file_id, None)
-            raise ProtocolError(
-                ErrorCode.NOT_FOUND, "no such file, or it is not shared with you"
-            ) from None
+            raise _no_such_file() from None
         except OSError as exc:
             # The next attempt starts from the last whole chunk.
             self._uploads.pop(file_id, None)
@@ -246,34 +258,70 @@ class FileService:
         start = ends[index - 1] if index else 0
         try:
             with open(self._dir(file_id) / "data", "rb") as blob:
-                return os.pread(blob.fileno(), ends[index] - start, start)
+                data = os.pread(blob.fileno(), ends[index] - start, start)
         except FileNotFoundError:
-            raise ProtocolError(ErrorCode.NOT_FOUND, "that chunk is gone") from None
+            data = b""
+        if len(data) != ends[index] - start:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "that chunk is gone")
+        return data
 
     def _dir(self, file_id: str) -> Path:
         return self.root / file_id
 
 
-def _read_ends(index: Path) -> list[int]:
-    """Chunk end offsets from an index file; a partial last entry is ignored."""
+def _read_ends(index: Path, size: int | None = None) -> list[int]:
+    """Chunk end offsets from an index file, up to the first that is partial, goes
+    backwards or points past `size` (the data file's length): those chunks are not whole."""
     try:
         raw = index.read_bytes()
     except FileNotFoundError:
         return []
-    whole = len(raw) - len(raw) % _OFFSET_BYTES
-    return [
-        int.from_bytes(raw[i : i + _OFFSET_BYTES], "big") for i in range(0, whole, _OFFSET_BYTES)
-    ]
+    ends: list[int] = []
+    for i in range(0, len(raw) - len(raw) % _OFFSET_BYTES, _OFFSET_BYTES):
+        end = int.from_bytes(raw[i : i + _OFFSET_BYTES], "big")
+        if end <= (ends[-1] if ends else 0) or (size is not None and end > size):
+            break
+        ends.append(end)
+    return ends
+
+
+@contextmanager
+def _blob_lock(directory: Path) -> Iterator[None]:
+    """Serialises the writers of one blob, across nodes sharing the blob directory."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _no_such_file() -> ProtocolError:
+    return ProtocolError(ErrorCode.NOT_FOUND, "no such file, or it is not shared with you")
 
 
 def _join_chunk_files(directory: Path) -> None:
-    """Converts a blob of the earlier layout (one file per chunk, `0`, `1`, ...)."""
-    ends: list[int] = []
-    with open(directory / "data", "wb") as blob:
-        while (chunk := directory / str(len(ends))).is_file():
-            blob.write(chunk.read_bytes())
-            ends.append(blob.tell())
-    (directory / "index").write_bytes(b"".join(e.to_bytes(_OFFSET_BYTES, "big") for e in ends))
-    for number in range(len(ends)):
-        (directory / str(number)).unlink()
+    """Converts a blob of the earlier layout (one file per chunk, `0`, `1`, ...).
+
+    Built under temporary names and renamed, `index` last, so a crash or a full disk
+    leaves the chunk files as they were and the next start tries again.
+    """
+    with _blob_lock(directory):
+        if (directory / "index").exists():
+            return
+        ends: list[int] = []
+        with open(directory / "data.tmp", "wb") as blob:
+            while (chunk := directory / str(len(ends))).is_file():
+                blob.write(chunk.read_bytes())
+                ends.append(blob.tell())
+            blob.flush()
+            os.fsync(blob.fileno())
+        with open(directory / "index.tmp", "wb") as index:
+            index.write(b"".join(e.to_bytes(_OFFSET_BYTES, "big") for e in ends))
+            index.flush()
+            os.fsync(index.fileno())
+        os.replace(directory / "data.tmp", directory / "data")
+        os.replace(directory / "index.tmp", directory / "index")
+        for number in range(len(ends)):
+            (directory / str(number)).unlink()
     log.info("converted a stored file to the single-file layout (%d chunks)", len(ends))
