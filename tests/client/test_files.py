@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from securechat.client.core import ChatClient
@@ -15,8 +16,9 @@ from securechat.client.events import FileOffered, TransferProgress
 from securechat.client.transfers import TransferError
 from securechat.crypto.errors import AuthenticationFailed
 from securechat.crypto.filestream import CHUNK_SIZE
-from securechat.errors import ServerRejected
+from securechat.errors import ProtocolError, ServerRejected
 from securechat.protocol import frames as F
+from securechat.protocol.errors import ErrorCode
 from securechat.server.app import RelayServer
 from tests.client.helpers import PASSWORD, clients, drain, secure, wait_for
 from tests.procs import RelayProcess
@@ -235,3 +237,38 @@ async def test_saved_file_is_not_fetched_again(
     saved.unlink()
     with pytest.raises(ServerRejected):
         await bob.download(blob_id, tmp_path / "dl")
+
+
+async def test_a_relay_that_does_not_announce_binary_files_gets_text_frames(
+    relay: RelayServer, relay_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Against a relay from before binary messages, chunks go as base64 and file_get has
+    no `binary` field (such a relay refuses both)."""
+    from securechat.protocol import codec
+    from securechat.server import app, connection
+
+    def old_session(frame: F.ServerFrame | F.ClientFrame) -> str:
+        if isinstance(frame, F.Session):
+            frame = msgspec.structs.replace(frame, binary_files=False)
+        return codec.encode_str(frame)
+
+    def refuse_binary(data: bytes) -> F.ClientFrame:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "frame is not valid JSON")
+
+    seen: list[str | bytes] = []
+
+    def spying_parse(data: str | bytes) -> F.ClientFrame:
+        seen.append(data)
+        return codec.parse_client_frame(data)
+
+    monkeypatch.setattr(app, "encode_str", old_session)
+    monkeypatch.setattr(connection, "parse_client_bulk", refuse_binary)
+    monkeypatch.setattr(connection, "parse_client_frame", spying_parse)
+    async with clients(relay_url, tmp_path, "alice", "bob") as (alice, bob):
+        await secure(alice, bob)
+        source = make_file(tmp_path / "old.bin", 2 * CHUNK_SIZE + 5)
+        _, saved = await send_and_receive(alice, bob, source, tmp_path / "in")
+        assert saved.read_bytes() == source.read_bytes()
+    file_frames = [f for f in seen if '"file_chunk"' in f or '"file_get"' in f]
+    assert len(file_frames) >= 6
+    assert not any('"binary"' in f for f in file_frames)

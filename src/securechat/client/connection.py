@@ -45,6 +45,8 @@ class RelayConnection:
     def __init__(self, ws: ClientConnection, on_push: PushHandler) -> None:
         self.ws = ws
         self._on_push = on_push
+        self.binary_files = False
+        """Set from `session`: file chunks go as binary messages only to a relay that said so."""
         self._rids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[F.ServerFrame]] = {}
         self._reader = asyncio.create_task(self._read())
@@ -116,7 +118,7 @@ class RelayConnection:
 
     async def send(self, frame: F.ClientFrame) -> None:
         try:
-            if isinstance(frame, F.FileChunk):
+            if self.binary_files and isinstance(frame, F.FileChunk):
                 await self.ws.send(encode_bulk(frame))
             else:
                 await self.ws.send(encode_str(frame))

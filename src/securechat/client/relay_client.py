@@ -159,6 +159,8 @@ class RelayClient:
         await self.close()
 
     def _session_started(self, session: F.Session) -> None:
+        if self._conn is not None:
+            self._conn.binary_files = session.binary_files
         self.username = session.username
         self.token = session.token
         self.one_time_prekeys = session.one_time_prekeys
@@ -166,6 +168,11 @@ class RelayClient:
         if self._supervisor is None and self.reconnect:
             self._supervisor = asyncio.create_task(self._supervise())
         asyncio.get_running_loop().create_task(self._drain_outbox())
+
+    @property
+    def binary_files(self) -> bool:
+        """Whether file bytes may travel raw on the current connection."""
+        return self._conn is not None and self._conn.binary_files
 
     # --- requests ------------------------------------------------------------------
 

@@ -131,7 +131,7 @@ async def download(
         with open(part, "r+b") as handle:
             handle.truncate(start * CHUNK_SIZE)
     opener = FileOpener(manifest.key, manifest.file_id)
-    frames = (_get_frame(blob_id, index) for index in range(start, total))
+    frames = (_get_frame(blob_id, index, relay.binary_files) for index in range(start, total))
     # The digest grows as chunks arrive (after the part a resumed download already has),
     # so verifying costs no second pass over the file.
     digest = _digest_of(part)
@@ -168,9 +168,9 @@ def _chunk_frame(blob_id: str, index: int, data: bytes) -> Callable[[int], F.Cli
     return build
 
 
-def _get_frame(blob_id: str, index: int) -> Callable[[int], F.ClientFrame]:
+def _get_frame(blob_id: str, index: int, binary: bool) -> Callable[[int], F.ClientFrame]:
     def build(rid: int) -> F.ClientFrame:
-        return F.FileGet(rid=rid, file_id=blob_id, index=index, binary=True)
+        return F.FileGet(rid=rid, file_id=blob_id, index=index, binary=binary)
 
     return build
 

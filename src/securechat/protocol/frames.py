@@ -157,8 +157,9 @@ class FileStatus(_ClientFrame, tag="file_status", frozen=True):
     file_id: FileId
 
 
-class FileGet(_ClientFrame, tag="file_get", frozen=True):
-    """`binary`: answer with a binary `file_data` message (raw bytes, not base64)."""
+class FileGet(_ClientFrame, tag="file_get", frozen=True, omit_defaults=True):
+    """`binary`: answer with a binary `file_data` message (raw bytes, not base64). Left out
+    when false, so relays that predate it (strict about fields) still understand the frame."""
 
     file_id: FileId
     index: ChunkIndex
@@ -241,6 +242,8 @@ class Session(_ServerFrame, tag="session", frozen=True):
     expires_at: float
     one_time_prekeys: int
     """How many of the user's one-time prekeys the directory still holds."""
+    binary_files: bool = False
+    """The relay takes `file_chunk` and answers `file_get` as binary messages."""
 
 
 class Accepted(_ServerFrame, tag="accepted", frozen=True):

@@ -383,6 +383,7 @@ class RelayServer:
                     token=token,
                     expires_at=expires_at,
                     one_time_prekeys=remaining,
+                    binary_files=True,
                 )
             )
         )
