@@ -171,3 +171,54 @@ async def test_without_a_commit_delay_every_turn_commits_and_nothing_is_lost(
         assert got == [f"m{i}" for i in range(20)]
     finally:
         await server.stop()
+
+
+async def test_live_envelopes_during_a_backlog_read_arrive_once_and_in_order(
+    relay_url: str,
+) -> None:
+    """Live deliveries must wait for the stored backlog and never repeat it."""
+    alice = await signed_up(relay_url, "alice")
+    await (await signed_up(relay_url, "bob")).close()
+    queued = 250
+    for start in range(0, queued, 50):
+        for i in range(start, start + 50):
+            frame = {
+                "type": "send",
+                "rid": 10_000 + i,
+                "to": "bob",
+                "eid": f"m{i:04}",
+                "body": b64(b"x"),
+            }
+            alice.ws.protocol.send_text(json.dumps(frame).encode())
+        alice.ws.transport.write(b"".join(alice.ws.protocol.data_to_send()))
+        for _ in range(50):
+            assert (await alice.recv())["type"] == "accepted"
+
+    bob = await Wire.open(relay_url)
+    bob.rid += 1
+    await bob.send({"type": "login", "rid": bob.rid, "username": "bob", "password": PASSWORD})
+    live = 100  # with the backlog, under the frame burst of 400
+    for i in range(queued, queued + live):
+        frame = {
+            "type": "send",
+            "rid": 10_000 + i,
+            "to": "bob",
+            "eid": f"m{i:04}",
+            "body": b64(b"x"),
+        }
+        alice.ws.protocol.send_text(json.dumps(frame).encode())
+    alice.ws.transport.write(b"".join(alice.ws.protocol.data_to_send()))
+
+    got: list[str] = []
+    sids: list[int] = []
+    while len(got) < queued + live:
+        frame = await bob.recv()
+        if frame["type"] == "deliver":
+            got += [e["eid"] for e in frame["envelopes"]]
+            sids += [e["sid"] for e in frame["envelopes"]]
+    assert got == [f"m{i:04}" for i in range(queued + live)]
+    assert sids == sorted(set(sids))
+    for _ in range(live):
+        assert (await alice.recv())["type"] == "accepted"
+    await bob.close()
+    await alice.close()
