@@ -72,6 +72,13 @@ def harness() -> Harness:
     return build()
 
 
+async def steady_cursor(pilot: Pilot[None]) -> None:
+    """Stops the input cursors blinking (hidden), so a snapshot does not catch it mid-blink."""
+    for field_ in pilot.app.screen.query(Input):
+        field_.cursor_blink = False
+    await pilot.pause()
+
+
 async def settle(pilot: Pilot[None], timeout: float = 10.0) -> None:
     """Waits for queued core events and every worker but the endless event reader, then a redraw."""
     client = getattr(pilot.app, "client", None)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from textual.pilot import Pilot
 
 from securechat.scanner import Rating
-from tests.tui.conftest import build, settle, sign_in, type_line
+from tests.tui.conftest import build, settle, sign_in, steady_cursor, type_line
 
 SIZE = (100, 30)
 
 
 def test_sign_in_screen(snap_compare) -> None:  # type: ignore[no-untyped-def]
     """The first screen a new user sees."""
-    assert snap_compare(build(user="alice").app, terminal_size=SIZE)
+    assert snap_compare(build(user="alice").app, run_before=steady_cursor, terminal_size=SIZE)
 
 
 def test_active_conversation(snap_compare) -> None:  # type: ignore[no-untyped-def]
@@ -30,7 +30,7 @@ def test_active_conversation(snap_compare) -> None:  # type: ignore[no-untyped-d
         await settle(pilot)
         await type_line(pilot, "on my way")
         pilot.app.clear_notifications()
-        await pilot.pause()
+        await steady_cursor(pilot)
 
     assert snap_compare(harness.app, run_before=run_before, terminal_size=SIZE)
 
@@ -48,7 +48,7 @@ def test_key_change_warning(snap_compare) -> None:  # type: ignore[no-untyped-de
         harness.client.change_key("bob")
         await settle(pilot)
         pilot.app.clear_notifications()
-        await pilot.pause()
+        await steady_cursor(pilot)
 
     assert snap_compare(harness.app, run_before=run_before, terminal_size=SIZE)
 
@@ -62,6 +62,7 @@ def test_search_results(snap_compare) -> None:  # type: ignore[no-untyped-def]
         harness.client.add_history("bob", ["the train leaves at noon", "which train?"])
         harness.client.add_history("carol", ["I missed the train again, a long story about it"])
         await type_line(pilot, "search train")
+        await steady_cursor(pilot)
 
     assert snap_compare(harness.app, run_before=run_before, terminal_size=SIZE)
 
@@ -83,6 +84,6 @@ def test_file_and_flagged_links(snap_compare) -> None:  # type: ignore[no-untype
         harness.client.receive("bob", "the docs: https://docs.python.org/3/ and example.org/x")
         await settle(pilot)
         pilot.app.clear_notifications()
-        await pilot.pause()
+        await steady_cursor(pilot)
 
     assert snap_compare(harness.app, run_before=run_before, terminal_size=SIZE)
