@@ -55,7 +55,7 @@ MAX_OUTGOING_FRAMES = 10_000
 
 
 class RelaySocket(ServerConnection):
-    """A websocket that writes several text frames with one transport write.
+    """A websocket that writes several frames (text or binary) with one transport write.
 
     websockets' `send` writes each frame on its own; at 5,000 messages a
     second the syscall per frame is most of the cost of a delivery.
@@ -102,9 +102,7 @@ class Connection:
         self._loop = asyncio.get_running_loop()
         self._closing = False
         self._close_after: tuple[int, str] | None = None
-        self._auth_deadline = asyncio.get_running_loop().call_later(
-            cfg.auth_timeout, self._auth_timeout
-        )
+        self._auth_deadline = self._loop.call_later(cfg.auth_timeout, self._auth_timeout)
 
     # --- Outlet --------------------------------------------------------------------
 

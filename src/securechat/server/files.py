@@ -121,7 +121,7 @@ class FileService:
         complete = received == record.size
         self._uploads[frame.file_id] = (frame.index + 1, received)
         if complete:
-            # The chunk files are the progress record; the store learns only the end.
+            # The blob's index is the progress record; the store learns only the end.
             await self.store.set_file_progress(frame.file_id, frame.index + 1, True)
             self._uploads.pop(frame.file_id, None)
         return F.FileReady(
@@ -184,7 +184,7 @@ class FileService:
         )
         if record is None or not allowed:
             # Same answer for "missing" and "not yours": ids are not an oracle.
-            raise ProtocolError(ErrorCode.NOT_FOUND, "no such file, or it is not shared with you")
+            raise _no_such_file()
         return record
 
     def _ready(self, rid: int, record: FileRecord) -> F.FileReady:
