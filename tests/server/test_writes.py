@@ -22,6 +22,15 @@ from tests.conftest import fast_config
 from tests.wire import PASSWORD, Wire, b64, signed_up
 
 
+def send_pipelined(wire: Wire, to: str, eids: list[str]) -> None:
+    """`send` frames in one TCP write, so the relay reads them in one loop turn."""
+    for eid in eids:
+        wire.rid += 1
+        frame = {"type": "send", "rid": wire.rid, "to": to, "eid": eid, "body": b64(b"x")}
+        wire.ws.protocol.send_text(json.dumps(frame).encode())
+    wire.ws.transport.write(b"".join(wire.ws.protocol.data_to_send()))
+
+
 @pytest.fixture
 def writes(monkeypatch: pytest.MonkeyPatch) -> list[list[dict[str, Any]]]:
     """Every batch of frames the relay handed to a socket in one write."""
@@ -42,11 +51,7 @@ async def test_pipelined_sends_are_answered_in_one_write(
     """Three sends read in one turn: one write of three `accepted`, one `deliver` of three."""
     alice = await signed_up(relay_url, "alice")
     bob = await signed_up(relay_url, "bob")
-    client = alice.ws
-    for i in range(3):
-        frame = {"type": "send", "rid": 100 + i, "to": "bob", "eid": f"m{i}", "body": b64(b"x")}
-        client.protocol.send_text(json.dumps(frame).encode())
-    client.transport.write(b"".join(client.protocol.data_to_send()))
+    send_pipelined(alice, "bob", [f"m{i}" for i in range(3)])
 
     answers = [await alice.recv() for _ in range(3)]
     assert [a["type"] for a in answers] == ["accepted"] * 3
@@ -181,16 +186,7 @@ async def test_live_envelopes_during_a_backlog_read_arrive_once_and_in_order(
     await (await signed_up(relay_url, "bob")).close()
     queued = 250
     for start in range(0, queued, 50):
-        for i in range(start, start + 50):
-            frame = {
-                "type": "send",
-                "rid": 10_000 + i,
-                "to": "bob",
-                "eid": f"m{i:04}",
-                "body": b64(b"x"),
-            }
-            alice.ws.protocol.send_text(json.dumps(frame).encode())
-        alice.ws.transport.write(b"".join(alice.ws.protocol.data_to_send()))
+        send_pipelined(alice, "bob", [f"m{i:04}" for i in range(start, start + 50)])
         for _ in range(50):
             assert (await alice.recv())["type"] == "accepted"
 
@@ -198,16 +194,7 @@ async def test_live_envelopes_during_a_backlog_read_arrive_once_and_in_order(
     bob.rid += 1
     await bob.send({"type": "login", "rid": bob.rid, "username": "bob", "password": PASSWORD})
     live = 100  # with the backlog, under the frame burst of 400
-    for i in range(queued, queued + live):
-        frame = {
-            "type": "send",
-            "rid": 10_000 + i,
-            "to": "bob",
-            "eid": f"m{i:04}",
-            "body": b64(b"x"),
-        }
-        alice.ws.protocol.send_text(json.dumps(frame).encode())
-    alice.ws.transport.write(b"".join(alice.ws.protocol.data_to_send()))
+    send_pipelined(alice, "bob", [f"m{i:04}" for i in range(queued, queued + live)])
 
     got: list[str] = []
     sids: list[int] = []

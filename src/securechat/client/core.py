@@ -647,7 +647,7 @@ class ChatClient:
                     outgoing=False,
                     kind="file",
                     file_id=inner.blob_id,
-                    text=f"{manifest.name} ({_size(manifest.size)})",
+                    text=f"{manifest.name} ({transfers.human_size(manifest.size)})",
                     ts=envelope.ts,
                     eid=envelope.eid,
                 )
@@ -723,7 +723,7 @@ class ChatClient:
             outgoing=True,
             kind="file",
             file_id=pending.blob_id,
-            text=f"{manifest.name} ({_size(manifest.size)})",
+            text=f"{manifest.name} ({transfers.human_size(manifest.size)})",
             ts=now,
             eid=eid,
             state=DeliveryState.SENDING,
@@ -840,11 +840,3 @@ class _LazyOutbox:
     def outbox_items(self) -> list[OutboxItem]:
         vault = self._client.vault
         return vault.outbox_items() if vault is not None else []
-
-
-def _size(size: int) -> str:
-    if size < 1000:
-        return f"{size} B"
-    if size < 1_000_000:
-        return f"{size / 1000:.1f} kB"
-    return f"{size / 1_000_000:.1f} MB"

@@ -41,6 +41,15 @@ class TransferError(ClientError):
     """A file could not be sent or received; the message says what to do."""
 
 
+def human_size(size: int) -> str:
+    """A file size as people read it, in the units both the history line and the TUI use."""
+    if size < 1000:
+        return f"{size} B"
+    if size < 1_000_000:
+        return f"{size / 1000:.1f} kB"
+    return f"{size / 1_000_000:.1f} MB"
+
+
 def chunk_count(size: int) -> int:
     return max(1, -(-size // CHUNK_SIZE))
 

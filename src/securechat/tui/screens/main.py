@@ -42,6 +42,7 @@ from securechat.client.events import (
     PresenceChanged,
     TransferProgress,
 )
+from securechat.client.transfers import human_size
 from securechat.client.vault_store import MessageRecord, StoredMessage
 from securechat.crypto.errors import AuthenticationFailed
 from securechat.errors import ConnectionLost, SecureChatError, ServerRejected
@@ -737,15 +738,6 @@ class MainScreen(Screen[None]):
                 )
             )
         return entries
-
-
-def human_size(size: int) -> str:
-    """The same units the core writes into a file's history line."""
-    if size < 1000:
-        return f"{size} B"
-    if size < 1_000_000:
-        return f"{size / 1000:.1f} kB"
-    return f"{size / 1_000_000:.1f} MB"
 
 
 def _home_relative(path: Path) -> str:
