@@ -25,7 +25,7 @@ from securechat.client.events import (
     TransferProgress,
 )
 from securechat.client.filenames import sanitise_filename
-from securechat.client.transfers import TransferError
+from securechat.client.transfers import TransferError, human_size
 from securechat.client.vault_store import (
     ConversationRecord,
     MessageRecord,
@@ -252,7 +252,7 @@ class FakeClient:
 
     def _offer(self, blob_id: str, peer: str, name: str, size: int) -> None:
         eid = f"e{next(self._eids)}"
-        text = f"{name} ({_size(size)})"
+        text = f"{name} ({human_size(size)})"
         self._store(peer, True, text, eid, DeliveryState.SENDING, kind="file", file_id=blob_id)
         self.uploads.append((peer, name))
         self._emit(DeliveryChanged(peer, eid, DeliveryState.SENT))
@@ -359,7 +359,7 @@ class FakeClient:
         """A file offer from `peer` arrives; returns its blob id."""
         blob_id = blob_id or f"in{next(self._blobs):04d}BBBBBBBBBBBBBBBBBBBBBBBBBB"
         self.offered[blob_id] = (name, data)
-        text = f"{name} ({_size(len(data))})"
+        text = f"{name} ({human_size(len(data))})"
         message_id = self._store(peer, False, text, kind="file", file_id=blob_id)
         self.unread[peer] = self.unread.get(peer, 0) + 1
         self._emit(FileOffered(peer, blob_id, name, len(data), message_id))
@@ -378,12 +378,3 @@ class FakeClient:
             self._emit(TransferProgress(blob_id, size, size, "up"))
             self._offer(blob_id, peer, name, size)
         self.interrupted = []
-
-
-def _size(size: int) -> str:
-    """The core's wording for a file's size in its history line."""
-    if size < 1000:
-        return f"{size} B"
-    if size < 1_000_000:
-        return f"{size / 1000:.1f} kB"
-    return f"{size / 1_000_000:.1f} MB"
