@@ -35,6 +35,8 @@ PresenceHandler = Callable[[str, str], None]
 
 class Bus(Protocol):
     healthy: bool
+    shared: bool
+    """Other nodes listen: stored envelopes must be announced to them."""
 
     async def start(self, on_wake: WakeHandler, on_presence: PresenceHandler) -> None: ...
     async def wake(self, items: Mapping[str, list[int]]) -> None: ...
@@ -47,6 +49,7 @@ class LocalBus:
     """One relay process: every user it serves is connected to it."""
 
     healthy = True
+    shared = False
 
     async def start(self, on_wake: WakeHandler, on_presence: PresenceHandler) -> None:
         return None
@@ -67,6 +70,7 @@ class LocalBus:
 class RedisBus:
     HEARTBEAT = 10.0
     STALE_AFTER = 30.0
+    shared = True
 
     def __init__(
         self,

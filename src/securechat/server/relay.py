@@ -73,6 +73,7 @@ class Relay:
     _batch: list[_Pending] = field(default_factory=list)
     _acks: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     _flush_task: asyncio.Task[None] | None = None
+    _commit_timer: asyncio.TimerHandle | None = None
     _usage: dict[str, _QueueUsage] = field(default_factory=dict)
     _signals: set[asyncio.Task[None]] = field(default_factory=set)
     _ack_timer: asyncio.TimerHandle | None = None
@@ -117,23 +118,26 @@ class Relay:
             self._schedule_flush()
 
     def _schedule_flush(self) -> None:
-        if self._flush_task is None or self._flush_task.done():
-            self._flush_task = asyncio.get_running_loop().create_task(self._flush())
+        if self._commit_timer is None and (self._flush_task is None or self._flush_task.done()):
+            self._commit_timer = asyncio.get_running_loop().call_later(
+                self.commit_delay, self._commit_due
+            )
+
+    def _commit_due(self) -> None:
+        """A timer, not a task that sleeps: one task and no future per commit.
+
+        It waits `commit_delay`, as PostgreSQL's commit_delay does: at a moderate
+        rate that gathers several envelopes per transaction for a millisecond of
+        latency; under a flood the batches are large anyway.
+        """
+        self._commit_timer = None
+        self._flush_task = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
-        """One transaction for everything sent meanwhile (group commit).
-
-        A commit first waits `commit_delay`, as PostgreSQL's commit_delay does: at a
-        moderate rate that gathers several envelopes per transaction for a
-        millisecond of latency; under a flood the batches are large anyway.
-        """
-        await asyncio.sleep(self.commit_delay)
+        """One transaction for everything sent meanwhile (group commit)."""
         while self._batch or self._acks:
             batch, self._batch = self._batch, []
             acks, self._acks = self._acks, defaultdict(list)
-            if self._ack_timer is not None:
-                self._ack_timer.cancel()
-                self._ack_timer = None
             await self._commit(batch, acks)
 
     async def _commit(self, batch: list[_Pending], acks: dict[str, list[int]]) -> None:
@@ -185,7 +189,7 @@ class Relay:
             items[env.recipient].append(sid)
         for outlet in woken:
             outlet.flush()
-        if items:
+        if items and self.bus.shared:
             # Other nodes may hold connections of these users (a second device, a reconnect).
             await self.bus.wake(items)
 
@@ -212,10 +216,15 @@ class Relay:
 
     async def drain(self) -> None:
         """Waits until everything submitted is stored (used on shutdown)."""
-        if self._acks:
-            self._schedule_flush()
-        while self._flush_task is not None and not self._flush_task.done():
-            await self._flush_task
+        while True:
+            if self._flush_task is not None and not self._flush_task.done():
+                await self._flush_task
+            elif self._batch or self._acks:
+                if self._commit_timer is not None:
+                    self._commit_timer.cancel()
+                self._commit_due()
+            else:
+                return
 
     # --- delivery ------------------------------------------------------------------
 

@@ -13,8 +13,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from securechat.errors import StorageFullError, StoreError
@@ -93,20 +92,66 @@ CREATE TABLE IF NOT EXISTS scan_cache (
 """
 
 
-@contextmanager
-def _guard() -> Iterator[None]:
-    """Turns SQLite's failures into errors the relay can answer with."""
-    try:
-        yield
-    except sqlite3.IntegrityError:
-        raise
-    except sqlite3.Error as exc:
-        text = str(exc).lower()
-        if "full" in text or "readonly" in text or "read-only" in text or "disk i/o" in text:
-            raise StorageFullError(
-                "the relay's data directory is full or read-only; free space or fix permissions"
-            ) from exc
-        raise StoreError(f"database error: {exc}") from exc
+class _Guard:
+    """Turns SQLite's failures into errors the relay can answer with.
+
+    A class, not @contextmanager: it wraps every group commit, where the
+    generator machinery was a measurable share of the commit's CPU.
+    """
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
+            raise _store_error(exc) from exc
+
+
+_GUARD = _Guard()
+
+
+def _store_error(exc: sqlite3.Error) -> StoreError:
+    text = str(exc).lower()
+    if "full" in text or "readonly" in text or "read-only" in text or "disk i/o" in text:
+        return StorageFullError(
+            "the relay's data directory is full or read-only; free space or fix permissions"
+        )
+    return StoreError(f"database error: {exc}")
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT; any failure rolls back, SQLite errors as with _Guard."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> sqlite3.Connection:
+        with _GUARD:
+            self._store._db.execute("BEGIN IMMEDIATE")
+        return self._store._db
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            try:
+                self._store._db.execute("COMMIT")
+                return
+            except sqlite3.Error as failure:
+                self._abandon()
+                raise _store_error(failure) from failure
+        self._abandon()
+        if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
+            raise _store_error(exc) from exc
+
+    def _abandon(self) -> None:
+        db = self._store._db
+        # On SQLITE_FULL SQLite has already rolled back: a second ROLLBACK would
+        # replace the real error with "no transaction is active".
+        with _GUARD:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        self._store._known_contacts.clear()
 
 
 class SQLiteStore:
@@ -116,7 +161,7 @@ class SQLiteStore:
         self.path = path
         self._known_contacts: set[tuple[str, str]] = set()
         """Pairs already in `contacts`: most envelopes go between people who talked before."""
-        with _guard():
+        with _GUARD:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -132,20 +177,8 @@ class SQLiteStore:
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with _guard():
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                # On SQLITE_FULL SQLite has already rolled back: a second ROLLBACK would
-                # replace the real error with "no transaction is active".
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                self._known_contacts.clear()
-                raise
+    def _tx(self) -> _Transaction:
+        return _Transaction(self)
 
     # accounts -------------------------------------------------------------------
 
@@ -166,7 +199,7 @@ class SQLiteStore:
         return True
 
     async def get_account(self, username: str) -> Account | None:
-        with _guard():
+        with _GUARD:
             row = self._db.execute(
                 "SELECT username, password_hash, recovery_hash, created_at FROM accounts"
                 " WHERE username = ?",
@@ -213,7 +246,7 @@ class SQLiteStore:
             )
 
     async def get_session(self, token_hash: bytes) -> SessionRecord | None:
-        with _guard():
+        with _GUARD:
             row = self._db.execute(
                 "SELECT token_hash, username, expires_at FROM sessions WHERE token_hash = ?",
                 (token_hash,),
@@ -299,7 +332,7 @@ class SQLiteStore:
         return count, size
 
     async def pending(self, recipient: str, after_sid: int, limit: int) -> list[StoredEnvelope]:
-        with _guard():
+        with _GUARD:
             rows = self._db.execute(
                 "SELECT sid, recipient, sender, eid, body, ts FROM envelopes"
                 " WHERE recipient = ? AND sid > ? ORDER BY sid LIMIT ?",
@@ -308,7 +341,7 @@ class SQLiteStore:
         return [StoredEnvelope(*row) for row in rows]
 
     async def envelopes(self, recipient: str, sids: Sequence[int]) -> list[StoredEnvelope]:
-        with _guard():
+        with _GUARD:
             rows = [
                 self._db.execute(
                     "SELECT sid, recipient, sender, eid, body, ts FROM envelopes"
@@ -324,7 +357,7 @@ class SQLiteStore:
             return self._ack(db, recipient, sids)[0]
 
     async def queue_usage(self, recipient: str) -> tuple[int, int]:
-        with _guard():
+        with _GUARD:
             row = self._db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM envelopes"
                 " WHERE recipient = ?",
@@ -349,7 +382,7 @@ class SQLiteStore:
             ).rowcount
 
     async def contacts_of(self, username: str) -> set[str]:
-        with _guard():
+        with _GUARD:
             rows = self._db.execute("SELECT b FROM contacts WHERE a = ?", (username,)).fetchall()
         return {row[0] for row in rows}
 
@@ -397,7 +430,7 @@ class SQLiteStore:
         return KeyBundle(row[0], row[1], row[2], otpk[1] if otpk else None)
 
     async def one_time_prekey_count(self, username: str) -> int:
-        with _guard():
+        with _GUARD:
             row = self._db.execute(
                 "SELECT COUNT(*) FROM one_time_prekeys WHERE username = ?", (username,)
             ).fetchone()
@@ -422,7 +455,7 @@ class SQLiteStore:
             )
 
     async def get_file(self, file_id: str) -> FileRecord | None:
-        with _guard():
+        with _GUARD:
             row = self._db.execute(
                 "SELECT file_id, owner, size, recipients, fetched_by, next_index, complete,"
                 " created_at FROM files WHERE file_id = ?",
@@ -468,7 +501,7 @@ class SQLiteStore:
             db.execute("DELETE FROM files WHERE file_id = ?", (file_id,))
 
     async def files_of(self, username: str) -> list[FileRecord]:
-        with _guard():
+        with _GUARD:
             rows = self._db.execute(
                 "SELECT file_id, owner, size, recipients, fetched_by, next_index, complete,"
                 " created_at FROM files WHERE owner = ?",
@@ -477,14 +510,14 @@ class SQLiteStore:
         return [_file_record(row) for row in rows]
 
     async def expired_files(self, before: float) -> list[str]:
-        with _guard():
+        with _GUARD:
             rows = self._db.execute(
                 "SELECT file_id FROM files WHERE created_at < ?", (before,)
             ).fetchall()
         return [row[0] for row in rows]
 
     async def storage_used(self, username: str) -> int:
-        with _guard():
+        with _GUARD:
             row = self._db.execute(
                 "SELECT COALESCE(SUM(size), 0) FROM files WHERE owner = ?", (username,)
             ).fetchone()
@@ -493,7 +526,7 @@ class SQLiteStore:
     # scan cache -----------------------------------------------------------------
 
     async def get_scan(self, key: bytes, now: float) -> bytes | None:
-        with _guard():
+        with _GUARD:
             row = self._db.execute(
                 "SELECT verdict FROM scan_cache WHERE key = ? AND expires_at > ?", (key, now)
             ).fetchone()
@@ -508,7 +541,7 @@ class SQLiteStore:
     # operations -----------------------------------------------------------------
 
     async def stats(self) -> dict[str, int]:
-        with _guard():
+        with _GUARD:
             counts = {
                 table: int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: S608
                 for table in ("accounts", "sessions", "envelopes", "one_time_prekeys", "files")
@@ -525,11 +558,11 @@ class SQLiteStore:
         await asyncio.to_thread(self._checkpoint)
 
     def _checkpoint(self) -> None:
-        with _guard(), contextlib.closing(sqlite3.connect(self.path, timeout=5)) as side:
+        with _GUARD, contextlib.closing(sqlite3.connect(self.path, timeout=5)) as side:
             side.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def close(self) -> None:
-        with _guard():
+        with _GUARD:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
 
