@@ -29,9 +29,11 @@ async def _captured_body(relay: RelayServer, alice: ChatClient, bob: ChatClient)
     bodies: list[bytes] = []
     original = relay.store.commit_batch
 
-    async def spy(envelopes, acks):  # type: ignore[no-untyped-def]
-        bodies.extend(e.body for e in envelopes if e.sender == "alice" and e.recipient == "bob")
-        return await original(envelopes, acks)
+    async def spy(envelopes, acks, acknowledged=()):  # type: ignore[no-untyped-def]
+        # Delivered and acknowledged before the commit, it is not written, but it passed.
+        seen = [*envelopes, *acknowledged]
+        bodies.extend(e.body for e in seen if e.sender == "alice" and e.recipient == "bob")
+        return await original(envelopes, acks, acknowledged)
 
     relay.store.commit_batch = spy  # type: ignore[method-assign]
     await alice.send_text("bob", "pay carol 10 euros")

@@ -29,7 +29,7 @@ from securechat.scanner import Scanner
 from securechat.server.accounts import AccountService, normalise_username
 from securechat.server.bus import Bus, LocalBus, RedisBus
 from securechat.server.config import ServerConfig
-from securechat.server.connection import Connection, RelaySocket
+from securechat.server.connection import Connection, RelaySocket, TurnWriter
 from securechat.server.files import FileService
 from securechat.server.metrics import Metrics
 from securechat.server.passwords import PasswordHasher
@@ -127,6 +127,7 @@ class RelayServer:
         )
         self._server: Server | None = None
         self._connections: set[Connection] = set()
+        self.turn_writer = TurnWriter()
         self._janitor: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None

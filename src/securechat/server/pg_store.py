@@ -238,13 +238,21 @@ class PostgresStore:
 
     # relay queue ----------------------------------------------------------------
 
+    async def reserve_sid(self, sender: str, eid: str) -> None:
+        """Nodes share the sequence: a sid is known only once the envelope is stored."""
+        return None
+
     async def enqueue(self, envelopes: Sequence[NewEnvelope]) -> list[int]:
         async with self._conn(transaction=True) as conn:
             return [sid for sid, _ in await self._enqueue(conn, envelopes)]
 
     async def commit_batch(
-        self, envelopes: Sequence[NewEnvelope], acks: Mapping[str, Sequence[int]]
+        self,
+        envelopes: Sequence[NewEnvelope],
+        acks: Mapping[str, Sequence[int]],
+        acknowledged: Sequence[NewEnvelope] = (),
     ) -> tuple[list[tuple[int, bool]], dict[str, tuple[int, int]]]:
+        # Nothing is acknowledged before its commit here: reserve_sid gives no sids.
         async with self._conn(transaction=True) as conn:
             stored = await self._enqueue(conn, envelopes) if envelopes else []
             freed = {

@@ -1,13 +1,14 @@
 """Routing: accept envelopes, persist them in groups, deliver them in order.
 
 The path of one envelope: a `send` frame is queued for the next group
-commit; after the batch is in the store the sender gets `accepted` and every
-connection of the recipient is woken. A connection sends its stored backlog
-page by page first, then live envelopes, several per `deliver` frame when
-they pile up; after each commit every connection it touched writes what it
-queued at once (connection.py), so a busy recipient costs fewer frames and
-fewer syscalls. Envelopes leave the store only when the recipient
-acknowledges them.
+commit. When the store hands sids out itself (SQLite, one node), the
+recipient's connections get the envelope at once, before the commit; if the
+recipient acknowledges it before the commit, it is never written. Otherwise
+(PostgreSQL, several nodes) the connections are woken after the commit. The
+sender gets `accepted` only after the commit: from then on the envelope is
+stored or acknowledged. A connection sends its stored backlog page by page
+first, then live envelopes, several per `deliver` frame when they pile up.
+Envelopes leave the store only when the recipient acknowledges them.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ log = logging.getLogger("securechat.relay")
 ACK_DELAY = 0.05
 """Seconds an acknowledgement may wait to share a transaction with new envelopes."""
 
+EARLY_DELIVERY_MAX_BATCH = 64
+"""Past this many envelopes waiting for one commit the relay is saturated: later ones
+wait for the commit and leave with its `accepted` frames, one write per connection
+instead of two, where delivering early would gain no latency anyway."""
+
 
 class Outlet(Protocol):
     """What the relay needs of a connection: somewhere to put frames."""
@@ -51,6 +57,10 @@ class _Pending:
     envelope: NewEnvelope
     outlet: Outlet
     rid: int
+    delivered_to: tuple[Outlet, ...] = ()
+    """Connections that got it before the commit (stores with `next_sid`)."""
+    acknowledged: bool = False
+    """The recipient acknowledged it before the commit: it is not written."""
 
 
 @dataclass
@@ -67,7 +77,7 @@ class Relay:
     queue_max_bytes: int = 256 * 1024 * 1024
     clock: Callable[[], float] = time.time
     bus: Bus = field(default_factory=LocalBus)
-    commit_delay: float = 0.001
+    commit_delay: float = 0.005
     online: dict[str, set[Outlet]] = field(default_factory=lambda: defaultdict(set))
     watchers: dict[str, set[Outlet]] = field(default_factory=lambda: defaultdict(set))
     _batch: list[_Pending] = field(default_factory=list)
@@ -75,6 +85,9 @@ class Relay:
     _flush_task: asyncio.Task[None] | None = None
     _commit_timer: asyncio.TimerHandle | None = None
     _usage: dict[str, _QueueUsage] = field(default_factory=dict)
+    _unstored: dict[int, _Pending] = field(default_factory=dict)
+    _batch_eids: set[tuple[str, str]] = field(default_factory=set)
+    """(sender, eid) of the batch: a re-send within it is not delivered early twice."""
     _signals: set[asyncio.Task[None]] = field(default_factory=set)
     _ack_timer: asyncio.TimerHandle | None = None
 
@@ -97,8 +110,24 @@ class Relay:
             return
         usage.count += 1
         usage.bytes += len(frame.body)
-        envelope = NewEnvelope(frame.to, sender, frame.eid, frame.body, self.clock())
-        self._batch.append(_Pending(envelope, outlet, frame.rid))
+        sid = None
+        if (
+            len(self._batch) < EARLY_DELIVERY_MAX_BATCH
+            and (sender, frame.eid) not in self._batch_eids
+        ):
+            self._batch_eids.add((sender, frame.eid))
+            sid = await self.store.reserve_sid(sender, frame.eid)
+        envelope = NewEnvelope(frame.to, sender, frame.eid, frame.body, self.clock(), sid)
+        pending = _Pending(envelope, outlet, frame.rid)
+        self._batch.append(pending)
+        if sid is not None:
+            self._unstored[sid] = pending
+            recipients = self.online.get(frame.to)
+            if recipients:
+                pending.delivered_to = tuple(recipients)
+                delivery = StoredEnvelope(sid, frame.to, sender, frame.eid, frame.body, envelope.ts)
+                for recipient in pending.delivered_to:
+                    recipient.wake_delivery(delivery)
         self._schedule_flush()
 
     def acknowledge(self, username: str, sids: list[int]) -> None:
@@ -108,7 +137,17 @@ class Relay:
         redelivery the client drops), so at a moderate load acks ride along with
         sends instead of paying a transaction of their own.
         """
-        self._acks[username].extend(sids)
+        stored = []
+        for sid in sids:
+            pending = self._unstored.get(sid)
+            if pending is not None and pending.envelope.recipient == username:
+                del self._unstored[sid]
+                pending.acknowledged = True
+            else:
+                stored.append(sid)
+        if not stored:
+            return
+        self._acks[username].extend(stored)
         if self._ack_timer is None:
             self._ack_timer = asyncio.get_running_loop().call_later(ACK_DELAY, self._acks_due)
 
@@ -117,18 +156,24 @@ class Relay:
         if self._acks:
             self._schedule_flush()
 
-    def _schedule_flush(self) -> None:
-        if self._commit_timer is None and (self._flush_task is None or self._flush_task.done()):
+    def _schedule_flush(self, delay: float | None = None) -> None:
+        if self._flush_task is not None and not self._flush_task.done():
+            return  # the running commit picks it up
+        if delay is not None and self._commit_timer is not None:
+            self._commit_timer.cancel()
+            self._commit_timer = None
+        if self._commit_timer is None:
             self._commit_timer = asyncio.get_running_loop().call_later(
-                self.commit_delay, self._commit_due
+                self.commit_delay if delay is None else delay, self._commit_due
             )
 
     def _commit_due(self) -> None:
         """A timer, not a task that sleeps: one task and no future per commit.
 
         It waits `commit_delay`, as PostgreSQL's commit_delay does: at a moderate
-        rate that gathers several envelopes per transaction for a millisecond of
-        latency; under a flood the batches are large anyway.
+        rate that gathers several envelopes per transaction, and gives recipients
+        that got an envelope early the time to acknowledge it, so it is never
+        written; under a flood the batches are large anyway.
         """
         self._commit_timer = None
         self._flush_task = asyncio.get_running_loop().create_task(self._flush())
@@ -137,20 +182,42 @@ class Relay:
         """One transaction for everything sent meanwhile (group commit)."""
         while self._batch or self._acks:
             batch, self._batch = self._batch, []
+            self._batch_eids.clear()
             acks, self._acks = self._acks, defaultdict(list)
             await self._commit(batch, acks)
 
     async def _commit(self, batch: list[_Pending], acks: dict[str, list[int]]) -> None:
+        """Stores the batch, then answers `accepted` and wakes whoever did not have it yet.
+
+        An envelope its recipient acknowledged before this commit was delivered and
+        is done with: it is accepted without being written.
+        """
+        woken: set[Outlet] = set()
+        to_store = []
+        acknowledged = []
+        for pending in batch:
+            if pending.envelope.sid is not None:
+                self._unstored.pop(pending.envelope.sid, None)
+            if not pending.acknowledged:
+                to_store.append(pending)
+                continue
+            acknowledged.append(pending.envelope)
+            woken.add(pending.outlet)
+            self._give_back(pending.envelope)
+            self.metrics.envelopes_accepted += 1
+            pending.outlet.push(encode_str(F.Accepted(rid=pending.rid, eid=pending.envelope.eid)))
         try:
-            stored, freed = await self.store.commit_batch([p.envelope for p in batch], acks)
+            stored, freed = await self.store.commit_batch(
+                [p.envelope for p in to_store], acks, acknowledged
+            )
         except Exception as exc:
             code = ErrorCode.UNAVAILABLE
             text = (
                 str(exc)
                 if isinstance(exc, StorageFullError)
-                else "the relay could not store the message; it was not sent, retry later"
+                else "the relay could not store the message; send it again later"
             )
-            for pending in batch:
+            for pending in to_store:
                 self._usage.pop(pending.envelope.recipient, None)
                 pending.outlet.push(_error(pending.rid, code, text))
             log.error("commit failed: %s", type(exc).__name__)
@@ -162,8 +229,7 @@ class Relay:
                 usage.count -= count
                 usage.bytes -= size
         items: dict[str, list[int]] = defaultdict(list)
-        woken: set[Outlet] = set()
-        for pending, (sid, fresh) in zip(batch, stored, strict=True):
+        for pending, (sid, fresh) in zip(to_store, stored, strict=True):
             env = pending.envelope
             woken.add(pending.outlet)
             if not fresh:
@@ -184,8 +250,9 @@ class Relay:
             pending.outlet.push(encode_str(F.Accepted(rid=pending.rid, eid=env.eid)))
             envelope = StoredEnvelope(sid, env.recipient, env.sender, env.eid, env.body, env.ts)
             for outlet in self.online.get(env.recipient, ()):
-                outlet.wake_delivery(envelope)
-                woken.add(outlet)
+                if outlet not in pending.delivered_to:
+                    outlet.wake_delivery(envelope)
+                    woken.add(outlet)
             items[env.recipient].append(sid)
         for outlet in woken:
             outlet.flush()
@@ -244,7 +311,7 @@ class Relay:
     def disconnected(self, outlet: Outlet) -> None:
         if outlet.username is not None and outlet.username in self._acks:
             # Its acknowledgements must be stored before the user reconnects elsewhere.
-            self._schedule_flush()
+            self._schedule_flush(delay=0)
         for watched in list(self.watchers):
             self.watchers[watched].discard(outlet)
             if not self.watchers[watched]:

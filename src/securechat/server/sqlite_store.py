@@ -176,6 +176,10 @@ class SQLiteStore:
                 )
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._last_sid: int = self._db.execute(
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'envelopes'),"
+                " 0), COALESCE((SELECT MAX(sid) FROM envelopes), 0))"
+            ).fetchone()[0]
 
     def _tx(self) -> _Transaction:
         return _Transaction(self)
@@ -280,14 +284,41 @@ class SQLiteStore:
     # relay queue ----------------------------------------------------------------
 
     async def enqueue(self, envelopes: Sequence[NewEnvelope]) -> list[int]:
+        pairs = self._new_contacts(envelopes)
         with self._tx() as db:
-            return [sid for sid, _ in self._enqueue(db, envelopes)]
+            stored = self._enqueue(db, envelopes)
+            self._record_contacts(db, pairs)
+        return [sid for sid, _ in stored]
+
+    async def reserve_sid(self, sender: str, eid: str) -> int | None:
+        """This process is the database's only writer, so a counter hands sids out.
+
+        Sids of envelopes acknowledged before they were stored are never written:
+        after a restart they may be handed out again, which nothing notices (no
+        connection outlives a restart, and clients keep no sids).
+        """
+        with _GUARD:
+            queued = self._db.execute(
+                "SELECT 1 FROM envelopes WHERE sender = ? AND eid = ?", (sender, eid)
+            ).fetchone()
+        return None if queued else self._next_sid()
+
+    def _next_sid(self) -> int:
+        self._last_sid += 1
+        return self._last_sid
 
     async def commit_batch(
-        self, envelopes: Sequence[NewEnvelope], acks: Mapping[str, Sequence[int]]
+        self,
+        envelopes: Sequence[NewEnvelope],
+        acks: Mapping[str, Sequence[int]],
+        acknowledged: Sequence[NewEnvelope] = (),
     ) -> tuple[list[tuple[int, bool]], dict[str, tuple[int, int]]]:
+        pairs = self._new_contacts(envelopes, acknowledged)
+        if not envelopes and not acks and not pairs:
+            return [], {}
         with self._tx() as db:
             stored = self._enqueue(db, envelopes) if envelopes else []
+            self._record_contacts(db, pairs)
             freed = {recipient: self._ack(db, recipient, ids) for recipient, ids in acks.items()}
         return stored, freed
 
@@ -296,28 +327,35 @@ class SQLiteStore:
     ) -> list[tuple[int, bool]]:
         stored: list[tuple[int, bool]] = []
         for env in envelopes:
+            sid = self._next_sid() if env.sid is None else env.sid
             cur = db.execute(
-                "INSERT OR IGNORE INTO envelopes (recipient, sender, eid, body, ts)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (env.recipient, env.sender, env.eid, env.body, env.ts),
+                "INSERT OR IGNORE INTO envelopes (sid, recipient, sender, eid, body, ts)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (sid, env.recipient, env.sender, env.eid, env.body, env.ts),
             )
             if cur.rowcount == 1:
-                stored.append((int(cur.lastrowid or 0), True))
+                stored.append((sid, True))
             else:
                 row = db.execute(
                     "SELECT sid FROM envelopes WHERE sender = ? AND eid = ? AND recipient = ?",
                     (env.sender, env.eid, env.recipient),
                 ).fetchone()
                 stored.append((int(row[0]) if row else 0, False))
-        pairs = {(e.sender, e.recipient) for e in envelopes} - self._known_contacts
-        if pairs:
-            db.executemany(
-                "INSERT OR IGNORE INTO contacts VALUES (?, ?)", pairs | {(b, a) for a, b in pairs}
-            )
-            if len(self._known_contacts) > 100_000:
-                self._known_contacts.clear()
-            self._known_contacts |= pairs
         return stored
+
+    def _new_contacts(self, *groups: Sequence[NewEnvelope]) -> set[tuple[str, str]]:
+        """(sender, recipient) pairs not known to be contacts yet."""
+        return {(e.sender, e.recipient) for group in groups for e in group} - self._known_contacts
+
+    def _record_contacts(self, db: sqlite3.Connection, pairs: set[tuple[str, str]]) -> None:
+        if not pairs:
+            return
+        db.executemany(
+            "INSERT OR IGNORE INTO contacts VALUES (?, ?)", pairs | {(b, a) for a, b in pairs}
+        )
+        if len(self._known_contacts) > 100_000:
+            self._known_contacts.clear()
+        self._known_contacts |= pairs
 
     def _ack(self, db: sqlite3.Connection, recipient: str, sids: Sequence[int]) -> tuple[int, int]:
         count = size = 0

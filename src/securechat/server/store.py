@@ -35,6 +35,8 @@ class NewEnvelope:
     eid: str
     body: bytes
     ts: float
+    sid: int | None = None
+    """Set when the relay took it from `Store.reserve_sid` to deliver before the commit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,19 +96,34 @@ class Store(Protocol):
         ...
 
     # relay queue
+    async def reserve_sid(self, sender: str, eid: str) -> int | None:
+        """A sid for a new envelope, before it is stored, when this store alone hands sids out.
+
+        With one, the relay delivers the envelope before its group commit, and an
+        acknowledgement that arrives first means it is never written at all. None
+        when nodes share the database's sequence (delivery waits for the commit),
+        or when (sender, eid) is queued already: a re-send, which the commit answers.
+        """
+        ...
+
     async def enqueue(self, envelopes: Sequence[NewEnvelope]) -> list[int]:
         """Persists a batch in one transaction; a repeated (sender, eid) returns its old sid."""
         ...
 
     async def commit_batch(
-        self, envelopes: Sequence[NewEnvelope], acks: Mapping[str, Sequence[int]]
+        self,
+        envelopes: Sequence[NewEnvelope],
+        acks: Mapping[str, Sequence[int]],
+        acknowledged: Sequence[NewEnvelope] = (),
     ) -> tuple[list[tuple[int, bool]], dict[str, tuple[int, int]]]:
         """The relay's group commit: new envelopes and acknowledgements in ONE transaction.
 
         Returns, for each envelope, its sid and whether it is new (a re-send of a
         queued (sender, eid) gives the old sid and False; one whose id was used for
         another recipient gives sid 0) and, per recipient, the (count, bytes) that
-        the acknowledgements removed.
+        the acknowledgements removed. `acknowledged` envelopes were delivered and
+        acknowledged before this commit: they are not written, but their sender
+        and recipient become contacts all the same.
         """
         ...
 
