@@ -182,7 +182,7 @@ async def test_sids_resume_above_the_stored_ones_after_a_restart(tmp_path: Path)
     path = tmp_path / "relay.db"
     store = SQLiteStore(path)
     [first] = await store.enqueue([NewEnvelope("bob", "alice", "m1", b"x", 1.0)])
-    reserved = await store.reserve_sid("alice", "m2")
+    reserved = await store.reserve_sid("alice", "m2")  # delivered, never written
     assert reserved is not None and reserved > first
     await store.close()
 
@@ -190,11 +190,31 @@ async def test_sids_resume_above_the_stored_ones_after_a_restart(tmp_path: Path)
     try:
         assert await store.reserve_sid("alice", "m1") is None  # queued: a re-send
         again = await store.reserve_sid("alice", "m3")
-        assert again is not None and again > first
+        assert again is not None and again > reserved
         [stored] = await store.enqueue([NewEnvelope("bob", "alice", "m4", b"y", 2.0)])
         assert stored > again
     finally:
         await store.close()
+
+
+async def test_a_second_connection_opened_before_the_commit_gets_everything_in_order(
+    slow_commits: RelayServer,
+) -> None:
+    alice = await signed_up(url_of(slow_commits), "alice")
+    phone = await signed_up(url_of(slow_commits), "bob")
+    await send(alice, "bob", "m1")
+    [early] = (await phone.next_push("deliver"))["envelopes"]
+    laptop = await logged_in(url_of(slow_commits), "bob")
+    await send(alice, "bob", "m2")
+
+    got: list[dict[str, object]] = []
+    while len(got) < 2:
+        got += (await laptop.next_push("deliver"))["envelopes"]
+    assert [e["eid"] for e in got] == ["m1", "m2"]
+    assert got[0]["sid"] == early["sid"]
+    assert [(await alice.recv())["type"] for _ in range(2)] == ["accepted", "accepted"]
+    with pytest.raises(TimeoutError):
+        await laptop.next_push("deliver", timeout=0.3)
 
 
 async def test_the_commit_answers_everyone_even_under_load(slow_commits: RelayServer) -> None:

@@ -49,8 +49,9 @@ class ServerConfig:
     max_connections: int = 20_000
     commit_delay: float = 0.005
     """Seconds a group commit waits for more envelopes. On SQLite delivery does not wait
-    for it (only `accepted` does), and what is acknowledged meanwhile is never written;
-    on PostgreSQL delivery waits too. 0 commits every loop turn: more CPU per message
+    for it (only `accepted` does, and delivery too once 64 envelopes wait for one
+    commit), and what is acknowledged meanwhile is never written; on PostgreSQL
+    delivery waits too. 0 commits every loop turn: more CPU per message
     (bench/README.md)."""
     frame_rate: float = 200.0
     frame_burst: float = 400.0

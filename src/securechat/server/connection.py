@@ -101,7 +101,11 @@ class TurnWriter:
         self._handle = None
         due, self._due = self._due, []
         for conn in due:
-            conn.write_queued()
+            try:
+                conn.write_queued()
+            except Exception:
+                # One connection's failure must not leave the others unwritten.
+                log.exception("write failed")
 
 
 class Connection:

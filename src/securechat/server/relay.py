@@ -58,7 +58,7 @@ class _Pending:
     outlet: Outlet
     rid: int
     delivered_to: tuple[Outlet, ...] = ()
-    """Connections that got it before the commit (stores with `next_sid`)."""
+    """Connections that got it before the commit (stores with `reserve_sid`)."""
     acknowledged: bool = False
     """The recipient acknowledged it before the commit: it is not written."""
 
@@ -113,6 +113,7 @@ class Relay:
         sid = None
         if (
             len(self._batch) < EARLY_DELIVERY_MAX_BATCH
+            and not self.bus.shared
             and (sender, frame.eid) not in self._batch_eids
         ):
             self._batch_eids.add((sender, frame.eid))
@@ -125,7 +126,7 @@ class Relay:
             recipients = self.online.get(frame.to)
             if recipients:
                 pending.delivered_to = tuple(recipients)
-                delivery = StoredEnvelope(sid, frame.to, sender, frame.eid, frame.body, envelope.ts)
+                delivery = _stored(envelope)
                 for recipient in pending.delivered_to:
                     recipient.wake_delivery(delivery)
         self._schedule_flush()
@@ -304,6 +305,12 @@ class Relay:
         assert outlet.username is not None
         first = not self.online[outlet.username]
         self.online[outlet.username].add(outlet)
+        # Envelopes delivered early to the user's other connections are not in the
+        # backlog yet: this connection gets them now, in sid order with what follows.
+        for pending in self._unstored.values():
+            if pending.envelope.recipient == outlet.username and not pending.acknowledged:
+                pending.delivered_to += (outlet,)
+                outlet.wake_delivery(_stored(pending.envelope))
         if first:
             self._announce(outlet.username, "online")
             self._signal(self.bus.presence(outlet.username, "online"))
@@ -401,6 +408,12 @@ class Relay:
 
     def connections_of(self, username: str) -> int:
         return len(self.online.get(username, ()))
+
+
+def _stored(env: NewEnvelope) -> StoredEnvelope:
+    """An envelope with a reserved sid, as its recipient sees it before the commit."""
+    assert env.sid is not None
+    return StoredEnvelope(env.sid, env.recipient, env.sender, env.eid, env.body, env.ts)
 
 
 def _error(rid: int | None, code: ErrorCode, message: str) -> str:

@@ -28,6 +28,9 @@ from securechat.server.store import (
 
 SCHEMA_VERSION = 1
 
+SID_BLOCK = 1024
+"""Sids claimed on disk at a time: one small write per this many envelopes."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
     username TEXT PRIMARY KEY COLLATE NOCASE,
@@ -137,9 +140,13 @@ class _Transaction:
             try:
                 self._store._db.execute("COMMIT")
                 return
-            except sqlite3.Error as failure:
+            except BaseException as failure:
                 self._abandon()
-                raise _store_error(failure) from failure
+                if isinstance(failure, sqlite3.Error) and not isinstance(
+                    failure, sqlite3.IntegrityError
+                ):
+                    raise _store_error(failure) from failure
+                raise
         self._abandon()
         if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
             raise _store_error(exc) from exc
@@ -151,7 +158,10 @@ class _Transaction:
         with _GUARD:
             if db.in_transaction:
                 db.execute("ROLLBACK")
-        self._store._known_contacts.clear()
+        store = self._store
+        store._known_contacts.clear()
+        # A sid block reserved in this transaction is not on disk: reserve again.
+        store._reserved_until = min(store._reserved_until, store._last_sid)
 
 
 class SQLiteStore:
@@ -180,6 +190,8 @@ class SQLiteStore:
                 "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'envelopes'),"
                 " 0), COALESCE((SELECT MAX(sid) FROM envelopes), 0))"
             ).fetchone()[0]
+            self._reserved_until = self._last_sid
+            """Sids up to here are recorded as used in `sqlite_sequence`."""
 
     def _tx(self) -> _Transaction:
         return _Transaction(self)
@@ -293,19 +305,39 @@ class SQLiteStore:
     async def reserve_sid(self, sender: str, eid: str) -> int | None:
         """This process is the database's only writer, so a counter hands sids out.
 
-        Sids of envelopes acknowledged before they were stored are never written:
-        after a restart they may be handed out again, which nothing notices (no
-        connection outlives a restart, and clients keep no sids).
+        The counter claims `SID_BLOCK` sids at a time in `sqlite_sequence`, so a sid
+        whose envelope was never written (acknowledged before its commit) is not
+        handed out again after a restart either.
         """
         with _GUARD:
             queued = self._db.execute(
                 "SELECT 1 FROM envelopes WHERE sender = ? AND eid = ?", (sender, eid)
             ).fetchone()
-        return None if queued else self._next_sid()
-
-    def _next_sid(self) -> int:
+        if queued:
+            return None
+        if self._last_sid >= self._reserved_until:
+            with self._tx() as db:
+                self._reserve_sids(db)
         self._last_sid += 1
         return self._last_sid
+
+    def _take_sid(self, db: sqlite3.Connection) -> int:
+        """A sid inside a transaction already open on `db`."""
+        if self._last_sid >= self._reserved_until:
+            self._reserve_sids(db)
+        self._last_sid += 1
+        return self._last_sid
+
+    def _reserve_sids(self, db: sqlite3.Connection) -> None:
+        self._reserved_until = self._last_sid + SID_BLOCK
+        updated = db.execute(
+            "UPDATE sqlite_sequence SET seq = ? WHERE name = 'envelopes'", (self._reserved_until,)
+        )
+        if updated.rowcount == 0:
+            db.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('envelopes', ?)",
+                (self._reserved_until,),
+            )
 
     async def commit_batch(
         self,
@@ -327,10 +359,11 @@ class SQLiteStore:
     ) -> list[tuple[int, bool]]:
         stored: list[tuple[int, bool]] = []
         for env in envelopes:
-            sid = self._next_sid() if env.sid is None else env.sid
+            sid = self._take_sid(db) if env.sid is None else env.sid
+            # Only a repeated (sender, eid) is ignored: a sid clash must fail loudly.
             cur = db.execute(
-                "INSERT OR IGNORE INTO envelopes (sid, recipient, sender, eid, body, ts)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO envelopes (sid, recipient, sender, eid, body, ts)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sender, eid) DO NOTHING",
                 (sid, env.recipient, env.sender, env.eid, env.body, env.ts),
             )
             if cur.rowcount == 1:
