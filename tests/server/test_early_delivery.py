@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from securechat.server import sqlite_store
 from securechat.server.app import RelayServer
 from securechat.server.sqlite_store import SQLiteStore
 from securechat.server.store import NewEnvelope
@@ -242,3 +243,23 @@ async def test_users_whose_envelopes_were_never_written_are_still_contacts(
     answer = await bob.call("watch", users=["alice"])
     assert answer["states"] == {"alice": "online"}
     assert await slow_commits.store.contacts_of("alice") == {"bob"}
+
+
+async def test_two_processes_on_one_database_claim_disjoint_sid_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two relays behind a Redis bus may share one SQLite file: their sids never clash."""
+    monkeypatch.setattr(sqlite_store, "SID_BLOCK", 4)
+    path = tmp_path / "relay.db"
+    first, second = SQLiteStore(path), SQLiteStore(path)
+    try:
+        sids: list[int] = []
+        for i in range(20):
+            store = first if i % 3 else second
+            sids += await store.enqueue([NewEnvelope("bob", "alice", f"m{i}", b"x", float(i))])
+        assert len(set(sids)) == 20
+        stored = await first.pending("bob", 0, 100)
+        assert sorted(e.eid for e in stored) == sorted(f"m{i}" for i in range(20))
+    finally:
+        await first.close()
+        await second.close()

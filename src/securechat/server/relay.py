@@ -117,7 +117,11 @@ class Relay:
             and (sender, frame.eid) not in self._batch_eids
         ):
             self._batch_eids.add((sender, frame.eid))
-            sid = await self.store.reserve_sid(sender, frame.eid)
+            try:
+                sid = await self.store.reserve_sid(sender, frame.eid)
+            except StoreError:
+                sid = None  # the commit will answer, and give the queue count back
+
         envelope = NewEnvelope(frame.to, sender, frame.eid, frame.body, self.clock(), sid)
         pending = _Pending(envelope, outlet, frame.rid)
         self._batch.append(pending)

@@ -156,16 +156,16 @@ class _Transaction:
             raise _store_error(exc) from exc
 
     def _abandon(self) -> None:
-        db = self._store._db
+        store = self._store
+        db = store._db
+        store._known_contacts.clear()
+        # A sid block reserved in this transaction is not on disk: reserve again.
+        store._reserved_until = min(store._reserved_until, store._last_sid)
         # On SQLITE_FULL SQLite has already rolled back: a second ROLLBACK would
         # replace the real error with "no transaction is active".
         with _GUARD:
             if db.in_transaction:
                 db.execute("ROLLBACK")
-        store = self._store
-        store._known_contacts.clear()
-        # A sid block reserved in this transaction is not on disk: reserve again.
-        store._reserved_until = min(store._reserved_until, store._last_sid)
 
 
 class SQLiteStore:
@@ -333,6 +333,9 @@ class SQLiteStore:
         return self._last_sid
 
     def _reserve_sids(self, db: sqlite3.Connection) -> None:
+        """Claims the next block, after whatever another process on this file claimed."""
+        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'envelopes'").fetchone()
+        self._last_sid = max(self._last_sid, row[0] if row else 0)
         self._reserved_until = self._last_sid + SID_BLOCK
         updated = db.execute(
             "UPDATE sqlite_sequence SET seq = ? WHERE name = 'envelopes'", (self._reserved_until,)
