@@ -110,18 +110,7 @@ class Relay:
             return
         usage.count += 1
         usage.bytes += len(frame.body)
-        sid = None
-        if (
-            len(self._batch) < EARLY_DELIVERY_MAX_BATCH
-            and not self.bus.shared
-            and (sender, frame.eid) not in self._batch_eids
-        ):
-            self._batch_eids.add((sender, frame.eid))
-            try:
-                sid = await self.store.reserve_sid(sender, frame.eid)
-            except StoreError:
-                sid = None  # the commit will answer, and give the queue count back
-
+        sid = await self._early_sid(sender, frame.eid)
         envelope = NewEnvelope(frame.to, sender, frame.eid, frame.body, self.clock(), sid)
         pending = _Pending(envelope, outlet, frame.rid)
         self._batch.append(pending)
@@ -134,6 +123,20 @@ class Relay:
                 for recipient in pending.delivered_to:
                     recipient.wake_delivery(delivery)
         self._schedule_flush()
+
+    async def _early_sid(self, sender: str, eid: str) -> int | None:
+        """A sid to deliver with before the commit, or None to deliver after it."""
+        if (
+            len(self._batch) >= EARLY_DELIVERY_MAX_BATCH
+            or self.bus.shared
+            or (sender, eid) in self._batch_eids
+        ):
+            return None
+        self._batch_eids.add((sender, eid))
+        try:
+            return await self.store.reserve_sid(sender, eid)
+        except StoreError:
+            return None  # the commit answers it, and gives the queue count back if it fails
 
     def acknowledge(self, username: str, sids: list[int]) -> None:
         """Deletions wait for the next commit of new envelopes, or ACK_DELAY at most.

@@ -110,20 +110,23 @@ class _Guard:
         return None
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
-            raise _store_error(exc) from exc
+        if exc is not None:
+            _raise_translated(exc)
 
 
 _GUARD = _Guard()
 
 
-def _store_error(exc: sqlite3.Error) -> StoreError:
+def _raise_translated(exc: BaseException) -> None:
+    """Raises the relay's error for a SQLite failure; integrity errors stay as they are."""
+    if not isinstance(exc, sqlite3.Error) or isinstance(exc, sqlite3.IntegrityError):
+        return
     text = str(exc).lower()
     if "full" in text or "readonly" in text or "read-only" in text or "disk i/o" in text:
-        return StorageFullError(
+        raise StorageFullError(
             "the relay's data directory is full or read-only; free space or fix permissions"
-        )
-    return StoreError(f"database error: {exc}")
+        ) from exc
+    raise StoreError(f"database error: {exc}") from exc
 
 
 class _Transaction:
@@ -146,14 +149,10 @@ class _Transaction:
                 return
             except BaseException as failure:
                 self._abandon()
-                if isinstance(failure, sqlite3.Error) and not isinstance(
-                    failure, sqlite3.IntegrityError
-                ):
-                    raise _store_error(failure) from failure
+                _raise_translated(failure)
                 raise
         self._abandon()
-        if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
-            raise _store_error(exc) from exc
+        _raise_translated(exc)
 
     def _abandon(self) -> None:
         store = self._store
