@@ -5,14 +5,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import msgspec
 import pytest
 
+from securechat.client import transfers
 from securechat.client.core import ChatClient
-from securechat.client.events import FileOffered, TransferProgress
+from securechat.client.events import (
+    ConnectionChanged,
+    ConnectionState,
+    FileOffered,
+    TransferProgress,
+)
 from securechat.client.transfers import TransferError
 from securechat.crypto.errors import AuthenticationFailed
 from securechat.crypto.filestream import CHUNK_SIZE
@@ -163,6 +170,58 @@ async def test_over_limit_file_is_refused_by_client_and_relay(
     assert info.value.code == "too_large"
 
 
+def _hash_after(
+    monkeypatch: pytest.MonkeyPatch,
+    ready: threading.Event,
+    before: Callable[[], object] = lambda: None,
+) -> None:
+    """Holds the sender's digest on its thread until `ready` is set."""
+    real = transfers.file_sha256
+
+    def held(outgoing: transfers.OutgoingFile) -> bytes:
+        if not ready.wait(30):
+            raise AssertionError("the digest was never released")
+        before()
+        return real(outgoing)
+
+    monkeypatch.setattr(transfers, "file_sha256", held)
+
+
+async def test_upload_goes_out_while_the_digest_is_computed(
+    pair: tuple[ChatClient, ChatClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The digest is only needed for the offer: chunks reach the relay before it is known."""
+    alice, bob = pair
+    uploaded = threading.Event()
+    _hash_after(monkeypatch, uploaded)
+    source = make_file(tmp_path / "big.bin", 20 * CHUNK_SIZE + 5)
+    sending = asyncio.create_task(alice.send_file("bob", source))
+    progress = await wait_for(alice, TransferProgress, timeout=10, direction="up")
+    assert progress.done > 0
+    assert not sending.done()
+    uploaded.set()
+    blob_id = await sending
+    await wait_for(bob, FileOffered, timeout=10, file_id=blob_id)
+    saved = await bob.download(blob_id, tmp_path / "dl")
+    assert saved.read_bytes() == source.read_bytes()
+
+
+async def test_a_file_changed_during_the_upload_is_not_offered(
+    pair: tuple[ChatClient, ChatClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that grows while it is hashed fails the send; nothing is left to resume."""
+    alice, bob = pair
+    source = make_file(tmp_path / "log.txt", 3 * CHUNK_SIZE)
+    ready = threading.Event()
+    ready.set()
+    _hash_after(monkeypatch, ready, lambda: source.write_bytes(os.urandom(4 * CHUNK_SIZE)))
+    with pytest.raises(TransferError, match="changed while it was being sent"):
+        await alice.send_file("bob", source)
+    assert alice._pending_uploads() == []
+    await asyncio.sleep(0.3)
+    assert not [e for e in drain(bob) if isinstance(e, FileOffered)]
+
+
 async def test_blob_is_freed_once_every_recipient_has_it(
     pair: tuple[ChatClient, ChatClient], relay: RelayServer, tmp_path: Path
 ) -> None:
@@ -223,6 +282,36 @@ async def _interrupted_transfers(
     assert (
         hashlib.sha256(saved.read_bytes()).digest() == hashlib.sha256(source.read_bytes()).digest()
     )
+
+
+async def test_upload_cut_before_its_digest_resumes_once_known(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay goes down and comes back while the digest is still being computed: the
+    reconnect cannot resume an upload it does not know yet, so the send resumes it."""
+    digest_may_finish = threading.Event()
+    _hash_after(monkeypatch, digest_may_finish)
+    relay = RelayProcess(tmp_path / "relay").start()
+    try:
+        async with clients(relay.url, tmp_path, "alice", "bob", fast_reconnect=True) as pair:
+            alice, bob = pair
+            await secure(alice, bob)
+            source = make_file(tmp_path / "slow.bin", 8_000_000)
+            sending = asyncio.create_task(alice.send_file("bob", source))
+            await wait_for(alice, TransferProgress, timeout=20, direction="up")
+            relay.kill()
+            relay.start()
+            await wait_for(alice, ConnectionChanged, timeout=30, state=ConnectionState.CONNECTED)
+            assert not sending.done()
+            digest_may_finish.set()
+            with pytest.raises(TransferError, match="resumes when the relay is back"):
+                await sending
+            offer = await wait_for(bob, FileOffered, timeout=30)
+            saved = await bob.download(offer.file_id, tmp_path / "dl")
+            assert saved.read_bytes() == source.read_bytes()
+            assert alice._pending_uploads() == []
+    finally:
+        relay.kill()
 
 
 async def test_saved_file_is_not_fetched_again(

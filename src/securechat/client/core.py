@@ -681,17 +681,41 @@ class ChatClient:
         """
         vault = self._need_vault()
         self._usable_session(peer)
-        source = Path(path).expanduser()
-        manifest = await asyncio.to_thread(transfers.describe_file, source)
-        blob_id = await transfers.begin_upload(self.relay, manifest, [peer])
-        pending = PendingUpload(blob_id, peer, str(source.resolve()), manifest.to_bytes())
-        vault.put(K_UPLOADS, msgspec.msgpack.encode([*self._pending_uploads(), pending]))
+        outgoing = await asyncio.to_thread(transfers.outgoing_file, Path(path).expanduser())
+        # The digest only goes into the offer: a thread computes it while the chunks go out.
+        hashing = asyncio.ensure_future(asyncio.to_thread(transfers.file_sha256, outgoing))
         try:
-            await self._finish_upload(pending)
+            blob_id = await transfers.begin_upload(self.relay, outgoing.size, [peer])
+        except BaseException:
+            await asyncio.gather(hashing, return_exceptions=True)
+            raise
+        self._uploading.add(blob_id)
+        try:
+            uploading = asyncio.ensure_future(
+                transfers.upload(self.relay, outgoing, blob_id, self._progress(blob_id, "up"))
+            )
+            try:
+                manifest = outgoing.manifest(await hashing)
+            except BaseException:
+                uploading.cancel()
+                await asyncio.gather(uploading, return_exceptions=True)
+                raise
+            pending = PendingUpload(
+                blob_id, peer, str(outgoing.path.resolve()), manifest.to_bytes()
+            )
+            vault.put(K_UPLOADS, msgspec.msgpack.encode([*self._pending_uploads(), pending]))
+            await uploading
         except ConnectionLost as exc:
+            if self.relay.connected:
+                # Back already: the reconnect skipped this upload while it was still ours.
+                self._spawn(self._finish_upload(pending))
             raise transfers.TransferError(
-                f"the upload of {source.name} was interrupted; it resumes when the relay is back"
+                f"the upload of {outgoing.path.name} was interrupted; "
+                "it resumes when the relay is back"
             ) from exc
+        finally:
+            self._uploading.discard(blob_id)
+        await self._offer(pending, manifest)
         return blob_id
 
     def _pending_uploads(self) -> list[PendingUpload]:
@@ -699,23 +723,23 @@ class ChatClient:
         return msgspec.msgpack.decode(blob, type=list[PendingUpload]) if blob else []
 
     async def _finish_upload(self, pending: PendingUpload) -> None:
+        """Resumes an upload cut by a disconnect or a restart, then offers the file."""
         if pending.blob_id in self._uploading:
             return
         self._uploading.add(pending.blob_id)
         try:
-            await self._upload_and_offer(pending)
+            manifest = FileManifest.from_bytes(pending.manifest)
+            await transfers.upload(
+                self.relay,
+                transfers.OutgoingFile.of(Path(pending.path), manifest),
+                pending.blob_id,
+                self._progress(pending.blob_id, "up"),
+            )
         finally:
             self._uploading.discard(pending.blob_id)
+        await self._offer(pending, manifest)
 
-    async def _upload_and_offer(self, pending: PendingUpload) -> None:
-        manifest = FileManifest.from_bytes(pending.manifest)
-        await transfers.upload(
-            self.relay,
-            Path(pending.path),
-            manifest,
-            pending.blob_id,
-            self._progress(pending.blob_id, "up"),
-        )
+    async def _offer(self, pending: PendingUpload, manifest: FileManifest) -> None:
         now = time.time()
         eid = new_envelope_id()
         record = MessageRecord(

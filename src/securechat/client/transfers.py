@@ -13,6 +13,7 @@ import mimetypes
 import os
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from securechat.client.filenames import numbered, sanitise_filename
@@ -54,10 +55,42 @@ def chunk_count(size: int) -> int:
     return max(1, -(-size // CHUNK_SIZE))
 
 
-def describe_file(path: Path) -> FileManifest:
-    """Reads the file once for its digest and draws a fresh key: the offer's content."""
+@dataclass(frozen=True, repr=False)
+class OutgoingFile:
+    """A file on its way out. Its key and id exist before its digest: the digest is
+    needed only for the offer, so it is computed while the chunks are uploading."""
+
+    path: Path
+    size: int
+    file_id: bytes
+    key: bytes
+
+    @classmethod
+    def of(cls, path: Path, manifest: FileManifest) -> OutgoingFile:
+        """The upload of an offer already described (a resumed upload)."""
+        return cls(path, manifest.size, manifest.file_id, manifest.key)
+
+    def manifest(self, sha256: bytes) -> FileManifest:
+        return FileManifest(
+            file_id=self.file_id,
+            key=self.key,
+            size=self.size,
+            sha256=sha256,
+            name=self.path.name,
+            mime=mimetypes.guess_type(self.path.name)[0] or "application/octet-stream",
+        )
+
+    def __repr__(self) -> str:
+        return f"OutgoingFile(path={str(self.path)!r}, size={self.size})"
+
+
+def outgoing_file(path: Path) -> OutgoingFile:
+    """Checks that the file can be sent, before the relay reserves room for it."""
     try:
         size = path.stat().st_size
+        if path.is_file():
+            # Readable now, so the relay does not hold space for a file we cannot read.
+            open(path, "rb").close()
     except OSError as exc:
         raise TransferError(f"cannot read {path}: {exc.strerror}") from exc
     if not path.is_file():
@@ -67,58 +100,62 @@ def describe_file(path: Path) -> FileManifest:
             f"{path.name} is {size / 1e6:.1f} MB; files are limited to "
             f"{MAX_FILE_PLAINTEXT_BYTES / 1e6:.0f} MB"
         )
+    return OutgoingFile(path, size, random_bytes(FILE_ID_SIZE), random_bytes(FILE_KEY_SIZE))
+
+
+def file_sha256(outgoing: OutgoingFile) -> bytes:
+    """The digest the offer carries; blocking, so the client runs it on a thread."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return FileManifest(
-        file_id=random_bytes(FILE_ID_SIZE),
-        key=random_bytes(FILE_KEY_SIZE),
-        size=size,
-        sha256=digest.digest(),
-        name=path.name,
-        mime=mime,
-    )
+    try:
+        with open(outgoing.path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+            size = handle.tell()
+    except OSError as exc:
+        raise TransferError(f"cannot read {outgoing.path}: {exc.strerror}") from exc
+    if size != outgoing.size:
+        raise _changed(outgoing.path)
+    return digest.digest()
 
 
-async def begin_upload(relay: RelayClient, manifest: FileManifest, recipients: list[str]) -> str:
+def _changed(path: Path) -> TransferError:
+    return TransferError(f"{path.name} changed while it was being sent; send it again")
+
+
+async def begin_upload(relay: RelayClient, size: int, recipients: list[str]) -> str:
     answer = await relay.request(
-        lambda rid: F.FileBegin(rid=rid, size=ciphertext_size(manifest.size), recipients=recipients)
+        lambda rid: F.FileBegin(rid=rid, size=ciphertext_size(size), recipients=recipients)
     )
     assert isinstance(answer, F.FileReady)
     return answer.file_id
 
 
 async def upload(
-    relay: RelayClient,
-    path: Path,
-    manifest: FileManifest,
-    blob_id: str,
-    on_progress: Progress,
+    relay: RelayClient, outgoing: OutgoingFile, blob_id: str, on_progress: Progress
 ) -> None:
     """Sends the chunks the relay does not have yet."""
     status = await relay.request(lambda rid: F.FileStatus(rid=rid, file_id=blob_id))
     assert isinstance(status, F.FileReady)
-    total = chunk_count(manifest.size)
+    size = outgoing.size
+    total = chunk_count(size)
     if status.complete:
-        on_progress(manifest.size, manifest.size)
+        on_progress(size, size)
         return
-    sealer = FileSealer(manifest.key, manifest.file_id)
+    sealer = FileSealer(outgoing.key, outgoing.file_id)
 
     def frames(handle: object) -> Iterator[Callable[[int], F.ClientFrame]]:
         assert hasattr(handle, "read")
         for index in range(status.next_index, total):
             data = handle.read(CHUNK_SIZE)
-            if len(data) != min(CHUNK_SIZE, manifest.size - index * CHUNK_SIZE):
-                raise TransferError(f"{path.name} changed while it was being sent; send it again")
+            if len(data) != min(CHUNK_SIZE, size - index * CHUNK_SIZE):
+                raise _changed(outgoing.path)
             yield _chunk_frame(blob_id, index, sealer.seal_chunk(index, data, index == total - 1))
 
-    with open(path, "rb") as handle:
+    with open(outgoing.path, "rb") as handle:
         handle.seek(status.next_index * CHUNK_SIZE)
         async for answer in relay.pipeline(frames(handle), WINDOW):
             assert isinstance(answer, F.FileReady)
-            on_progress(min(answer.next_index * CHUNK_SIZE, manifest.size), manifest.size)
+            on_progress(min(answer.next_index * CHUNK_SIZE, size), size)
 
 
 async def download(
