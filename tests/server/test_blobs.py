@@ -143,3 +143,75 @@ async def test_a_conversion_cut_short_is_done_again_at_the_next_start(
     files = service(store, tmp_path / "blobs")
     assert sorted(p.name for p in directory.iterdir()) == ["data", "index"]
     assert await fetch_all(files, directory.name) == CHUNKS
+
+
+async def upload_all(files: FileService, file_id: str) -> None:
+    for index, chunk in enumerate(CHUNKS):
+        await files.chunk("alice", F.FileChunk(rid=1, file_id=file_id, index=index, data=chunk))
+
+
+async def test_the_record_is_read_once_per_transfer_not_per_chunk(
+    store: SQLiteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = service(store, tmp_path / "blobs")
+    reads: list[str] = []
+    real_get_file = store.get_file
+
+    async def counting(file_id: str) -> FileRecord | None:
+        reads.append(file_id)
+        return await real_get_file(file_id)
+
+    monkeypatch.setattr(store, "get_file", counting)
+    file_id = await begin(files)
+    await upload_all(files, file_id)
+    assert reads == []
+    assert await fetch_all(files, file_id) == CHUNKS
+    assert reads == [file_id]
+
+
+async def test_cached_records_still_refuse_other_users(store: SQLiteStore, tmp_path: Path) -> None:
+    """Once a transfer is under way, another user is refused exactly as before."""
+    files = service(store, tmp_path / "blobs")
+    file_id = await begin(files)
+    await files.chunk("alice", F.FileChunk(rid=1, file_id=file_id, index=0, data=CHUNKS[0]))
+    with pytest.raises(ProtocolError) as foreign_chunk:
+        await files.chunk("eve", F.FileChunk(rid=1, file_id=file_id, index=1, data=CHUNKS[1]))
+    assert foreign_chunk.value.code == "not_found"
+    for index in (1, 2):
+        await files.chunk(
+            "alice", F.FileChunk(rid=1, file_id=file_id, index=index, data=CHUNKS[index])
+        )
+    await files.get("bob", F.FileGet(rid=1, file_id=file_id, index=0))
+    with pytest.raises(ProtocolError) as foreign_get:
+        await files.get("eve", F.FileGet(rid=1, file_id=file_id, index=1))
+    assert foreign_get.value.code == "not_found"
+    assert (await files.get("alice", F.FileGet(rid=1, file_id=file_id, index=1))).data == CHUNKS[1]
+
+
+@pytest.mark.parametrize("deleted_by", ["this node", "another node"])
+async def test_a_download_under_way_stops_when_the_blob_is_deleted(
+    store: SQLiteStore, tmp_path: Path, deleted_by: str
+) -> None:
+    """Expiry, an account deletion or the last recipient's `file_done`, here or elsewhere."""
+    node_a, node_b = service(store, tmp_path / "blobs"), service(store, tmp_path / "blobs")
+    file_id = await begin(node_a)
+    await upload_all(node_a, file_id)
+    first = await node_a.get("bob", F.FileGet(rid=1, file_id=file_id, index=0))
+    assert first.data == CHUNKS[0]
+    await (node_a if deleted_by == "this node" else node_b).delete(file_id)
+    with pytest.raises(ProtocolError) as gone:
+        await node_a.get("bob", F.FileGet(rid=1, file_id=file_id, index=1))
+    assert gone.value.code == "not_found"
+
+
+async def test_an_upload_under_way_stops_when_another_node_deletes_it(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    node_a, node_b = service(store, tmp_path / "blobs"), service(store, tmp_path / "blobs")
+    file_id = await begin(node_a)
+    await node_a.chunk("alice", F.FileChunk(rid=1, file_id=file_id, index=0, data=CHUNKS[0]))
+    await node_b.delete(file_id)
+    with pytest.raises(ProtocolError) as gone:
+        await node_a.chunk("alice", F.FileChunk(rid=1, file_id=file_id, index=1, data=CHUNKS[1]))
+    assert gone.value.code == "not_found"
+    assert not (tmp_path / "blobs" / file_id).exists()
