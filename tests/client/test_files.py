@@ -7,6 +7,7 @@ import hashlib
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import msgspec
@@ -22,7 +23,7 @@ from securechat.client.events import (
 )
 from securechat.client.transfers import TransferError
 from securechat.crypto.errors import AuthenticationFailed
-from securechat.crypto.filestream import CHUNK_SIZE
+from securechat.crypto.filestream import CHUNK_SIZE, FileManifest
 from securechat.errors import ProtocolError, ServerRejected
 from securechat.protocol import frames as F
 from securechat.protocol.errors import ErrorCode
@@ -116,7 +117,6 @@ async def test_tampered_file_is_rejected_and_nothing_is_left(
 
 async def test_wrong_key_is_rejected(pair: tuple[ChatClient, ChatClient], tmp_path: Path) -> None:
     """A manifest with another key opens nothing."""
-    from securechat.crypto.filestream import FileManifest
 
     alice, bob = pair
     blob_id = await alice.send_file("bob", make_file(tmp_path / "a.bin", 1000))
@@ -128,7 +128,7 @@ async def test_wrong_key_is_rejected(pair: tuple[ChatClient, ChatClient], tmp_pa
         manifest.file_id,
         os.urandom(32),
         manifest.size,
-        manifest.sha256,
+        manifest.digest,
         manifest.name,
         manifest.mime,
     )
@@ -176,7 +176,7 @@ def _hash_after(
     before: Callable[[], object] = lambda: None,
 ) -> None:
     """Holds the sender's digest on its thread until `ready` is set."""
-    real = transfers.file_sha256
+    real = transfers.file_digest
 
     def held(outgoing: transfers.OutgoingFile) -> bytes:
         if not ready.wait(30):
@@ -184,7 +184,7 @@ def _hash_after(
         before()
         return real(outgoing)
 
-    monkeypatch.setattr(transfers, "file_sha256", held)
+    monkeypatch.setattr(transfers, "file_digest", held)
 
 
 async def test_upload_goes_out_while_the_digest_is_computed(
@@ -312,6 +312,54 @@ async def test_upload_cut_before_its_digest_resumes_once_known(
             assert alice._pending_uploads() == []
     finally:
         relay.kill()
+
+
+async def test_a_damaged_part_file_fails_the_resumed_download(
+    pair: tuple[ChatClient, ChatClient], tmp_path: Path
+) -> None:
+    """Chunks kept from an earlier attempt count towards the digest: a byte changed in
+    them on disk is caught, though they are not fetched or authenticated again."""
+    alice, bob = pair
+    source = make_file(tmp_path / "kept.bin", 3 * CHUNK_SIZE + 100)
+    blob_id = await alice.send_file("bob", source)
+    await wait_for(bob, FileOffered, file_id=blob_id)
+    target = tmp_path / "dl"
+    target.mkdir()
+    part = target / f".{blob_id}.part"
+    part.write_bytes(b"\x00" + source.read_bytes()[1 : 2 * CHUNK_SIZE])
+    with pytest.raises(TransferError, match="did not match what the sender described"):
+        await bob.download(blob_id, target)
+    assert list(target.iterdir()) == []
+
+    part.write_bytes(source.read_bytes()[: 2 * CHUNK_SIZE])
+    drain(bob)
+    saved = await bob.download(blob_id, target)
+    assert saved.read_bytes() == source.read_bytes()
+    progress = [e for e in drain(bob) if isinstance(e, TransferProgress)]
+    assert progress[0].done == 3 * CHUNK_SIZE
+
+
+async def test_an_offer_in_format_1_is_checked_against_the_plaintext(
+    pair: tuple[ChatClient, ChatClient], tmp_path: Path
+) -> None:
+    """Clients before manifest format 2 sent SHA-256 of the plaintext: still accepted, and
+    still refused when it does not match."""
+    alice, bob = pair
+    source = make_file(tmp_path / "old.bin", CHUNK_SIZE + 7)
+    blob_id = await alice.send_file("bob", source)
+    await wait_for(bob, FileOffered, file_id=blob_id)
+    vault = bob.vault
+    assert vault is not None
+    manifest = FileManifest.from_bytes(vault.get(f"file:{blob_id}") or b"")
+    assert manifest.version == 2
+    wrong = replace(manifest, version=1, digest=hashlib.sha256(b"other").digest())
+    vault.put(f"file:{blob_id}", wrong.to_bytes())
+    with pytest.raises(TransferError, match="did not match"):
+        await bob.download(blob_id, tmp_path / "dl")
+    right = replace(wrong, digest=hashlib.sha256(source.read_bytes()).digest())
+    vault.put(f"file:{blob_id}", right.to_bytes())
+    saved = await bob.download(blob_id, tmp_path / "dl")
+    assert saved.read_bytes() == source.read_bytes()
 
 
 async def test_saved_file_is_not_fetched_again(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 import pytest
@@ -17,6 +18,7 @@ from securechat.crypto import (
     open_file,
     seal_file,
 )
+from securechat.crypto.filestream import ChunkDigest, FileCheck
 
 
 @pytest.mark.parametrize("size", [0, 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE - 5])
@@ -105,7 +107,7 @@ def test_manifest_size_and_digest_checked(sealed: tuple[FileManifest, list[bytes
     with pytest.raises(AuthenticationFailed):
         open_file(replace(manifest, size=manifest.size + 1), chunks)
     with pytest.raises(AuthenticationFailed):
-        open_file(replace(manifest, sha256=bytes(32)), chunks)
+        open_file(replace(manifest, digest=bytes(32)), chunks)
 
 
 def test_sealer_enforces_fixed_chunking() -> None:
@@ -130,3 +132,54 @@ def test_manifest_malformed(sealed: tuple[FileManifest, list[bytes]]) -> None:
     data = sealed[0].to_bytes()
     with pytest.raises(InvalidKeyMaterial):
         FileManifest.from_bytes(data[:-1])
+
+
+def _check_with(manifest: FileManifest, chunks: list[bytes], kept: int, plain: bytes) -> bool:
+    """A download that resumes after `kept` chunks saved by an earlier attempt."""
+    check = FileCheck(manifest)
+    opener = FileOpener(manifest.key, manifest.file_id)
+    for index in range(kept):
+        check.kept(index, plain[index * CHUNK_SIZE : (index + 1) * CHUNK_SIZE])
+    for index in range(kept, len(chunks)):
+        blob = chunks[index]
+        check.received(blob, opener.open_chunk(index, blob, final=index == len(chunks) - 1))
+    return check.matches()
+
+
+@pytest.mark.parametrize("kept", [0, 1, 2])
+def test_digest_covers_chunks_kept_from_an_earlier_attempt(
+    sealed: tuple[FileManifest, list[bytes]], kept: int
+) -> None:
+    """Chunks saved before an interruption count as if received; a changed byte in one of
+    them fails the check, though those bytes never pass through the AEAD again."""
+    manifest, chunks = sealed
+    plain = b"x" * (2 * CHUNK_SIZE + 10)
+    assert _check_with(manifest, chunks, kept, plain)
+    if kept:
+        damaged = b"y" + plain[1:]
+        assert not _check_with(manifest, chunks, kept, damaged)
+
+
+def test_format_1_manifests_check_the_plaintext_digest() -> None:
+    """Offers from clients before format 2 carry SHA-256 of the plaintext; still verified."""
+    data = b"z" * (CHUNK_SIZE + 3)
+    manifest, chunks = seal_file(data, "old.bin", "application/octet-stream")
+    old = replace(manifest, digest=hashlib.sha256(data).digest(), version=1)
+    parsed = FileManifest.from_bytes(old.to_bytes())
+    assert parsed.version == 1
+    assert open_file(parsed, chunks) == data
+    assert _check_with(parsed, chunks, 1, data)
+    assert not _check_with(parsed, chunks, 1, b"!" + data[1:])
+    with pytest.raises(AuthenticationFailed):
+        open_file(replace(parsed, digest=manifest.digest), chunks)
+
+
+def test_the_digest_is_over_the_sealed_chunks() -> None:
+    """Format 2's digest is SHA-256 over the tags in order: reordering them changes it."""
+    manifest, chunks = seal_file(b"q" * (3 * CHUNK_SIZE), "t.bin", "application/octet-stream")
+    tags = b"".join(blob[-16:] for blob in chunks)
+    assert manifest.digest == hashlib.sha256(tags).digest()
+    digest = ChunkDigest()
+    for blob in reversed(chunks):
+        digest.add(blob)
+    assert digest.value() != manifest.digest

@@ -84,4 +84,13 @@ def test_stored_file() -> None:
     """The stored manifest and chunk decrypt to the original file."""
     manifest = FileManifest.from_bytes(load("file_manifest"))
     assert (manifest.name, manifest.mime, manifest.size) == ("sample.txt", "text/plain", 11)
+    assert manifest.version == 1
     assert open_file(manifest, [load("file_chunk_0")]) == b"sample file"
+
+
+def test_stored_file_format_2() -> None:
+    """Format 2 (digest over the chunk tags) opens; it checks its digest like format 1."""
+    manifest = FileManifest.from_bytes(load("file_manifest_v2"))
+    assert (manifest.name, manifest.version) == ("sample-v2.txt", 2)
+    assert manifest.to_bytes() == load("file_manifest_v2")
+    assert open_file(manifest, [load("file_v2_chunk_0")]) == b"sample file, format 2"

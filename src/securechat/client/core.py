@@ -683,7 +683,7 @@ class ChatClient:
         self._usable_session(peer)
         outgoing = await asyncio.to_thread(transfers.outgoing_file, Path(path).expanduser())
         # The digest only goes into the offer: a thread computes it while the chunks go out.
-        hashing = asyncio.ensure_future(asyncio.to_thread(transfers.file_sha256, outgoing))
+        hashing = asyncio.ensure_future(asyncio.to_thread(transfers.file_digest, outgoing))
         try:
             blob_id = await transfers.begin_upload(self.relay, outgoing.size, [peer])
         except BaseException:

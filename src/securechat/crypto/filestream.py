@@ -7,8 +7,13 @@ the file id, index and final flag. Hence a relay that drops the tail (no chunk o
 final), reorders chunks (index mismatch), or splices in a chunk of another file (file id and
 key mismatch) is caught by authentication. Chunk blob = ciphertext || 16-byte tag.
 
-The FileManifest (key, id, size, SHA-256, name, type) travels inside a ratchet message, so
-only the two ends ever learn the key.
+The FileManifest (key, id, size, digest, name, type) travels inside a ratchet message, so
+only the two ends ever learn the key. Its digest (format 2) is SHA-256 over the chunks' tags
+in order: it pins the exact sealed file, and a receiver gets the tags from the chunks it
+authenticates anyway, where format 1's SHA-256 of the plaintext cost a second pass over
+every byte. The digest still matters after the AEAD: it checks the chunks a resumed
+download kept on disk from an earlier attempt, and that a resumed upload sealed the same
+file as the first attempt.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ FILE_KEY_SIZE = 32
 FILE_ID_SIZE = 16
 _TAG_SIZE = primitives.AES_GCM_TAG_SIZE
 _AAD_LABEL = b"securechat file chunk v1"
-_MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+_PLAINTEXT_DIGEST_VERSION = 1
 
 
 def ciphertext_size(plaintext_size: int) -> int:
@@ -91,20 +97,22 @@ class FileManifest:
     file_id: bytes
     key: bytes
     size: int
-    sha256: bytes
+    digest: bytes
+    """Format 2: SHA-256 over the chunk tags; format 1: SHA-256 of the plaintext."""
     name: str
     mime: str
+    version: int = MANIFEST_VERSION
 
     def __repr__(self) -> str:
         return f"FileManifest(name={self.name!r}, size={self.size}, mime={self.mime!r})"
 
     def to_bytes(self) -> bytes:
         return (
-            Writer(Kind.FILE_MANIFEST, _MANIFEST_VERSION)
+            Writer(Kind.FILE_MANIFEST, self.version)
             .fixed(self.file_id)
             .fixed(self.key)
             .u64(self.size)
-            .fixed(self.sha256)
+            .fixed(self.digest)
             .text(self.name)
             .text(self.mime)
             .finish()
@@ -112,37 +120,85 @@ class FileManifest:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> FileManifest:
-        r = Reader(data, Kind.FILE_MANIFEST, "file description", frozenset({_MANIFEST_VERSION}))
+        r = Reader(
+            data,
+            Kind.FILE_MANIFEST,
+            "file description",
+            frozenset({_PLAINTEXT_DIGEST_VERSION, MANIFEST_VERSION}),
+        )
         manifest = cls(
             file_id=r.fixed(FILE_ID_SIZE),
             key=r.fixed(FILE_KEY_SIZE),
             size=r.u64(),
-            sha256=r.fixed(32),
+            digest=r.fixed(32),
             name=r.text(max_size=1024),
             mime=r.text(max_size=255),
+            version=r.version,
         )
         r.end()
         return manifest
 
 
+class ChunkDigest:
+    """The digest of a manifest, fed one sealed chunk at a time (format 2)."""
+
+    __slots__ = ("_hash",)
+
+    def __init__(self) -> None:
+        self._hash = primitives.Sha256()
+
+    def add(self, blob: bytes) -> None:
+        self._hash.update(blob[-_TAG_SIZE:])
+
+    def value(self) -> bytes:
+        return self._hash.digest()
+
+
+class FileCheck:
+    """What a receiver compares with the manifest's digest, chunk by chunk.
+
+    A chunk opened from the relay counts through `received`; a chunk an earlier attempt
+    already saved counts through `kept`, which for format 2 seals its plaintext again to
+    recover its tag (sealing is deterministic: the nonce comes from the index).
+    """
+
+    __slots__ = ("_hash", "_manifest", "_plaintext", "_sealer")
+
+    def __init__(self, manifest: FileManifest) -> None:
+        self._manifest = manifest
+        self._plaintext = manifest.version == _PLAINTEXT_DIGEST_VERSION
+        self._sealer = FileSealer(manifest.key, manifest.file_id)
+        self._hash = primitives.Sha256()
+
+    def received(self, blob: bytes, plain: bytes) -> None:
+        self._hash.update(plain if self._plaintext else blob[-_TAG_SIZE:])
+
+    def kept(self, index: int, plain: bytes) -> None:
+        """A whole non-final chunk from an earlier, interrupted download."""
+        if self._plaintext:
+            self._hash.update(plain)
+        else:
+            self._hash.update(self._sealer.seal_chunk(index, plain, final=False)[-_TAG_SIZE:])
+
+    def matches(self) -> bool:
+        return primitives.constant_time_equal(self._hash.digest(), self._manifest.digest)
+
+
 def seal_file(data: bytes, name: str, mime: str) -> tuple[FileManifest, list[bytes]]:
     """Encrypt an in-memory file under a fresh key; stream large files with FileSealer."""
-    manifest = FileManifest(
-        file_id=primitives.random_bytes(FILE_ID_SIZE),
-        key=primitives.random_bytes(FILE_KEY_SIZE),
-        size=len(data),
-        sha256=primitives.sha256(data),
-        name=name,
-        mime=mime,
-    )
-    sealer = FileSealer(manifest.key, manifest.file_id)
+    file_id = primitives.random_bytes(FILE_ID_SIZE)
+    key = primitives.random_bytes(FILE_KEY_SIZE)
+    sealer = FileSealer(key, file_id)
     starts = range(0, max(len(data), 1), CHUNK_SIZE)
     last = len(starts) - 1
     chunks = [
         sealer.seal_chunk(i, data[start : start + CHUNK_SIZE], final=i == last)
         for i, start in enumerate(starts)
     ]
-    return manifest, chunks
+    digest = ChunkDigest()
+    for blob in chunks:
+        digest.add(blob)
+    return FileManifest(file_id, key, len(data), digest.value(), name, mime), chunks
 
 
 def open_file(manifest: FileManifest, chunks: Sequence[bytes]) -> bytes:
@@ -150,10 +206,14 @@ def open_file(manifest: FileManifest, chunks: Sequence[bytes]) -> bytes:
     if not chunks:
         raise _damaged()
     opener = FileOpener(manifest.key, manifest.file_id)
+    check = FileCheck(manifest)
     last = len(chunks) - 1
-    data = b"".join(opener.open_chunk(i, blob, final=i == last) for i, blob in enumerate(chunks))
-    if len(data) != manifest.size or not primitives.constant_time_equal(
-        primitives.sha256(data), manifest.sha256
-    ):
+    pieces = []
+    for i, blob in enumerate(chunks):
+        plain = opener.open_chunk(i, blob, final=i == last)
+        check.received(blob, plain)
+        pieces.append(plain)
+    data = b"".join(pieces)
+    if len(data) != manifest.size or not check.matches():
         raise _damaged()
     return data

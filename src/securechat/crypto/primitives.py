@@ -46,6 +46,21 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+class Sha256:
+    """Incremental SHA-256 for data that arrives in pieces (file chunks, their tags)."""
+
+    __slots__ = ("_hash",)
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+
+    def update(self, data: bytes) -> None:
+        self._hash.update(data)
+
+    def digest(self) -> bytes:
+        return self._hash.digest()
+
+
 def sha512(data: bytes) -> bytes:
     return hashlib.sha512(data).digest()
 
