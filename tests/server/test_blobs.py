@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from securechat.errors import ProtocolError
+from securechat.errors import ProtocolError, StorageFullError
 from securechat.protocol import frames as F
 from securechat.server.files import FileService
 from securechat.server.sqlite_store import SQLiteStore
@@ -215,3 +216,35 @@ async def test_an_upload_under_way_stops_when_another_node_deletes_it(
         await node_a.chunk("alice", F.FileChunk(rid=1, file_id=file_id, index=1, data=CHUNKS[1]))
     assert gone.value.code == "not_found"
     assert not (tmp_path / "blobs" / file_id).exists()
+
+
+@pytest.mark.parametrize("short", ["data", "index"])
+async def test_a_short_write_fails_the_chunk_and_is_cut_off(
+    store: SQLiteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, short: str
+) -> None:
+    """The disk fills up midway through a chunk or its offset: the sender hears that the
+    relay cannot store it, and the upload resumes cleanly from the last whole chunk."""
+    files = service(store, tmp_path / "blobs")
+    file_id = await begin(files)
+    await files.chunk("alice", F.FileChunk(rid=1, file_id=file_id, index=0, data=CHUNKS[0]))
+    real_write = os.write
+    calls: list[int] = []
+
+    def filling_up(fd: int, data: bytes) -> int:
+        calls.append(len(data))
+        if len(calls) == (1 if short == "data" else 2):
+            return real_write(fd, data[: len(data) // 2])
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", filling_up)
+    with pytest.raises(StorageFullError):
+        await files.chunk("alice", F.FileChunk(rid=1, file_id=file_id, index=1, data=CHUNKS[1]))
+    monkeypatch.setattr(os, "write", real_write)
+
+    status = await files.status("alice", F.FileStatus(rid=1, file_id=file_id))
+    assert status.next_index == 1
+    for index in (1, 2):
+        await files.chunk(
+            "alice", F.FileChunk(rid=1, file_id=file_id, index=index, data=CHUNKS[index])
+        )
+    assert await fetch_all(files, file_id) == CHUNKS

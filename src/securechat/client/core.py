@@ -690,24 +690,27 @@ class ChatClient:
             await asyncio.gather(hashing, return_exceptions=True)
             raise
         self._uploading.add(blob_id)
+        uploading = asyncio.ensure_future(
+            transfers.upload(self.relay, outgoing, blob_id, self._progress(blob_id, "up"))
+        )
         try:
-            uploading = asyncio.ensure_future(
-                transfers.upload(self.relay, outgoing, blob_id, self._progress(blob_id, "up"))
-            )
-            try:
-                manifest = outgoing.manifest(await hashing)
-            except BaseException:
-                uploading.cancel()
-                await asyncio.gather(uploading, return_exceptions=True)
-                raise
+            manifest = outgoing.manifest(await hashing)
             pending = PendingUpload(
                 blob_id, peer, str(outgoing.path.resolve()), manifest.to_bytes()
             )
             vault.put(K_UPLOADS, msgspec.msgpack.encode([*self._pending_uploads(), pending]))
+        except BaseException:
+            uploading.cancel()
+            await asyncio.gather(uploading, return_exceptions=True)
+            self._uploading.discard(blob_id)
+            raise
+        try:
             await uploading
+            await self._offer(pending, manifest)
         except ConnectionLost as exc:
-            if self.relay.connected:
-                # Back already: the reconnect skipped this upload while it was still ours.
+            if self.relay.reconnect and self.relay.connected:
+                # Back already: the reconnect skipped this upload while it was still ours
+                # (or did not know it yet). The task starts after the `finally` below.
                 self._spawn(self._finish_upload(pending))
             raise transfers.TransferError(
                 f"the upload of {outgoing.path.name} was interrupted; "
@@ -715,7 +718,6 @@ class ChatClient:
             ) from exc
         finally:
             self._uploading.discard(blob_id)
-        await self._offer(pending, manifest)
         return blob_id
 
     def _pending_uploads(self) -> list[PendingUpload]:
@@ -735,9 +737,10 @@ class ChatClient:
                 pending.blob_id,
                 self._progress(pending.blob_id, "up"),
             )
+            # Still guarded: a reconnect meanwhile must not offer the file a second time.
+            await self._offer(pending, manifest)
         finally:
             self._uploading.discard(pending.blob_id)
-        await self._offer(pending, manifest)
 
     async def _offer(self, pending: PendingUpload, manifest: FileManifest) -> None:
         now = time.time()

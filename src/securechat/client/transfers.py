@@ -203,7 +203,7 @@ async def download(
         if size != manifest.size or not check.matches():
             raise TransferError(
                 f"{manifest.name} did not match what the sender described "
-                "(size or SHA-256); it was discarded — ask them to send it again"
+                "(size or digest); it was discarded — ask them to send it again"
             )
     except (AuthenticationFailed, TransferError, ServerRejected):
         part.unlink(missing_ok=True)

@@ -35,7 +35,7 @@ log = logging.getLogger("securechat.files")
 _OFFSET_BYTES = 8
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 CACHED_DOWNLOADS = 64
-"""Records and chunk offsets of this many finished blobs are kept in memory for downloads."""
+"""Records and chunk offsets of the finished blobs fetched most recently, kept in memory."""
 
 CHUNK_OVERHEAD = 16
 """The AEAD tag each chunk adds; the relay's bound allows for it and nothing more."""
@@ -160,6 +160,8 @@ class FileService:
 
     async def get(self, user: str, frame: F.FileGet) -> F.FileData:
         download = self._downloads.get(frame.file_id)
+        if download is not None:
+            self._downloads[frame.file_id] = self._downloads.pop(frame.file_id)
         if download is None or not _may_fetch(download.record, user):
             record = await self._get(frame.file_id, user)
             if not record.complete:
@@ -259,14 +261,13 @@ class FileService:
                             ErrorCode.CONFLICT,
                             "the upload moved on through another connection; ask for its status",
                         )
-                    if os.write(blob, data) != len(data):
-                        raise OSError(errno.ENOSPC, "short write")
+                    _write_whole(blob, data)
                 finally:
                     os.close(blob)
                 # The offset goes after the bytes it covers: an entry always means a whole chunk.
                 index = os.open(directory / "index", _APPEND, 0o600)
                 try:
-                    os.write(index, (received + len(data)).to_bytes(_OFFSET_BYTES, "big"))
+                    _write_whole(index, (received + len(data)).to_bytes(_OFFSET_BYTES, "big"))
                 finally:
                     os.close(index)
         except FileNotFoundError:
@@ -317,6 +318,12 @@ def _read_ends(index: Path, size: int | None = None) -> list[int]:
             break
         ends.append(end)
     return ends
+
+
+def _write_whole(fd: int, data: bytes) -> None:
+    """A short write (the disk filled up midway) fails the chunk; recovery cuts it off."""
+    if os.write(fd, data) != len(data):
+        raise OSError(errno.ENOSPC, "short write")
 
 
 def _may_fetch(record: FileRecord, user: str) -> bool:
