@@ -34,6 +34,13 @@ async def begin(files: FileService) -> str:
     return ready.file_id
 
 
+async def upload_all(files: FileService, file_id: str, start: int = 0) -> None:
+    for index in range(start, len(CHUNKS)):
+        await files.chunk(
+            "alice", F.FileChunk(rid=1, file_id=file_id, index=index, data=CHUNKS[index])
+        )
+
+
 async def fetch_all(files: FileService, file_id: str) -> list[bytes]:
     return [
         (await files.get("bob", F.FileGet(rid=1, file_id=file_id, index=i))).data
@@ -123,10 +130,7 @@ async def test_an_offset_past_the_end_of_the_data_is_not_a_chunk(
     restarted = service(store, tmp_path / "blobs")
     status = await restarted.status("alice", F.FileStatus(rid=1, file_id=file_id))
     assert status.next_index == 1
-    for index in (1, 2):
-        await restarted.chunk(
-            "alice", F.FileChunk(rid=1, file_id=file_id, index=index, data=CHUNKS[index])
-        )
+    await upload_all(restarted, file_id, start=1)
     assert await fetch_all(restarted, file_id) == CHUNKS
 
 
@@ -144,11 +148,6 @@ async def test_a_conversion_cut_short_is_done_again_at_the_next_start(
     files = service(store, tmp_path / "blobs")
     assert sorted(p.name for p in directory.iterdir()) == ["data", "index"]
     assert await fetch_all(files, directory.name) == CHUNKS
-
-
-async def upload_all(files: FileService, file_id: str) -> None:
-    for index, chunk in enumerate(CHUNKS):
-        await files.chunk("alice", F.FileChunk(rid=1, file_id=file_id, index=index, data=chunk))
 
 
 async def test_the_record_is_read_once_per_transfer_not_per_chunk(
@@ -178,10 +177,7 @@ async def test_cached_records_still_refuse_other_users(store: SQLiteStore, tmp_p
     with pytest.raises(ProtocolError) as foreign_chunk:
         await files.chunk("eve", F.FileChunk(rid=1, file_id=file_id, index=1, data=CHUNKS[1]))
     assert foreign_chunk.value.code == "not_found"
-    for index in (1, 2):
-        await files.chunk(
-            "alice", F.FileChunk(rid=1, file_id=file_id, index=index, data=CHUNKS[index])
-        )
+    await upload_all(files, file_id, start=1)
     await files.get("bob", F.FileGet(rid=1, file_id=file_id, index=0))
     with pytest.raises(ProtocolError) as foreign_get:
         await files.get("eve", F.FileGet(rid=1, file_id=file_id, index=1))
@@ -243,8 +239,5 @@ async def test_a_short_write_fails_the_chunk_and_is_cut_off(
 
     status = await files.status("alice", F.FileStatus(rid=1, file_id=file_id))
     assert status.next_index == 1
-    for index in (1, 2):
-        await files.chunk(
-            "alice", F.FileChunk(rid=1, file_id=file_id, index=index, data=CHUNKS[index])
-        )
+    await upload_all(files, file_id, start=1)
     assert await fetch_all(files, file_id) == CHUNKS

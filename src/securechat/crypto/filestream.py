@@ -139,6 +139,10 @@ class FileManifest:
         return manifest
 
 
+def _tag(blob: bytes) -> bytes:
+    return blob[-_TAG_SIZE:]
+
+
 class ChunkDigest:
     """The digest of a manifest, fed one sealed chunk at a time (format 2)."""
 
@@ -148,7 +152,7 @@ class ChunkDigest:
         self._hash = primitives.Sha256()
 
     def add(self, blob: bytes) -> None:
-        self._hash.update(blob[-_TAG_SIZE:])
+        self._hash.update(_tag(blob))
 
     def value(self) -> bytes:
         return self._hash.digest()
@@ -171,14 +175,14 @@ class FileCheck:
         self._hash = primitives.Sha256()
 
     def received(self, blob: bytes, plain: bytes) -> None:
-        self._hash.update(plain if self._plaintext else blob[-_TAG_SIZE:])
+        self._hash.update(plain if self._plaintext else _tag(blob))
 
     def kept(self, index: int, plain: bytes) -> None:
         """A whole non-final chunk from an earlier, interrupted download."""
         if self._plaintext:
             self._hash.update(plain)
         else:
-            self._hash.update(self._sealer.seal_chunk(index, plain, final=False)[-_TAG_SIZE:])
+            self._hash.update(_tag(self._sealer.seal_chunk(index, plain, final=False)))
 
     def matches(self) -> bool:
         return primitives.constant_time_equal(self._hash.digest(), self._manifest.digest)
