@@ -30,6 +30,11 @@ class ProtocolError(SecureChatError):
         self.code = code
         self.message = message
 
+    @property
+    def transient(self) -> bool:
+        """The relay is busy or its disk is full: the same request may succeed later."""
+        return self.code in {"unavailable", "rate_limited", "internal"}
+
 
 class ConfigError(SecureChatError):
     """Configuration that cannot be used as given."""
@@ -58,6 +63,11 @@ class ServerRejected(ClientError):
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
+
+    @property
+    def transient(self) -> bool:
+        """The relay is busy or its disk is full: the same request may succeed later."""
+        return self.code in {"unavailable", "rate_limited", "internal"}
 
 
 class SessionError(ClientError):

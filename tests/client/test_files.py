@@ -207,9 +207,13 @@ async def test_upload_goes_out_while_the_digest_is_computed(
 
 
 async def test_a_file_changed_during_the_upload_is_not_offered(
-    pair: tuple[ChatClient, ChatClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pair: tuple[ChatClient, ChatClient],
+    relay: RelayServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A file that grows while it is hashed fails the send; nothing is left to resume."""
+    """A file that grows while it is hashed fails the send; nothing is left to resume,
+    and the space the relay had reserved for it is freed."""
     alice, bob = pair
     source = make_file(tmp_path / "log.txt", 3 * CHUNK_SIZE)
     ready = threading.Event()
@@ -218,6 +222,7 @@ async def test_a_file_changed_during_the_upload_is_not_offered(
     with pytest.raises(TransferError, match="changed while it was being sent"):
         await alice.send_file("bob", source)
     assert alice._pending_uploads() == []
+    assert await relay.store.files_of("alice") == []
     await asyncio.sleep(0.3)
     assert not [e for e in drain(bob) if isinstance(e, FileOffered)]
 

@@ -241,3 +241,30 @@ async def test_a_short_write_fails_the_chunk_and_is_cut_off(
     assert status.next_index == 1
     await upload_all(files, file_id, start=1)
     assert await fetch_all(files, file_id) == CHUNKS
+
+
+@pytest.mark.parametrize("finished", [False, True])
+async def test_the_owner_can_withdraw_a_file(
+    store: SQLiteStore, tmp_path: Path, finished: bool
+) -> None:
+    """`file_cancel` frees a file's space, finished or not; nobody else can cancel it."""
+    files = service(store, tmp_path / "blobs")
+    file_id = await begin(files)
+    if finished:
+        await upload_all(files, file_id)
+    else:
+        await files.chunk("alice", F.FileChunk(rid=1, file_id=file_id, index=0, data=CHUNKS[0]))
+    assert await store.storage_used("alice") == 3000
+    for user in ("bob", "eve"):
+        with pytest.raises(ProtocolError) as refused:
+            await files.cancel(user, F.FileCancel(rid=1, file_id=file_id))
+        assert refused.value.code == "not_found"
+    if finished:
+        await files.get("bob", F.FileGet(rid=1, file_id=file_id, index=0))
+    await files.cancel("alice", F.FileCancel(rid=1, file_id=file_id))
+    assert await store.get_file(file_id) is None
+    assert await store.storage_used("alice") == 0
+    assert not (tmp_path / "blobs" / file_id).exists()
+    with pytest.raises(ProtocolError) as gone:
+        await files.get("bob", F.FileGet(rid=1, file_id=file_id, index=1))
+    assert gone.value.code == "not_found"

@@ -58,6 +58,7 @@ from securechat.crypto.vault import (
     recovery_server_token,
 )
 from securechat.errors import (
+    ClientError,
     ConnectionLost,
     ProtocolError,
     SecureChatError,
@@ -699,14 +700,20 @@ class ChatClient:
                 blob_id, peer, str(outgoing.path.resolve()), manifest.to_bytes()
             )
             vault.put(K_UPLOADS, msgspec.msgpack.encode([*self._pending_uploads(), pending]))
-        except BaseException:
+        except BaseException as exc:
             uploading.cancel()
             await asyncio.gather(uploading, return_exceptions=True)
             self._uploading.discard(blob_id)
+            if isinstance(exc, transfers.TransferError):
+                await self._abandon_upload(blob_id)
             raise
         try:
             await uploading
             await self._offer(pending, manifest)
+        except (transfers.TransferError, ServerRejected) as exc:
+            if _permanent(exc):
+                await self._abandon_upload(blob_id)
+            raise
         except ConnectionLost as exc:
             if self.relay.reconnect and self.relay.connected:
                 # Back already: the reconnect skipped this upload while it was still ours
@@ -739,8 +746,23 @@ class ChatClient:
             )
             # Still guarded: a reconnect meanwhile must not offer the file a second time.
             await self._offer(pending, manifest)
+        except (transfers.TransferError, ServerRejected) as exc:
+            if _permanent(exc):
+                await self._abandon_upload(pending.blob_id)
+            raise
         finally:
             self._uploading.discard(pending.blob_id)
+
+    async def _abandon_upload(self, blob_id: str) -> None:
+        """An upload that cannot finish: forget it, and free its space on the relay."""
+        self._forget_upload(blob_id)
+        # Best effort: offline, or a relay that predates file_cancel, the blob expires.
+        with contextlib.suppress(ClientError):
+            await self.relay.request(lambda rid: F.FileCancel(rid=rid, file_id=blob_id))
+
+    def _forget_upload(self, blob_id: str) -> None:
+        remaining = [p for p in self._pending_uploads() if p.blob_id != blob_id]
+        self._need_vault().put(K_UPLOADS, msgspec.msgpack.encode(remaining))
 
     async def _offer(self, pending: PendingUpload, manifest: FileManifest) -> None:
         now = time.time()
@@ -762,8 +784,7 @@ class ChatClient:
             record,
             eid,
         )
-        remaining = [p for p in self._pending_uploads() if p.blob_id != pending.blob_id]
-        self._need_vault().put(K_UPLOADS, msgspec.msgpack.encode(remaining))
+        self._forget_upload(pending.blob_id)
 
     async def download(self, blob_id: str, directory: str | Path | None = None) -> Path:
         """Fetches, verifies and saves a received file; returns where it was saved.
@@ -867,3 +888,10 @@ class _LazyOutbox:
     def outbox_items(self) -> list[OutboxItem]:
         vault = self._client.vault
         return vault.outbox_items() if vault is not None else []
+
+
+def _permanent(exc: ClientError) -> bool:
+    """A failed upload that trying again after a reconnect cannot fix."""
+    return isinstance(exc, transfers.TransferError) or (
+        isinstance(exc, ServerRejected) and not exc.transient
+    )

@@ -235,8 +235,8 @@ class RelayClient:
                 lambda rid: F.Send(rid=rid, to=item.to, eid=item.eid, body=item.body)
             )
         except ServerRejected as exc:
-            if exc.code in {ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL}:
-                # The relay is busy or its disk is full: keep it and try again shortly.
+            if exc.transient:
+                # Keep it and try again shortly.
                 self._retry_outbox_later()
                 raise ConnectionLost(exc.message) from exc
             self.outbox.outbox_remove(item.eid)

@@ -172,6 +172,12 @@ class FileDone(_ClientFrame, tag="file_done", frozen=True):
     file_id: FileId
 
 
+class FileCancel(_ClientFrame, tag="file_cancel", frozen=True):
+    """The owner withdraws a file (a send that failed, finished or not); its space is freed."""
+
+    file_id: FileId
+
+
 # --- URL scanning --------------------------------------------------------------
 
 
@@ -208,6 +214,7 @@ ClientFrame = (
     | FileStatus
     | FileGet
     | FileDone
+    | FileCancel
     | ScanPrefixes
     | ScanUrl
 )
@@ -369,6 +376,7 @@ REQUEST_TYPES: Final = frozenset(
         FileStatus,
         FileGet,
         FileDone,
+        FileCancel,
         ScanPrefixes,
         ScanUrl,
     )

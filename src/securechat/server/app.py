@@ -356,6 +356,9 @@ class RelayServer:
             case F.FileDone():
                 await self.files.done(user, frame)
                 conn.push(encode_str(F.Done(rid=frame.rid)))
+            case F.FileCancel():
+                await self.files.cancel(user, frame)
+                conn.push(encode_str(F.Done(rid=frame.rid)))
             case F.ScanPrefixes():
                 conn.push(encode_str(self.scans.prefixes(user, frame)))
             case F.ScanUrl():

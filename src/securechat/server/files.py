@@ -188,6 +188,12 @@ class FileService:
         if updated is not None and updated.recipients <= updated.fetched_by:
             await self.delete(frame.file_id)
 
+    async def cancel(self, owner: str, frame: F.FileCancel) -> None:
+        """The owner withdraws a file, finished or not; recipients who have not fetched it
+        yet get `not_found`, as after expiry."""
+        await self._get(frame.file_id, owner, owner_only=True)
+        await self.delete(frame.file_id)
+
     async def delete(self, file_id: str) -> None:
         await self.store.delete_file(file_id)
         self._uploads.pop(file_id, None)
