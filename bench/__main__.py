@@ -70,9 +70,9 @@ def _crypto_rows(module: Any, quick: bool) -> list[Row]:
             )
             if "reused key" in item["name"]:
                 out.update(target="≤ 3x", met=item["ratchet_slowdown"] <= 3)
-            if "floor_over_reused" in item:
+            if "over_reused" in item:
                 out["note"] = (
-                    f"this floor alone is {item['floor_over_reused']}x the reused-key AES-GCM"
+                    f"this baseline alone is {item['over_reused']}x the reused-key AES-GCM"
                 )
         elif item is ratchet:
             continue
