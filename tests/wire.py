@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from securechat.protocol.limits import SUBPROTOCOL
 
@@ -51,6 +53,14 @@ class Wire:
             if frame["type"] == type_:
                 return frame
             self.pushes.append(frame)
+
+    async def closed_because(self, timeout: float = 5.0) -> str:
+        """Waits for the relay to close this connection and returns its reason."""
+        async with asyncio.timeout(timeout):
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    await self.ws.recv()
+        return self.ws.close_reason or ""
 
     async def close(self) -> None:
         await self.ws.close()

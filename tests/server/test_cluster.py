@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.procs import RelayProcess, free_port
 from tests.services import REDIS_URL, pg_schema, redis_prefix
-from tests.wire import Wire, b64, logged_in, signed_up
+from tests.wire import PASSWORD, Wire, b64, logged_in, signed_up
 
 
 class Cluster:
@@ -153,6 +153,48 @@ async def test_killed_node_loses_no_accepted_envelope(cluster: Cluster) -> None:
     assert set(accepted) <= set(got)
 
 
+async def reset_with_recovery_code(url: str, username: str, recovery: bytes) -> None:
+    wire = await Wire.open(url)
+    answer = await wire.call(
+        "reset_password",
+        username=username,
+        token=recovery.hex(),
+        new_password="a new pass phrase",
+        new_recovery_token=b64(os.urandom(32)),
+    )
+    assert answer["type"] == "done", answer
+    await wire.close()
+
+
+async def registered_with(url: str, username: str, recovery: bytes) -> None:
+    wire = await Wire.open(url)
+    answer = await wire.call(
+        "register", username=username, password=PASSWORD, recovery_token=b64(recovery)
+    )
+    assert answer["type"] == "registered", answer
+    await wire.close()
+
+
+async def test_reset_and_deletion_end_sessions_on_every_node(cluster: Cluster) -> None:
+    """A password reset or an account deletion on one node logs the user out on all of them."""
+    a, b, c = (node.url for node in cluster.nodes)
+    recovery = os.urandom(32)
+    await registered_with(a, "alice", recovery)
+    on_b, on_c = await logged_in(b, "alice"), await logged_in(c, "alice")
+    bystander = await signed_up(c, "bob")
+    await reset_with_recovery_code(a, "alice", recovery)
+    assert (
+        await asyncio.gather(on_b.closed_because(), on_c.closed_because())
+        == ["password changed; log in again"] * 2
+    )
+    on_b = await logged_in(b, "alice", "a new pass phrase")
+    on_c = await logged_in(c, "alice", "a new pass phrase")
+    answer = await on_b.call("delete_account", password="a new pass phrase")
+    assert answer["type"] == "done", answer
+    assert await on_c.closed_because() == "account deleted"
+    assert (await bystander.call("watch", users=[]))["type"] == "presence_list"
+
+
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Our own redis-server on another loopback port: it may be stopped, the shared one never."""
@@ -219,6 +261,36 @@ async def test_redis_restart_degrades_to_store_and_forward(
             for i in range(5):
                 await alice.call("send", to="bob", eid=f"up{i}", body=b64(b"x"))
             assert sorted(await collect(bob, 5)) == [f"up{i}" for i in range(5)]
+        finally:
+            restarted.kill()
+            restarted.wait()
+    finally:
+        cluster.stop()
+
+
+async def test_reset_while_redis_is_down_ends_sessions_when_it_returns(
+    tmp_path: Path, dsn: str, private_redis: tuple[str, subprocess.Popen[bytes]]
+) -> None:
+    """The revoke signal is lost with Redis; the node checks its connections when it returns."""
+    url, proc = private_redis
+    cluster = Cluster(tmp_path, dsn, url, "revoke", count=2).start()
+    await asyncio.sleep(1.0)  # past the nodes' check at start-up, which would hide the bug
+    try:
+        a, b = (node.url for node in cluster.nodes)
+        recovery = os.urandom(32)
+        await registered_with(a, "alice", recovery)
+        on_b = await logged_in(b, "alice")
+        bob_on_b = await signed_up(b, "bob")
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        proc.kill()
+        proc.wait()
+        await reset_with_recovery_code(a, "alice", recovery)
+        await asyncio.sleep(1.5)
+        assert on_b.ws.close_code is None, on_b.ws.close_reason  # nothing told node b yet
+        restarted = _start_redis(shutil.which("redis-server") or "redis-server", port, tmp_path)
+        try:
+            assert await on_b.closed_because(timeout=10) == "session ended; log in again"
+            assert (await bob_on_b.call("watch", users=[]))["type"] == "presence_list"
         finally:
             restarted.kill()
             restarted.wait()

@@ -89,12 +89,22 @@ class AccountService:
         return await self._issue_session(account.username)
 
     async def resume(self, token: str) -> IssuedSession:
-        record = await self.store.get_session(token_hash(token))
-        if record is None or record.expires_at <= self.clock():
+        record = await self._live_session(token)
+        if record is None:
             raise ProtocolError(
                 ErrorCode.UNAUTHORIZED, "this session has expired or was revoked; log in again"
             )
         return IssuedSession(record.username, token, record.expires_at)
+
+    async def is_live(self, token: str) -> bool:
+        """For connections opened before a revocation this node may not have heard of."""
+        return await self._live_session(token) is not None
+
+    async def _live_session(self, token: str) -> SessionRecord | None:
+        record = await self.store.get_session(token_hash(token))
+        if record is None or record.expires_at <= self.clock():
+            return None
+        return record
 
     async def logout(self, token: str) -> None:
         await self.store.delete_session(token_hash(token))

@@ -48,6 +48,12 @@ _websocket_log.setLevel(logging.WARNING)
 PREKEYS_LOW_WATER = 10
 MAX_ONE_TIME_PREKEYS_HELD = 1000
 
+SESSIONS_ENDED = {
+    "password_changed": "password changed; log in again",
+    "account_deleted": "account deleted",
+}
+"""Why every session of a user ended (the bus's revoke cause) -> the close reason shown."""
+
 
 async def open_store(config: ServerConfig) -> Store:
     """The store the configuration names: SQLite by default, or PostgreSQL."""
@@ -158,7 +164,9 @@ class RelayServer:
             create_connection=RelaySocket,
         )
         self._janitor = asyncio.create_task(self._expire_loop())
-        await self.bus.start(self.relay.remote_wake, self.relay.remote_presence)
+        await self.bus.start(
+            self.relay.remote_wake, self.relay.remote_presence, self._sessions_ended_elsewhere
+        )
         self._poller = asyncio.create_task(self._poll_while_bus_down())
         self._checkpointer = asyncio.create_task(self._checkpoint_loop())
         log.info("relay listening on %s:%d", self.config.host, self.port)
@@ -220,6 +228,40 @@ class RelayServer:
             if not self.bus.healthy or recovered:
                 for user in list(self.relay.online):
                     self.relay.remote_wake(user, [])
+            if recovered:
+                await self._close_revoked_connections()
+
+    async def _close_revoked_connections(self) -> None:
+        """After a Redis outage: a reset or deletion on another node may have gone unheard."""
+        for user in list(self.relay.online):
+            for outlet in list(self.relay.online.get(user, ())):
+                if not isinstance(outlet, Connection) or outlet.token is None:
+                    continue
+                try:
+                    live = await self.accounts.is_live(outlet.token)
+                except StoreError:
+                    log.warning("could not check sessions after the bus returned; will retry")
+                    if isinstance(self.bus, RedisBus):
+                        self.bus.recovered.set()
+                    return
+                if not live:
+                    outlet.close_after_flush(1000, "session ended; log in again")
+
+    async def _end_sessions(self, user: str, cause: str) -> None:
+        """Closes the user's connections here and asks the other nodes to do the same."""
+        self._end_sessions_here(user, cause)
+        await self.bus.revoke(user, cause)
+
+    def _sessions_ended_elsewhere(self, user: str, cause: str) -> None:
+        if cause not in SESSIONS_ENDED:
+            log.warning("ignored a revoke signal with an unknown cause")
+            return
+        self._end_sessions_here(user, cause)
+
+    def _end_sessions_here(self, user: str, cause: str) -> None:
+        for other in list(self.relay.online.get(user, ())):
+            if isinstance(other, Connection):
+                other.close_after_flush(1000, SESSIONS_ENDED[cause])
 
     def _http(self, conn: ServerConnection, request: Request) -> Response | None:
         if request.path == "/healthz":
@@ -280,10 +322,8 @@ class RelayServer:
                     conn.address,
                 )
                 conn.push(encode_str(F.Done(rid=frame.rid)))
-                # Whoever was logged in with the old password is logged out now.
-                for other in list(self.relay.online.get(normalise_username(frame.username), ())):
-                    if isinstance(other, Connection) and other is not conn:
-                        other.close_after_flush(1000, "password changed; log in again")
+                # Whoever was logged in with the old password is logged out now, on every node.
+                await self._end_sessions(normalise_username(frame.username), "password_changed")
             case _:
                 user = conn.username
                 if user is None:
@@ -341,9 +381,7 @@ class RelayServer:
                 log.info("account deleted")
                 conn.push(encode_str(F.Done(rid=frame.rid)))
                 self.relay.account_deleted(user, contacts)
-                for other in list(self.relay.online.get(user, ())):
-                    if isinstance(other, Connection):
-                        other.close_after_flush(1000, "account deleted")
+                await self._end_sessions(user, "account_deleted")
             case F.FileBegin():
                 conn.push(encode_str(await self.files.begin(user, frame)))
             case F.FileChunk():

@@ -10,6 +10,10 @@ balancer share PostgreSQL for data and Redis for signals (`RedisBus`):
 - *presence*: a user came online or went offline on some node; plus a hash
   per user of the nodes holding a connection, refreshed by heartbeats, so a
   crashed node's entries fade out.
+- *revoke*: every session of a user ended (password reset, account deleted);
+  each node closes that user's connections. The sessions are already gone
+  from the store, so a node that missed the signal while Redis was down
+  finds them gone when it checks its connections on Redis's return.
 
 While Redis is unreachable the bus reports itself unhealthy and the relay
 polls the store for its connected users instead (store-and-forward); it
@@ -31,6 +35,8 @@ log = logging.getLogger("securechat.bus")
 
 WakeHandler = Callable[[str, list[int]], None]
 PresenceHandler = Callable[[str, str], None]
+RevokeHandler = Callable[[str, str], None]
+"""(user, cause): the cause is one the sending node named; the receiver checks it."""
 
 
 class Bus(Protocol):
@@ -38,9 +44,12 @@ class Bus(Protocol):
     shared: bool
     """Other nodes listen: stored envelopes must be announced to them."""
 
-    async def start(self, on_wake: WakeHandler, on_presence: PresenceHandler) -> None: ...
+    async def start(
+        self, on_wake: WakeHandler, on_presence: PresenceHandler, on_revoke: RevokeHandler
+    ) -> None: ...
     async def wake(self, items: Mapping[str, list[int]]) -> None: ...
     async def presence(self, user: str, state: str) -> None: ...
+    async def revoke(self, user: str, cause: str) -> None: ...
     async def online_elsewhere(self, user: str) -> bool: ...
     async def close(self) -> None: ...
 
@@ -51,13 +60,18 @@ class LocalBus:
     healthy = True
     shared = False
 
-    async def start(self, on_wake: WakeHandler, on_presence: PresenceHandler) -> None:
+    async def start(
+        self, on_wake: WakeHandler, on_presence: PresenceHandler, on_revoke: RevokeHandler
+    ) -> None:
         return None
 
     async def wake(self, items: Mapping[str, list[int]]) -> None:
         return None
 
     async def presence(self, user: str, state: str) -> None:
+        return None
+
+    async def revoke(self, user: str, cause: str) -> None:
         return None
 
     async def online_elsewhere(self, user: str) -> bool:
@@ -94,13 +108,16 @@ class RedisBus:
         self._tasks: list[asyncio.Task[None]] = []
         self._on_wake: WakeHandler = lambda user, sids: None
         self._on_presence: PresenceHandler = lambda user, state: None
+        self._on_revoke: RevokeHandler = lambda user, cause: None
         self.recovered = asyncio.Event()
 
     def _presence_key(self, user: str) -> str:
         return f"{self.prefix}:presence:{user}"
 
-    async def start(self, on_wake: WakeHandler, on_presence: PresenceHandler) -> None:
-        self._on_wake, self._on_presence = on_wake, on_presence
+    async def start(
+        self, on_wake: WakeHandler, on_presence: PresenceHandler, on_revoke: RevokeHandler
+    ) -> None:
+        self._on_wake, self._on_presence, self._on_revoke = on_wake, on_presence, on_revoke
         self._tasks = [
             asyncio.create_task(self._listen()),
             asyncio.create_task(self._heartbeat()),
@@ -116,6 +133,9 @@ class RedisBus:
             else:
                 await self.client.hdel(self._presence_key(user), self.node_id)
         await self._publish({"kind": "presence", "user": user, "state": state})
+
+    async def revoke(self, user: str, cause: str) -> None:
+        await self._publish({"kind": "revoke", "user": user, "cause": cause})
 
     async def online_elsewhere(self, user: str) -> bool:
         try:
@@ -180,6 +200,8 @@ class RedisBus:
                     self._on_wake(str(user), [int(sid) for sid in sids])
             elif message["kind"] == "presence":
                 self._on_presence(str(message["user"]), str(message["state"]))
+            elif message["kind"] == "revoke":
+                self._on_revoke(str(message["user"]), str(message["cause"]))
         except Exception:
             # Anything on the channel is untrusted input: one bad message must not
             # stop the listener.
