@@ -145,7 +145,8 @@ async def test_delete_account_removes_data_and_tells_contacts(relay: RelayServer
     notice = await alice.next_push("presence")
     assert notice == {"type": "presence", "user": "bob", "state": "deleted", "rid": None}
     assert await relay.store.get_account("bob") is None
-    assert await relay.store.queue_usage("bob") == (0, 0)
+    assert await relay.store.pending("bob", 0, 10) == []
+    assert (await alice.call("send", to="bob", eid="z", body=b64(b"?")))["code"] == "not_found"
     fresh = await Wire.open(url)
     assert (await fresh.call("login", username="bob", password=PASSWORD))["code"] == "unauthorized"
 

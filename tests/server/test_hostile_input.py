@@ -89,6 +89,20 @@ async def test_acknowledging_another_users_envelopes_deletes_nothing(relay: Rela
     assert await relay.store.queue_usage("bob") == (1, 1)
 
 
+async def test_envelopes_to_names_without_an_account_are_refused(relay: RelayServer) -> None:
+    """Made-up recipients cannot be used to fill the relay's disk; a real one still works."""
+    url = f"ws://127.0.0.1:{relay.port}"
+    mallory = await signed_up(url, "mallory")
+    for i in range(50):
+        answer = await mallory.call("send", to=f"nobody{i}", eid=f"e{i}", body=b64(b"x" * 1000))
+        assert (answer["code"], answer["message"]) == ("not_found", f"no account named 'nobody{i}'")
+    await relay.relay.drain()
+    assert (await relay.store.stats())["envelopes"] == 0
+    await signed_up(url, "nobody0")
+    later = await mallory.call("send", to="nobody0", eid="late", body=b64(b"x"))
+    assert later["type"] == "accepted"
+
+
 async def test_oversized_frame_closes_the_connection_only(relay_url: str) -> None:
     """A 100 MB frame is cut off at 1 MiB; other users carry on."""
     alice = await signed_up(relay_url, "alice")

@@ -138,6 +138,7 @@ async def test_resent_envelope_does_not_fill_the_queue(tmp_path) -> None:
         url = f"ws://127.0.0.1:{server.port}"
         alice = await signed_up(url, "alice")
         bob = await signed_up(url, "bob")
+        await signed_up(url, "carol")
         for _ in range(10):
             answer = await alice.call("send", to="bob", eid="same", body=b64(b"x"))
             assert answer["type"] == "accepted"

@@ -59,6 +59,9 @@ async def test_sessions_and_reset_tokens(store: Store) -> None:
 
 async def test_queue_is_ordered_idempotent_and_acknowledged(store: Store) -> None:
     """Envelopes come back in order, a repeated (sender, eid) keeps its sid, acks delete."""
+    await store.create_account(account("bob"))
+    assert await store.queue_usage("bob") == (0, 0)
+    assert await store.queue_usage("carol") is None
     batch = [NewEnvelope("bob", "alice", f"e{i}", b"x" * (i + 1), float(i)) for i in range(5)]
     sids = await store.enqueue(batch)
     assert sids == sorted(sids) and len(set(sids)) == 5
@@ -122,7 +125,8 @@ async def test_delete_account_removes_everything(store: Store) -> None:
     await store.delete_account("alice")
     assert await store.get_account("alice") is None
     assert await store.get_session(b"t") is None
-    assert await store.queue_usage("alice") == (0, 0)
+    assert await store.pending("alice", 0, 10) == []
+    assert await store.queue_usage("alice") is None
     assert await store.fetch_bundle("alice") is None
     stats = await store.stats()
     assert stats["accounts"] == 0 and stats["one_time_prekeys"] == 0

@@ -256,6 +256,8 @@ class RelayServer:
         if cause not in SESSIONS_ENDED:
             log.warning("ignored a revoke signal with an unknown cause")
             return
+        if cause == "account_deleted":
+            self.relay.forget_usage(user)  # so that sends to the name are refused here too
         self._end_sessions_here(user, cause)
 
     def _end_sessions_here(self, user: str, cause: str) -> None:

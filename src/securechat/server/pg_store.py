@@ -329,14 +329,15 @@ class PostgresStore:
             )
         return len(rows)
 
-    async def queue_usage(self, recipient: str) -> tuple[int, int]:
+    async def queue_usage(self, recipient: str) -> tuple[int, int] | None:
         async with self._conn() as conn:
             row = await conn.fetchrow(
-                "SELECT COUNT(*), COALESCE(SUM(octet_length(body)), 0) FROM envelopes"
+                "SELECT EXISTS (SELECT 1 FROM accounts WHERE username = $1),"
+                " COUNT(*), COALESCE(SUM(octet_length(body)), 0) FROM envelopes"
                 " WHERE recipient = $1",
                 recipient,
             )
-        return int(row[0]), int(row[1])
+        return (int(row[1]), int(row[2])) if row[0] else None
 
     async def expire_envelopes(self, before: float) -> int:
         async with self._conn() as conn:

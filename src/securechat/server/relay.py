@@ -96,6 +96,9 @@ class Relay:
     async def submit(self, outlet: Outlet, sender: str, frame: F.Send) -> None:
         """Queues an envelope for the next group commit; `accepted` follows it."""
         usage = await self._usage_of(frame.to)
+        if usage is None:
+            outlet.push(_error(frame.rid, ErrorCode.NOT_FOUND, f"no account named {frame.to!r}"))
+            return
         if (
             usage.count >= self.queue_max_count
             or usage.bytes + len(frame.body) > self.queue_max_bytes
@@ -274,11 +277,15 @@ class Relay:
             usage.count -= 1
             usage.bytes -= len(env.body)
 
-    async def _usage_of(self, recipient: str) -> _QueueUsage:
+    async def _usage_of(self, recipient: str) -> _QueueUsage | None:
+        """None for a name without an account: nothing is queued for it, and nothing kept
+        here, so sending to made-up names fills neither the disk nor this cache."""
         usage = self._usage.get(recipient)
         if usage is None:
-            count, size = await self.store.queue_usage(recipient)
-            usage = self._usage[recipient] = _QueueUsage(count, size)
+            queued = await self.store.queue_usage(recipient)
+            if queued is None:
+                return None
+            usage = self._usage[recipient] = _QueueUsage(*queued)
         return usage
 
     def forget_usage(self, *users: str) -> None:

@@ -433,14 +433,14 @@ class SQLiteStore:
         with self._tx() as db:
             return self._ack(db, recipient, sids)[0]
 
-    async def queue_usage(self, recipient: str) -> tuple[int, int]:
+    async def queue_usage(self, recipient: str) -> tuple[int, int] | None:
         with _GUARD:
             row = self._db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM envelopes"
-                " WHERE recipient = ?",
-                (recipient,),
+                "SELECT EXISTS (SELECT 1 FROM accounts WHERE username = ?),"
+                " COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM envelopes WHERE recipient = ?",
+                (recipient, recipient),
             ).fetchone()
-        return int(row[0]), int(row[1])
+        return (int(row[1]), int(row[2])) if row[0] else None
 
     async def expire_envelopes(self, before: float) -> int:
         with self._tx() as db:
