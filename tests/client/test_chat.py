@@ -142,3 +142,16 @@ async def test_signed_prekey_rotates_after_a_week(
     await secure(alice, bob)
     await alice.send_text("bob", "after rotation")
     assert (await wait_for(bob, MessageReceived)).text == "after rotation"
+
+
+async def test_message_to_a_deleted_account_fails_with_the_reason(
+    pair: tuple[ChatClient, ChatClient],
+) -> None:
+    """The relay refuses it instead of queueing it for a month; the sender sees why."""
+    alice, bob = pair
+    await secure(alice, bob)
+    await bob.delete_account(PASSWORD)
+    eid = await alice.send_text("bob", "are you there?")
+    failed = await wait_for(alice, DeliveryChanged, eid=eid, state=DeliveryState.FAILED)
+    assert isinstance(failed, DeliveryChanged)
+    assert failed.detail == "no account named 'bob'"
