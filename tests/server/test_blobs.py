@@ -26,7 +26,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
 
 
 def service(store: SQLiteStore, root: Path) -> FileService:
-    return FileService(store, root, quota_bytes=10**9, ttl=3600, clock=time.time)
+    return FileService(store, root, quota_bytes=10**9, quota_files=1000, ttl=3600, clock=time.time)
 
 
 async def begin(files: FileService) -> str:
@@ -254,7 +254,7 @@ async def test_the_owner_can_withdraw_a_file(
         await upload_all(files, file_id)
     else:
         await files.chunk("alice", F.FileChunk(rid=1, file_id=file_id, index=0, data=CHUNKS[0]))
-    assert await store.storage_used("alice") == 3000
+    assert await store.storage_used("alice") == (1, 3000)
     for user in ("bob", "eve"):
         with pytest.raises(ProtocolError) as refused:
             await files.cancel(user, F.FileCancel(rid=1, file_id=file_id))
@@ -263,8 +263,35 @@ async def test_the_owner_can_withdraw_a_file(
         await files.get("bob", F.FileGet(rid=1, file_id=file_id, index=0))
     await files.cancel("alice", F.FileCancel(rid=1, file_id=file_id))
     assert await store.get_file(file_id) is None
-    assert await store.storage_used("alice") == 0
+    assert await store.storage_used("alice") == (0, 0)
     assert not (tmp_path / "blobs" / file_id).exists()
     with pytest.raises(ProtocolError) as gone:
         await files.get("bob", F.FileGet(rid=1, file_id=file_id, index=1))
     assert gone.value.code == "not_found"
+
+
+async def test_quota_counts_bytes_and_files(store: SQLiteStore, tmp_path: Path) -> None:
+    """Empty files use no bytes, so the number of files held is capped too."""
+    files = FileService(
+        store, tmp_path / "blobs", quota_bytes=5_000_000, quota_files=3, ttl=3600, clock=time.time
+    )
+
+    async def begin_sized(size: int) -> str:
+        ready = await files.begin("alice", F.FileBegin(rid=1, size=size, recipients=["bob"]))
+        return ready.file_id
+
+    big = await begin_sized(3_000_000)
+    with pytest.raises(ProtocolError) as over_bytes:
+        await begin_sized(3_000_000)
+    assert (over_bytes.value.code, "(5 MB)" in over_bytes.value.message) == ("too_large", True)
+    await begin_sized(0)
+    empty = await begin_sized(0)
+    with pytest.raises(ProtocolError) as over_files:
+        await begin_sized(0)
+    assert (over_files.value.code, "(3 files)" in over_files.value.message) == ("too_large", True)
+    assert len(list((tmp_path / "blobs").iterdir())) == 3
+    await files.cancel("alice", F.FileCancel(rid=1, file_id=empty))
+    await files.cancel("alice", F.FileCancel(rid=1, file_id=big))
+    await begin_sized(3_000_000)
+    await begin_sized(0)
+    assert await store.storage_used("alice") == (3, 3_000_000)

@@ -102,7 +102,7 @@ async def test_files_metadata(store: Store) -> None:
     updated = await store.mark_file_fetched("f1", "bob")
     assert updated is not None and updated.fetched_by == {"bob"} and updated.complete
     assert (await store.get_file("f1")).next_index == 3  # type: ignore[union-attr]
-    assert await store.storage_used("alice") == 1000
+    assert await store.storage_used("alice") == (1, 1000)
     assert await store.expired_files(before=10.0) == ["f1"]
     assert [f.file_id for f in await store.files_of("alice")] == ["f1"]
     await store.delete_file("f1")

@@ -120,6 +120,7 @@ class RelayServer:
             if config.blob_dir
             else paths.server_dir(config.data_dir or None) / "blobs",
             quota_bytes=config.file_quota_bytes,
+            quota_files=config.file_quota_files,
             ttl=config.file_ttl,
             clock=clock,
         )

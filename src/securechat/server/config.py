@@ -60,6 +60,9 @@ class ServerConfig:
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
     file_quota_bytes: int = 200 * 1024 * 1024
+    file_quota_files: int = 1000
+    """Files one user may hold on the relay at once: without it, empty or tiny files (and
+    uploads never finished) would cost rows, directories and memory without using quota."""
     file_ttl: float = 7 * 86400
     scan_rate_per_minute: float = 30.0
     blocklists: tuple[str, ...] = ()

@@ -69,12 +69,14 @@ class FileService:
         root: Path,
         *,
         quota_bytes: int,
+        quota_files: int,
         ttl: float,
         clock: Callable[[], float],
     ) -> None:
         self.store = store
         self.root = root
         self.quota_bytes = quota_bytes
+        self.quota_files = quota_files
         self.ttl = ttl
         self.clock = clock
         self._uploads: dict[str, _Upload] = {}
@@ -97,11 +99,16 @@ class FileService:
                 ErrorCode.TOO_LARGE,
                 f"files are limited to {MAX_FILE_PLAINTEXT_BYTES // 1_000_000} MB",
             )
-        used = await self.store.storage_used(owner)
-        if used + frame.size > self.quota_bytes:
+        held, used = await self.store.storage_used(owner)
+        if used + frame.size > self.quota_bytes or held >= self.quota_files:
+            limit = (
+                f"{self.quota_bytes // 1_000_000} MB"
+                if used + frame.size > self.quota_bytes
+                else f"{self.quota_files} files"
+            )
             raise ProtocolError(
                 ErrorCode.TOO_LARGE,
-                f"your relay storage quota ({self.quota_bytes // 1_000_000} MB) is used up; "
+                f"your relay storage quota ({limit}) is used up; "
                 "wait for recipients to fetch your files or for them to expire",
             )
         file_id = secrets.token_urlsafe(24)

@@ -488,13 +488,12 @@ class PostgresStore:
             rows = await conn.fetch("SELECT file_id FROM files WHERE created_at < $1", before)
         return [row[0] for row in rows]
 
-    async def storage_used(self, username: str) -> int:
+    async def storage_used(self, username: str) -> tuple[int, int]:
         async with self._conn() as conn:
-            return int(
-                await conn.fetchval(
-                    "SELECT COALESCE(SUM(size), 0) FROM files WHERE owner = $1", username
-                )
+            row = await conn.fetchrow(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE owner = $1", username
             )
+        return int(row[0]), int(row[1])
 
     # scan cache -----------------------------------------------------------------
 

@@ -593,12 +593,12 @@ class SQLiteStore:
             ).fetchall()
         return [row[0] for row in rows]
 
-    async def storage_used(self, username: str) -> int:
+    async def storage_used(self, username: str) -> tuple[int, int]:
         with _GUARD:
             row = self._db.execute(
-                "SELECT COALESCE(SUM(size), 0) FROM files WHERE owner = ?", (username,)
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE owner = ?", (username,)
             ).fetchone()
-        return int(row[0])
+        return int(row[0]), int(row[1])
 
     # scan cache -----------------------------------------------------------------
 
