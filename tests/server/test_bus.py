@@ -13,6 +13,7 @@ import redis.asyncio as redis
 from websockets.exceptions import ConnectionClosed
 
 from securechat.server.app import RelayServer
+from securechat.server.bus import RedisBus
 from tests.conftest import fast_config
 from tests.services import REDIS_URL, redis_prefix
 from tests.wire import Wire, signed_up
@@ -50,11 +51,16 @@ async def still_open(wire: Wire) -> bool:
     return False
 
 
-async def test_revoke_from_another_node_closes_the_users_connections(
+async def test_revoke_closes_the_connections_whose_session_is_gone(
     node: RelayServer, prefix: str
 ) -> None:
+    """The signal is checked against the store: a forged one closes nothing live."""
     url = f"ws://127.0.0.1:{node.port}"
     alice, bob = await signed_up(url, "alice"), await signed_up(url, "bob")
+    await publish(prefix, {"kind": "revoke", "user": "alice", "cause": "password_changed"})
+    await asyncio.sleep(0.5)
+    assert await still_open(alice)
+    await node.store.delete_sessions_of("alice")  # what the reset did on another node
     await publish(prefix, {"kind": "revoke", "user": "alice", "cause": "password_changed"})
     assert await alice.closed_because() == "password changed; log in again"
     assert await still_open(bob)
@@ -66,6 +72,7 @@ async def test_malformed_or_unknown_revoke_signals_are_ignored(
     """A bad message on the channel closes nothing and does not stop the listener."""
     url = f"ws://127.0.0.1:{node.port}"
     alice = await signed_up(url, "alice")
+    await node.store.delete_sessions_of("alice")
     await publish(prefix, {"kind": "revoke", "user": "alice", "cause": "because I say so"})
     await publish(prefix, {"kind": "revoke", "user": "alice"})
     await publish(prefix, "not json")
@@ -77,3 +84,79 @@ async def test_malformed_or_unknown_revoke_signals_are_ignored(
     assert messages.count("ignored a malformed bus message") == 2
     await publish(prefix, {"kind": "revoke", "user": "alice", "cause": "account_deleted"})
     assert await alice.closed_because() == "account deleted"
+
+
+async def test_a_revoke_that_could_not_be_published_goes_out_later(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis refused the publish on the resetting node only: the revoke is not lost."""
+    sender = RedisBus(REDIS_URL, prefix)
+    listener = RedisBus(REDIS_URL, prefix)
+    sender.HEARTBEAT = 0.1
+    heard: list[tuple[str, str]] = []
+    await listener.start(lambda u, s: None, lambda u, s: None, lambda u, c: heard.append((u, c)))
+    await sender.start(lambda u, s: None, lambda u, s: None, lambda u, c: None)
+    try:
+        async with asyncio.timeout(5):
+            while not (sender.healthy and listener.healthy):
+                await asyncio.sleep(0.05)
+        publish_for_real = sender.client.publish
+
+        async def refused(*args: object) -> int:
+            raise redis.ConnectionError("refused for the test")
+
+        monkeypatch.setattr(sender.client, "publish", refused)
+        await sender.revoke("alice", "password_changed")
+        assert not sender.healthy
+        await asyncio.sleep(0.3)
+        assert heard == []
+        monkeypatch.setattr(sender.client, "publish", publish_for_real)
+        async with asyncio.timeout(5):
+            while not heard:
+                await asyncio.sleep(0.05)
+        assert heard == [("alice", "password_changed")]
+        assert sender.healthy and sender.recovered.is_set()
+        await asyncio.sleep(0.3)
+        assert heard == [("alice", "password_changed")]  # published once, not on every beat
+    finally:
+        await sender.close()
+        await listener.close()
+
+
+async def test_revoked_connections_stop_acting_for_the_user_at_once(relay: RelayServer) -> None:
+    """Before the close completes, the relay already treats the connection as logged out.
+
+    On one node (no bus) `end` never yields to the loop, so nothing else ran meanwhile.
+    """
+    url = f"ws://127.0.0.1:{relay.port}"
+    alice = await signed_up(url, "alice")
+    await relay.store.delete_sessions_of("alice")
+    await relay.revocations.end("alice", "password_changed")
+    assert relay.relay.connections_of("alice") == 0
+    assert await alice.closed_because() == "password changed; log in again"
+
+
+async def test_the_poll_loop_survives_a_failing_check(
+    node: RelayServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unexpected error in the check after an outage is logged; the next poll checks again."""
+    url = f"ws://127.0.0.1:{node.port}"
+    alice = await signed_up(url, "alice")
+    await node.store.delete_sessions_of("alice")
+    is_live = node.accounts.is_live
+    failures = []
+
+    async def broken_once(token: str) -> bool:
+        if not failures:
+            failures.append(token)
+            raise RuntimeError("the store driver broke")
+        return await is_live(token)
+
+    monkeypatch.setattr(node.accounts, "is_live", broken_once)
+    assert isinstance(node.bus, RedisBus)
+    node.bus.recovered.set()
+    async with asyncio.timeout(5):
+        while not failures:
+            await asyncio.sleep(0.05)
+    assert "store-and-forward poll failed; will retry" in [r.getMessage() for r in caplog.records]
+    assert await alice.closed_because() == "session ended; log in again"

@@ -35,6 +35,7 @@ def test_precedence_file_then_environment_then_flags(tmp_path: Path) -> None:
         ("[server]\nbogus = 1\n", "unknown setting"),
         ("[server\n", "not valid TOML"),
         ("[server]\ncommit_delay = 5\n", "commit_delay = 5.0 is out of range"),
+        ("[server]\nfile_quota_files = 0\n", "would refuse every file"),
     ],
 )
 def test_bad_configuration_is_explained(tmp_path: Path, text: str, message: str) -> None:

@@ -116,6 +116,14 @@ async def test_scan_cache_expires(store: Store) -> None:
     assert await store.get_scan(b"k", now=11.0) is None
 
 
+async def test_a_new_account_does_not_inherit_envelopes_left_for_its_name(store: Store) -> None:
+    """An envelope that slipped in while an account was deleted is not the next owner's."""
+    await store.enqueue([NewEnvelope("carol", "alice", "e", b"x", 1.0)])
+    assert await store.create_account(account("carol"))
+    assert await store.pending("carol", 0, 10) == []
+    assert await store.queue_usage("carol") == (0, 0)
+
+
 async def test_delete_account_removes_everything(store: Store) -> None:
     """Nothing of a deleted user stays behind."""
     await store.create_account(account("alice"))

@@ -35,6 +35,7 @@ from securechat.server.metrics import Metrics
 from securechat.server.passwords import PasswordHasher
 from securechat.server.ratelimit import Backoff, FailureLimiter
 from securechat.server.relay import Relay
+from securechat.server.revocation import Revocations
 from securechat.server.scanning import ScanService, StoreVerdictCache
 from securechat.server.sqlite_store import SQLiteStore
 from securechat.server.store import Store
@@ -47,12 +48,6 @@ _websocket_log.setLevel(logging.WARNING)
 
 PREKEYS_LOW_WATER = 10
 MAX_ONE_TIME_PREKEYS_HELD = 1000
-
-SESSIONS_ENDED = {
-    "password_changed": "password changed; log in again",
-    "account_deleted": "account deleted",
-}
-"""Why every session of a user ended (the bus's revoke cause) -> the close reason shown."""
 
 
 async def open_store(config: ServerConfig) -> Store:
@@ -114,6 +109,7 @@ class RelayServer:
             bus=self.bus,
             commit_delay=config.commit_delay,
         )
+        self.revocations = Revocations(self.relay, self.accounts, self.bus)
         self.files = FileService(
             self.store,
             Path(config.blob_dir)
@@ -166,7 +162,7 @@ class RelayServer:
         )
         self._janitor = asyncio.create_task(self._expire_loop())
         await self.bus.start(
-            self.relay.remote_wake, self.relay.remote_presence, self._sessions_ended_elsewhere
+            self.relay.remote_wake, self.relay.remote_presence, self.revocations.heard
         )
         self._poller = asyncio.create_task(self._poll_while_bus_down())
         self._checkpointer = asyncio.create_task(self._checkpoint_loop())
@@ -220,51 +216,24 @@ class RelayServer:
                 log.warning("store checkpoint failed; will retry")
 
     async def _poll_while_bus_down(self) -> None:
-        """Store-and-forward while Redis is unreachable, and one catch-up poll when it returns."""
+        """Store-and-forward while Redis is unreachable; when it returns, one catch-up poll,
+        and a check of what may have gone unheard meanwhile (resets, deletions)."""
+        sessions_unchecked = False
         while True:
             await asyncio.sleep(self.config.poll_interval)
-            recovered = isinstance(self.bus, RedisBus) and self.bus.recovered.is_set()
-            if recovered and isinstance(self.bus, RedisBus):
-                self.bus.recovered.clear()
-            if not self.bus.healthy or recovered:
-                for user in list(self.relay.online):
-                    self.relay.remote_wake(user, [])
-            if recovered:
-                await self._close_revoked_connections()
-
-    async def _close_revoked_connections(self) -> None:
-        """After a Redis outage: a reset or deletion on another node may have gone unheard."""
-        for user in list(self.relay.online):
-            for outlet in list(self.relay.online.get(user, ())):
-                if not isinstance(outlet, Connection) or outlet.token is None:
-                    continue
-                try:
-                    live = await self.accounts.is_live(outlet.token)
-                except StoreError:
-                    log.warning("could not check sessions after the bus returned; will retry")
-                    if isinstance(self.bus, RedisBus):
-                        self.bus.recovered.set()
-                    return
-                if not live:
-                    outlet.close_after_flush(1000, "session ended; log in again")
-
-    async def _end_sessions(self, user: str, cause: str) -> None:
-        """Closes the user's connections here and asks the other nodes to do the same."""
-        self._end_sessions_here(user, cause)
-        await self.bus.revoke(user, cause)
-
-    def _sessions_ended_elsewhere(self, user: str, cause: str) -> None:
-        if cause not in SESSIONS_ENDED:
-            log.warning("ignored a revoke signal with an unknown cause")
-            return
-        if cause == "account_deleted":
-            self.relay.forget_usage(user)  # so that sends to the name are refused here too
-        self._end_sessions_here(user, cause)
-
-    def _end_sessions_here(self, user: str, cause: str) -> None:
-        for other in list(self.relay.online.get(user, ())):
-            if isinstance(other, Connection):
-                other.close_after_flush(1000, SESSIONS_ENDED[cause])
+            try:
+                recovered = isinstance(self.bus, RedisBus) and self.bus.recovered.is_set()
+                if recovered and isinstance(self.bus, RedisBus):
+                    self.bus.recovered.clear()
+                    self.relay.forget_usage()
+                    sessions_unchecked = True
+                if sessions_unchecked:
+                    sessions_unchecked = not await self.revocations.check_all()
+                if not self.bus.healthy or recovered:
+                    for user in list(self.relay.online):
+                        self.relay.remote_wake(user, [])
+            except Exception:
+                log.exception("store-and-forward poll failed; will retry")
 
     def _http(self, conn: ServerConnection, request: Request) -> Response | None:
         if request.path == "/healthz":
@@ -326,7 +295,7 @@ class RelayServer:
                 )
                 conn.push(encode_str(F.Done(rid=frame.rid)))
                 # Whoever was logged in with the old password is logged out now, on every node.
-                await self._end_sessions(normalise_username(frame.username), "password_changed")
+                await self.revocations.end(normalise_username(frame.username), "password_changed")
             case _:
                 user = conn.username
                 if user is None:
@@ -384,7 +353,7 @@ class RelayServer:
                 log.info("account deleted")
                 conn.push(encode_str(F.Done(rid=frame.rid)))
                 self.relay.account_deleted(user, contacts)
-                await self._end_sessions(user, "account_deleted")
+                await self.revocations.end(user, "account_deleted")
             case F.FileBegin():
                 conn.push(encode_str(await self.files.begin(user, frame)))
             case F.FileChunk():
@@ -433,6 +402,7 @@ class RelayServer:
             )
         )
         conn.authenticated(username, token)
+        await self.revocations.check(conn)
 
     async def _fetch_bundle(self, conn: Connection, frame: F.FetchBundle) -> None:
         user = normalise_username(frame.user)

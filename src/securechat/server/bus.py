@@ -11,9 +11,10 @@ balancer share PostgreSQL for data and Redis for signals (`RedisBus`):
   per user of the nodes holding a connection, refreshed by heartbeats, so a
   crashed node's entries fade out.
 - *revoke*: every session of a user ended (password reset, account deleted);
-  each node closes that user's connections. The sessions are already gone
-  from the store, so a node that missed the signal while Redis was down
-  finds them gone when it checks its connections on Redis's return.
+  each node checks that user's connections against the store and closes
+  them (`revocation.py`). A revoke that could not be published is kept and
+  published again when Redis answers; a node that missed it while Redis was
+  down checks all its connections on Redis's return.
 
 While Redis is unreachable the bus reports itself unhealthy and the relay
 polls the store for its connected users instead (store-and-forward); it
@@ -84,6 +85,7 @@ class LocalBus:
 class RedisBus:
     HEARTBEAT = 10.0
     STALE_AFTER = 30.0
+    MAX_UNSENT_REVOKES = 10_000
     shared = True
 
     def __init__(
@@ -109,6 +111,8 @@ class RedisBus:
         self._on_wake: WakeHandler = lambda user, sids: None
         self._on_presence: PresenceHandler = lambda user, state: None
         self._on_revoke: RevokeHandler = lambda user, cause: None
+        self._unsent_revokes: dict[str, str] = {}
+        self._subscribed = False
         self.recovered = asyncio.Event()
 
     def _presence_key(self, user: str) -> str:
@@ -135,7 +139,18 @@ class RedisBus:
         await self._publish({"kind": "presence", "user": user, "state": state})
 
     async def revoke(self, user: str, cause: str) -> None:
-        await self._publish({"kind": "revoke", "user": user, "cause": cause})
+        self._unsent_revokes.pop(user, None)
+        if not await self._publish({"kind": "revoke", "user": user, "cause": cause}):
+            self._unsent_revokes[user] = cause
+            while len(self._unsent_revokes) > self.MAX_UNSENT_REVOKES:
+                del self._unsent_revokes[next(iter(self._unsent_revokes))]
+
+    async def _publish_unsent_revokes(self) -> None:
+        for user, cause in list(self._unsent_revokes.items()):
+            if not await self._publish({"kind": "revoke", "user": user, "cause": cause}):
+                return
+            if self._unsent_revokes.get(user) == cause:
+                del self._unsent_revokes[user]
 
     async def online_elsewhere(self, user: str) -> bool:
         try:
@@ -162,12 +177,18 @@ class RedisBus:
     def _errors(self) -> tuple[type[BaseException], ...]:
         return (self._redis_module.RedisError, OSError, asyncio.TimeoutError)
 
-    async def _publish(self, message: dict[str, object]) -> None:
+    async def _publish(self, message: dict[str, object]) -> bool:
         message["node"] = self.node_id
         try:
             await self.client.publish(self._channel, json.dumps(message))
         except self._errors():
             self._set_healthy(False)
+            return False
+        if self._subscribed:
+            # A failed publish marked the bus down while the subscription stayed up:
+            # this one got through, so signals flow both ways again.
+            self._set_healthy(True)
+        return True
 
     async def _listen(self) -> None:
         """Subscribes, and re-subscribes after Redis comes back."""
@@ -175,12 +196,15 @@ class RedisBus:
             pubsub = self.client.pubsub()
             try:
                 await pubsub.subscribe(self._channel)
+                self._subscribed = True
                 self._set_healthy(True)
+                await self._publish_unsent_revokes()
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None:
                         self._dispatch(message["data"])
             except self._errors() as exc:
+                self._subscribed = False
                 self._set_healthy(False)
                 log.warning(
                     "redis unavailable (%s); polling the store until it returns", type(exc).__name__
@@ -218,6 +242,8 @@ class RedisBus:
                     await pipe.execute()
             except self._errors():
                 self._set_healthy(False)
+                continue
+            await self._publish_unsent_revokes()
 
     def _set_healthy(self, healthy: bool) -> None:
         if healthy and not self.healthy:

@@ -73,6 +73,10 @@ class ServerConfig:
             raise ConfigError(
                 f"commit_delay = {self.commit_delay} is out of range: use 0 to 0.1 seconds"
             )
+        if self.file_quota_files < 1:
+            raise ConfigError(
+                f"file_quota_files = {self.file_quota_files} would refuse every file: use 1 or more"
+            )
 
 
 def load_config(

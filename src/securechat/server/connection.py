@@ -262,6 +262,13 @@ class Connection:
             )
         )
 
+    def end_session(self, reason: str) -> None:
+        """Its session was revoked: it stops acting for the user at once, then closes."""
+        self.server.relay.disconnected(self)
+        self.username = None
+        self.token = None
+        self.close_after_flush(1000, reason)
+
     def authenticated(self, username: str, token: str) -> None:
         self.username = username
         self.token = token

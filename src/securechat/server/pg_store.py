@@ -139,7 +139,7 @@ class PostgresStore:
 
     async def create_account(self, account: Account) -> bool:
         try:
-            async with self._conn() as conn:
+            async with self._conn(transaction=True) as conn:
                 await conn.execute(
                     "INSERT INTO accounts VALUES ($1, $2, $3, $4)",
                     account.username,
@@ -147,6 +147,9 @@ class PostgresStore:
                     account.recovery_hash,
                     account.created_at,
                 )
+                # Left by an earlier account of the same name (sent while it was being
+                # deleted): never the new owner's.
+                await conn.execute("DELETE FROM envelopes WHERE recipient = $1", account.username)
         except asyncpg.UniqueViolationError:
             return False
         return True

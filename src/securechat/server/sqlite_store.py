@@ -213,6 +213,9 @@ class SQLiteStore:
                         account.created_at,
                     ),
                 )
+                # Left by an earlier account of the same name (sent while it was being
+                # deleted): never the new owner's.
+                db.execute("DELETE FROM envelopes WHERE recipient = ?", (account.username,))
         except sqlite3.IntegrityError:
             return False
         return True
