@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as redis
 from websockets.exceptions import ConnectionClosed
 
+from securechat.errors import StoreError
 from securechat.server.app import RelayServer
 from securechat.server.bus import RedisBus
 from tests.conftest import fast_config
@@ -160,3 +161,18 @@ async def test_the_poll_loop_survives_a_failing_check(
             await asyncio.sleep(0.05)
     assert "store-and-forward poll failed; will retry" in [r.getMessage() for r in caplog.records]
     assert await alice.closed_because() == "session ended; log in again"
+
+
+async def test_a_revoke_the_store_cannot_check_closes_the_connections(
+    node: RelayServer, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fail closed: a live session costs its client a reconnect, a revoked one must go."""
+    url = f"ws://127.0.0.1:{node.port}"
+    alice = await signed_up(url, "alice")
+
+    async def store_down(token: str) -> bool:
+        raise StoreError("the database is unreachable")
+
+    monkeypatch.setattr(node.accounts, "is_live", store_down)
+    await publish(prefix, {"kind": "revoke", "user": "alice", "cause": "password_changed"})
+    assert await alice.closed_because() == "password changed; log in again"

@@ -74,10 +74,17 @@ class Revocations:
         await self._close_dead([conn], FOUND_LATE)
 
     async def _check_in_background(self, connections: list[Connection], reason: str) -> None:
+        """If the store cannot say, the connections are closed anyway: a live session
+        only costs its client a reconnect, a revoked one must not stay open."""
         try:
-            await self._close_dead(connections, reason)
+            checked = await self._close_dead(connections, reason)
         except Exception:
             log.exception("checking sessions after a revoke signal failed")
+            checked = False
+        if not checked:
+            for conn in connections:
+                if conn.token is not None:
+                    conn.end_session(reason)
 
     async def _close_dead(self, connections: Iterable[Connection], reason: str) -> bool:
         for conn in connections:
@@ -87,7 +94,7 @@ class Revocations:
             try:
                 live = await self.accounts.is_live(token)
             except StoreError:
-                log.warning("could not check sessions against the store; will retry")
+                log.warning("could not check sessions against the store")
                 return False
             if not live and conn.token == token:
                 conn.end_session(reason)
