@@ -100,12 +100,12 @@ class FileService:
                 f"files are limited to {MAX_FILE_PLAINTEXT_BYTES // 1_000_000} MB",
             )
         held, used = await self.store.storage_used(owner)
-        if used + frame.size > self.quota_bytes or held >= self.quota_files:
-            limit = (
-                f"{self.quota_bytes // 1_000_000} MB"
-                if used + frame.size > self.quota_bytes
-                else f"{self.quota_files} files"
-            )
+        limit = None
+        if used + frame.size > self.quota_bytes:
+            limit = f"{self.quota_bytes // 1_000_000} MB"
+        elif held >= self.quota_files:
+            limit = f"{self.quota_files} files"
+        if limit is not None:
             raise ProtocolError(
                 ErrorCode.TOO_LARGE,
                 f"your relay storage quota ({limit}) is used up; "
