@@ -19,6 +19,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from securechat import __version__
 from securechat.client.core import ChatClient
 from securechat.client.events import (
     ConversationChanged,
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="securechat-cli",
         description="Scriptable securechat client. Password: SECURECHAT_PASSWORD or a prompt.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--server", default=os.environ.get("SECURECHAT_SERVER", "ws://127.0.0.1:8765")
     )

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidURI
+from websockets.typing import Subprotocol
 
 from securechat.errors import ConnectionLost, ProtocolError, ServerRejected
 from securechat.protocol import frames as F
@@ -71,7 +72,7 @@ class RelayConnection:
             ws = await connect(
                 url,
                 ssl=tls,
-                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                subprotocols=[Subprotocol(SUBPROTOCOL)],
                 compression=None,
                 max_size=MAX_FRAME_BYTES,
                 open_timeout=timeout,

@@ -18,6 +18,7 @@ from pathlib import Path
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from securechat import paths
 from securechat.errors import ConfigError, ProtocolError, StoreError
@@ -154,7 +155,7 @@ class RelayServer:
             open_timeout=self.config.open_timeout,
             ping_interval=self.config.ping_interval,
             ping_timeout=self.config.ping_timeout,
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            subprotocols=[Subprotocol(SUBPROTOCOL)],
             process_request=self._http,
             server_header="securechat",
             logger=_websocket_log,

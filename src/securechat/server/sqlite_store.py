@@ -15,6 +15,7 @@ import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from securechat.errors import StorageFullError, StoreError
 from securechat.server.store import (
@@ -647,15 +648,16 @@ class SQLiteStore:
             self._db.close()
 
 
-def _file_record(row: tuple[object, ...]) -> FileRecord:
+def _file_record(row: tuple[Any, ...]) -> FileRecord:
+    """sqlite3 rows are untyped (`Any`): each column is converted to what the record says."""
     file_id, owner, size, recipients, fetched_by, next_index, complete, created_at = row
     return FileRecord(
         file_id=str(file_id),
         owner=str(owner),
-        size=int(size),  # type: ignore[call-overload]
+        size=int(size),
         recipients=frozenset(filter(None, str(recipients).split(","))),
         fetched_by=frozenset(filter(None, str(fetched_by).split(","))),
-        next_index=int(next_index),  # type: ignore[call-overload]
+        next_index=int(next_index),
         complete=bool(complete),
-        created_at=float(created_at),  # type: ignore[arg-type]
+        created_at=float(created_at),
     )
