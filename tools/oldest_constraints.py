@@ -16,10 +16,12 @@ MINIMUM = re.compile(r">=\s*([0-9][^,;\s]*)")
 
 
 def minimums(pyproject: dict[str, object]) -> dict[str, str]:
-    """Every direct requirement's lower bound; one without a bound is an error to fix."""
+    """Every direct requirement's lower bound, the build backend's too; none is an error."""
     project = pyproject["project"]
     assert isinstance(project, dict)
-    requirements: list[str] = list(project.get("dependencies", []))
+    build = pyproject.get("build-system", {})
+    assert isinstance(build, dict)
+    requirements: list[str] = [*build.get("requires", []), *project.get("dependencies", [])]
     for extra in project.get("optional-dependencies", {}).values():
         requirements.extend(extra)
     found: dict[str, str] = {}

@@ -70,8 +70,9 @@ class FileOffer(_Inner, tag="file", frozen=True):
 
 Inner = Text | Receipt | Hello | FileOffer
 
-_outer_decoder = msgspec.msgpack.Decoder(Outer)
-_inner_decoder = msgspec.msgpack.Decoder(Inner)
+# Annotated: msgspec before 0.19 types a decoder of a union as Decoder[Any].
+_outer_decoder: msgspec.msgpack.Decoder[Outer] = msgspec.msgpack.Decoder(Outer)
+_inner_decoder: msgspec.msgpack.Decoder[Inner] = msgspec.msgpack.Decoder(Inner)
 
 
 def encode(value: Outer | Inner) -> bytes:

@@ -172,7 +172,7 @@ class RelayServer:
     @property
     def port(self) -> int:
         assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
+        return int(next(iter(self._server.sockets)).getsockname()[1])
 
     async def stop(self) -> None:
         """Stops accepting, stores what was accepted, closes every connection and the store."""
