@@ -26,14 +26,19 @@ from securechat.protocol.codec import encode_bulk, encode_str
 from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import MAX_FRAME_BYTES, SUBPROTOCOL
 from securechat.scanner import Scanner
-from securechat.server.accounts import AccountService, normalise_username
+from securechat.server.accounts import (
+    AccountService,
+    login_policy,
+    normalise_username,
+    reset_policy,
+)
 from securechat.server.bus import Bus, LocalBus, RedisBus
 from securechat.server.config import ServerConfig
 from securechat.server.connection import Connection, RelaySocket, TurnWriter
 from securechat.server.files import FileService
 from securechat.server.metrics import Metrics
 from securechat.server.passwords import PasswordHasher
-from securechat.server.ratelimit import Backoff, FailureLimiter
+from securechat.server.ratelimit import KNOWN_ADDRESS_TTL, FailureLimiter
 from securechat.server.relay import Relay
 from securechat.server.revocation import Revocations
 from securechat.server.scanning import ScanService, StoreVerdictCache
@@ -139,6 +144,9 @@ class RelayServer:
     # --- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
+        # Built now, not by the first unknown name, which would otherwise take twice as
+        # long as a known one and tell that it is unknown.
+        await self.hasher.prepare()
         tls = None
         if self.config.tls_cert:
             tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -199,6 +207,7 @@ class RelayServer:
             await asyncio.sleep(3600)
             try:
                 removed = await self.store.expire_envelopes(self.clock() - self.config.queue_ttl)
+                await self.store.expire_throttle(self.clock() - KNOWN_ADDRESS_TTL)
                 files = await self.files.expire()
                 self.relay.forget_usage()
                 if removed or files:
@@ -281,7 +290,7 @@ class RelayServer:
                     conn, frame.rid, issued.username, issued.token, issued.expires_at
                 )
             case F.Resume():
-                issued = await self.accounts.resume(frame.token)
+                issued = await self.accounts.resume(frame.token, conn.address)
                 await self._start_session(
                     conn, frame.rid, issued.username, issued.token, issued.expires_at
                 )
@@ -437,8 +446,8 @@ def _shared_limiters(bus: Bus) -> tuple[FailureLimiter | None, FailureLimiter | 
     from securechat.server.redis_limits import RedisFailureLimiter
 
     return (
-        RedisFailureLimiter(bus.client, f"{bus.prefix}:login", Backoff()),
-        RedisFailureLimiter(bus.client, f"{bus.prefix}:reset", Backoff(free=3, base=5.0)),
+        RedisFailureLimiter(bus.client, f"{bus.prefix}:login", login_policy()),
+        RedisFailureLimiter(bus.client, f"{bus.prefix}:reset", reset_policy()),
     )
 
 
