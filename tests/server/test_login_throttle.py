@@ -14,7 +14,7 @@ from securechat.server.accounts import TRUSTED_SLOWDOWN, AccountService, RateLim
 from securechat.server.app import RelayServer
 from securechat.server.passwords import PasswordHasher
 from securechat.server.pg_store import PostgresStore
-from securechat.server.ratelimit import Backoff, FailureLimiter
+from securechat.server.ratelimit import KNOWN_ADDRESS_TTL, Backoff, FailureLimiter
 from securechat.server.sqlite_store import SQLiteStore
 from securechat.server.store import Store
 from securechat.server.store_limits import StoreFailureLimiter
@@ -235,3 +235,20 @@ async def test_the_first_unknown_name_costs_one_bcrypt_run(relay: RelayServer) -
     answer = await wire.call("login", username="nobody", password="not the password")
     assert answer["code"] == "unauthorized"
     assert runs == []
+
+
+async def test_failures_and_known_addresses_are_forgotten_in_time(tmp_path: Path) -> None:
+    """An hour of quiet clears failures; a known address stays known for 30 days."""
+    store = SQLiteStore(tmp_path / "relay.sqlite3")
+    limiter = StoreFailureLimiter(store, "login", Backoff())
+    try:
+        for _ in range(6):
+            await limiter.failed("u:alice", 0.0)
+        assert await limiter.retry_after("u:alice", 0.5) > 0
+        assert await limiter.retry_after("u:alice", 3601.0) == 0
+        await limiter.remember("ua:alice|10.0.0.1", 0.0)
+        assert await limiter.remembered("ua:alice|10.0.0.1", KNOWN_ADDRESS_TTL)
+        assert not await limiter.remembered("ua:alice|10.0.0.1", KNOWN_ADDRESS_TTL + 1)
+        assert not await limiter.remembered("ua:alice|10.0.0.2", 0.0)
+    finally:
+        await store.close()
