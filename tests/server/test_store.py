@@ -149,6 +149,23 @@ async def test_delete_account_removes_everything(store: Store) -> None:
     assert stats["accounts"] == 0 and stats["one_time_prekeys"] == 0
 
 
+async def test_contacts_go_with_the_conversation_and_the_account(store: Store) -> None:
+    """The relay keeps no social graph for conversations or accounts that were deleted."""
+    for name in ("alice", "bob", "carol"):
+        await store.create_account(account(name))
+    await store.commit_batch([NewEnvelope("bob", "alice", "1", b"x", 1.0)], {})
+    await store.commit_batch([NewEnvelope("carol", "alice", "2", b"x", 1.0)], {})
+    assert await store.contacts_of("alice") == {"bob", "carol"}
+    await store.delete_conversation("bob", "alice")
+    assert await store.contacts_of("alice") == {"carol"}
+    assert await store.contacts_of("bob") == set()
+    await store.commit_batch([NewEnvelope("bob", "alice", "3", b"x", 2.0)], {})
+    assert await store.contacts_of("bob") == {"alice"}
+    await store.delete_account("alice")
+    assert await store.contacts_of("bob") == set()
+    assert await store.contacts_of("carol") == set()
+
+
 async def test_failure_counts_restart_after_a_quiet_spell(store: Store) -> None:
     """A failure older than `forget` does not add to a new one; a put lock reads back."""
     assert await store.get_throttle("login:fail:u:alice") is None

@@ -352,6 +352,7 @@ class RelayServer:
             case F.DeleteConversation():
                 await self.store.delete_conversation(user, frame.peer)
                 self.relay.forget_usage(user, frame.peer)
+                self.relay.conversation_deleted(user, frame.peer)
                 conn.push(encode_str(F.Done(rid=frame.rid)))
             case F.DeleteAccount():
                 await self.accounts.verify_password(user, frame.password, conn.address)

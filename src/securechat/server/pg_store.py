@@ -406,12 +406,15 @@ class PostgresStore:
         return len(rows)
 
     async def delete_conversation(self, user: str, peer: str) -> int:
-        async with self._conn() as conn:
+        async with self._conn(transaction=True) as conn:
             rows = await conn.fetch(
                 "DELETE FROM envelopes WHERE (recipient = $1 AND sender = $2)"
                 " OR (recipient = $2 AND sender = $1) RETURNING sid",
                 user,
                 peer,
+            )
+            await conn.execute(
+                "DELETE FROM contacts WHERE (a = $1 AND b = $2) OR (a = $2 AND b = $1)", user, peer
             )
         return len(rows)
 

@@ -497,11 +497,17 @@ class SQLiteStore:
 
     async def delete_conversation(self, user: str, peer: str) -> int:
         with self._tx() as db:
-            return db.execute(
+            deleted = db.execute(
                 "DELETE FROM envelopes WHERE (recipient = ? AND sender = ?)"
                 " OR (recipient = ? AND sender = ?)",
                 (user, peer, peer, user),
             ).rowcount
+            db.execute(
+                "DELETE FROM contacts WHERE (a = ? AND b = ?) OR (a = ? AND b = ?)",
+                (user, peer, peer, user),
+            )
+            self._known_contacts -= {(user, peer), (peer, user)}
+        return deleted
 
     async def contacts_of(self, username: str) -> set[str]:
         with _GUARD:

@@ -163,8 +163,17 @@ class Store(Protocol):
         """Drops whatever waits for `recipient` (a name registered anew inherits nothing)."""
         ...
 
-    async def delete_conversation(self, user: str, peer: str) -> int: ...
-    async def contacts_of(self, username: str) -> set[str]: ...
+    async def delete_conversation(self, user: str, peer: str) -> int:
+        """Drops what waits between the two and their `contacts` rows, both ways.
+
+        Contacts are only a presence permission: once either side deletes the
+        conversation, the relay keeps no record that the two ever talked.
+        """
+        ...
+
+    async def contacts_of(self, username: str) -> set[str]:
+        """Users who exchanged envelopes with `username` since their last deletion."""
+        ...
 
     # key directory
     async def publish_keys(
