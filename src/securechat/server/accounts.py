@@ -45,6 +45,8 @@ class IssuedSession:
     username: str
     token: str
     expires_at: float
+    replaced: bool = False
+    """A session this login superseded was ended: its connections must close."""
 
 
 class AccountService:
@@ -90,7 +92,14 @@ class AccountService:
         log.info("account registered")
         return username
 
-    async def login(self, username: str, password: str, address: str) -> IssuedSession:
+    async def login(
+        self, username: str, password: str, address: str, replaces: str | None = None
+    ) -> IssuedSession:
+        """`replaces` is the token the same device held before: that session ends.
+
+        Without this, every login on a device left its previous session valid for
+        its 30 days, a token nobody would use again but anyone who copied it could.
+        """
         username = normalise_username(username)
         await self._check_backoff(self.login_backoff, username, address)
         account = await self.store.get_account(username)
@@ -99,7 +108,17 @@ class AccountService:
             await self._failed(self.login_backoff, username, address)
             raise ProtocolError(ErrorCode.UNAUTHORIZED, _LOGIN_FAILED)
         await self._succeeded(self.login_backoff, account.username, address)
-        return await self._issue_session(account.username)
+        replaced = replaces is not None and await self._end_own_session(account.username, replaces)
+        issued = await self._issue_session(account.username)
+        return IssuedSession(issued.username, issued.token, issued.expires_at, replaced)
+
+    async def _end_own_session(self, username: str, token: str) -> bool:
+        """Another user's token is left alone: a login cannot end someone else's session."""
+        record = await self.store.get_session(token_hash(token))
+        if record is None or record.username != username:
+            return False
+        await self.store.delete_session(record.token_hash)
+        return True
 
     async def resume(self, token: str, address: str) -> IssuedSession:
         """A live session vouches for its address, as a login from there would."""

@@ -281,7 +281,9 @@ class RelayServer:
                 conn.push(encode_str(F.Registered(rid=frame.rid, username=name)))
             case F.Login():
                 try:
-                    issued = await self.accounts.login(frame.username, frame.password, conn.address)
+                    issued = await self.accounts.login(
+                        frame.username, frame.password, conn.address, frame.replaces
+                    )
                 except ProtocolError:
                     self.metrics.logins_failed += 1
                     raise
@@ -289,6 +291,8 @@ class RelayServer:
                 await self._start_session(
                     conn, frame.rid, issued.username, issued.token, issued.expires_at
                 )
+                if issued.replaced:
+                    await self.revocations.superseded(issued.username)
             case F.Resume():
                 issued = await self.accounts.resume(frame.token, conn.address)
                 await self._start_session(
