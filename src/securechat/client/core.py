@@ -92,6 +92,12 @@ def _session(peer: str) -> str:
     return f"session:{peer}"
 
 
+def _token(vault: Vault) -> str | None:
+    """The relay session this device holds, if any: a new login replaces it."""
+    raw = vault.get(K_TOKEN)
+    return raw.decode() if raw else None
+
+
 def _file(blob_id: str) -> str:
     return f"file:{blob_id}"
 
@@ -226,19 +232,19 @@ class ChatClient:
             )
         vault = await asyncio.to_thread(Vault.unlock, directory, password)
         self._open_vault(vault, username)
-        await self._start_session(await self.relay.login(username, password))
+        await self._start_session(await self.relay.login(username, password, _token(vault)))
 
     async def unlock_and_resume(self, username: str, password: str) -> None:
         """Unlocks the vault and resumes the stored session token, logging in if it expired."""
         username = username.strip().lower()
         vault = await asyncio.to_thread(Vault.unlock, self._user_dir(username), password)
         self._open_vault(vault, username)
-        token = vault.get(K_TOKEN)
+        token = _token(vault)
         if token:
             with contextlib.suppress(ServerRejected):
-                await self._start_session(await self.relay.resume(token.decode()))
+                await self._start_session(await self.relay.resume(token))
                 return
-        await self._start_session(await self.relay.login(username, password))
+        await self._start_session(await self.relay.login(username, password, token))
 
     def _open_vault(self, vault: Vault, username: str) -> None:
         """Opens before the relay session starts, so the backlog can be decrypted at once."""

@@ -10,7 +10,8 @@ balancer share PostgreSQL for data and Redis for signals (`RedisBus`):
 - *presence*: a user came online or went offline on some node; plus a hash
   per user of the nodes holding a connection, refreshed by heartbeats, so a
   crashed node's entries fade out.
-- *revoke*: every session of a user ended (password reset, account deleted);
+- *revoke*: sessions of a user ended (password reset, account deleted, or the
+  session a new login on the same device replaced);
   each node checks that user's connections against the store and closes
   them (`revocation.py`). A revoke that could not be published is kept and
   published again when Redis answers; a node that missed it while Redis was
