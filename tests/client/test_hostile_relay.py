@@ -9,10 +9,18 @@ from pathlib import Path
 import pytest
 
 from securechat.client.core import ChatClient
-from securechat.client.events import ErrorRaised, MessageReceived
+from securechat.client.events import (
+    ConversationChanged,
+    ConversationState,
+    ErrorRaised,
+    KeyChanged,
+    KeyKept,
+    MessageReceived,
+)
+from securechat.errors import SessionError
 from securechat.server.app import RelayServer
 from securechat.server.store import NewEnvelope
-from tests.client.helpers import clients, drain, secure, wait_for
+from tests.client.helpers import clients, drain, secure, swap_bundle_once, wait_for
 
 
 @pytest.fixture
@@ -106,8 +114,6 @@ async def test_changed_key_by_sharekey_needs_explicit_trust(
 ) -> None:
     """A second `sharekey` with another key is refused until `verify` and `trust`."""
     from securechat.client import payloads as P
-    from securechat.client.events import ConversationState, KeyChanged
-    from securechat.errors import SessionError
 
     alice, _, carol = trio
     assert carol.identity is not None
@@ -124,6 +130,78 @@ async def test_changed_key_by_sharekey_needs_explicit_trust(
     assert alice.conversation_state("bob") == ConversationState.KEY_CHANGED
     with pytest.raises(SessionError, match="verify bob"):
         await alice.send_text("bob", "are you still you?")
-    assert alice.verify("bob") != before
+    numbers = alice.verify("bob")
+    assert numbers.pinned == before.pinned and numbers.offered not in (None, before.pinned)
     assert alice.trust("bob") == carol.identity.public.fingerprint_hex()
     assert alice.conversation_state("bob") == ConversationState.NONE
+
+
+async def _forged_key_change(relay: RelayServer, alice: ChatClient) -> tuple[str, str]:
+    """Carol's bundle served as Bob's: Alice sees a key change; returns both fingerprints."""
+    swap_bundle_once(relay, victim="bob", attacker="carol")
+    with pytest.raises(SessionError, match="different key"):
+        await alice.talk("bob")
+    event = await wait_for(alice, KeyChanged, peer="bob")
+    assert event.pinned_fingerprint != event.offered_fingerprint
+    return event.pinned_fingerprint, event.offered_fingerprint
+
+
+def _warnings(client: ChatClient, peer: str) -> list[str]:
+    return [m.record.text for m in client.history(peer) if m.record.kind == "system"]
+
+
+async def test_verify_shows_both_numbers_during_a_key_change(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """While a change is pending, `verify` labels the pinned number and the offered one."""
+    alice, bob, _ = trio
+    before = alice.verify("bob")
+    await _forged_key_change(relay, alice)
+    numbers = alice.verify("bob")
+    assert numbers.pinned == before.pinned == bob.verify("alice").pinned
+    assert numbers.offered is not None and numbers.offered != numbers.pinned
+    text = numbers.describe()
+    assert f"PINNED key (the one you trusted before):\n{numbers.pinned}" in text
+    assert f"NEW key offered for bob (not trusted):\n{numbers.offered}" in text
+
+
+async def test_forged_key_change_can_be_rejected_and_the_session_goes_on(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """`reject` keeps the pinned key: the old session works and the forgery is on record."""
+    alice, bob, _ = trio
+    pinned, forged = await _forged_key_change(relay, alice)
+    assert alice.reject("bob") == pinned
+    kept = await wait_for(alice, KeyKept, peer="bob")
+    assert (kept.rejected_fingerprint, kept.by_peer) == (forged, False)
+    assert alice.conversation_state("bob") == ConversationState.ACTIVE
+    assert alice.verify("bob").offered is None
+    [warning] = _warnings(alice, "bob")
+    assert f"kept bob's pinned key {pinned[:16]}" in warning and forged[:16] in warning
+    await alice.send_text("bob", "still you?")
+    assert (await wait_for(bob, MessageReceived)).text == "still you?"
+    with pytest.raises(SessionError, match="no new key to reject"):
+        alice.reject("bob")
+
+
+async def test_peer_resharing_the_pinned_key_clears_a_forged_change(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """After one swapped bundle, Bob's real key again ends the alarm without trusting Carol's."""
+    alice, bob, _ = trio
+    pinned, forged = await _forged_key_change(relay, alice)
+    await bob.sharekey("alice")
+    kept = await wait_for(alice, KeyKept, peer="bob")
+    assert (kept.pinned_fingerprint, kept.rejected_fingerprint, kept.by_peer) == (
+        pinned,
+        forged,
+        True,
+    )
+    assert alice.conversation_state("bob") == ConversationState.ACTIVE
+    assert bob.identity is not None and alice.pinned_key("bob") == bob.identity.public
+    [warning] = _warnings(alice, "bob")
+    assert "shared the pinned key" in warning and forged[:16] in warning
+    await alice.talk("bob")
+    await wait_for(alice, ConversationChanged, peer="bob", state=ConversationState.ACTIVE)
+    await alice.send_text("bob", "new session")
+    assert (await wait_for(bob, MessageReceived)).text == "new session"
