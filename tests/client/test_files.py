@@ -176,15 +176,15 @@ def _hash_after(
     before: Callable[[], object] = lambda: None,
 ) -> None:
     """Holds the sender's digest on its thread until `ready` is set."""
-    real = transfers.file_digest
+    real = transfers.file_tags
 
-    def held(outgoing: transfers.OutgoingFile) -> bytes:
+    def held(outgoing: transfers.OutgoingFile) -> list[bytes]:
         if not ready.wait(30):
             raise AssertionError("the digest was never released")
         before()
         return real(outgoing)
 
-    monkeypatch.setattr(transfers, "file_digest", held)
+    monkeypatch.setattr(transfers, "file_tags", held)
 
 
 async def test_upload_goes_out_while_the_digest_is_computed(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -11,13 +12,17 @@ import pytest
 from securechat.client.core import ChatClient
 from securechat.client.events import (
     ConversationChanged,
+    FileOffered,
     ConversationState,
     ErrorRaised,
     KeyChanged,
     KeyKept,
     MessageReceived,
 )
-from securechat.errors import SessionError
+from securechat.client.transfers import TransferError
+from securechat.crypto.filestream import CHUNK_SIZE
+from securechat.errors import ConnectionLost, ProtocolError, SessionError
+from securechat.protocol import frames as F
 from securechat.server.app import RelayServer
 from securechat.server.store import NewEnvelope
 from tests.client.helpers import clients, drain, secure, swap_bundle_once, wait_for
@@ -205,3 +210,90 @@ async def test_peer_resharing_the_pinned_key_clears_a_forged_change(
     await wait_for(alice, ConversationChanged, peer="bob", state=ConversationState.ACTIVE)
     await alice.send_text("bob", "new session")
     assert (await wait_for(bob, MessageReceived)).text == "new session"
+
+
+def _under_reporting_relay(relay: RelayServer) -> dict[tuple[str, int], set[bytes]]:
+    """Says no chunk of any upload is stored and takes any chunk again; records every chunk.
+
+    Returns what it received: (blob id, index) -> the distinct chunk bodies.
+    """
+    files = relay.files
+    received: dict[tuple[str, int], set[bytes]] = {}
+    real_chunk, real_status = files.chunk, files.status
+
+    async def status(user: str, frame: F.FileStatus) -> F.FileReady:
+        ready = await real_status(user, frame)
+        return F.FileReady(frame.rid, frame.file_id, 0, ready.size, False)
+
+    async def chunk(owner: str, frame: F.FileChunk) -> F.FileReady:
+        received.setdefault((frame.file_id, frame.index), set()).add(bytes(frame.data))
+        try:
+            return await real_chunk(owner, frame)
+        except ProtocolError:  # already stored: the lie goes on
+            record = await relay.store.get_file(frame.file_id)
+            assert record is not None
+            last = -(-record.size // (CHUNK_SIZE + 16)) - 1
+            return F.FileReady(
+                frame.rid, frame.file_id, frame.index + 1, record.size, frame.index == last
+            )
+
+    files.chunk, files.status = chunk, status  # type: ignore[method-assign]
+    return received
+
+
+async def _interrupted_upload(alice: ChatClient, source: Path) -> None:
+    """Alice's upload loses the relay after a few chunks; she resumes only when told to."""
+    alice.relay.reconnect = False
+    real: Callable[..., AsyncIterator[F.ServerFrame]] = alice.relay.pipeline
+
+    async def cut(builds: Iterable[Callable[[int], F.ClientFrame]], window: int = 8):  # type: ignore[no-untyped-def]
+        answers = 0
+        async for answer in real(builds, window):
+            yield answer
+            answers += 1
+            if answers == 3:
+                raise ConnectionLost("the relay went away")
+
+    alice.relay.pipeline = cut  # type: ignore[method-assign]
+    with pytest.raises(TransferError, match="interrupted"):
+        await alice.send_file("bob", source)
+    alice.relay.pipeline = real  # type: ignore[method-assign]
+
+
+async def test_under_reported_upload_of_an_edited_file_reuses_no_nonce(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient], tmp_path: Path
+) -> None:
+    """The relay claims it has nothing after the file was edited in place: the resume
+    stops before sealing other bytes under a used chunk nonce, and frees the blob."""
+    alice, bob, _ = trio
+    source = tmp_path / "draft.bin"
+    source.write_bytes(os.urandom(40 * CHUNK_SIZE))
+    await _interrupted_upload(alice, source)
+    [pending] = alice._pending_uploads()
+    received = _under_reporting_relay(relay)
+    with open(source, "r+b") as handle:
+        handle.write(b"edited in place")
+    with pytest.raises(TransferError, match="changed"):
+        await alice._finish_upload(pending)
+    assert all(len(bodies) == 1 for bodies in received.values())
+    assert alice._pending_uploads() == []
+    assert await relay.store.files_of("alice") == []
+    assert not [e for e in drain(bob) if isinstance(e, FileOffered)]
+
+
+async def test_under_reported_upload_of_an_unchanged_file_resends_the_same_bytes(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient], tmp_path: Path
+) -> None:
+    """Resealing an unchanged file gives identical chunks, so the lie costs only bandwidth."""
+    alice, bob, _ = trio
+    source = tmp_path / "same.bin"
+    source.write_bytes(os.urandom(40 * CHUNK_SIZE))
+    await _interrupted_upload(alice, source)
+    [pending] = alice._pending_uploads()
+    received = _under_reporting_relay(relay)
+    await alice._finish_upload(pending)
+    assert (pending.blob_id, 0) in received
+    assert all(len(bodies) == 1 for bodies in received.values())
+    offer = await wait_for(bob, FileOffered, file_id=pending.blob_id)
+    saved = await bob.download(offer.file_id, tmp_path / "dl")
+    assert saved.read_bytes() == source.read_bytes()

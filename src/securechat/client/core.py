@@ -50,7 +50,7 @@ from securechat.client.vault_store import (
 )
 from securechat.crypto import handshake, prekeys, ratchet
 from securechat.crypto.errors import CryptoError, IdentityKeyMismatch
-from securechat.crypto.filestream import FileManifest
+from securechat.crypto.filestream import FileManifest, SealLedger, tags_digest
 from securechat.crypto.identity import IdentityKeyPair, IdentityPublicKey
 from securechat.crypto.prekeys import PrekeyBundle, PrekeySecrets
 from securechat.crypto.ratchet import RatchetMessage, RatchetState
@@ -734,18 +734,22 @@ class ChatClient:
         self._usable_session(peer)
         outgoing = await asyncio.to_thread(transfers.outgoing_file, Path(path).expanduser())
         # The digest only goes into the offer: a thread computes it while the chunks go out.
-        hashing = asyncio.ensure_future(asyncio.to_thread(transfers.file_digest, outgoing))
+        hashing = asyncio.ensure_future(asyncio.to_thread(transfers.file_tags, outgoing))
         try:
             blob_id = await transfers.begin_upload(self.relay, outgoing.size, [peer])
         except BaseException:
             await asyncio.gather(hashing, return_exceptions=True)
             raise
         self._uploading.add(blob_id)
+        ledger = SealLedger()
         uploading = asyncio.ensure_future(
-            transfers.upload(self.relay, outgoing, blob_id, self._progress(blob_id, "up"))
+            transfers.upload(self.relay, outgoing, blob_id, self._progress(blob_id, "up"), ledger)
         )
         try:
-            manifest = outgoing.manifest(await hashing)
+            tags = await hashing
+            # Kept (and resumable) only if every chunk already sent sealed to these tags.
+            transfers.expect_tags(ledger, tags, outgoing.path)
+            manifest = outgoing.manifest(tags_digest(tags))
             pending = PendingUpload(
                 blob_id, peer, str(outgoing.path.resolve()), manifest.to_bytes()
             )
@@ -788,9 +792,10 @@ class ChatClient:
         self._uploading.add(pending.blob_id)
         try:
             manifest = FileManifest.from_bytes(pending.manifest)
-            await transfers.upload(
+            await transfers.resume_upload(
                 self.relay,
                 transfers.OutgoingFile.of(Path(pending.path), manifest),
+                manifest,
                 pending.blob_id,
                 self._progress(pending.blob_id, "up"),
             )
