@@ -12,9 +12,9 @@ import pytest
 from securechat.client.core import ChatClient
 from securechat.client.events import (
     ConversationChanged,
-    FileOffered,
     ConversationState,
     ErrorRaised,
+    FileOffered,
     KeyChanged,
     KeyKept,
     MessageReceived,
