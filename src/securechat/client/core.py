@@ -21,7 +21,7 @@ import msgspec
 
 from securechat import paths
 from securechat.client import payloads as P
-from securechat.client import transfers, trust
+from securechat.client import transfers
 from securechat.client.events import (
     ConnectionChanged,
     ConnectionState,
@@ -40,6 +40,13 @@ from securechat.client.events import (
     TransferProgress,
 )
 from securechat.client.relay_client import OutboxItem, RelayClient, new_envelope_id
+from securechat.client.trust import (
+    SafetyNumbers,
+    SharedKeyOutcome,
+    classify_shared_key,
+    rejection_record,
+    safety_numbers,
+)
 from securechat.client.trust import offered_name as _offered
 from securechat.client.trust import pin_name as _pin
 from securechat.client.vault_store import (
@@ -377,14 +384,14 @@ class ChatClient:
             await self._watch([peer])
         return identity.public.fingerprint_hex()
 
-    def verify(self, peer: str) -> trust.SafetyNumbers:
+    def verify(self, peer: str) -> SafetyNumbers:
         """The numbers to read out: the pinned key's, and during a change the offered one's."""
         vault, identity, me = self._need_identity()
         pinned = vault.get(_pin(peer))
         if pinned is None:
             raise SessionError(f"no key known for {peer}: ask them to `sharekey {self.username}`")
         offered = vault.get(_offered(peer))
-        return trust.safety_numbers(
+        return safety_numbers(
             me,
             identity.public,
             peer,
@@ -418,13 +425,7 @@ class ChatClient:
         """Ends a change in favour of the pinned key; one transaction stores the warning."""
         pinned_fp = IdentityPublicKey(pinned).fingerprint_hex()
         offered_fp = IdentityPublicKey(offered).fingerprint_hex()
-        record = MessageRecord(
-            peer=peer,
-            outgoing=False,
-            kind="system",
-            text=trust.rejection_warning(peer, pinned_fp, offered_fp, by_peer=by_peer),
-            ts=time.time(),
-        )
+        record = rejection_record(peer, pinned_fp, offered_fp, time.time(), by_peer=by_peer)
         if eid is None:
             message_id = vault.add_message(record, drop=(_offered(peer),))
         else:
@@ -609,8 +610,8 @@ class ChatClient:
         shared = IdentityPublicKey.from_der(key.identity)
         pinned, pending = vault.get(_pin(peer)), vault.get(_offered(peer))
         self._ensure_conversation(vault, peer)
-        match trust.classify_shared_key(pinned, pending, shared.der):
-            case trust.SharedKeyOutcome.PIN:
+        match classify_shared_key(pinned, pending, shared.der):
+            case SharedKeyOutcome.PIN:
                 vault.record_incoming(peer, eid, None, {_pin(peer): shared.der})
                 self._emit(KeyShared(peer, shared.fingerprint_hex()))
                 self._emit(
@@ -618,14 +619,14 @@ class ChatClient:
                         peer, self.conversation_state(peer), shared.fingerprint_hex()
                     )
                 )
-            case trust.SharedKeyOutcome.CHANGE:
+            case SharedKeyOutcome.CHANGE:
                 assert pinned is not None
                 vault.record_incoming(peer, eid, None, {})
                 self._key_changed(peer, pinned, shared.der)
-            case trust.SharedKeyOutcome.CLEARS_CHANGE:
+            case SharedKeyOutcome.CLEARS_CHANGE:
                 assert pinned is not None and pending is not None
                 self._keep_pinned(vault, peer, pinned, pending, by_peer=True, eid=eid)
-            case trust.SharedKeyOutcome.SAME:
+            case SharedKeyOutcome.SAME:
                 vault.record_incoming(peer, eid, None, {})
                 self._emit(KeyShared(peer, shared.fingerprint_hex()))
 

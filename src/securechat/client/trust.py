@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from securechat.client.vault_store import MessageRecord
 from securechat.crypto.identity import IdentityPublicKey
 from securechat.crypto.safety import format_safety_number, safety_number
 
@@ -117,3 +118,11 @@ def rejection_warning(peer: str, pinned: str, rejected: str, *, by_peer: bool) -
         f"{rejected[:16]} offered for {peer}. Unless {peer} changed devices, the relay "
         "or the network forged it to intercept this conversation."
     )
+
+
+def rejection_record(
+    peer: str, pinned: str, rejected: str, ts: float, *, by_peer: bool
+) -> MessageRecord:
+    """The warning as a `system` history entry: securechat's words, never shown as the peer's."""
+    text = rejection_warning(peer, pinned, rejected, by_peer=by_peer)
+    return MessageRecord(peer=peer, outgoing=False, kind="system", text=text, ts=ts)
