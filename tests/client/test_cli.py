@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -10,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from securechat.client.cli import build_parser
+from securechat.client.cli import main as cli_main
+from securechat.errors import SessionError
+from securechat.server.app import RelayServer
+from tests.client.helpers import clients, secure, swap_bundle_once
 from tests.procs import RelayProcess
 
 PASSWORD = "correct horse battery"
@@ -126,3 +132,32 @@ def test_cli_file_transfer(running_relay: RelayProcess, tmp_path: Path) -> None:
     got = cli(running_relay, b, "bob", "download", offer["file_id"], "--to", str(tmp_path / "dl"))
     assert got.returncode == 0, got.stderr
     assert (tmp_path / "dl" / "photo.jpg").read_bytes() == source.read_bytes()
+
+
+async def test_cli_verify_and_reject_a_forged_key_change(
+    relay: RelayServer, relay_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """`verify` labels both numbers while a change is pending; `reject` keeps the pinned key."""
+    monkeypatch.setenv("SECURECHAT_PASSWORD", PASSWORD)
+    async with clients(relay_url, tmp_path, "alice", "bob", "carol") as (alice, bob, _):
+        await secure(alice, bob)
+        swap_bundle_once(relay, victim="bob", attacker="carol")
+        with pytest.raises(SessionError):
+            await alice.talk("bob")
+        await alice.close()
+        base = ["--server", relay_url, "--data-dir", str(tmp_path / "alice"), "--user", "alice"]
+
+        async def run(*args: str) -> tuple[int, str, str]:
+            code = await asyncio.to_thread(cli_main, [*base, *args])
+            out, err = capsys.readouterr()
+            return code, out, err
+
+        code, out, _ = await run("verify", "bob")
+        assert code == 0 and "PINNED key" in out and "NEW key offered for bob" in out
+        code, out, _ = await run("reject", "bob")
+        assert code == 0 and "kept bob's pinned key" in out
+        code, out, _ = await run("verify", "bob")
+        assert code == 0 and "NEW key" not in out and len(out.splitlines()) == 2
+        code, _, err = await run("reject", "bob")
+        assert code == 1 and "no new key to reject" in err
+    assert "reject" in build_parser().format_help()

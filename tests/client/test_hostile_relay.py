@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 
 import pytest
 
 from securechat.client.core import ChatClient
-from securechat.client.events import ErrorRaised, MessageReceived
+from securechat.client.events import (
+    ConversationChanged,
+    ConversationState,
+    ErrorRaised,
+    FileOffered,
+    KeyChanged,
+    KeyKept,
+    MessageReceived,
+)
+from securechat.client.transfers import TransferError
+from securechat.crypto.filestream import CHUNK_SIZE
+from securechat.errors import ConnectionLost, ProtocolError, SessionError
+from securechat.protocol import frames as F
 from securechat.server.app import RelayServer
 from securechat.server.store import NewEnvelope
-from tests.client.helpers import clients, drain, secure, wait_for
+from tests.client.helpers import clients, drain, secure, swap_bundle_once, wait_for
 
 
 @pytest.fixture
@@ -106,8 +119,6 @@ async def test_changed_key_by_sharekey_needs_explicit_trust(
 ) -> None:
     """A second `sharekey` with another key is refused until `verify` and `trust`."""
     from securechat.client import payloads as P
-    from securechat.client.events import ConversationState, KeyChanged
-    from securechat.errors import SessionError
 
     alice, _, carol = trio
     assert carol.identity is not None
@@ -124,6 +135,165 @@ async def test_changed_key_by_sharekey_needs_explicit_trust(
     assert alice.conversation_state("bob") == ConversationState.KEY_CHANGED
     with pytest.raises(SessionError, match="verify bob"):
         await alice.send_text("bob", "are you still you?")
-    assert alice.verify("bob") != before
+    numbers = alice.verify("bob")
+    assert numbers.pinned == before.pinned and numbers.offered not in (None, before.pinned)
     assert alice.trust("bob") == carol.identity.public.fingerprint_hex()
     assert alice.conversation_state("bob") == ConversationState.NONE
+
+
+async def _forged_key_change(relay: RelayServer, alice: ChatClient) -> tuple[str, str]:
+    """Carol's bundle served as Bob's: Alice sees a key change; returns both fingerprints."""
+    swap_bundle_once(relay, victim="bob", attacker="carol")
+    with pytest.raises(SessionError, match="different key"):
+        await alice.talk("bob")
+    event = await wait_for(alice, KeyChanged, peer="bob")
+    assert event.pinned_fingerprint != event.offered_fingerprint
+    return event.pinned_fingerprint, event.offered_fingerprint
+
+
+def _warnings(client: ChatClient, peer: str) -> list[str]:
+    return [m.record.text for m in client.history(peer) if m.record.kind == "system"]
+
+
+async def test_verify_shows_both_numbers_during_a_key_change(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """While a change is pending, `verify` labels the pinned number and the offered one."""
+    alice, bob, _ = trio
+    before = alice.verify("bob")
+    await _forged_key_change(relay, alice)
+    numbers = alice.verify("bob")
+    assert numbers.pinned == before.pinned == bob.verify("alice").pinned
+    assert numbers.offered is not None and numbers.offered != numbers.pinned
+    text = numbers.describe()
+    assert f"PINNED key (the one you trusted before):\n{numbers.pinned}" in text
+    assert f"NEW key offered for bob (not trusted):\n{numbers.offered}" in text
+
+
+async def test_forged_key_change_can_be_rejected_and_the_session_goes_on(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """`reject` keeps the pinned key: the old session works and the forgery is on record."""
+    alice, bob, _ = trio
+    pinned, forged = await _forged_key_change(relay, alice)
+    assert alice.reject("bob") == pinned
+    kept = await wait_for(alice, KeyKept, peer="bob")
+    assert (kept.rejected_fingerprint, kept.by_peer) == (forged, False)
+    assert alice.conversation_state("bob") == ConversationState.ACTIVE
+    assert alice.verify("bob").offered is None
+    [warning] = _warnings(alice, "bob")
+    assert f"kept bob's pinned key {pinned[:16]}" in warning and forged[:16] in warning
+    await alice.send_text("bob", "still you?")
+    assert (await wait_for(bob, MessageReceived)).text == "still you?"
+    with pytest.raises(SessionError, match="no new key to reject"):
+        alice.reject("bob")
+
+
+async def test_peer_resharing_the_pinned_key_clears_a_forged_change(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """After one swapped bundle, Bob's real key again ends the alarm without trusting Carol's."""
+    alice, bob, _ = trio
+    pinned, forged = await _forged_key_change(relay, alice)
+    await bob.sharekey("alice")
+    kept = await wait_for(alice, KeyKept, peer="bob")
+    assert (kept.pinned_fingerprint, kept.rejected_fingerprint, kept.by_peer) == (
+        pinned,
+        forged,
+        True,
+    )
+    assert alice.conversation_state("bob") == ConversationState.ACTIVE
+    assert bob.identity is not None and alice.pinned_key("bob") == bob.identity.public
+    [warning] = _warnings(alice, "bob")
+    assert "shared the pinned key" in warning and forged[:16] in warning
+    await alice.talk("bob")
+    await wait_for(alice, ConversationChanged, peer="bob", state=ConversationState.ACTIVE)
+    await alice.send_text("bob", "new session")
+    assert (await wait_for(bob, MessageReceived)).text == "new session"
+
+
+def _under_reporting_relay(relay: RelayServer) -> dict[tuple[str, int], set[bytes]]:
+    """Says no chunk of any upload is stored and takes any chunk again; records every chunk.
+
+    Returns what it received: (blob id, index) -> the distinct chunk bodies.
+    """
+    files = relay.files
+    received: dict[tuple[str, int], set[bytes]] = {}
+    real_chunk, real_status = files.chunk, files.status
+
+    async def status(user: str, frame: F.FileStatus) -> F.FileReady:
+        ready = await real_status(user, frame)
+        return F.FileReady(frame.rid, frame.file_id, 0, ready.size, False)
+
+    async def chunk(owner: str, frame: F.FileChunk) -> F.FileReady:
+        received.setdefault((frame.file_id, frame.index), set()).add(bytes(frame.data))
+        try:
+            return await real_chunk(owner, frame)
+        except ProtocolError:  # already stored: the lie goes on
+            record = await relay.store.get_file(frame.file_id)
+            assert record is not None
+            last = -(-record.size // (CHUNK_SIZE + 16)) - 1
+            return F.FileReady(
+                frame.rid, frame.file_id, frame.index + 1, record.size, frame.index == last
+            )
+
+    files.chunk, files.status = chunk, status  # type: ignore[method-assign]
+    return received
+
+
+async def _interrupted_upload(alice: ChatClient, source: Path) -> None:
+    """Alice's upload loses the relay after a few chunks; she resumes only when told to."""
+    alice.relay.reconnect = False
+    real: Callable[..., AsyncIterator[F.ServerFrame]] = alice.relay.pipeline
+
+    async def cut(builds: Iterable[Callable[[int], F.ClientFrame]], window: int = 8):  # type: ignore[no-untyped-def]
+        answers = 0
+        async for answer in real(builds, window):
+            yield answer
+            answers += 1
+            if answers == 3:
+                raise ConnectionLost("the relay went away")
+
+    alice.relay.pipeline = cut  # type: ignore[method-assign]
+    with pytest.raises(TransferError, match="interrupted"):
+        await alice.send_file("bob", source)
+    alice.relay.pipeline = real  # type: ignore[method-assign]
+
+
+async def test_under_reported_upload_of_an_edited_file_reuses_no_nonce(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient], tmp_path: Path
+) -> None:
+    """The relay claims it has nothing after the file was edited in place: the resume
+    stops before sealing other bytes under a used chunk nonce, and frees the blob."""
+    alice, bob, _ = trio
+    source = tmp_path / "draft.bin"
+    source.write_bytes(os.urandom(40 * CHUNK_SIZE))
+    await _interrupted_upload(alice, source)
+    [pending] = alice._pending_uploads()
+    received = _under_reporting_relay(relay)
+    with open(source, "r+b") as handle:
+        handle.write(b"edited in place")
+    with pytest.raises(TransferError, match="changed"):
+        await alice._finish_upload(pending)
+    assert all(len(bodies) == 1 for bodies in received.values())
+    assert alice._pending_uploads() == []
+    assert await relay.store.files_of("alice") == []
+    assert not [e for e in drain(bob) if isinstance(e, FileOffered)]
+
+
+async def test_under_reported_upload_of_an_unchanged_file_resends_the_same_bytes(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient], tmp_path: Path
+) -> None:
+    """Resealing an unchanged file gives identical chunks, so the lie costs only bandwidth."""
+    alice, bob, _ = trio
+    source = tmp_path / "same.bin"
+    source.write_bytes(os.urandom(40 * CHUNK_SIZE))
+    await _interrupted_upload(alice, source)
+    [pending] = alice._pending_uploads()
+    received = _under_reporting_relay(relay)
+    await alice._finish_upload(pending)
+    assert (pending.blob_id, 0) in received
+    assert all(len(bodies) == 1 for bodies in received.values())
+    offer = await wait_for(bob, FileOffered, file_id=pending.blob_id)
+    saved = await bob.download(offer.file_id, tmp_path / "dl")
+    assert saved.read_bytes() == source.read_bytes()

@@ -102,3 +102,20 @@ def test_search_and_paging_over_many_messages(tmp_path: Path) -> None:
         m.record.peer != "peer2" for m in vault.search("cats")
     )
     vault.close()
+
+
+def test_a_message_and_the_entries_it_ends_share_one_transaction(tmp_path: Path) -> None:
+    """A dismissed key change: the warning is stored and the offer deleted together; the
+    warning the user caused is not unread, the one an envelope caused is."""
+    vault = Vault.create(tmp_path / "v", "a long enough password", "0" * 24)
+    vault.put("offered:bob", b"forged")
+    warning = MessageRecord(peer="bob", outgoing=False, kind="system", text="kept", ts=1.0)
+    vault.add_message(warning, drop=("offered:bob",))
+    assert vault.get("offered:bob") is None
+    assert vault.conversations()[0].unread == 0
+    vault.put("offered:bob", b"forged again")
+    vault.record_incoming("bob", "e1", warning, {}, drop=("offered:bob",))
+    assert vault.get("offered:bob") is None and vault.seen("bob", "e1")
+    assert vault.conversations()[0].unread == 1
+    assert [m.record.kind for m in vault.messages("bob")] == ["system", "system"]
+    vault.close()

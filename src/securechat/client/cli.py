@@ -28,6 +28,7 @@ from securechat.client.events import (
     Event,
     FileOffered,
     KeyChanged,
+    KeyKept,
     KeyShared,
     MessageReceived,
     PresenceChanged,
@@ -81,8 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in [
         ("sharekey", "send your identity key to a user"),
         ("talk", "start an end-to-end session with a user"),
-        ("verify", "print the safety number to compare out of band"),
-        ("trust", "accept a user's new identity key"),
+        ("verify", "print the safety number(s) to compare out of band"),
+        ("trust", "accept a user's new identity key (after verify)"),
+        ("reject", "keep a user's pinned key and reject the new one offered"),
     ]:
         sub.add_parser(name, help=text).add_argument("peer")
     return parser
@@ -154,8 +156,11 @@ async def _dispatch(client: ChatClient, args: argparse.Namespace) -> int:
         "receive": lambda: _receive(client, args.wait, args.json),
         "sharekey": lambda: _sharekey(client, args.peer),
         "talk": lambda: _talk(client, args.peer),
-        "verify": lambda: _done(f"safety number with {args.peer}:\n{client.verify(args.peer)}"),
+        "verify": lambda: _done(client.verify(args.peer).describe()),
         "trust": lambda: _done(f"trusted {args.peer}'s key {client.trust(args.peer)}"),
+        "reject": lambda: _done(
+            f"kept {args.peer}'s pinned key {client.reject(args.peer)}; the new key is rejected"
+        ),
     }
     return await actions[command]()
 
@@ -260,7 +265,27 @@ def _describe(event: Event, as_json: bool) -> str | None:
                 "pinned": event.pinned_fingerprint,
                 "offered": event.offered_fingerprint,
             }
-            text = f"WARNING: {event.peer}'s key changed; run `verify {event.peer}`"
+            text = (
+                f"WARNING: {event.peer}'s key changed; run `verify {event.peer}`, then "
+                f"`reject {event.peer}` or `trust {event.peer}`"
+            )
+        case KeyKept():
+            fields = {
+                "type": "key_kept",
+                "peer": event.peer,
+                "pinned": event.pinned_fingerprint,
+                "rejected": event.rejected_fingerprint,
+                "by_peer": event.by_peer,
+            }
+            who = (
+                f"{event.peer} shared their pinned key again"
+                if event.by_peer
+                else f"you kept {event.peer}'s pinned key"
+            )
+            text = (
+                f"WARNING: {who}; the different key {event.rejected_fingerprint} "
+                f"offered for {event.peer} is rejected"
+            )
         case ConversationChanged():
             fields = {"type": "session", "peer": event.peer, "state": event.state.value}
             text = f"session with {event.peer}: {event.state.value}"

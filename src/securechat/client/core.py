@@ -33,12 +33,22 @@ from securechat.client.events import (
     Event,
     FileOffered,
     KeyChanged,
+    KeyKept,
     KeyShared,
     MessageReceived,
     PresenceChanged,
     TransferProgress,
 )
 from securechat.client.relay_client import OutboxItem, RelayClient, new_envelope_id
+from securechat.client.trust import (
+    SafetyNumbers,
+    SharedKeyOutcome,
+    classify_shared_key,
+    rejection_record,
+    safety_numbers,
+)
+from securechat.client.trust import offered_name as _offered
+from securechat.client.trust import pin_name as _pin
 from securechat.client.vault_store import (
     ConversationRecord,
     MessageRecord,
@@ -47,11 +57,10 @@ from securechat.client.vault_store import (
 )
 from securechat.crypto import handshake, prekeys, ratchet
 from securechat.crypto.errors import CryptoError, IdentityKeyMismatch
-from securechat.crypto.filestream import FileManifest
+from securechat.crypto.filestream import FileManifest, SealLedger, tags_digest
 from securechat.crypto.identity import IdentityKeyPair, IdentityPublicKey
 from securechat.crypto.prekeys import PrekeyBundle, PrekeySecrets
 from securechat.crypto.ratchet import RatchetMessage, RatchetState
-from securechat.crypto.safety import format_safety_number, safety_number
 from securechat.crypto.vault import (
     generate_recovery_code,
     is_recovery_code,
@@ -78,14 +87,6 @@ ONE_TIME_BATCH = 100
 """One-time prekeys uploaded per refill: a day of new contacts for a busy user."""
 K_PUBLISHED_SPK = "published_signed_prekey"
 K_PUBLISHED_KEM = "published_kem_prekey"
-
-
-def _pin(peer: str) -> str:
-    return f"pin:{peer}"
-
-
-def _offered(peer: str) -> str:
-    return f"offered:{peer}"
 
 
 def _session(peer: str) -> str:
@@ -389,15 +390,56 @@ class ChatClient:
             await self._watch([peer])
         return identity.public.fingerprint_hex()
 
-    def verify(self, peer: str) -> str:
-        """The safety number for this pair, formatted for reading out loud."""
-        _, identity, me = self._need_identity()
-        vault = self._need_vault()
-        der = vault.get(_offered(peer)) or vault.get(_pin(peer))
-        if der is None:
+    def verify(self, peer: str) -> SafetyNumbers:
+        """The numbers to read out: the pinned key's, and during a change the offered one's."""
+        vault, identity, me = self._need_identity()
+        pinned = vault.get(_pin(peer))
+        if pinned is None:
             raise SessionError(f"no key known for {peer}: ask them to `sharekey {self.username}`")
-        number = safety_number(me, identity.public, peer, IdentityPublicKey(der))
-        return format_safety_number(number)
+        offered = vault.get(_offered(peer))
+        return safety_numbers(
+            me,
+            identity.public,
+            peer,
+            IdentityPublicKey(pinned),
+            IdentityPublicKey(offered) if offered else None,
+        )
+
+    def reject(self, peer: str) -> str:
+        """Keeps the pinned key and drops the offered one; returns the pinned fingerprint.
+
+        The session under the pinned key, if any, carries on; the conversation keeps a
+        warning that another key was presented.
+        """
+        vault = self._need_vault()
+        offered, pinned = vault.get(_offered(peer)), vault.get(_pin(peer))
+        if offered is None or pinned is None:
+            raise SessionError(f"{peer}'s key has not changed: there is no new key to reject")
+        self._keep_pinned(vault, peer, pinned, offered, by_peer=False, eid=None)
+        return IdentityPublicKey(pinned).fingerprint_hex()
+
+    def _keep_pinned(
+        self,
+        vault: Vault,
+        peer: str,
+        pinned: bytes,
+        offered: bytes,
+        *,
+        by_peer: bool,
+        eid: str | None,
+    ) -> None:
+        """Ends a change in favour of the pinned key; one transaction stores the warning."""
+        pinned_fp = IdentityPublicKey(pinned).fingerprint_hex()
+        offered_fp = IdentityPublicKey(offered).fingerprint_hex()
+        record = rejection_record(peer, pinned_fp, offered_fp, time.time(), by_peer=by_peer)
+        if eid is None:
+            message_id = vault.add_message(record, drop=(_offered(peer),))
+        else:
+            stored = vault.record_incoming(peer, eid, record, {}, drop=(_offered(peer),))
+            assert stored is not None
+            message_id = stored
+        self._emit(KeyKept(peer, pinned_fp, offered_fp, message_id, by_peer))
+        self._emit(ConversationChanged(peer, self.conversation_state(peer), pinned_fp))
 
     def trust(self, peer: str) -> str:
         """Accepts the key `peer` now offers and drops the old session; returns the fingerprint."""
@@ -442,7 +484,8 @@ class ChatClient:
             raise SessionError("you cannot open a session with yourself")
         if vault.get(_offered(peer)) is not None:
             raise SessionError(
-                f"{peer}'s key changed: check `verify {peer}`, then `trust {peer}` to continue"
+                f"{peer}'s key changed: compare `verify {peer}` with them, then `reject {peer}` "
+                f"keeps the key you had or `trust {peer}` accepts the new one"
             )
         answer = await self.relay.request(lambda rid: F.FetchBundle(rid=rid, user=peer))
         assert isinstance(answer, F.Bundle)
@@ -461,7 +504,7 @@ class ChatClient:
             self._key_changed(peer, pinned, ident.der)
             raise SessionError(
                 f"the relay offered a different key for {peer}: possible interception. "
-                f"Compare `verify {peer}` with them before `trust {peer}`"
+                f"Compare `verify {peer}` with them, then `reject {peer}` or `trust {peer}`"
             ) from None
         except (CryptoError, ProtocolError) as exc:
             raise SessionError(f"{peer}'s published keys are invalid: {exc}") from exc
@@ -515,7 +558,8 @@ class ChatClient:
         vault = self._need_vault()
         if vault.get(_offered(peer)) is not None:
             raise SessionError(
-                f"{peer}'s key changed: `verify {peer}` with them, then `trust {peer}`"
+                f"{peer}'s key changed: compare `verify {peer}` with them, then "
+                f"`reject {peer}` keeps the key you had or `trust {peer}` accepts the new one"
             )
         blob = vault.get(_session(peer))
         if blob is None:
@@ -569,21 +613,28 @@ class ChatClient:
             self._emit(ErrorRaised(f"an unreadable message from {peer} was dropped", "e2e"))
 
     def _receive_key(self, vault: Vault, peer: str, key: P.SharedKey, eid: str) -> None:
-        offered = IdentityPublicKey.from_der(key.identity)
-        pinned = vault.get(_pin(peer))
+        shared = IdentityPublicKey.from_der(key.identity)
+        pinned, pending = vault.get(_pin(peer)), vault.get(_offered(peer))
         self._ensure_conversation(vault, peer)
-        if pinned is None:
-            vault.record_incoming(peer, eid, None, {_pin(peer): offered.der})
-            self._emit(KeyShared(peer, offered.fingerprint_hex()))
-            self._emit(
-                ConversationChanged(peer, self.conversation_state(peer), offered.fingerprint_hex())
-            )
-        elif pinned != offered.der:
-            vault.record_incoming(peer, eid, None, {})
-            self._key_changed(peer, pinned, offered.der)
-        else:
-            vault.record_incoming(peer, eid, None, {})
-            self._emit(KeyShared(peer, offered.fingerprint_hex()))
+        match classify_shared_key(pinned, pending, shared.der):
+            case SharedKeyOutcome.PIN:
+                vault.record_incoming(peer, eid, None, {_pin(peer): shared.der})
+                self._emit(KeyShared(peer, shared.fingerprint_hex()))
+                self._emit(
+                    ConversationChanged(
+                        peer, self.conversation_state(peer), shared.fingerprint_hex()
+                    )
+                )
+            case SharedKeyOutcome.CHANGE:
+                assert pinned is not None
+                vault.record_incoming(peer, eid, None, {})
+                self._key_changed(peer, pinned, shared.der)
+            case SharedKeyOutcome.CLEARS_CHANGE:
+                assert pinned is not None and pending is not None
+                self._keep_pinned(vault, peer, pinned, pending, by_peer=True, eid=eid)
+            case SharedKeyOutcome.SAME:
+                vault.record_incoming(peer, eid, None, {})
+                self._emit(KeyShared(peer, shared.fingerprint_hex()))
 
     def _receive_prekey(
         self, vault: Vault, peer: str, outer: P.PrekeyEnvelope, envelope: F.Envelope
@@ -690,18 +741,22 @@ class ChatClient:
         self._usable_session(peer)
         outgoing = await asyncio.to_thread(transfers.outgoing_file, Path(path).expanduser())
         # The digest only goes into the offer: a thread computes it while the chunks go out.
-        hashing = asyncio.ensure_future(asyncio.to_thread(transfers.file_digest, outgoing))
+        hashing = asyncio.ensure_future(asyncio.to_thread(transfers.file_tags, outgoing))
         try:
             blob_id = await transfers.begin_upload(self.relay, outgoing.size, [peer])
         except BaseException:
             await asyncio.gather(hashing, return_exceptions=True)
             raise
         self._uploading.add(blob_id)
+        ledger = SealLedger()
         uploading = asyncio.ensure_future(
-            transfers.upload(self.relay, outgoing, blob_id, self._progress(blob_id, "up"))
+            transfers.upload(self.relay, outgoing, blob_id, self._progress(blob_id, "up"), ledger)
         )
         try:
-            manifest = outgoing.manifest(await hashing)
+            tags = await hashing
+            # Kept (and resumable) only if every chunk already sent sealed to these tags.
+            transfers.expect_tags(ledger, tags, outgoing.path)
+            manifest = outgoing.manifest(tags_digest(tags))
             pending = PendingUpload(
                 blob_id, peer, str(outgoing.path.resolve()), manifest.to_bytes()
             )
@@ -744,9 +799,10 @@ class ChatClient:
         self._uploading.add(pending.blob_id)
         try:
             manifest = FileManifest.from_bytes(pending.manifest)
-            await transfers.upload(
+            await transfers.resume_upload(
                 self.relay,
                 transfers.OutgoingFile.of(Path(pending.path), manifest),
+                manifest,
                 pending.blob_id,
                 self._progress(pending.blob_id, "up"),
             )

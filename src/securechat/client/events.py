@@ -78,6 +78,20 @@ class KeyChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyKept:
+    """A pending key change ended with the pinned key kept; `message_id` is the stored warning.
+
+    `by_peer`: the peer shared the pinned key again, rather than the user rejecting the offer.
+    """
+
+    peer: str
+    pinned_fingerprint: str
+    rejected_fingerprint: str
+    message_id: int
+    by_peer: bool
+
+
+@dataclass(frozen=True, slots=True)
 class KeyShared:
     """A peer's identity key arrived by `sharekey` and was pinned (trust on first use)."""
 
@@ -115,6 +129,7 @@ Event = (
     | PresenceChanged
     | ConversationChanged
     | KeyChanged
+    | KeyKept
     | KeyShared
     | FileOffered
     | TransferProgress

@@ -214,7 +214,10 @@ class Vault:
 
     def delete(self, name: str) -> None:
         with self._tx() as db:
-            db.execute("DELETE FROM kv WHERE name = ?", (self._tag("kv", name),))
+            self._delete(db, name)
+
+    def _delete(self, db: sqlite3.Connection, name: str) -> None:
+        db.execute("DELETE FROM kv WHERE name = ?", (self._tag("kv", name),))
 
     # --- outbox --------------------------------------------------------------------
 
@@ -257,12 +260,18 @@ class Vault:
     # --- history -------------------------------------------------------------------
 
     def record_incoming(
-        self, sender: str, eid: str, record: MessageRecord | None, state: dict[str, bytes]
+        self,
+        sender: str,
+        eid: str,
+        record: MessageRecord | None,
+        state: dict[str, bytes],
+        drop: tuple[str, ...] = (),
     ) -> int | None:
         """One transaction: mark (sender, eid) seen, store the message and the new session state.
 
         A crash before the commit leaves the envelope unseen and the state unchanged, so
         the redelivery decrypts again; after it, the redelivery is recognised and dropped.
+        `drop` names key/value entries the envelope ends (a dismissed key change).
         """
         with self._tx() as db:
             db.execute(
@@ -271,6 +280,8 @@ class Vault:
             )
             for name, value in state.items():
                 self._put(db, name, value)
+            for name in drop:
+                self._delete(db, name)
             return self._add_message(db, record, unread=True) if record else None
 
     def record_outgoing(
@@ -284,9 +295,16 @@ class Vault:
                 self._outbox_add(db, item)
             return self._add_message(db, record, unread=False) if record else None
 
-    def add_message(self, record: MessageRecord) -> int:
+    def add_message(self, record: MessageRecord, drop: tuple[str, ...] = ()) -> int:
+        """Stores a message written here, deleting the `drop` entries in the same transaction.
+
+        A `system` record written here is the user's own doing, so it is not unread.
+        """
         with self._tx() as db:
-            return self._add_message(db, record, unread=not record.outgoing)
+            for name in drop:
+                self._delete(db, name)
+            unread = not record.outgoing and record.kind != "system"
+            return self._add_message(db, record, unread=unread)
 
     def _add_message(self, db: sqlite3.Connection, record: MessageRecord, unread: bool) -> int:
         conv = self._tag("conv", record.peer)

@@ -103,6 +103,11 @@ class MessageLine(Static):
 
     def _text(self) -> Text:
         record = self.message.record
+        if record.kind == "system":
+            # Written by securechat, not the peer: never shown under their name.
+            return Text.assemble(
+                (f"{self._time_format(record.ts)} ", "dim"), safe(record.text, "bold red")
+            )
         sender = self._me if record.outgoing else record.peer
         line = Text.assemble(
             (f"{self._time_format(record.ts)} ", "dim"),
