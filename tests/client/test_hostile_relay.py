@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from securechat.client import payloads as P
 from securechat.client.core import ChatClient
-from securechat.client.events import ErrorRaised, MessageReceived
+from securechat.client.events import (
+    DeliveryChanged,
+    DeliveryState,
+    ErrorRaised,
+    FileOffered,
+    MessageReceived,
+)
+from securechat.protocol import frames as F
+from securechat.protocol.padding import is_bucket
 from securechat.server.app import RelayServer
 from securechat.server.store import NewEnvelope
 from tests.client.helpers import clients, drain, secure, wait_for
@@ -127,3 +136,42 @@ async def test_changed_key_by_sharekey_needs_explicit_trust(
     assert alice.verify("bob") != before
     assert alice.trust("bob") == carol.identity.public.fingerprint_hex()
     assert alice.conversation_state("bob") == ConversationState.NONE
+
+
+def _record_bodies(relay: RelayServer) -> list[tuple[str, str, bytes]]:
+    """Every (sender, recipient, body) the relay is asked to carry from now on."""
+    seen: list[tuple[str, str, bytes]] = []
+    original = relay.relay.submit
+
+    async def spy(outlet, sender: str, frame: F.Send) -> None:  # type: ignore[no-untyped-def]
+        seen.append((sender, frame.to, frame.body))
+        await original(outlet, sender, frame)
+
+    relay.relay.submit = spy  # type: ignore[method-assign]
+    return seen
+
+
+async def test_envelopes_in_a_session_are_one_kind_in_a_few_sizes(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient], tmp_path: Path
+) -> None:
+    """Texts, receipts and file offers look alike to the relay: no tag, bucket sizes."""
+    alice, bob, _ = trio
+    bodies = _record_bodies(relay)
+    await alice.send_text("bob", "ok, see you at 8")
+    await wait_for(alice, DeliveryChanged, state=DeliveryState.DELIVERED)
+    note = tmp_path / "notes.txt"
+    note.write_bytes(b"bring the tent")
+    blob_id = await alice.send_file("bob", note)
+    await wait_for(bob, FileOffered, file_id=blob_id)
+    await wait_for(alice, DeliveryChanged, state=DeliveryState.DELIVERED)
+    await bob.send_text("alice", "long " * 400)
+    await wait_for(alice, MessageReceived)
+    await wait_for(bob, DeliveryChanged, state=DeliveryState.DELIVERED)
+    kinds = {type(P.decode_outer(body)) for _, _, body in bodies}
+    assert kinds == {P.RatchetEnvelope}
+    assert all(body[0] == P.RATCHET_KIND for _, _, body in bodies)
+    assert all(is_bucket(len(body)) for _, _, body in bodies)
+    # The short text and both receipts, which were 115 and 127 bytes, now share a size.
+    small = [len(body) for _, _, body in bodies if len(body) < 1000]
+    assert small.count(256) >= 4
+    assert len(bodies) == 6

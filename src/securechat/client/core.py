@@ -21,7 +21,7 @@ import msgspec
 
 from securechat import paths
 from securechat.client import payloads as P
-from securechat.client import transfers
+from securechat.client import sequence, transfers
 from securechat.client.events import (
     ConnectionChanged,
     ConnectionState,
@@ -90,6 +90,14 @@ def _offered(peer: str) -> str:
 
 def _session(peer: str) -> str:
     return f"session:{peer}"
+
+
+def _sent_count(peer: str) -> str:
+    return f"txseq:{peer}"
+
+
+def _window(peer: str) -> str:
+    return f"rxseq:{peer}"
 
 
 def _file(blob_id: str) -> str:
@@ -489,19 +497,29 @@ class ChatClient:
         record = MessageRecord(
             peer=peer, outgoing=True, text=text, ts=now, eid=eid, state=DeliveryState.SENDING
         )
-        await self._send_inner(peer, P.Text(text=text, ts=now), record, eid)
+        await self._send_inner(peer, P.Text(text=text), record, eid)
         return eid
 
     async def _send_inner(
         self, peer: str, inner: P.Inner, record: MessageRecord | None, eid: str | None = None
     ) -> int | None:
+        """Seals `inner` in format 2: numbered if a user would miss it, padded, untagged."""
         vault, _, me = self._need_identity()
         state = self._usable_session(peer)
-        state, message = ratchet.encrypt(state, P.encode(inner), me, peer)
-        item = OutboxItem(
-            eid or new_envelope_id(), peer, P.encode(P.RatchetEnvelope(message=message.to_bytes()))
-        )
-        message_id = vault.record_outgoing(record, {_session(peer): state.to_bytes()}, item)
+        changes: dict[str, bytes] = {}
+        number = 0
+        if P.counted(inner):
+            counter = sequence.next_number(
+                sequence.decode_counter(vault.get(_sent_count(peer))), state.session_id
+            )
+            changes[_sent_count(peer)] = sequence.encode(counter)
+            number = counter.last
+        sent_at = record.ts if record is not None else time.time()
+        plaintext = P.encode_inner(inner, sent_at, number)
+        state, message = ratchet.encrypt(state, plaintext, me, peer)
+        item = OutboxItem(eid or new_envelope_id(), peer, P.encode_message(message.to_bytes()))
+        changes[_session(peer)] = state.to_bytes()
+        message_id = vault.record_outgoing(record, changes, item)
         await self.relay.transmit(item)
         return message_id
 
@@ -621,7 +639,7 @@ class ChatClient:
         assert self.username is not None
         was_confirmed = state.confirmed
         new_state, plaintext = ratchet.decrypt(state, message, peer, self.username)
-        inner = P.decode_inner(plaintext)
+        inner = P.decode_inner(plaintext).content
         changes = {**extra, _session(peer): new_state.to_bytes()}
         match inner:
             case P.Text():
@@ -780,7 +798,7 @@ class ChatClient:
         self._need_vault().put(_file(pending.blob_id), pending.manifest)
         await self._send_inner(
             pending.peer,
-            P.FileOffer(manifest=pending.manifest, blob_id=pending.blob_id, ts=now),
+            P.FileOffer(manifest=pending.manifest, blob_id=pending.blob_id),
             record,
             eid,
         )
