@@ -126,3 +126,20 @@ def test_cli_file_transfer(running_relay: RelayProcess, tmp_path: Path) -> None:
     got = cli(running_relay, b, "bob", "download", offer["file_id"], "--to", str(tmp_path / "dl"))
     assert got.returncode == 0, got.stderr
     assert (tmp_path / "dl" / "photo.jpg").read_bytes() == source.read_bytes()
+
+
+def test_receive_shows_both_times_and_flags_a_disagreement() -> None:
+    """`receive --json` carries the sender's and the relay's time; text output warns."""
+    from securechat.client.cli import _describe
+    from securechat.client.events import MessageReceived
+
+    event = MessageReceived("alice", "hi", 1_700_000_000.0, 7, 1_699_000_000.0, True)
+    fields = json.loads(_describe(event, True) or "")
+    assert (fields["ts"], fields["received_ts"], fields["clocks_disagree"]) == (
+        1_700_000_000.0,
+        1_699_000_000.0,
+        True,
+    )
+    assert "relay says received" in (_describe(event, False) or "")
+    calm = MessageReceived("alice", "hi", 1_700_000_000.0, 7, 1_700_000_001.0, False)
+    assert (_describe(calm, False) or "") == "alice: hi"

@@ -175,3 +175,30 @@ async def test_envelopes_in_a_session_are_one_kind_in_a_few_sizes(
     small = [len(body) for _, _, body in bodies if len(body) < 1000]
     assert small.count(256) >= 4
     assert len(bodies) == 6
+
+
+async def test_a_relay_that_rewrites_times_does_not_set_the_displayed_time(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """The sender's authenticated time is shown; the relay's is only "received", and flagged."""
+    alice, bob, _ = trio
+    before = time.time()
+    await alice.send_text("bob", "honest relay")
+    honest = await wait_for(bob, MessageReceived)
+    assert isinstance(honest, MessageReceived)
+    assert not honest.clocks_disagree and abs(honest.received_ts - honest.ts) < 5
+    three_days = 3 * 86400
+    relay.relay.clock = lambda: time.time() - three_days
+    await alice.send_text("bob", "sent just now")
+    event = await wait_for(bob, MessageReceived)
+    assert isinstance(event, MessageReceived)
+    after = time.time()
+    assert before <= event.ts <= after
+    assert event.received_ts < before - three_days + 5
+    assert event.clocks_disagree
+    stored = bob.history("alice")[-1].record
+    assert (stored.text, stored.ts, stored.received) == (
+        "sent just now",
+        event.ts,
+        event.received_ts,
+    )

@@ -639,16 +639,32 @@ class ChatClient:
         assert self.username is not None
         was_confirmed = state.confirmed
         new_state, plaintext = ratchet.decrypt(state, message, peer, self.username)
-        inner = P.decode_inner(plaintext).content
+        opened = P.decode_inner(plaintext)
+        inner = opened.content
+        sent_at = opened.sent_at if opened.sent_at is not None else envelope.ts
         changes = {**extra, _session(peer): new_state.to_bytes()}
         match inner:
             case P.Text():
                 record = MessageRecord(
-                    peer=peer, outgoing=False, text=inner.text, ts=envelope.ts, eid=envelope.eid
+                    peer=peer,
+                    outgoing=False,
+                    text=inner.text,
+                    ts=sent_at,
+                    eid=envelope.eid,
+                    received=envelope.ts,
                 )
                 message_id = vault.record_incoming(peer, envelope.eid, record, changes)
                 assert message_id is not None
-                self._emit(MessageReceived(peer, inner.text, envelope.ts, message_id))
+                self._emit(
+                    MessageReceived(
+                        peer,
+                        inner.text,
+                        sent_at,
+                        message_id,
+                        envelope.ts,
+                        P.clocks_disagree(sent_at, envelope.ts),
+                    )
+                )
                 self._spawn(self._send_inner(peer, P.Receipt(eids=[envelope.eid]), None))
             case P.Receipt():
                 vault.record_incoming(peer, envelope.eid, None, changes)
@@ -667,8 +683,9 @@ class ChatClient:
                     kind="file",
                     file_id=inner.blob_id,
                     text=f"{manifest.name} ({transfers.human_size(manifest.size)})",
-                    ts=envelope.ts,
+                    ts=sent_at,
                     eid=envelope.eid,
+                    received=envelope.ts,
                 )
                 changes[_file(inner.blob_id)] = inner.manifest
                 message_id = vault.record_incoming(peer, envelope.eid, record, changes)

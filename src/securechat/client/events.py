@@ -44,7 +44,12 @@ class MessageReceived:
     peer: str
     text: str
     ts: float
+    """When the sender says it sent the message: authenticated end to end."""
     message_id: int
+    received_ts: float = 0.0
+    """When the relay says it received it: not authenticated; 0 when unknown."""
+    clocks_disagree: bool = False
+    """The two times differ by more than `payloads.CLOCK_DISAGREEMENT` seconds."""
 
 
 @dataclass(frozen=True, slots=True)

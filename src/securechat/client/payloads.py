@@ -112,6 +112,19 @@ class Opened:
     version: int
 
 
+CLOCK_DISAGREEMENT = 600.0
+"""Seconds between the sender's time and the relay's beyond which a message is flagged."""
+
+
+def clocks_disagree(sent_at: float, relayed_at: float) -> bool:
+    """The sender's clock is off, the message waited in its outbox, or the relay lies.
+
+    The relay's time cannot be checked; the sender's is authenticated, so it is
+    the one shown. A wide gap is shown too, rather than silently believed.
+    """
+    return abs(sent_at - relayed_at) > CLOCK_DISAGREEMENT
+
+
 def counted(content: Inner) -> bool:
     """Messages a user would miss are numbered; receipts and hellos are not (see retries)."""
     return isinstance(content, Text | FileOffer)

@@ -67,6 +67,8 @@ class MessageRecord(msgspec.Struct, frozen=True, kw_only=True):
     kind: str = "text"
     """`text`, `file` (text holds the file manifest summary) or `system`."""
     file_id: str = ""
+    received: float = 0.0
+    """The relay's time for an incoming message (`ts` is the sender's); 0 in older records."""
 
 
 @dataclass(frozen=True, slots=True)

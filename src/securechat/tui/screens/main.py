@@ -149,9 +149,13 @@ class MainScreen(Screen[None]):
             case ConnectionChanged(state=state, detail=detail):
                 status = self.query_one(StatusBar)
                 status.connection, status.detail = state, detail
-            case MessageReceived(peer=peer, text=text, ts=ts, message_id=message_id):
+            case MessageReceived(
+                peer=peer, text=text, ts=ts, message_id=message_id, received_ts=received
+            ):
                 self._check_links(extract_urls(text))
-                record = MessageRecord(peer=peer, outgoing=False, text=text, ts=ts)
+                record = MessageRecord(
+                    peer=peer, outgoing=False, text=text, ts=ts, received=received
+                )
                 if self._in_view(peer):
                     await chat.append(StoredMessage(message_id, record))
                     self.client.mark_read(peer)
