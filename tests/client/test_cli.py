@@ -143,3 +143,17 @@ def test_receive_shows_both_times_and_flags_a_disagreement() -> None:
     assert "relay says received" in (_describe(event, False) or "")
     calm = MessageReceived("alice", "hi", 1_700_000_000.0, 7, 1_700_000_001.0, False)
     assert (_describe(calm, False) or "") == "alice: hi"
+
+
+def test_receive_reports_missing_messages() -> None:
+    """A gap the relay left is a line of its own, in text and in JSON."""
+    from securechat.client.cli import _describe
+    from securechat.client.events import MessagesMissing
+
+    event = MessagesMissing("bob", 2)
+    assert _describe(event, False) == "2 messages from bob are missing"
+    assert json.loads(_describe(event, True) or "") == {
+        "type": "missing",
+        "from": "bob",
+        "count": 2,
+    }

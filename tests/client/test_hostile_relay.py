@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,8 +17,10 @@ from securechat.client.events import (
     ErrorRaised,
     FileOffered,
     MessageReceived,
+    MessagesMissing,
 )
 from securechat.protocol import frames as F
+from securechat.protocol.codec import encode_str
 from securechat.protocol.padding import is_bucket
 from securechat.server.app import RelayServer
 from securechat.server.store import NewEnvelope
@@ -202,3 +205,74 @@ async def test_a_relay_that_rewrites_times_does_not_set_the_displayed_time(
         event.ts,
         event.received_ts,
     )
+
+
+def _drop(relay: RelayServer, sender: str, which: set[int]) -> list[str]:
+    """The relay says `accepted` to `sender`'s n-th envelopes (from 1) and throws them away."""
+    dropped: list[str] = []
+    count = 0
+    original = relay.relay.submit
+
+    async def liar(outlet, who: str, frame: F.Send) -> None:  # type: ignore[no-untyped-def]
+        nonlocal count
+        if who == sender:
+            count += 1
+            if count in which:
+                dropped.append(frame.eid)
+                outlet.push(encode_str(F.Accepted(rid=frame.rid, eid=frame.eid)))
+                return
+        await original(outlet, who, frame)
+
+    relay.relay.submit = liar  # type: ignore[method-assign]
+    return dropped
+
+
+def _quick_checks(*clients: ChatClient, retry_after: float, missing_after: float) -> None:
+    for client in clients:
+        client.retry_after, client.missing_after = retry_after, missing_after
+        client.check_every = 0.05
+
+
+async def test_a_dropped_message_is_reported_missing(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """Message 2 of 3 never arrives (and is not sent again): Bob is told, once."""
+    alice, bob, _ = trio
+    _quick_checks(alice, bob, retry_after=3600, missing_after=0.5)
+    _drop(relay, "alice", {2})
+    for text in ("one", "two", "three"):
+        await alice.send_text("bob", text)
+    missing = await wait_for(bob, MessagesMissing, peer="alice")
+    assert isinstance(missing, MessagesMissing)
+    assert (missing.count, missing.text) == (1, "1 message from alice is missing")
+    assert [m.record.text for m in bob.history("alice")] == ["one", "three"]
+    await asyncio.sleep(0.3)
+    assert not any(isinstance(event, MessagesMissing) for event in drain(bob))
+
+
+async def test_a_dropped_message_is_sent_again_and_arrives(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """Without a receipt Alice sends the same envelope again; Bob shows it, once, no alarm."""
+    alice, bob, _ = trio
+    _quick_checks(alice, bob, retry_after=0.3, missing_after=30)
+    dropped = _drop(relay, "alice", {2})
+    eids = [await alice.send_text("bob", text) for text in ("one", "two", "three")]
+    assert dropped == [eids[1]]
+    await wait_for(alice, DeliveryChanged, eid=eids[1], state=DeliveryState.DELIVERED)
+    assert sorted(m.record.text for m in bob.history("alice")) == ["one", "three", "two"]
+    assert not any(isinstance(event, MessagesMissing) for event in drain(bob))
+
+
+async def test_a_dropped_receipt_is_answered_again(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """Bob's receipt is dropped: Alice's resend is recognised, not shown twice, and confirmed."""
+    alice, bob, _ = trio
+    _quick_checks(alice, bob, retry_after=0.3, missing_after=30)
+    dropped = _drop(relay, "bob", {1})
+    eid = await alice.send_text("bob", "did you get this?")
+    await wait_for(bob, MessageReceived)
+    await wait_for(alice, DeliveryChanged, eid=eid, state=DeliveryState.DELIVERED)
+    assert len(dropped) == 1
+    assert [m.record.text for m in bob.history("alice")] == ["did you get this?"]

@@ -30,6 +30,7 @@ from securechat.client.events import (
     KeyChanged,
     KeyShared,
     MessageReceived,
+    MessagesMissing,
     PresenceChanged,
     TransferProgress,
 )
@@ -260,6 +261,9 @@ def _describe(event: Event, as_json: bool) -> str | None:
                 text += (
                     f"  [sent {_clock(event.ts)}, relay says received {_clock(event.received_ts)}]"
                 )
+        case MessagesMissing():
+            fields = {"type": "missing", "from": event.peer, "count": event.count}
+            text = event.text
         case KeyShared():
             fields = {"type": "key", "from": event.peer, "fingerprint": event.fingerprint}
             text = f"{event.peer} shared their key {event.fingerprint}"

@@ -35,6 +35,7 @@ from securechat.client.events import (
     KeyChanged,
     KeyShared,
     MessageReceived,
+    MessagesMissing,
     PresenceChanged,
     TransferProgress,
 )
@@ -121,6 +122,13 @@ class PendingUpload(msgspec.Struct, frozen=True, array_like=True):
 
 
 class ChatClient:
+    retry_after = 60.0
+    """Seconds before an unconfirmed message is sent again; doubles with each attempt."""
+    max_retries = 8
+    missing_after = 180.0
+    """Seconds a numbered message may lag behind a later one before it is reported missing."""
+    check_every = 5.0
+
     def __init__(
         self,
         server_url: str,
@@ -147,6 +155,7 @@ class ChatClient:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._uploading: set[str] = set()
         self._rotation: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
 
     # --- plumbing ------------------------------------------------------------------
 
@@ -191,6 +200,8 @@ class ChatClient:
     async def close(self) -> None:
         if self._rotation is not None:
             self._rotation.cancel()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         for task in list(self._tasks):
             task.cancel()
         await self.relay.close()
@@ -268,6 +279,8 @@ class ChatClient:
             await self._watch(peers)
         if self._rotation is None:
             self._rotation = asyncio.get_running_loop().create_task(self._rotate_periodically())
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch_delivery())
 
     async def _rotate_periodically(self) -> None:
         """Clients that stay signed in for weeks still rotate their signed prekeys."""
@@ -519,9 +532,56 @@ class ChatClient:
         state, message = ratchet.encrypt(state, plaintext, me, peer)
         item = OutboxItem(eid or new_envelope_id(), peer, P.encode_message(message.to_bytes()))
         changes[_session(peer)] = state.to_bytes()
-        message_id = vault.record_outgoing(record, changes, item)
+        message_id = vault.record_outgoing(record, changes, item, confirm=number > 0)
         await self.relay.transmit(item)
         return message_id
+
+    # --- drops: gaps in what arrives, retries of what was not confirmed --------------
+
+    async def _watch_delivery(self) -> None:
+        """Reports overdue gaps and sends unconfirmed messages again, for as long as we run."""
+        while True:
+            await asyncio.sleep(self.check_every)
+            with contextlib.suppress(SecureChatError):
+                self.report_missing()
+                await self.retry_unconfirmed()
+
+    def report_missing(self) -> None:
+        vault = self._need_vault()
+        now = time.time()
+        for conversation in vault.conversations():
+            peer = conversation.peer
+            window = sequence.decode_window(vault.get(_window(peer)))
+            if window is None:
+                continue
+            window, lost = sequence.overdue(window, now, self.missing_after)
+            if lost:
+                vault.put(_window(peer), sequence.encode(window))
+                self._emit(MessagesMissing(peer, lost))
+
+    async def retry_unconfirmed(self) -> None:
+        """The same body under the same eid: a relay still holding it stores no second copy,
+        and a peer that has it answers with a receipt again."""
+        vault = self._need_vault()
+        if not self.relay.connected:
+            return
+        now = time.time()
+        queued = {item.eid for item in vault.outbox_items()}
+        for entry in vault.unconfirmed():
+            if entry.eid in queued:
+                continue
+            if entry.attempts >= self.max_retries:
+                vault.drop_unconfirmed(entry.eid, entry.peer)
+                continue
+            last = entry.last_try or entry.sent_at
+            if now - last < self.retry_after * 2**entry.attempts:
+                continue
+            vault.update_unconfirmed(
+                msgspec.structs.replace(entry, attempts=entry.attempts + 1, last_try=now)
+            )
+            item = OutboxItem(entry.eid, entry.peer, entry.body)
+            vault.outbox_add(item)
+            await self.relay.transmit(item)
 
     def _usable_session(self, peer: str) -> RatchetState:
         vault = self._need_vault()
@@ -547,6 +607,7 @@ class ChatClient:
         if vault is None or self.identity is None:
             raise SessionError("envelope arrived before the vault was open")
         if vault.seen(envelope.sender, envelope.eid):
+            self._confirm_again(vault, envelope)
             return
         peer = envelope.sender
         try:
@@ -579,6 +640,33 @@ class ChatClient:
             log.warning("dropped an unreadable envelope: %s", type(exc).__name__)
             vault.record_incoming(peer, envelope.eid, None, {})
             self._emit(ErrorRaised(f"an unreadable message from {peer} was dropped", "e2e"))
+
+    def _confirm_again(self, vault: Vault, envelope: F.Envelope) -> None:
+        """A message we have, sent again: its sender did not get our receipt, so resend it."""
+        stored = vault.message_by_eid(envelope.eid)
+        if (
+            stored is not None
+            and not stored.record.outgoing
+            and stored.record.peer == envelope.sender
+            and stored.record.kind in ("text", "file")
+        ):
+            self._spawn(self._receipt(envelope.sender, envelope.eid))
+
+    async def _receipt(self, peer: str, eid: str) -> None:
+        with contextlib.suppress(SessionError):
+            await self._send_inner(peer, P.Receipt(eids=[eid]), None)
+
+    def _numbered(
+        self, vault: Vault, peer: str, opened: P.Opened, state: RatchetState
+    ) -> dict[str, bytes] | None:
+        """The window after this message; None when its number already arrived (a copy)."""
+        if opened.seq == 0:
+            return {}
+        window = sequence.window_for(
+            sequence.decode_window(vault.get(_window(peer))), state.session_id
+        )
+        window, fresh = sequence.arrive(window, opened.seq, time.time())
+        return {_window(peer): sequence.encode(window)} if fresh else None
 
     def _receive_key(self, vault: Vault, peer: str, key: P.SharedKey, eid: str) -> None:
         offered = IdentityPublicKey.from_der(key.identity)
@@ -643,6 +731,13 @@ class ChatClient:
         inner = opened.content
         sent_at = opened.sent_at if opened.sent_at is not None else envelope.ts
         changes = {**extra, _session(peer): new_state.to_bytes()}
+        numbered = self._numbered(vault, peer, opened, new_state)
+        if numbered is None:
+            # Its number arrived under another eid: show it once, confirm it again.
+            vault.record_incoming(peer, envelope.eid, None, changes)
+            self._spawn(self._receipt(peer, envelope.eid))
+            return
+        changes.update(numbered)
         match inner:
             case P.Text():
                 record = MessageRecord(
@@ -669,6 +764,7 @@ class ChatClient:
             case P.Receipt():
                 vault.record_incoming(peer, envelope.eid, None, changes)
                 for eid in inner.eids:
+                    vault.drop_unconfirmed(eid, peer)
                     if vault.update_delivery(eid, DeliveryState.DELIVERED):
                         self._emit(DeliveryChanged(peer, eid, DeliveryState.DELIVERED))
             case P.Hello():

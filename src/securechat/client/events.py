@@ -108,6 +108,20 @@ class TransferProgress:
 
 
 @dataclass(frozen=True, slots=True)
+class MessagesMissing:
+    """Numbered messages from `peer` that did not arrive in time: perhaps dropped by the relay."""
+
+    peer: str
+    count: int
+
+    @property
+    def text(self) -> str:
+        noun = "message" if self.count == 1 else "messages"
+        verb = "is" if self.count == 1 else "are"
+        return f"{self.count} {noun} from {self.peer} {verb} missing"
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorRaised:
     message: str
     code: str = ""
@@ -122,6 +136,7 @@ Event = (
     | KeyChanged
     | KeyShared
     | FileOffered
+    | MessagesMissing
     | TransferProgress
     | ErrorRaised
 )

@@ -39,6 +39,7 @@ from securechat.client.events import (
     KeyChanged,
     KeyShared,
     MessageReceived,
+    MessagesMissing,
     PresenceChanged,
     TransferProgress,
 )
@@ -198,6 +199,10 @@ class MainScreen(Screen[None]):
                 if peer == self.current:
                     await chat.add_notice(f"⚠ {peer}'s key changed; messages are held", True)
                 self._refresh()
+            case MessagesMissing(peer=peer):
+                self.notify(message.event.text, severity="warning", timeout=15)
+                if peer == self.current:
+                    await chat.add_notice(f"⚠ {message.event.text}", True)
             case ErrorRaised(message=text):
                 self.notify(one_line(text, 200), severity="error", timeout=10)
             case _:
