@@ -276,3 +276,19 @@ async def test_a_dropped_receipt_is_answered_again(
     await wait_for(alice, DeliveryChanged, eid=eid, state=DeliveryState.DELIVERED)
     assert len(dropped) == 1
     assert [m.record.text for m in bob.history("alice")] == ["did you get this?"]
+
+
+async def test_a_message_of_a_session_that_ended_is_not_sent_again(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """After a new session (`trust`), Bob could not open the old body: it is forgotten."""
+    alice, bob, _ = trio
+    _quick_checks(alice, bob, retry_after=3600, missing_after=3600)
+    _drop(relay, "alice", {1})
+    await alice.send_text("bob", "lost in the old session")
+    assert alice.vault is not None and len(alice.vault.unconfirmed()) == 1
+    alice.vault.delete("session:bob")
+    bodies = _record_bodies(relay)
+    alice.retry_after = 0.0
+    await alice.retry_unconfirmed()
+    assert alice.vault.unconfirmed() == [] and bodies == []

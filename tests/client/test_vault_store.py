@@ -111,10 +111,10 @@ def test_a_version_1_vault_keeps_unconfirmed_messages_after_the_upgrade(sample: 
     assert vault.unconfirmed() == []
     assert vault.messages("bob")[0].record.received == 0.0
     record = MessageRecord(peer="bob", outgoing=True, text="are you there?", ts=1.0, eid="e10")
-    vault.record_outgoing(record, {}, OutboxItem("e10", "bob", b"sealed"), confirm=True)
+    vault.record_outgoing(record, {}, OutboxItem("e10", "bob", b"sealed"), confirm=b"s1")
     vault.record_outgoing(None, {}, OutboxItem("e11", "bob", b"receipt"))
     (entry,) = vault.unconfirmed()
-    assert (entry.eid, entry.peer, entry.body, entry.attempts) == ("e10", "bob", b"sealed", 0)
+    assert (entry.eid, entry.peer, entry.body, entry.session_id) == ("e10", "bob", b"sealed", b"s1")
     vault.drop_unconfirmed("e10", "carol")
     vault.close()
     reopened = Vault.unlock(sample, "sample vault password")

@@ -532,7 +532,8 @@ class ChatClient:
         state, message = ratchet.encrypt(state, plaintext, me, peer)
         item = OutboxItem(eid or new_envelope_id(), peer, P.encode_message(message.to_bytes()))
         changes[_session(peer)] = state.to_bytes()
-        message_id = vault.record_outgoing(record, changes, item, confirm=number > 0)
+        confirm = state.session_id if number else None
+        message_id = vault.record_outgoing(record, changes, item, confirm=confirm)
         await self.relay.transmit(item)
         return message_id
 
@@ -570,7 +571,13 @@ class ChatClient:
         for entry in vault.unconfirmed():
             if entry.eid in queued:
                 continue
-            if entry.attempts >= self.max_retries:
+            session = vault.get(_session(entry.peer))
+            if (
+                entry.attempts >= self.max_retries
+                or session is None
+                or RatchetState.from_bytes(session).session_id != entry.session_id
+            ):
+                # Given up, or sealed in a session the peer no longer holds.
                 vault.drop_unconfirmed(entry.eid, entry.peer)
                 continue
             last = entry.last_try or entry.sent_at
@@ -658,15 +665,15 @@ class ChatClient:
 
     def _numbered(
         self, vault: Vault, peer: str, opened: P.Opened, state: RatchetState
-    ) -> dict[str, bytes] | None:
-        """The window after this message; None when its number already arrived (a copy)."""
+    ) -> dict[str, bytes]:
+        """The window of what arrived from `peer`, with this message in it."""
         if opened.seq == 0:
             return {}
         window = sequence.window_for(
             sequence.decode_window(vault.get(_window(peer))), state.session_id
         )
-        window, fresh = sequence.arrive(window, opened.seq, time.time())
-        return {_window(peer): sequence.encode(window)} if fresh else None
+        window = sequence.arrive(window, opened.seq, time.time())
+        return {_window(peer): sequence.encode(window)}
 
     def _receive_key(self, vault: Vault, peer: str, key: P.SharedKey, eid: str) -> None:
         offered = IdentityPublicKey.from_der(key.identity)
@@ -731,13 +738,7 @@ class ChatClient:
         inner = opened.content
         sent_at = opened.sent_at if opened.sent_at is not None else envelope.ts
         changes = {**extra, _session(peer): new_state.to_bytes()}
-        numbered = self._numbered(vault, peer, opened, new_state)
-        if numbered is None:
-            # Its number arrived under another eid: show it once, confirm it again.
-            vault.record_incoming(peer, envelope.eid, None, changes)
-            self._spawn(self._receipt(peer, envelope.eid))
-            return
-        changes.update(numbered)
+        changes.update(self._numbered(vault, peer, opened, new_state))
         match inner:
             case P.Text():
                 record = MessageRecord(

@@ -53,13 +53,15 @@ def window_for(window: ReceiveWindow | None, session_id: bytes) -> ReceiveWindow
     return window
 
 
-def arrive(window: ReceiveWindow, number: int, now: float) -> tuple[ReceiveWindow, bool]:
-    """Records an arrival; False when that number is already here (a copy, not a message)."""
+def arrive(window: ReceiveWindow, number: int, now: float) -> ReceiveWindow:
+    """Records an arrival. A number already here changes nothing: copies are refused
+    earlier (by eid and by the ratchet), and a sender whose counter went back (a vault
+    restored from a backup) still has its messages shown."""
     if number in window.missing:
         rest = tuple(n for n in window.missing if n != number)
-        return msgspec.structs.replace(window, missing=rest), True
+        return msgspec.structs.replace(window, missing=rest)
     if number <= window.below or number in window.above:
-        return window, False
+        return window
     above = sorted({*window.above, number})
     below = window.below
     while above and above[0] == below + 1:
@@ -70,9 +72,7 @@ def arrive(window: ReceiveWindow, number: int, now: float) -> tuple[ReceiveWindo
         gap_since = now
     else:
         gap_since = window.gap_since
-    return msgspec.structs.replace(
-        window, below=below, above=tuple(above), gap_since=gap_since
-    ), True
+    return msgspec.structs.replace(window, below=below, above=tuple(above), gap_since=gap_since)
 
 
 def overdue(window: ReceiveWindow, now: float, after: float) -> tuple[ReceiveWindow, int]:

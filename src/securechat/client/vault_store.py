@@ -99,6 +99,8 @@ class Unconfirmed(msgspec.Struct, frozen=True, kw_only=True):
     sent_at: float
     attempts: int = 0
     last_try: float = 0.0
+    session_id: bytes = b""
+    """The session that sealed it: after a new session the peer could not open it."""
 
 
 _DELIVERY_RANK = {"": 0, "sending": 1, "failed": 2, "sent": 3, "delivered": 4}
@@ -299,24 +301,27 @@ class Vault:
         state: dict[str, bytes],
         item: OutboxItem | None,
         *,
-        confirm: bool = False,
+        confirm: bytes | None = None,
     ) -> int | None:
         """Stores a sent message, the advanced session and the outbox entry together.
 
-        `confirm`: keep the body until the peer's receipt names it, to send it again.
+        `confirm` (the session's id): keep the body until the peer's receipt names
+        it, to send it again.
         """
         with self._tx() as db:
             for name, value in state.items():
                 self._put(db, name, value)
             if item is not None:
                 self._outbox_add(db, item)
-                if confirm:
-                    self._save_unconfirmed(
-                        db,
-                        Unconfirmed(
-                            eid=item.eid, peer=item.to, body=item.body, sent_at=time.time()
-                        ),
+                if confirm is not None:
+                    entry = Unconfirmed(
+                        eid=item.eid,
+                        peer=item.to,
+                        body=item.body,
+                        sent_at=time.time(),
+                        session_id=confirm,
                     )
+                    self._save_unconfirmed(db, entry)
             return self._add_message(db, record, unread=False) if record else None
 
     # --- sent, not confirmed by the peer -------------------------------------------
