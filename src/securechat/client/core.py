@@ -20,8 +20,8 @@ from typing import Any
 import msgspec
 
 from securechat import paths
+from securechat.client import delivery, sequence, transfers
 from securechat.client import payloads as P
-from securechat.client import sequence, transfers
 from securechat.client.events import (
     ConnectionChanged,
     ConnectionState,
@@ -35,7 +35,6 @@ from securechat.client.events import (
     KeyChanged,
     KeyShared,
     MessageReceived,
-    MessagesMissing,
     PresenceChanged,
     TransferProgress,
 )
@@ -91,14 +90,6 @@ def _offered(peer: str) -> str:
 
 def _session(peer: str) -> str:
     return f"session:{peer}"
-
-
-def _sent_count(peer: str) -> str:
-    return f"txseq:{peer}"
-
-
-def _window(peer: str) -> str:
-    return f"rxseq:{peer}"
 
 
 def _file(blob_id: str) -> str:
@@ -523,9 +514,9 @@ class ChatClient:
         number = 0
         if P.counted(inner):
             counter = sequence.next_number(
-                sequence.decode_counter(vault.get(_sent_count(peer))), state.session_id
+                sequence.decode_counter(vault.get(delivery.sent_count_key(peer))), state.session_id
             )
-            changes[_sent_count(peer)] = sequence.encode(counter)
+            changes[delivery.sent_count_key(peer)] = sequence.encode(counter)
             number = counter.last
         sent_at = record.ts if record is not None else time.time()
         plaintext = P.encode_inner(inner, sent_at, number)
@@ -548,47 +539,23 @@ class ChatClient:
                 await self.retry_unconfirmed()
 
     def report_missing(self) -> None:
-        vault = self._need_vault()
-        now = time.time()
-        for conversation in vault.conversations():
-            peer = conversation.peer
-            window = sequence.decode_window(vault.get(_window(peer)))
-            if window is None:
-                continue
-            window, lost = sequence.overdue(window, now, self.missing_after)
-            if lost:
-                vault.put(_window(peer), sequence.encode(window))
-                self._emit(MessagesMissing(peer, lost))
+        for report in delivery.overdue_gaps(self._need_vault(), time.time(), self.missing_after):
+            self._emit(report)
 
     async def retry_unconfirmed(self) -> None:
-        """The same body under the same eid: a relay still holding it stores no second copy,
-        and a peer that has it answers with a receipt again."""
         vault = self._need_vault()
         if not self.relay.connected:
             return
-        now = time.time()
-        queued = {item.eid for item in vault.outbox_items()}
-        for entry in vault.unconfirmed():
-            if entry.eid in queued:
-                continue
-            session = vault.get(_session(entry.peer))
-            if (
-                entry.attempts >= self.max_retries
-                or session is None
-                or RatchetState.from_bytes(session).session_id != entry.session_id
-            ):
-                # Given up, or sealed in a session the peer no longer holds.
-                vault.drop_unconfirmed(entry.eid, entry.peer)
-                continue
-            last = entry.last_try or entry.sent_at
-            if now - last < self.retry_after * 2**entry.attempts:
-                continue
-            vault.update_unconfirmed(
-                msgspec.structs.replace(entry, attempts=entry.attempts + 1, last_try=now)
-            )
-            item = OutboxItem(entry.eid, entry.peer, entry.body)
+        due = delivery.due_retries(
+            vault, time.time(), self.retry_after, self.max_retries, self._session_id
+        )
+        for item in due:
             vault.outbox_add(item)
             await self.relay.transmit(item)
+
+    def _session_id(self, peer: str) -> bytes | None:
+        blob = self._need_vault().get(_session(peer))
+        return RatchetState.from_bytes(blob).session_id if blob else None
 
     def _usable_session(self, peer: str) -> RatchetState:
         vault = self._need_vault()
@@ -670,10 +637,10 @@ class ChatClient:
         if opened.seq == 0:
             return {}
         window = sequence.window_for(
-            sequence.decode_window(vault.get(_window(peer))), state.session_id
+            sequence.decode_window(vault.get(delivery.window_key(peer))), state.session_id
         )
         window = sequence.arrive(window, opened.seq, time.time())
-        return {_window(peer): sequence.encode(window)}
+        return {delivery.window_key(peer): sequence.encode(window)}
 
     def _receive_key(self, vault: Vault, peer: str, key: P.SharedKey, eid: str) -> None:
         offered = IdentityPublicKey.from_der(key.identity)
