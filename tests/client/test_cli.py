@@ -161,3 +161,34 @@ async def test_cli_verify_and_reject_a_forged_key_change(
         code, _, err = await run("reject", "bob")
         assert code == 1 and "no new key to reject" in err
     assert "reject" in build_parser().format_help()
+
+
+def test_receive_shows_both_times_and_flags_a_disagreement() -> None:
+    """`receive --json` carries the sender's and the relay's time; text output warns."""
+    from securechat.client.cli import _describe
+    from securechat.client.events import MessageReceived
+
+    event = MessageReceived("alice", "hi", 1_700_000_000.0, 7, 1_699_000_000.0, True)
+    fields = json.loads(_describe(event, True) or "")
+    assert (fields["ts"], fields["received_ts"], fields["clocks_disagree"]) == (
+        1_700_000_000.0,
+        1_699_000_000.0,
+        True,
+    )
+    assert "relay says received" in (_describe(event, False) or "")
+    calm = MessageReceived("alice", "hi", 1_700_000_000.0, 7, 1_700_000_001.0, False)
+    assert (_describe(calm, False) or "") == "alice: hi"
+
+
+def test_receive_reports_missing_messages() -> None:
+    """A gap the relay left is a line of its own, in text and in JSON."""
+    from securechat.client.cli import _describe
+    from securechat.client.events import MessagesMissing
+
+    event = MessagesMissing("bob", 2)
+    assert _describe(event, False) == "2 messages from bob are missing"
+    assert json.loads(_describe(event, True) or "") == {
+        "type": "missing",
+        "from": "bob",
+        "count": 2,
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -9,20 +10,26 @@ from pathlib import Path
 
 import pytest
 
+from securechat.client import payloads as P
 from securechat.client.core import ChatClient
 from securechat.client.events import (
     ConversationChanged,
     ConversationState,
+    DeliveryChanged,
+    DeliveryState,
     ErrorRaised,
     FileOffered,
     KeyChanged,
     KeyKept,
     MessageReceived,
+    MessagesMissing,
 )
 from securechat.client.transfers import TransferError
 from securechat.crypto.filestream import CHUNK_SIZE
 from securechat.errors import ConnectionLost, ProtocolError, SessionError
 from securechat.protocol import frames as F
+from securechat.protocol.codec import encode_str
+from securechat.protocol.padding import is_bucket
 from securechat.server.app import RelayServer
 from securechat.server.store import NewEnvelope
 from tests.client.helpers import clients, drain, secure, swap_bundle_once, wait_for
@@ -297,3 +304,156 @@ async def test_under_reported_upload_of_an_unchanged_file_resends_the_same_bytes
     offer = await wait_for(bob, FileOffered, file_id=pending.blob_id)
     saved = await bob.download(offer.file_id, tmp_path / "dl")
     assert saved.read_bytes() == source.read_bytes()
+
+
+def _record_bodies(relay: RelayServer) -> list[tuple[str, str, bytes]]:
+    """Every (sender, recipient, body) the relay is asked to carry from now on."""
+    seen: list[tuple[str, str, bytes]] = []
+    original = relay.relay.submit
+
+    async def spy(outlet, sender: str, frame: F.Send) -> None:  # type: ignore[no-untyped-def]
+        seen.append((sender, frame.to, frame.body))
+        await original(outlet, sender, frame)
+
+    relay.relay.submit = spy  # type: ignore[method-assign]
+    return seen
+
+
+async def test_envelopes_in_a_session_are_one_kind_in_a_few_sizes(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient], tmp_path: Path
+) -> None:
+    """Texts, receipts and file offers look alike to the relay: no tag, bucket sizes."""
+    alice, bob, _ = trio
+    bodies = _record_bodies(relay)
+    await alice.send_text("bob", "ok, see you at 8")
+    await wait_for(alice, DeliveryChanged, state=DeliveryState.DELIVERED)
+    note = tmp_path / "notes.txt"
+    note.write_bytes(b"bring the tent")
+    blob_id = await alice.send_file("bob", note)
+    await wait_for(bob, FileOffered, file_id=blob_id)
+    await wait_for(alice, DeliveryChanged, state=DeliveryState.DELIVERED)
+    await bob.send_text("alice", "long " * 400)
+    await wait_for(alice, MessageReceived)
+    await wait_for(bob, DeliveryChanged, state=DeliveryState.DELIVERED)
+    kinds = {type(P.decode_outer(body)) for _, _, body in bodies}
+    assert kinds == {P.RatchetEnvelope}
+    assert all(body[0] == P.RATCHET_KIND for _, _, body in bodies)
+    assert all(is_bucket(len(body)) for _, _, body in bodies)
+    # The short text and both receipts, which were 115 and 127 bytes, now share a size.
+    small = [len(body) for _, _, body in bodies if len(body) < 1000]
+    assert small.count(256) >= 4
+    assert len(bodies) == 6
+
+
+async def test_a_relay_that_rewrites_times_does_not_set_the_displayed_time(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """The sender's authenticated time is shown; the relay's is only "received", and flagged."""
+    alice, bob, _ = trio
+    before = time.time()
+    await alice.send_text("bob", "honest relay")
+    honest = await wait_for(bob, MessageReceived)
+    assert isinstance(honest, MessageReceived)
+    assert not honest.clocks_disagree and abs(honest.received_ts - honest.ts) < 5
+    three_days = 3 * 86400
+    relay.relay.clock = lambda: time.time() - three_days
+    await alice.send_text("bob", "sent just now")
+    event = await wait_for(bob, MessageReceived)
+    assert isinstance(event, MessageReceived)
+    after = time.time()
+    assert before <= event.ts <= after
+    assert event.received_ts < before - three_days + 5
+    assert event.clocks_disagree
+    stored = bob.history("alice")[-1].record
+    assert (stored.text, stored.ts, stored.received) == (
+        "sent just now",
+        event.ts,
+        event.received_ts,
+    )
+
+
+def _drop(relay: RelayServer, sender: str, which: set[int]) -> list[str]:
+    """The relay says `accepted` to `sender`'s n-th envelopes (from 1) and throws them away."""
+    dropped: list[str] = []
+    count = 0
+    original = relay.relay.submit
+
+    async def liar(outlet, who: str, frame: F.Send) -> None:  # type: ignore[no-untyped-def]
+        nonlocal count
+        if who == sender:
+            count += 1
+            if count in which:
+                dropped.append(frame.eid)
+                outlet.push(encode_str(F.Accepted(rid=frame.rid, eid=frame.eid)))
+                return
+        await original(outlet, who, frame)
+
+    relay.relay.submit = liar  # type: ignore[method-assign]
+    return dropped
+
+
+def _quick_checks(*clients: ChatClient, retry_after: float, missing_after: float) -> None:
+    for client in clients:
+        client.retry_after, client.missing_after = retry_after, missing_after
+        client.check_every = 0.05
+
+
+async def test_a_dropped_message_is_reported_missing(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """Message 2 of 3 never arrives (and is not sent again): Bob is told, once."""
+    alice, bob, _ = trio
+    _quick_checks(alice, bob, retry_after=3600, missing_after=0.5)
+    _drop(relay, "alice", {2})
+    for text in ("one", "two", "three"):
+        await alice.send_text("bob", text)
+    missing = await wait_for(bob, MessagesMissing, peer="alice")
+    assert isinstance(missing, MessagesMissing)
+    assert (missing.count, missing.text) == (1, "1 message from alice is missing")
+    assert [m.record.text for m in bob.history("alice")] == ["one", "three"]
+    await asyncio.sleep(0.3)
+    assert not any(isinstance(event, MessagesMissing) for event in drain(bob))
+
+
+async def test_a_dropped_message_is_sent_again_and_arrives(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """Without a receipt Alice sends the same envelope again; Bob shows it, once, no alarm."""
+    alice, bob, _ = trio
+    _quick_checks(alice, bob, retry_after=0.3, missing_after=30)
+    dropped = _drop(relay, "alice", {2})
+    eids = [await alice.send_text("bob", text) for text in ("one", "two", "three")]
+    assert dropped == [eids[1]]
+    await wait_for(alice, DeliveryChanged, eid=eids[1], state=DeliveryState.DELIVERED)
+    assert sorted(m.record.text for m in bob.history("alice")) == ["one", "three", "two"]
+    assert not any(isinstance(event, MessagesMissing) for event in drain(bob))
+
+
+async def test_a_dropped_receipt_is_answered_again(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """Bob's receipt is dropped: Alice's resend is recognised, not shown twice, and confirmed."""
+    alice, bob, _ = trio
+    _quick_checks(alice, bob, retry_after=0.3, missing_after=30)
+    dropped = _drop(relay, "bob", {1})
+    eid = await alice.send_text("bob", "did you get this?")
+    await wait_for(bob, MessageReceived)
+    await wait_for(alice, DeliveryChanged, eid=eid, state=DeliveryState.DELIVERED)
+    assert len(dropped) == 1
+    assert [m.record.text for m in bob.history("alice")] == ["did you get this?"]
+
+
+async def test_a_message_of_a_session_that_ended_is_not_sent_again(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """After a new session (`trust`), Bob could not open the old body: it is forgotten."""
+    alice, bob, _ = trio
+    _quick_checks(alice, bob, retry_after=3600, missing_after=3600)
+    _drop(relay, "alice", {1})
+    await alice.send_text("bob", "lost in the old session")
+    assert alice.vault is not None and len(alice.vault.unconfirmed()) == 1
+    alice.vault.delete("session:bob")
+    bodies = _record_bodies(relay)
+    alice.retry_after = 0.0
+    await alice.retry_unconfirmed()
+    assert alice.vault.unconfirmed() == [] and bodies == []

@@ -119,3 +119,23 @@ def test_a_message_and_the_entries_it_ends_share_one_transaction(tmp_path: Path)
     assert vault.conversations()[0].unread == 1
     assert [m.record.kind for m in vault.messages("bob")] == ["system", "system"]
     vault.close()
+
+
+def test_a_version_1_vault_keeps_unconfirmed_messages_after_the_upgrade(sample: Path) -> None:
+    """The table of messages awaiting a receipt appears in an old vault; only their peer
+    confirms them; old message records read with no relay time."""
+    vault = Vault.unlock(sample, "sample vault password")
+    assert vault.unconfirmed() == []
+    assert vault.messages("bob")[0].record.received == 0.0
+    record = MessageRecord(peer="bob", outgoing=True, text="are you there?", ts=1.0, eid="e10")
+    vault.record_outgoing(record, {}, OutboxItem("e10", "bob", b"sealed"), confirm=b"s1")
+    vault.record_outgoing(None, {}, OutboxItem("e11", "bob", b"receipt"))
+    (entry,) = vault.unconfirmed()
+    assert (entry.eid, entry.peer, entry.body, entry.session_id) == ("e10", "bob", b"sealed", b"s1")
+    vault.drop_unconfirmed("e10", "carol")
+    vault.close()
+    reopened = Vault.unlock(sample, "sample vault password")
+    assert [e.eid for e in reopened.unconfirmed()] == ["e10"]
+    reopened.drop_unconfirmed("e10", "bob")
+    assert reopened.unconfirmed() == []
+    reopened.close()

@@ -9,6 +9,7 @@ from securechat.client.events import (
     ConnectionState,
     ConversationState,
     MessageReceived,
+    MessagesMissing,
 )
 from securechat.tui.screens.confirm import ConfirmScreen
 from securechat.tui.screens.help import HelpScreen
@@ -432,3 +433,33 @@ async def test_message_already_in_the_loaded_page_is_not_shown_twice(harness: Ha
         )
         await settle(pilot)
         assert [line for line in lines(pilot) if "only once" in line] == ["22:14 bob: only once"]
+
+
+async def test_a_message_the_relay_dates_differently_is_flagged(harness: Harness) -> None:
+    """The line shows the sender's time, and warns with the relay's when they disagree."""
+    async with harness.app.run_test(size=(120, 30)) as pilot:
+        await secured(pilot, harness)
+        sent = 1_700_000_000.0
+        harness.client.receive("bob", "on time")
+        message_id = harness.client._store("bob", False, "dated by a liar")
+        harness.client._emit(
+            MessageReceived("bob", "dated by a liar", sent, message_id, sent - 7200, True)
+        )
+        await settle(pilot)
+        assert "relay says received" not in lines(pilot)[-2]
+        flagged = lines(pilot)[-1]
+        assert flagged.startswith("22:13 ") and "relay says received 20:13" in flagged
+        tooltip = str(list(pilot.app.screen.query(MessageLine))[-1].tooltip)
+        assert "sent 22:13" in tooltip and "received 20:13" in tooltip
+
+
+async def test_missing_messages_are_shown_in_the_conversation(harness: Harness) -> None:
+    """The core's report of a gap becomes a warning line where the gap is."""
+    from securechat.tui.widgets.chat_log import Notice
+
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client._emit(MessagesMissing("bob", 1))
+        await settle(pilot)
+        notices = [str(n.content) for n in pilot.app.screen.query(Notice)]
+        assert "⚠ 1 message from bob is missing" in notices

@@ -16,6 +16,7 @@ import getpass
 import json
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +32,7 @@ from securechat.client.events import (
     KeyKept,
     KeyShared,
     MessageReceived,
+    MessagesMissing,
     PresenceChanged,
     TransferProgress,
 )
@@ -253,8 +255,22 @@ def _describe(event: Event, as_json: bool) -> str | None:
                 f"{event.peer} offers {event.name} ({event.size} bytes): download {event.file_id}"
             )
         case MessageReceived():
-            fields = {"type": "message", "from": event.peer, "text": event.text, "ts": event.ts}
+            fields = {
+                "type": "message",
+                "from": event.peer,
+                "text": event.text,
+                "ts": event.ts,
+                "received_ts": event.received_ts,
+                "clocks_disagree": event.clocks_disagree,
+            }
             text = f"{event.peer}: {event.text}"
+            if event.clocks_disagree:
+                text += (
+                    f"  [sent {_clock(event.ts)}, relay says received {_clock(event.received_ts)}]"
+                )
+        case MessagesMissing():
+            fields = {"type": "missing", "from": event.peer, "count": event.count}
+            text = event.text
         case KeyShared():
             fields = {"type": "key", "from": event.peer, "fingerprint": event.fingerprint}
             text = f"{event.peer} shared their key {event.fingerprint}"
@@ -306,6 +322,10 @@ def _describe(event: Event, as_json: bool) -> str | None:
         case _:
             return None
     return json.dumps(fields) if as_json else _printable(text)
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
 def _printable(text: str) -> str:

@@ -20,8 +20,8 @@ from typing import Any
 import msgspec
 
 from securechat import paths
+from securechat.client import delivery, sequence, transfers
 from securechat.client import payloads as P
-from securechat.client import transfers
 from securechat.client.events import (
     ConnectionChanged,
     ConnectionState,
@@ -120,6 +120,13 @@ class PendingUpload(msgspec.Struct, frozen=True, array_like=True):
 
 
 class ChatClient:
+    retry_after = 60.0
+    """Seconds before an unconfirmed message is sent again; doubles with each attempt."""
+    max_retries = 8
+    missing_after = 180.0
+    """Seconds a numbered message may lag behind a later one before it is reported missing."""
+    check_every = 5.0
+
     def __init__(
         self,
         server_url: str,
@@ -146,6 +153,7 @@ class ChatClient:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._uploading: set[str] = set()
         self._rotation: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
 
     # --- plumbing ------------------------------------------------------------------
 
@@ -190,6 +198,8 @@ class ChatClient:
     async def close(self) -> None:
         if self._rotation is not None:
             self._rotation.cancel()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         for task in list(self._tasks):
             task.cancel()
         await self.relay.close()
@@ -267,6 +277,8 @@ class ChatClient:
             await self._watch(peers)
         if self._rotation is None:
             self._rotation = asyncio.get_running_loop().create_task(self._rotate_periodically())
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch_delivery())
 
     async def _rotate_periodically(self) -> None:
         """Clients that stay signed in for weeks still rotate their signed prekeys."""
@@ -538,21 +550,61 @@ class ChatClient:
         record = MessageRecord(
             peer=peer, outgoing=True, text=text, ts=now, eid=eid, state=DeliveryState.SENDING
         )
-        await self._send_inner(peer, P.Text(text=text, ts=now), record, eid)
+        await self._send_inner(peer, P.Text(text=text), record, eid)
         return eid
 
     async def _send_inner(
         self, peer: str, inner: P.Inner, record: MessageRecord | None, eid: str | None = None
     ) -> int | None:
+        """Seals `inner` in format 2: numbered if a user would miss it, padded, untagged."""
         vault, _, me = self._need_identity()
         state = self._usable_session(peer)
-        state, message = ratchet.encrypt(state, P.encode(inner), me, peer)
-        item = OutboxItem(
-            eid or new_envelope_id(), peer, P.encode(P.RatchetEnvelope(message=message.to_bytes()))
-        )
-        message_id = vault.record_outgoing(record, {_session(peer): state.to_bytes()}, item)
+        changes: dict[str, bytes] = {}
+        number = 0
+        if P.counted(inner):
+            counter = sequence.next_number(
+                sequence.decode_counter(vault.get(delivery.sent_count_key(peer))), state.session_id
+            )
+            changes[delivery.sent_count_key(peer)] = sequence.encode(counter)
+            number = counter.last
+        sent_at = record.ts if record is not None else time.time()
+        plaintext = P.encode_inner(inner, sent_at, number)
+        state, message = ratchet.encrypt(state, plaintext, me, peer)
+        item = OutboxItem(eid or new_envelope_id(), peer, P.encode_message(message.to_bytes()))
+        changes[_session(peer)] = state.to_bytes()
+        confirm = state.session_id if number else None
+        message_id = vault.record_outgoing(record, changes, item, confirm=confirm)
         await self.relay.transmit(item)
         return message_id
+
+    # --- drops: gaps in what arrives, retries of what was not confirmed --------------
+
+    async def _watch_delivery(self) -> None:
+        """Reports overdue gaps and sends unconfirmed messages again, for as long as we run."""
+        while True:
+            await asyncio.sleep(self.check_every)
+            with contextlib.suppress(SecureChatError):
+                self.report_missing()
+                await self.retry_unconfirmed()
+
+    def report_missing(self) -> None:
+        for report in delivery.overdue_gaps(self._need_vault(), time.time(), self.missing_after):
+            self._emit(report)
+
+    async def retry_unconfirmed(self) -> None:
+        vault = self._need_vault()
+        if not self.relay.connected:
+            return
+        due = delivery.due_retries(
+            vault, time.time(), self.retry_after, self.max_retries, self._session_id
+        )
+        for item in due:
+            vault.outbox_add(item)
+            await self.relay.transmit(item)
+
+    def _session_id(self, peer: str) -> bytes | None:
+        blob = self._need_vault().get(_session(peer))
+        return RatchetState.from_bytes(blob).session_id if blob else None
 
     def _usable_session(self, peer: str) -> RatchetState:
         vault = self._need_vault()
@@ -579,6 +631,7 @@ class ChatClient:
         if vault is None or self.identity is None:
             raise SessionError("envelope arrived before the vault was open")
         if vault.seen(envelope.sender, envelope.eid):
+            self._confirm_again(vault, envelope)
             return
         peer = envelope.sender
         try:
@@ -611,6 +664,33 @@ class ChatClient:
             log.warning("dropped an unreadable envelope: %s", type(exc).__name__)
             vault.record_incoming(peer, envelope.eid, None, {})
             self._emit(ErrorRaised(f"an unreadable message from {peer} was dropped", "e2e"))
+
+    def _confirm_again(self, vault: Vault, envelope: F.Envelope) -> None:
+        """A message we have, sent again: its sender did not get our receipt, so resend it."""
+        stored = vault.message_by_eid(envelope.eid)
+        if (
+            stored is not None
+            and not stored.record.outgoing
+            and stored.record.peer == envelope.sender
+            and stored.record.kind in ("text", "file")
+        ):
+            self._spawn(self._receipt(envelope.sender, envelope.eid))
+
+    async def _receipt(self, peer: str, eid: str) -> None:
+        with contextlib.suppress(SessionError):
+            await self._send_inner(peer, P.Receipt(eids=[eid]), None)
+
+    def _numbered(
+        self, vault: Vault, peer: str, opened: P.Opened, state: RatchetState
+    ) -> dict[str, bytes]:
+        """The window of what arrived from `peer`, with this message in it."""
+        if opened.seq == 0:
+            return {}
+        window = sequence.window_for(
+            sequence.decode_window(vault.get(delivery.window_key(peer))), state.session_id
+        )
+        window = sequence.arrive(window, opened.seq, time.time())
+        return {delivery.window_key(peer): sequence.encode(window)}
 
     def _receive_key(self, vault: Vault, peer: str, key: P.SharedKey, eid: str) -> None:
         shared = IdentityPublicKey.from_der(key.identity)
@@ -678,20 +758,38 @@ class ChatClient:
         assert self.username is not None
         was_confirmed = state.confirmed
         new_state, plaintext = ratchet.decrypt(state, message, peer, self.username)
-        inner = P.decode_inner(plaintext)
+        opened = P.decode_inner(plaintext)
+        inner = opened.content
+        sent_at = opened.sent_at if opened.sent_at is not None else envelope.ts
         changes = {**extra, _session(peer): new_state.to_bytes()}
+        changes.update(self._numbered(vault, peer, opened, new_state))
         match inner:
             case P.Text():
                 record = MessageRecord(
-                    peer=peer, outgoing=False, text=inner.text, ts=envelope.ts, eid=envelope.eid
+                    peer=peer,
+                    outgoing=False,
+                    text=inner.text,
+                    ts=sent_at,
+                    eid=envelope.eid,
+                    received=envelope.ts,
                 )
                 message_id = vault.record_incoming(peer, envelope.eid, record, changes)
                 assert message_id is not None
-                self._emit(MessageReceived(peer, inner.text, envelope.ts, message_id))
+                self._emit(
+                    MessageReceived(
+                        peer,
+                        inner.text,
+                        sent_at,
+                        message_id,
+                        envelope.ts,
+                        P.clocks_disagree(sent_at, envelope.ts),
+                    )
+                )
                 self._spawn(self._send_inner(peer, P.Receipt(eids=[envelope.eid]), None))
             case P.Receipt():
                 vault.record_incoming(peer, envelope.eid, None, changes)
                 for eid in inner.eids:
+                    vault.drop_unconfirmed(eid, peer)
                     if vault.update_delivery(eid, DeliveryState.DELIVERED):
                         self._emit(DeliveryChanged(peer, eid, DeliveryState.DELIVERED))
             case P.Hello():
@@ -706,8 +804,9 @@ class ChatClient:
                     kind="file",
                     file_id=inner.blob_id,
                     text=f"{manifest.name} ({transfers.human_size(manifest.size)})",
-                    ts=envelope.ts,
+                    ts=sent_at,
                     eid=envelope.eid,
+                    received=envelope.ts,
                 )
                 changes[_file(inner.blob_id)] = inner.manifest
                 message_id = vault.record_incoming(peer, envelope.eid, record, changes)
@@ -842,7 +941,7 @@ class ChatClient:
         self._need_vault().put(_file(pending.blob_id), pending.manifest)
         await self._send_inner(
             pending.peer,
-            P.FileOffer(manifest=pending.manifest, blob_id=pending.blob_id, ts=now),
+            P.FileOffer(manifest=pending.manifest, blob_id=pending.blob_id),
             record,
             eid,
         )

@@ -44,7 +44,12 @@ class MessageReceived:
     peer: str
     text: str
     ts: float
+    """When the sender says it sent the message: authenticated end to end."""
     message_id: int
+    received_ts: float = 0.0
+    """When the relay says it received it: not authenticated; 0 when unknown."""
+    clocks_disagree: bool = False
+    """The two times differ by more than `payloads.CLOCK_DISAGREEMENT` seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +122,20 @@ class TransferProgress:
 
 
 @dataclass(frozen=True, slots=True)
+class MessagesMissing:
+    """Numbered messages from `peer` that did not arrive in time: perhaps dropped by the relay."""
+
+    peer: str
+    count: int
+
+    @property
+    def text(self) -> str:
+        noun = "message" if self.count == 1 else "messages"
+        verb = "is" if self.count == 1 else "are"
+        return f"{self.count} {noun} from {self.peer} {verb} missing"
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorRaised:
     message: str
     code: str = ""
@@ -132,6 +151,7 @@ Event = (
     | KeyKept
     | KeyShared
     | FileOffered
+    | MessagesMissing
     | TransferProgress
     | ErrorRaised
 )

@@ -40,6 +40,7 @@ from securechat.client.events import (
     KeyKept,
     KeyShared,
     MessageReceived,
+    MessagesMissing,
     PresenceChanged,
     TransferProgress,
 )
@@ -150,9 +151,13 @@ class MainScreen(Screen[None]):
             case ConnectionChanged(state=state, detail=detail):
                 status = self.query_one(StatusBar)
                 status.connection, status.detail = state, detail
-            case MessageReceived(peer=peer, text=text, ts=ts, message_id=message_id):
+            case MessageReceived(
+                peer=peer, text=text, ts=ts, message_id=message_id, received_ts=received
+            ):
                 self._check_links(extract_urls(text))
-                record = MessageRecord(peer=peer, outgoing=False, text=text, ts=ts)
+                record = MessageRecord(
+                    peer=peer, outgoing=False, text=text, ts=ts, received=received
+                )
                 if self._in_view(peer):
                     await chat.append(StoredMessage(message_id, record))
                     self.client.mark_read(peer)
@@ -209,6 +214,10 @@ class MainScreen(Screen[None]):
                     await chat.append(warning)
                     self.client.mark_read(peer)
                 self._refresh()
+            case MessagesMissing(peer=peer):
+                self.notify(message.event.text, severity="warning", timeout=15)
+                if peer == self.current:
+                    await chat.add_notice(f"⚠ {message.event.text}", True)
             case ErrorRaised(message=text):
                 self.notify(one_line(text, 200), severity="error", timeout=10)
             case _:
