@@ -159,6 +159,7 @@ def test_brand_sites_and_ordinary_links_stay_quiet_with_the_users_brands() -> No
         "https://www.paypal.com/signin",
         "https://accounts.google.com/",
         "https://www.google.co.uk/maps",
+        "https://www.paypal.de/",
         "https://bbc.co.uk/news",
         "https://paypal.github.io/",
         "https://online.mybank.co.uk/login",
@@ -195,3 +196,8 @@ def test_public_suffix_list_is_bundled_not_fetched(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
     hostnames._suffixes.cache_clear()
     assert hostnames.parse_host("news.bbc.co.uk").site == "bbc.co.uk"
+
+
+def test_a_name_idna_refuses_warns() -> None:
+    """A non-ASCII name that IDNA 2008 refuses is not shown as if it were a site."""
+    assert "i❤.ws is not a valid international domain name" in warning("https://i❤.ws/")

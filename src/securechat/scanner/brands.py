@@ -16,6 +16,7 @@ their own brand (their bank, their employer) through the TUI's `brands` setting.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -39,6 +40,7 @@ _LOOKALIKES = str.maketrans(
 )  # fmt: skip
 
 
+@functools.lru_cache(maxsize=4096)
 def skeleton(label: str) -> str:
     """What a reader takes the label for: accents gone, lookalike letters made Latin."""
     folded = unicodedata.normalize("NFKD", label.lower().translate(_LOOKALIKES))

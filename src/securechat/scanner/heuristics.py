@@ -87,13 +87,15 @@ def _lookalike(name: HostName, brands: Sequence[Brand]) -> Brand | None:
 def _brand_in_front(name: HostName, brands: Sequence[Brand]) -> Finding | None:
     """A brand's domain worn as labels in front of another site (paypal.com.evil.example)."""
     front = name.subdomain_labels
+    seen = [skeleton(label) for label in front[:-1]]
     own = name.site.split(".", 1)[0]
     for brand in brands:
-        if own == brand.name:
+        target = skeleton(brand.name)
+        if own == brand.name or target not in seen:
             continue
-        for at, label in enumerate(front[:-1]):
-            suffix = public_suffix_length(front[at + 1 :])
-            if suffix and skeleton(label) == skeleton(brand.name):
+        for at, label in enumerate(seen):
+            suffix = public_suffix_length(front[at + 1 :]) if label == target else 0
+            if suffix:
                 worn = ".".join(front[at : at + 1 + suffix])
                 return Finding(
                     "brand_in_subdomain",
