@@ -95,6 +95,8 @@ class FakeClient:
         self.scan_gate: asyncio.Event | None = None
         """When set, every scan waits for it: a relay that is slow to answer."""
         self.scans: list[tuple[str, bool]] = []
+        self.relay_keys = True
+        """False: the relay has no VirusTotal or OTX key, as a full lookup then reports."""
 
     # --- accounts
 
@@ -317,7 +319,13 @@ class FakeClient:
         if self.scan_error is not None:
             raise self.scan_error
         rating = self.ratings.get(url)
-        if full:
+        if full and not self.relay_keys:
+            reports = (
+                ProviderReport("blocklist", ProviderStatus.NOT_FOUND, detail="not listed"),
+                ProviderReport("virustotal", ProviderStatus.DISABLED, detail="no API key"),
+                ProviderReport("otx", ProviderStatus.DISABLED, detail="no API key"),
+            )
+        elif full:
             engines = "3 of 90 engines flag it" if rating else "0 of 90 engines flag it"
             reports = (
                 ProviderReport("virustotal", ProviderStatus.OK, rating or Rating.SAFE, engines),

@@ -14,7 +14,7 @@ run in their own workers, a few at a time, and never hold up a message.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, cast
 
@@ -49,6 +49,7 @@ from securechat.client.vault_store import MessageRecord, StoredMessage
 from securechat.crypto.errors import AuthenticationFailed
 from securechat.errors import ConnectionLost, SecureChatError, ServerRejected
 from securechat.scanner import extract_urls
+from securechat.scanner.brands import DEFAULT_BRANDS, parse_brands
 from securechat.tui import commands
 from securechat.tui.links import LinkBook, LinkState
 from securechat.tui.messages import CoreEvent, SignedOut
@@ -88,14 +89,14 @@ class MainScreen(Screen[None]):
         Binding("escape", "focus_input", "Input", show=False),
     ]
 
-    def __init__(self, client: ChatClient, server: str) -> None:
+    def __init__(self, client: ChatClient, server: str, brands: Sequence[str] = ()) -> None:
         super().__init__()
         self.client = client
         self.server = server
         self.me = client.username or ""
         self.current: str | None = None
         self.online: set[str] = set()
-        self.links = LinkBook()
+        self.links = LinkBook(DEFAULT_BRANDS + parse_brands(brands))
         self._send_lock = asyncio.Lock()
         self._file_lock = asyncio.Lock()
         self._link_slots = asyncio.Semaphore(LINK_CHECKS_AT_ONCE)
