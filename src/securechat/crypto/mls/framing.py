@@ -12,7 +12,9 @@ from typing import Self, TypeVar
 from securechat.crypto.mls.codec import Reader, decode, opaque, uint8, uint16, uint32, uint64
 from securechat.crypto.mls.errors import DecodeError
 from securechat.crypto.mls.group_context import MLS10, GroupContext, read_version
+from securechat.crypto.mls.leaf_node import KeyPackage
 from securechat.crypto.mls.proposals import Commit, Proposal, encode_proposal, read_proposal
+from securechat.crypto.mls.welcome import GroupInfo, Welcome
 
 E = TypeVar("E", bound=IntEnum)
 
@@ -212,17 +214,25 @@ class PrivateMessage:
         return cls(group_id, epoch, content_type, r.opaque(), r.opaque(), r.opaque())
 
 
+Body = PublicMessage | PrivateMessage | Welcome | GroupInfo | KeyPackage
+_WIRE_FORMATS: tuple[tuple[type[Body], WireFormat], ...] = (
+    (PublicMessage, WireFormat.PUBLIC_MESSAGE),
+    (PrivateMessage, WireFormat.PRIVATE_MESSAGE),
+    (Welcome, WireFormat.WELCOME),
+    (GroupInfo, WireFormat.GROUP_INFO),
+    (KeyPackage, WireFormat.KEY_PACKAGE),
+)
+
+
 @dataclass(frozen=True)
 class MLSMessage:
-    """The outer envelope (§6); only the framed wire formats are carried so far."""
+    """The outer envelope (§6) of every message a client sends or receives."""
 
-    message: PublicMessage | PrivateMessage
+    message: Body
 
     @property
     def wire_format(self) -> WireFormat:
-        if isinstance(self.message, PublicMessage):
-            return WireFormat.PUBLIC_MESSAGE
-        return WireFormat.PRIVATE_MESSAGE
+        return next(wf for kind, wf in _WIRE_FORMATS if isinstance(self.message, kind))
 
     def encode(self) -> bytes:
         return uint16(MLS10) + uint16(self.wire_format) + self.message.encode()
@@ -231,11 +241,8 @@ class MLSMessage:
     def read(cls, r: Reader) -> Self:
         read_version(r)
         wire_format = _enum(WireFormat, r.uint16())
-        if wire_format == WireFormat.PUBLIC_MESSAGE:
-            return cls(PublicMessage.read(r))
-        if wire_format == WireFormat.PRIVATE_MESSAGE:
-            return cls(PrivateMessage.read(r))
-        raise DecodeError(f"wire format {wire_format.name} is not supported yet")
+        kind = next(kind for kind, wf in _WIRE_FORMATS if wf == wire_format)
+        return cls(kind.read(r))
 
     @classmethod
     def decode(cls, data: bytes) -> Self:

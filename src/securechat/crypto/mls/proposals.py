@@ -40,6 +40,10 @@ class Add:
     def encode_body(self) -> bytes:
         return self.key_package.encode()
 
+    @classmethod
+    def read(cls, r: Reader) -> Self:
+        return cls(KeyPackage.read(r))
+
 
 @dataclass(frozen=True)
 class Update:
@@ -48,6 +52,10 @@ class Update:
 
     def encode_body(self) -> bytes:
         return self.leaf_node.encode()
+
+    @classmethod
+    def read(cls, r: Reader) -> Self:
+        return cls(LeafNode.read(r))
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,10 @@ class Remove:
     def encode_body(self) -> bytes:
         return uint32(self.removed)
 
+    @classmethod
+    def read(cls, r: Reader) -> Self:
+        return cls(r.uint32())
+
 
 @dataclass(frozen=True)
 class PreSharedKey:
@@ -66,6 +78,10 @@ class PreSharedKey:
 
     def encode_body(self) -> bytes:
         return self.psk.encode()
+
+    @classmethod
+    def read(cls, r: Reader) -> Self:
+        return cls(PreSharedKeyID.read(r))
 
 
 @dataclass(frozen=True)
@@ -83,6 +99,12 @@ class ReInit:
             + encode_extensions(self.extensions)
         )
 
+    @classmethod
+    def read(cls, r: Reader) -> Self:
+        group_id = r.opaque()
+        read_version(r)
+        return cls(group_id, r.uint16(), read_extensions(r))
+
 
 @dataclass(frozen=True)
 class ExternalInit:
@@ -92,6 +114,10 @@ class ExternalInit:
     def encode_body(self) -> bytes:
         return opaque(self.kem_output)
 
+    @classmethod
+    def read(cls, r: Reader) -> Self:
+        return cls(r.opaque())
+
 
 @dataclass(frozen=True)
 class GroupContextExtensions:
@@ -100,6 +126,10 @@ class GroupContextExtensions:
 
     def encode_body(self) -> bytes:
         return encode_extensions(self.extensions)
+
+    @classmethod
+    def read(cls, r: Reader) -> Self:
+        return cls(read_extensions(r))
 
 
 Proposal = Add | Update | Remove | PreSharedKey | ReInit | ExternalInit | GroupContextExtensions
@@ -111,22 +141,17 @@ def encode_proposal(proposal: Proposal) -> bytes:
 
 def read_proposal(r: Reader) -> Proposal:
     kind = r.uint16()
-    if kind == ProposalType.ADD:
-        return Add(KeyPackage.read(r))
-    if kind == ProposalType.UPDATE:
-        return Update(LeafNode.read(r))
-    if kind == ProposalType.REMOVE:
-        return Remove(r.uint32())
-    if kind == ProposalType.PSK:
-        return PreSharedKey(PreSharedKeyID.read(r))
-    if kind == ProposalType.REINIT:
-        group_id = r.opaque()
-        read_version(r)
-        return ReInit(group_id, r.uint16(), read_extensions(r))
-    if kind == ProposalType.EXTERNAL_INIT:
-        return ExternalInit(r.opaque())
-    if kind == ProposalType.GROUP_CONTEXT_EXTENSIONS:
-        return GroupContextExtensions(read_extensions(r))
+    for proposal in (
+        Add,
+        Update,
+        Remove,
+        PreSharedKey,
+        ReInit,
+        ExternalInit,
+        GroupContextExtensions,
+    ):
+        if proposal.proposal_type == kind:
+            return proposal.read(r)
     raise DecodeError(f"proposal type {kind} is not supported")
 
 
