@@ -1,17 +1,22 @@
-"""Ratchet tree nodes and the `ratchet_tree` encoding (RFC 9420 §7.1, §12.4.3.3).
+"""The public ratchet tree (RFC 9420 §4.1, §7): nodes, their encoding, resolution,
+tree hashes, and the checks a joiner runs on a tree it is given (§7.9.2, §12.4.3.1).
 
-Only the encoding so far: tree hashes, parent hashes, resolution and the
-operations on the tree are not implemented yet (docs/mls.md).
+The tree is held full, as RFC 9420 defines it: 2^d leaves, blanks included, so the
+array arithmetic of tree_math applies unchanged. Adding, removing and updating
+leaves, and TreeKEM, are not implemented yet (docs/mls.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Self
 
+from securechat.crypto.mls import tree_math
 from securechat.crypto.mls.codec import Reader, decode, opaque, optional, uint8, uint32, vector
-from securechat.crypto.mls.errors import DecodeError
-from securechat.crypto.mls.leaf_node import LeafNode
+from securechat.crypto.mls.errors import DecodeError, InvalidMessage
+from securechat.crypto.mls.leaf_node import LeafNode, LeafNodeSource
+from securechat.crypto.mls.suite import CipherSuite
 
 LEAF = 1
 PARENT = 2
@@ -70,3 +75,148 @@ def decode_ratchet_tree(data: bytes) -> tuple[Node | None, ...]:
         if node is not None and isinstance(node, LeafNode) != (index % 2 == 0):
             raise DecodeError(f"node {index} has the wrong type for its position")
     return nodes
+
+
+def _subtree(x: int) -> range:
+    """The node indices under `x`, itself included."""
+    span = (1 << tree_math.level(x)) - 1
+    return range(x - span, x + span + 1)
+
+
+@dataclass(frozen=True)
+class RatchetTree:
+    """A full tree of `nodes` (None = blank) for one cipher suite."""
+
+    suite: CipherSuite
+    nodes: tuple[Node | None, ...]
+    _hashes: dict[tuple[int, frozenset[int]], bytes] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        width = len(self.nodes)
+        if width & (width + 1):
+            raise ValueError("a full ratchet tree has 2^(d+1) - 1 nodes")
+        for index, node in enumerate(self.nodes):
+            if node is not None and isinstance(node, LeafNode) != tree_math.is_leaf(index):
+                raise InvalidMessage(f"Node {index} has the wrong type for its position.")
+
+    @classmethod
+    def from_nodes(cls, suite: CipherSuite, nodes: tuple[Node | None, ...]) -> RatchetTree:
+        """Extend a decoded `ratchet_tree` to the right with the fewest blanks (§12.4.3.3)."""
+        leaves = 1 << ((len(nodes) + 1) // 2 - 1).bit_length()
+        return cls(suite, nodes + (None,) * (tree_math.node_width(leaves) - len(nodes)))
+
+    @classmethod
+    def decode(cls, suite: CipherSuite, data: bytes) -> RatchetTree:
+        return cls.from_nodes(suite, decode_ratchet_tree(data))
+
+    @property
+    def n_leaves(self) -> int:
+        return (len(self.nodes) + 1) // 2
+
+    @cached_property
+    def root(self) -> int:
+        return tree_math.root(self.n_leaves)
+
+    def encode(self) -> bytes:
+        return encode_ratchet_tree(self.nodes)
+
+    def leaf(self, leaf_index: int) -> LeafNode | None:
+        node = self.nodes[tree_math.leaf_to_node(leaf_index)]
+        return node if isinstance(node, LeafNode) else None
+
+    def resolution(self, x: int) -> list[int]:
+        """The non-blank nodes covering the subtree of `x` (§4.1.1), as node indices."""
+        node = self.nodes[x]
+        if isinstance(node, ParentNode):
+            return [x, *(tree_math.leaf_to_node(i) for i in node.unmerged_leaves)]
+        if node is not None:
+            return [x]
+        if tree_math.is_leaf(x):
+            return []
+        return self.resolution(tree_math.left(x)) + self.resolution(tree_math.right(x))
+
+    def tree_hash(self, x: int | None = None, without: frozenset[int] = frozenset()) -> bytes:
+        """The tree hash of `x` (default the root), with the leaves in `without` blanked
+        and dropped from every unmerged_leaves list, as original sibling hashes need."""
+        x = self.root if x is None else x
+        key = (x, without)
+        if key not in self._hashes:
+            self._hashes[key] = self.suite.kdf.hash(self._tree_hash_input(x, without))
+        return self._hashes[key]
+
+    def _tree_hash_input(self, x: int, without: frozenset[int]) -> bytes:
+        node = self.nodes[x]
+        if tree_math.is_leaf(x):
+            leaf_index = tree_math.node_to_leaf(x)
+            present = None if node is None or leaf_index in without else encode_node(node)[1:]
+            return uint8(LEAF) + uint32(leaf_index) + optional(present)
+        parent_node = None
+        if isinstance(node, ParentNode):
+            unmerged = tuple(i for i in node.unmerged_leaves if i not in without)
+            parent_node = ParentNode(node.encryption_key, node.parent_hash, unmerged).encode()
+        return (
+            uint8(PARENT)
+            + optional(parent_node)
+            + opaque(self.tree_hash(tree_math.left(x), without))
+            + opaque(self.tree_hash(tree_math.right(x), without))
+        )
+
+    def parent_hash(self, p: int, sibling: int) -> bytes:
+        """The parent hash of parent node `p` with copath child `sibling` (§7.9)."""
+        node = self.nodes[p]
+        if not isinstance(node, ParentNode):
+            raise ValueError(f"node {p} is not a non-blank parent")
+        original = self.tree_hash(sibling, frozenset(node.unmerged_leaves))
+        return self.suite.kdf.hash(
+            opaque(node.encryption_key) + opaque(node.parent_hash) + opaque(original)
+        )
+
+    def _parent_hash_field(self, x: int) -> bytes | None:
+        node = self.nodes[x]
+        if isinstance(node, ParentNode):
+            return node.parent_hash
+        if isinstance(node, LeafNode) and node.leaf_node_source == LeafNodeSource.COMMIT:
+            return node.parent_hash
+        return None
+
+    def _parent_hash_valid_from(self, d: int, p: int, expected: dict[int, bytes]) -> bool:
+        c, s = (tree_math.left(p), tree_math.right(p))
+        if d > p:
+            c, s = s, c
+        if self._parent_hash_field(d) != expected.setdefault(s, self.parent_hash(p, s)):
+            return False
+        resolution = self.resolution(c)
+        if d not in resolution:
+            return False
+        node = self.nodes[p]
+        if not isinstance(node, ParentNode):
+            raise ValueError(f"node {p} is not a non-blank parent")
+        under_c = set(_subtree(c))
+        unmerged = {tree_math.leaf_to_node(i) for i in node.unmerged_leaves} & under_c
+        return unmerged == set(resolution) - {d}
+
+    def verify_parent_hashes(self) -> None:
+        """Each non-blank parent must be parent-hash valid through exactly one descendant
+        (§7.9.2, the top-down check), so no parent key was planted from outside."""
+        for p, node in enumerate(self.nodes):
+            if not isinstance(node, ParentNode):
+                continue
+            expected: dict[int, bytes] = {}
+            chains = [
+                d
+                for d in _subtree(p)
+                if d != p
+                and self.nodes[d] is not None
+                and self._parent_hash_valid_from(d, p, expected)
+            ]
+            if len(chains) != 1:
+                raise InvalidMessage(f"Parent node {p} is not parent-hash valid.")
+
+    def verify_leaf_signatures(self, group_id: bytes) -> None:
+        """Every member's leaf carries a valid signature by its own key (§7.3)."""
+        for leaf_index in range(self.n_leaves):
+            leaf = self.leaf(leaf_index)
+            if leaf is not None:
+                leaf.verify(self.suite, group_id, leaf_index)
