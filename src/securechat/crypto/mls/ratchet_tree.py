@@ -2,13 +2,13 @@
 tree hashes, and the checks a joiner runs on a tree it is given (§7.9.2, §12.4.3.1).
 
 The tree is held full, as RFC 9420 defines it: 2^d leaves, blanks included, so the
-array arithmetic of tree_math applies unchanged. Adding, removing and updating
-leaves, and TreeKEM, are not implemented yet (docs/mls.md).
+array arithmetic of tree_math applies unchanged. Changes return a new tree (§7.7,
+§12.1); TreeKEM (UpdatePath creation and merging) is not implemented yet (docs/mls.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Self
 
@@ -220,3 +220,47 @@ class RatchetTree:
             leaf = self.leaf(leaf_index)
             if leaf is not None:
                 leaf.verify(self.suite, group_id, leaf_index)
+
+    def _with_nodes(self, nodes: list[Node | None]) -> RatchetTree:
+        return RatchetTree(self.suite, tuple(nodes))
+
+    def _blank_direct_path(self, nodes: list[Node | None], leaf_index: int) -> None:
+        for x in tree_math.direct_path(tree_math.leaf_to_node(leaf_index), self.n_leaves):
+            nodes[x] = None
+
+    def add_leaf(self, leaf: LeafNode) -> tuple[RatchetTree, int]:
+        """Put `leaf` in the leftmost blank leaf, doubling the tree when none is left,
+        and list it as unmerged in each non-blank parent above it (§12.1.1)."""
+        tree = self
+        blank = next((i for i in range(self.n_leaves) if self.leaf(i) is None), None)
+        if blank is None:
+            blank = self.n_leaves
+            tree = self._with_nodes([*self.nodes, *(None,) * (len(self.nodes) + 1)])
+        nodes = list(tree.nodes)
+        x = tree_math.leaf_to_node(blank)
+        nodes[x] = leaf
+        for p in tree_math.direct_path(x, tree.n_leaves):
+            parent = nodes[p]
+            if isinstance(parent, ParentNode):
+                nodes[p] = replace(parent, unmerged_leaves=(*parent.unmerged_leaves, blank))
+        return tree._with_nodes(nodes), blank
+
+    def update_leaf(self, leaf_index: int, leaf: LeafNode) -> RatchetTree:
+        """Replace a member's leaf and blank its direct path (§12.1.2)."""
+        if self.leaf(leaf_index) is None:
+            raise InvalidMessage(f"Leaf {leaf_index} is blank and cannot be updated.")
+        nodes = list(self.nodes)
+        nodes[tree_math.leaf_to_node(leaf_index)] = leaf
+        self._blank_direct_path(nodes, leaf_index)
+        return self._with_nodes(nodes)
+
+    def remove_leaf(self, leaf_index: int) -> RatchetTree:
+        """Blank a member's leaf and direct path, then drop empty right halves (§12.1.3)."""
+        if not 0 <= leaf_index < self.n_leaves or self.leaf(leaf_index) is None:
+            raise InvalidMessage(f"Leaf {leaf_index} is not a member and cannot be removed.")
+        nodes = list(self.nodes)
+        nodes[tree_math.leaf_to_node(leaf_index)] = None
+        self._blank_direct_path(nodes, leaf_index)
+        while len(nodes) > 1 and all(n is None for n in nodes[(len(nodes) + 1) // 2 :]):
+            nodes = nodes[: (len(nodes) - 1) // 2]
+        return self._with_nodes(nodes)
