@@ -43,11 +43,20 @@ def joiner_secret(
     return labels.expand_with_label(suite, prk, b"joiner", group_context, suite.nh)
 
 
+def _member_prk(suite: CipherSuite, joiner: bytes, psk_secret: bytes | None) -> bytes:
+    return suite.kdf.extract(joiner, bytes(suite.nh) if psk_secret is None else psk_secret)
+
+
+def welcome_secret(suite: CipherSuite, joiner: bytes, psk_secret: bytes | None) -> bytes:
+    """The secret a Welcome's GroupInfo is encrypted under; it needs no GroupContext."""
+    return labels.derive_secret(suite, _member_prk(suite, joiner, psk_secret), b"welcome")
+
+
 def from_joiner(
     suite: CipherSuite, joiner: bytes, psk_secret: bytes | None, group_context: bytes
 ) -> EpochSecrets:
     """The epoch's secrets from its joiner_secret; a new member starts here (§12.4.3)."""
-    member_prk = suite.kdf.extract(joiner, bytes(suite.nh) if psk_secret is None else psk_secret)
+    member_prk = _member_prk(suite, joiner, psk_secret)
     epoch = labels.expand_with_label(suite, member_prk, b"epoch", group_context, suite.nh)
 
     def derive(label: bytes) -> bytes:
