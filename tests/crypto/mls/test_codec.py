@@ -15,6 +15,7 @@ from securechat.crypto.mls.codec import (
     vector,
 )
 from securechat.crypto.mls.errors import DecodeError, MLSError
+from securechat.crypto.mls.group_context import Extension, encode_extensions, read_extensions
 from tests.crypto.mls.vectors import load
 
 
@@ -88,3 +89,11 @@ def test_optional_round_trips_and_refuses_bad_presence_octet() -> None:
 
 def test_decode_error_is_an_mls_error() -> None:
     assert issubclass(DecodeError, MLSError)
+
+
+def test_duplicate_extension_type_is_refused() -> None:
+    """§13: each extension type appears at most once in a list."""
+    one = Extension(5, b"a")
+    assert decode(encode_extensions((one,)), read_extensions) == (one,)
+    with pytest.raises(DecodeError, match="more than once"):
+        decode(encode_extensions((one, Extension(5, b"b"))), read_extensions)

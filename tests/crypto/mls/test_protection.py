@@ -268,3 +268,18 @@ def test_undefined_content_type_is_refused(suite: CipherSuite) -> None:
     wire[position] = 9
     with pytest.raises(DecodeError):
         MLSMessage.decode(bytes(wire))
+
+
+def test_public_message_of_another_group_or_with_application_data_is_refused(
+    suite: CipherSuite,
+) -> None:
+    case = Case(suite)
+    message = MLSMessage.decode(case.b("proposal_pub")).message
+    assert isinstance(message, PublicMessage)
+    args = (case.b("signature_pub"), case.context, case.b("membership_key"))
+    other_group = replace(message, content=replace(message.content, group_id=b"other"))
+    with pytest.raises(InvalidMessage, match="another group"):
+        unprotect_public(suite, other_group, *args)
+    application = replace(message, content=replace(message.content, content=b"hello"))
+    with pytest.raises(InvalidMessage, match="Application data"):
+        unprotect_public(suite, application, *args)

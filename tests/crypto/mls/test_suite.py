@@ -187,3 +187,12 @@ def test_hpke_known_answer_from_rfc9180(suite_id: int, heading: str) -> None:
         ikm_e=bytes.fromhex(v["ikmE"]),
     )
     assert (enc.hex(), ct.hex()) == (v["enc"], v["ct"])
+
+
+def test_signature_with_trailing_bytes_is_refused(suite: CipherSuite) -> None:
+    """One signature, one encoding: extra bytes after a valid signature do not verify."""
+    v = _case(suite)["sign_with_label"]
+    with pytest.raises(InvalidMLSSignature):
+        labels.verify_with_label(
+            suite, h(v["pub"]), s(v["label"]), h(v["content"]), h(v["signature"]) + b"\x00"
+        )

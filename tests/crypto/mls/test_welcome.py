@@ -60,3 +60,11 @@ def test_group_info_signed_by_another_or_wrong_tag_fails(suite: CipherSuite) -> 
         info.verify_confirmation_tag(suite, bytes(suite.nh))
     with pytest.raises(MLSAuthenticationFailed):
         open_group_info(suite, welcome, secrets.joiner_secret, bytes([1]) * suite.nh)
+
+
+def test_key_package_signatures(suite: CipherSuite) -> None:
+    """The Welcome's key package verifies; one with a changed init key does not."""
+    _, key_package, _, _ = _case(suite)
+    key_package.verify(suite)
+    with pytest.raises(InvalidMLSSignature):
+        replace(key_package, init_key=bytes(len(key_package.init_key))).verify(suite)

@@ -21,7 +21,7 @@ from securechat.crypto.mls.codec import (
     uint64,
     vector,
 )
-from securechat.crypto.mls.errors import DecodeError
+from securechat.crypto.mls.errors import DecodeError, InvalidMessage, UnsupportedCipherSuite
 from securechat.crypto.mls.group_context import (
     Extension,
     encode_extensions,
@@ -189,6 +189,16 @@ class KeyPackage:
 
     def encode(self) -> bytes:
         return self.tbs() + opaque(self.signature)
+
+    def verify(self, suite: CipherSuite) -> None:
+        """The package and its leaf are each signed by the leaf's signature key (§10.1)."""
+        if self.cipher_suite != suite.id:
+            raise UnsupportedCipherSuite("The key package is for another cipher suite.")
+        if self.leaf_node.leaf_node_source != LeafNodeSource.KEY_PACKAGE:
+            raise InvalidMessage("A key package's leaf must have the key_package source.")
+        key = self.leaf_node.signature_key
+        labels.verify_with_label(suite, key, b"KeyPackageTBS", self.tbs(), self.signature)
+        self.leaf_node.verify(suite, b"", 0)
 
     def ref(self, suite: CipherSuite) -> bytes:
         """KeyPackageRef (§5.2)."""
