@@ -126,6 +126,13 @@ class RatchetTree:
         node = self.nodes[tree_math.leaf_to_node(leaf_index)]
         return node if isinstance(node, LeafNode) else None
 
+    def encryption_key(self, x: int) -> bytes:
+        """The HPKE public key of non-blank node `x`."""
+        node = self.nodes[x]
+        if node is None:
+            raise ValueError(f"node {x} is blank")
+        return node.encryption_key
+
     def resolution(self, x: int) -> list[int]:
         """The non-blank nodes covering the subtree of `x` (§4.1.1), as node indices."""
         node = self.nodes[x]
