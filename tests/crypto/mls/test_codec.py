@@ -97,3 +97,9 @@ def test_duplicate_extension_type_is_refused() -> None:
     assert decode(encode_extensions((one,)), read_extensions) == (one,)
     with pytest.raises(DecodeError, match="more than once"):
         decode(encode_extensions((one, Extension(5, b"b"))), read_extensions)
+
+
+def test_vector_of_empty_elements_cannot_loop_forever() -> None:
+    """An element reader that consumes nothing would spin on a non-empty vector."""
+    with pytest.raises(DecodeError, match="no bytes"):
+        decode(vector([b"\x00"]), lambda r: r.vector(lambda _: None))

@@ -125,7 +125,10 @@ class Reader:
         inner = Reader(self.opaque())
         out: list[T] = []
         while inner.remaining:
+            before = inner.remaining
             out.append(item(inner))
+            if inner.remaining == before:
+                raise DecodeError("a vector element that occupies no bytes")
         return out
 
     def optional(self, item: Callable[[Reader], T]) -> T | None:
