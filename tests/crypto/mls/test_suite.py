@@ -13,7 +13,7 @@ from securechat.crypto.mls.errors import (
     UnsupportedCipherSuite,
 )
 from securechat.crypto.mls.suite import Aead, CipherSuite, get_suite
-from tests.crypto.mls.vectors import MLS_VECTORS, by_suite
+from tests.crypto.mls.vectors import MLS_VECTORS, by_suite, require
 
 
 def _case(suite: CipherSuite) -> dict[str, dict[str, str | int]]:
@@ -145,9 +145,7 @@ RFC9180 = MLS_VECTORS.parent.parent / "reference" / "mls" / "rfc9180-hpke.md"
 
 def _rfc9180_base_case(heading: str) -> dict[str, str]:
     """The Base Setup block and first encryption of one RFC 9180 Appendix A section."""
-    if not RFC9180.is_file():
-        pytest.skip(f"RFC 9180 not found at {RFC9180}")
-    text = RFC9180.read_text()
+    text = require(RFC9180).read_text()
     section = text[text.index(f"## {heading}\n") :]
     setup, _, encryptions = section.split("~~~", 3)[1:4]
     values: dict[str, str] = {}

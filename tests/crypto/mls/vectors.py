@@ -20,15 +20,19 @@ MLS_VECTORS = REPO.parent / "shared" / "testvectors" / "mls"
 SUITES = range(1, 8)
 
 
-def load(name: str) -> Any:
-    """The parsed JSON of one vector file."""
-    path = MLS_VECTORS / name
+def require(path: Path) -> Path:
+    """`path`, or a skip (a failure under CI) naming what is missing."""
     if not path.is_file():
-        reason = f"MLS test vectors not found at {path} (expected ../shared beside the repo)"
+        reason = f"{path} not found (expected ../shared beside the repo)"
         if os.environ.get("CI"):
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
-    return json.loads(path.read_text())
+    return path
+
+
+def load(name: str) -> Any:
+    """The parsed JSON of one vector file."""
+    return json.loads(require(MLS_VECTORS / name).read_text())
 
 
 def by_suite(name: str, suite: int) -> list[dict[str, Any]]:
