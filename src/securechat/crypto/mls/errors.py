@@ -7,6 +7,13 @@
     ├── InvalidMLSSignature        a SignWithLabel signature does not verify (also InvalidSignature)
     ├── MLSAuthenticationFailed    an AEAD, HPKE or MAC check failed (also AuthenticationFailed)
     ├── InvalidMessage             a well-formed message that breaks a protocol rule
+    │   ├── WrongGroup             the message belongs to another group
+    │   ├── WrongEpoch             the message belongs to another epoch of this group
+    │   ├── InvalidLeafNode        a leaf node or key package fails validation (§7.3, §10.1)
+    │   │   └── CredentialRejected the application's credential validator refused it
+    │   ├── InvalidProposalList    a Commit's proposals break §12.2 (or one is unknown)
+    │   └── NotAMember             we are not (or no longer) in the group this state names
+    ├── InvalidState               group state bytes that are not a state this version reads
     └── GenerationUnavailable      a ratchet key already used and deleted, or too far ahead
 
 Messages never contain key material or plaintext.
@@ -43,6 +50,34 @@ class MLSAuthenticationFailed(MLSError, AuthenticationFailed):
 
 class InvalidMessage(MLSError):
     """The message decodes but breaks a rule of the protocol."""
+
+
+class WrongGroup(InvalidMessage):
+    """The message names another group."""
+
+
+class WrongEpoch(InvalidMessage):
+    """The message is for an epoch other than the state's current one."""
+
+
+class InvalidLeafNode(InvalidMessage):
+    """A leaf node or key package breaks a validation rule of §7.3 or §10.1."""
+
+
+class CredentialRejected(InvalidLeafNode):
+    """The application's credential validator did not accept a credential."""
+
+
+class InvalidProposalList(InvalidMessage):
+    """A Commit's proposal list is invalid (§12.2) or names a proposal we do not hold."""
+
+
+class NotAMember(InvalidMessage):
+    """This state's member is not in the group (removed, or never joined)."""
+
+
+class InvalidState(MLSError):
+    """Serialised group state that is corrupt or of an unknown version."""
 
 
 class GenerationUnavailable(MLSError):

@@ -75,6 +75,14 @@ def _key_schedule_base(
     suite: CipherSuite, shared_secret: bytes, info: bytes
 ) -> tuple[bytes, bytes]:
     """(key, base_nonce) of KeySchedule<ROLE>(mode_base, ...) (RFC 9180 §5.1)."""
+    key, base_nonce, _ = _key_schedule_full(suite, shared_secret, info)
+    return key, base_nonce
+
+
+def _key_schedule_full(
+    suite: CipherSuite, shared_secret: bytes, info: bytes
+) -> tuple[bytes, bytes, bytes]:
+    """(key, base_nonce, exporter_secret) of KeySchedule<ROLE>(mode_base, ...)."""
     kdf, sid = suite.kdf, suite.hpke_suite_id()
     psk_id_hash = _labeled_extract(kdf, sid, b"", b"psk_id_hash", b"")
     info_hash = _labeled_extract(kdf, sid, b"", b"info_hash", info)
@@ -82,7 +90,44 @@ def _key_schedule_base(
     secret = _labeled_extract(kdf, sid, shared_secret, b"secret", b"")
     key = _labeled_expand(kdf, sid, secret, b"key", context, suite.aead.nk)
     base_nonce = _labeled_expand(kdf, sid, secret, b"base_nonce", context, suite.aead.nn)
-    return key, base_nonce
+    exporter = _labeled_expand(kdf, sid, secret, b"exp", context, suite.nh)
+    return key, base_nonce, exporter
+
+
+def _export(suite: CipherSuite, exporter_secret: bytes, context: bytes, length: int) -> bytes:
+    """Context.Export (RFC 9180 §5.3)."""
+    return _labeled_expand(
+        suite.kdf, suite.hpke_suite_id(), exporter_secret, b"sec", context, length
+    )
+
+
+def send_export(
+    suite: CipherSuite,
+    public_r: bytes,
+    info: bytes,
+    exporter_context: bytes,
+    length: int,
+    *,
+    ikm_e: bytes | None = None,
+) -> tuple[bytes, bytes]:
+    """SetupBaseS then Export: (enc, exported secret), as an external joiner needs (§8.3)."""
+    shared, enc = encap(suite.dh, public_r, ikm_e)
+    _, _, exporter = _key_schedule_full(suite, shared, info)
+    return enc, _export(suite, exporter, exporter_context, length)
+
+
+def receive_export(
+    suite: CipherSuite,
+    private_r: bytes,
+    enc: bytes,
+    info: bytes,
+    exporter_context: bytes,
+    length: int,
+) -> bytes:
+    """SetupBaseR then Export: the secret `send_export` produced for `enc`."""
+    shared = decap(suite.dh, enc, private_r)
+    _, _, exporter = _key_schedule_full(suite, shared, info)
+    return _export(suite, exporter, exporter_context, length)
 
 
 def seal_base(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from securechat.crypto.mls import labels
 from securechat.crypto.mls.codec import Reader, opaque, uint8, uint32, uint64
-from securechat.crypto.mls.errors import DecodeError, InvalidMessage
+from securechat.crypto.mls.errors import DecodeError, InvalidMessage, WrongEpoch, WrongGroup
 from securechat.crypto.mls.framing import (
     AuthenticatedContent,
     Content,
@@ -48,6 +48,19 @@ def sender_data_key_nonce(
     )
 
 
+def sign_content(
+    suite: CipherSuite,
+    content: FramedContent,
+    wire_format: WireFormat,
+    signature_private: bytes,
+    context: GroupContext,
+) -> bytes:
+    """The FramedContentTBS signature alone: a committer needs it before its
+    confirmation tag exists, since the tag covers the transcript that covers it."""
+    tbs = content.tbs(wire_format, context)
+    return labels.sign_with_label(suite, signature_private, b"FramedContentTBS", tbs)
+
+
 def _sign(
     suite: CipherSuite,
     content: FramedContent,
@@ -55,11 +68,12 @@ def _sign(
     signature_private: bytes,
     context: GroupContext,
     confirmation_tag: bytes | None,
+    signature: bytes | None,
 ) -> FramedContentAuthData:
     if (content.content_type == ContentType.COMMIT) != (confirmation_tag is not None):
         raise ValueError("a Commit, and only a Commit, carries a confirmation tag")
-    tbs = content.tbs(wire_format, context)
-    signature = labels.sign_with_label(suite, signature_private, b"FramedContentTBS", tbs)
+    if signature is None:
+        signature = sign_content(suite, content, wire_format, signature_private, context)
     return FramedContentAuthData(signature, confirmation_tag)
 
 
@@ -75,11 +89,11 @@ def _verify(
     )
 
 
-def _check_epoch(group_id: bytes, epoch: int, context: GroupContext) -> None:
+def check_epoch(group_id: bytes, epoch: int, context: GroupContext) -> None:
     if group_id != context.group_id:
-        raise InvalidMessage("The message belongs to another group.")
+        raise WrongGroup("The message belongs to another group.")
     if epoch != context.epoch:
-        raise InvalidMessage(f"The message is for epoch {epoch}, not {context.epoch}.")
+        raise WrongEpoch(f"The message is for epoch {epoch}, not {context.epoch}.")
 
 
 def _membership_tbm(content_tbs: bytes, auth: FramedContentAuthData) -> bytes:
@@ -93,13 +107,21 @@ def protect_public(
     context: GroupContext,
     membership_key: bytes,
     confirmation_tag: bytes | None = None,
+    *,
+    signature: bytes | None = None,
 ) -> PublicMessage:
     """Sign and, for a member, MAC `content`; application data is never sent in clear."""
     if content.content_type == ContentType.APPLICATION:
         raise InvalidMessage("Application data must be sent as a PrivateMessage.")
-    _check_epoch(content.group_id, content.epoch, context)
+    check_epoch(content.group_id, content.epoch, context)
     auth = _sign(
-        suite, content, WireFormat.PUBLIC_MESSAGE, signature_private, context, confirmation_tag
+        suite,
+        content,
+        WireFormat.PUBLIC_MESSAGE,
+        signature_private,
+        context,
+        confirmation_tag,
+        signature,
     )
     tag = None
     if content.sender.sender_type == SenderType.MEMBER:
@@ -119,7 +141,7 @@ def unprotect_public(
     content = message.content
     if content.content_type == ContentType.APPLICATION:
         raise InvalidMessage("Application data may not arrive as a PublicMessage.")
-    _check_epoch(content.group_id, content.epoch, context)
+    check_epoch(content.group_id, content.epoch, context)
     authenticated = AuthenticatedContent(WireFormat.PUBLIC_MESSAGE, content, message.auth)
     if content.sender.sender_type == SenderType.MEMBER:
         if message.membership_tag is None:
@@ -164,16 +186,23 @@ def protect_private(
     confirmation_tag: bytes | None = None,
     padding: int = 0,
     reuse_guard: bytes | None = None,
+    signature: bytes | None = None,
 ) -> tuple[SecretTree, PrivateMessage]:
     """Encrypt a member's content with its next ratchet key; returns the tree to keep."""
     if content.sender.sender_type != SenderType.MEMBER:
         raise InvalidMessage("Only members send PrivateMessages.")
-    _check_epoch(content.group_id, content.epoch, context)
+    check_epoch(content.group_id, content.epoch, context)
     guard = random_bytes(REUSE_GUARD_SIZE) if reuse_guard is None else reuse_guard
     if len(guard) != REUSE_GUARD_SIZE:
         raise ValueError("the reuse guard has four bytes")
     auth = _sign(
-        suite, content, WireFormat.PRIVATE_MESSAGE, signature_private, context, confirmation_tag
+        suite,
+        content,
+        WireFormat.PRIVATE_MESSAGE,
+        signature_private,
+        context,
+        confirmation_tag,
+        signature,
     )
     leaf, kind = content.sender.index, content.content_type
     tree, key = tree.next_key(leaf, _ratchet_type(kind))
@@ -240,7 +269,7 @@ def unprotect_private(
     `signature_keys` maps each non-blank leaf to its signature key. The returned tree
     has the used key deleted; on any failure the caller's tree is left as it was.
     """
-    _check_epoch(message.group_id, message.epoch, context)
+    check_epoch(message.group_id, message.epoch, context)
     kind = message.content_type
     sd_key, sd_nonce = sender_data_key_nonce(suite, sender_data_secret, message.ciphertext)
     sender_data = _read_sender_data(
