@@ -101,6 +101,49 @@ from securechat.crypto.mls.welcome import (
     open_group_secrets,
 )
 
+__all__ = [
+    "Add",
+    "ApplicationMessage",
+    "CommitApplied",
+    "CommitResult",
+    "ExternalInit",
+    "GroupContextExtensions",
+    "GroupState",
+    "KeyPackage",
+    "KeyPackagePrivate",
+    "Member",
+    "Output",
+    "Policy",
+    "PreSharedKey",
+    "ProposalReceived",
+    "ProposalType",
+    "ReInit",
+    "Remove",
+    "RemovedFromGroup",
+    "Update",
+    "commit",
+    "create_group",
+    "default_capabilities",
+    "epoch_authenticator",
+    "export_secret",
+    "external_psk_id",
+    "group_info",
+    "join_external",
+    "join_from_welcome",
+    "make_key_package",
+    "process",
+    "propose",
+    "propose_add",
+    "propose_group_context_extensions",
+    "propose_psk",
+    "propose_reinit",
+    "propose_remove",
+    "propose_self_remove",
+    "propose_update",
+    "protect",
+    "roster",
+]
+
 DEFAULT_LIFETIME = 90 * 24 * 3600
 _EXTERNAL_INIT_LABEL = b"MLS 1.0 external init secret"
 _NO_PATH_NEEDED = {ProposalType.ADD, ProposalType.PSK, ProposalType.REINIT}
@@ -762,7 +805,7 @@ def commit(
     welcome = None
     if applied.added:
         info = _group_info(suite, context, tree, tag, own, state.signature_private, None)
-        fdp = [p for p, _ in filtered_direct_path(tree, own)]
+        fdp = [p for p, _ in filtered_direct_path(tree, own)] if use_path else []
         welcome = MLSMessage(
             _welcome(
                 suite,
@@ -937,7 +980,7 @@ def _process_commit(
             committer_index,
             body.path,
             state.own_leaf,
-            _live_keys(merged, node_keys) | _leaf_key(state, node_keys),
+            _live_keys(merged, node_keys),
             context_for_path,
             [i for i, _ in applied.added],
         )
@@ -983,11 +1026,6 @@ def _process_commit(
         context.epoch, committer_index, added, applied.removed, applied.updated, applied.reinit
     )
     return new_state, output
-
-
-def _leaf_key(state: GroupState, node_keys: dict[int, bytes]) -> dict[int, bytes]:
-    x = tree_math.leaf_to_node(state.own_leaf)
-    return {x: node_keys[x]}
 
 
 def _without_leaf(tree: RatchetTree, leaf_index: int) -> RatchetTree:
