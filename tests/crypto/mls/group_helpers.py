@@ -29,6 +29,7 @@ class Group:
 
     suite_id: int
     states: dict[str, GroupState] = field(default_factory=dict)
+    policy: Policy = POLICY
 
     @classmethod
     def create(cls, suite_id: int, *names: str) -> Group:
@@ -49,11 +50,11 @@ class Group:
         )
         assert result.welcome is not None
         for name, (kp, private) in packages.items():
-            self.states[name] = g.join_from_welcome(result.welcome, kp, private, POLICY)
+            self.states[name] = g.join_from_welcome(result.welcome, kp, private, self.policy)
         return result
 
     def commit(self, committer: str, **kwargs: object) -> g.CommitResult:
-        result = g.commit(self.states[committer], POLICY, **kwargs)  # type: ignore[arg-type]
+        result = g.commit(self.states[committer], self.policy, **kwargs)  # type: ignore[arg-type]
         self.states[committer] = result.state
         self.deliver(result.message, sender=committer)
         return result
@@ -63,7 +64,7 @@ class Group:
         for name in list(self.states):
             if name == sender:
                 continue
-            self.states[name], outputs[name] = g.process(self.states[name], message, POLICY)
+            self.states[name], outputs[name] = g.process(self.states[name], message, self.policy)
             if isinstance(outputs[name], g.RemovedFromGroup):
                 del self.states[name]
         return outputs
