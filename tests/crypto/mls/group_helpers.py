@@ -20,7 +20,7 @@ def identity(suite_id: int, name: str) -> tuple[Credential, bytes]:
 
 def key_package(suite_id: int, name: str) -> tuple[g.KeyPackage, g.KeyPackagePrivate]:
     credential, signature_private = identity(suite_id, name)
-    return g.make_key_package(suite_id, credential, signature_private, now=NOW)
+    return g.make_key_package(credential, signature_private, now=NOW, suite_id=suite_id)
 
 
 @dataclass
@@ -35,7 +35,9 @@ class Group:
     def create(cls, suite_id: int, *names: str) -> Group:
         credential, signature_private = identity(suite_id, names[0])
         group = cls(suite_id)
-        group.states[names[0]] = g.create_group(suite_id, credential, signature_private, now=NOW)
+        group.states[names[0]] = g.create_group(
+            credential, signature_private, now=NOW, suite_id=suite_id
+        )
         if len(names) > 1:
             group.add(names[0], *names[1:])
         return group

@@ -183,7 +183,7 @@ def test_exporter_and_roster() -> None:
 def test_expired_key_package_is_refused() -> None:
     group = Group.create(S, "alice")
     credential, signature_private = identity(S, "old")
-    kp, _ = g.make_key_package(S, credential, signature_private, now=NOW - 200 * 86400)
+    kp, _ = g.make_key_package(credential, signature_private, now=NOW - 200 * 86400, suite_id=S)
     with pytest.raises(InvalidLeafNode, match="lifetime"):
         g.commit(group.states["alice"], POLICY, proposals=[g.Add(kp)])
 
@@ -218,7 +218,7 @@ def test_same_client_twice_is_refused() -> None:
     bob = group.states["bob"]
     leaf = bob.tree.leaf(1)
     assert leaf is not None
-    kp, _ = g.make_key_package(S, leaf.credential, bob.signature_private, now=NOW)
+    kp, _ = g.make_key_package(leaf.credential, bob.signature_private, now=NOW, suite_id=S)
     with pytest.raises(InvalidLeafNode, match="signature key"):
         g.commit(group.states["alice"], POLICY, proposals=[g.Add(kp)])
 

@@ -73,7 +73,7 @@ from securechat.crypto.mls.proposals import (
 from securechat.crypto.mls.psk import PreSharedKeyID, PSKType
 from securechat.crypto.mls.ratchet_tree import RatchetTree
 from securechat.crypto.mls.secret_tree import SecretTree
-from securechat.crypto.mls.suite import CipherSuite, get_suite, random_bytes
+from securechat.crypto.mls.suite import DEFAULT_SUITE, CipherSuite, get_suite, random_bytes
 from securechat.crypto.mls.treekem import (
     create_update_path,
     decrypt_update_path,
@@ -224,11 +224,11 @@ def _sign_leaf(
 
 
 def make_key_package(
-    suite_id: int,
     credential: Credential,
     signature_private: bytes,
     *,
     now: int,
+    suite_id: int = DEFAULT_SUITE,
     lifetime: int = DEFAULT_LIFETIME,
     capabilities: Capabilities | None = None,
     leaf_extensions: tuple[Extension, ...] = (),
@@ -304,20 +304,21 @@ def _live_keys(tree: RatchetTree, keys: dict[int, bytes]) -> dict[int, bytes]:
 
 
 def create_group(
-    suite_id: int,
     credential: Credential,
     signature_private: bytes,
     *,
     now: int,
+    suite_id: int = DEFAULT_SUITE,
     group_id: bytes | None = None,
     extensions: tuple[Extension, ...] = (),
     capabilities: Capabilities | None = None,
 ) -> GroupState:
-    """A one-member group at epoch 0 (§11). The epoch secret comes from a fresh random
-    joiner secret, which is as random as the fresh epoch secret §11 asks for."""
+    """A one-member group at epoch 0 (§11), by default on the X-Wing hybrid suite.
+    The epoch secret comes from a fresh random joiner secret, which is as random as
+    the fresh epoch secret §11 asks for."""
     suite = get_suite(suite_id)
     key_package, private = make_key_package(
-        suite_id, credential, signature_private, now=now, capabilities=capabilities
+        credential, signature_private, now=now, suite_id=suite_id, capabilities=capabilities
     )
     tree = RatchetTree(suite, (key_package.leaf_node,))
     context = GroupContext(

@@ -1,4 +1,4 @@
-"""HPKE base mode (RFC 9180) with the DHKEMs of MLS cipher suites 1-7.
+"""HPKE base mode (RFC 9180) with the DHKEMs of MLS cipher suites 1-7 and X-Wing.
 
 Only the single-shot Seal/Open of mode_base (§6.1) is needed by MLS: every HPKE
 context encrypts exactly one message, so the nonce is the base nonce (sequence 0).
@@ -9,7 +9,7 @@ with DeriveKeyPair instead, as RFC 9180's own test vectors do, so tests can fix 
 from __future__ import annotations
 
 from securechat.crypto.mls.errors import MLSError
-from securechat.crypto.mls.suite import CipherSuite, Dh, Kdf, random_bytes
+from securechat.crypto.mls.suite import CipherSuite, Dh, Kdf, Kem, XWing, random_bytes
 
 _VERSION = b"HPKE-v1"
 _MODE_BASE = b"\x00"
@@ -26,12 +26,14 @@ def _labeled_expand(
     return kdf.expand(prk, labeled_info, length)
 
 
-def _kem_suite_id(dh: Dh) -> bytes:
+def _kem_suite_id(dh: Kem) -> bytes:
     return b"KEM" + dh.kem_id.to_bytes(2, "big")
 
 
-def derive_key_pair(dh: Dh, ikm: bytes) -> tuple[bytes, bytes]:
+def derive_key_pair(dh: Kem, ikm: bytes) -> tuple[bytes, bytes]:
     """DeriveKeyPair (RFC 9180 §7.1.3): (private, public), both serialised."""
+    if isinstance(dh, XWing):
+        return dh.derive_key_pair(ikm)
     sid = _kem_suite_id(dh)
     dkp_prk = _labeled_extract(dh.kdf, sid, b"", b"dkp_prk", ikm)
     if not dh.is_nist:
@@ -49,7 +51,7 @@ def derive_key_pair(dh: Dh, ikm: bytes) -> tuple[bytes, bytes]:
     raise MLSError("DeriveKeyPair found no valid scalar.")  # pragma: no cover (p ~ 2^-256)
 
 
-def generate_key_pair(dh: Dh) -> tuple[bytes, bytes]:
+def generate_key_pair(dh: Kem) -> tuple[bytes, bytes]:
     return derive_key_pair(dh, random_bytes(dh.n_sk))
 
 
@@ -59,14 +61,21 @@ def _extract_and_expand(dh: Dh, shared: bytes, kem_context: bytes) -> bytes:
     return _labeled_expand(dh.kdf, sid, eae_prk, b"shared_secret", kem_context, dh.n_secret)
 
 
-def encap(dh: Dh, public_r: bytes, ikm_e: bytes | None = None) -> tuple[bytes, bytes]:
-    """(shared_secret, enc) for the holder of `public_r` (RFC 9180 §4.1)."""
+def encap(dh: Kem, public_r: bytes, ikm_e: bytes | None = None) -> tuple[bytes, bytes]:
+    """(shared_secret, enc) for the holder of `public_r` (RFC 9180 §4.1). X-Wing's
+    shared secret is used as it comes, as the draft's "Use in HPKE" says."""
+    if isinstance(dh, XWing):
+        if ikm_e is not None:
+            raise ValueError("X-Wing encapsulation cannot be derandomised with cryptography")
+        return dh.encapsulate(public_r)
     private_e, enc = derive_key_pair(dh, ikm_e) if ikm_e is not None else generate_key_pair(dh)
     shared = dh.dh(private_e, public_r)
     return _extract_and_expand(dh, shared, enc + public_r), enc
 
 
-def decap(dh: Dh, enc: bytes, private_r: bytes) -> bytes:
+def decap(dh: Kem, enc: bytes, private_r: bytes) -> bytes:
+    if isinstance(dh, XWing):
+        return dh.decapsulate(enc, private_r)
     shared = dh.dh(private_r, enc)
     return _extract_and_expand(dh, shared, enc + dh.public_key(private_r))
 

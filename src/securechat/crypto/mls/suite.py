@@ -1,4 +1,5 @@
-"""The MLS cipher suites 1-7 (RFC 9420 §5.1, §17.1) over the `cryptography` library.
+"""The MLS cipher suites 1-7 (RFC 9420 §5.1, §17.1) and two post-quantum hybrid suites
+(draft-ietf-mls-pq-ciphersuites, X-Wing) over the `cryptography` library.
 
 This is the only module of the MLS core that imports `cryptography`. It offers the
 raw primitives each suite names (hash, HKDF, HMAC, AEAD, Diffie-Hellman for the
@@ -18,7 +19,7 @@ from typing import Literal
 from cryptography.exceptions import InvalidSignature as _LibInvalidSignature
 from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, hmac
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, x448, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, mldsa, mlkem, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
@@ -208,6 +209,88 @@ def _point(key: ec.EllipticCurvePublicKey) -> bytes:
     return key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
 
 
+_XWING_LABEL = b"\\.//^\\"
+
+
+@dataclass(frozen=True)
+class XWing:
+    """The X-Wing hybrid KEM (draft-connolly-cfrg-xwing-kem): ML-KEM-768 and X25519
+    combined with SHA3-256, used in HPKE as a KEM of its own (kem_id 0x647a).
+
+    The private key is the 32-byte seed; the ML-KEM and X25519 keys are expanded from
+    it with SHAKE256 each time (the draft's expandDecapsulationKey), so the seed is
+    all that is ever stored. `cryptography` offers no derandomised ML-KEM
+    encapsulation, so encapsulation always draws fresh randomness.
+    """
+
+    kem_id: int = 0x647A
+    curve: Literal["X-Wing"] = "X-Wing"
+    n_secret: int = 32
+    n_enc: int = 1120
+    n_pk: int = 1216
+    n_sk: int = 32
+
+    @staticmethod
+    def _shake256(data: bytes, length: int) -> bytes:
+        digest = hashes.Hash(hashes.SHAKE256(length))
+        digest.update(data)
+        return digest.finalize()
+
+    def _expand(self, private: bytes) -> tuple[mlkem.MLKEM768PrivateKey, bytes, bytes, bytes]:
+        """(sk_M, sk_X, pk_M, pk_X) from the seed."""
+        if len(private) != self.n_sk:
+            raise ValueError("an X-Wing private key has 32 bytes")
+        expanded = self._shake256(private, 96)
+        sk_m = mlkem.MLKEM768PrivateKey.from_seed_bytes(expanded[:64])
+        sk_x = expanded[64:]
+        pk_x = _raw_public(_x25519_private(sk_x).public_key())
+        return sk_m, sk_x, sk_m.public_key().public_bytes_raw(), pk_x
+
+    def public_key(self, private: bytes) -> bytes:
+        _, _, pk_m, pk_x = self._expand(private)
+        return pk_m + pk_x
+
+    def derive_key_pair(self, ikm: bytes) -> tuple[bytes, bytes]:
+        """DeriveKeyPair for HPKE (the draft's "Use in HPKE")."""
+        private = self._shake256(ikm, 32)
+        return private, self.public_key(private)
+
+    @staticmethod
+    def _combine(ss_m: bytes, ss_x: bytes, ct_x: bytes, pk_x: bytes) -> bytes:
+        digest = hashes.Hash(hashes.SHA3_256())
+        digest.update(ss_m + ss_x + ct_x + pk_x + _XWING_LABEL)
+        return digest.finalize()
+
+    def encapsulate(self, public: bytes) -> tuple[bytes, bytes]:
+        """(shared_secret, ciphertext); an invalid encapsulation key is refused."""
+        if len(public) != self.n_pk:
+            raise MLSAuthenticationFailed("An X-Wing public key has 1216 bytes.")
+        pk_m, pk_x = public[:1184], public[1184:]
+        ek_x = x25519.X25519PrivateKey.generate()
+        ct_x = _raw_public(ek_x.public_key())
+        try:
+            ss_x = ek_x.exchange(x25519.X25519PublicKey.from_public_bytes(pk_x))
+            ss_m, ct_m = mlkem.MLKEM768PublicKey.from_public_bytes(pk_m).encapsulate()
+        except ValueError:
+            raise MLSAuthenticationFailed("The X-Wing public key is not valid.") from None
+        return self._combine(ss_m, ss_x, ct_x, pk_x), ct_m + ct_x
+
+    def decapsulate(self, ciphertext: bytes, private: bytes) -> bytes:
+        if len(ciphertext) != self.n_enc:
+            raise MLSAuthenticationFailed("An X-Wing ciphertext has 1120 bytes.")
+        sk_m, sk_x, _, pk_x = self._expand(private)
+        ct_m, ct_x = ciphertext[:1088], ciphertext[1088:]
+        try:
+            ss_m = sk_m.decapsulate(ct_m)
+            ss_x = _x25519_private(sk_x).exchange(x25519.X25519PublicKey.from_public_bytes(ct_x))
+        except ValueError:
+            raise MLSAuthenticationFailed("The X-Wing ciphertext is not valid.") from None
+        return self._combine(ss_m, ss_x, ct_x, pk_x)
+
+
+Kem = Dh | XWing
+
+
 @dataclass(frozen=True)
 class SignatureScheme:
     """A suite's signature algorithm (§5.1.2); ECDSA signatures are DER, keys are
@@ -219,6 +302,7 @@ class SignatureScheme:
         "ecdsa_secp256r1_sha256",
         "ecdsa_secp384r1_sha384",
         "ecdsa_secp521r1_sha512",
+        "mldsa44",
     ]
 
     def _ecdsa(self) -> tuple[ec.EllipticCurve, hashes.HashAlgorithm, int]:
@@ -229,6 +313,8 @@ class SignatureScheme:
         return ec.SECP521R1(), hashes.SHA512(), 66
 
     def public_key(self, private: bytes) -> bytes:
+        if self.name == "mldsa44":
+            return mldsa.MLDSA44PrivateKey.from_seed_bytes(private).public_key().public_bytes_raw()
         if self.name == "ed25519":
             key25519 = ed25519.Ed25519PrivateKey.from_private_bytes(private).public_key()
             return key25519.public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -239,8 +325,8 @@ class SignatureScheme:
         return _point(ec.derive_private_key(int.from_bytes(private, "big"), curve).public_key())
 
     def generate(self) -> bytes:
-        """A fresh private key in the wire encoding."""
-        if self.name == "ed25519":
+        """A fresh private key in the wire encoding (ML-DSA: the 32-byte seed)."""
+        if self.name in ("ed25519", "mldsa44"):
             return random_bytes(32)
         if self.name == "ed448":
             return random_bytes(57)
@@ -249,6 +335,9 @@ class SignatureScheme:
         return scalar.to_bytes(size, "big")
 
     def sign(self, private: bytes, message: bytes) -> bytes:
+        """ML-DSA-44 signs "pure" with an empty context, hedged (randomised)."""
+        if self.name == "mldsa44":
+            return mldsa.MLDSA44PrivateKey.from_seed_bytes(private).sign(message)
         if self.name == "ed25519":
             return ed25519.Ed25519PrivateKey.from_private_bytes(private).sign(message)
         if self.name == "ed448":
@@ -260,7 +349,9 @@ class SignatureScheme:
     def verify(self, public: bytes, message: bytes, signature: bytes) -> None:
         """Raise InvalidMLSSignature unless `signature` is valid and canonically encoded."""
         try:
-            if self.name == "ed25519":
+            if self.name == "mldsa44":
+                mldsa.MLDSA44PublicKey.from_public_bytes(public).verify(signature, message)
+            elif self.name == "ed25519":
                 ed25519.Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
             elif self.name == "ed448":
                 ed448.Ed448PublicKey.from_public_bytes(public).verify(signature, message)
@@ -283,7 +374,7 @@ class CipherSuite:
     name: str
     kdf: Kdf
     aead: Aead
-    dh: Dh
+    dh: Kem
     signature: SignatureScheme
 
     @property
@@ -326,6 +417,15 @@ _X448 = Dh(0x0021, "X448", _SHA512, 64, 56, 56)
 _P256 = Dh(0x0010, "P-256", _SHA256, 32, 65, 32)
 _P384 = Dh(0x0011, "P-384", _SHA384, 48, 97, 48)
 _P521 = Dh(0x0012, "P-521", _SHA512, 64, 133, 66)
+
+HYBRID_X25519 = 0xF001
+"""MLS_128_MLKEM768X25519_AES128GCM_SHA256_Ed25519 (draft-ietf-mls-pq-ciphersuites TBD1):
+no code point is assigned yet, so this build uses one of the private-use values
+(RFC 9420 §17.1: 0xF000-0xFFFF). It can only interoperate with peers that agree."""
+HYBRID_MLDSA44 = 0xF009
+"""MLS_128_MLKEM768X25519_CHACHA20POLY1305_SHA384_MLDSA44 (TBD9), also private-use."""
+DEFAULT_SUITE = HYBRID_X25519
+_XWING = XWing()
 
 SUITES: dict[int, CipherSuite] = {
     s.id: s
@@ -385,6 +485,22 @@ SUITES: dict[int, CipherSuite] = {
             _AES256,
             _P384,
             SignatureScheme("ecdsa_secp384r1_sha384"),
+        ),
+        CipherSuite(
+            HYBRID_X25519,
+            "MLS_128_MLKEM768X25519_AES128GCM_SHA256_Ed25519",
+            _SHA256,
+            _AES128,
+            _XWING,
+            SignatureScheme("ed25519"),
+        ),
+        CipherSuite(
+            HYBRID_MLDSA44,
+            "MLS_128_MLKEM768X25519_CHACHA20POLY1305_SHA384_MLDSA44",
+            _SHA384,
+            _CHACHA,
+            _XWING,
+            SignatureScheme("mldsa44"),
         ),
     )
 }
