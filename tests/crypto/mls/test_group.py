@@ -23,7 +23,9 @@ from securechat.crypto.mls.errors import (
 from securechat.crypto.mls.framing import MLSMessage, PublicMessage
 from securechat.crypto.mls.group_context import Extension
 from securechat.crypto.mls.group_state import GroupState
+from securechat.crypto.mls.leaf_node import X509, Capabilities, Credential
 from securechat.crypto.mls.psk import PreSharedKeyID, PSKType, ResumptionPSKUsage
+from securechat.crypto.mls.suite import get_suite
 from securechat.crypto.mls.validation import Policy, RequiredCapabilities
 from tests.crypto.mls.group_helpers import NOW, POLICY, Group, identity, key_package
 
@@ -211,6 +213,17 @@ def test_key_package_for_unsupported_suite_or_forged_is_refused() -> None:
     forged = replace(kp, init_key=bytes(32))
     with pytest.raises(MLSError):
         g.commit(group.states["alice"], POLICY, proposals=[g.Add(forged)])
+
+
+def test_credential_types_must_be_supported_both_ways() -> None:
+    """An X.509-only member cannot join basic-credential members (§7.3)."""
+    group = Group.create(S, "alice")
+    signature_private = get_suite(S).signature.generate()
+    x509 = Credential(X509, certificates=(b"not parsed here",))
+    caps = Capabilities((1,), (S,), (), (), (X509,))
+    kp, _ = g.make_key_package(x509, signature_private, now=NOW, suite_id=S, capabilities=caps)
+    with pytest.raises(InvalidLeafNode, match="credential type"):
+        g.commit(group.states["alice"], POLICY, proposals=[g.Add(kp)])
 
 
 def test_same_client_twice_is_refused() -> None:

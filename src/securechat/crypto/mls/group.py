@@ -15,7 +15,7 @@ the delivery service has accepted its Commit; until then it keeps the old one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
@@ -85,6 +85,7 @@ from securechat.crypto.mls.treekem import (
 from securechat.crypto.mls.validation import (
     EXTERNAL_PUB,
     RATCHET_TREE,
+    LeafIndex,
     Policy,
     check_supports,
     find_extension,
@@ -614,12 +615,19 @@ def _apply(
             tree = tree.remove_leaf(proposal.removed)
             removed.append(proposal.removed)
     added = []
+    known = LeafIndex.of(tree)
     for proposal, _ in items:
         if isinstance(proposal, Add):
             validate_key_package(
-                suite, proposal.key_package, tree=tree, extensions=extensions, policy=policy
+                suite,
+                proposal.key_package,
+                tree=tree,
+                extensions=extensions,
+                policy=policy,
+                known=known,
             )
             tree, index = tree.add_leaf(proposal.key_package.leaf_node)
+            known.add(proposal.key_package.leaf_node, index)
             added.append((index, proposal.key_package))
     psk_ids = tuple(p.psk for p, _ in items if isinstance(p, PreSharedKey))
     psk_secret = None
@@ -833,10 +841,24 @@ def commit(
 # --- processing -----------------------------------------------------------------
 
 
-def _signature_keys(tree: RatchetTree) -> dict[int, bytes]:
-    return {
-        i: leaf.signature_key for i in range(tree.n_leaves) if (leaf := tree.leaf(i)) is not None
-    }
+class _SignatureKeys(Mapping[int, bytes]):
+    """Leaf index -> signature key, looked up in the tree only for the sender named,
+    so decrypting a message does not cost a pass over every member."""
+
+    def __init__(self, tree: RatchetTree) -> None:
+        self._tree = tree
+
+    def __getitem__(self, leaf_index: int) -> bytes:
+        leaf = self._tree.leaf(leaf_index) if 0 <= leaf_index < self._tree.n_leaves else None
+        if leaf is None:
+            raise KeyError(leaf_index)
+        return leaf.signature_key
+
+    def __iter__(self) -> Iterator[int]:
+        return (i for i in range(self._tree.n_leaves) if self._tree.leaf(i) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _authenticate(
@@ -850,7 +872,7 @@ def _authenticate(
             state.context,
             state.secret_tree,
             state.sender_data_secret,
-            _signature_keys(state.tree),
+            _SignatureKeys(state.tree),
         )
         return replace(state, secret_tree=tree), authenticated
     content = message.content

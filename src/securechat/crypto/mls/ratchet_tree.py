@@ -3,7 +3,7 @@ tree hashes, and the checks a joiner runs on a tree it is given (§7.9.2, §12.4
 
 The tree is held full, as RFC 9420 defines it: 2^d leaves, blanks included, so the
 array arithmetic of tree_math applies unchanged. Changes return a new tree (§7.7,
-§12.1); TreeKEM (UpdatePath creation and merging) is not implemented yet (docs/mls.md).
+§12.1); UpdatePaths are created and merged in treekem.py.
 """
 
 from __future__ import annotations

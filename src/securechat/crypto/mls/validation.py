@@ -121,9 +121,11 @@ def validate_leaf_node(
     source: LeafNodeSource,
     policy: Policy,
     replacing: int | None = None,
+    known: LeafIndex | None = None,
 ) -> None:
     """§7.3 for a leaf about to enter `tree` at `leaf_index` (`replacing` names the
-    leaf it supersedes, whose signature key it may keep)."""
+    leaf it supersedes, whose signature key it may keep; `known` is the tree's
+    LeafIndex when the caller already has it)."""
     if leaf.leaf_node_source != source:
         raise InvalidLeafNode(
             f"The leaf has source {leaf.leaf_node_source.name}, not {source.name}."
@@ -135,18 +137,60 @@ def validate_leaf_node(
         not_before, not_after = leaf.lifetime
         if not not_before <= policy.now <= not_after:
             raise InvalidLeafNode("The key package is outside its lifetime.")
-    for index in range(tree.n_leaves):
-        member = tree.leaf(index)
-        if member is None or index == replacing:
-            continue
-        if member.signature_key == leaf.signature_key:
-            raise InvalidLeafNode(f"Leaf {index} already uses this signature key.")
-        if leaf.credential.credential_type not in member.capabilities.credentials:
-            raise InvalidLeafNode(f"Leaf {index} does not support this credential type.")
-        if member.credential.credential_type not in leaf.capabilities.credentials:
-            raise InvalidLeafNode(f"The leaf does not support the credential type of leaf {index}.")
-    if any(n is not None and n.encryption_key == leaf.encryption_key for n in tree.nodes):
+    index = known if known is not None else LeafIndex.of(tree, replacing)
+    holder = index.signature_keys.get(leaf.signature_key)
+    if holder is not None:
+        raise InvalidLeafNode(f"Leaf {holder} already uses this signature key.")
+    if leaf.credential.credential_type not in index.supported_credentials:
+        raise InvalidLeafNode("Some member does not support this credential type.")
+    missing = index.credential_types - set(leaf.capabilities.credentials)
+    if missing:
+        raise InvalidLeafNode(
+            f"The leaf does not support the members' credential types {sorted(missing)}."
+        )
+    if leaf.encryption_key in index.encryption_keys:
         raise InvalidLeafNode("The leaf's encryption key is already in the tree.")
+
+
+@dataclass
+class LeafIndex:
+    """What §7.3's uniqueness and credential-support checks need from the tree,
+    gathered once so that a Commit adding many members stays linear. A working
+    value of one proposal list's application: `add` updates it in place."""
+
+    signature_keys: dict[bytes, int]
+    encryption_keys: set[bytes]
+    credential_types: set[int]
+    supported_credentials: frozenset[int] | AllTypes
+
+    @classmethod
+    def of(cls, tree: RatchetTree, replacing: int | None = None) -> LeafIndex:
+        """`replacing` is left out of the member checks (its signature key may be kept)."""
+        index = cls({}, {n.encryption_key for n in tree.nodes if n is not None}, set(), ALL_TYPES)
+        for leaf_index in range(tree.n_leaves):
+            member = tree.leaf(leaf_index)
+            if member is not None and leaf_index != replacing:
+                index.add(member, leaf_index)
+        return index
+
+    def add(self, leaf: LeafNode, leaf_index: int) -> None:
+        self.signature_keys[leaf.signature_key] = leaf_index
+        self.encryption_keys.add(leaf.encryption_key)
+        self.credential_types.add(leaf.credential.credential_type)
+        self.supported_credentials &= frozenset(leaf.capabilities.credentials)
+
+
+class AllTypes:
+    """The credential types an empty group supports: every one."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+    def __and__(self, other: frozenset[int]) -> frozenset[int]:
+        return other
+
+
+ALL_TYPES = AllTypes()
 
 
 def validate_key_package(
@@ -156,6 +200,7 @@ def validate_key_package(
     tree: RatchetTree,
     extensions: tuple[Extension, ...],
     policy: Policy,
+    known: LeafIndex | None = None,
 ) -> None:
     """§10.1: signatures, suite, the leaf as a key_package leaf, a distinct init key."""
     key_package.verify(suite)
@@ -168,6 +213,7 @@ def validate_key_package(
         leaf_index=0,
         source=LeafNodeSource.KEY_PACKAGE,
         policy=policy,
+        known=known,
     )
     if key_package.init_key == key_package.leaf_node.encryption_key:
         raise InvalidLeafNode("The key package's init key equals its encryption key.")

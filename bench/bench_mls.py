@@ -1,0 +1,144 @@
+"""MLS group benchmarks: what a Commit, its processing, a Welcome and an application
+message cost in groups of 10 to 10,000 members, on suite 1 (X25519) and the X-Wing
+hybrid suite, against the Double Ratchet's per-message cost measured in the same run.
+
+Each group is built as a new group is: the creator adds everyone in one Commit. Its
+parent nodes are then blank apart from the creator's path, so a later path is
+encrypted to every other leaf under it: the worst case for TreeKEM, and the shape a
+group keeps until its members have committed. Every operation is pure, so a Commit
+is created, processed or joined from the same state on each repeat.
+
+Run: .venv/bin/python -m bench mls   (or bench/bench_mls.py for the table alone)
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.bench_crypto import MESSAGE, _session
+from bench.common import Row, log, row
+from securechat.crypto import decrypt, encrypt
+from securechat.crypto.mls import group as g
+from securechat.crypto.mls.leaf_node import BASIC, Credential
+from securechat.crypto.mls.suite import HYBRID_X25519, get_suite
+from securechat.crypto.mls.validation import Policy
+
+NOW = 1_800_000_000
+POLICY = Policy(lambda credential, key: True, NOW)
+SUITES = {"suite 1": 1, "X-Wing hybrid": HYBRID_X25519}
+SIZES = (10, 100, 1_000, 10_000)
+QUICK_SIZES = (10, 100)
+BUDGET_S = 150.0
+"""A size whose group took longer than this to build is the last one run for that suite."""
+
+
+def _timed(op: Callable[[], object], repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        op()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def _member(suite_id: int, name: str) -> tuple[g.KeyPackage, g.KeyPackagePrivate]:
+    signature_private = get_suite(suite_id).signature.generate()
+    credential = Credential(BASIC, identity=name.encode())
+    return g.make_key_package(credential, signature_private, now=NOW, suite_id=suite_id)
+
+
+def _group(suite_id: int, size: int) -> tuple[g.GroupState, g.GroupState]:
+    """The creator's and one other member's state in a group of `size`."""
+    signature_private = get_suite(suite_id).signature.generate()
+    credential = Credential(BASIC, identity=b"m0")
+    creator = g.create_group(credential, signature_private, now=NOW, suite_id=suite_id)
+    members = [_member(suite_id, f"m{i}") for i in range(1, size)]
+    result = g.commit(creator, POLICY, proposals=[g.Add(kp) for kp, _ in members])
+    assert result.welcome is not None
+    kp, private = members[-1]
+    other = g.join_from_welcome(result.welcome, kp, private, POLICY)
+    return result.state, other
+
+
+def _ratchet_ms(repeats: int, per_repeat: int = 2_000) -> list[float]:
+    alice, bob = _session()
+    states = {"alice": alice, "bob": bob}
+
+    def one() -> None:
+        for _ in range(per_repeat):
+            states["alice"], message = encrypt(states["alice"], MESSAGE, "alice", "bob")
+            states["bob"], _ = decrypt(states["bob"], message, "alice", "bob")
+
+    return [t / per_repeat for t in _timed(one, repeats)]
+
+
+def run(quick: bool = False) -> list[Row]:
+    repeats = 1 if quick else 3
+    rows: list[Row] = []
+    ratchet = _ratchet_ms(repeats)
+    note = "baseline: Double Ratchet 1 KiB encrypt+decrypt, one message, same run"
+    rows.append(row("mls", "Double Ratchet 1 KiB encrypt+decrypt", ratchet, "ms/op"))
+    for label, suite_id in SUITES.items():
+        for size in QUICK_SIZES if quick else SIZES:
+            start = time.perf_counter()
+            creator, other = _group(suite_id, size)
+            built = time.perf_counter() - start
+            log(f"{label} n={size}: group built in {built:.1f} s")
+            kp, private = _member(suite_id, "joiner")
+            result = g.commit(creator, POLICY, proposals=[g.Add(kp)])
+            assert result.welcome is not None
+            welcome = result.welcome
+
+            def add() -> None:
+                g.commit(creator, POLICY, proposals=[g.Add(kp)])
+
+            def process() -> None:
+                g.process(other, result.message, POLICY)
+
+            def join() -> None:
+                g.join_from_welcome(welcome, kp, private, POLICY)
+
+            states = {"a": creator, "b": other}
+
+            def message(count: int = 200) -> None:
+                for _ in range(count):
+                    states["a"], sealed = g.protect(states["a"], MESSAGE)
+                    states["b"], _ = g.process(states["b"], sealed, POLICY)
+
+            name = f"{label}, n={size:,}"
+            for what, op in (
+                ("commit adding one member", add),
+                ("another member processes it", process),
+                ("joiner processes the Welcome", join),
+            ):
+                rows.append(
+                    row("mls", f"{name}: {what}", _timed(op, repeats), "ms", ratchet, note=note)
+                )
+            per_message = [t / 200 for t in _timed(message, repeats)]
+            rows.append(
+                row(
+                    "mls",
+                    f"{name}: application 1 KiB protect+unprotect",
+                    per_message,
+                    "ms",
+                    ratchet,
+                    note=f"{note}; pairwise ratchets would cost {size - 1} of them",
+                )
+            )
+            if built > BUDGET_S:
+                log(f"{label}: stopping at n={size}, the group took {built:.0f} s to build")
+                break
+    return rows
+
+
+def main() -> None:
+    for r in run():
+        ratio = f"{r['ratio']}x" if r.get("ratio") else ""
+        print(f"{r['name']:<70} {r['value']:>10.3f} {r['unit']:<6} {ratio:>9}")
+
+
+if __name__ == "__main__":
+    main()
