@@ -13,10 +13,8 @@ Run: .venv/bin/python -m bench mls   (or bench/bench_mls.py for the table alone)
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
-from typing import Any
 
 from bench.bench_crypto import MESSAGE, _session
 from bench.common import Row, log, row
@@ -75,59 +73,62 @@ def _ratchet_ms(repeats: int, per_repeat: int = 2_000) -> list[float]:
     return [t / per_repeat for t in _timed(one, repeats)]
 
 
+NOTE = "baseline: Double Ratchet 1 KiB encrypt+decrypt, one message, same run"
+
+
+def _one_size(
+    label: str, suite_id: int, size: int, repeats: int, ratchet: list[float]
+) -> tuple[list[Row], float]:
+    """The four rows of one group size, and how long the group took to build."""
+    start = time.perf_counter()
+    creator, other = _group(suite_id, size)
+    built = time.perf_counter() - start
+    log(f"{label} n={size}: group built in {built:.1f} s")
+    kp, private = _member(suite_id, "joiner")
+    result = g.commit(creator, POLICY, proposals=[g.Add(kp)])
+    welcome = result.welcome
+    assert welcome is not None
+    states = {"a": creator, "b": other}
+
+    def message(count: int = 200) -> None:
+        for _ in range(count):
+            states["a"], sealed = g.protect(states["a"], MESSAGE)
+            states["b"], _ = g.process(states["b"], sealed, POLICY)
+
+    name = f"{label}, n={size:,}"
+    rows = [
+        row("mls", f"{name}: {what}", _timed(op, repeats), "ms", ratchet, note=NOTE)
+        for what, op in (
+            ("commit adding one member", lambda: g.commit(creator, POLICY, proposals=[g.Add(kp)])),
+            ("another member processes it", lambda: g.process(other, result.message, POLICY)),
+            (
+                "joiner processes the Welcome",
+                lambda: g.join_from_welcome(welcome, kp, private, POLICY),
+            ),
+        )
+    ]
+    per_message = [t / 200 for t in _timed(message, repeats)]
+    rows.append(
+        row(
+            "mls",
+            f"{name}: application 1 KiB protect+unprotect",
+            per_message,
+            "ms",
+            ratchet,
+            note=f"{NOTE}; pairwise ratchets would cost {size - 1} of them",
+        )
+    )
+    return rows, built
+
+
 def run(quick: bool = False) -> list[Row]:
     repeats = 1 if quick else 3
-    rows: list[Row] = []
     ratchet = _ratchet_ms(repeats)
-    note = "baseline: Double Ratchet 1 KiB encrypt+decrypt, one message, same run"
-    rows.append(row("mls", "Double Ratchet 1 KiB encrypt+decrypt", ratchet, "ms/op"))
+    rows = [row("mls", "Double Ratchet 1 KiB encrypt+decrypt", ratchet, "ms/op")]
     for label, suite_id in SUITES.items():
         for size in QUICK_SIZES if quick else SIZES:
-            start = time.perf_counter()
-            creator, other = _group(suite_id, size)
-            built = time.perf_counter() - start
-            log(f"{label} n={size}: group built in {built:.1f} s")
-            kp, private = _member(suite_id, "joiner")
-            result = g.commit(creator, POLICY, proposals=[g.Add(kp)])
-            assert result.welcome is not None
-            welcome = result.welcome
-
-            def add() -> None:
-                g.commit(creator, POLICY, proposals=[g.Add(kp)])
-
-            def process() -> None:
-                g.process(other, result.message, POLICY)
-
-            def join() -> None:
-                g.join_from_welcome(welcome, kp, private, POLICY)
-
-            states = {"a": creator, "b": other}
-
-            def message(count: int = 200) -> None:
-                for _ in range(count):
-                    states["a"], sealed = g.protect(states["a"], MESSAGE)
-                    states["b"], _ = g.process(states["b"], sealed, POLICY)
-
-            name = f"{label}, n={size:,}"
-            for what, op in (
-                ("commit adding one member", add),
-                ("another member processes it", process),
-                ("joiner processes the Welcome", join),
-            ):
-                rows.append(
-                    row("mls", f"{name}: {what}", _timed(op, repeats), "ms", ratchet, note=note)
-                )
-            per_message = [t / 200 for t in _timed(message, repeats)]
-            rows.append(
-                row(
-                    "mls",
-                    f"{name}: application 1 KiB protect+unprotect",
-                    per_message,
-                    "ms",
-                    ratchet,
-                    note=f"{note}; pairwise ratchets would cost {size - 1} of them",
-                )
-            )
+            size_rows, built = _one_size(label, suite_id, size, repeats, ratchet)
+            rows += size_rows
             if built > BUDGET_S:
                 log(f"{label}: stopping at n={size}, the group took {built:.0f} s to build")
                 break
