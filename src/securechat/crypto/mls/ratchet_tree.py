@@ -8,8 +8,10 @@ array arithmetic of tree_math applies unchanged. Changes return a new tree (§7.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from itertools import repeat
 from typing import Self
 
 from securechat.crypto.mls import tree_math
@@ -97,9 +99,16 @@ class RatchetTree:
         width = len(self.nodes)
         if width & (width + 1):
             raise ValueError("a full ratchet tree has 2^(d+1) - 1 nodes")
+        # Every tree change builds a new tree, so this check runs on each: the type
+        # sets are gathered in C, and only a misplaced node costs a Python-level scan.
+        leaf_types = set(map(type, self.nodes[0::2]))
+        parent_types = set(map(type, self.nodes[1::2]))
+        if leaf_types <= {LeafNode, type(None)} and parent_types <= {ParentNode, type(None)}:
+            return
         for index, node in enumerate(self.nodes):
             if node is not None and isinstance(node, LeafNode) != tree_math.is_leaf(index):
                 raise InvalidMessage(f"Node {index} has the wrong type for its position.")
+        raise InvalidMessage("A node is of an unknown type.")
 
     @classmethod
     def from_nodes(cls, suite: CipherSuite, nodes: tuple[Node | None, ...]) -> RatchetTree:
@@ -239,7 +248,9 @@ class RatchetTree:
         """Put `leaf` in the leftmost blank leaf, doubling the tree when none is left,
         and list it as unmerged in each non-blank parent above it (§12.1.1)."""
         tree = self
-        blank = next((i for i in range(self.n_leaves) if self.leaf(i) is None), None)
+        # The leftmost blank leaf, found in C: a bulk Add must not rescan in Python.
+        blanks = list(map(operator.is_, self.nodes[0::2], repeat(None)))
+        blank = blanks.index(True) if True in blanks else None
         if blank is None:
             blank = self.n_leaves
             tree = self._with_nodes([*self.nodes, *(None,) * (len(self.nodes) + 1)])
