@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from securechat.crypto.mls import group as g
-from securechat.crypto.mls.errors import WrongEpoch
+from securechat.crypto.mls.errors import MLSError, WrongEpoch
 from securechat.crypto.mls.group_state import GroupState
 from tests.crypto.mls.group_helpers import POLICY, Group
 
@@ -70,3 +70,38 @@ def test_random_histories_agree(ops: list[str], data: st.DataObject) -> None:
         elif op == "reload":
             group.states = {n: GroupState.decode(s.encode()) for n, s in group.states.items()}
         group.assert_agree()
+
+
+_FIXED: dict[str, object] = {}
+
+
+def _fixed_group() -> tuple[GroupState, list[bytes]]:
+    """One group and three messages to Bob (a Commit with a path, a private Commit,
+    application data), built once for all examples."""
+    if not _FIXED:
+        group = Group.create(1, "alice", "bob", "carol")
+        alice = group.states["alice"]
+        messages = [
+            g.commit(alice, POLICY, proposals=[g.Remove(2)]).message,
+            g.commit(alice, POLICY, private=True).message,
+            g.protect(alice, b"data")[1],
+        ]
+        _FIXED.update(bob=group.states["bob"], messages=messages)
+    return _FIXED["bob"], _FIXED["messages"]  # type: ignore[return-value]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2), st.integers(0, 10_000), st.integers(1, 255))
+def test_any_tampered_byte_is_an_mls_error_and_changes_nothing(
+    which: int, position: int, mask: int
+) -> None:
+    """Whatever byte of a message is altered, processing raises one of the package's
+    errors (never another exception), and Bob's state is unchanged."""
+    bob, messages = _fixed_group()
+    data = messages[which]
+    position %= len(data)
+    tampered = data[:position] + bytes([data[position] ^ mask]) + data[position + 1 :]
+    before = bob.encode()
+    with pytest.raises(MLSError):
+        g.process(bob, tampered, POLICY)
+    assert bob.encode() == before
