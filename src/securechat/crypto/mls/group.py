@@ -446,7 +446,8 @@ def propose_remove(
 
 
 def propose_self_remove(state: GroupState, *, private: bool = False) -> tuple[GroupState, bytes]:
-    """Ask to leave: a Remove of our own leaf, which another member must commit (§12.1.3)."""
+    """Ask to leave: a Remove of our own leaf (§12.1.3), which another member must commit,
+    since no Commit may remove its committer (§12.2)."""
     return propose(state, Remove(state.own_leaf), private=private)
 
 
