@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from securechat.client.core import ChatClient
 from securechat.client.events import ErrorRaised, MessageReceived
 from securechat.server.app import RelayServer
-from securechat.server.store import NewEnvelope
+from securechat.server.store import KeyBundle, NewEnvelope
 from tests.client.helpers import clients, drain, secure, wait_for
 
 
@@ -127,3 +128,56 @@ async def test_changed_key_by_sharekey_needs_explicit_trust(
     assert alice.verify("bob") != before
     assert alice.trust("bob") == carol.identity.public.fingerprint_hex()
     assert alice.conversation_state("bob") == ConversationState.NONE
+
+
+async def test_replayed_session_start_leaves_the_live_session_alone(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """A relay that withholds one-time prekeys, then replays the session start, changes nothing."""
+    from securechat.client import payloads as P
+    from securechat.crypto.handshake import InitialMessage
+
+    _, bob, carol = trio
+    original_fetch = relay.store.fetch_bundle
+
+    async def withhold(username: str) -> KeyBundle | None:
+        bundle = await original_fetch(username)
+        return None if bundle is None else dataclasses.replace(bundle, one_time_prekey=None)
+
+    relay.store.fetch_bundle = withhold  # type: ignore[method-assign]
+    bodies = await _captured_bodies(relay, "carol", "bob", secure(carol, bob))
+    start = next(b for b in bodies if isinstance(P.decode_outer(b), P.PrekeyEnvelope))
+    outer = P.decode_outer(start)
+    assert isinstance(outer, P.PrekeyEnvelope)
+    assert InitialMessage.from_bytes(outer.initial).one_time_prekey_id is None
+    await carol.send_text("bob", "first")
+    assert (await wait_for(bob, MessageReceived)).text == "first"
+
+    await _inject(relay, "bob", "carol", "replayed-start", start)
+    await carol.send_text("bob", "after the replay")
+    assert (await wait_for(bob, MessageReceived, timeout=5)).text == "after the replay"
+    await bob.send_text("carol", "and back")
+    assert (await wait_for(carol, MessageReceived, timeout=5)).text == "and back"
+    await bob.settle()
+    assert not [e for e in drain(bob) if isinstance(e, ErrorRaised | MessageReceived)]
+    assert [m.record.text for m in bob.history("carol")].count("first") == 1
+
+
+async def _captured_bodies(
+    relay: RelayServer, sender: str, recipient: str, action: Awaitable[object]
+) -> list[bytes]:
+    """Runs `action` while the relay keeps a copy of every envelope sender -> recipient."""
+    bodies: list[bytes] = []
+    original = relay.store.commit_batch
+
+    async def spy(envelopes, acks, acknowledged=()):  # type: ignore[no-untyped-def]
+        seen = [*envelopes, *acknowledged]
+        bodies.extend(e.body for e in seen if e.sender == sender and e.recipient == recipient)
+        return await original(envelopes, acks, acknowledged)
+
+    relay.store.commit_batch = spy  # type: ignore[method-assign]
+    try:
+        await action
+    finally:
+        relay.store.commit_batch = original  # type: ignore[method-assign]
+    return bodies

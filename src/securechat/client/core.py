@@ -45,13 +45,14 @@ from securechat.client.vault_store import (
     StoredMessage,
     Vault,
 )
-from securechat.crypto import handshake, prekeys, ratchet
+from securechat.crypto import handshake, prekeys, ratchet, sessions
 from securechat.crypto.errors import CryptoError, IdentityKeyMismatch
 from securechat.crypto.filestream import FileManifest
 from securechat.crypto.identity import IdentityKeyPair, IdentityPublicKey
 from securechat.crypto.prekeys import PrekeyBundle, PrekeySecrets
 from securechat.crypto.ratchet import RatchetMessage, RatchetState
 from securechat.crypto.safety import format_safety_number, safety_number
+from securechat.crypto.sessions import SessionRecord
 from securechat.crypto.vault import (
     generate_recovery_code,
     is_recovery_code,
@@ -90,6 +91,11 @@ def _offered(peer: str) -> str:
 
 def _session(peer: str) -> str:
     return f"session:{peer}"
+
+
+def _sessions(peer: str) -> str:
+    """The peer's `SessionRecord`: session starts seen, and sessions kept for receiving."""
+    return f"sessions:{peer}"
 
 
 def _file(blob_id: str) -> str:
@@ -440,6 +446,7 @@ class ChatClient:
             )
         answer = await self.relay.request(lambda rid: F.FetchBundle(rid=rid, user=peer))
         assert isinstance(answer, F.Bundle)
+        now_ms = int(time.time() * 1000)
         try:
             ident = P.decode_identity_blob(answer.identity)
             bundle = PrekeyBundle.from_blobs(
@@ -461,13 +468,20 @@ class ChatClient:
             raise SessionError(f"{peer}'s published keys are invalid: {exc}") from exc
         if result.newly_pinned:
             vault.put(_pin(peer), result.peer_identity.der)
-        state, message = ratchet.encrypt(result.state, P.encode(P.Hello()), me, peer)
+        state, message = ratchet.encrypt(
+            result.state, P.encode(P.Hello(created_at_ms=now_ms)), me, peer
+        )
         body = P.encode(
             P.PrekeyEnvelope(initial=result.initial.to_bytes(), message=message.to_bytes())
         )
         item = OutboxItem(new_envelope_id(), peer, body)
         new = vault.ensure_conversation(peer)
-        vault.record_outgoing(None, {_session(peer): state.to_bytes()}, item)
+        record = sessions.own_start(
+            self._session_record(peer), self._current_session(peer), result.state, now_ms
+        )
+        vault.record_outgoing(
+            None, {_session(peer): state.to_bytes(), _sessions(peer): record.to_bytes()}, item
+        )
         await self.relay.transmit(item)
         if new:
             await self._watch([peer])
@@ -526,7 +540,7 @@ class ChatClient:
     async def _on_envelope(self, envelope: F.Envelope) -> None:
         """Runs for each delivered envelope before it is acknowledged. Never makes requests."""
         vault = self.vault
-        if vault is None or self.identity is None:
+        if vault is None or self.identity is None or self.username is None:
             raise SessionError("envelope arrived before the vault was open")
         if vault.seen(envelope.sender, envelope.eid):
             return
@@ -544,14 +558,14 @@ class ChatClient:
                         raise SessionError(f"a message from {peer} arrived without a session")
                     if vault.get(_offered(peer)) is not None:
                         raise SessionError(f"{peer}'s key changed; message held back")
-                    self._receive_ratchet(
-                        vault,
-                        peer,
+                    opened = sessions.open_message(
+                        self._session_record(peer),
                         RatchetState.from_bytes(state_blob),
                         RatchetMessage.from_bytes(outer.message),
-                        envelope,
-                        {},
+                        peer,
+                        self.username,
                     )
+                    self._receive_ratchet(vault, peer, opened, envelope, {})
         except (CryptoError, SecureChatError) as exc:
             vault.record_incoming(peer, envelope.eid, None, {})
             self._emit(ErrorRaised(f"message from {peer} rejected: {exc}", "e2e"))
@@ -601,28 +615,53 @@ class ChatClient:
             vault.record_incoming(peer, envelope.eid, None, {})
             self._key_changed(peer, pinned.der if pinned else b"", initial.identity_der)
             return
+        record, current = self._session_record(peer), self._current_session(peer)
+        first = sessions.open_start(
+            record,
+            current,
+            result.state,
+            RatchetMessage.from_bytes(outer.message),
+            peer,
+            self.username,
+        )
+        opened = None
+        if first is not None:
+            hello = P.decode_inner(first.plaintext)
+            started_at = hello.created_at_ms if isinstance(hello, P.Hello) else None
+            opened = sessions.accept_start(record, current, first, started_at)
+        if opened is None:
+            # A replayed session start: dropped like any other replay, the session untouched.
+            vault.record_incoming(peer, envelope.eid, None, {})
+            return
         extra = {K_PREKEYS: result.secrets.to_bytes()}
         if pinned is None:
             extra[_pin(peer)] = result.peer_identity.der
         self._ensure_conversation(vault, peer)
-        self._receive_ratchet(
-            vault, peer, result.state, RatchetMessage.from_bytes(outer.message), envelope, extra
-        )
+        self._receive_ratchet(vault, peer, opened, envelope, extra)
+
+    def _session_record(self, peer: str) -> SessionRecord:
+        blob = self._need_vault().get(_sessions(peer))
+        return SessionRecord.from_bytes(blob) if blob else SessionRecord()
+
+    def _current_session(self, peer: str) -> RatchetState | None:
+        blob = self._need_vault().get(_session(peer))
+        return RatchetState.from_bytes(blob) if blob else None
 
     def _receive_ratchet(
         self,
         vault: Vault,
         peer: str,
-        state: RatchetState,
-        message: RatchetMessage,
+        opened: sessions.Opened,
         envelope: F.Envelope,
         extra: dict[str, bytes],
     ) -> None:
-        assert self.username is not None
-        was_confirmed = state.confirmed
-        new_state, plaintext = ratchet.decrypt(state, message, peer, self.username)
-        inner = P.decode_inner(plaintext)
-        changes = {**extra, _session(peer): new_state.to_bytes()}
+        was_confirmed = opened.was_confirmed
+        inner = P.decode_inner(opened.plaintext)
+        changes = dict(extra)
+        if opened.current is not None:
+            changes[_session(peer)] = opened.current.to_bytes()
+        if opened.record is not None:
+            changes[_sessions(peer)] = opened.record.to_bytes()
         match inner:
             case P.Text():
                 record = MessageRecord(
@@ -659,7 +698,7 @@ class ChatClient:
                     FileOffered(peer, inner.blob_id, manifest.name, manifest.size, message_id)
                 )
                 self._spawn(self._send_inner(peer, P.Receipt(eids=[envelope.eid]), None))
-        if new_state.confirmed != was_confirmed or extra:
+        if opened.confirmed != was_confirmed or extra:
             self._emit(ConversationChanged(peer, self.conversation_state(peer)))
 
     async def _on_push(self, frame: F.ServerFrame) -> None:
@@ -866,6 +905,8 @@ class ChatClient:
             await self.relay.request(lambda rid: F.DeleteConversation(rid=rid, peer=peer))
         vault.delete_conversation(peer)
         vault.delete(_session(peer))
+        # The starts seen stay (a replay must not reopen the session), the keys go.
+        vault.put(_sessions(peer), self._session_record(peer).without_sessions().to_bytes())
 
 
 class _LazyOutbox:

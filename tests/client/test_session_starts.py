@@ -1,0 +1,57 @@
+"""Starting a session again: messages in flight on the old session still arrive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+from securechat.client import payloads as P
+from securechat.client.core import ChatClient
+from securechat.client.events import (
+    ConnectionChanged,
+    ConnectionState,
+    ErrorRaised,
+    MessageReceived,
+)
+from tests.client.helpers import clients, drain, secure, wait_for
+
+
+async def test_talk_again_keeps_messages_in_flight_on_the_old_session(
+    relay_url: str, tmp_path: Path
+) -> None:
+    """Bob writes on the old session while offline; Alice has meanwhile run `talk` again."""
+    async with clients(relay_url, tmp_path, "alice", "bob", fast_reconnect=True) as pair:
+        alice, bob = pair
+        await secure(alice, bob)
+        url = bob.relay.url
+        bob.relay.url = "ws://127.0.0.1:9"  # nothing listens: bob stays offline
+        assert bob.relay._conn is not None
+        await bob.relay._conn.close()
+        await wait_for(bob, ConnectionChanged, state=ConnectionState.RECONNECTING)
+        await alice.talk("bob")
+        await bob.send_text("alice", "written on the old session")
+        bob.relay.url = url
+        assert (await wait_for(alice, MessageReceived)).text == "written on the old session"
+        await _chat_both_ways(alice, bob)
+
+
+async def _chat_both_ways(alice: ChatClient, bob: ChatClient) -> None:
+    await alice.send_text("bob", "on the new session")
+    assert (await wait_for(bob, MessageReceived)).text == "on the new session"
+    await bob.send_text("alice", "and back")
+    assert (await wait_for(alice, MessageReceived)).text == "and back"
+    await alice.settle()
+    await bob.settle()
+    assert not [e for e in drain(alice) + drain(bob) if isinstance(e, ErrorRaised)]
+
+
+def test_hello_time_is_optional_both_ways() -> None:
+    """Older clients send a bare hello and ignore the time a newer one adds."""
+
+    class OldHello(msgspec.Struct, tag_field="k", tag="hello", frozen=True):
+        pass
+
+    assert P.decode_inner(msgspec.msgpack.encode(OldHello())) == P.Hello(created_at_ms=None)
+    newer = P.encode(P.Hello(created_at_ms=1_700_000_000_000))
+    assert msgspec.msgpack.decode(newer, type=OldHello) == OldHello()
