@@ -564,6 +564,7 @@ class ChatClient:
                         RatchetMessage.from_bytes(outer.message),
                         peer,
                         self.username,
+                        int(time.time()),
                     )
                     self._receive_ratchet(vault, peer, opened, envelope, {})
         except (CryptoError, SecureChatError) as exc:
@@ -623,6 +624,7 @@ class ChatClient:
             RatchetMessage.from_bytes(outer.message),
             peer,
             self.username,
+            int(time.time()),
         )
         opened = None
         if first is not None:

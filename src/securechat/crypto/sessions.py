@@ -132,6 +132,7 @@ def open_start(
     message: RatchetMessage,
     sender: str,
     recipient: str,
+    now: int | None = None,
 ) -> FirstMessage | None:
     """Opens the first message of a session the peer started; None for a replay.
 
@@ -140,7 +141,7 @@ def open_start(
     """
     if judge_start(record, current, started.session_id, None) is Start.DUPLICATE:
         return None
-    state, plaintext = ratchet.decrypt(started, message, sender, recipient)
+    state, plaintext = ratchet.decrypt(started, message, sender, recipient, now)
     return FirstMessage(plaintext, started, state)
 
 
@@ -185,18 +186,20 @@ def open_message(
     message: RatchetMessage,
     sender: str,
     recipient: str,
+    now: int | None = None,
 ) -> Opened:
     """Opens a message with the current session, or else with an archived one.
 
     Each try runs on a copy (the ratchet is pure), so a failed one changes nothing. When no
     session opens it, the current session's error is raised: that is the one that matters.
+    `now` (seconds) lets the ratchet expire old skipped keys.
     """
     try:
-        new_state, plaintext = ratchet.decrypt(current, message, sender, recipient)
+        new_state, plaintext = ratchet.decrypt(current, message, sender, recipient, now)
     except CryptoError as error:
         for index, archived in enumerate(record.archived):
             try:
-                new_archived, plaintext = ratchet.decrypt(archived, message, sender, recipient)
+                new_archived, plaintext = ratchet.decrypt(archived, message, sender, recipient, now)
             except CryptoError:
                 continue
             states = list(record.archived)
