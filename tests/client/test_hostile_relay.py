@@ -181,3 +181,30 @@ async def _captured_bodies(
     finally:
         relay.store.commit_batch = original  # type: ignore[method-assign]
     return bodies
+
+
+async def test_forged_far_ahead_header_shows_stuck_until_a_real_message_opens(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """The skip limit is checked before authentication, so a relay can fake a stuck session;
+    the next real message clears it."""
+    from securechat.client import payloads as P
+    from securechat.client.events import ConversationChanged, ConversationState
+    from securechat.crypto.ratchet import MAX_SKIP, MessageHeader, RatchetMessage, RatchetState
+
+    alice, bob, _ = trio
+    outer = P.decode_outer(await _captured_body(relay, alice, bob))
+    assert isinstance(outer, P.RatchetEnvelope)
+    real = RatchetMessage.from_bytes(outer.message)
+    # Headers travel in clear: the relay knows Alice's latest ratchet key and counter.
+    assert bob.vault is not None
+    latest = RatchetState.from_bytes(bob.vault.get("session:alice") or b"")
+    assert latest.remote_public is not None
+    header = MessageHeader(latest.remote_public, 0, latest.recv_n + MAX_SKIP + 5)
+    forged = RatchetMessage(header, real.nonce, real.ciphertext).to_bytes()
+    await _inject(relay, "bob", "alice", "far-ahead", P.encode(P.RatchetEnvelope(message=forged)))
+    await wait_for(bob, ConversationChanged, peer="alice", state=ConversationState.JAMMED)
+    assert bob.conversation_state("alice") == ConversationState.JAMMED
+    await alice.send_text("bob", "not stuck")
+    assert (await wait_for(bob, MessageReceived)).text == "not stuck"
+    assert bob.conversation_state("alice") == ConversationState.ACTIVE

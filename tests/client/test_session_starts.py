@@ -1,4 +1,5 @@
-"""Starting a session again: messages in flight on the old session still arrive."""
+"""Starting a session again: messages in flight on the old session still arrive, and a
+stuck session is shown and cured by `talk`."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ from securechat.client.core import ChatClient
 from securechat.client.events import (
     ConnectionChanged,
     ConnectionState,
+    ConversationChanged,
+    ConversationState,
     ErrorRaised,
     MessageReceived,
 )
+from securechat.crypto import ratchet
+from securechat.crypto.ratchet import MAX_SKIP, RatchetState
 from tests.client.helpers import clients, drain, secure, wait_for
 
 
@@ -55,3 +60,26 @@ def test_hello_time_is_optional_both_ways() -> None:
     assert P.decode_inner(msgspec.msgpack.encode(OldHello())) == P.Hello(created_at_ms=None)
     newer = P.encode(P.Hello(created_at_ms=1_700_000_000_000))
     assert msgspec.msgpack.decode(newer, type=OldHello) == OldHello()
+
+
+async def test_a_session_past_the_skip_limit_shows_stuck_and_talk_cures_it(
+    relay_url: str, tmp_path: Path
+) -> None:
+    """Alice's chain runs MAX_SKIP + 1 messages ahead of Bob (the relay lost them): every
+    later message would fail, so Bob is told once, and his `talk` starts over."""
+    async with clients(relay_url, tmp_path, "alice", "bob") as (alice, bob):
+        await secure(alice, bob)
+        assert alice.vault is not None
+        state = RatchetState.from_bytes(alice.vault.get("session:bob") or b"")
+        for _ in range(MAX_SKIP + 1):
+            state, _ = ratchet.encrypt(state, b"lost on the way", "alice", "bob")
+        alice.vault.put("session:bob", state.to_bytes())
+        await alice.send_text("bob", "too far ahead")
+        await wait_for(bob, ConversationChanged, peer="alice", state=ConversationState.JAMMED)
+        await alice.send_text("bob", "still too far")
+        await wait_for(bob, ErrorRaised)
+        assert bob.conversation_state("alice") == ConversationState.JAMMED
+        assert not [e for e in drain(bob) if isinstance(e, ConversationChanged)], "told once"
+        await bob.talk("alice")
+        await wait_for(bob, ConversationChanged, peer="alice", state=ConversationState.ACTIVE)
+        await _chat_both_ways(alice, bob)

@@ -350,6 +350,11 @@ class FakeClient:
         self.states[peer] = ConversationState.ACTIVE
         self._emit(ConversationChanged(peer, ConversationState.ACTIVE, FINGERPRINT))
 
+    def jam(self, peer: str) -> None:
+        """The peer sent past the skip limit: the core marks the session stuck."""
+        self.states[peer] = ConversationState.JAMMED
+        self._emit(ConversationChanged(peer, ConversationState.JAMMED))
+
     def change_key(self, peer: str) -> None:
         self.states[peer] = ConversationState.KEY_CHANGED
         self._emit(KeyChanged(peer, FINGERPRINT, "f" * 40))

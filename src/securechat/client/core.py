@@ -46,7 +46,7 @@ from securechat.client.vault_store import (
     Vault,
 )
 from securechat.crypto import handshake, prekeys, ratchet, sessions
-from securechat.crypto.errors import CryptoError, IdentityKeyMismatch
+from securechat.crypto.errors import CryptoError, IdentityKeyMismatch, TooManySkippedMessages
 from securechat.crypto.filestream import FileManifest
 from securechat.crypto.identity import IdentityKeyPair, IdentityPublicKey
 from securechat.crypto.prekeys import PrekeyBundle, PrekeySecrets
@@ -96,6 +96,11 @@ def _session(peer: str) -> str:
 def _sessions(peer: str) -> str:
     """The peer's `SessionRecord`: session starts seen, and sessions kept for receiving."""
     return f"sessions:{peer}"
+
+
+def _jammed(peer: str) -> str:
+    """The id of the session with `peer` that jammed (past the skip limit), if one did."""
+    return f"jammed:{peer}"
 
 
 def _file(blob_id: str) -> str:
@@ -433,6 +438,8 @@ class ChatClient:
         if blob is None:
             return ConversationState.NONE
         state = RatchetState.from_bytes(blob)
+        if vault.get(_jammed(peer)) == state.session_id:
+            return ConversationState.JAMMED
         return ConversationState.ACTIVE if state.confirmed else ConversationState.PENDING
 
     async def talk(self, peer: str) -> ConversationState:
@@ -558,15 +565,20 @@ class ChatClient:
                         raise SessionError(f"a message from {peer} arrived without a session")
                     if vault.get(_offered(peer)) is not None:
                         raise SessionError(f"{peer}'s key changed; message held back")
-                    opened = sessions.open_message(
-                        self._session_record(peer),
-                        RatchetState.from_bytes(state_blob),
-                        RatchetMessage.from_bytes(outer.message),
-                        peer,
-                        self.username,
-                        int(time.time()),
-                    )
-                    self._receive_ratchet(vault, peer, opened, envelope, {})
+                    current = RatchetState.from_bytes(state_blob)
+                    try:
+                        opened = sessions.open_message(
+                            self._session_record(peer),
+                            current,
+                            RatchetMessage.from_bytes(outer.message),
+                            peer,
+                            self.username,
+                            int(time.time()),
+                        )
+                    except TooManySkippedMessages:
+                        self._jam(vault, peer, current)
+                        raise
+                    self._receive_ratchet(vault, peer, opened, envelope, self._unjam(peer))
         except (CryptoError, SecureChatError) as exc:
             vault.record_incoming(peer, envelope.eid, None, {})
             self._emit(ErrorRaised(f"message from {peer} rejected: {exc}", "e2e"))
@@ -640,6 +652,20 @@ class ChatClient:
             extra[_pin(peer)] = result.peer_identity.der
         self._ensure_conversation(vault, peer)
         self._receive_ratchet(vault, peer, opened, envelope, extra)
+
+    def _jam(self, vault: Vault, peer: str, current: RatchetState) -> None:
+        """Every later message of this session lies past the limit too: say so once.
+
+        The skip limit is checked before a message authenticates, so a relay could also
+        forge this; starting a new session (`talk`) is the cure either way and harmless.
+        """
+        if vault.get(_jammed(peer)) != current.session_id:
+            vault.put(_jammed(peer), current.session_id)
+            self._emit(ConversationChanged(peer, ConversationState.JAMMED))
+
+    def _unjam(self, peer: str) -> dict[str, bytes]:
+        """A message that opens shows the session was not stuck after all (a forged header)."""
+        return {_jammed(peer): b""} if self._need_vault().get(_jammed(peer)) else {}
 
     def _session_record(self, peer: str) -> SessionRecord:
         blob = self._need_vault().get(_sessions(peer))
