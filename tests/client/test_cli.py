@@ -126,3 +126,16 @@ def test_cli_file_transfer(running_relay: RelayProcess, tmp_path: Path) -> None:
     got = cli(running_relay, b, "bob", "download", offer["file_id"], "--to", str(tmp_path / "dl"))
     assert got.returncode == 0, got.stderr
     assert (tmp_path / "dl" / "photo.jpg").read_bytes() == source.read_bytes()
+
+
+def test_a_stuck_session_is_a_warning_that_names_the_cure() -> None:
+    """`receive` prints a jammed session as a warning with the command that fixes it."""
+    from securechat.client.cli import _describe
+    from securechat.client.events import ConversationChanged, ConversationState
+
+    event = ConversationChanged("bob", ConversationState.JAMMED)
+    assert _describe(event, as_json=False) == (
+        "WARNING: the session with bob is stuck (they sent more than the skip limit ahead); "
+        "run `talk bob` to start a new one"
+    )
+    assert json.loads(_describe(event, as_json=True) or "")["state"] == "jammed"
