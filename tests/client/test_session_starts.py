@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 
 from securechat.client import payloads as P
-from securechat.client.core import ChatClient
+from securechat.client.core import ONE_TIME_KEM_BATCH, ChatClient
 from securechat.client.events import (
     ConnectionChanged,
     ConnectionState,
@@ -18,7 +18,9 @@ from securechat.client.events import (
     MessageReceived,
 )
 from securechat.crypto import ratchet
+from securechat.crypto.prekeys import PrekeySecrets
 from securechat.crypto.ratchet import MAX_SKIP, RatchetState
+from securechat.server.app import RelayServer
 from tests.client.helpers import clients, drain, secure, wait_for
 
 
@@ -83,3 +85,18 @@ async def test_a_session_past_the_skip_limit_shows_stuck_and_talk_cures_it(
         await bob.talk("alice")
         await wait_for(bob, ConversationChanged, peer="alice", state=ConversationState.ACTIVE)
         await _chat_both_ways(alice, bob)
+
+
+async def test_session_start_uses_a_one_time_kem_prekey_first(
+    relay: RelayServer, relay_url: str, tmp_path: Path
+) -> None:
+    """Bob publishes a batch of one-time ML-KEM prekeys; Alice's `talk` consumes one of them
+    (on the relay and in Bob's store), and the last-resort one stays for when they run out."""
+    async with clients(relay_url, tmp_path, "alice", "bob") as (alice, bob):
+        assert await relay.store.one_time_kem_prekey_count("bob") == ONE_TIME_KEM_BATCH
+        await secure(alice, bob)
+        assert await relay.store.one_time_kem_prekey_count("bob") == ONE_TIME_KEM_BATCH - 1
+        assert bob.vault is not None
+        secrets = PrekeySecrets.from_bytes(bob.vault.get("prekeys") or b"")
+        assert len(secrets.one_time_kem) == ONE_TIME_KEM_BATCH - 1
+        assert len(secrets.kem) == 1

@@ -77,6 +77,8 @@ K_TOKEN = "token"  # noqa: S105 (a vault entry name, not a secret)
 ROTATION_CHECK_SECONDS = 6 * 3600
 ONE_TIME_BATCH = 100
 """One-time prekeys uploaded per refill: a day of new contacts for a busy user."""
+ONE_TIME_KEM_BATCH = 20
+"""One-time ML-KEM prekeys per refill: each costs an RSA signature and 1.6 KB on the relay."""
 K_PUBLISHED_SPK = "published_signed_prekey"
 K_PUBLISHED_KEM = "published_kem_prekey"
 
@@ -263,7 +265,7 @@ class ChatClient:
         vault = self._need_vault()
         self.username = session.username
         vault.put(K_TOKEN, session.token.encode())
-        await self._maintain_prekeys(session.one_time_prekeys)
+        await self._maintain_prekeys(session.one_time_prekeys, session.one_time_kem_prekeys)
         for pending in self._pending_uploads():
             self._spawn(self._finish_upload(pending))
         peers = [c.peer for c in vault.conversations()]
@@ -332,8 +334,14 @@ class ChatClient:
 
     # --- prekeys -------------------------------------------------------------------
 
-    async def _maintain_prekeys(self, remaining_on_relay: int) -> None:
-        """Publishes keys on first login, rotates old signed prekeys, refills one-time ones."""
+    async def _maintain_prekeys(
+        self, remaining_on_relay: int, kem_remaining_on_relay: int | None = None
+    ) -> None:
+        """Publishes keys on first login, rotates old signed prekeys, refills one-time ones.
+
+        One-time KEM prekeys go only to a relay that counts them (`kem_remaining_on_relay`
+        not None): an older relay would refuse the frame.
+        """
         vault, identity, _ = self._need_identity()
         blob = vault.get(K_PREKEYS)
         secrets = PrekeySecrets.from_bytes(blob) if blob else PrekeySecrets()
@@ -341,7 +349,10 @@ class ChatClient:
         latest = secrets.latest_signed
         rotate = latest is None or prekeys.needs_rotation(latest.created_at, now)
         refill = prekeys.needs_replenish(remaining_on_relay)
-        if not rotate and not refill:
+        refill_kem = kem_remaining_on_relay is not None and prekeys.needs_replenish(
+            kem_remaining_on_relay, prekeys.ONE_TIME_KEM_LOW_WATER
+        )
+        if not rotate and not refill and not refill_kem:
             return
         spk_blob, kem_blob = vault.get(K_PUBLISHED_SPK), vault.get(K_PUBLISHED_KEM)
         if rotate or spk_blob is None or kem_blob is None:
@@ -358,6 +369,16 @@ class ChatClient:
             )
             secrets = secrets.with_one_time_prekeys(new_secrets)
             one_time_public = [p.to_bytes() for p in publics]
+        one_time_kem_public: list[bytes] = []
+        if refill_kem:
+            kem_secrets, kem_publics = await asyncio.to_thread(
+                prekeys.generate_one_time_kem_prekeys,
+                identity,
+                secrets.next_one_time_kem_id,
+                ONE_TIME_KEM_BATCH,
+            )
+            secrets = secrets.with_one_time_kem_prekeys(kem_secrets)
+            one_time_kem_public = [p.to_bytes() for p in kem_publics]
         vault.put(K_PREKEYS, secrets.to_bytes())
         vault.put(K_PUBLISHED_SPK, spk_blob)
         vault.put(K_PUBLISHED_KEM, kem_blob)
@@ -370,6 +391,7 @@ class ChatClient:
                 signed_prekey=spk_blob,
                 kem_prekey=kem_blob,
                 one_time_prekeys=one_time_public,
+                one_time_kem_prekeys=one_time_kem_public,
             )
         )
 
@@ -460,7 +482,8 @@ class ChatClient:
                 ident.der,
                 ident.identity_dh,
                 answer.signed_prekey,
-                answer.kem_prekey,
+                # PQXDH: a one-time KEM prekey when the relay has one, the last-resort else.
+                answer.one_time_kem_prekey or answer.kem_prekey,
                 answer.one_time_prekey,
             )
             result = handshake.initiate(identity, me, peer, self.pinned_key(peer), bundle)
@@ -734,7 +757,7 @@ class ChatClient:
             case F.Presence():
                 self._emit(PresenceChanged(frame.user, frame.state))
             case F.PrekeysLow():
-                self._spawn(self._maintain_prekeys(frame.remaining))
+                self._spawn(self._maintain_prekeys(frame.remaining, frame.kem_remaining))
             case F.Error():
                 self._emit(ErrorRaised(frame.message, frame.code))
             case _:
