@@ -20,6 +20,8 @@ from securechat.client.events import (
 from securechat.crypto import ratchet
 from securechat.crypto.prekeys import PrekeySecrets
 from securechat.crypto.ratchet import MAX_SKIP, RatchetState
+from securechat.protocol import frames as F
+from securechat.protocol.codec import encode
 from securechat.server.app import RelayServer
 from tests.client.helpers import clients, drain, secure, wait_for
 
@@ -100,3 +102,22 @@ async def test_session_start_uses_a_one_time_kem_prekey_first(
         secrets = PrekeySecrets.from_bytes(bob.vault.get("prekeys") or b"")
         assert len(secrets.one_time_kem) == ONE_TIME_KEM_BATCH - 1
         assert len(secrets.kem) == 1
+
+
+async def test_a_relay_that_does_not_count_kem_prekeys_gets_none(
+    relay_url: str, tmp_path: Path
+) -> None:
+    """An older relay (no count in `session`) refuses unknown fields: the client leaves them out."""
+    async with clients(relay_url, tmp_path, "bob") as (bob,):
+        frames: list[object] = []
+        original = bob.relay.request
+
+        async def spy(build, **kwargs):  # type: ignore[no-untyped-def]
+            frames.append(build(0))
+            return await original(build, **kwargs)
+
+        bob.relay.request = spy  # type: ignore[method-assign]
+        await bob._maintain_prekeys(0, None)
+        published = [f for f in frames if isinstance(f, F.PublishKeys)]
+        assert published and published[0].one_time_prekeys
+        assert b"one_time_kem_prekeys" not in encode(published[0])
