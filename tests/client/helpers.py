@@ -9,6 +9,8 @@ from pathlib import Path
 
 from securechat.client.core import ChatClient
 from securechat.client.events import ConversationChanged, ConversationState, Event
+from securechat.server.app import RelayServer
+from securechat.server.store import KeyBundle
 
 PASSWORD = "correct horse battery"
 
@@ -61,3 +63,18 @@ async def clients(
     finally:
         for client in made:
             await client.close()
+
+
+def swap_bundle_once(relay: RelayServer, victim: str, attacker: str) -> None:
+    """A relay that serves the attacker's bundle under the victim's name once, then stops."""
+    original = relay.store.fetch_bundle
+    swapped = False
+
+    async def fetch(username: str) -> KeyBundle | None:
+        nonlocal swapped
+        if username == victim and not swapped:
+            swapped = True
+            return await original(attacker)
+        return await original(username)
+
+    relay.store.fetch_bundle = fetch  # type: ignore[method-assign]

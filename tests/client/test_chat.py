@@ -41,7 +41,7 @@ async def test_two_clients_exchange_messages_end_to_end(
     await bob.send_text("alice", "hi alice")
     assert (await wait_for(alice, MessageReceived)).text == "hi alice"
     assert alice.conversation_state("bob") == ConversationState.ACTIVE
-    assert alice.verify("bob") == bob.verify("alice")
+    assert alice.verify("bob").pinned == bob.verify("alice").pinned
 
 
 async def test_plain_message_without_session_is_refused(
@@ -155,3 +155,32 @@ async def test_message_to_a_deleted_account_fails_with_the_reason(
     failed = await wait_for(alice, DeliveryChanged, eid=eid, state=DeliveryState.FAILED)
     assert isinstance(failed, DeliveryChanged)
     assert failed.detail == "no account named 'bob'"
+
+
+async def test_a_format_1_message_from_an_older_client_is_still_shown(
+    relay: RelayServer, pair: tuple[ChatClient, ChatClient]
+) -> None:
+    """The unpadded `msg` envelope with a text carrying its own time opens as before."""
+    import time
+
+    from securechat.client import payloads as P
+    from securechat.crypto import ratchet
+    from securechat.crypto.ratchet import RatchetState
+    from securechat.server.store import NewEnvelope
+
+    alice, bob = pair
+    await secure(alice, bob)
+    assert alice.vault is not None
+    state = RatchetState.from_bytes(alice.vault.get("session:bob") or b"")
+    plaintext = P.encode(P.Text(text="from an old client", ts=1_700_000_000.0))
+    state, message = ratchet.encrypt(state, plaintext, "alice", "bob")
+    alice.vault.put("session:bob", state.to_bytes())
+    body = P.encode(P.RatchetEnvelope(message=message.to_bytes()))
+    await relay.store.enqueue([NewEnvelope("bob", "alice", "old-format", body, time.time())])
+    for outlet in relay.relay.online.get("bob", ()):
+        outlet.wake_backlog()
+    event = await wait_for(bob, MessageReceived)
+    assert isinstance(event, MessageReceived)
+    assert (event.text, event.ts) == ("from an old client", 1_700_000_000.0)
+    await alice.send_text("bob", "and a new one")
+    assert (await wait_for(bob, MessageReceived)).text == "and a new one"

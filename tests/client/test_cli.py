@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -10,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from securechat.client.cli import build_parser
+from securechat.client.cli import main as cli_main
+from securechat.errors import SessionError
+from securechat.server.app import RelayServer
+from tests.client.helpers import clients, secure, swap_bundle_once
 from tests.procs import RelayProcess
 
 PASSWORD = "correct horse battery"
@@ -139,3 +145,63 @@ def test_a_stuck_session_is_a_warning_that_names_the_cure() -> None:
         "run `talk bob` to start a new one"
     )
     assert json.loads(_describe(event, as_json=True) or "")["state"] == "jammed"
+
+
+async def test_cli_verify_and_reject_a_forged_key_change(
+    relay: RelayServer, relay_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """`verify` labels both numbers while a change is pending; `reject` keeps the pinned key."""
+    monkeypatch.setenv("SECURECHAT_PASSWORD", PASSWORD)
+    async with clients(relay_url, tmp_path, "alice", "bob", "carol") as (alice, bob, _):
+        await secure(alice, bob)
+        swap_bundle_once(relay, victim="bob", attacker="carol")
+        with pytest.raises(SessionError):
+            await alice.talk("bob")
+        await alice.close()
+        base = ["--server", relay_url, "--data-dir", str(tmp_path / "alice"), "--user", "alice"]
+
+        async def run(*args: str) -> tuple[int, str, str]:
+            code = await asyncio.to_thread(cli_main, [*base, *args])
+            out, err = capsys.readouterr()
+            return code, out, err
+
+        code, out, _ = await run("verify", "bob")
+        assert code == 0 and "PINNED key" in out and "NEW key offered for bob" in out
+        code, out, _ = await run("reject", "bob")
+        assert code == 0 and "kept bob's pinned key" in out
+        code, out, _ = await run("verify", "bob")
+        assert code == 0 and "NEW key" not in out and len(out.splitlines()) == 2
+        code, _, err = await run("reject", "bob")
+        assert code == 1 and "no new key to reject" in err
+    assert "reject" in build_parser().format_help()
+
+
+def test_receive_shows_both_times_and_flags_a_disagreement() -> None:
+    """`receive --json` carries the sender's and the relay's time; text output warns."""
+    from securechat.client.cli import _describe
+    from securechat.client.events import MessageReceived
+
+    event = MessageReceived("alice", "hi", 1_700_000_000.0, 7, 1_699_000_000.0, True)
+    fields = json.loads(_describe(event, True) or "")
+    assert (fields["ts"], fields["received_ts"], fields["clocks_disagree"]) == (
+        1_700_000_000.0,
+        1_699_000_000.0,
+        True,
+    )
+    assert "relay says received" in (_describe(event, False) or "")
+    calm = MessageReceived("alice", "hi", 1_700_000_000.0, 7, 1_700_000_001.0, False)
+    assert (_describe(calm, False) or "") == "alice: hi"
+
+
+def test_receive_reports_missing_messages() -> None:
+    """A gap the relay left is a line of its own, in text and in JSON."""
+    from securechat.client.cli import _describe
+    from securechat.client.events import MessagesMissing
+
+    event = MessagesMissing("bob", 2)
+    assert _describe(event, False) == "2 messages from bob are missing"
+    assert json.loads(_describe(event, True) or "") == {
+        "type": "missing",
+        "from": "bob",
+        "count": 2,
+    }

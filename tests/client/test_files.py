@@ -176,15 +176,15 @@ def _hash_after(
     before: Callable[[], object] = lambda: None,
 ) -> None:
     """Holds the sender's digest on its thread until `ready` is set."""
-    real = transfers.file_digest
+    real = transfers.file_tags
 
-    def held(outgoing: transfers.OutgoingFile) -> bytes:
+    def held(outgoing: transfers.OutgoingFile) -> list[bytes]:
         if not ready.wait(30):
             raise AssertionError("the digest was never released")
         before()
         return real(outgoing)
 
-    monkeypatch.setattr(transfers, "file_digest", held)
+    monkeypatch.setattr(transfers, "file_tags", held)
 
 
 async def test_upload_goes_out_while_the_digest_is_computed(
@@ -225,6 +225,41 @@ async def test_a_file_changed_during_the_upload_is_not_offered(
     assert await relay.store.files_of("alice") == []
     await asyncio.sleep(0.3)
     assert not [e for e in drain(bob) if isinstance(e, FileOffered)]
+
+
+async def test_a_file_edited_in_place_during_the_upload_is_not_offered(
+    pair: tuple[ChatClient, ChatClient],
+    relay: RelayServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Same size, other bytes, after the first chunks left: the digest would describe a file
+    the relay does not hold, so the send fails before anything is offered or kept."""
+    alice, bob = pair
+    source = make_file(tmp_path / "notes.bin", 3 * CHUNK_SIZE)
+    uploaded = threading.Event()
+    _hash_after(monkeypatch, uploaded, lambda: source.write_bytes(os.urandom(3 * CHUNK_SIZE)))
+    sending = asyncio.create_task(alice.send_file("bob", source))
+    await wait_for(alice, TransferProgress, timeout=10, direction="up")
+    uploaded.set()
+    with pytest.raises(TransferError, match="changed while it was being sent"):
+        await sending
+    assert alice._pending_uploads() == []
+    assert await relay.store.files_of("alice") == []
+    await asyncio.sleep(0.3)
+    assert not [e for e in drain(bob) if isinstance(e, FileOffered)]
+
+
+def test_a_format_1_upload_resumes_only_if_the_file_still_matches(tmp_path: Path) -> None:
+    """A pending upload saved before format 2 (plaintext digest) still resumes; edited, not."""
+    source = make_file(tmp_path / "old.bin", 2 * CHUNK_SIZE + 9)
+    outgoing = transfers.outgoing_file(source)
+    manifest = replace(outgoing.manifest(hashlib.sha256(source.read_bytes()).digest()), version=1)
+    assert transfers.resume_tags(outgoing, manifest) == transfers.file_tags(outgoing)
+    with open(source, "r+b") as handle:
+        handle.write(b"edited")
+    with pytest.raises(TransferError, match="changed"):
+        transfers.resume_tags(outgoing, manifest)
 
 
 async def test_blob_is_freed_once_every_recipient_has_it(

@@ -61,7 +61,7 @@ def test_hello_time_is_optional_both_ways() -> None:
     class OldHello(msgspec.Struct, tag_field="k", tag="hello", frozen=True):
         pass
 
-    assert P.decode_inner(msgspec.msgpack.encode(OldHello())) == P.Hello(created_at_ms=None)
+    assert P.decode_inner(msgspec.msgpack.encode(OldHello())).content == P.Hello()
     newer = P.encode(P.Hello(created_at_ms=1_700_000_000_000))
     assert msgspec.msgpack.decode(newer, type=OldHello) == OldHello()
 

@@ -138,3 +138,40 @@ def test_deleted_records_leave_no_copy_on_disk(tmp_path: Path) -> None:
     assert vault._db.execute("PRAGMA secure_delete").fetchone() == (1,)
     assert vault.get("identity") == b"kept"
     vault.close()
+
+
+def test_a_message_and_the_entries_it_ends_share_one_transaction(tmp_path: Path) -> None:
+    """A dismissed key change: the warning is stored and the offer deleted together; the
+    warning the user caused is not unread, the one an envelope caused is."""
+    vault = Vault.create(tmp_path / "v", "a long enough password", "0" * 24)
+    vault.put("offered:bob", b"forged")
+    warning = MessageRecord(peer="bob", outgoing=False, kind="system", text="kept", ts=1.0)
+    vault.add_message(warning, drop=("offered:bob",))
+    assert vault.get("offered:bob") is None
+    assert vault.conversations()[0].unread == 0
+    vault.put("offered:bob", b"forged again")
+    vault.record_incoming("bob", "e1", warning, {}, drop=("offered:bob",))
+    assert vault.get("offered:bob") is None and vault.seen("bob", "e1")
+    assert vault.conversations()[0].unread == 1
+    assert [m.record.kind for m in vault.messages("bob")] == ["system", "system"]
+    vault.close()
+
+
+def test_a_version_1_vault_keeps_unconfirmed_messages_after_the_upgrade(sample: Path) -> None:
+    """The table of messages awaiting a receipt appears in an old vault; only their peer
+    confirms them; old message records read with no relay time."""
+    vault = Vault.unlock(sample, "sample vault password")
+    assert vault.unconfirmed() == []
+    assert vault.messages("bob")[0].record.received == 0.0
+    record = MessageRecord(peer="bob", outgoing=True, text="are you there?", ts=1.0, eid="e10")
+    vault.record_outgoing(record, {}, OutboxItem("e10", "bob", b"sealed"), confirm=b"s1")
+    vault.record_outgoing(None, {}, OutboxItem("e11", "bob", b"receipt"))
+    (entry,) = vault.unconfirmed()
+    assert (entry.eid, entry.peer, entry.body, entry.session_id) == ("e10", "bob", b"sealed", b"s1")
+    vault.drop_unconfirmed("e10", "carol")
+    vault.close()
+    reopened = Vault.unlock(sample, "sample vault password")
+    assert [e.eid for e in reopened.unconfirmed()] == ["e10"]
+    reopened.drop_unconfirmed("e10", "bob")
+    assert reopened.unconfirmed() == []
+    reopened.close()

@@ -18,7 +18,20 @@ from securechat.crypto import (
     open_file,
     seal_file,
 )
-from securechat.crypto.filestream import ChunkDigest, FileCheck
+from securechat.crypto.errors import SealConflict
+from securechat.crypto.filestream import (
+    ChunkDigest,
+    FileCheck,
+    SealLedger,
+    chunk_tag,
+    tags_digest,
+)
+
+_KEY, _FILE_ID = bytes(range(32)), bytes(range(16))
+
+
+def _sealed(index: int, data: bytes) -> bytes:
+    return FileSealer(_KEY, _FILE_ID).seal_chunk(index, data, final=False)
 
 
 @pytest.mark.parametrize("size", [0, 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE - 5])
@@ -183,3 +196,43 @@ def test_the_digest_is_over_the_sealed_chunks() -> None:
     for blob in reversed(chunks):
         digest.add(blob)
     assert digest.value() != manifest.digest
+
+
+def test_tags_digest_is_the_manifest_digest() -> None:
+    """The digest rebuilt from the chunks' tags is the one seal_file puts in the manifest."""
+    manifest, chunks = seal_file(b"x" * (2 * CHUNK_SIZE + 3), "f", "text/plain")
+    assert tags_digest(chunk_tag(c) for c in chunks) == manifest.digest
+
+
+def test_ledger_allows_the_same_bytes_again() -> None:
+    """Resealing identical data gives the identical chunk: sending it twice leaks nothing."""
+    ledger = SealLedger()
+    first = _sealed(0, b"a" * CHUNK_SIZE)
+    ledger.record(0, first)
+    ledger.record(0, _sealed(0, b"a" * CHUNK_SIZE))
+    ledger.expect([chunk_tag(first)])
+    ledger.record(0, first)
+
+
+def test_ledger_refuses_other_bytes_under_a_used_nonce() -> None:
+    """Index 0 sealed once: sealing other data at index 0 is refused, before and after expect."""
+    ledger = SealLedger()
+    ledger.record(0, _sealed(0, b"a" * CHUNK_SIZE))
+    with pytest.raises(SealConflict) as info:
+        ledger.record(0, _sealed(0, b"b" * CHUNK_SIZE))
+    assert info.value.index == 0
+    expected = SealLedger([chunk_tag(_sealed(0, b"a" * CHUNK_SIZE))])
+    with pytest.raises(SealConflict):
+        expected.record(0, _sealed(0, b"b" * CHUNK_SIZE))
+    with pytest.raises(SealConflict):
+        expected.record(1, _sealed(1, b"a" * CHUNK_SIZE))
+
+
+def test_ledger_expect_checks_what_was_sent_before() -> None:
+    """Chunks sent before the tags were known must match them once they are."""
+    ledger = SealLedger()
+    ledger.record(0, _sealed(0, b"a" * CHUNK_SIZE))
+    with pytest.raises(SealConflict):
+        ledger.expect([chunk_tag(_sealed(0, b"b" * CHUNK_SIZE))])
+    with pytest.raises(SealConflict):
+        ledger.expect([])  # a chunk sent beyond the file as it is now

@@ -80,6 +80,23 @@ def test_more_forms(raw: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("http://faß.de/", "http://xn--fa-hia.de/"),
+        ("http://βόλος.com/", "http://xn--nxasmm1c.com/"),
+        (
+            "https://evil.example\\@paypal.com/a\\b?q=\\",
+            "https://evil.example/@paypal.com/a/b?q=\\",
+        ),
+    ],
+)
+def test_hosts_are_read_as_browsers_read_them(raw: str, expected: str) -> None:
+    """IDNA 2008 / UTS 46 (faß.de is not fass.de) and a backslash ends the host, as in a
+    browser: the prefix lookup must hash the site the link really opens."""
+    assert canonicalize(raw) == expected
+
+
+@pytest.mark.parametrize(
     "host", ["1.2.3.4.5", "256.1.1.1", "08.1.1.1", "example.com", "4294967296"]
 )
 def test_parse_ipv4_rejects_non_addresses(host: str) -> None:

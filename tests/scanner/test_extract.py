@@ -34,3 +34,30 @@ from securechat.scanner import extract_urls
 def test_extract_urls(text: str, expected: list[str]) -> None:
     """Links are found in their common chat forms without trailing punctuation."""
     assert extract_urls(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("go to paypal-secure.com/verify now", ["paypal-secure.com/verify"]),
+        ("short: bit.ly/3xYz.", ["bit.ly/3xYz"]),
+        (
+            "log in at paypal.com.account-verify.example-login.xyz/signin!",
+            ["paypal.com.account-verify.example-login.xyz/signin"],
+        ),
+        ("urgent: paypal.com@evil.example/login", ["paypal.com@evil.example/login"]),
+        ("open evil.top/login", ["evil.top/login"]),
+        (
+            "e.g. file.txt, v1.2.3, 1.2.3.4, setup.py, README.md, stack.top and archive.zip "
+            "are at docs.example.com/files (i.e. here)",
+            ["docs.example.com/files"],
+        ),
+        (
+            "both https://a.example/x and b.example.org/y",
+            ["https://a.example/x", "b.example.org/y"],
+        ),
+    ],
+)
+def test_links_written_without_a_scheme(text: str, expected: list[str]) -> None:
+    """People write links without http://; file names and version numbers are not links."""
+    assert extract_urls(text) == expected

@@ -165,3 +165,39 @@ async def test_a_name_registered_anew_inherits_no_queued_envelopes(relay: RelayS
     new_bob = await signed_up(url, "bob")
     with pytest.raises(TimeoutError):
         await new_bob.next_push("deliver", timeout=0.5)
+
+
+async def test_a_login_that_replaces_a_session_ends_it(relay_url: str) -> None:
+    """The device's previous session is revoked and its connection closed; others stay."""
+    await signed_up(relay_url, "alice")
+    old_device = await Wire.open(relay_url)
+    old = await old_device.call("login", username="alice", password=PASSWORD)
+    other_device = await Wire.open(relay_url)
+    other = await other_device.call("login", username="alice", password=PASSWORD)
+    again = await Wire.open(relay_url)
+    new = await again.call("login", username="alice", password=PASSWORD, replaces=old["token"])
+    assert new["type"] == "session" and new["token"] != old["token"]
+    assert await old_device.closed_because() == "logged in again on this device"
+    assert (await (await Wire.open(relay_url)).call("resume", token=old["token"]))[
+        "code"
+    ] == "unauthorized"
+    resumed = await (await Wire.open(relay_url)).call("resume", token=other["token"])
+    assert resumed["type"] == "session"
+    assert (await again.call("watch", users=[]))["type"] == "presence_list"
+
+
+async def test_a_login_cannot_end_another_users_session(relay_url: str) -> None:
+    """`replaces` naming someone else's token (or none at all) ends nothing."""
+    bob = await signed_up(relay_url, "bob")
+    bob_session = await (await Wire.open(relay_url)).call(
+        "login", username="bob", password=PASSWORD
+    )
+    await signed_up(relay_url, "alice")
+    wire = await Wire.open(relay_url)
+    answer = await wire.call(
+        "login", username="alice", password=PASSWORD, replaces=bob_session["token"]
+    )
+    assert answer["type"] == "session"
+    assert (await bob.call("watch", users=[]))["type"] == "presence_list"
+    resumed = await (await Wire.open(relay_url)).call("resume", token=bob_session["token"])
+    assert resumed["type"] == "session"

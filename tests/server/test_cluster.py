@@ -305,3 +305,17 @@ async def test_reset_while_redis_is_down_ends_sessions_when_it_returns(
             restarted.wait()
     finally:
         cluster.stop()
+
+
+async def test_a_replaced_session_closes_on_the_node_that_holds_it(cluster: Cluster) -> None:
+    """A login on one node with `replaces` ends the device's old connection on another."""
+    a, b, _ = (node.url for node in cluster.nodes)
+    await registered_with(a, "alice", os.urandom(32))
+    old = await Wire.open(b)
+    session = await old.call("login", username="alice", password=PASSWORD)
+    other = await logged_in(b, "alice")
+    new = await Wire.open(a)
+    answer = await new.call("login", username="alice", password=PASSWORD, replaces=session["token"])
+    assert answer["type"] == "session"
+    assert await old.closed_because() == "logged in again on this device"
+    assert (await other.call("watch", users=[]))["type"] == "presence_list"

@@ -121,6 +121,23 @@ async def test_presence_is_shared_between_contacts_only(relay_url: str) -> None:
     assert push["user"] == "bob" and push["state"] == "offline"
 
 
+async def test_deleting_a_conversation_ends_the_contact(relay_url: str) -> None:
+    """After either side deletes the conversation, presence is theirs to share again, not ours."""
+    alice = await signed_up(relay_url, "alice")
+    bob = await signed_up(relay_url, "bob")
+    await alice.call("send", to="bob", eid="hi", body=b64(b"x"))
+    assert (await bob.call("watch", users=["alice"]))["states"] == {"alice": "online"}
+    assert (await alice.call("watch", users=["bob"]))["states"] == {"bob": "online"}
+    assert (await bob.call("delete_conversation", peer="alice"))["type"] == "done"
+    assert (await alice.call("watch", users=["bob"]))["states"] == {"bob": "unknown"}
+    await bob.close()
+    with pytest.raises(TimeoutError):
+        await alice.next_push("presence", timeout=0.5)
+    bob = await logged_in(relay_url, "bob")
+    await bob.call("send", to="alice", eid="again", body=b64(b"x"))
+    assert (await alice.call("watch", users=["bob"]))["states"] == {"bob": "online"}
+
+
 @pytest.mark.parametrize(
     ("queue_max_count", "sends", "expected_last"),
     [(2, 3, "rate_limited")],

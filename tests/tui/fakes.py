@@ -21,11 +21,13 @@ from securechat.client.events import (
     Event,
     FileOffered,
     KeyChanged,
+    KeyKept,
     MessageReceived,
     TransferProgress,
 )
 from securechat.client.filenames import sanitise_filename
 from securechat.client.transfers import TransferError, human_size
+from securechat.client.trust import SafetyNumbers, rejection_warning
 from securechat.client.vault_store import (
     ConversationRecord,
     MessageRecord,
@@ -47,7 +49,9 @@ from securechat.scanner import (
 RECOVERY_CODE = "ABCD-EFGH-JKMN-PQRS-TVWX-YZ12"
 NEW_RECOVERY_CODE = "2222-3333-4444-5555-6666-7777"
 SAFETY_NUMBER = "12345 67890 12345 67890 12345 67890\n09876 54321 09876 54321 09876 54321"
+OFFERED_SAFETY_NUMBER = "55555 66666 77777 88888 99999 00000\n11111 22222 33333 44444 55555 66666"
 FINGERPRINT = "a1b2c3d4e5f6a7b8c9d0" * 2
+OFFERED_FINGERPRINT = "f" * 40
 BASE_TS = 1_700_000_000.0
 TAMPERED = (
     "The file was altered, truncated or mixed with another file in transit; "
@@ -64,6 +68,8 @@ class FakeClient:
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self.accounts = accounts if accounts is not None else {}
         self.states: dict[str, ConversationState] = {}
+        self.key_changes: dict[str, ConversationState] = {}
+        """peer -> the session state from before a pending key change."""
         self.unread: dict[str, int] = {}
         self.messages: list[StoredMessage] = []
         self.sent: list[tuple[str, str]] = []
@@ -89,6 +95,8 @@ class FakeClient:
         self.scan_gate: asyncio.Event | None = None
         """When set, every scan waits for it: a relay that is slow to answer."""
         self.scans: list[tuple[str, bool]] = []
+        self.relay_keys = True
+        """False: the relay has no VirusTotal or OTX key, as a full lookup then reports."""
 
     # --- accounts
 
@@ -143,36 +151,58 @@ class FakeClient:
     async def talk(self, peer: str) -> ConversationState:
         if peer == self.username:
             raise SessionError("you cannot open a session with yourself")
-        if self.states.get(peer) == ConversationState.KEY_CHANGED:
+        if peer in self.key_changes:
             raise SessionError(
-                f"{peer}'s key changed: check `verify {peer}`, then `trust {peer}` to continue"
+                f"{peer}'s key changed: compare `verify {peer}` with them, then `reject {peer}` "
+                f"keeps the key you had or `trust {peer}` accepts the new one"
             )
         self._known(peer)
         self.states[peer] = ConversationState.PENDING
         self._emit(ConversationChanged(peer, ConversationState.PENDING, FINGERPRINT))
         return ConversationState.PENDING
 
-    def verify(self, peer: str) -> str:
+    def verify(self, peer: str) -> SafetyNumbers:
         if peer not in self.states:
             raise SessionError(f"no key known for {peer}: ask them to `sharekey {self.username}`")
-        return SAFETY_NUMBER
+        offered = OFFERED_SAFETY_NUMBER if peer in self.key_changes else None
+        return SafetyNumbers(peer, SAFETY_NUMBER, offered)
 
     def trust(self, peer: str) -> str:
         if peer not in self.states:
             raise SessionError(f"no key from {peer} to trust yet")
-        if self.states[peer] == ConversationState.KEY_CHANGED:
+        if self.key_changes.pop(peer, None) is not None:
             self.states[peer] = ConversationState.NONE
-            self._emit(ConversationChanged(peer, ConversationState.NONE, FINGERPRINT))
+            self._emit(ConversationChanged(peer, ConversationState.NONE, OFFERED_FINGERPRINT))
+            return OFFERED_FINGERPRINT
         return FINGERPRINT
 
+    def reject(self, peer: str) -> str:
+        if peer not in self.key_changes:
+            raise SessionError(f"{peer}'s key has not changed: there is no new key to reject")
+        self._keep_pinned(peer, by_peer=False)
+        return FINGERPRINT
+
+    def _keep_pinned(self, peer: str, by_peer: bool) -> None:
+        """As the core: the session from before the change carries on, with a warning stored."""
+        self.states[peer] = self.key_changes.pop(peer)
+        warning = rejection_warning(peer, FINGERPRINT, OFFERED_FINGERPRINT, by_peer=by_peer)
+        message_id = self._store(peer, False, warning, kind="system")
+        if by_peer:
+            self.unread[peer] = self.unread.get(peer, 0) + 1
+        self._emit(KeyKept(peer, FINGERPRINT, OFFERED_FINGERPRINT, message_id, by_peer))
+        self._emit(ConversationChanged(peer, self.states[peer], FINGERPRINT))
+
     def conversation_state(self, peer: str) -> ConversationState:
+        if peer in self.key_changes:
+            return ConversationState.KEY_CHANGED
         return self.states.get(peer, ConversationState.NONE)
 
     async def send_text(self, peer: str, text: str) -> str:
-        state = self.states.get(peer, ConversationState.NONE)
+        state = self.conversation_state(peer)
         if state == ConversationState.KEY_CHANGED:
             raise SessionError(
-                f"{peer}'s key changed: `verify {peer}` with them, then `trust {peer}`"
+                f"{peer}'s key changed: compare `verify {peer}` with them, then "
+                f"`reject {peer}` keeps the key you had or `trust {peer}` accepts the new one"
             )
         if state != ConversationState.ACTIVE:
             raise SessionError(
@@ -188,6 +218,7 @@ class FakeClient:
         self.deleted.append(peer)
         self.messages = [m for m in self.messages if m.record.peer != peer]
         self.states.pop(peer, None)
+        self.key_changes.pop(peer, None)
         self.unread.pop(peer, None)
 
     # --- history
@@ -224,7 +255,7 @@ class FakeClient:
     # --- files
 
     async def send_file(self, peer: str, path: str | Path) -> str:
-        if self.states.get(peer) != ConversationState.ACTIVE:
+        if self.conversation_state(peer) != ConversationState.ACTIVE:
             raise SessionError(
                 f"no secure session with {peer}: type `sharekey {peer}` and `talk {peer}` first"
             )
@@ -288,7 +319,13 @@ class FakeClient:
         if self.scan_error is not None:
             raise self.scan_error
         rating = self.ratings.get(url)
-        if full:
+        if full and not self.relay_keys:
+            reports = (
+                ProviderReport("blocklist", ProviderStatus.NOT_FOUND, detail="not listed"),
+                ProviderReport("virustotal", ProviderStatus.DISABLED, detail="no API key"),
+                ProviderReport("otx", ProviderStatus.DISABLED, detail="no API key"),
+            )
+        elif full:
             engines = "3 of 90 engines flag it" if rating else "0 of 90 engines flag it"
             reports = (
                 ProviderReport("virustotal", ProviderStatus.OK, rating or Rating.SAFE, engines),
@@ -356,9 +393,15 @@ class FakeClient:
         self._emit(ConversationChanged(peer, ConversationState.JAMMED))
 
     def change_key(self, peer: str) -> None:
-        self.states[peer] = ConversationState.KEY_CHANGED
-        self._emit(KeyChanged(peer, FINGERPRINT, "f" * 40))
-        self._emit(ConversationChanged(peer, ConversationState.KEY_CHANGED, "f" * 40))
+        """Another key is offered for `peer` (by the relay, or by the peer on a new device)."""
+        self.key_changes[peer] = self.states.get(peer, ConversationState.NONE)
+        self._emit(KeyChanged(peer, FINGERPRINT, OFFERED_FINGERPRINT))
+        self._emit(ConversationChanged(peer, ConversationState.KEY_CHANGED, OFFERED_FINGERPRINT))
+
+    def reshare_pinned_key(self, peer: str) -> None:
+        """The peer shares the pinned key again, which ends a pending change as the core does."""
+        if peer in self.key_changes:
+            self._keep_pinned(peer, by_peer=True)
 
     def receive_file(self, peer: str, name: str, data: bytes, blob_id: str = "") -> str:
         """A file offer from `peer` arrives; returns its blob id."""

@@ -19,6 +19,8 @@ from securechat.tui import commands as C
         ("open carol", C.Open("carol")),
         ("verify bob", C.Verify("bob")),
         ("trust bob", C.Trust("bob")),
+        ("reject bob", C.Reject("bob")),
+        ("/reject bob", C.Reject("bob")),
         ("send /tmp/a file.txt", C.SendFile("/tmp/a file.txt")),
         ("send '/tmp/dropped file.pdf'", C.SendFile("/tmp/dropped file.pdf")),
         ("send ~/notes.txt", C.SendFile("~/notes.txt")),

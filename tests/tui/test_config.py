@@ -61,3 +61,29 @@ def test_cli_flags() -> None:
         "al",
         False,
     )
+
+
+def test_brands_from_file_and_environment(tmp_path: Path) -> None:
+    """`brands` extends the protected brands: a TOML list, or comma-separated in the env."""
+    assert load_config(tmp_path, {}).brands == ()
+    (tmp_path / "config.toml").write_text('[tui]\nbrands = ["MyBank.co.uk", "bücher.de"]\n')
+    assert load_config(tmp_path, {}).brands == ("mybank.co.uk", "xn--bcher-kva.de")
+    env = {"SECURECHAT_BRANDS": "employer.com, mybank.co.uk"}
+    assert load_config(tmp_path, env).brands == ("employer.com", "mybank.co.uk")
+
+
+@pytest.mark.parametrize(
+    ("toml", "needle"),
+    [
+        ('[tui]\nbrands = ["mybank.com", 7]\n', "must be a domain such as mybank.com, not 7"),
+        ("[tui]\nbrands = 3\n", "must be a list of domains"),
+        ('[tui]\nbrands = ["co.uk"]\n', "must be a registrable domain"),
+        ('[tui]\nbrands = ["www.mybank.com"]\n', "such as mybank.com"),
+        ('[tui]\nbrands = ["my bank"]\n', "is not a domain name"),
+    ],
+)
+def test_bad_brands_are_explained(tmp_path: Path, toml: str, needle: str) -> None:
+    """A wrong `brands` entry names the file, the setting and the entry."""
+    (tmp_path / "config.toml").write_text(toml)
+    with pytest.raises(ConfigError, match=needle):
+        load_config(tmp_path, {})

@@ -12,7 +12,7 @@ from securechat.scanner import Rating, Verdict
 from securechat.tui.config import TuiConfig
 from securechat.tui.links import LinkBook, defang, linkify
 from securechat.tui.screens.main import MainScreen
-from securechat.tui.screens.scan import FULL_NOTE, PRIVATE_NOTE, ScanScreen
+from securechat.tui.screens.scan import PRIVATE_NOTE, ScanScreen
 from securechat.tui.widgets.chat_log import MessageLine
 from tests.tui.conftest import Harness, build, settle, type_line, until
 from tests.tui.test_main import secured
@@ -145,7 +145,8 @@ async def test_scan_dialog_full_lookup_button(harness: Harness) -> None:
         await settle(pilot)
         assert f"{PLAIN} [✓ safe]" in str(last_line(pilot).content)
         await type_line(pilot, f"scan --full {PHISH}")
-        assert harness.client.scans[-1] == (PHISH, True) and FULL_NOTE in dialog_text(pilot)
+        assert harness.client.scans[-1] == (PHISH, True)
+        assert "the relay, which asked VirusTotal and OTX." in dialog_text(pilot)
 
 
 async def test_clicking_a_link_opens_its_check(harness: Harness) -> None:
@@ -182,3 +183,38 @@ async def test_failed_full_lookup_keeps_the_private_answer_and_says_so(harness: 
         text = dialog_text(pilot)
         assert "the full lookup failed (the relay went away)" in text and "MALICIOUS" in text
         assert not pilot.app.screen.query_one("#full", Button).disabled
+
+
+async def test_full_lookup_says_what_a_relay_without_keys_asked(harness: Harness) -> None:
+    """With VirusTotal and OTX both off, the dialog must not claim the relay asked them."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client.relay_keys = False
+        await type_line(pilot, f"scan --full {PLAIN}")
+        await settle(pilot)
+        text = " ".join(dialog_text(pilot).split())
+        assert "which asked VirusTotal" not in text and "asks VirusTotal" not in text
+        assert (
+            "the relay, which asked no online scanner (VirusTotal and OTX are not set up "
+            "there): only its blocklists and the offline checks looked at it." in text
+        )
+        assert "virustotal disabled: no API key" in text and "[? unknown]" in text
+
+
+async def test_brand_in_front_of_another_site_warns_in_the_chat() -> None:
+    """The issue's link gets a warning badge with its reason; python.org stays unknown;
+    a brand from config.toml's `brands` is protected too."""
+    harness = build(TuiConfig(brands=("mybank.co.uk",)))
+    issue = "http://paypal.com.account-verify.example-login.xyz/signin"
+    mine = "mybank.co.uk.secure-login.net/verify"
+    async with harness.app.run_test(size=(120, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client.receive("bob", f"{issue} vs https://www.python.org/ and {mine}")
+        await settle(pilot)
+        shown = str(last_line(pilot).content)
+        assert f"{issue} [⚠ suspicious]" in shown
+        assert "https://www.python.org/ [? unknown]" in shown
+        assert f"{mine} [⚠ suspicious]" in shown
+        await type_line(pilot, f"scan {issue}")
+        text = " ".join(dialog_text(pilot).split())
+        assert "the name starts with paypal.com, but the site is example-login.xyz" in text

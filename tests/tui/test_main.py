@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from textual.widgets import Input, OptionList
+from textual.widgets import Button, Input, OptionList, Static
 
 from securechat.client.events import (
     ConnectionChanged,
     ConnectionState,
     ConversationState,
     MessageReceived,
+    MessagesMissing,
 )
 from securechat.tui.screens.confirm import ConfirmScreen
 from securechat.tui.screens.help import HelpScreen
@@ -28,7 +29,7 @@ from tests.tui.conftest import (
     sign_in,
     type_line,
 )
-from tests.tui.fakes import SAFETY_NUMBER
+from tests.tui.fakes import OFFERED_SAFETY_NUMBER, SAFETY_NUMBER
 
 
 def lines(pilot) -> list[str]:  # type: ignore[no-untyped-def]
@@ -143,10 +144,68 @@ async def test_key_change_warns_holds_messages_and_trust_clears_it(harness: Harn
         await type_line(pilot, "are you there")
         assert harness.client.sent == [] and "key changed" in feedback(pilot)
         await type_line(pilot, "verify bob")
-        await pilot.click("#trust")
+        await pilot.click("#accept")
         await settle(pilot)
         assert harness.client.conversation_state("bob") == ConversationState.NONE
         assert "you trust bob's key" in feedback(pilot)
+
+
+async def test_verify_during_a_key_change_shows_both_numbers_and_both_choices(
+    harness: Harness,
+) -> None:
+    """Pinned and offered numbers, each labelled; "Keep pinned key" rejects the offer."""
+    async with harness.app.run_test(size=(100, 40)) as pilot:
+        await secured(pilot, harness)
+        harness.client.change_key("bob")
+        await settle(pilot)
+        await type_line(pilot, "verify bob")
+        screen = pilot.app.screen
+        assert isinstance(screen, SafetyNumberScreen)
+        assert SAFETY_NUMBER.splitlines()[0] in str(screen.query_one("#safety-number").content)
+        offered = str(screen.query_one("#offered-number").content)
+        assert OFFERED_SAFETY_NUMBER.splitlines()[0] in offered
+        texts = [str(w.content) for w in screen.query(Static)]
+        assert any(t.startswith("Pinned key") for t in texts)
+        assert any(t.startswith("New key offered for bob") for t in texts)
+        assert str(screen.query_one("#keep", Button).label) == "Keep pinned key"
+        assert str(screen.query_one("#accept", Button).label) == "Accept new key"
+        await pilot.click("#keep")
+        await settle(pilot)
+        assert harness.client.conversation_state("bob") == ConversationState.ACTIVE
+        assert "you kept bob's key" in feedback(pilot)
+        assert any("you kept bob's pinned key" in line for line in lines(pilot))
+        await type_line(pilot, "still there?")
+        assert harness.client.sent == [("bob", "still there?")]
+
+
+async def test_reject_typed_keeps_the_pinned_key_and_shows_the_warning(harness: Harness) -> None:
+    """`/reject bob` ends the alarm; the warning is in the chat, not under bob's name."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        await type_line(pilot, "/reject bob")
+        assert "no new key to reject" in feedback(pilot)
+        harness.client.change_key("bob")
+        await settle(pilot)
+        await type_line(pilot, "/reject bob")
+        await settle(pilot)
+        assert "key changed!" not in conversation_list(pilot)
+        [warning] = [line for line in lines(pilot) if "pinned key" in line]
+        assert "you kept bob's pinned key" in warning and "bob:" not in warning
+
+
+async def test_peer_resharing_the_pinned_key_clears_the_alarm_on_screen(
+    harness: Harness,
+) -> None:
+    """The core's KeyKept from a re-share: a toast, the warning in the chat, no red header."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client.change_key("bob")
+        await settle(pilot)
+        harness.client.reshare_pinned_key("bob")
+        await settle(pilot)
+        header = str(pilot.app.screen.query_one("#chat-header").content)
+        assert "key changed" not in header
+        assert any("bob shared the pinned key" in line for line in lines(pilot))
 
 
 async def test_trust_typed_after_key_change(harness: Harness) -> None:
@@ -390,3 +449,33 @@ async def test_stuck_session_is_shown_and_ctrl_t_starts_a_new_one(harness: Harne
         await settle(pilot)
         assert harness.client.conversation_state("bob") == ConversationState.PENDING
         assert "session set-up sent to bob" in feedback(pilot)
+
+
+async def test_a_message_the_relay_dates_differently_is_flagged(harness: Harness) -> None:
+    """The line shows the sender's time, and warns with the relay's when they disagree."""
+    async with harness.app.run_test(size=(120, 30)) as pilot:
+        await secured(pilot, harness)
+        sent = 1_700_000_000.0
+        harness.client.receive("bob", "on time")
+        message_id = harness.client._store("bob", False, "dated by a liar")
+        harness.client._emit(
+            MessageReceived("bob", "dated by a liar", sent, message_id, sent - 7200, True)
+        )
+        await settle(pilot)
+        assert "relay says received" not in lines(pilot)[-2]
+        flagged = lines(pilot)[-1]
+        assert flagged.startswith("22:13 ") and "relay says received 20:13" in flagged
+        tooltip = str(list(pilot.app.screen.query(MessageLine))[-1].tooltip)
+        assert "sent 22:13" in tooltip and "received 20:13" in tooltip
+
+
+async def test_missing_messages_are_shown_in_the_conversation(harness: Harness) -> None:
+    """The core's report of a gap becomes a warning line where the gap is."""
+    from securechat.tui.widgets.chat_log import Notice
+
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client._emit(MessagesMissing("bob", 1))
+        await settle(pilot)
+        notices = [str(n.content) for n in pilot.app.screen.query(Notice)]
+        assert "⚠ 1 message from bob is missing" in notices

@@ -16,9 +16,11 @@ import getpass
 import json
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from securechat import __version__
 from securechat.client.core import ChatClient
 from securechat.client.events import (
     ConversationChanged,
@@ -28,8 +30,10 @@ from securechat.client.events import (
     Event,
     FileOffered,
     KeyChanged,
+    KeyKept,
     KeyShared,
     MessageReceived,
+    MessagesMissing,
     PresenceChanged,
     TransferProgress,
 )
@@ -45,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="securechat-cli",
         description="Scriptable securechat client. Password: SECURECHAT_PASSWORD or a prompt.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--server", default=os.environ.get("SECURECHAT_SERVER", "ws://127.0.0.1:8765")
     )
@@ -80,8 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in [
         ("sharekey", "send your identity key to a user"),
         ("talk", "start an end-to-end session with a user"),
-        ("verify", "print the safety number to compare out of band"),
-        ("trust", "accept a user's new identity key"),
+        ("verify", "print the safety number(s) to compare out of band"),
+        ("trust", "accept a user's new identity key (after verify)"),
+        ("reject", "keep a user's pinned key and reject the new one offered"),
     ]:
         sub.add_parser(name, help=text).add_argument("peer")
     return parser
@@ -153,8 +159,11 @@ async def _dispatch(client: ChatClient, args: argparse.Namespace) -> int:
         "receive": lambda: _receive(client, args.wait, args.json),
         "sharekey": lambda: _sharekey(client, args.peer),
         "talk": lambda: _talk(client, args.peer),
-        "verify": lambda: _done(f"safety number with {args.peer}:\n{client.verify(args.peer)}"),
+        "verify": lambda: _done(client.verify(args.peer).describe()),
         "trust": lambda: _done(f"trusted {args.peer}'s key {client.trust(args.peer)}"),
+        "reject": lambda: _done(
+            f"kept {args.peer}'s pinned key {client.reject(args.peer)}; the new key is rejected"
+        ),
     }
     return await actions[command]()
 
@@ -247,8 +256,22 @@ def _describe(event: Event, as_json: bool) -> str | None:
                 f"{event.peer} offers {event.name} ({event.size} bytes): download {event.file_id}"
             )
         case MessageReceived():
-            fields = {"type": "message", "from": event.peer, "text": event.text, "ts": event.ts}
+            fields = {
+                "type": "message",
+                "from": event.peer,
+                "text": event.text,
+                "ts": event.ts,
+                "received_ts": event.received_ts,
+                "clocks_disagree": event.clocks_disagree,
+            }
             text = f"{event.peer}: {event.text}"
+            if event.clocks_disagree:
+                text += (
+                    f"  [sent {_clock(event.ts)}, relay says received {_clock(event.received_ts)}]"
+                )
+        case MessagesMissing():
+            fields = {"type": "missing", "from": event.peer, "count": event.count}
+            text = event.text
         case KeyShared():
             fields = {"type": "key", "from": event.peer, "fingerprint": event.fingerprint}
             text = f"{event.peer} shared their key {event.fingerprint}"
@@ -259,7 +282,27 @@ def _describe(event: Event, as_json: bool) -> str | None:
                 "pinned": event.pinned_fingerprint,
                 "offered": event.offered_fingerprint,
             }
-            text = f"WARNING: {event.peer}'s key changed; run `verify {event.peer}`"
+            text = (
+                f"WARNING: {event.peer}'s key changed; run `verify {event.peer}`, then "
+                f"`reject {event.peer}` or `trust {event.peer}`"
+            )
+        case KeyKept():
+            fields = {
+                "type": "key_kept",
+                "peer": event.peer,
+                "pinned": event.pinned_fingerprint,
+                "rejected": event.rejected_fingerprint,
+                "by_peer": event.by_peer,
+            }
+            who = (
+                f"{event.peer} shared their pinned key again"
+                if event.by_peer
+                else f"you kept {event.peer}'s pinned key"
+            )
+            text = (
+                f"WARNING: {who}; the different key {event.rejected_fingerprint} "
+                f"offered for {event.peer} is rejected"
+            )
         case ConversationChanged():
             fields = {"type": "session", "peer": event.peer, "state": event.state.value}
             text = f"session with {event.peer}: {event.state.value}"
@@ -285,6 +328,10 @@ def _describe(event: Event, as_json: bool) -> str | None:
         case _:
             return None
     return json.dumps(fields) if as_json else _printable(text)
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
 def _printable(text: str) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidURI
+from websockets.typing import Subprotocol
 
 from securechat.errors import ConnectionLost, ProtocolError, ServerRejected
 from securechat.protocol import frames as F
@@ -41,6 +42,10 @@ class CertificatePinMismatch(ConnectionLost):
     """The relay's TLS certificate is not the pinned one: possibly an impostor."""
 
 
+class UntrustedCertificate(ConnectionLost):
+    """Without a pin, the relay's certificate must chain to a CA this computer trusts."""
+
+
 class RelayConnection:
     def __init__(self, ws: ClientConnection, on_push: PushHandler) -> None:
         self.ws = ws
@@ -61,17 +66,11 @@ class RelayConnection:
         pin_sha256: str | None = None,
         timeout: float = 10.0,
     ) -> RelayConnection:
-        tls: ssl.SSLContext | None = None
-        if url.startswith("wss://") and pin_sha256:
-            # The pin replaces CA validation: a self-signed relay certificate is normal.
-            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            tls.check_hostname = False
-            tls.verify_mode = ssl.CERT_NONE
         try:
             ws = await connect(
                 url,
-                ssl=tls,
-                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                ssl=_tls_context(url, pin_sha256),
+                subprotocols=[Subprotocol(SUBPROTOCOL)],
                 compression=None,
                 max_size=MAX_FRAME_BYTES,
                 open_timeout=timeout,
@@ -81,6 +80,12 @@ class RelayConnection:
             )
         except InvalidURI as exc:
             raise ConnectionLost(f"{url!r} is not a ws:// or wss:// address") from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise UntrustedCertificate(
+                f"the relay at {url} presented a certificate this computer does not trust "
+                f"({exc.verify_message}): give its SHA-256 with --pin, or trust the CA that "
+                "signed it (system store, or SSL_CERT_FILE)"
+            ) from exc
         except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
             raise ConnectionLost(f"cannot reach the relay at {url}: {exc}") from exc
         if pin_sha256:
@@ -154,6 +159,23 @@ class RelayConnection:
                 if not future.done():
                     future.set_exception(ConnectionLost(f"the relay went away: {reason}"))
             self.closed.set()
+
+
+def _tls_context(url: str, pin_sha256: str | None) -> ssl.SSLContext | None:
+    """TLS for wss://: the pin when there is one, else the system's CAs and the host name.
+
+    `create_default_context` reads the operating system's store, which the
+    SSL_CERT_FILE and SSL_CERT_DIR variables replace (a private CA, tests).
+    """
+    if not url.lower().startswith("wss://"):
+        return None
+    if not pin_sha256:
+        return ssl.create_default_context()
+    # The pin replaces CA validation: a self-signed relay certificate is normal.
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    tls.check_hostname = False
+    tls.verify_mode = ssl.CERT_NONE
+    return tls
 
 
 def _check_pin(ws: ClientConnection, pin_sha256: str) -> None:

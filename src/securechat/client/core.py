@@ -20,8 +20,8 @@ from typing import Any
 import msgspec
 
 from securechat import paths
+from securechat.client import delivery, sequence, transfers
 from securechat.client import payloads as P
-from securechat.client import transfers
 from securechat.client.events import (
     ConnectionChanged,
     ConnectionState,
@@ -33,12 +33,22 @@ from securechat.client.events import (
     Event,
     FileOffered,
     KeyChanged,
+    KeyKept,
     KeyShared,
     MessageReceived,
     PresenceChanged,
     TransferProgress,
 )
 from securechat.client.relay_client import OutboxItem, RelayClient, new_envelope_id
+from securechat.client.trust import (
+    SafetyNumbers,
+    SharedKeyOutcome,
+    classify_shared_key,
+    rejection_record,
+    safety_numbers,
+)
+from securechat.client.trust import offered_name as _offered
+from securechat.client.trust import pin_name as _pin
 from securechat.client.vault_store import (
     ConversationRecord,
     MessageRecord,
@@ -47,11 +57,10 @@ from securechat.client.vault_store import (
 )
 from securechat.crypto import handshake, prekeys, ratchet, sessions
 from securechat.crypto.errors import CryptoError, IdentityKeyMismatch, TooManySkippedMessages
-from securechat.crypto.filestream import FileManifest
+from securechat.crypto.filestream import FileManifest, SealLedger, tags_digest
 from securechat.crypto.identity import IdentityKeyPair, IdentityPublicKey
 from securechat.crypto.prekeys import PrekeyBundle, PrekeySecrets
 from securechat.crypto.ratchet import RatchetMessage, RatchetState
-from securechat.crypto.safety import format_safety_number, safety_number
 from securechat.crypto.sessions import SessionRecord
 from securechat.crypto.vault import (
     generate_recovery_code,
@@ -83,14 +92,6 @@ K_PUBLISHED_SPK = "published_signed_prekey"
 K_PUBLISHED_KEM = "published_kem_prekey"
 
 
-def _pin(peer: str) -> str:
-    return f"pin:{peer}"
-
-
-def _offered(peer: str) -> str:
-    return f"offered:{peer}"
-
-
 def _session(peer: str) -> str:
     return f"session:{peer}"
 
@@ -103,6 +104,12 @@ def _sessions(peer: str) -> str:
 def _jammed(peer: str) -> str:
     """The id of the session with `peer` that jammed (past the skip limit), if one did."""
     return f"jammed:{peer}"
+
+
+def _token(vault: Vault) -> str | None:
+    """The relay session this device holds, if any: a new login replaces it."""
+    raw = vault.get(K_TOKEN)
+    return raw.decode() if raw else None
 
 
 def _file(blob_id: str) -> str:
@@ -126,6 +133,13 @@ class PendingUpload(msgspec.Struct, frozen=True, array_like=True):
 
 
 class ChatClient:
+    retry_after = 60.0
+    """Seconds before an unconfirmed message is sent again; doubles with each attempt."""
+    max_retries = 8
+    missing_after = 180.0
+    """Seconds a numbered message may lag behind a later one before it is reported missing."""
+    check_every = 5.0
+
     def __init__(
         self,
         server_url: str,
@@ -152,6 +166,7 @@ class ChatClient:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._uploading: set[str] = set()
         self._rotation: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
 
     # --- plumbing ------------------------------------------------------------------
 
@@ -196,6 +211,8 @@ class ChatClient:
     async def close(self) -> None:
         if self._rotation is not None:
             self._rotation.cancel()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         for task in list(self._tasks):
             task.cancel()
         await self.relay.close()
@@ -239,19 +256,19 @@ class ChatClient:
             )
         vault = await asyncio.to_thread(Vault.unlock, directory, password)
         self._open_vault(vault, username)
-        await self._start_session(await self.relay.login(username, password))
+        await self._start_session(await self.relay.login(username, password, _token(vault)))
 
     async def unlock_and_resume(self, username: str, password: str) -> None:
         """Unlocks the vault and resumes the stored session token, logging in if it expired."""
         username = username.strip().lower()
         vault = await asyncio.to_thread(Vault.unlock, self._user_dir(username), password)
         self._open_vault(vault, username)
-        token = vault.get(K_TOKEN)
+        token = _token(vault)
         if token:
             with contextlib.suppress(ServerRejected):
-                await self._start_session(await self.relay.resume(token.decode()))
+                await self._start_session(await self.relay.resume(token))
                 return
-        await self._start_session(await self.relay.login(username, password))
+        await self._start_session(await self.relay.login(username, password, token))
 
     def _open_vault(self, vault: Vault, username: str) -> None:
         """Opens before the relay session starts, so the backlog can be decrypted at once."""
@@ -273,6 +290,8 @@ class ChatClient:
             await self._watch(peers)
         if self._rotation is None:
             self._rotation = asyncio.get_running_loop().create_task(self._rotate_periodically())
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch_delivery())
 
     async def _rotate_periodically(self) -> None:
         """Clients that stay signed in for weeks still rotate their signed prekeys."""
@@ -416,15 +435,56 @@ class ChatClient:
             await self._watch([peer])
         return identity.public.fingerprint_hex()
 
-    def verify(self, peer: str) -> str:
-        """The safety number for this pair, formatted for reading out loud."""
-        _, identity, me = self._need_identity()
-        vault = self._need_vault()
-        der = vault.get(_offered(peer)) or vault.get(_pin(peer))
-        if der is None:
+    def verify(self, peer: str) -> SafetyNumbers:
+        """The numbers to read out: the pinned key's, and during a change the offered one's."""
+        vault, identity, me = self._need_identity()
+        pinned = vault.get(_pin(peer))
+        if pinned is None:
             raise SessionError(f"no key known for {peer}: ask them to `sharekey {self.username}`")
-        number = safety_number(me, identity.public, peer, IdentityPublicKey(der))
-        return format_safety_number(number)
+        offered = vault.get(_offered(peer))
+        return safety_numbers(
+            me,
+            identity.public,
+            peer,
+            IdentityPublicKey(pinned),
+            IdentityPublicKey(offered) if offered else None,
+        )
+
+    def reject(self, peer: str) -> str:
+        """Keeps the pinned key and drops the offered one; returns the pinned fingerprint.
+
+        The session under the pinned key, if any, carries on; the conversation keeps a
+        warning that another key was presented.
+        """
+        vault = self._need_vault()
+        offered, pinned = vault.get(_offered(peer)), vault.get(_pin(peer))
+        if offered is None or pinned is None:
+            raise SessionError(f"{peer}'s key has not changed: there is no new key to reject")
+        self._keep_pinned(vault, peer, pinned, offered, by_peer=False, eid=None)
+        return IdentityPublicKey(pinned).fingerprint_hex()
+
+    def _keep_pinned(
+        self,
+        vault: Vault,
+        peer: str,
+        pinned: bytes,
+        offered: bytes,
+        *,
+        by_peer: bool,
+        eid: str | None,
+    ) -> None:
+        """Ends a change in favour of the pinned key; one transaction stores the warning."""
+        pinned_fp = IdentityPublicKey(pinned).fingerprint_hex()
+        offered_fp = IdentityPublicKey(offered).fingerprint_hex()
+        record = rejection_record(peer, pinned_fp, offered_fp, time.time(), by_peer=by_peer)
+        if eid is None:
+            message_id = vault.add_message(record, drop=(_offered(peer),))
+        else:
+            stored = vault.record_incoming(peer, eid, record, {}, drop=(_offered(peer),))
+            assert stored is not None
+            message_id = stored
+        self._emit(KeyKept(peer, pinned_fp, offered_fp, message_id, by_peer))
+        self._emit(ConversationChanged(peer, self.conversation_state(peer), pinned_fp))
 
     def trust(self, peer: str) -> str:
         """Accepts the key `peer` now offers and drops the old session; returns the fingerprint."""
@@ -471,7 +531,8 @@ class ChatClient:
             raise SessionError("you cannot open a session with yourself")
         if vault.get(_offered(peer)) is not None:
             raise SessionError(
-                f"{peer}'s key changed: check `verify {peer}`, then `trust {peer}` to continue"
+                f"{peer}'s key changed: compare `verify {peer}` with them, then `reject {peer}` "
+                f"keeps the key you had or `trust {peer}` accepts the new one"
             )
         answer = await self.relay.request(lambda rid: F.FetchBundle(rid=rid, user=peer))
         assert isinstance(answer, F.Bundle)
@@ -492,7 +553,7 @@ class ChatClient:
             self._key_changed(peer, pinned, ident.der)
             raise SessionError(
                 f"the relay offered a different key for {peer}: possible interception. "
-                f"Compare `verify {peer}` with them before `trust {peer}`"
+                f"Compare `verify {peer}` with them, then `reject {peer}` or `trust {peer}`"
             ) from None
         except (CryptoError, ProtocolError) as exc:
             raise SessionError(f"{peer}'s published keys are invalid: {exc}") from exc
@@ -533,27 +594,68 @@ class ChatClient:
         record = MessageRecord(
             peer=peer, outgoing=True, text=text, ts=now, eid=eid, state=DeliveryState.SENDING
         )
-        await self._send_inner(peer, P.Text(text=text, ts=now), record, eid)
+        await self._send_inner(peer, P.Text(text=text), record, eid)
         return eid
 
     async def _send_inner(
         self, peer: str, inner: P.Inner, record: MessageRecord | None, eid: str | None = None
     ) -> int | None:
+        """Seals `inner` in format 2: numbered if a user would miss it, padded, untagged."""
         vault, _, me = self._need_identity()
         state = self._usable_session(peer)
-        state, message = ratchet.encrypt(state, P.encode(inner), me, peer)
-        item = OutboxItem(
-            eid or new_envelope_id(), peer, P.encode(P.RatchetEnvelope(message=message.to_bytes()))
-        )
-        message_id = vault.record_outgoing(record, {_session(peer): state.to_bytes()}, item)
+        changes: dict[str, bytes] = {}
+        number = 0
+        if P.counted(inner):
+            counter = sequence.next_number(
+                sequence.decode_counter(vault.get(delivery.sent_count_key(peer))), state.session_id
+            )
+            changes[delivery.sent_count_key(peer)] = sequence.encode(counter)
+            number = counter.last
+        sent_at = record.ts if record is not None else time.time()
+        plaintext = P.encode_inner(inner, sent_at, number)
+        state, message = ratchet.encrypt(state, plaintext, me, peer)
+        item = OutboxItem(eid or new_envelope_id(), peer, P.encode_message(message.to_bytes()))
+        changes[_session(peer)] = state.to_bytes()
+        confirm = state.session_id if number else None
+        message_id = vault.record_outgoing(record, changes, item, confirm=confirm)
         await self.relay.transmit(item)
         return message_id
+
+    # --- drops: gaps in what arrives, retries of what was not confirmed --------------
+
+    async def _watch_delivery(self) -> None:
+        """Reports overdue gaps and sends unconfirmed messages again, for as long as we run."""
+        while True:
+            await asyncio.sleep(self.check_every)
+            with contextlib.suppress(SecureChatError):
+                self.report_missing()
+                await self.retry_unconfirmed()
+
+    def report_missing(self) -> None:
+        for report in delivery.overdue_gaps(self._need_vault(), time.time(), self.missing_after):
+            self._emit(report)
+
+    async def retry_unconfirmed(self) -> None:
+        vault = self._need_vault()
+        if not self.relay.connected:
+            return
+        due = delivery.due_retries(
+            vault, time.time(), self.retry_after, self.max_retries, self._session_id
+        )
+        for item in due:
+            vault.outbox_add(item)
+            await self.relay.transmit(item)
+
+    def _session_id(self, peer: str) -> bytes | None:
+        blob = self._need_vault().get(_session(peer))
+        return RatchetState.from_bytes(blob).session_id if blob else None
 
     def _usable_session(self, peer: str) -> RatchetState:
         vault = self._need_vault()
         if vault.get(_offered(peer)) is not None:
             raise SessionError(
-                f"{peer}'s key changed: `verify {peer}` with them, then `trust {peer}`"
+                f"{peer}'s key changed: compare `verify {peer}` with them, then "
+                f"`reject {peer}` keeps the key you had or `trust {peer}` accepts the new one"
             )
         blob = vault.get(_session(peer))
         if blob is None:
@@ -573,6 +675,7 @@ class ChatClient:
         if vault is None or self.identity is None or self.username is None:
             raise SessionError("envelope arrived before the vault was open")
         if vault.seen(envelope.sender, envelope.eid):
+            self._confirm_again(vault, envelope)
             return
         peer = envelope.sender
         try:
@@ -612,22 +715,56 @@ class ChatClient:
             vault.record_incoming(peer, envelope.eid, None, {})
             self._emit(ErrorRaised(f"an unreadable message from {peer} was dropped", "e2e"))
 
+    def _confirm_again(self, vault: Vault, envelope: F.Envelope) -> None:
+        """A message we have, sent again: its sender did not get our receipt, so resend it."""
+        stored = vault.message_by_eid(envelope.eid)
+        if (
+            stored is not None
+            and not stored.record.outgoing
+            and stored.record.peer == envelope.sender
+            and stored.record.kind in ("text", "file")
+        ):
+            self._spawn(self._receipt(envelope.sender, envelope.eid))
+
+    async def _receipt(self, peer: str, eid: str) -> None:
+        with contextlib.suppress(SessionError):
+            await self._send_inner(peer, P.Receipt(eids=[eid]), None)
+
+    def _numbered(
+        self, vault: Vault, peer: str, opened: P.Opened, state: RatchetState
+    ) -> dict[str, bytes]:
+        """The window of what arrived from `peer`, with this message in it."""
+        if opened.seq == 0:
+            return {}
+        window = sequence.window_for(
+            sequence.decode_window(vault.get(delivery.window_key(peer))), state.session_id
+        )
+        window = sequence.arrive(window, opened.seq, time.time())
+        return {delivery.window_key(peer): sequence.encode(window)}
+
     def _receive_key(self, vault: Vault, peer: str, key: P.SharedKey, eid: str) -> None:
-        offered = IdentityPublicKey.from_der(key.identity)
-        pinned = vault.get(_pin(peer))
+        shared = IdentityPublicKey.from_der(key.identity)
+        pinned, pending = vault.get(_pin(peer)), vault.get(_offered(peer))
         self._ensure_conversation(vault, peer)
-        if pinned is None:
-            vault.record_incoming(peer, eid, None, {_pin(peer): offered.der})
-            self._emit(KeyShared(peer, offered.fingerprint_hex()))
-            self._emit(
-                ConversationChanged(peer, self.conversation_state(peer), offered.fingerprint_hex())
-            )
-        elif pinned != offered.der:
-            vault.record_incoming(peer, eid, None, {})
-            self._key_changed(peer, pinned, offered.der)
-        else:
-            vault.record_incoming(peer, eid, None, {})
-            self._emit(KeyShared(peer, offered.fingerprint_hex()))
+        match classify_shared_key(pinned, pending, shared.der):
+            case SharedKeyOutcome.PIN:
+                vault.record_incoming(peer, eid, None, {_pin(peer): shared.der})
+                self._emit(KeyShared(peer, shared.fingerprint_hex()))
+                self._emit(
+                    ConversationChanged(
+                        peer, self.conversation_state(peer), shared.fingerprint_hex()
+                    )
+                )
+            case SharedKeyOutcome.CHANGE:
+                assert pinned is not None
+                vault.record_incoming(peer, eid, None, {})
+                self._key_changed(peer, pinned, shared.der)
+            case SharedKeyOutcome.CLEARS_CHANGE:
+                assert pinned is not None and pending is not None
+                self._keep_pinned(vault, peer, pinned, pending, by_peer=True, eid=eid)
+            case SharedKeyOutcome.SAME:
+                vault.record_incoming(peer, eid, None, {})
+                self._emit(KeyShared(peer, shared.fingerprint_hex()))
 
     def _receive_prekey(
         self, vault: Vault, peer: str, outer: P.PrekeyEnvelope, envelope: F.Envelope
@@ -663,7 +800,7 @@ class ChatClient:
         )
         opened = None
         if first is not None:
-            hello = P.decode_inner(first.plaintext)
+            hello = P.decode_inner(first.plaintext).content
             started_at = hello.created_at_ms if isinstance(hello, P.Hello) else None
             opened = sessions.accept_start(record, current, first, started_at)
         if opened is None:
@@ -707,24 +844,44 @@ class ChatClient:
         extra: dict[str, bytes],
     ) -> None:
         was_confirmed = opened.was_confirmed
-        inner = P.decode_inner(opened.plaintext)
+        payload = P.decode_inner(opened.plaintext)
+        inner = payload.content
+        sent_at = payload.sent_at if payload.sent_at is not None else envelope.ts
         changes = dict(extra)
         if opened.current is not None:
             changes[_session(peer)] = opened.current.to_bytes()
+            # Numbering belongs to the current session; a late message of a replaced one
+            # does not disturb its window.
+            changes.update(self._numbered(vault, peer, payload, opened.current))
         if opened.record is not None:
             changes[_sessions(peer)] = opened.record.to_bytes()
         match inner:
             case P.Text():
                 record = MessageRecord(
-                    peer=peer, outgoing=False, text=inner.text, ts=envelope.ts, eid=envelope.eid
+                    peer=peer,
+                    outgoing=False,
+                    text=inner.text,
+                    ts=sent_at,
+                    eid=envelope.eid,
+                    received=envelope.ts,
                 )
                 message_id = vault.record_incoming(peer, envelope.eid, record, changes)
                 assert message_id is not None
-                self._emit(MessageReceived(peer, inner.text, envelope.ts, message_id))
+                self._emit(
+                    MessageReceived(
+                        peer,
+                        inner.text,
+                        sent_at,
+                        message_id,
+                        envelope.ts,
+                        P.clocks_disagree(sent_at, envelope.ts),
+                    )
+                )
                 self._spawn(self._send_inner(peer, P.Receipt(eids=[envelope.eid]), None))
             case P.Receipt():
                 vault.record_incoming(peer, envelope.eid, None, changes)
                 for eid in inner.eids:
+                    vault.drop_unconfirmed(eid, peer)
                     if vault.update_delivery(eid, DeliveryState.DELIVERED):
                         self._emit(DeliveryChanged(peer, eid, DeliveryState.DELIVERED))
             case P.Hello():
@@ -739,8 +896,9 @@ class ChatClient:
                     kind="file",
                     file_id=inner.blob_id,
                     text=f"{manifest.name} ({transfers.human_size(manifest.size)})",
-                    ts=envelope.ts,
+                    ts=sent_at,
                     eid=envelope.eid,
+                    received=envelope.ts,
                 )
                 changes[_file(inner.blob_id)] = inner.manifest
                 message_id = vault.record_incoming(peer, envelope.eid, record, changes)
@@ -774,18 +932,22 @@ class ChatClient:
         self._usable_session(peer)
         outgoing = await asyncio.to_thread(transfers.outgoing_file, Path(path).expanduser())
         # The digest only goes into the offer: a thread computes it while the chunks go out.
-        hashing = asyncio.ensure_future(asyncio.to_thread(transfers.file_digest, outgoing))
+        hashing = asyncio.ensure_future(asyncio.to_thread(transfers.file_tags, outgoing))
         try:
             blob_id = await transfers.begin_upload(self.relay, outgoing.size, [peer])
         except BaseException:
             await asyncio.gather(hashing, return_exceptions=True)
             raise
         self._uploading.add(blob_id)
+        ledger = SealLedger()
         uploading = asyncio.ensure_future(
-            transfers.upload(self.relay, outgoing, blob_id, self._progress(blob_id, "up"))
+            transfers.upload(self.relay, outgoing, blob_id, self._progress(blob_id, "up"), ledger)
         )
         try:
-            manifest = outgoing.manifest(await hashing)
+            tags = await hashing
+            # Kept (and resumable) only if every chunk already sent sealed to these tags.
+            transfers.expect_tags(ledger, tags, outgoing.path)
+            manifest = outgoing.manifest(tags_digest(tags))
             pending = PendingUpload(
                 blob_id, peer, str(outgoing.path.resolve()), manifest.to_bytes()
             )
@@ -828,9 +990,10 @@ class ChatClient:
         self._uploading.add(pending.blob_id)
         try:
             manifest = FileManifest.from_bytes(pending.manifest)
-            await transfers.upload(
+            await transfers.resume_upload(
                 self.relay,
                 transfers.OutgoingFile.of(Path(pending.path), manifest),
+                manifest,
                 pending.blob_id,
                 self._progress(pending.blob_id, "up"),
             )
@@ -870,7 +1033,7 @@ class ChatClient:
         self._need_vault().put(_file(pending.blob_id), pending.manifest)
         await self._send_inner(
             pending.peer,
-            P.FileOffer(manifest=pending.manifest, blob_id=pending.blob_id, ts=now),
+            P.FileOffer(manifest=pending.manifest, blob_id=pending.blob_id),
             record,
             eid,
         )

@@ -46,7 +46,12 @@ class MessageReceived:
     peer: str
     text: str
     ts: float
+    """When the sender says it sent the message: authenticated end to end."""
     message_id: int
+    received_ts: float = 0.0
+    """When the relay says it received it: not authenticated; 0 when unknown."""
+    clocks_disagree: bool = False
+    """The two times differ by more than `payloads.CLOCK_DISAGREEMENT` seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,20 @@ class KeyChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyKept:
+    """A pending key change ended with the pinned key kept; `message_id` is the stored warning.
+
+    `by_peer`: the peer shared the pinned key again, rather than the user rejecting the offer.
+    """
+
+    peer: str
+    pinned_fingerprint: str
+    rejected_fingerprint: str
+    message_id: int
+    by_peer: bool
+
+
+@dataclass(frozen=True, slots=True)
 class KeyShared:
     """A peer's identity key arrived by `sharekey` and was pinned (trust on first use)."""
 
@@ -105,6 +124,20 @@ class TransferProgress:
 
 
 @dataclass(frozen=True, slots=True)
+class MessagesMissing:
+    """Numbered messages from `peer` that did not arrive in time: perhaps dropped by the relay."""
+
+    peer: str
+    count: int
+
+    @property
+    def text(self) -> str:
+        noun = "message" if self.count == 1 else "messages"
+        verb = "is" if self.count == 1 else "are"
+        return f"{self.count} {noun} from {self.peer} {verb} missing"
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorRaised:
     message: str
     code: str = ""
@@ -117,8 +150,10 @@ Event = (
     | PresenceChanged
     | ConversationChanged
     | KeyChanged
+    | KeyKept
     | KeyShared
     | FileOffered
+    | MessagesMissing
     | TransferProgress
     | ErrorRaised
 )

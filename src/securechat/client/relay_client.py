@@ -125,10 +125,21 @@ class RelayClient:
         assert isinstance(answer, F.Registered)
         return answer.username
 
-    async def login(self, username: str, password: str) -> F.Session:
-        answer = await self.request(
-            lambda rid: F.Login(rid=rid, username=username, password=password)
-        )
+    async def login(self, username: str, password: str, replaces: str | None = None) -> F.Session:
+        """`replaces`: this device's previous session token, which the relay then ends."""
+        try:
+            answer = await self.request(
+                lambda rid: F.Login(
+                    rid=rid, username=username, password=password, replaces=replaces
+                )
+            )
+        except ServerRejected as exc:
+            if replaces is None or exc.code != "bad_request" or "replaces" not in exc.message:
+                raise
+            # A relay from before `replaces`: the old session then just expires.
+            answer = await self.request(
+                lambda rid: F.Login(rid=rid, username=username, password=password)
+            )
         assert isinstance(answer, F.Session)
         self._session_started(answer)
         return answer

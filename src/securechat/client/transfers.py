@@ -4,10 +4,16 @@ Memory stays at a window of chunks in either direction. Uploads resume from
 the relay's count of stored chunks; downloads from the whole chunks already
 in the `.part` file. A download that fails authentication deletes its part
 file: nothing unverified is ever left under a real name.
+
+The relay's count is not trusted with the file key's nonces: every chunk an
+upload seals passes a `SealLedger` first, so a relay that under-reports
+progress gets the same bytes again or, if the file was edited meanwhile,
+nothing: the upload stops and the file must be sent again, under a new key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import os
 import re
@@ -17,19 +23,21 @@ from pathlib import Path
 
 from securechat.client.filenames import numbered, sanitise_filename
 from securechat.client.relay_client import RelayClient
-from securechat.crypto.errors import AuthenticationFailed
+from securechat.crypto.errors import AuthenticationFailed, SealConflict
 from securechat.crypto.filestream import (
     CHUNK_SIZE,
     FILE_ID_SIZE,
     FILE_KEY_SIZE,
-    ChunkDigest,
     FileCheck,
     FileManifest,
     FileOpener,
     FileSealer,
+    SealLedger,
+    chunk_tag,
     ciphertext_size,
+    tags_digest,
 )
-from securechat.crypto.primitives import random_bytes
+from securechat.crypto.primitives import Sha256, constant_time_equal, random_bytes
 from securechat.errors import ClientError, ServerRejected
 from securechat.protocol import frames as F
 from securechat.protocol.limits import MAX_FILE_PLAINTEXT_BYTES
@@ -104,12 +112,32 @@ def outgoing_file(path: Path) -> OutgoingFile:
     return OutgoingFile(path, size, random_bytes(FILE_ID_SIZE), random_bytes(FILE_KEY_SIZE))
 
 
-def file_digest(outgoing: OutgoingFile) -> bytes:
-    """The manifest's digest: the file sealed once more, for the tags (about 4 ms for
-    25 MB, where SHA-256 of the plaintext took 20). Blocking: the client runs it on a thread.
+def file_tags(outgoing: OutgoingFile) -> list[bytes]:
+    """The chunks' tags, from which the manifest's digest is made: the file sealed once
+    more (about 4 ms for 25 MB, where SHA-256 of the plaintext took 20). Blocking: the
+    client runs it on a thread.
     """
+    return _read_tags(outgoing, None)
+
+
+def resume_tags(outgoing: OutgoingFile, manifest: FileManifest) -> list[bytes]:
+    """The tags a resumed upload must seal to, once the file is checked against the offer.
+
+    A file that no longer matches the manifest's digest (format 2: over the tags; format 1:
+    over the plaintext) was edited since its first chunks were sealed: resuming would seal
+    other bytes under their nonces, so this raises instead. Blocking, like `file_tags`.
+    """
+    plaintext = Sha256() if manifest.version == 1 else None
+    tags = _read_tags(outgoing, plaintext)
+    digest = plaintext.digest() if plaintext is not None else tags_digest(tags)
+    if not constant_time_equal(digest, manifest.digest):
+        raise _changed(outgoing.path)
+    return tags
+
+
+def _read_tags(outgoing: OutgoingFile, plaintext: Sha256 | None) -> list[bytes]:
     sealer = FileSealer(outgoing.key, outgoing.file_id)
-    digest = ChunkDigest()
+    tags = []
     total = chunk_count(outgoing.size)
     try:
         with open(outgoing.path, "rb") as handle:
@@ -117,12 +145,22 @@ def file_digest(outgoing: OutgoingFile) -> bytes:
                 data = handle.read(CHUNK_SIZE)
                 if len(data) != min(CHUNK_SIZE, outgoing.size - index * CHUNK_SIZE):
                     raise _changed(outgoing.path)
-                digest.add(sealer.seal_chunk(index, data, final=index == total - 1))
+                if plaintext is not None:
+                    plaintext.update(data)
+                tags.append(chunk_tag(sealer.seal_chunk(index, data, final=index == total - 1)))
             if handle.read(1):
                 raise _changed(outgoing.path)
     except OSError as exc:
         raise TransferError(f"cannot read {outgoing.path}: {exc.strerror}") from exc
-    return digest.value()
+    return tags
+
+
+def expect_tags(ledger: SealLedger, tags: list[bytes], path: Path) -> None:
+    """The first upload learns what its chunks must seal to: those already sent must match."""
+    try:
+        ledger.expect(tags)
+    except SealConflict:
+        raise _changed(path) from None
 
 
 def _changed(path: Path) -> TransferError:
@@ -138,28 +176,76 @@ async def begin_upload(relay: RelayClient, size: int, recipients: list[str]) -> 
 
 
 async def upload(
-    relay: RelayClient, outgoing: OutgoingFile, blob_id: str, on_progress: Progress
+    relay: RelayClient,
+    outgoing: OutgoingFile,
+    blob_id: str,
+    on_progress: Progress,
+    ledger: SealLedger,
 ) -> None:
-    """Sends the chunks the relay does not have yet."""
+    """Sends the chunks the relay does not have yet; `ledger` vets each before it leaves."""
+    status = await _status(relay, blob_id, outgoing.size, on_progress)
+    if status is not None:
+        await _send_chunks(relay, outgoing, blob_id, status.next_index, on_progress, ledger)
+
+
+async def resume_upload(
+    relay: RelayClient,
+    outgoing: OutgoingFile,
+    manifest: FileManifest,
+    blob_id: str,
+    on_progress: Progress,
+) -> None:
+    """Finishes an upload offered as `manifest`, from wherever the relay says it stopped.
+
+    Raises TransferError, sending nothing, if the file changed since it was described.
+    """
+    status = await _status(relay, blob_id, outgoing.size, on_progress)
+    if status is None:
+        return
+    tags = await asyncio.to_thread(resume_tags, outgoing, manifest)
+    ledger = SealLedger(tags)
+    await _send_chunks(relay, outgoing, blob_id, status.next_index, on_progress, ledger)
+
+
+async def _status(
+    relay: RelayClient, blob_id: str, size: int, on_progress: Progress
+) -> F.FileReady | None:
+    """The relay's progress on an upload, or None when it holds the whole file."""
     status = await relay.request(lambda rid: F.FileStatus(rid=rid, file_id=blob_id))
     assert isinstance(status, F.FileReady)
-    size = outgoing.size
-    total = chunk_count(size)
     if status.complete:
         on_progress(size, size)
-        return
+        return None
+    return status
+
+
+async def _send_chunks(
+    relay: RelayClient,
+    outgoing: OutgoingFile,
+    blob_id: str,
+    start: int,
+    on_progress: Progress,
+    ledger: SealLedger,
+) -> None:
+    size = outgoing.size
+    total = chunk_count(size)
     sealer = FileSealer(outgoing.key, outgoing.file_id)
 
     def frames(handle: object) -> Iterator[Callable[[int], F.ClientFrame]]:
         assert hasattr(handle, "read")
-        for index in range(status.next_index, total):
+        for index in range(start, total):
             data = handle.read(CHUNK_SIZE)
             if len(data) != min(CHUNK_SIZE, size - index * CHUNK_SIZE):
                 raise _changed(outgoing.path)
-            yield _chunk_frame(blob_id, index, sealer.seal_chunk(index, data, index == total - 1))
+            blob = sealer.seal_chunk(index, data, index == total - 1)
+            try:
+                ledger.record(index, blob)
+            except SealConflict:
+                raise _changed(outgoing.path) from None
+            yield _chunk_frame(blob_id, index, blob)
 
     with open(outgoing.path, "rb") as handle:
-        handle.seek(status.next_index * CHUNK_SIZE)
+        handle.seek(start * CHUNK_SIZE)
         async for answer in relay.pipeline(frames(handle), WINDOW):
             assert isinstance(answer, F.FileReady)
             on_progress(min(answer.next_index * CHUNK_SIZE, size), size)

@@ -51,6 +51,11 @@ CREATE INDEX IF NOT EXISTS messages_eid ON messages(eid_tag);
 CREATE TABLE IF NOT EXISTS terms (term BLOB NOT NULL, message_id INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS terms_term ON terms(term, message_id);
 CREATE TABLE IF NOT EXISTS conversations (conv BLOB PRIMARY KEY, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS unconfirmed (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    eid_tag BLOB NOT NULL UNIQUE,
+    item BLOB NOT NULL
+);
 """
 
 
@@ -67,6 +72,8 @@ class MessageRecord(msgspec.Struct, frozen=True, kw_only=True):
     kind: str = "text"
     """`text`, `file` (text holds the file manifest summary) or `system`."""
     file_id: str = ""
+    received: float = 0.0
+    """The relay's time for an incoming message (`ts` is the sender's); 0 in older records."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +89,27 @@ class ConversationRecord(msgspec.Struct, frozen=True, kw_only=True):
     unread: int = 0
 
 
+class Unconfirmed(msgspec.Struct, frozen=True, kw_only=True):
+    """A sent message the peer has not confirmed yet: the exact body, to send again."""
+
+    v: int = 1
+    eid: str
+    peer: str
+    body: bytes
+    sent_at: float
+    attempts: int = 0
+    last_try: float = 0.0
+    session_id: bytes = b""
+    """The session that sealed it: after a new session the peer could not open it."""
+
+
 _DELIVERY_RANK = {"": 0, "sending": 1, "failed": 2, "sent": 3, "delivered": 4}
 
 _encode = msgspec.msgpack.encode
 _decode_message = msgspec.msgpack.Decoder(MessageRecord).decode
 _decode_conversation = msgspec.msgpack.Decoder(ConversationRecord).decode
 _decode_outbox = msgspec.msgpack.Decoder(tuple[str, str, bytes]).decode
+_decode_unconfirmed = msgspec.msgpack.Decoder(Unconfirmed).decode
 
 
 def words(text: str) -> set[str]:
@@ -217,8 +239,11 @@ class Vault:
 
     def delete(self, name: str) -> None:
         with self._tx() as db:
-            db.execute("DELETE FROM kv WHERE name = ?", (self._tag("kv", name),))
+            self._delete(db, name)
         self._checkpoint()
+
+    def _delete(self, db: sqlite3.Connection, name: str) -> None:
+        db.execute("DELETE FROM kv WHERE name = ?", (self._tag("kv", name),))
 
     def _checkpoint(self) -> None:
         """After a deletion: the WAL still holds the pages as they were before it.
@@ -272,12 +297,18 @@ class Vault:
     # --- history -------------------------------------------------------------------
 
     def record_incoming(
-        self, sender: str, eid: str, record: MessageRecord | None, state: dict[str, bytes]
+        self,
+        sender: str,
+        eid: str,
+        record: MessageRecord | None,
+        state: dict[str, bytes],
+        drop: tuple[str, ...] = (),
     ) -> int | None:
         """One transaction: mark (sender, eid) seen, store the message and the new session state.
 
         A crash before the commit leaves the envelope unseen and the state unchanged, so
         the redelivery decrypts again; after it, the redelivery is recognised and dropped.
+        `drop` names key/value entries the envelope ends (a dismissed key change).
         """
         with self._tx() as db:
             db.execute(
@@ -286,22 +317,85 @@ class Vault:
             )
             for name, value in state.items():
                 self._put(db, name, value)
+            for name in drop:
+                self._delete(db, name)
             return self._add_message(db, record, unread=True) if record else None
 
     def record_outgoing(
-        self, record: MessageRecord | None, state: dict[str, bytes], item: OutboxItem | None
+        self,
+        record: MessageRecord | None,
+        state: dict[str, bytes],
+        item: OutboxItem | None,
+        *,
+        confirm: bytes | None = None,
     ) -> int | None:
-        """Stores a sent message, the advanced session and the outbox entry together."""
+        """Stores a sent message, the advanced session and the outbox entry together.
+
+        `confirm` (the session's id): keep the body until the peer's receipt names
+        it, to send it again.
+        """
         with self._tx() as db:
             for name, value in state.items():
                 self._put(db, name, value)
             if item is not None:
                 self._outbox_add(db, item)
+                if confirm is not None:
+                    entry = Unconfirmed(
+                        eid=item.eid,
+                        peer=item.to,
+                        body=item.body,
+                        sent_at=time.time(),
+                        session_id=confirm,
+                    )
+                    self._save_unconfirmed(db, entry)
             return self._add_message(db, record, unread=False) if record else None
 
-    def add_message(self, record: MessageRecord) -> int:
+    # --- sent, not confirmed by the peer -------------------------------------------
+
+    def _save_unconfirmed(self, db: sqlite3.Connection, entry: Unconfirmed) -> None:
+        tag = self._tag("unconfirmed", entry.eid)
+        db.execute(
+            "INSERT OR REPLACE INTO unconfirmed (eid_tag, item) VALUES (?, ?)",
+            (tag, self.cipher.seal("unconfirmed", tag, _encode(entry))),
+        )
+
+    def update_unconfirmed(self, entry: Unconfirmed) -> None:
+        tag = self._tag("unconfirmed", entry.eid)
         with self._tx() as db:
-            return self._add_message(db, record, unread=not record.outgoing)
+            db.execute(
+                "UPDATE unconfirmed SET item = ? WHERE eid_tag = ?",
+                (self.cipher.seal("unconfirmed", tag, _encode(entry)), tag),
+            )
+
+    def drop_unconfirmed(self, eid: str, peer: str) -> None:
+        """Confirmed by `peer` (or given up): only a message sent to them is theirs to confirm."""
+        tag = self._tag("unconfirmed", eid)
+        row = self._db.execute("SELECT item FROM unconfirmed WHERE eid_tag = ?", (tag,)).fetchone()
+        if (
+            row is None
+            or _decode_unconfirmed(self.cipher.open("unconfirmed", tag, row[0])).peer != peer
+        ):
+            return
+        with self._tx() as db:
+            db.execute("DELETE FROM unconfirmed WHERE eid_tag = ?", (tag,))
+
+    def unconfirmed(self) -> list[Unconfirmed]:
+        """Oldest first."""
+        rows = self._db.execute("SELECT eid_tag, item FROM unconfirmed ORDER BY seq").fetchall()
+        return [
+            _decode_unconfirmed(self.cipher.open("unconfirmed", tag, blob)) for tag, blob in rows
+        ]
+
+    def add_message(self, record: MessageRecord, drop: tuple[str, ...] = ()) -> int:
+        """Stores a message written here, deleting the `drop` entries in the same transaction.
+
+        A `system` record written here is the user's own doing, so it is not unread.
+        """
+        with self._tx() as db:
+            for name in drop:
+                self._delete(db, name)
+            unread = not record.outgoing and record.kind != "system"
+            return self._add_message(db, record, unread=unread)
 
     def _add_message(self, db: sqlite3.Connection, record: MessageRecord, unread: bool) -> int:
         conv = self._tag("conv", record.peer)
@@ -321,6 +415,12 @@ class Vault:
         )
         self._touch_conversation(db, record.peer, record.ts, unread)
         return message_id
+
+    def message_by_eid(self, eid: str) -> StoredMessage | None:
+        row = self._db.execute(
+            "SELECT id, record FROM messages WHERE eid_tag = ?", (self._tag("eid", eid),)
+        ).fetchone()
+        return self._open_message(row[0], row[1]) if row else None
 
     def update_delivery(self, eid: str, state: str) -> StoredMessage | None:
         """Moves a message's delivery state forward; never back (None when unchanged).
@@ -451,7 +551,12 @@ class Vault:
 
     def delete_conversation(self, peer: str) -> None:
         conv = self._tag("conv", peer)
+        waiting = [e.eid for e in self.unconfirmed() if e.peer == peer]
         with self._tx() as db:
+            db.executemany(
+                "DELETE FROM unconfirmed WHERE eid_tag = ?",
+                [(self._tag("unconfirmed", eid),) for eid in waiting],
+            )
             db.execute(
                 "DELETE FROM terms WHERE message_id IN (SELECT id FROM messages WHERE conv = ?)",
                 (conv,),

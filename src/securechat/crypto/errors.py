@@ -8,6 +8,7 @@
     ├── IdentityKeyMismatch         the identity key offered differs from the pinned one
     ├── InvalidKeyMaterial          bytes that do not parse as the key or state expected
     ├── WrongPassword               the password or recovery code does not open the vault
+    ├── SealConflict                a file chunk would be sealed to other bytes under a used nonce
     └── UnsupportedVersion          a serialised format from a newer (or unknown) version
 
 Every message is a sentence the UI can show as is; nothing secret is ever put in one.
@@ -58,6 +59,17 @@ class InvalidKeyMaterial(CryptoError):
 
 class WrongPassword(CryptoError):
     """The password or recovery code does not unlock the vault."""
+
+
+class SealConflict(CryptoError):
+    """Sealing this chunk would put different bytes under a (key, nonce) pair already used."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(
+            f"Chunk {index} of the file no longer holds what was encrypted under its nonce; "
+            "sealing it again would expose both versions."
+        )
+        self.index = index
 
 
 class UnsupportedVersion(CryptoError):

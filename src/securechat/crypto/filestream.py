@@ -14,16 +14,22 @@ authenticates anyway, where format 1's SHA-256 of the plaintext cost a second pa
 every byte. The digest still matters after the AEAD: it checks the chunks a resumed
 download kept on disk from an earlier attempt, and that a resumed upload sealed the same
 file as the first attempt.
+
+The nonce comes from the index, so a chunk index must never be sealed to two different
+plaintexts under one key: the relay would learn their XOR and GHASH key material to forge
+chunks. A `SealLedger` holds the tag each index was sealed to (or must be sealed to) and
+refuses anything else, so an upload resumed from wherever the relay says, of a file edited
+in place meanwhile, stops before sealing instead of reusing a nonce.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from securechat.crypto import primitives
 from securechat.crypto._codec import Kind, Reader, Writer
-from securechat.crypto.errors import AuthenticationFailed, InvalidKeyMaterial
+from securechat.crypto.errors import AuthenticationFailed, InvalidKeyMaterial, SealConflict
 
 CHUNK_SIZE = 64 * 1024
 FILE_KEY_SIZE = 32
@@ -141,6 +147,58 @@ class FileManifest:
 
 def _tag(blob: bytes) -> bytes:
     return blob[-_TAG_SIZE:]
+
+
+def chunk_tag(blob: bytes) -> bytes:
+    """The GCM tag of a sealed chunk: what the format 2 digest and a `SealLedger` keep."""
+    return _tag(blob)
+
+
+def tags_digest(tags: Iterable[bytes]) -> bytes:
+    """The format 2 manifest digest of a file whose chunks sealed to `tags`, in order."""
+    digest = primitives.Sha256()
+    for tag in tags:
+        digest.update(tag)
+    return digest.digest()
+
+
+class SealLedger:
+    """What each chunk index of one file key was sealed to, so it is sealed to nothing else.
+
+    Tags stand for what was sealed: under one key, nonce and AAD, equal tags mean equal
+    ciphertexts except with negligible probability. Before the expected tags are known (a
+    first upload sends while its digest is computed), the ledger keeps the tags it saw and
+    checks them once `expect` gives the list; from then on each chunk is checked before it
+    may leave. A resumed upload starts with the tags its manifest's digest was made from.
+    """
+
+    __slots__ = ("_expected", "_sealed")
+
+    def __init__(self, expected: Sequence[bytes] | None = None) -> None:
+        self._expected: tuple[bytes, ...] | None = None if expected is None else tuple(expected)
+        self._sealed: dict[int, bytes] = {}
+
+    def expect(self, tags: Sequence[bytes]) -> None:
+        """Fixes the tags every index must seal to; raises SealConflict if one already differs."""
+        expected = tuple(tags)
+        for index, tag in self._sealed.items():
+            if index >= len(expected) or not primitives.constant_time_equal(tag, expected[index]):
+                raise SealConflict(index)
+        self._expected = expected
+        self._sealed = {}
+
+    def record(self, index: int, blob: bytes) -> None:
+        """Call before `blob` (chunk `index`, just sealed) is sent; raises SealConflict."""
+        tag = _tag(blob)
+        if self._expected is not None:
+            if index >= len(self._expected) or not primitives.constant_time_equal(
+                tag, self._expected[index]
+            ):
+                raise SealConflict(index)
+            return
+        seen = self._sealed.setdefault(index, tag)
+        if not primitives.constant_time_equal(seen, tag):
+            raise SealConflict(index)
 
 
 class ChunkDigest:

@@ -58,6 +58,8 @@ _MESSAGE_PREFIX = bytes((Kind.RATCHET_MESSAGE, _MESSAGE_VERSION))
 _HEADER = struct.Struct(">32sII")
 _NONCE_SIZE = primitives.AES_GCM_NONCE_SIZE
 _MIN_MESSAGE_SIZE = len(_MESSAGE_PREFIX) + _HEADER.size + _NONCE_SIZE + primitives.AES_GCM_TAG_SIZE
+MESSAGE_OVERHEAD = _MIN_MESSAGE_SIZE
+"""Bytes a ratchet message adds to its plaintext (kind, version, header, nonce, tag)."""
 
 SkippedKeys = Mapping[tuple[bytes, int], bytes]
 

@@ -17,8 +17,9 @@ from securechat.protocol import frames as F
 from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import MAX_FILE_CHUNK_BLOB, MAX_FRAME_BYTES
 
-_client_decoder = msgspec.json.Decoder(F.ClientFrame)
-_server_decoder = msgspec.json.Decoder(F.ServerFrame)
+# Annotated: msgspec before 0.19 types a decoder of a union as Decoder[Any].
+_client_decoder: msgspec.json.Decoder[F.ClientFrame] = msgspec.json.Decoder(F.ClientFrame)
+_server_decoder: msgspec.json.Decoder[F.ServerFrame] = msgspec.json.Decoder(F.ServerFrame)
 _encoder = msgspec.json.Encoder()
 
 _BULK_LENGTH = struct.Struct(">I")

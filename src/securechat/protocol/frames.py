@@ -62,9 +62,16 @@ class Register(_ClientFrame, tag="register", frozen=True):
     """The server half of the recovery code (HKDF-derived on the client); stored hashed."""
 
 
-class Login(_ClientFrame, tag="login", frozen=True):
+class Login(_ClientFrame, tag="login", frozen=True, omit_defaults=True):
     username: Username
     password: Password
+    replaces: Token | None = None
+    """The session token this device held: the relay ends that session.
+
+    Left out of the JSON when None, so a login without it is the first v1
+    `login` byte for byte; relays from before the field refuse it (`bad_request`
+    naming `replaces`), and the client then logs in without it.
+    """
 
 
 class Resume(_ClientFrame, tag="resume", frozen=True):

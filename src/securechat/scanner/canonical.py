@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+import idna
+
 from securechat.scanner.errors import InvalidURL
 
 __all__ = [
@@ -37,6 +39,8 @@ PREFIX_LENGTH = 4
 _SCHEME_RE = re.compile(rb"^([a-zA-Z][a-zA-Z0-9+.\-]*)://")
 # "name:" followed by something that is not a port: a scheme without "//".
 _OPAQUE_SCHEME_RE = re.compile(rb"^([a-zA-Z][a-zA-Z0-9+.\-]*):(?!\d*(?:[/?]|$))")
+#: Schemes whose URLs browsers parse with the WHATWG "special" rules (a backslash is a slash).
+_SPECIAL_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
 _IPV4_PART_RE = re.compile(r"^(?:0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*)$")
 
 
@@ -76,6 +80,9 @@ def split_url(url: str | bytes) -> SplitURL:
 
     Leading and trailing spaces, tab/CR/LF and the fragment are removed; a URL
     without a scheme is read as http (as Safe Browsing does for "www.google.com").
+    For web schemes a backslash ends the host and separates the path, as in
+    every browser (WHATWG URL), so `https://evil.example\\@paypal.com/` is read
+    as evil.example, the site it opens, not paypal.com.
     Raises InvalidURL for opaque schemes such as javascript: or data:, and when
     there is no host.
     """
@@ -92,13 +99,16 @@ def split_url(url: str | bytes) -> SplitURL:
             name = opaque.group(1).decode("ascii").lower()
             raise InvalidURL(f"{name}: links cannot be checked as web addresses")
         scheme, rest = "http", raw
+    special = scheme in _SPECIAL_SCHEMES
     cut = len(rest)
-    for sep in (b"/", b"?"):
+    for sep in (b"/", b"?", b"\\") if special else (b"/", b"?"):
         pos = rest.find(sep)
         if pos != -1:
             cut = min(cut, pos)
     authority, tail = rest[:cut], rest[cut:]
     path, question, query = tail.partition(b"?")
+    if special:
+        path = path.replace(b"\\", b"/")
     userinfo: str | None = None
     if b"@" in authority:
         user, _, authority = authority.rpartition(b"@")
@@ -171,8 +181,10 @@ def parse_ipv4(host: str) -> str | None:
 def _canonical_host(raw_host: bytes) -> tuple[str, bool]:
     host = _unescape_fully(raw_host)
     if any(b >= 0x80 for b in host):
-        with contextlib.suppress(UnicodeError):  # not an IDN: the bytes get escaped below
-            host = host.decode("utf-8").encode("idna")
+        # IDNA 2008 / UTS 46 as browsers read it (faß.de is not fass.de); a name it
+        # refuses is no IDN, and its bytes get escaped below.
+        with contextlib.suppress(UnicodeError, idna.IDNAError):
+            host = idna.encode(host.decode("utf-8"), uts46=True, transitional=False)
     host = re.sub(rb"\.{2,}", b".", host.strip(b"."))
     text = host.decode("latin-1").lower()
     if text.startswith("[") and text.endswith("]"):

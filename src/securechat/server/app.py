@@ -18,6 +18,7 @@ from pathlib import Path
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from securechat import paths
 from securechat.errors import ConfigError, ProtocolError, StoreError
@@ -26,14 +27,19 @@ from securechat.protocol.codec import encode_bulk, encode_str
 from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import MAX_FRAME_BYTES, SUBPROTOCOL
 from securechat.scanner import Scanner
-from securechat.server.accounts import AccountService, normalise_username
+from securechat.server.accounts import (
+    AccountService,
+    login_policy,
+    normalise_username,
+    reset_policy,
+)
 from securechat.server.bus import Bus, LocalBus, RedisBus
 from securechat.server.config import ServerConfig
 from securechat.server.connection import Connection, RelaySocket, TurnWriter
 from securechat.server.files import FileService
 from securechat.server.metrics import Metrics
 from securechat.server.passwords import PasswordHasher
-from securechat.server.ratelimit import Backoff, FailureLimiter
+from securechat.server.ratelimit import KNOWN_ADDRESS_TTL, FailureLimiter
 from securechat.server.relay import Relay
 from securechat.server.revocation import Revocations
 from securechat.server.scanning import ScanService, StoreVerdictCache
@@ -141,6 +147,9 @@ class RelayServer:
     # --- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
+        # Built now, not by the first unknown name, which would otherwise take twice as
+        # long as a known one and tell that it is unknown.
+        await self.hasher.prepare()
         tls = None
         if self.config.tls_cert:
             tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -156,7 +165,7 @@ class RelayServer:
             open_timeout=self.config.open_timeout,
             ping_interval=self.config.ping_interval,
             ping_timeout=self.config.ping_timeout,
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            subprotocols=[Subprotocol(SUBPROTOCOL)],
             process_request=self._http,
             server_header="securechat",
             logger=_websocket_log,
@@ -173,7 +182,7 @@ class RelayServer:
     @property
     def port(self) -> int:
         assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
+        return int(next(iter(self._server.sockets)).getsockname()[1])
 
     async def stop(self) -> None:
         """Stops accepting, stores what was accepted, closes every connection and the store."""
@@ -201,6 +210,7 @@ class RelayServer:
             await asyncio.sleep(3600)
             try:
                 removed = await self.store.expire_envelopes(self.clock() - self.config.queue_ttl)
+                await self.store.expire_throttle(self.clock() - KNOWN_ADDRESS_TTL)
                 files = await self.files.expire()
                 self.relay.forget_usage()
                 if removed or files:
@@ -274,7 +284,9 @@ class RelayServer:
                 conn.push(encode_str(F.Registered(rid=frame.rid, username=name)))
             case F.Login():
                 try:
-                    issued = await self.accounts.login(frame.username, frame.password, conn.address)
+                    issued = await self.accounts.login(
+                        frame.username, frame.password, conn.address, frame.replaces
+                    )
                 except ProtocolError:
                     self.metrics.logins_failed += 1
                     raise
@@ -282,8 +294,10 @@ class RelayServer:
                 await self._start_session(
                     conn, frame.rid, issued.username, issued.token, issued.expires_at
                 )
+                if issued.replaced:
+                    await self.revocations.superseded(issued.username)
             case F.Resume():
-                issued = await self.accounts.resume(frame.token)
+                issued = await self.accounts.resume(frame.token, conn.address)
                 await self._start_session(
                     conn, frame.rid, issued.username, issued.token, issued.expires_at
                 )
@@ -343,6 +357,7 @@ class RelayServer:
             case F.DeleteConversation():
                 await self.store.delete_conversation(user, frame.peer)
                 self.relay.forget_usage(user, frame.peer)
+                self.relay.conversation_deleted(user, frame.peer)
                 conn.push(encode_str(F.Done(rid=frame.rid)))
             case F.DeleteAccount():
                 await self.accounts.verify_password(user, frame.password, conn.address)
@@ -463,8 +478,8 @@ def _shared_limiters(bus: Bus) -> tuple[FailureLimiter | None, FailureLimiter | 
     from securechat.server.redis_limits import RedisFailureLimiter
 
     return (
-        RedisFailureLimiter(bus.client, f"{bus.prefix}:login", Backoff()),
-        RedisFailureLimiter(bus.client, f"{bus.prefix}:reset", Backoff(free=3, base=5.0)),
+        RedisFailureLimiter(bus.client, f"{bus.prefix}:login", login_policy()),
+        RedisFailureLimiter(bus.client, f"{bus.prefix}:reset", reset_policy()),
     )
 
 

@@ -10,7 +10,8 @@ balancer share PostgreSQL for data and Redis for signals (`RedisBus`):
 - *presence*: a user came online or went offline on some node; plus a hash
   per user of the nodes holding a connection, refreshed by heartbeats, so a
   crashed node's entries fade out.
-- *revoke*: every session of a user ended (password reset, account deleted);
+- *revoke*: sessions of a user ended (password reset, account deleted, or the
+  session a new login on the same device replaced);
   each node checks that user's connections against the store and closes
   them (`revocation.py`). A revoke that could not be published is kept and
   published again when Redis answers; a node that missed it while Redis was
@@ -29,8 +30,11 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from redis.asyncio.client import PubSub
 
 log = logging.getLogger("securechat.bus")
 
@@ -212,7 +216,7 @@ class RedisBus:
                 await asyncio.sleep(1.0)
             finally:
                 with contextlib.suppress(*self._errors()):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await _closer(pubsub)()
 
     def _dispatch(self, data: bytes | str) -> None:
         try:
@@ -249,6 +253,16 @@ class RedisBus:
         if healthy and not self.healthy:
             self.recovered.set()
         self.healthy = healthy
+
+
+def _closer(pubsub: PubSub) -> Callable[[], Awaitable[object]]:
+    """`PubSub.aclose`, typed the same whichever redis-py release is installed.
+
+    redis-py 5.0.1 to 8.1 left `aclose` unannotated and 8.2 annotated it, so a call site
+    with a `type: ignore` breaks on one side or the other; this assignment holds on both.
+    """
+    close: Callable[[], Awaitable[object]] = pubsub.aclose
+    return close
 
 
 def _text(value: bytes | str) -> str:

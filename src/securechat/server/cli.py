@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 
+from securechat import __version__
 from securechat.errors import SecureChatError
 from securechat.server.config import ServerConfig, load_config
 
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="securechat-server", description="The securechat relay: it only ever sees ciphertext."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="where the relay keeps its database")
     common.add_argument("--config", help="TOML file with a [server] table")
@@ -47,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
-    if not args_list or (args_list[0].startswith("-") and args_list[0] not in {"-h", "--help"}):
+    if not args_list or (
+        args_list[0].startswith("-") and args_list[0] not in {"-h", "--help", "--version"}
+    ):
         args_list = ["run", *args_list]
     args = build_parser().parse_args(args_list)
     try:

@@ -22,6 +22,7 @@ from securechat.server.store import (
     NewEnvelope,
     SessionRecord,
     StoredEnvelope,
+    Throttle,
 )
 
 MIGRATIONS: list[str] = [
@@ -84,6 +85,16 @@ MIGRATIONS: list[str] = [
         expires_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 2: login back-off that survives a restart (a node without Redis keeps it here).
+    """
+    CREATE TABLE throttle (
+        key TEXT PRIMARY KEY,
+        count INTEGER NOT NULL,
+        locked_until DOUBLE PRECISION NOT NULL,
+        last DOUBLE PRECISION NOT NULL
+    );
+    """,
+    # 3: one-time ML-KEM prekeys, handed out once like the X25519 ones.
     """
     CREATE TABLE one_time_kem_prekeys (
         id BIGSERIAL PRIMARY KEY,
@@ -248,6 +259,47 @@ class PostgresStore:
             await conn.execute("DELETE FROM reset_tokens WHERE expires_at <= $1", now)
         return bool(deleted == 1)
 
+    # failed-login back-off ------------------------------------------------------
+
+    async def get_throttle(self, key: str) -> Throttle | None:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(
+                "SELECT count, locked_until, last FROM throttle WHERE key = $1", key
+            )
+        return Throttle(*row) if row else None
+
+    async def count_failure(self, key: str, now: float, forget: float) -> int:
+        async with self._conn() as conn:
+            count = await conn.fetchval(
+                "INSERT INTO throttle VALUES ($1, 1, 0, $2) ON CONFLICT (key) DO UPDATE SET"
+                " count = CASE WHEN $2 - throttle.last > $3 THEN 1 ELSE throttle.count + 1 END,"
+                " last = $2 RETURNING count",
+                key,
+                now,
+                forget,
+            )
+        return int(count)
+
+    async def put_throttle(self, key: str, throttle: Throttle) -> None:
+        async with self._conn() as conn:
+            await conn.execute(
+                "INSERT INTO throttle VALUES ($1, $2, $3, $4) ON CONFLICT (key)"
+                " DO UPDATE SET count = $2, locked_until = $3, last = $4",
+                key,
+                throttle.count,
+                throttle.locked_until,
+                throttle.last,
+            )
+
+    async def delete_throttle(self, key: str) -> None:
+        async with self._conn() as conn:
+            await conn.execute("DELETE FROM throttle WHERE key = $1", key)
+
+    async def expire_throttle(self, before: float) -> int:
+        async with self._conn() as conn:
+            done = await conn.execute("DELETE FROM throttle WHERE last < $1", before)
+        return int(done.split()[-1])
+
     # relay queue ----------------------------------------------------------------
 
     async def reserve_sid(self, sender: str, eid: str) -> None:
@@ -364,12 +416,15 @@ class PostgresStore:
         return len(rows)
 
     async def delete_conversation(self, user: str, peer: str) -> int:
-        async with self._conn() as conn:
+        async with self._conn(transaction=True) as conn:
             rows = await conn.fetch(
                 "DELETE FROM envelopes WHERE (recipient = $1 AND sender = $2)"
                 " OR (recipient = $2 AND sender = $1) RETURNING sid",
                 user,
                 peer,
+            )
+            await conn.execute(
+                "DELETE FROM contacts WHERE (a = $1 AND b = $2) OR (a = $2 AND b = $1)", user, peer
             )
         return len(rows)
 

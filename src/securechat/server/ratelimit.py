@@ -71,8 +71,13 @@ class Backoff:
         entry.count += 1
         entry.last = now
         if entry.count > self.free:
-            delay = min(self.ceiling, self.base * 2 ** (entry.count - self.free - 1))
-            entry.locked_until = now + delay
+            entry.locked_until = now + self.delay_after(entry.count)
+
+    def delay_after(self, count: int) -> float:
+        """The lock-out after the `count`-th failure in a row (0 while still free)."""
+        if count <= self.free:
+            return 0.0
+        return min(self.ceiling, self.base * 2.0 ** min(count - self.free - 1, 64))
 
     def succeeded(self, key: str) -> None:
         self._state.pop(key, None)
@@ -83,19 +88,32 @@ class Backoff:
             del self._state[key]
 
 
+KNOWN_ADDRESS_TTL = 30 * 86400.0
+"""How long a successful login or a live session vouches for its address (a session's life)."""
+
+
 class FailureLimiter(Protocol):
-    """Back-off bookkeeping as the account service uses it, local or shared between nodes."""
+    """Back-off bookkeeping as the account service uses it, in the store or shared in Redis.
+
+    Besides failure counts it remembers keys that succeeded (`remember`): the
+    account service marks an address that logged in to a user, so a flood of
+    failures against that name from elsewhere only slows its owner.
+    """
 
     async def retry_after(self, key: str, now: float) -> float: ...
     async def failed(self, key: str, now: float) -> None: ...
     async def succeeded(self, key: str) -> None: ...
+    async def remember(self, key: str, now: float) -> None: ...
+    async def remembered(self, key: str, now: float) -> bool: ...
 
 
 class LocalFailureLimiter:
-    """One relay: the pure `Backoff` in this process's memory."""
+    """The pure `Backoff` in this process's memory: what a node uses while Redis is away."""
 
-    def __init__(self, backoff: Backoff) -> None:
+    def __init__(self, backoff: Backoff, known_ttl: float = KNOWN_ADDRESS_TTL) -> None:
         self.backoff = backoff
+        self.known_ttl = known_ttl
+        self._known: dict[str, float] = {}
 
     async def retry_after(self, key: str, now: float) -> float:
         return self.backoff.retry_after(key, now)
@@ -105,3 +123,14 @@ class LocalFailureLimiter:
 
     async def succeeded(self, key: str) -> None:
         self.backoff.succeeded(key)
+
+    async def remember(self, key: str, now: float) -> None:
+        if len(self._known) >= self.backoff.max_keys:
+            self._known = {k: t for k, t in self._known.items() if now - t <= self.known_ttl}
+            if len(self._known) >= self.backoff.max_keys:
+                self._known.clear()
+        self._known[key] = now
+
+    async def remembered(self, key: str, now: float) -> bool:
+        seen = self._known.get(key)
+        return seen is not None and now - seen <= self.known_ttl

@@ -2,8 +2,10 @@
 
 Without sharing, an attacker spreads guesses over the nodes and gets the
 free attempts once per node. Counters and locks are Redis keys with expiry
-(`<prefix>:fail:<key>`, `<prefix>:lock:<key>`); when Redis is unreachable the
-node falls back to its own memory rather than refusing every login.
+(`<prefix>:fail:<key>`, `<prefix>:lock:<key>`, and `<prefix>:ok:<key>` for
+an address that logged in), so a node's restart forgets nothing; when Redis
+is unreachable the node falls back to its own memory rather than refusing
+every login.
 """
 
 from __future__ import annotations
@@ -11,18 +13,21 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from securechat.server.ratelimit import Backoff, LocalFailureLimiter
+from securechat.server.ratelimit import KNOWN_ADDRESS_TTL, Backoff, LocalFailureLimiter
 
 
 class RedisFailureLimiter:
-    def __init__(self, client: Any, prefix: str, backoff: Backoff) -> None:
+    def __init__(
+        self, client: Any, prefix: str, backoff: Backoff, known_ttl: float = KNOWN_ADDRESS_TTL
+    ) -> None:
         import redis.asyncio as redis
 
         self._errors = (redis.RedisError, OSError, asyncio.TimeoutError)
         self.client = client
         self.prefix = prefix
         self.policy = backoff
-        self.fallback = LocalFailureLimiter(backoff)
+        self.known_ttl = known_ttl
+        self.fallback = LocalFailureLimiter(backoff, known_ttl)
 
     async def retry_after(self, key: str, now: float) -> float:
         try:
@@ -37,8 +42,8 @@ class RedisFailureLimiter:
         try:
             count = await self.client.incr(f"{self.prefix}:fail:{key}")
             await self.client.expire(f"{self.prefix}:fail:{key}", int(policy.forget))
-            if count > policy.free:
-                delay = min(policy.ceiling, policy.base * 2 ** (count - policy.free - 1))
+            delay = policy.delay_after(count)
+            if delay > 0:
                 await self.client.set(f"{self.prefix}:lock:{key}", 1, px=int(delay * 1000))
         except self._errors:
             return
@@ -49,3 +54,16 @@ class RedisFailureLimiter:
             await self.client.delete(f"{self.prefix}:fail:{key}", f"{self.prefix}:lock:{key}")
         except self._errors:
             return
+
+    async def remember(self, key: str, now: float) -> None:
+        await self.fallback.remember(key, now)
+        try:
+            await self.client.set(f"{self.prefix}:ok:{key}", 1, px=int(self.known_ttl * 1000))
+        except self._errors:
+            return
+
+    async def remembered(self, key: str, now: float) -> bool:
+        try:
+            return bool(await self.client.exists(f"{self.prefix}:ok:{key}"))
+        except self._errors:
+            return await self.fallback.remembered(key, now)

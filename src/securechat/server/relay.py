@@ -364,6 +364,16 @@ class Relay:
                 states[user] = "unknown"
         return states
 
+    def conversation_deleted(self, user: str, peer: str) -> None:
+        """They are no longer contacts: neither follows the other's presence on this node."""
+        for watched, watcher in ((peer, user), (user, peer)):
+            outlets = self.watchers.get(watched)
+            if outlets is None:
+                continue
+            outlets.difference_update(o for o in list(outlets) if o.username == watcher)
+            if not outlets:
+                del self.watchers[watched]
+
     def account_deleted(self, username: str, contacts: set[str]) -> None:
         frame = encode_str(F.Presence(user=username, state="deleted"))
         for contact in contacts:

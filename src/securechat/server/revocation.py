@@ -1,4 +1,4 @@
-"""Ending a user's sessions on every node: password resets and account deletions.
+"""Ending a user's sessions on every node: resets, deletions, and sessions a login replaced.
 
 The store is the source of truth. The node that handles a reset or a deletion
 removes the sessions there first, then closes the user's connections on
@@ -27,6 +27,7 @@ log = logging.getLogger("securechat.server")
 CAUSES = {
     "password_changed": "password changed; log in again",
     "account_deleted": "account deleted",
+    "session_replaced": "logged in again on this device",
 }
 """The bus's revoke causes -> the close reason the user's clients are given."""
 
@@ -45,6 +46,13 @@ class Revocations:
         for conn in self._connections_of(user):
             conn.end_session(CAUSES[cause])
         await self.bus.revoke(user, cause)
+
+    async def superseded(self, user: str) -> None:
+        """A login ended one of the user's sessions (the device's previous one): close
+        the connections still using it, here and on every node, and no other."""
+        reason = CAUSES["session_replaced"]
+        await self._check_in_background(self._connections_of(user), reason)
+        await self.bus.revoke(user, "session_replaced")
 
     def heard(self, user: str, cause: str) -> None:
         """The bus's revoke handler: another node says `user`'s sessions ended."""

@@ -15,6 +15,7 @@ import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from securechat.errors import StorageFullError, StoreError
 from securechat.server.store import (
@@ -24,9 +25,11 @@ from securechat.server.store import (
     NewEnvelope,
     SessionRecord,
     StoredEnvelope,
+    Throttle,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2 added `throttle` (login back-off that survives a restart); a version 1 file gains it."""
 
 KNOWN_CONTACTS_CACHED = 4096
 """Pairs remembered as contacts, so most batches skip their insert. Emptied when full:
@@ -102,6 +105,12 @@ CREATE TABLE IF NOT EXISTS scan_cache (
     verdict BLOB NOT NULL,
     expires_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS throttle (
+    key TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    locked_until REAL NOT NULL,
+    last REAL NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -321,6 +330,40 @@ class SQLiteStore:
             db.execute("DELETE FROM reset_tokens WHERE expires_at <= ?", (now,))
             return cur.rowcount == 1
 
+    # failed-login back-off ------------------------------------------------------
+
+    async def get_throttle(self, key: str) -> Throttle | None:
+        with _GUARD:
+            row = self._db.execute(
+                "SELECT count, locked_until, last FROM throttle WHERE key = ?", (key,)
+            ).fetchone()
+        return Throttle(*row) if row else None
+
+    async def count_failure(self, key: str, now: float, forget: float) -> int:
+        with self._tx() as db:
+            row = db.execute(
+                "INSERT INTO throttle VALUES (?, 1, 0, ?) ON CONFLICT (key) DO UPDATE SET"
+                " count = CASE WHEN ? - last > ? THEN 1 ELSE count + 1 END, last = excluded.last"
+                " RETURNING count",
+                (key, now, now, forget),
+            ).fetchone()
+        return int(row[0])
+
+    async def put_throttle(self, key: str, throttle: Throttle) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO throttle VALUES (?, ?, ?, ?)",
+                (key, throttle.count, throttle.locked_until, throttle.last),
+            )
+
+    async def delete_throttle(self, key: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM throttle WHERE key = ?", (key,))
+
+    async def expire_throttle(self, before: float) -> int:
+        with self._tx() as db:
+            return db.execute("DELETE FROM throttle WHERE last < ?", (before,)).rowcount
+
     # relay queue ----------------------------------------------------------------
 
     async def enqueue(self, envelopes: Sequence[NewEnvelope]) -> list[int]:
@@ -477,11 +520,17 @@ class SQLiteStore:
 
     async def delete_conversation(self, user: str, peer: str) -> int:
         with self._tx() as db:
-            return db.execute(
+            deleted = db.execute(
                 "DELETE FROM envelopes WHERE (recipient = ? AND sender = ?)"
                 " OR (recipient = ? AND sender = ?)",
                 (user, peer, peer, user),
             ).rowcount
+            db.execute(
+                "DELETE FROM contacts WHERE (a = ? AND b = ?) OR (a = ? AND b = ?)",
+                (user, peer, peer, user),
+            )
+            self._known_contacts -= {(user, peer), (peer, user)}
+        return deleted
 
     async def contacts_of(self, username: str) -> set[str]:
         with _GUARD:
@@ -676,15 +725,16 @@ class SQLiteStore:
             self._db.close()
 
 
-def _file_record(row: tuple[object, ...]) -> FileRecord:
+def _file_record(row: tuple[Any, ...]) -> FileRecord:
+    """sqlite3 rows are untyped (`Any`): each column is converted to what the record says."""
     file_id, owner, size, recipients, fetched_by, next_index, complete, created_at = row
     return FileRecord(
         file_id=str(file_id),
         owner=str(owner),
-        size=int(size),  # type: ignore[call-overload]
+        size=int(size),
         recipients=frozenset(filter(None, str(recipients).split(","))),
         fetched_by=frozenset(filter(None, str(fetched_by).split(","))),
-        next_index=int(next_index),  # type: ignore[call-overload]
+        next_index=int(next_index),
         complete=bool(complete),
-        created_at=float(created_at),  # type: ignore[arg-type]
+        created_at=float(created_at),
     )

@@ -70,6 +70,15 @@ class FileRecord:
     created_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    """Login or reset failures counted under one key (a name, an address, or both)."""
+
+    count: int
+    locked_until: float
+    last: float
+
+
 class Store(Protocol):
     # accounts
     async def create_account(self, account: Account) -> bool:
@@ -94,6 +103,18 @@ class Store(Protocol):
     ) -> None: ...
     async def consume_reset_token(self, username: str, token_hash: bytes, now: float) -> bool:
         """True once per token: it is deleted as it is used."""
+        ...
+
+    # failed-login back-off, kept here so a restart does not forget it
+    async def get_throttle(self, key: str) -> Throttle | None: ...
+    async def count_failure(self, key: str, now: float, forget: float) -> int:
+        """Adds a failure and returns the count; one older than `forget` starts again at 1."""
+        ...
+
+    async def put_throttle(self, key: str, throttle: Throttle) -> None: ...
+    async def delete_throttle(self, key: str) -> None: ...
+    async def expire_throttle(self, before: float) -> int:
+        """Forgets keys whose last event is older than `before`."""
         ...
 
     # relay queue
@@ -143,8 +164,17 @@ class Store(Protocol):
         """Drops whatever waits for `recipient` (a name registered anew inherits nothing)."""
         ...
 
-    async def delete_conversation(self, user: str, peer: str) -> int: ...
-    async def contacts_of(self, username: str) -> set[str]: ...
+    async def delete_conversation(self, user: str, peer: str) -> int:
+        """Drops what waits between the two and their `contacts` rows, both ways.
+
+        Contacts are only a presence permission: once either side deletes the
+        conversation, the relay keeps no record that the two ever talked.
+        """
+        ...
+
+    async def contacts_of(self, username: str) -> set[str]:
+        """Users who exchanged envelopes with `username` since their last deletion."""
+        ...
 
     # key directory
     async def publish_keys(

@@ -86,7 +86,9 @@ class SecureChatApp(App[None]):
     @on(SignedIn)
     def _signed_in(self, message: SignedIn) -> None:
         assert self.client is not None
-        self.switch_screen(MainScreen(self.client, self.client.server_url))
+        self.switch_screen(
+            MainScreen(self.client, self.client.server_url, brands=self.config.brands)
+        )
 
     @on(SignedOut)
     async def _signed_out(self, message: SignedOut) -> None:

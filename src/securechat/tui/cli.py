@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from securechat import __version__
 from securechat.errors import ConfigError
 from securechat.tui.app import make_app
 from securechat.tui.config import load_config
@@ -16,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="securechat-tui", description="End-to-end encrypted chat in the terminal."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--server", help="relay address, like ws://127.0.0.1:8765")
     parser.add_argument("--data-dir", help="where vaults live (default: the platform data dir)")
     parser.add_argument("--config-dir", help="where config.toml lives")

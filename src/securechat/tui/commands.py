@@ -74,6 +74,11 @@ class Trust:
 
 
 @dataclass(frozen=True, slots=True)
+class Reject:
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
 class SendFile:
     path: str
 
@@ -125,6 +130,7 @@ Command = (
     | Reset
     | Verify
     | Trust
+    | Reject
     | SendFile
     | Download
     | Scan
@@ -163,6 +169,7 @@ SPECS: dict[str, Spec] = {
         Spec("open", ("user",), "show the conversation with a user"),
         Spec("verify", ("user",), "show the safety number to compare with a user"),
         Spec("trust", ("user",), "accept a user's new key after verifying it"),
+        Spec("reject", ("user",), "keep a user's pinned key and reject the new one offered"),
         Spec("search", ("text",), "search all conversations on this device", rest=True),
         Spec("send", ("path",), "send a file (up to 25 MB) to the open conversation", rest=True),
         Spec("download", ("n",), "save a received file: its number [n] in the chat, or its id"),
@@ -263,6 +270,8 @@ def _build(name: str, args: list[str], flags: set[str]) -> Command:
             return Verify(args[0])
         case "trust":
             return Trust(args[0])
+        case "reject":
+            return Reject(args[0])
         case "search":
             return Search(args[0])
         case "send":

@@ -6,6 +6,7 @@
     desktop_notifications = false
     theme = "textual-dark"
     full_link_checks = false
+    brands = ["mybank.co.uk", "example-employer.com"]
 
 Each layer overrides the one before, so a flag always wins and a shell
 profile can set `SECURECHAT_SERVER` once for every session.
@@ -22,6 +23,7 @@ from typing import Any
 
 from securechat import paths
 from securechat.errors import ConfigError
+from securechat.scanner.brands import parse_brands
 
 CONFIG_FILE = "config.toml"
 DEFAULT_SERVER = "ws://127.0.0.1:8765"
@@ -37,6 +39,10 @@ class TuiConfig:
     full_link_checks: bool = False
     """Check every link in the chat with the full lookup: the URL goes to the relay and to
     VirusTotal/OTX. Off by default: the private check sends only hash prefixes."""
+    brands: tuple[str, ...] = ()
+    """Domains to protect on top of the scanner's well-known brands (your bank, your
+    employer): a link wearing one in front of another site, or imitating its name with
+    lookalike letters, warns. SECURECHAT_BRANDS takes them comma-separated."""
 
 
 _ENV = {
@@ -45,6 +51,7 @@ _ENV = {
     "desktop_notifications": "SECURECHAT_DESKTOP_NOTIFICATIONS",
     "theme": "SECURECHAT_THEME",
     "full_link_checks": "SECURECHAT_FULL_LINK_CHECKS",
+    "brands": "SECURECHAT_BRANDS",
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -77,8 +84,23 @@ def _apply(config: TuiConfig, values: Mapping[str, Any], source: str) -> TuiConf
         if key not in known:
             raise ConfigError(f"unknown setting `{key}` in {source}; known: {', '.join(known)}")
         default = getattr(TuiConfig(), key)
-        changes[key] = _coerce(key, value, isinstance(default, bool), source)
+        if isinstance(default, tuple):
+            changes[key] = _coerce_brands(key, value, source)
+        else:
+            changes[key] = _coerce(key, value, isinstance(default, bool), source)
     return replace(config, **changes)
+
+
+def _coerce_brands(key: str, value: Any, source: str) -> tuple[str, ...]:
+    """A TOML list of domains, or one comma-separated string (the environment)."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list):
+        raise ConfigError(f"`{key}` in {source} must be a list of domains such as mybank.com")
+    try:
+        return tuple(brand.domain for brand in parse_brands(value))
+    except ValueError as exc:
+        raise ConfigError(f"`{key}` in {source}: {exc}") from exc
 
 
 def _coerce(key: str, value: Any, boolean: bool, source: str) -> Any:

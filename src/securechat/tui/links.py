@@ -14,12 +14,14 @@ terminal that turns URLs into clickable links cannot open it by accident.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
 from rich.text import Text
 
 from securechat.scanner import Rating, Verdict, check, combine, extract_urls
+from securechat.scanner.brands import DEFAULT_BRANDS, Brand
 from securechat.tui.safe_text import safe, visible
 
 SEVERITY = {Rating.SAFE: 0, Rating.UNKNOWN: 1, Rating.SUSPICIOUS: 2, Rating.MALICIOUS: 3}
@@ -57,9 +59,9 @@ class LinkState:
         return self.verdict.rating
 
 
-def offline_verdict(url: str) -> Verdict:
+def offline_verdict(url: str, brands: Sequence[Brand] = DEFAULT_BRANDS) -> Verdict:
     """What the heuristics alone say: suspicious when one fires, otherwise unknown."""
-    return combine(url, (), check(url))
+    return combine(url, (), check(url, brands))
 
 
 def merge(offline: Verdict, answer: Verdict) -> Verdict:
@@ -74,15 +76,19 @@ def merge(offline: Verdict, answer: Verdict) -> Verdict:
 
 
 class LinkBook:
-    """Every link's state for this session; written only by the screen's workers."""
+    """Every link's state for this session; written only by the screen's workers.
 
-    def __init__(self) -> None:
+    `brands` are the ones the heuristics protect: the defaults plus the user's.
+    """
+
+    def __init__(self, brands: Sequence[Brand] = DEFAULT_BRANDS) -> None:
+        self.brands = tuple(brands)
         self._states: dict[str, LinkState] = {}
         self._checking: set[str] = set()
 
     def state(self, url: str) -> LinkState:
         if url not in self._states:
-            self._states[url] = LinkState(offline_verdict(url))
+            self._states[url] = LinkState(offline_verdict(url, self.brands))
         return self._states[url]
 
     def needs_check(self, url: str) -> bool:
@@ -92,7 +98,7 @@ class LinkBook:
         self._checking.add(url)
 
     def settle(self, url: str, answer: Verdict, full: bool) -> LinkState:
-        state = LinkState(merge(offline_verdict(url), answer), final=True, full=full)
+        state = LinkState(merge(offline_verdict(url, self.brands), answer), final=True, full=full)
         self._store(url, state)
         return state
 
@@ -108,7 +114,7 @@ class LinkBook:
             verdict = msgspec.structs.replace(previous.verdict, reasons=reasons)
             state = LinkState(verdict, final=True, full=previous.full)
         else:
-            offline = offline_verdict(url)
+            offline = offline_verdict(url, self.brands)
             reasons = (f"the link check failed ({reason}), so nothing vouches for it",)
             verdict = msgspec.structs.replace(offline, reasons=reasons + offline.reasons)
             state = LinkState(verdict, final=True, failed=True)

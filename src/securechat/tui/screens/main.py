@@ -14,7 +14,7 @@ run in their own workers, a few at a time, and never hold up a message.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, cast
 
@@ -37,8 +37,10 @@ from securechat.client.events import (
     ErrorRaised,
     FileOffered,
     KeyChanged,
+    KeyKept,
     KeyShared,
     MessageReceived,
+    MessagesMissing,
     PresenceChanged,
     TransferProgress,
 )
@@ -47,6 +49,7 @@ from securechat.client.vault_store import MessageRecord, StoredMessage
 from securechat.crypto.errors import AuthenticationFailed
 from securechat.errors import ConnectionLost, SecureChatError, ServerRejected
 from securechat.scanner import extract_urls
+from securechat.scanner.brands import DEFAULT_BRANDS, parse_brands
 from securechat.tui import commands
 from securechat.tui.links import LinkBook, LinkState
 from securechat.tui.messages import CoreEvent, SignedOut
@@ -54,7 +57,7 @@ from securechat.tui.providers import SecureChatCommands
 from securechat.tui.safe_text import one_line
 from securechat.tui.screens.confirm import ConfirmScreen
 from securechat.tui.screens.help import HelpScreen
-from securechat.tui.screens.safety import SafetyNumberScreen
+from securechat.tui.screens.safety import Choice, SafetyNumberScreen
 from securechat.tui.screens.scan import ScanScreen
 from securechat.tui.screens.search import SearchScreen
 from securechat.tui.widgets.chat_log import ChatLog, FileLine, MessageLine
@@ -88,14 +91,14 @@ class MainScreen(Screen[None]):
         Binding("escape", "focus_input", "Input", show=False),
     ]
 
-    def __init__(self, client: ChatClient, server: str) -> None:
+    def __init__(self, client: ChatClient, server: str, brands: Sequence[str] = ()) -> None:
         super().__init__()
         self.client = client
         self.server = server
         self.me = client.username or ""
         self.current: str | None = None
         self.online: set[str] = set()
-        self.links = LinkBook()
+        self.links = LinkBook(DEFAULT_BRANDS + parse_brands(brands))
         self._send_lock = asyncio.Lock()
         self._file_lock = asyncio.Lock()
         self._link_slots = asyncio.Semaphore(LINK_CHECKS_AT_ONCE)
@@ -151,9 +154,13 @@ class MainScreen(Screen[None]):
             case ConnectionChanged(state=state, detail=detail):
                 status = self.query_one(StatusBar)
                 status.connection, status.detail = state, detail
-            case MessageReceived(peer=peer, text=text, ts=ts, message_id=message_id):
+            case MessageReceived(
+                peer=peer, text=text, ts=ts, message_id=message_id, received_ts=received
+            ):
                 self._check_links(extract_urls(text))
-                record = MessageRecord(peer=peer, outgoing=False, text=text, ts=ts)
+                record = MessageRecord(
+                    peer=peer, outgoing=False, text=text, ts=ts, received=received
+                )
                 if self._in_view(peer):
                     await chat.append(StoredMessage(message_id, record))
                     self.client.mark_read(peer)
@@ -199,13 +206,31 @@ class MainScreen(Screen[None]):
                 self._refresh()
             case KeyChanged(peer=peer):
                 self.notify(
-                    f"{peer}'s key changed! Check `verify {peer}` before `trust {peer}`.",
+                    f"{peer}'s key changed! Compare `verify {peer}` with them, then "
+                    f"`reject {peer}` keeps the key you had or `trust {peer}` accepts the new one.",
                     severity="error",
                     timeout=15,
                 )
                 if peer == self.current:
                     await chat.add_notice(f"⚠ {peer}'s key changed; messages are held", True)
                 self._refresh()
+            case KeyKept(peer=peer, by_peer=by_peer, message_id=message_id):
+                if by_peer:
+                    self.notify(
+                        f"{peer} shared the key you had again: a different key offered for "
+                        f"{peer} was rejected.",
+                        severity="warning",
+                        timeout=15,
+                    )
+                warning = self._stored(peer, lambda m: m.id == message_id, kind="system")
+                if self._in_view(peer) and warning is not None:
+                    await chat.append(warning)
+                    self.client.mark_read(peer)
+                self._refresh()
+            case MessagesMissing(peer=peer):
+                self.notify(message.event.text, severity="warning", timeout=15)
+                if peer == self.current:
+                    await chat.add_notice(f"⚠ {message.event.text}", True)
             case ErrorRaised(message=text):
                 self.notify(one_line(text, 200), severity="error", timeout=10)
             case _:
@@ -321,6 +346,8 @@ class MainScreen(Screen[None]):
                 self._verify(user)
             case commands.Trust(user=user):
                 self._trust(user)
+            case commands.Reject(user=user):
+                self._reject(user)
             case commands.SendFile(path=path):
                 self._send_file_command(path)
             case commands.Download():
@@ -597,17 +624,28 @@ class MainScreen(Screen[None]):
 
     def _verify(self, user: str) -> None:
         try:
-            number = self.client.verify(user)
+            numbers = self.client.verify(user)
         except SecureChatError as exc:
             self._say(str(exc), error=True)
             return
-        changed = self.client.conversation_state(user) == ConversationState.KEY_CHANGED
 
-        def chosen(trust: bool | None) -> None:
-            if trust:
+        def chosen(choice: Choice | None) -> None:
+            if choice == "accept":
                 self._trust(user)
+            elif choice == "keep":
+                self._reject(user)
 
-        self.app.push_screen(SafetyNumberScreen(user, number, changed), chosen)
+        self.app.push_screen(SafetyNumberScreen(numbers), chosen)
+
+    def _reject(self, user: str) -> None:
+        """Keeps the pinned key; the KeyKept event shows the stored warning."""
+        try:
+            fingerprint = self.client.reject(user)
+        except SecureChatError as exc:
+            self._say(str(exc), error=True)
+            return
+        self._say(f"you kept {user}'s key {_short(fingerprint)}; the new key is rejected")
+        self._refresh()
 
     def _trust(self, user: str) -> None:
         try:
@@ -746,6 +784,7 @@ class MainScreen(Screen[None]):
                 (f"Talk to {peer}", "start an end-to-end session", commands.Talk(peer)),
                 (f"Verify {peer}", "show the safety number", commands.Verify(peer)),
                 (f"Trust {peer}", "accept a changed key", commands.Trust(peer)),
+                (f"Reject {peer}'s new key", "keep the pinned key", commands.Reject(peer)),
                 (f"Delete conversation with {peer}", "after confirming", commands.Delete(peer)),
             ]
         for line in self.query_one(ChatLog).files():

@@ -1,8 +1,12 @@
-"""The safety number for one conversation, to compare with the peer out of band."""
+"""The safety number for one conversation, to compare with the peer out of band.
+
+While a key change is pending it shows both numbers, labelled, and both ways
+out: keep the pinned key or accept the new one. Neither is the default.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from rich.text import Text
 from textual import on
@@ -12,49 +16,62 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from securechat.client.trust import SafetyNumbers
 
-class SafetyNumberScreen(ModalScreen[bool]):
-    """Dismisses with True when the user chose to trust a changed key from here."""
+Choice = Literal["keep", "accept"]
+
+
+class SafetyNumberScreen(ModalScreen[Choice | None]):
+    """Dismisses with the user's choice on a changed key, or None when only closed."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
 
-    def __init__(self, peer: str, number: str, key_changed: bool) -> None:
+    def __init__(self, numbers: SafetyNumbers) -> None:
         super().__init__()
-        self.peer = peer
-        self.number = number
-        self.key_changed = key_changed
+        self.numbers = numbers
 
     def compose(self) -> ComposeResult:
+        peer, offered = self.numbers.peer, self.numbers.offered
         with Vertical(classes="dialog"):
-            yield Static(
-                Text(f"Safety number with {self.peer}", style="bold"), classes="dialog-title"
-            )
-            yield Static(Text(self.number, style="bold"), id="safety-number")
-            yield Static(
-                Text(
-                    f"Compare these digits with {self.peer} in person or over a call you trust. "
-                    "If they match, nobody is between you."
-                )
-            )
-            if self.key_changed:
+            yield Static(Text(f"Safety number with {peer}", style="bold"), classes="dialog-title")
+            if offered is not None:
+                yield Static(Text("Pinned key (the one you trusted before):", style="bold"))
+            yield Static(Text(self.numbers.pinned, style="bold"), id="safety-number")
+            if offered is not None:
+                yield Static(Text(f"New key offered for {peer} (not trusted):", style="bold red"))
+                yield Static(Text(offered, style="bold red"), id="offered-number")
                 yield Static(
                     Text(
-                        f"{self.peer}'s key changed. Trust it only if the numbers match.",
+                        f"{peer}'s key changed. Ask {peer} to read their number out in person "
+                        "or over a call you trust. If it is the pinned one, keep it: the new "
+                        "key was not theirs. Accept the new key only if theirs matches it.",
                         style="bold red",
+                    )
+                )
+            else:
+                yield Static(
+                    Text(
+                        f"Compare these digits with {peer} in person or over a call you trust. "
+                        "If they match, nobody is between you."
                     )
                 )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close", id="close", variant="primary")
-                if self.key_changed:
-                    yield Button("They match: trust", id="trust", variant="warning")
+                if offered is not None:
+                    yield Button("Keep pinned key", id="keep", variant="success")
+                    yield Button("Accept new key", id="accept", variant="warning")
 
     def on_mount(self) -> None:
         self.query_one("#close").focus()
 
     @on(Button.Pressed, "#close")
     def action_close(self) -> None:
-        self.dismiss(False)
+        self.dismiss(None)
 
-    @on(Button.Pressed, "#trust")
-    def _trust(self) -> None:
-        self.dismiss(True)
+    @on(Button.Pressed, "#keep")
+    def _keep(self) -> None:
+        self.dismiss("keep")
+
+    @on(Button.Pressed, "#accept")
+    def _accept(self) -> None:
+        self.dismiss("accept")

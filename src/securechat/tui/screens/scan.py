@@ -3,7 +3,10 @@
 The dialog never talks to the network itself: the main screen hands it a
 `lookup` that asks the client (and keeps the answer for the chat's badges).
 The private check runs first; the full lookup is a button, because it sends
-the link itself to the relay and on to VirusTotal and OTX.
+the link itself to the relay and on to the online scanners (VirusTotal, OTX)
+the relay has keys for. The note under the answer says which ones it asked,
+read from the providers' reports: a relay with no keys asked nobody, and the
+dialog must not claim otherwise.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from securechat.scanner import Rating
+from securechat.scanner import ProviderStatus, Rating, Verdict
 from securechat.tui.links import LinkState, badge, shown_url
 from securechat.tui.safe_text import visible
 
@@ -27,9 +30,41 @@ Lookup = Callable[[str, bool], Awaitable[LinkState]]
 
 PRIVATE_NOTE = (
     "Checked privately: only short hash prefixes of the link went to the relay. "
-    "A full lookup sends the link itself to the relay, which asks VirusTotal and OTX."
+    "A full lookup sends the link itself to the relay, which asks the online scanners "
+    "it has keys for (VirusTotal, OTX)."
 )
-FULL_NOTE = "Full lookup: the link went to the relay, which asked VirusTotal and OTX."
+#: How the online providers' names read; the relay's blocklist is named apart.
+PROVIDER_NAMES = {"virustotal": "VirusTotal", "otx": "OTX"}
+
+
+def full_note(verdict: Verdict) -> str:
+    """What a full lookup really asked, from the reports the relay sent back."""
+    online = [r for r in verdict.providers if r.provider != "blocklist"]
+    asked = [_name(r.provider) for r in online if r.status is not ProviderStatus.DISABLED]
+    off = [_name(r.provider) for r in online if r.status is ProviderStatus.DISABLED]
+    lists = any(
+        r.provider == "blocklist" and r.status is not ProviderStatus.DISABLED
+        for r in verdict.providers
+    )
+    if asked:
+        note = f"Full lookup: the link went to the relay, which asked {_and(asked)}."
+        if off:
+            note += f" {_and(off)} {'is' if len(off) == 1 else 'are'} not set up on the relay."
+        return note
+    checked = "its blocklists and the offline checks" if lists else "the offline checks"
+    nobody = f" ({_and(off)} {'is' if len(off) == 1 else 'are'} not set up there)" if off else ""
+    return (
+        f"Full lookup: the link went to the relay, which asked no online scanner{nobody}: "
+        f"only {checked} looked at it."
+    )
+
+
+def _name(provider: str) -> str:
+    return PROVIDER_NAMES.get(provider, provider)
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 class ScanScreen(ModalScreen[None]):
@@ -62,7 +97,7 @@ class ScanScreen(ModalScreen[None]):
         self.query_one("#full", Button).disabled = True
         if full:
             self.query_one("#scan-rating", Static).update(
-                Text("… asking VirusTotal and OTX through the relay", style="dim italic")
+                Text("… full lookup through the relay", style="dim italic")
             )
         self.state = await self.lookup(self.url, full)
         self._show(self.state)
@@ -76,7 +111,7 @@ class ScanScreen(ModalScreen[None]):
         self.query_one("#scan-rating", Static).update(rating)
         self.query_one("#scan-details", Static).update(_details(state))
         self.query_one("#scan-note", Static).update(
-            Text(FULL_NOTE if state.full else PRIVATE_NOTE, style="dim")
+            Text(full_note(state.verdict) if state.full else PRIVATE_NOTE, style="dim")
         )
         self.query_one("#full", Button).disabled = state.full and not state.failed
 

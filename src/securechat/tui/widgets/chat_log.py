@@ -26,6 +26,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from securechat.client.events import DeliveryState
+from securechat.client.payloads import clocks_disagree
 from securechat.client.vault_store import StoredMessage
 from securechat.scanner import extract_urls
 from securechat.tui.commands import FILE_LINK
@@ -85,6 +86,12 @@ class MessageLine(Static):
 
     def on_mount(self) -> None:
         self.update(self._text())
+        record = self.message.record
+        if record.received:
+            self.tooltip = (
+                f"sent {self._time_format(record.ts)} (the sender's clock), "
+                f"received {self._time_format(record.received)} (the relay's clock)"
+            )
 
     def redraw(self) -> None:
         if self.is_mounted:
@@ -103,6 +110,11 @@ class MessageLine(Static):
 
     def _text(self) -> Text:
         record = self.message.record
+        if record.kind == "system":
+            # Written by securechat, not the peer: never shown under their name.
+            return Text.assemble(
+                (f"{self._time_format(record.ts)} ", "dim"), safe(record.text, "bold red")
+            )
         sender = self._me if record.outgoing else record.peer
         line = Text.assemble(
             (f"{self._time_format(record.ts)} ", "dim"),
@@ -110,6 +122,8 @@ class MessageLine(Static):
             ": ",
         )
         line.append_text(self._body())
+        if record.received and clocks_disagree(record.ts, record.received):
+            line.append(f"  ⚠ relay says received {self._time_format(record.received)}", "yellow")
         if record.outgoing and record.state in _DELIVERY:
             label, style = _DELIVERY[record.state]
             line.append(f"  {label}", style=style)

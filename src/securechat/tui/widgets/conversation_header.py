@@ -38,8 +38,8 @@ class ConversationHeader(Static):
         if state == ConversationState.KEY_CHANGED:
             line.append(
                 f"\n⚠ {peer}'s key changed! This can mean someone is intercepting. Messages "
-                f"are held. Compare `verify {peer}` with {peer} in person or by phone, "
-                f"then `trust {peer}`.",
+                f"are held. Compare `verify {peer}` with {peer} in person or by phone, then "
+                f"`reject {peer}` keeps the key you had or `trust {peer}` accepts the new one.",
                 style="bold",
             )
         else:
