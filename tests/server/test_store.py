@@ -215,6 +215,7 @@ async def test_a_postgresql_schema_at_migration_1_gains_the_throttle_table() -> 
     async for dsn in pg_schema():
         first = await PostgresStore.connect(dsn, min_size=1, max_size=2)
         await first._pool.execute("DROP TABLE throttle")
+        await first._pool.execute("DROP TABLE one_time_kem_prekeys")
         await first._pool.execute("DELETE FROM schema_migrations WHERE version > 1")
         await first.create_account(account("alice"))
         await first.close()
@@ -222,6 +223,7 @@ async def test_a_postgresql_schema_at_migration_1_gains_the_throttle_table() -> 
         try:
             assert await upgraded.get_account("alice") is not None
             assert await upgraded.count_failure("login:fail:a:192.0.2.1", 1.0, 3600.0) == 1
+            assert await upgraded.one_time_kem_prekey_count("alice") == 0
         finally:
             await upgraded.close()
 
