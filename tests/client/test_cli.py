@@ -165,29 +165,33 @@ async def test_cli_verify_and_reject_a_forged_key_change(
 
 def test_receive_shows_both_times_and_flags_a_disagreement() -> None:
     """`receive --json` carries the sender's and the relay's time; text output warns."""
-    from securechat.client.cli import _describe
     from securechat.client.events import MessageReceived
+    from securechat.client.render import describe
 
     event = MessageReceived("alice", "hi", 1_700_000_000.0, 7, 1_699_000_000.0, True)
-    fields = json.loads(_describe(event, True) or "")
-    assert (fields["ts"], fields["received_ts"], fields["clocks_disagree"]) == (
+    described = describe(event)
+    assert described is not None
+    fields = described.fields
+    assert (fields["ts"], fields["received_ts"], fields["clocks_disagree"], fields["id"]) == (
         1_700_000_000.0,
         1_699_000_000.0,
         True,
+        7,
     )
-    assert "relay says received" in (_describe(event, False) or "")
-    calm = MessageReceived("alice", "hi", 1_700_000_000.0, 7, 1_700_000_001.0, False)
-    assert (_describe(calm, False) or "") == "alice: hi"
+    assert "relay says received" in described.text
+    calm = describe(MessageReceived("alice", "hi", 1_700_000_000.0, 7, 1_700_000_001.0, False))
+    assert calm is not None and calm.text == "alice: hi"
 
 
 def test_receive_reports_missing_messages() -> None:
     """A gap the relay left is a line of its own, in text and in JSON."""
-    from securechat.client.cli import _describe
     from securechat.client.events import MessagesMissing
+    from securechat.client.render import describe
 
-    event = MessagesMissing("bob", 2)
-    assert _describe(event, False) == "2 messages from bob are missing"
-    assert json.loads(_describe(event, True) or "") == {
+    described = describe(MessagesMissing("bob", 2))
+    assert described is not None
+    assert described.text == "2 messages from bob are missing"
+    assert described.fields == {
         "type": "missing",
         "from": "bob",
         "count": 2,

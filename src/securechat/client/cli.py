@@ -16,28 +16,18 @@ import getpass
 import json
 import os
 import sys
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from pathlib import Path
 
 from securechat import __version__
 from securechat.client.core import ChatClient
 from securechat.client.events import (
-    ConversationChanged,
-    DeliveryChanged,
-    ErrorRaised,
-    Event,
-    FileOffered,
-    KeyChanged,
-    KeyKept,
-    KeyShared,
-    MessageReceived,
-    MessagesMissing,
-    PresenceChanged,
     TransferProgress,
 )
+from securechat.client.render import describe
 from securechat.crypto.errors import WrongPassword
-from securechat.errors import ConnectionLost, SecureChatError
+from securechat.daemon import main as daemon_main
+from securechat.errors import ConfigError, ConnectionLost, SecureChatError
 from securechat.scanner.report import format_verdict
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_LOCKED = 0, 1, 2, 3, 4
@@ -55,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=None, help="client data (default: platformdirs)")
     parser.add_argument("--user", default=os.environ.get("SECURECHAT_USER"), help="your username")
     parser.add_argument("--pin", default=None, help="SHA-256 of the relay's TLS certificate")
+    parser.add_argument(
+        "--password-file", default=None, help="read the password from this file's first line"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("register", help="create the account; prints the recovery code once")
     sub.add_parser("login", help="check the password and open a session")
@@ -81,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("username")
     reset.add_argument("token")
     sub.add_parser("delete-account", help="delete the account on the relay and this vault")
+    daemon = sub.add_parser(
+        "daemon", help="stay connected and serve JSON-RPC 2.0 (docs/scripting.md)"
+    )
+    where = daemon.add_mutually_exclusive_group()
+    where.add_argument("--socket", default=None, help="Unix socket (default: runtime dir)")
+    where.add_argument("--stdio", action="store_true", help="requests on stdin, answers on stdout")
+    where.add_argument("--tcp", default=None, metavar="127.0.0.1:PORT", help="loopback TCP")
+    daemon.add_argument("--token-file", default=None, help="with --tcp: the token clients send")
     for name, text in [
         ("sharekey", "send your identity key to a user"),
         ("talk", "start an end-to-end session with a user"),
@@ -103,7 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_REFUSED
 
 
-def _password(prompt: str = "password: ") -> str:
+def _password(prompt: str = "password: ", file: str | None = None) -> str:
+    if file:
+        try:
+            with open(file, encoding="utf-8") as handle:
+                return handle.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(f"cannot read the password file: {exc.strerror}") from exc
     value = os.environ.get("SECURECHAT_PASSWORD")
     if value:
         return value
@@ -113,7 +120,9 @@ def _password(prompt: str = "password: ") -> str:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    client = ChatClient(args.server, args.data_dir, pin_sha256=args.pin, reconnect=False)
+    client = ChatClient(
+        args.server, args.data_dir, pin_sha256=args.pin, reconnect=args.command == "daemon"
+    )
     try:
         await client.connect()
         return await _dispatch(client, args)
@@ -123,6 +132,9 @@ async def _run(args: argparse.Namespace) -> int:
     except WrongPassword as exc:
         print(f"securechat-cli: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except ConfigError as exc:
+        print(f"securechat-cli: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except SecureChatError as exc:
         print(f"securechat-cli: {exc}", file=sys.stderr)
         return EXIT_REFUSED
@@ -133,19 +145,23 @@ async def _run(args: argparse.Namespace) -> int:
 async def _dispatch(client: ChatClient, args: argparse.Namespace) -> int:
     command: str = args.command
     if command == "register":
-        code = await client.register(args.user, _password("choose a password: "))
+        chosen = _password("choose a password: ", args.password_file)
+        code = await client.register(args.user, chosen)
         print(f"registered {args.user}")
         print(f"recovery code (shown once; keep it offline): {code}")
         return EXIT_OK
     if command == "reset":
         new_code = await client.reset_password(
-            args.username, args.token, _password("new password: ")
+            args.username, args.token, _password("new password: ", args.password_file)
         )
         print("password reset; every session was logged out")
         if new_code:
             print(f"new recovery code (the old one is used up): {new_code}")
         return EXIT_OK
-    password = _password()
+    password = _password(file=args.password_file)
+    if command == "daemon":
+        await daemon_main.run(client, args.user, password, _listen(args))
+        return EXIT_OK
     await client.unlock_and_resume(args.user, password)
     actions: dict[str, Callable[[], Awaitable[int]]] = {
         "login": lambda: _done(f"logged in as {args.user}"),
@@ -165,6 +181,15 @@ async def _dispatch(client: ChatClient, args: argparse.Namespace) -> int:
         ),
     }
     return await actions[command]()
+
+
+def _listen(args: argparse.Namespace) -> daemon_main.Listen:
+    return daemon_main.Listen(
+        socket=Path(args.socket) if args.socket else None,
+        stdio=args.stdio,
+        tcp=daemon_main.parse_tcp(args.tcp) if args.tcp else None,
+        token_file=args.token_file,
+    )
 
 
 async def _done(text: str) -> int:
@@ -233,104 +258,12 @@ async def _receive(client: ChatClient, wait: float, as_json: bool) -> int:
             event = await asyncio.wait_for(client.events.get(), remaining)
         except TimeoutError:
             break
-        line = _describe(event, as_json)
-        if line:
+        described = describe(event)
+        if described:
+            line = json.dumps(described.fields) if as_json else described.text
             print(line, flush=True)
     await client.settle()
     return EXIT_OK
-
-
-def _describe(event: Event, as_json: bool) -> str | None:
-    fields: dict[str, Any]
-    match event:
-        case FileOffered():
-            fields = {
-                "type": "file",
-                "from": event.peer,
-                "file_id": event.file_id,
-                "name": event.name,
-                "size": event.size,
-            }
-            text = (
-                f"{event.peer} offers {event.name} ({event.size} bytes): download {event.file_id}"
-            )
-        case MessageReceived():
-            fields = {
-                "type": "message",
-                "from": event.peer,
-                "text": event.text,
-                "ts": event.ts,
-                "received_ts": event.received_ts,
-                "clocks_disagree": event.clocks_disagree,
-            }
-            text = f"{event.peer}: {event.text}"
-            if event.clocks_disagree:
-                text += (
-                    f"  [sent {_clock(event.ts)}, relay says received {_clock(event.received_ts)}]"
-                )
-        case MessagesMissing():
-            fields = {"type": "missing", "from": event.peer, "count": event.count}
-            text = event.text
-        case KeyShared():
-            fields = {"type": "key", "from": event.peer, "fingerprint": event.fingerprint}
-            text = f"{event.peer} shared their key {event.fingerprint}"
-        case KeyChanged():
-            fields = {
-                "type": "key_changed",
-                "peer": event.peer,
-                "pinned": event.pinned_fingerprint,
-                "offered": event.offered_fingerprint,
-            }
-            text = (
-                f"WARNING: {event.peer}'s key changed; run `verify {event.peer}`, then "
-                f"`reject {event.peer}` or `trust {event.peer}`"
-            )
-        case KeyKept():
-            fields = {
-                "type": "key_kept",
-                "peer": event.peer,
-                "pinned": event.pinned_fingerprint,
-                "rejected": event.rejected_fingerprint,
-                "by_peer": event.by_peer,
-            }
-            who = (
-                f"{event.peer} shared their pinned key again"
-                if event.by_peer
-                else f"you kept {event.peer}'s pinned key"
-            )
-            text = (
-                f"WARNING: {who}; the different key {event.rejected_fingerprint} "
-                f"offered for {event.peer} is rejected"
-            )
-        case ConversationChanged():
-            fields = {"type": "session", "peer": event.peer, "state": event.state.value}
-            text = f"session with {event.peer}: {event.state.value}"
-        case DeliveryChanged():
-            fields = {
-                "type": "delivery",
-                "peer": event.peer,
-                "eid": event.eid,
-                "state": event.state.value,
-            }
-            text = f"message {event.eid} to {event.peer}: {event.state.value}"
-        case PresenceChanged():
-            fields = {"type": "presence", "user": event.user, "state": event.state}
-            text = f"{event.user} is {event.state}"
-        case ErrorRaised():
-            fields = {"type": "error", "message": event.message, "code": event.code}
-            text = f"error: {event.message}"
-        case _:
-            return None
-    return json.dumps(fields) if as_json else _printable(text)
-
-
-def _clock(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
-
-
-def _printable(text: str) -> str:
-    """Control characters from other users never reach the terminal as escapes."""
-    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 
 if __name__ == "__main__":
