@@ -185,11 +185,12 @@ class Connection:
         try:
             await asyncio.wait_for(self.writer.drain(), self.daemon.write_timeout)
         except TimeoutError:
-            self.drop("the client stopped reading")
+            self.drop("the client stopped reading", at_once=True)
         except (ConnectionError, OSError):
             self.drop("")
 
-    def drop(self, why: str) -> None:
+    def drop(self, why: str, *, at_once: bool = False) -> None:
+        """Ends the connection; `at_once` discards unsent bytes a stalled client would never take."""
         if self.closed:
             return
         self.closed = True
@@ -197,7 +198,10 @@ class Connection:
             log.warning("dropped a client: %s", why)
         if self._feeder is not None:
             self._feeder.cancel()
-        self.writer.close()
+        if at_once:
+            self.writer.transport.abort()
+        else:
+            self.writer.close()
 
     # --- notifications ---------------------------------------------------------------
 
@@ -222,7 +226,7 @@ class Connection:
         if self.cursor is None:
             return
         if len(self.queued) >= self.daemon.max_queued:
-            self.drop("the client fell too far behind")
+            self.drop("the client fell too far behind", at_once=True)
             return
         self.queued.append(note)
         self._wakeup.set()
