@@ -1,4 +1,4 @@
-"""The daemon's shell against a real relay: bad input, slow clients, the socket's permissions, TCP."""
+"""The daemon shell on a real relay: bad input, slow clients, socket permissions, TCP."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from securechat.errors import ConfigError
 from tests.client.helpers import clients, secure
 from tests.daemon.helpers import RpcClient
 
-TOKEN = "a-token-of-thirty-two-characters"  # noqa: S105 (a test value)
+TOKEN = "a-token-of-thirty-two-characters"
 
 
 @dataclass

@@ -190,7 +190,7 @@ class Connection:
             self.drop("")
 
     def drop(self, why: str, *, at_once: bool = False) -> None:
-        """Ends the connection; `at_once` discards unsent bytes a stalled client would never take."""
+        """Ends the connection; `at_once` discards what a stalled client would never take."""
         if self.closed:
             return
         self.closed = True
