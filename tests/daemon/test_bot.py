@@ -3,7 +3,6 @@ a relay restart and a daemon restart (the client resumes from its cursor)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess

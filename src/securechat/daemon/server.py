@@ -121,7 +121,7 @@ class Connection:
             except (ConnectionError, OSError):
                 return
             if not data:
-                return
+                break
             try:
                 lines = splitter.feed(data)
             except rpc.LineTooLong as exc:
