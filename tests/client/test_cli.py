@@ -21,7 +21,14 @@ from tests.procs import RelayProcess
 PASSWORD = "correct horse battery"
 
 
-def cli(relay: RelayProcess, home: Path, user: str, *args: str, password: str = PASSWORD):
+def cli(
+    relay: RelayProcess,
+    home: Path,
+    user: str,
+    *args: str,
+    password: str = PASSWORD,
+    stdin: str | None = None,
+):
     env = {**os.environ, "SECURECHAT_PASSWORD": password}
     return subprocess.run(
         [
@@ -40,6 +47,7 @@ def cli(relay: RelayProcess, home: Path, user: str, *args: str, password: str = 
         text=True,
         env=env,
         timeout=60,
+        input=stdin,
     )
 
 
@@ -75,6 +83,35 @@ def test_cli_walkthrough(running_relay: RelayProcess, tmp_path: Path) -> None:
     verify_a = cli(running_relay, a, "alice", "verify", "bob").stdout.splitlines()[1:]
     verify_b = cli(running_relay, b, "bob", "verify", "alice").stdout.splitlines()[1:]
     assert verify_a == verify_b and verify_a
+
+
+def test_cli_json_output_and_a_message_from_stdin(
+    running_relay: RelayProcess, tmp_path: Path
+) -> None:
+    """Every command answers one JSON object with --json; `send PEER -` reads stdin."""
+    a, b = tmp_path / "alice", tmp_path / "bob"
+
+    def run(home: Path, user: str, *args: str, stdin: str | None = None) -> dict[str, object]:
+        done = cli(running_relay, home, user, *args, "--json", stdin=stdin)
+        assert done.returncode == 0, done.stderr
+        value: dict[str, object] = json.loads(done.stdout)
+        return value
+
+    assert str(run(a, "alice", "register")["recovery_code"]).count("-") >= 3
+    run(b, "bob", "register")
+    assert run(a, "alice", "sharekey", "bob")["peer"] == "bob"
+    run(b, "bob", "sharekey", "alice")
+    assert run(a, "alice", "talk", "bob") == {"peer": "bob", "state": "pending"}
+    cli(running_relay, b, "bob", "receive", "--wait", "1")
+    sent = run(a, "alice", "send", "bob", "-", stdin="two lines\nfrom a pipe\n")
+    got = cli(running_relay, b, "bob", "receive", "--wait", "1", "--json")
+    messages = [json.loads(line) for line in got.stdout.splitlines()]
+    texts = [m["text"] for m in messages if m["type"] == "message"]
+    assert texts == ["two lines\nfrom a pipe"] and sent["peer"] == "bob"
+    assert run(a, "alice", "verify", "bob")["pinned"] == run(b, "bob", "verify", "alice")["pinned"]
+    refused = cli(running_relay, a, "alice", "send", "carol", "hi", "--json")
+    assert refused.returncode == 1
+    assert json.loads(refused.stderr)["error"]["exit_code"] == 1
 
 
 def test_cli_errors_have_documented_exit_codes(running_relay: RelayProcess, tmp_path: Path) -> None:
