@@ -233,3 +233,27 @@ def test_receive_reports_missing_messages() -> None:
         "from": "bob",
         "count": 2,
     }
+
+
+async def test_receive_prints_what_arrived_while_it_closed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A message stored (and acknowledged) after the deadline is still printed, not lost."""
+    from securechat.client.cli import _receive
+    from securechat.client.events import MessageReceived
+
+    class Closing:
+        """Only what `_receive` uses: a message lands while the connection closes."""
+
+        def __init__(self) -> None:
+            self.events: asyncio.Queue[object] = asyncio.Queue()
+
+        async def settle(self) -> None:
+            return None
+
+        async def close(self) -> None:
+            self.events.put_nowait(MessageReceived("alice", "late", 1.0, 9, 1.0, False))
+
+    assert await _receive(Closing(), 0.05, True) == 0  # type: ignore[arg-type]
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(p["text"], p["id"]) for p in printed] == [("late", 9)]

@@ -25,9 +25,7 @@ import msgspec
 
 from securechat import __version__
 from securechat.client.core import ChatClient
-from securechat.client.events import (
-    TransferProgress,
-)
+from securechat.client.events import Event, TransferProgress
 from securechat.client.render import describe
 from securechat.crypto.errors import WrongPassword
 from securechat.daemon import main as daemon_main
@@ -296,18 +294,30 @@ async def _verify(client: ChatClient, peer: str) -> Out:
 
 
 async def _receive(client: ChatClient, wait: float, as_json: bool) -> int:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    while (remaining := deadline - loop.time()) > 0:
-        try:
-            event = await asyncio.wait_for(client.events.get(), remaining)
-        except TimeoutError:
-            break
+    """Prints what arrives for `wait` seconds, and then what arrived while closing.
+
+    An envelope can land after the deadline, while receipts go out: it is stored
+    and acknowledged, so the relay will not deliver it again. It is printed too,
+    or a script polling with `receive` would never see that message.
+    """
+
+    def show(event: Event) -> None:
         described = describe(event)
         if described:
             line = json.dumps(described.fields) if as_json else described.text
             print(line, flush=True)
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while (remaining := deadline - loop.time()) > 0:
+        try:
+            show(await asyncio.wait_for(client.events.get(), remaining))
+        except TimeoutError:
+            break
     await client.settle()
+    await client.close()
+    while not client.events.empty():
+        show(client.events.get_nowait())
     return EXIT_OK
 
 
