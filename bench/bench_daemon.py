@@ -67,7 +67,7 @@ async def _pair(url: str, root: Path) -> ChatClient:
     await bob.sharekey("alice")
     await asyncio.sleep(0.5)
     await alice.talk("bob")
-    await asyncio.wait_for(_wait_state(bob, "alice"), 30)
+    await asyncio.wait_for(_wait_state(bob, "alice"), 120)
     await bob.settle()
     await bob.close()
     return alice
@@ -83,7 +83,7 @@ async def _through_daemon(
 
     async def seen(wanted: set[str]) -> None:
         while wanted:
-            note = json.loads(await asyncio.wait_for(reader.readline(), 60))
+            note = json.loads(await asyncio.wait_for(reader.readline(), 120))
             if note.get("method") == "receive" and note["params"].get("type") == "message":
                 wanted.discard(note["params"]["text"])
 
@@ -118,11 +118,15 @@ async def _through_polling(
                 cwd=REPO,
             )
             assert proc.stdout is not None
-            async for line in proc.stdout:
-                event = json.loads(line)
-                if event.get("type") == "message":
-                    arrived.setdefault(event["text"], time.perf_counter())
-            await proc.wait()
+            try:
+                async for line in proc.stdout:
+                    event = json.loads(line)
+                    if event.get("type") == "message":
+                        arrived.setdefault(event["text"], time.perf_counter())
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                await proc.wait()
 
     async def until(text: str) -> None:
         while text not in arrived:
@@ -143,7 +147,7 @@ async def _through_polling(
             await asyncio.sleep(pause)
             sent = time.perf_counter()
             await alice.send_text("bob", f"{tag} single {i}")
-            await asyncio.wait_for(until(f"{tag} single {i}"), 60)
+            await asyncio.wait_for(until(f"{tag} single {i}"), 120)
             latencies.append(arrived[f"{tag} single {i}"] - sent)
     finally:
         poller.cancel()
