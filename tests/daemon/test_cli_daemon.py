@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
 from tests.client.helpers import PASSWORD, clients
+from tests.daemon.helpers import RpcClient
 
 
 async def _daemon(
@@ -68,3 +70,19 @@ async def test_exit_codes_mirror_the_cli(relay_url: str, tmp_path: Path) -> None
         tcp = await _daemon(relay_url, tmp_path / "bob", "--tcp", where)
         _, err = await asyncio.wait_for(tcp.communicate(b""), 60)
         assert tcp.returncode == 2, err
+
+
+async def test_sigterm_stops_the_daemon_and_removes_its_socket(
+    relay_url: str, tmp_path: Path
+) -> None:
+    async with clients(relay_url, tmp_path, "bob"):
+        pass
+    path = tmp_path / "run" / "bob.sock"
+    proc = await _daemon(relay_url, tmp_path / "bob", "--socket", str(path))
+    client = await RpcClient.unix(path)
+    assert (await client.call("version"))["version"]
+    await client.close()
+    proc.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err
+    assert not path.exists()
