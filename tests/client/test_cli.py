@@ -166,7 +166,10 @@ def test_cli_file_transfer(running_relay: RelayProcess, tmp_path: Path) -> None:
     ]
     [offer] = [o for o in offers if o["type"] == "file"]
     assert offer["name"] == "photo.jpg" and offer["size"] == 200_000
-    got = cli(running_relay, b, "bob", "download", offer["file_id"], "--to", str(tmp_path / "dl"))
+    # `--`: a file id is URL-safe base64 and starts with "-" one time in 64.
+    got = cli(
+        running_relay, b, "bob", "download", "--to", str(tmp_path / "dl"), "--", offer["file_id"]
+    )
     assert got.returncode == 0, got.stderr
     assert (tmp_path / "dl" / "photo.jpg").read_bytes() == source.read_bytes()
 
