@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import stat
@@ -142,8 +143,13 @@ async def test_a_stale_socket_is_replaced(setup: Setup, tmp_path: Path) -> None:
     server.close()
 
 
-async def test_tcp_needs_the_token(setup: Setup, tmp_path: Path) -> None:
-    """Without `auth` nothing runs; a wrong token ends the connection; the right one works."""
+async def test_tcp_needs_the_token(
+    setup: Setup, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without `auth` nothing runs; a wrong token ends the connection; the right one works.
+
+    Neither token, nor a message sent through the daemon, reaches the log."""
+    caplog.set_level(logging.DEBUG)
     with pytest.raises(ConfigError):
         await listen_tcp(setup.daemon, "127.0.0.1", 0)
     token_file = tmp_path / "token"
@@ -166,8 +172,12 @@ async def test_tcp_needs_the_token(setup: Setup, tmp_path: Path) -> None:
     client = RpcClient(*await asyncio.open_connection("127.0.0.1", port))
     assert await client.call("auth", token=TOKEN) == {}
     assert (await client.call("version"))["version"]
+    assert "id" in await client.call("send", recipient="alice", message="tcp secret text")
     await client.close()
     server.close()
+    for secret in (TOKEN, "wrong-token", "tcp secret text"):
+        assert secret not in caplog.text
+    assert "dropped a client: wrong token" in caplog.text
 
 
 @pytest.mark.parametrize("value", ["0.0.0.0:8080", "192.168.1.2:80", "localhost:80", "::1"])
