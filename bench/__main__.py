@@ -33,6 +33,7 @@ BENCHMARKS = {
     "vault": "bench.bench_vault",
     "cluster": "bench.bench_cluster",
     "mls": "bench.bench_mls",
+    "daemon": "bench.bench_daemon",
 }
 
 

@@ -54,3 +54,16 @@ def _child(base: Path, *parts: str) -> Path:
     path = base.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
+
+
+def runtime_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    """Sockets and other files that live as long as a login session (mode 0700)."""
+    chosen = override or os.environ.get("SECURECHAT_RUNTIME_DIR")
+    path = Path(chosen) if chosen else Path(platformdirs.user_runtime_dir(APP_NAME))
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def daemon_socket(username: str, override: str | os.PathLike[str] | None = None) -> Path:
+    """Where `securechat-cli daemon` listens for `username` unless told otherwise."""
+    return runtime_dir(override) / f"{username}.sock"

@@ -21,7 +21,14 @@ from tests.procs import RelayProcess
 PASSWORD = "correct horse battery"
 
 
-def cli(relay: RelayProcess, home: Path, user: str, *args: str, password: str = PASSWORD):
+def cli(
+    relay: RelayProcess,
+    home: Path,
+    user: str,
+    *args: str,
+    password: str = PASSWORD,
+    stdin: str | None = None,
+):
     env = {**os.environ, "SECURECHAT_PASSWORD": password}
     return subprocess.run(
         [
@@ -40,6 +47,7 @@ def cli(relay: RelayProcess, home: Path, user: str, *args: str, password: str = 
         text=True,
         env=env,
         timeout=60,
+        input=stdin,
     )
 
 
@@ -75,6 +83,35 @@ def test_cli_walkthrough(running_relay: RelayProcess, tmp_path: Path) -> None:
     verify_a = cli(running_relay, a, "alice", "verify", "bob").stdout.splitlines()[1:]
     verify_b = cli(running_relay, b, "bob", "verify", "alice").stdout.splitlines()[1:]
     assert verify_a == verify_b and verify_a
+
+
+def test_cli_json_output_and_a_message_from_stdin(
+    running_relay: RelayProcess, tmp_path: Path
+) -> None:
+    """Every command answers one JSON object with --json; `send PEER -` reads stdin."""
+    a, b = tmp_path / "alice", tmp_path / "bob"
+
+    def run(home: Path, user: str, *args: str, stdin: str | None = None) -> dict[str, object]:
+        done = cli(running_relay, home, user, *args, "--json", stdin=stdin)
+        assert done.returncode == 0, done.stderr
+        value: dict[str, object] = json.loads(done.stdout)
+        return value
+
+    assert str(run(a, "alice", "register")["recovery_code"]).count("-") >= 3
+    run(b, "bob", "register")
+    assert run(a, "alice", "sharekey", "bob")["peer"] == "bob"
+    run(b, "bob", "sharekey", "alice")
+    assert run(a, "alice", "talk", "bob") == {"peer": "bob", "state": "pending"}
+    cli(running_relay, b, "bob", "receive", "--wait", "1")
+    sent = run(a, "alice", "send", "bob", "-", stdin="two lines\nfrom a pipe\n")
+    got = cli(running_relay, b, "bob", "receive", "--wait", "1", "--json")
+    messages = [json.loads(line) for line in got.stdout.splitlines()]
+    texts = [m["text"] for m in messages if m["type"] == "message"]
+    assert texts == ["two lines\nfrom a pipe"] and sent["peer"] == "bob"
+    assert run(a, "alice", "verify", "bob")["pinned"] == run(b, "bob", "verify", "alice")["pinned"]
+    refused = cli(running_relay, a, "alice", "send", "carol", "hi", "--json")
+    assert refused.returncode == 1
+    assert json.loads(refused.stderr)["error"]["exit_code"] == 1
 
 
 def test_cli_errors_have_documented_exit_codes(running_relay: RelayProcess, tmp_path: Path) -> None:
@@ -129,22 +166,26 @@ def test_cli_file_transfer(running_relay: RelayProcess, tmp_path: Path) -> None:
     ]
     [offer] = [o for o in offers if o["type"] == "file"]
     assert offer["name"] == "photo.jpg" and offer["size"] == 200_000
-    got = cli(running_relay, b, "bob", "download", offer["file_id"], "--to", str(tmp_path / "dl"))
+    # `--`: a file id is URL-safe base64 and starts with "-" one time in 64.
+    got = cli(
+        running_relay, b, "bob", "download", "--to", str(tmp_path / "dl"), "--", offer["file_id"]
+    )
     assert got.returncode == 0, got.stderr
     assert (tmp_path / "dl" / "photo.jpg").read_bytes() == source.read_bytes()
 
 
 def test_a_stuck_session_is_a_warning_that_names_the_cure() -> None:
     """`receive` prints a jammed session as a warning with the command that fixes it."""
-    from securechat.client.cli import _describe
     from securechat.client.events import ConversationChanged, ConversationState
+    from securechat.client.render import describe
 
-    event = ConversationChanged("bob", ConversationState.JAMMED)
-    assert _describe(event, as_json=False) == (
+    described = describe(ConversationChanged("bob", ConversationState.JAMMED))
+    assert described is not None
+    assert described.text == (
         "WARNING: the session with bob is stuck (they sent more than the skip limit ahead); "
         "run `talk bob` to start a new one"
     )
-    assert json.loads(_describe(event, as_json=True) or "")["state"] == "jammed"
+    assert described.fields["state"] == "jammed"
 
 
 async def test_cli_verify_and_reject_a_forged_key_change(
@@ -178,30 +219,58 @@ async def test_cli_verify_and_reject_a_forged_key_change(
 
 def test_receive_shows_both_times_and_flags_a_disagreement() -> None:
     """`receive --json` carries the sender's and the relay's time; text output warns."""
-    from securechat.client.cli import _describe
     from securechat.client.events import MessageReceived
+    from securechat.client.render import describe
 
     event = MessageReceived("alice", "hi", 1_700_000_000.0, 7, 1_699_000_000.0, True)
-    fields = json.loads(_describe(event, True) or "")
-    assert (fields["ts"], fields["received_ts"], fields["clocks_disagree"]) == (
+    described = describe(event)
+    assert described is not None
+    fields = described.fields
+    assert (fields["ts"], fields["received_ts"], fields["clocks_disagree"], fields["id"]) == (
         1_700_000_000.0,
         1_699_000_000.0,
         True,
+        7,
     )
-    assert "relay says received" in (_describe(event, False) or "")
-    calm = MessageReceived("alice", "hi", 1_700_000_000.0, 7, 1_700_000_001.0, False)
-    assert (_describe(calm, False) or "") == "alice: hi"
+    assert "relay says received" in described.text
+    calm = describe(MessageReceived("alice", "hi", 1_700_000_000.0, 7, 1_700_000_001.0, False))
+    assert calm is not None and calm.text == "alice: hi"
 
 
 def test_receive_reports_missing_messages() -> None:
     """A gap the relay left is a line of its own, in text and in JSON."""
-    from securechat.client.cli import _describe
     from securechat.client.events import MessagesMissing
+    from securechat.client.render import describe
 
-    event = MessagesMissing("bob", 2)
-    assert _describe(event, False) == "2 messages from bob are missing"
-    assert json.loads(_describe(event, True) or "") == {
+    described = describe(MessagesMissing("bob", 2))
+    assert described is not None
+    assert described.text == "2 messages from bob are missing"
+    assert described.fields == {
         "type": "missing",
         "from": "bob",
         "count": 2,
     }
+
+
+async def test_receive_prints_what_arrived_while_it_closed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A message stored (and acknowledged) after the deadline is still printed, not lost."""
+    from securechat.client.cli import _receive
+    from securechat.client.events import MessageReceived
+
+    class Closing:
+        """Only what `_receive` uses: a message lands while the connection closes."""
+
+        def __init__(self) -> None:
+            self.events: asyncio.Queue[object] = asyncio.Queue()
+
+        async def settle(self) -> None:
+            return None
+
+        async def close(self) -> None:
+            self.events.put_nowait(MessageReceived("alice", "late", 1.0, 9, 1.0, False))
+
+    assert await _receive(Closing(), 0.05, True) == 0  # type: ignore[arg-type]
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(p["text"], p["id"]) for p in printed] == [("late", 9)]

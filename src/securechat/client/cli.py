@@ -16,29 +16,20 @@ import getpass
 import json
 import os
 import sys
-import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from securechat import __version__
 from securechat.client.core import ChatClient
-from securechat.client.events import (
-    ConversationChanged,
-    ConversationState,
-    DeliveryChanged,
-    ErrorRaised,
-    Event,
-    FileOffered,
-    KeyChanged,
-    KeyKept,
-    KeyShared,
-    MessageReceived,
-    MessagesMissing,
-    PresenceChanged,
-    TransferProgress,
-)
+from securechat.client.events import Event, TransferProgress
+from securechat.client.render import describe
 from securechat.crypto.errors import WrongPassword
-from securechat.errors import ConnectionLost, SecureChatError
+from securechat.daemon import main as daemon_main
+from securechat.errors import ConfigError, ConnectionLost, SecureChatError
 from securechat.scanner.report import format_verdict
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_LOCKED = 0, 1, 2, 3, 4
@@ -56,32 +47,46 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=None, help="client data (default: platformdirs)")
     parser.add_argument("--user", default=os.environ.get("SECURECHAT_USER"), help="your username")
     parser.add_argument("--pin", default=None, help="SHA-256 of the relay's TLS certificate")
+    parser.add_argument(
+        "--password-file", default=None, help="read the password from this file's first line"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("register", help="create the account; prints the recovery code once")
-    sub.add_parser("login", help="check the password and open a session")
-    send = sub.add_parser("send", help="send an end-to-end encrypted message")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, parents=[common])
+
+    command("register", "create the account; prints the recovery code once")
+    command("login", "check the password and open a session")
+    send = command("send", "send an end-to-end encrypted message")
     send.add_argument("peer")
-    send.add_argument("text")
-    receive = sub.add_parser("receive", help="print what arrives (one JSON object a line)")
+    send.add_argument("text", help="the message; - reads it from stdin")
+    receive = command("receive", "print what arrives (one JSON object a line)")
     receive.add_argument("--wait", type=float, default=2.0, help="seconds to listen")
-    receive.add_argument("--json", action="store_true", help="JSON lines instead of text")
-    send_file = sub.add_parser("send-file", help="send an encrypted file (25 MB at most)")
+    send_file = command("send-file", "send an encrypted file (25 MB at most)")
     send_file.add_argument("peer")
     send_file.add_argument("path")
-    download = sub.add_parser("download", help="fetch, verify and save a file offered to you")
+    download = command("download", "fetch, verify and save a file offered to you")
     download.add_argument("file_id")
     download.add_argument("--to", default=None, help="folder (default: the downloads folder)")
-    scan = sub.add_parser("scan", help="check a link (private hash-prefix lookup by default)")
+    scan = command("scan", "check a link (private hash-prefix lookup by default)")
     scan.add_argument("url")
     scan.add_argument("--full", action="store_true", help="ask VirusTotal/OTX via the relay")
     scan.add_argument(
         "--submit", action="store_true", help="with --full: let VirusTotal analyse it"
     )
-    sub.add_parser("logout", help="revoke this device's session")
-    reset = sub.add_parser("reset", help="reset the password with a recovery code or token")
+    command("logout", "revoke this device's session")
+    reset = command("reset", "reset the password with a recovery code or token")
     reset.add_argument("username")
     reset.add_argument("token")
-    sub.add_parser("delete-account", help="delete the account on the relay and this vault")
+    command("delete-account", "delete the account on the relay and this vault")
+    daemon = command("daemon", "stay connected and serve JSON-RPC 2.0 (docs/scripting.md)")
+    where = daemon.add_mutually_exclusive_group()
+    where.add_argument("--socket", default=None, help="Unix socket (default: runtime dir)")
+    where.add_argument("--stdio", action="store_true", help="requests on stdin, answers on stdout")
+    where.add_argument("--tcp", default=None, metavar="127.0.0.1:PORT", help="loopback TCP")
+    daemon.add_argument("--token-file", default=None, help="with --tcp: the token clients send")
     for name, text in [
         ("sharekey", "send your identity key to a user"),
         ("talk", "start an end-to-end session with a user"),
@@ -89,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("trust", "accept a user's new identity key (after verify)"),
         ("reject", "keep a user's pinned key and reject the new one offered"),
     ]:
-        sub.add_parser(name, help=text).add_argument("peer")
+        command(name, text).add_argument("peer")
     return parser
 
 
@@ -104,7 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_REFUSED
 
 
-def _password(prompt: str = "password: ") -> str:
+def _password(prompt: str = "password: ", file: str | None = None) -> str:
+    if file:
+        try:
+            with open(file, encoding="utf-8") as handle:
+                return handle.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(f"cannot read the password file: {exc.strerror}") from exc
     value = os.environ.get("SECURECHAT_PASSWORD")
     if value:
         return value
@@ -114,85 +125,137 @@ def _password(prompt: str = "password: ") -> str:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    client = ChatClient(args.server, args.data_dir, pin_sha256=args.pin, reconnect=False)
+    client = ChatClient(
+        args.server, args.data_dir, pin_sha256=args.pin, reconnect=args.command == "daemon"
+    )
     try:
         await client.connect()
         return await _dispatch(client, args)
     except ConnectionLost as exc:
-        print(f"securechat-cli: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
+        return _fail(args, exc, EXIT_UNREACHABLE)
     except WrongPassword as exc:
-        print(f"securechat-cli: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
+        return _fail(args, exc, EXIT_LOCKED)
+    except ConfigError as exc:
+        return _fail(args, exc, EXIT_USAGE)
     except SecureChatError as exc:
-        print(f"securechat-cli: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
+        return _fail(args, exc, EXIT_REFUSED)
     finally:
         await client.close()
+
+
+def _fail(args: argparse.Namespace, exc: Exception, code: int) -> int:
+    """The reason on stderr; with --json as `{"error": {"message", "exit_code"}}`."""
+    if args.json:
+        print(json.dumps({"error": {"message": str(exc), "exit_code": code}}), file=sys.stderr)
+    else:
+        print(f"securechat-cli: {exc}", file=sys.stderr)
+    return code
+
+
+@dataclass(frozen=True, slots=True)
+class Out:
+    """What a command prints: `text` for a person, `fields` (one JSON object) with --json."""
+
+    text: str
+    fields: dict[str, Any]
 
 
 async def _dispatch(client: ChatClient, args: argparse.Namespace) -> int:
     command: str = args.command
     if command == "register":
-        code = await client.register(args.user, _password("choose a password: "))
-        print(f"registered {args.user}")
-        print(f"recovery code (shown once; keep it offline): {code}")
-        return EXIT_OK
+        chosen = _password("choose a password: ", args.password_file)
+        code = await client.register(args.user, chosen)
+        text = f"registered {args.user}\nrecovery code (shown once; keep it offline): {code}"
+        return _print(args, Out(text, {"user": args.user, "recovery_code": code}))
     if command == "reset":
         new_code = await client.reset_password(
-            args.username, args.token, _password("new password: ")
+            args.username, args.token, _password("new password: ", args.password_file)
         )
-        print("password reset; every session was logged out")
+        text = "password reset; every session was logged out"
         if new_code:
-            print(f"new recovery code (the old one is used up): {new_code}")
+            text += f"\nnew recovery code (the old one is used up): {new_code}"
+        return _print(args, Out(text, {"user": args.username, "recovery_code": new_code}))
+    password = _password(file=args.password_file)
+    if command == "daemon":
+        await daemon_main.run(client, args.user, password, _listen(args))
         return EXIT_OK
-    password = _password()
     await client.unlock_and_resume(args.user, password)
-    actions: dict[str, Callable[[], Awaitable[int]]] = {
-        "login": lambda: _done(f"logged in as {args.user}"),
+    if command == "receive":
+        return await _receive(client, args.wait, args.json)
+    actions: dict[str, Callable[[], Awaitable[Out]]] = {
+        "login": lambda: _out(f"logged in as {args.user}", user=args.user),
         "logout": lambda: _then(client.logout(), "logged out"),
         "delete-account": lambda: _then(client.delete_account(password), "account deleted"),
-        "send": lambda: _send(client, args.peer, args.text),
+        "send": lambda: _send(client, args.peer, _text(args.text)),
         "scan": lambda: _scan(client, args.url, args.full, args.submit),
-        "send-file": lambda: _transfer(client, client.send_file(args.peer, args.path), "sent"),
-        "download": lambda: _transfer(client, client.download(args.file_id, args.to), "saved"),
-        "receive": lambda: _receive(client, args.wait, args.json),
+        "send-file": lambda: _transfer(
+            client, client.send_file(args.peer, args.path), "sent", "file_id"
+        ),
+        "download": lambda: _transfer(
+            client, client.download(args.file_id, args.to), "saved", "path"
+        ),
         "sharekey": lambda: _sharekey(client, args.peer),
         "talk": lambda: _talk(client, args.peer),
-        "verify": lambda: _done(client.verify(args.peer).describe()),
-        "trust": lambda: _done(f"trusted {args.peer}'s key {client.trust(args.peer)}"),
-        "reject": lambda: _done(
-            f"kept {args.peer}'s pinned key {client.reject(args.peer)}; the new key is rejected"
+        "verify": lambda: _verify(client, args.peer),
+        "trust": lambda: _out(
+            f"trusted {args.peer}'s key {(key := client.trust(args.peer))}",
+            peer=args.peer,
+            fingerprint=key,
+        ),
+        "reject": lambda: _out(
+            f"kept {args.peer}'s pinned key {(key := client.reject(args.peer))}; "
+            "the new key is rejected",
+            peer=args.peer,
+            fingerprint=key,
         ),
     }
-    return await actions[command]()
+    return _print(args, await actions[command]())
 
 
-async def _done(text: str) -> int:
-    print(text)
+def _print(args: argparse.Namespace, out: Out) -> int:
+    print(json.dumps(out.fields) if args.json else out.text)
     return EXIT_OK
 
 
-async def _then(action: Awaitable[None], text: str) -> int:
+def _text(value: str) -> str:
+    """`-` reads the message from stdin, so a pipe can send what a script produced."""
+    if value != "-":
+        return value
+    text = sys.stdin.read()
+    return text[:-1] if text.endswith("\n") else text
+
+
+def _listen(args: argparse.Namespace) -> daemon_main.Listen:
+    return daemon_main.Listen(
+        socket=Path(args.socket) if args.socket else None,
+        stdio=args.stdio,
+        tcp=daemon_main.parse_tcp(args.tcp) if args.tcp else None,
+        token_file=args.token_file,
+    )
+
+
+async def _out(text: str, **fields: Any) -> Out:
+    return Out(text, fields)
+
+
+async def _then(action: Awaitable[None], text: str) -> Out:
     await action
-    print(text)
-    return EXIT_OK
+    return Out(text, {})
 
 
-async def _send(client: ChatClient, peer: str, text: str) -> int:
+async def _send(client: ChatClient, peer: str, text: str) -> Out:
     await asyncio.sleep(0.2)  # let queued envelopes (e.g. the session reply) arrive first
     eid = await client.send_text(peer, text)
     await client.settle()
-    print(f"sent {eid}")
-    return EXIT_OK
+    return Out(f"sent {eid}", {"id": eid, "peer": peer})
 
 
-async def _scan(client: ChatClient, url: str, full: bool, submit: bool) -> int:
-    print(format_verdict(await client.scan(url, full=full, submit=submit)))
-    return EXIT_OK
+async def _scan(client: ChatClient, url: str, full: bool, submit: bool) -> Out:
+    verdict = await client.scan(url, full=full, submit=submit)
+    return Out(format_verdict(verdict), msgspec.to_builtins(verdict))
 
 
-async def _transfer(client: ChatClient, action: Awaitable[object], verb: str) -> int:
+async def _transfer(client: ChatClient, action: Awaitable[object], verb: str, key: str) -> Out:
     """Runs a transfer while drawing a progress line on a terminal."""
     await asyncio.sleep(0.2)  # let queued envelopes (session replies, offers) arrive first
     task = asyncio.ensure_future(action)
@@ -209,134 +272,53 @@ async def _transfer(client: ChatClient, action: Awaitable[object], verb: str) ->
         print(file=sys.stderr)
     result = task.result()
     await client.settle()
-    print(f"{verb} {result}")
-    return EXIT_OK
+    return Out(f"{verb} {result}", {key: str(result)})
 
 
-async def _sharekey(client: ChatClient, peer: str) -> int:
+async def _sharekey(client: ChatClient, peer: str) -> Out:
     fingerprint = await client.sharekey(peer)
-    print(f"sent your key to {peer}; your fingerprint: {fingerprint}")
-    return EXIT_OK
+    text = f"sent your key to {peer}; your fingerprint: {fingerprint}"
+    return Out(text, {"peer": peer, "fingerprint": fingerprint})
 
 
-async def _talk(client: ChatClient, peer: str) -> int:
+async def _talk(client: ChatClient, peer: str) -> Out:
     state = await client.talk(peer)
     await client.settle()
-    print(f"session with {peer}: {state.value}")
-    return EXIT_OK
+    return Out(f"session with {peer}: {state.value}", {"peer": peer, "state": state.value})
+
+
+async def _verify(client: ChatClient, peer: str) -> Out:
+    numbers = client.verify(peer)
+    fields = {"peer": peer, "pinned": numbers.pinned, "offered": numbers.offered}
+    return Out(numbers.describe(), fields)
 
 
 async def _receive(client: ChatClient, wait: float, as_json: bool) -> int:
+    """Prints what arrives for `wait` seconds, and then what arrived while closing.
+
+    An envelope can land after the deadline, while receipts go out: it is stored
+    and acknowledged, so the relay will not deliver it again. It is printed too,
+    or a script polling with `receive` would never see that message.
+    """
+
+    def show(event: Event) -> None:
+        described = describe(event)
+        if described:
+            line = json.dumps(described.fields) if as_json else described.text
+            print(line, flush=True)
+
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     while (remaining := deadline - loop.time()) > 0:
         try:
-            event = await asyncio.wait_for(client.events.get(), remaining)
+            show(await asyncio.wait_for(client.events.get(), remaining))
         except TimeoutError:
             break
-        line = _describe(event, as_json)
-        if line:
-            print(line, flush=True)
     await client.settle()
+    await client.close()
+    while not client.events.empty():
+        show(client.events.get_nowait())
     return EXIT_OK
-
-
-def _describe(event: Event, as_json: bool) -> str | None:
-    fields: dict[str, Any]
-    match event:
-        case FileOffered():
-            fields = {
-                "type": "file",
-                "from": event.peer,
-                "file_id": event.file_id,
-                "name": event.name,
-                "size": event.size,
-            }
-            text = (
-                f"{event.peer} offers {event.name} ({event.size} bytes): download {event.file_id}"
-            )
-        case MessageReceived():
-            fields = {
-                "type": "message",
-                "from": event.peer,
-                "text": event.text,
-                "ts": event.ts,
-                "received_ts": event.received_ts,
-                "clocks_disagree": event.clocks_disagree,
-            }
-            text = f"{event.peer}: {event.text}"
-            if event.clocks_disagree:
-                text += (
-                    f"  [sent {_clock(event.ts)}, relay says received {_clock(event.received_ts)}]"
-                )
-        case MessagesMissing():
-            fields = {"type": "missing", "from": event.peer, "count": event.count}
-            text = event.text
-        case KeyShared():
-            fields = {"type": "key", "from": event.peer, "fingerprint": event.fingerprint}
-            text = f"{event.peer} shared their key {event.fingerprint}"
-        case KeyChanged():
-            fields = {
-                "type": "key_changed",
-                "peer": event.peer,
-                "pinned": event.pinned_fingerprint,
-                "offered": event.offered_fingerprint,
-            }
-            text = (
-                f"WARNING: {event.peer}'s key changed; run `verify {event.peer}`, then "
-                f"`reject {event.peer}` or `trust {event.peer}`"
-            )
-        case KeyKept():
-            fields = {
-                "type": "key_kept",
-                "peer": event.peer,
-                "pinned": event.pinned_fingerprint,
-                "rejected": event.rejected_fingerprint,
-                "by_peer": event.by_peer,
-            }
-            who = (
-                f"{event.peer} shared their pinned key again"
-                if event.by_peer
-                else f"you kept {event.peer}'s pinned key"
-            )
-            text = (
-                f"WARNING: {who}; the different key {event.rejected_fingerprint} "
-                f"offered for {event.peer} is rejected"
-            )
-        case ConversationChanged():
-            fields = {"type": "session", "peer": event.peer, "state": event.state.value}
-            text = f"session with {event.peer}: {event.state.value}"
-            if event.state == ConversationState.JAMMED:
-                text = (
-                    f"WARNING: the session with {event.peer} is stuck (they sent more than "
-                    f"the skip limit ahead); run `talk {event.peer}` to start a new one"
-                )
-        case DeliveryChanged():
-            fields = {
-                "type": "delivery",
-                "peer": event.peer,
-                "eid": event.eid,
-                "state": event.state.value,
-            }
-            text = f"message {event.eid} to {event.peer}: {event.state.value}"
-        case PresenceChanged():
-            fields = {"type": "presence", "user": event.user, "state": event.state}
-            text = f"{event.user} is {event.state}"
-        case ErrorRaised():
-            fields = {"type": "error", "message": event.message, "code": event.code}
-            text = f"error: {event.message}"
-        case _:
-            return None
-    return json.dumps(fields) if as_json else _printable(text)
-
-
-def _clock(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
-
-
-def _printable(text: str) -> str:
-    """Control characters from other users never reach the terminal as escapes."""
-    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 
 if __name__ == "__main__":

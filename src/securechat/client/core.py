@@ -1102,6 +1102,39 @@ class ChatClient:
     ) -> list[StoredMessage]:
         return self._need_vault().messages(peer, before_id, limit, after_id)
 
+    def received_after(self, after_id: int, limit: int = 200) -> tuple[list[Event], int]:
+        """The messages and file offers received after `after_id`, as the events they raised.
+
+        Returns them with the last id read, which is the cursor to go on from: a
+        reader that was away (a daemon's client, a restarted daemon) catches up
+        from the vault instead of from events it missed.
+        """
+        events: list[Event] = []
+        stored = self._need_vault().messages_after(after_id, limit)
+        for message in stored:
+            record = message.record
+            if record.outgoing:
+                continue
+            if record.kind == "text":
+                events.append(
+                    MessageReceived(
+                        record.peer,
+                        record.text,
+                        record.ts,
+                        message.id,
+                        record.received,
+                        bool(record.received) and P.clocks_disagree(record.ts, record.received),
+                    )
+                )
+            elif record.kind == "file" and (blob := self._need_vault().get(_file(record.file_id))):
+                manifest = FileManifest.from_bytes(blob)
+                events.append(
+                    FileOffered(
+                        record.peer, record.file_id, manifest.name, manifest.size, message.id
+                    )
+                )
+        return events, stored[-1].id if stored else after_id
+
     def search(self, query: str, limit: int = 50) -> list[StoredMessage]:
         return self._need_vault().search(query, limit)
 

@@ -466,6 +466,17 @@ class Vault:
         ).fetchall()
         return [self._open_message(mid, blob) for mid, blob in reversed(rows)]
 
+    def messages_after(self, after_id: int, limit: int = 200) -> list[StoredMessage]:
+        """Every conversation's messages stored after `after_id`, oldest first.
+
+        Ids only grow (AUTOINCREMENT), so an id is a cursor a reader can resume from.
+        """
+        rows = self._db.execute(
+            "SELECT id, record FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
+        ).fetchall()
+        return [self._open_message(mid, blob) for mid, blob in rows]
+
     def message(self, message_id: int) -> StoredMessage | None:
         row = self._db.execute(
             "SELECT id, record FROM messages WHERE id = ?", (message_id,)
