@@ -227,6 +227,16 @@ class Notice(Static):
 
 
 class ChatLog(VerticalScroll):
+    """Follows the newest message until the user scrolls up, and again once they are back.
+
+    Following is a state, not a check made when a message arrives: a message's height
+    settles after it mounts (its text, a rewrap when the scrollbar appears, a resize),
+    and a one-off `scroll_end` then lands short of the bottom, after which the view
+    would no longer count as at the end and stop following for good. So every change
+    of the content's size scrolls to the end again while following. (Textual's
+    `anchor()` does this too, but also pushes a short conversation to the bottom.)
+    """
+
     DEFAULT_CSS = """
     ChatLog {
         height: 1fr;
@@ -271,6 +281,30 @@ class ChatLog(VerticalScroll):
         self._links = links
         self._early_delivery: dict[str, tuple[str, str]] = {}
         self._numbers: dict[str, int] = {}
+        self.following = True
+        """At the newest message, staying there as messages arrive."""
+        self._unseen = 0
+        """Messages appended below while the user reads further up."""
+
+    def _follow(self) -> None:
+        self.following = True
+        self._count_unseen(0)
+        self.scroll_end(animate=False, immediate=True)
+
+    def watch_virtual_size(self) -> None:
+        self._keep_following()
+
+    def on_resize(self) -> None:
+        self._keep_following()
+
+    def _keep_following(self) -> None:
+        if self.following and self.scroll_y != self.max_scroll_y:
+            self.scroll_end(animate=False, immediate=True)
+
+    def _count_unseen(self, count: int) -> None:
+        self._unseen = count
+        plural = "" if count == 1 else "s"
+        self.border_subtitle = f"{count} new message{plural} ↓" if count else ""
 
     @property
     def oldest_id(self) -> int | None:
@@ -294,7 +328,7 @@ class ChatLog(VerticalScroll):
             await self.mount(Notice("Pick a conversation on the left, or type `help`."))
             return
         await self._mount_lines(self._lines(page))
-        self.scroll_end(animate=False, immediate=True)
+        self._follow()
 
     async def prepend(self, page: list[StoredMessage], has_more: bool) -> None:
         """Adds an older page above, keeping the messages in view where they were."""
@@ -316,10 +350,9 @@ class ChatLog(VerticalScroll):
         shown = {line.message.id for line in self.query_children(MessageLine)}
         if message.id and message.id in shown:
             return
-        at_end = self.is_vertical_scroll_end or self.max_scroll_y == 0
         await self._mount_lines(self._lines([message]))
-        if at_end:
-            self.scroll_end(animate=False)
+        if not self.following:
+            self._count_unseen(self._unseen + 1)
 
     async def _mount_lines(self, lines: list[MessageLine], before: int | None = None) -> None:
         await self.mount_all(lines, before=before)
@@ -330,7 +363,6 @@ class ChatLog(VerticalScroll):
     async def add_notice(self, text: str, warning: bool = False) -> None:
         """Notices are written by us; `text` must not contain peer-chosen content as markup."""
         await self.mount(Notice(Text(text), classes="-warning" if warning else ""))
-        self.scroll_end(animate=False)
 
     def set_delivery(self, eid: str, state: str, detail: str = "") -> bool:
         """Marks a message's delivery; remembers it when the event beats the message here."""
@@ -399,6 +431,9 @@ class ChatLog(VerticalScroll):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
+        self.following = new_value >= self.max_scroll_y
+        if self._unseen and self.following:
+            self._count_unseen(0)
         if new_value <= 0 < old_value:
             self.request_older()
 
