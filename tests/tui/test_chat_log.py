@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import re
+
 from textual.pilot import Pilot
 
-from securechat.tui.widgets.chat_log import ChatLog, MessageLine
+from securechat.tui.widgets.chat_log import WINDOW, ChatLog, MessageLine
 from tests.tui.conftest import Harness, settle, sign_in, type_line
 
 
@@ -88,3 +91,87 @@ async def test_scrolled_up_the_view_stays_and_counts_new_messages(harness: Harne
         harness.client.receive("bob", "three")
         await settle(pilot)
         assert newest_in_view(pilot) and not chat.border_subtitle
+
+
+def number(line: MessageLine) -> int:
+    found = re.search(r"message (\d+)", str(line.content))
+    return int(found.group(1)) if found else -1
+
+
+def first_visible(pilot: Pilot[None]) -> int:
+    """The number of the topmost message inside the chat's visible area."""
+    chat = pilot.app.screen.query_one(ChatLog)
+    top = chat.content_region.y
+    for line in chat.query_children(MessageLine):
+        if line.region.y >= top:
+            return number(line)
+    return -1
+
+
+async def hold(pilot: Pilot[None], key: str, times: int) -> None:
+    for _ in range(times):
+        await pilot.press(key)
+        await settle(pilot)
+
+
+async def test_scrolling_back_keeps_a_bounded_window(harness: Harness) -> None:
+    """Paging up through 1,000 messages never holds more than a window of lines."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client.add_history("bob", [f"message {i}" for i in range(1_000)])
+        await type_line(pilot, "open bob")
+        chat = pilot.app.screen.query_one(ChatLog)
+        chat.focus()
+        await hold(pilot, "pageup", 40)
+        shown = [str(line.content) for line in chat.query_children(MessageLine)]
+        assert len(shown) <= WINDOW
+        assert "message 999" not in shown[-1] and chat.newer_hidden
+        harness.client.receive("bob", "while away")
+        await settle(pilot)
+        assert "while away" not in str(list(chat.query_children(MessageLine))[-1].content)
+        await pilot.press("end")
+        await settle(pilot)
+        assert newest_in_view(pilot)
+        assert "while away" in str(list(chat.query_children(MessageLine))[-1].content)
+
+
+async def test_scrolling_down_through_the_window_keeps_the_view_in_place(
+    harness: Harness,
+) -> None:
+    """When the window moves down, the lines on screen stay where the reader had them."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client.add_history("bob", [f"message {i}" for i in range(1_000)])
+        await type_line(pilot, "open bob")
+        chat = pilot.app.screen.query_one(ChatLog)
+        chat.focus()
+        await pilot.press("home")
+        await settle(pilot)
+        assert first_visible(pilot) == 0
+        assert not chat.has_more and chat.newer_hidden
+        numbers = []
+        for _ in range(30):
+            await pilot.press("pagedown")
+            await settle(pilot)
+            numbers.append(first_visible(pilot))
+        assert numbers == sorted(numbers) and numbers[-1] > 300, "moved forward, never jumped"
+        steps = [b - a for a, b in itertools.pairwise(numbers)]
+        assert max(steps) <= 30, f"a page down skipped messages: {steps}"
+        assert len(list(chat.query_children(MessageLine))) <= WINDOW
+
+
+async def test_home_and_end_reach_both_ends_of_a_long_conversation(harness: Harness) -> None:
+    """Home shows the very first message at once, End the newest, at any length."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client.add_history("bob", [f"message {i}" for i in range(5_000)])
+        await type_line(pilot, "open bob")
+        chat = pilot.app.screen.query_one(ChatLog)
+        chat.focus()
+        await pilot.press("home")
+        await settle(pilot)
+        assert first_visible(pilot) == 0
+        await pilot.press("end")
+        await settle(pilot)
+        assert newest_in_view(pilot)
+        assert number(list(chat.query_children(MessageLine))[-1]) == 4999
