@@ -31,6 +31,7 @@ BENCHMARKS = {
     "storm": "bench.bench_storm",
     "search": "bench.bench_search",
     "cluster": "bench.bench_cluster",
+    "chatlog": "bench.bench_chatlog",
 }
 
 

@@ -175,3 +175,22 @@ async def test_home_and_end_reach_both_ends_of_a_long_conversation(harness: Harn
         await settle(pilot)
         assert newest_in_view(pilot)
         assert number(list(chat.query_children(MessageLine))[-1]) == 4999
+
+
+async def test_a_busy_conversation_keeps_a_bounded_window_while_following(
+    harness: Harness,
+) -> None:
+    """Hundreds of new messages arrive: the oldest lines go, the newest stays in view."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        await type_line(pilot, "open bob")
+        chat = pilot.app.screen.query_one(ChatLog)
+        for i in range(300):
+            harness.client.receive("bob", f"message {i}")
+        await settle(pilot)
+        lines = list(chat.query_children(MessageLine))
+        assert len(lines) <= WINDOW + WINDOW // 4 and chat.has_more
+        assert number(lines[-1]) == 299 and newest_in_view(pilot)
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        assert number(next(iter(chat.query_children(MessageLine)))) < number(lines[0])

@@ -403,8 +403,12 @@ class ChatLog(VerticalScroll):
         self.newer_hidden = newer_hidden
         shown = {line.message.id for line in self.query_children(MessageLine)}
         await self._mount_lines(self._lines([m for m in page if m.id not in shown]))
+        await self._trim_top(WINDOW)
+
+    async def _trim_top(self, limit: int) -> None:
+        """Drops the oldest lines past `limit`, the view staying on the same messages."""
         lines = list(self.query_children(MessageLine))
-        if len(lines) <= WINDOW:
+        if len(lines) <= limit:
             self._loading = False
             return
         self.has_more = True
@@ -437,6 +441,9 @@ class ChatLog(VerticalScroll):
         await self._mount_lines(self._lines([message]))
         if not self.following:
             self._count_unseen(self._unseen + 1)
+        if not self._loading:
+            # A page at a time, so a busy conversation does not relayout on every message.
+            await self._trim_top(WINDOW + WINDOW // 4)
 
     async def _mount_lines(self, lines: list[MessageLine], before: int | None = None) -> None:
         await self.mount_all(lines, before=before)
@@ -527,7 +534,7 @@ class ChatLog(VerticalScroll):
         if self.has_more and self.peer is not None:
             self.post_message(self.Jump(self.peer, to_start=True))
         else:
-            super().action_scroll_home()
+            self.scroll_home(animate=False)
 
     def action_scroll_end(self) -> None:
         if self.newer_hidden and self.peer is not None:
