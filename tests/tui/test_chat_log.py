@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import itertools
 import re
+from pathlib import Path
 
 from textual.pilot import Pilot
 
-from securechat.tui.widgets.chat_log import WINDOW, ChatLog, MessageLine
+from securechat.tui.widgets.chat_log import WINDOW, ChatLog, FileLine, MessageLine
 from tests.tui.conftest import Harness, settle, sign_in, type_line
 
 
@@ -194,3 +195,26 @@ async def test_a_busy_conversation_keeps_a_bounded_window_while_following(
         await pilot.press("ctrl+o")
         await settle(pilot)
         assert number(next(iter(chat.query_children(MessageLine)))) < number(lines[0])
+
+
+async def test_a_file_keeps_its_number_and_saved_mark_when_its_line_comes_back(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """The window drops the file's line and loads it again: same [n], still marked saved."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client.downloads_dir = tmp_path / "downloads"
+        harness.client.add_history("bob", [f"message {i}" for i in range(300)])
+        harness.client.receive_file("bob", "report.pdf", b"%PDF" * 500)
+        harness.client.add_history("bob", [f"after {i}" for i in range(20)])
+        await type_line(pilot, "open bob")
+        await type_line(pilot, "download 1")
+        chat = pilot.app.screen.query_one(ChatLog)
+        chat.focus()
+        await pilot.press("home")
+        await settle(pilot)
+        assert not list(chat.query_children(FileLine))
+        await pilot.press("end")
+        await settle(pilot)
+        [line] = list(chat.query_children(FileLine))
+        assert line.number == 1 and "✓ saved to" in str(line.content)
