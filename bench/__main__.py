@@ -34,6 +34,7 @@ BENCHMARKS = {
     "cluster": "bench.bench_cluster",
     "mls": "bench.bench_mls",
     "daemon": "bench.bench_daemon",
+    "chatlog": "bench.bench_chatlog",
 }
 
 

@@ -316,6 +316,32 @@ class MainScreen(Screen[None]):
         if chat.peer == peer:
             await chat.prepend(page, has_more=len(page) == PAGE)
 
+    @on(ChatLog.LoadNewer)
+    def _load_newer(self, message: ChatLog.LoadNewer) -> None:
+        self._newer(message.peer, message.after_id)
+
+    @work(exclusive=True, group="older")
+    async def _newer(self, peer: str, after_id: int) -> None:
+        chat = self.query_one(ChatLog)
+        page = self.client.history(peer, after_id=after_id, limit=PAGE)
+        if chat.peer == peer:
+            await chat.append_page(page, newer_hidden=len(page) == PAGE)
+
+    @on(ChatLog.Jump)
+    def _jump(self, message: ChatLog.Jump) -> None:
+        self._jump_to(message.peer, message.to_start)
+
+    @work(exclusive=True, group="older")
+    async def _jump_to(self, peer: str, to_start: bool) -> None:
+        """The first page by id range, or the last: one indexed query at any length."""
+        chat = self.query_one(ChatLog)
+        if to_start:
+            page = self.client.history(peer, after_id=0, limit=PAGE)
+        else:
+            page = self.client.history(peer, limit=PAGE)
+        if chat.peer == peer:
+            await chat.jump(page, to_start, more=len(page) == PAGE)
+
     # --- the input line ----------------------------------------------------------------
 
     @on(Input.Submitted, "#input")
