@@ -105,6 +105,7 @@ async def test_sharekey_reports_the_fingerprint(harness: Harness) -> None:
         await sign_in(pilot)
         await type_line(pilot, "sharekey bob")
         assert "your key went to bob" in feedback(pilot)
+        assert "(your fingerprint A1B2 C3D4 E5F6 A7B8)" in feedback(pilot)
         assert "bob" in conversation_list(pilot)
 
 

@@ -56,7 +56,7 @@ from securechat.client.vault_store import (
     Vault,
 )
 from securechat.crypto import handshake, prekeys, ratchet
-from securechat.crypto.errors import CryptoError, IdentityKeyMismatch
+from securechat.crypto.errors import CryptoError, IdentityKeyMismatch, WrongPassword
 from securechat.crypto.filestream import FileManifest, SealLedger, tags_digest
 from securechat.crypto.identity import IdentityKeyPair, IdentityPublicKey
 from securechat.crypto.prekeys import PrekeyBundle, PrekeySecrets
@@ -73,8 +73,10 @@ from securechat.errors import (
     SecureChatError,
     ServerRejected,
     SessionError,
+    VaultBehind,
 )
 from securechat.protocol import frames as F
+from securechat.protocol.errors import ErrorCode
 from securechat.scanner import InvalidURL, Verdict, decide_from_hashes, prefixes_for
 
 log = logging.getLogger("securechat.client")
@@ -233,22 +235,39 @@ class ChatClient:
         await self._start_session(await self.relay.login(username, password))
         return code
 
-    async def login(self, username: str, password: str) -> None:
-        username = username.strip().lower()
-        directory = self._user_dir(username)
-        if not Vault.exists(directory):
-            raise SessionError(
-                f"there is no vault for {username} on this device (in {directory}); "
-                "securechat keeps your keys where you registered"
-            )
-        vault = await asyncio.to_thread(Vault.unlock, directory, password)
-        self._open_vault(vault, username)
-        await self._start_session(await self.relay.login(username, password, _token(vault)))
+    async def login(self, username: str, password: str, previous: str | None = None) -> None:
+        """Unlocks the vault and opens a relay session.
 
-    async def unlock_and_resume(self, username: str, password: str) -> None:
+        `previous` (the password from before an operator reset, or the recovery
+        code) is needed only when the relay takes `password` but the vault does
+        not; see `_unlock`.
+        """
+        username = username.strip().lower()
+        vault, behind = await self._unlock(username, password, previous)
+        self._open_vault(vault, username)
+        try:
+            session = await self.relay.login(username, password, _token(vault))
+        except BaseException:
+            if behind:
+                self.vault = None
+                vault.close()
+            raise
+        if behind:
+            await asyncio.to_thread(vault.change_password, password)
+        await self._start_session(session)
+
+    async def unlock_and_resume(
+        self, username: str, password: str, previous: str | None = None
+    ) -> None:
         """Unlocks the vault and resumes the stored session token, logging in if it expired."""
         username = username.strip().lower()
-        vault = await asyncio.to_thread(Vault.unlock, self._user_dir(username), password)
+        vault, behind = await self._unlock(username, password, previous)
+        if behind:
+            # The reset ended every session: there is no token worth resuming.
+            self.vault = None
+            vault.close()
+            await self.login(username, password, previous)
+            return
         self._open_vault(vault, username)
         token = _token(vault)
         if token:
@@ -256,6 +275,57 @@ class ChatClient:
                 await self._start_session(await self.relay.resume(token))
                 return
         await self._start_session(await self.relay.login(username, password, token))
+
+    async def _unlock(
+        self, username: str, password: str, previous: str | None
+    ) -> tuple[Vault, bool]:
+        """The vault, and whether it is still wrapped under `previous` rather than `password`.
+
+        An operator reset changes the password on the relay only. When the vault
+        refuses `password`, the relay is asked whether it takes it: if it does,
+        `VaultBehind` asks the caller for `previous`; if not, the password is
+        simply wrong. The probe session is logged out at once, which closes this
+        client's connection: the next attempt needs a new client.
+        """
+        directory = self._user_dir(username)
+        if not Vault.exists(directory):
+            raise SessionError(
+                f"there is no vault for {username} on this device (in {directory}); "
+                "securechat keeps your keys where you registered"
+            )
+        try:
+            return await asyncio.to_thread(Vault.unlock, directory, password), False
+        except WrongPassword:
+            if previous is None:
+                await self._probe_relay(username, password)
+                raise
+        try:
+            if is_recovery_code(previous):
+                vault = await asyncio.to_thread(Vault.unlock_with_recovery, directory, previous)
+            else:
+                vault = await asyncio.to_thread(Vault.unlock, directory, previous)
+        except WrongPassword:
+            raise WrongPassword(
+                "Neither the password nor the previous password or recovery code "
+                "unlocks this vault."
+            ) from None
+        return vault, True
+
+    async def _probe_relay(self, username: str, password: str) -> None:
+        """Raises VaultBehind if the relay takes the password the vault refused."""
+        try:
+            await self.relay.login(username, password)
+        except ServerRejected as exc:
+            if exc.code == ErrorCode.UNAUTHORIZED:
+                return
+            raise
+        await self.relay.logout()
+        raise VaultBehind(
+            "The relay accepted this password, but the history on this device is still "
+            "locked with your previous password (an operator reset your password). Type the "
+            "previous password or your recovery code once: the history is then unlocked and "
+            "locked again under the new password."
+        )
 
     def _open_vault(self, vault: Vault, username: str) -> None:
         """Opens before the relay session starts, so the backlog can be decrypted at once."""
@@ -302,10 +372,15 @@ class ChatClient:
     async def reset_password(self, username: str, token: str, new_password: str) -> str | None:
         """Resets with a recovery code (returns the new one) or an operator token (None).
 
-        With a recovery code the vault on this device is re-wrapped, so history
-        and keys survive; an operator token resets only the relay account.
+        Signed in as `username`, the open vault is re-wrapped under the new
+        password whatever the token, and a new session replaces the one the
+        reset ended. Otherwise a recovery code re-wraps the vault here, and an
+        operator token resets only the relay account: the next login then asks
+        for the previous password or the recovery code (`VaultBehind`).
         """
         username = username.strip().lower()
+        if self.vault is not None and self.username == username:
+            return await self._reset_signed_in(self.vault, username, token, new_password)
         directory = self._user_dir(username)
         if is_recovery_code(token):
             vault = await asyncio.to_thread(Vault.unlock_with_recovery, directory, token)
@@ -324,6 +399,43 @@ class ChatClient:
             return new_code
         await self.relay.reset_password(username, token, new_password, None)
         return None
+
+    async def _reset_signed_in(
+        self, vault: Vault, username: str, token: str, new_password: str
+    ) -> str | None:
+        """Resets over this session, which the relay then ends, and signs in again.
+
+        The supervisor stops first, so the ended session is never reported as
+        expired to the UI in between.
+        """
+        recovery = is_recovery_code(token)
+        new_code = generate_recovery_code() if recovery else None
+        await self.relay.stop_supervising()
+        try:
+            await self.relay.reset_password(
+                username,
+                recovery_server_token(token).hex() if recovery else token,
+                new_password,
+                recovery_server_token(new_code) if new_code else None,
+            )
+        except BaseException:
+            self.relay.supervise()
+            raise
+        await asyncio.to_thread(vault.change_password, new_password)
+        if new_code is not None:
+            await asyncio.to_thread(vault.change_recovery_code, new_code)
+        await self.sign_in_again(new_password)
+        return new_code
+
+    async def sign_in_again(self, password: str) -> None:
+        """A new relay session with the vault still open: after expiry or a reset.
+
+        Drafts, history and the outbox stay as they are; the outbox drains once
+        the new session starts.
+        """
+        _, _, username = self._need_identity()
+        session = await self.relay.sign_in_again(username, password)
+        await self._start_session(session)
 
     async def logout(self) -> None:
         if self.vault is not None:

@@ -163,6 +163,37 @@ class RelayClient:
             )
         )
 
+    async def sign_in_again(self, username: str, password: str) -> F.Session:
+        """A new session on a new socket after the relay ended ours (expiry, a reset).
+
+        The supervisor that found the old session dead has stopped; the new
+        session starts a new one, and the outbox drains as after any login.
+        """
+        await self.stop_supervising()
+        await self._drop_connection()
+        self._ready.clear()
+        self._closing = False
+        self._set_state(ConnectionState.CONNECTING)
+        self._conn = await RelayConnection.open(
+            self.url, self._dispatch, pin_sha256=self.pin_sha256
+        )
+        session = await self.login(username, password)
+        self._set_state(ConnectionState.CONNECTED)
+        return session
+
+    async def stop_supervising(self) -> None:
+        """No reconnect until the next login: the caller is about to end the session itself."""
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+
+    def supervise(self) -> None:
+        """Reconnects again after `stop_supervising`, when the session was not ended after all."""
+        if self._supervisor is None and self.reconnect and not self._closing and self.token:
+            self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+
     async def logout(self) -> None:
         with contextlib.suppress(ConnectionLost):
             await self.request(lambda rid: F.Logout(rid=rid))

@@ -788,5 +788,8 @@ def _home_relative(path: Path) -> str:
 
 
 def _short(fingerprint: str) -> str:
-    """Enough of a fingerprint to recognise; `verify` shows the full safety number."""
-    return " ".join(fingerprint[i : i + 4] for i in range(0, min(len(fingerprint), 16), 4))
+    """The first four groups, enough to recognise; `verify` shows the full safety number.
+
+    The core already spaces the hex in groups of four, so the groups are taken as they are.
+    """
+    return " ".join(fingerprint.split()[:4])
