@@ -11,6 +11,7 @@ import asyncio
 import itertools
 from pathlib import Path
 
+from securechat.client.core import VAULT_BEHIND
 from securechat.client.events import (
     ConnectionChanged,
     ConnectionState,
@@ -35,7 +36,7 @@ from securechat.client.vault_store import (
     words,
 )
 from securechat.crypto.errors import AuthenticationFailed, WrongPassword
-from securechat.errors import ConnectionLost, ServerRejected, SessionError
+from securechat.errors import ConnectionLost, ServerRejected, SessionError, VaultBehind
 from securechat.protocol.limits import MAX_FILE_PLAINTEXT_BYTES
 from securechat.scanner import (
     ProviderReport,
@@ -48,6 +49,7 @@ from securechat.scanner import (
 
 RECOVERY_CODE = "ABCD-EFGH-JKMN-PQRS-TVWX-YZ12"
 NEW_RECOVERY_CODE = "2222-3333-4444-5555-6666-7777"
+OPERATOR_TOKEN = "op-operator-token"
 SAFETY_NUMBER = "12345 67890 12345 67890 12345 67890\n09876 54321 09876 54321 09876 54321"
 OFFERED_SAFETY_NUMBER = "55555 66666 77777 88888 99999 00000\n11111 22222 33333 44444 55555 66666"
 FINGERPRINT = "A1B2 C3D4 E5F6 A7B8 C9D0 A1B2 C3D4 E5F6 A7B8 C9D0"
@@ -63,11 +65,19 @@ TAMPERED = (
 class FakeClient:
     """Everything the TUI calls on ChatClient, in memory; `accounts` is the fake relay."""
 
-    def __init__(self, server_url: str, accounts: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        server_url: str,
+        accounts: dict[str, str] | None = None,
+        vaults: dict[str, str] | None = None,
+    ) -> None:
         self.server_url = server_url
         self.username: str | None = None
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self.accounts = accounts if accounts is not None else {}
+        """The relay's passwords."""
+        self.vaults = vaults if vaults is not None else {}
+        """Passwords that differ from the relay's: vaults an operator reset left behind."""
         self.states: dict[str, ConversationState] = {}
         self.key_changes: dict[str, ConversationState] = {}
         """peer -> the session state from before a pending key change."""
@@ -76,6 +86,7 @@ class FakeClient:
         self.sent: list[tuple[str, str]] = []
         self.deleted: list[str] = []
         self.account_deleted = False
+        self.signed_in_again = 0
         self.closed = False
         self._ids = itertools.count(1)
         self._eids = itertools.count(1)
@@ -113,20 +124,49 @@ class FakeClient:
         self.username = username
         return RECOVERY_CODE
 
-    async def login(self, username: str, password: str) -> None:
+    async def login(self, username: str, password: str, previous: str | None = None) -> None:
+        """As the core: the vault first, then the relay; `previous` after an operator reset."""
         if username not in self.accounts:
             raise SessionError(f"there is no vault for {username} on this device")
+        vault = self.vaults.get(username, self.accounts[username])
+        if password != vault:
+            if previous is None:
+                if self.accounts[username] == password:
+                    raise VaultBehind(VAULT_BEHIND)
+                raise WrongPassword("That password does not unlock this vault.")
+            if previous not in (vault, RECOVERY_CODE):
+                raise WrongPassword(
+                    "Neither the password nor the previous password or recovery code "
+                    "unlocks this vault."
+                )
         if self.accounts[username] != password:
-            raise WrongPassword("That password does not unlock this vault.")
+            raise ServerRejected("unauthorized", "wrong username or password")
+        self.vaults.pop(username, None)
         self.username = username
 
     async def reset_password(self, username: str, token: str, new_password: str) -> str | None:
+        """As the core: the relay always; the vault with a recovery code or when signed in."""
         if username not in self.accounts:
             raise ServerRejected("not_found", f"no account named {username!r}")
-        if token != RECOVERY_CODE:
+        operator = token.startswith("op-")
+        if token != RECOVERY_CODE and token != OPERATOR_TOKEN:
             raise ServerRejected("unauthorized", "that recovery code or token is not valid")
+        if operator and self.username != username:
+            self.vaults.setdefault(username, self.accounts[username])
         self.accounts[username] = new_password
+        if operator:
+            if self.username == username:
+                self.vaults.pop(username, None)
+            return None
+        self.vaults.pop(username, None)
         return NEW_RECOVERY_CODE
+
+    async def sign_in_again(self, password: str) -> None:
+        assert self.username is not None
+        if self.accounts[self.username] != password:
+            raise ServerRejected("unauthorized", "wrong username or password")
+        self.signed_in_again += 1
+        self._emit(ConnectionChanged(ConnectionState.CONNECTED))
 
     async def delete_account(self, password: str) -> None:
         assert self.username is not None

@@ -28,8 +28,9 @@ from tests.tui.conftest import (
     settle,
     sign_in,
     type_line,
+    wait_for_screen,
 )
-from tests.tui.fakes import OFFERED_SAFETY_NUMBER, SAFETY_NUMBER
+from tests.tui.fakes import OFFERED_SAFETY_NUMBER, OPERATOR_TOKEN, SAFETY_NUMBER
 
 
 def lines(pilot) -> list[str]:  # type: ignore[no-untyped-def]
@@ -464,3 +465,21 @@ async def test_missing_messages_are_shown_in_the_conversation(harness: Harness) 
         await settle(pilot)
         notices = [str(n.content) for n in pilot.app.screen.query(Notice)]
         assert "⚠ 1 message from bob is missing" in notices
+
+
+async def test_operator_reset_while_signed_in_keeps_history_and_session(harness: Harness) -> None:
+    """Signed in, the reset says history is kept, re-wraps at once and stays signed in."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        line = pilot.app.screen.query_one("#input", Input)
+        line.value = f"reset alice {OPERATOR_TOKEN} brand new password"
+        await pilot.press("enter")
+        await wait_for_screen(pilot, ConfirmScreen)
+        warning = " ".join(str(s.content) for s in pilot.app.screen.query(Static))
+        assert "history on this device is kept" in warning
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, MainScreen)
+        assert harness.accounts["alice"] == "brand new password"
+        assert "alice" not in harness.vaults
+        assert len(harness.clients) == 1  # the signed-in client did it

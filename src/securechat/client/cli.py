@@ -2,7 +2,9 @@
 
 Each run unlocks the vault, resumes (or opens) the relay session, does one
 thing and leaves. The password comes from SECURECHAT_PASSWORD or a prompt,
-never from the command line, where other users could read it in `ps`.
+never from the command line, where other users could read it in `ps`. After
+an operator reset, the previous password or the recovery code (needed once, to
+unlock this device's history) comes from SECURECHAT_OLD_PASSWORD or a prompt.
 
 Exit codes: 0 success; 1 the relay or the client refused (the message says
 why); 2 bad usage; 3 cannot reach the relay; 4 wrong password or locked vault.
@@ -37,7 +39,7 @@ from securechat.client.events import (
     TransferProgress,
 )
 from securechat.crypto.errors import WrongPassword
-from securechat.errors import ConnectionLost, SecureChatError
+from securechat.errors import ConnectionLost, SecureChatError, VaultBehind
 from securechat.scanner.report import format_verdict
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_LOCKED = 0, 1, 2, 3, 4
@@ -123,6 +125,12 @@ async def _run(args: argparse.Namespace) -> int:
     except WrongPassword as exc:
         print(f"securechat-cli: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except VaultBehind as exc:
+        print(
+            f"securechat-cli: {exc} Set SECURECHAT_OLD_PASSWORD, or run in a terminal to be asked.",
+            file=sys.stderr,
+        )
+        return EXIT_LOCKED
     except SecureChatError as exc:
         print(f"securechat-cli: {exc}", file=sys.stderr)
         return EXIT_REFUSED
@@ -146,7 +154,7 @@ async def _dispatch(client: ChatClient, args: argparse.Namespace) -> int:
             print(f"new recovery code (the old one is used up): {new_code}")
         return EXIT_OK
     password = _password()
-    await client.unlock_and_resume(args.user, password)
+    await _unlock(client, args.user, password)
     actions: dict[str, Callable[[], Awaitable[int]]] = {
         "login": lambda: _done(f"logged in as {args.user}"),
         "logout": lambda: _then(client.logout(), "logged out"),
@@ -165,6 +173,30 @@ async def _dispatch(client: ChatClient, args: argparse.Namespace) -> int:
         ),
     }
     return await actions[command]()
+
+
+async def _unlock(client: ChatClient, user: str, password: str) -> None:
+    """After an operator reset the vault needs the previous password or the recovery code.
+
+    It comes from SECURECHAT_OLD_PASSWORD or, in a terminal, a prompt; the vault
+    is then re-wrapped under the new password, so this happens once.
+    """
+    previous = os.environ.get("SECURECHAT_OLD_PASSWORD") or None
+    try:
+        await client.unlock_and_resume(user, password, previous)
+    except VaultBehind:
+        if previous is not None or not sys.stdin.isatty():
+            raise
+        print(
+            "the relay took the new password; this device's history is still locked "
+            "under the previous one",
+            file=sys.stderr,
+        )
+        previous = getpass.getpass("previous password or recovery code: ")
+        await client.connect()
+        await client.unlock_and_resume(user, password, previous)
+    if previous is not None:
+        print("your history here is unlocked, and now locked under the new password")
 
 
 async def _done(text: str) -> int:

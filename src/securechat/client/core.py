@@ -77,6 +77,7 @@ from securechat.errors import (
 )
 from securechat.protocol import frames as F
 from securechat.protocol.errors import ErrorCode
+from securechat.protocol.limits import OPERATOR_TOKEN_PREFIX
 from securechat.scanner import InvalidURL, Verdict, decide_from_hashes, prefixes_for
 
 log = logging.getLogger("securechat.client")
@@ -110,6 +111,25 @@ def _saved(blob_id: str) -> str:
 
 
 K_UPLOADS = "uploads"
+
+
+VAULT_BEHIND = (
+    "The relay accepted this password, but the history on this device is still "
+    "locked with your previous password (an operator reset your password). Type the "
+    "previous password or your recovery code once: the history is then unlocked and "
+    "locked again under the new password."
+)
+
+
+def reset_token_kind(token: str) -> str:
+    """ "recovery", "operator" or "invalid": what a reset with `token` does to local history.
+
+    A recovery code unlocks the vault and keeps it; an operator token resets the
+    relay account only, so the vault waits for the previous password.
+    """
+    if is_recovery_code(token):
+        return "recovery"
+    return "operator" if token.startswith(OPERATOR_TOKEN_PREFIX) else "invalid"
 
 
 class PendingUpload(msgspec.Struct, frozen=True, array_like=True):
@@ -284,8 +304,8 @@ class ChatClient:
         An operator reset changes the password on the relay only. When the vault
         refuses `password`, the relay is asked whether it takes it: if it does,
         `VaultBehind` asks the caller for `previous`; if not, the password is
-        simply wrong. The probe session is logged out at once, which closes this
-        client's connection: the next attempt needs a new client.
+        simply wrong. The probe session is logged out at once, which closes the
+        connection: `connect()` again before the next attempt.
         """
         directory = self._user_dir(username)
         if not Vault.exists(directory):
@@ -320,12 +340,7 @@ class ChatClient:
                 return
             raise
         await self.relay.logout()
-        raise VaultBehind(
-            "The relay accepted this password, but the history on this device is still "
-            "locked with your previous password (an operator reset your password). Type the "
-            "previous password or your recovery code once: the history is then unlocked and "
-            "locked again under the new password."
-        )
+        raise VaultBehind(VAULT_BEHIND)
 
     def _open_vault(self, vault: Vault, username: str) -> None:
         """Opens before the relay session starts, so the backlog can be decrypted at once."""

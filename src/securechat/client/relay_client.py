@@ -88,7 +88,11 @@ class RelayClient:
     # --- connection ----------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Opens the first connection; errors here are reported, not retried."""
+        """Opens the first connection; errors here are reported, not retried.
+
+        Also after `logout`, for the next login on the same client.
+        """
+        self._closing = False
         self._set_state(ConnectionState.CONNECTING)
         self._conn = await RelayConnection.open(
             self.url, self._dispatch, pin_sha256=self.pin_sha256
