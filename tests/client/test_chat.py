@@ -13,6 +13,7 @@ from securechat.client.events import (
     ConversationState,
     DeliveryChanged,
     DeliveryState,
+    ErrorRaised,
     KeyChanged,
     KeyShared,
     MessageReceived,
@@ -20,7 +21,7 @@ from securechat.client.events import (
 )
 from securechat.errors import SessionError
 from securechat.server.app import RelayServer
-from tests.client.helpers import PASSWORD, clients, secure, wait_for
+from tests.client.helpers import PASSWORD, clients, drain, secure, wait_for
 
 
 @pytest.fixture
@@ -184,3 +185,23 @@ async def test_a_format_1_message_from_an_older_client_is_still_shown(
     assert (event.text, event.ts) == ("from an old client", 1_700_000_000.0)
     await alice.send_text("bob", "and a new one")
     assert (await wait_for(bob, MessageReceived)).text == "and a new one"
+
+
+async def test_deleting_a_conversation_keeps_the_peers_session_working(
+    pair: tuple[ChatClient, ChatClient],
+) -> None:
+    """Only history goes: the peer's next message opens, and the reply reaches them."""
+    alice, bob = pair
+    await secure(alice, bob)
+    await alice.send_text("bob", "before the delete")
+    await wait_for(bob, MessageReceived, text="before the delete")
+    await alice.delete_conversation("bob")
+    assert alice.history("bob") == []
+    await bob.send_text("alice", "still there?")
+    received = await wait_for(alice, MessageReceived, peer="bob")
+    assert received.text == "still there?"
+    assert not [e for e in drain(alice) if isinstance(e, ErrorRaised)]
+    assert alice.conversation_state("bob") == ConversationState.ACTIVE
+    assert [c.peer for c in alice.conversations()] == ["bob"]
+    await alice.send_text("bob", "yes")
+    assert (await wait_for(bob, MessageReceived, text="yes")).peer == "alice"

@@ -85,6 +85,8 @@ class FakeClient:
         self.messages: list[StoredMessage] = []
         self.sent: list[tuple[str, str]] = []
         self.deleted: list[str] = []
+        self.hidden: set[str] = set()
+        """Conversations deleted here whose session stays."""
         self.account_deleted = False
         self.signed_in_again = 0
         self.closed = False
@@ -256,10 +258,10 @@ class FakeClient:
         return eid
 
     async def delete_conversation(self, peer: str) -> None:
+        """As the core: the history goes, the session (and any key change) stays."""
         self.deleted.append(peer)
         self.messages = [m for m in self.messages if m.record.peer != peer]
-        self.states.pop(peer, None)
-        self.key_changes.pop(peer, None)
+        self.hidden.add(peer)
         self.unread.pop(peer, None)
 
     # --- history
@@ -282,7 +284,7 @@ class FakeClient:
         return found[:limit]
 
     def conversations(self) -> list[ConversationRecord]:
-        peers = list(self.states)
+        peers = [p for p in self.states if p not in self.hidden]
         last = {m.record.peer: m.record.ts for m in self.messages}
         records = [
             ConversationRecord(peer=p, last_ts=last.get(p, 0.0), unread=self.unread.get(p, 0))
@@ -410,6 +412,7 @@ class FakeClient:
         )
         self.messages.append(StoredMessage(message_id, record))
         self.states.setdefault(peer, ConversationState.NONE)
+        self.hidden.discard(peer)
         return message_id
 
     def add_history(self, peer: str, texts: list[str]) -> None:

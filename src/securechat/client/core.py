@@ -1148,12 +1148,16 @@ class ChatClient:
         self._need_vault().mark_read(peer)
 
     async def delete_conversation(self, peer: str) -> None:
-        """Forgets the conversation here and whatever the relay still queues for it."""
+        """Forgets the history here and whatever the relay still queues for it.
+
+        The end-to-end session and the pinned key stay, as in Signal: the peer
+        cannot see the delete, so their next message must still open here, and
+        a reply must still open there.
+        """
         vault = self._need_vault()
         with contextlib.suppress(SecureChatError):
             await self.relay.request(lambda rid: F.DeleteConversation(rid=rid, peer=peer))
         vault.delete_conversation(peer)
-        vault.delete(_session(peer))
 
 
 class _LazyOutbox:

@@ -665,7 +665,8 @@ class MainScreen(Screen[None]):
             ConfirmScreen(
                 f"Delete the conversation with {user}?",
                 f"This removes every message with {user} from this device and whatever the "
-                "relay still holds for it. It cannot be undone.",
+                "relay still holds for it. It cannot be undone. The end-to-end session "
+                f"stays, so {user} can still write to you.",
                 "Delete conversation",
             ),
             chosen,
