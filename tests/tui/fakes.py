@@ -86,6 +86,7 @@ class FakeClient:
         self.sent: list[tuple[str, str]] = []
         self.deleted: list[str] = []
         self.hidden: set[str] = set()
+        self.verified: set[str] = set()
         """Conversations deleted here whose session stays."""
         self.account_deleted = False
         self.signed_in_again = 0
@@ -208,7 +209,21 @@ class FakeClient:
         if peer not in self.states:
             raise SessionError(f"no key known for {peer}: ask them to `sharekey {self.username}`")
         offered = OFFERED_SAFETY_NUMBER if peer in self.key_changes else None
-        return SafetyNumbers(peer, SAFETY_NUMBER, offered)
+        return SafetyNumbers(peer, SAFETY_NUMBER, offered, self.is_verified(peer))
+
+    def mark_verified(self, peer: str) -> str:
+        if peer not in self.states:
+            raise SessionError(f"no key known for {peer}: ask them to `sharekey {self.username}`")
+        if peer in self.key_changes:
+            raise SessionError(
+                f"{peer}'s key changed: keep the pinned key or accept the new one first"
+            )
+        self.verified.add(peer)
+        self._emit(ConversationChanged(peer, self.conversation_state(peer), FINGERPRINT))
+        return FINGERPRINT
+
+    def is_verified(self, peer: str) -> bool:
+        return peer in self.verified
 
     def trust(self, peer: str) -> str:
         if peer not in self.states:
@@ -434,6 +449,7 @@ class FakeClient:
     def change_key(self, peer: str) -> None:
         """Another key is offered for `peer` (by the relay, or by the peer on a new device)."""
         self.key_changes[peer] = self.states.get(peer, ConversationState.NONE)
+        self.verified.discard(peer)  # as the core: any key change clears the mark
         self._emit(KeyChanged(peer, FINGERPRINT, OFFERED_FINGERPRINT))
         self._emit(ConversationChanged(peer, ConversationState.KEY_CHANGED, OFFERED_FINGERPRINT))
 

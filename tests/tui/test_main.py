@@ -483,3 +483,25 @@ async def test_operator_reset_while_signed_in_keeps_history_and_session(harness:
         assert harness.accounts["alice"] == "brand new password"
         assert "alice" not in harness.vaults
         assert len(harness.clients) == 1  # the signed-in client did it
+
+
+async def test_mark_as_verified_shows_a_tick_that_a_key_change_clears(harness: Harness) -> None:
+    """verify offers "Mark as verified"; the ✓ shows in the list until the key changes."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        assert "bob ✓" not in conversation_list(pilot)
+        await type_line(pilot, "verify bob")
+        assert isinstance(pilot.app.screen, SafetyNumberScreen)
+        await pilot.click("#mark-verified")
+        await settle(pilot)
+        assert "bob ✓" in conversation_list(pilot)
+        assert "marked verified" in feedback(pilot)
+        await type_line(pilot, "verify bob")
+        assert "marked bob's key as verified" in str(
+            pilot.app.screen.query_one("#verified-note", Static).content
+        )
+        assert not pilot.app.screen.query("#mark-verified")
+        await pilot.press("escape")
+        harness.client.change_key("bob")
+        await settle(pilot)
+        assert "bob ✓" not in conversation_list(pilot)

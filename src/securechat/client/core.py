@@ -49,6 +49,7 @@ from securechat.client.trust import (
 )
 from securechat.client.trust import offered_name as _offered
 from securechat.client.trust import pin_name as _pin
+from securechat.client.trust import verified_name as _verified
 from securechat.client.vault_store import (
     ConversationRecord,
     MessageRecord,
@@ -542,7 +543,30 @@ class ChatClient:
             peer,
             IdentityPublicKey(pinned),
             IdentityPublicKey(offered) if offered else None,
+            self.is_verified(peer),
         )
+
+    def mark_verified(self, peer: str) -> str:
+        """Records that the user compared the safety number of the pinned key; returns its
+        fingerprint. A later key change clears the mark (see `is_verified`)."""
+        vault = self._need_vault()
+        pinned = vault.get(_pin(peer))
+        if pinned is None:
+            raise SessionError(f"no key known for {peer}: ask them to `sharekey {self.username}`")
+        if vault.get(_offered(peer)) is not None:
+            raise SessionError(
+                f"{peer}'s key changed: keep the pinned key or accept the new one first"
+            )
+        vault.put(_verified(peer), pinned)
+        fingerprint = IdentityPublicKey(pinned).fingerprint_hex()
+        self._emit(ConversationChanged(peer, self.conversation_state(peer), fingerprint))
+        return fingerprint
+
+    def is_verified(self, peer: str) -> bool:
+        """The user marked the pinned key, and no key change happened since."""
+        vault = self._need_vault()
+        marked = vault.get(_verified(peer))
+        return marked is not None and marked == vault.get(_pin(peer))
 
     def reject(self, peer: str) -> str:
         """Keeps the pinned key and drops the offered one; returns the pinned fingerprint.
@@ -592,13 +616,16 @@ class ChatClient:
         vault.put(_pin(peer), offered)
         vault.delete(_offered(peer))
         vault.delete(_session(peer))
+        vault.delete(_verified(peer))
         fingerprint = IdentityPublicKey(offered).fingerprint_hex()
         self._emit(ConversationChanged(peer, ConversationState.NONE, fingerprint))
         return fingerprint
 
     def _key_changed(self, peer: str, pinned: bytes, offered: bytes) -> None:
+        """A different key is on offer: the verified mark goes, whichever key is kept."""
         vault = self._need_vault()
         vault.put(_offered(peer), offered)
+        vault.delete(_verified(peer))
         old_fp = IdentityPublicKey(pinned).fingerprint_hex()
         new_fp = IdentityPublicKey(offered).fingerprint_hex()
         self._emit(KeyChanged(peer, old_fp, new_fp))

@@ -45,6 +45,7 @@ from securechat.client.events import (
     TransferProgress,
 )
 from securechat.client.transfers import human_size
+from securechat.client.trust import short_fingerprint
 from securechat.client.vault_store import MessageRecord, StoredMessage
 from securechat.crypto.errors import AuthenticationFailed
 from securechat.errors import ConnectionLost, SecureChatError, ServerRejected
@@ -190,7 +191,8 @@ class MainScreen(Screen[None]):
                     await chat.add_notice(f"🔒 end-to-end session with {peer} is active")
                 self._refresh()
             case KeyShared(peer=peer, fingerprint=fingerprint):
-                self._say(f"{peer} shared their key ({_short(fingerprint)}); `talk {peer}` next")
+                short = short_fingerprint(fingerprint)
+                self._say(f"{peer} shared their key ({short}); `talk {peer}` next")
                 self._refresh()
             case KeyChanged(peer=peer):
                 self.notify(
@@ -244,7 +246,11 @@ class MainScreen(Screen[None]):
         records = self.client.conversations()
         summaries = [
             ConversationSummary(
-                r.peer, r.unread, r.peer in self.online, self.client.conversation_state(r.peer)
+                r.peer,
+                r.unread,
+                r.peer in self.online,
+                self.client.conversation_state(r.peer),
+                self.client.is_verified(r.peer),
             )
             for r in records
         ]
@@ -590,7 +596,7 @@ class MainScreen(Screen[None]):
             self._say(str(exc), error=True)
             return
         self._say(
-            f"your key went to {user} (your fingerprint {_short(fingerprint)}). "
+            f"your key went to {user} (your fingerprint {short_fingerprint(fingerprint)}). "
             f"Once {user} shares theirs, `talk {user}`."
         )
         if self.current is None:
@@ -622,8 +628,22 @@ class MainScreen(Screen[None]):
                 self._trust(user)
             elif choice == "keep":
                 self._reject(user)
+            elif choice == "verified":
+                self._mark_verified(user)
 
         self.app.push_screen(SafetyNumberScreen(numbers), chosen)
+
+    def _mark_verified(self, user: str) -> None:
+        try:
+            fingerprint = self.client.mark_verified(user)
+        except SecureChatError as exc:
+            self._say(str(exc), error=True)
+            return
+        self._say(
+            f"✓ {user}'s key {short_fingerprint(fingerprint)} is marked verified; "
+            "a key change clears the mark"
+        )
+        self._refresh()
 
     def _reject(self, user: str) -> None:
         """Keeps the pinned key; the KeyKept event shows the stored warning."""
@@ -632,7 +652,9 @@ class MainScreen(Screen[None]):
         except SecureChatError as exc:
             self._say(str(exc), error=True)
             return
-        self._say(f"you kept {user}'s key {_short(fingerprint)}; the new key is rejected")
+        self._say(
+            f"you kept {user}'s key {short_fingerprint(fingerprint)}; the new key is rejected"
+        )
         self._refresh()
 
     def _trust(self, user: str) -> None:
@@ -641,9 +663,8 @@ class MainScreen(Screen[None]):
         except SecureChatError as exc:
             self._say(str(exc), error=True)
             return
-        self._say(
-            f"you trust {user}'s key {_short(fingerprint)}; `talk {user}` starts a new session"
-        )
+        short = short_fingerprint(fingerprint)
+        self._say(f"you trust {user}'s key {short}; `talk {user}` starts a new session")
         self._refresh()
 
     def _search(self, query: str) -> None:
@@ -786,11 +807,3 @@ def _home_relative(path: Path) -> str:
         return "~/" + str(path.relative_to(Path.home()))
     except ValueError:
         return str(path)
-
-
-def _short(fingerprint: str) -> str:
-    """The first four groups, enough to recognise; `verify` shows the full safety number.
-
-    The core already spaces the hex in groups of four, so the groups are taken as they are.
-    """
-    return " ".join(fingerprint.split()[:4])

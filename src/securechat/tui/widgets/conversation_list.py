@@ -26,6 +26,8 @@ class ConversationSummary:
     unread: int
     online: bool
     state: ConversationState
+    verified: bool = False
+    """The user compared safety numbers and marked the key (cleared by a key change)."""
 
 
 def badge(state: ConversationState) -> Text:
@@ -68,6 +70,8 @@ class ConversationList(OptionList):
         # Usernames are limited to [a-z0-9_.-] by the relay, so they are safe as text.
         dot = Text("● ", style="green") if summary.online else Text("○ ", style="dim")
         line = Text.assemble(dot, (summary.peer, "bold"))
+        if summary.verified:
+            line.append(" ✓", style="bold green")
         if summary.unread:
             line.append(f" ({summary.unread})", style="bold cyan")
         line.append("\n  ")
