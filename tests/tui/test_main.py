@@ -10,12 +10,14 @@ from securechat.client.events import (
     ConversationState,
     MessageReceived,
     MessagesMissing,
+    PresenceChanged,
 )
 from securechat.tui.screens.confirm import ConfirmScreen
 from securechat.tui.screens.help import HelpScreen
 from securechat.tui.screens.main import MainScreen
 from securechat.tui.screens.safety import SafetyNumberScreen
 from securechat.tui.screens.search import SearchScreen
+from securechat.tui.screens.sign_in_again import SignInAgainScreen
 from securechat.tui.screens.signin import SignInScreen
 from securechat.tui.widgets.chat_log import ChatLog, MessageLine
 from securechat.tui.widgets.command_input import CommandInput
@@ -505,3 +507,42 @@ async def test_mark_as_verified_shows_a_tick_that_a_key_change_clears(harness: H
         harness.client.change_key("bob")
         await settle(pilot)
         assert "bob ✓" not in conversation_list(pilot)
+
+
+async def test_an_ended_session_offers_sign_in_in_place_and_keeps_the_draft(
+    harness: Harness,
+) -> None:
+    """Header no longer claims online; the dialog signs in again over the main screen."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client._emit(PresenceChanged("bob", "online"))
+        await settle(pilot)
+        assert " online" in str(pilot.app.screen.query_one("#chat-header").content)
+        line = pilot.app.screen.query_one("#input", Input)
+        line.value = "half-typed draft"
+        harness.client._emit(
+            ConnectionChanged(
+                ConnectionState.CLOSED, "session expired; sign in again", session_ended=True
+            )
+        )
+        await wait_for_screen(pilot, SignInAgainScreen)
+        header = str(main_screen_below(pilot).query_one("#chat-header").content)
+        assert " online" not in header and " offline" in header
+        field = pilot.app.screen.query_one("#again-password", Input)
+        field.value = "not the password"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "wrong username or password" in str(
+            pilot.app.screen.query_one("#again-error", Static).content
+        )
+        field.value = PASSWORD
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, MainScreen)
+        assert harness.client.signed_in_again == 1
+        assert pilot.app.screen.query_one("#input", Input).value == "half-typed draft"
+
+
+def main_screen_below(pilot) -> MainScreen:  # type: ignore[no-untyped-def]
+    [screen] = [s for s in pilot.app.screen_stack if isinstance(s, MainScreen)]
+    return screen

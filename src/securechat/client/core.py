@@ -190,6 +190,10 @@ class ChatClient:
         ):
             for pending in self._pending_uploads():
                 self._spawn(self._finish_upload(pending))
+            # The relay keeps watches per connection: a new one watches nobody yet.
+            peers = [c.peer for c in self.vault.conversations()]
+            if peers:
+                self._spawn(self._watch(peers))
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -37,6 +37,9 @@ class DeliveryState(StrEnum):
 class ConnectionChanged:
     state: ConnectionState
     detail: str = ""
+    session_ended: bool = False
+    """CLOSED because the relay no longer takes the session (expired, password reset):
+    only a new sign-in (`ChatClient.sign_in_again`) brings the connection back."""
 
 
 @dataclass(frozen=True, slots=True)

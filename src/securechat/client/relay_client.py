@@ -355,7 +355,14 @@ class RelayClient:
                 return
             except ServerRejected as exc:
                 if exc.code == ErrorCode.UNAUTHORIZED:
-                    self._set_state(ConnectionState.CLOSED, "session expired; log in again")
+                    self.state = ConnectionState.CLOSED
+                    self.on_event(
+                        ConnectionChanged(
+                            ConnectionState.CLOSED,
+                            "session expired; sign in again",
+                            session_ended=True,
+                        )
+                    )
                     return
                 # Refused for now (e.g. too many connections): drop this socket and retry.
                 await self._drop_connection()

@@ -30,6 +30,7 @@ from textual.widgets import Footer, Input, Static
 from securechat.client.core import ChatClient
 from securechat.client.events import (
     ConnectionChanged,
+    ConnectionState,
     ConversationChanged,
     ConversationState,
     DeliveryChanged,
@@ -61,6 +62,7 @@ from securechat.tui.screens.help import HelpScreen
 from securechat.tui.screens.safety import Choice, SafetyNumberScreen
 from securechat.tui.screens.scan import ScanScreen
 from securechat.tui.screens.search import SearchScreen
+from securechat.tui.screens.sign_in_again import SignInAgainScreen
 from securechat.tui.widgets.chat_log import ChatLog, FileLine, MessageLine
 from securechat.tui.widgets.command_input import CommandInput
 from securechat.tui.widgets.conversation_header import ConversationHeader
@@ -150,9 +152,15 @@ class MainScreen(Screen[None]):
     async def _core_event(self, message: CoreEvent) -> None:
         chat = self.query_one(ChatLog)
         match message.event:
-            case ConnectionChanged(state=state, detail=detail):
+            case ConnectionChanged(state=state, detail=detail, session_ended=ended):
                 status = self.query_one(StatusBar)
                 status.connection, status.detail = state, detail
+                if state != ConnectionState.CONNECTED:
+                    # Presence is unknown while disconnected; the core watches again after.
+                    self.online.clear()
+                    self._refresh()
+                if ended:
+                    self._ask_to_sign_in_again(detail)
             case MessageReceived(
                 peer=peer, text=text, ts=ts, message_id=message_id, received_ts=received
             ):
@@ -225,6 +233,26 @@ class MainScreen(Screen[None]):
                 self.notify(one_line(text, 200), severity="error", timeout=10)
             case _:
                 pass
+
+    def _ask_to_sign_in_again(self, reason: str) -> None:
+        """In place, over this screen: the draft, the conversation and the outbox stay."""
+        if isinstance(self.app.screen, SignInAgainScreen):
+            return
+
+        async def attempt(password: str) -> str | None:
+            try:
+                await self.client.sign_in_again(password)
+            except SecureChatError as exc:
+                return str(exc)
+            return None
+
+        def done(signed_in: bool | None) -> None:
+            if signed_in:
+                self._say("signed in again; unsent messages are going out")
+            else:
+                self.app.exit()
+
+        self.app.push_screen(SignInAgainScreen(self.me, reason, attempt), done)
 
     def _in_view(self, peer: str) -> bool:
         chat = self.query_one(ChatLog)
