@@ -208,6 +208,9 @@ async def test_deleting_a_conversation_keeps_the_peers_session_working(
     assert [c.peer for c in alice.conversations()] == ["bob"]
     await alice.send_text("bob", "yes")
     assert (await wait_for(bob, MessageReceived, text="yes")).peer == "alice"
+    # Contacts again: alice follows bob's presence again without signing in anew.
+    await bob.close()
+    await wait_for(alice, PresenceChanged, user="bob", state="offline", timeout=5)
 
 
 async def test_the_receiving_side_follows_presence_from_the_first_envelope(

@@ -394,12 +394,16 @@ class Relay:
         return states
 
     def conversation_deleted(self, user: str, peer: str) -> None:
-        """They are no longer contacts: neither follows the other's presence on this node."""
+        """They are no longer contacts: neither follows the other's presence on this node
+        until a new envelope between them is committed, which starts the watches again."""
         for watched, watcher in ((peer, user), (user, peer)):
             outlets = self.watchers.get(watched)
             if outlets is None:
                 continue
-            outlets.difference_update(o for o in list(outlets) if o.username == watcher)
+            ended = [o for o in outlets if o.username == watcher]
+            outlets.difference_update(ended)
+            for outlet in ended:
+                self.waiting_watches.setdefault(outlet, set()).add(watched)
             if not outlets:
                 del self.watchers[watched]
 
