@@ -159,6 +159,26 @@ async def test_message_to_a_deleted_account_fails_with_the_reason(
     failed = await wait_for(alice, DeliveryChanged, eid=eid, state=DeliveryState.FAILED)
     assert isinstance(failed, DeliveryChanged)
     assert failed.detail == "no account named 'bob'"
+    assert alice.peer_deleted("bob")
+
+
+async def test_a_contact_who_deletes_their_account_is_remembered_as_deleted(
+    relay_url: str, tmp_path: Path
+) -> None:
+    """The relay's `deleted` push is kept in the vault: after a restart it still shows."""
+    async with clients(relay_url, tmp_path, "alice", "bob") as (alice, bob):
+        await secure(alice, bob)
+        assert not alice.peer_deleted("bob")
+        await bob.delete_account(PASSWORD)
+        await wait_for(alice, PresenceChanged, user="bob", state="deleted")
+        assert alice.peer_deleted("bob")
+    again = ChatClient(relay_url, tmp_path / "alice")
+    try:
+        await again.connect()
+        await again.login("alice", PASSWORD)
+        assert again.peer_deleted("bob")
+    finally:
+        await again.close()
 
 
 async def test_a_format_1_message_from_an_older_client_is_still_shown(

@@ -24,6 +24,7 @@ from securechat.client.events import (
     KeyChanged,
     KeyKept,
     MessageReceived,
+    PresenceChanged,
     TransferProgress,
 )
 from securechat.client.filenames import sanitise_filename
@@ -87,6 +88,8 @@ class FakeClient:
         self.deleted: list[str] = []
         self.hidden: set[str] = set()
         self.verified: set[str] = set()
+        self.gone: set[str] = set()
+        """Peers whose account the relay reported deleted."""
         """Conversations deleted here whose session stays."""
         self.account_deleted = False
         self.signed_in_again = 0
@@ -224,6 +227,9 @@ class FakeClient:
 
     def is_verified(self, peer: str) -> bool:
         return peer in self.verified
+
+    def peer_deleted(self, peer: str) -> bool:
+        return peer in self.gone
 
     def trust(self, peer: str) -> str:
         if peer not in self.states:
@@ -440,6 +446,11 @@ class FakeClient:
         message_id = self._store(peer, False, text)
         self.unread[peer] = self.unread.get(peer, 0) + 1
         self._emit(MessageReceived(peer, text, self.messages[-1].record.ts, message_id))
+
+    def peer_deletes_account(self, peer: str) -> None:
+        """The relay pushes that `peer`'s account is gone, as the core reports it."""
+        self.gone.add(peer)
+        self._emit(PresenceChanged(peer, "deleted"))
 
     def activate(self, peer: str) -> None:
         """The peer answered the session set-up."""

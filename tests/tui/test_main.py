@@ -546,3 +546,16 @@ async def test_an_ended_session_offers_sign_in_in_place_and_keeps_the_draft(
 def main_screen_below(pilot) -> MainScreen:  # type: ignore[no-untyped-def]
     [screen] = [s for s in pilot.app.screen_stack if isinstance(s, MainScreen)]
     return screen
+
+
+async def test_a_deleted_contact_is_shown_as_deleted(harness: Harness) -> None:
+    """No presence dot or E2E badge for an account that is gone: the list and header say so."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        assert "🔒 E2E Active" in conversation_list(pilot)
+        harness.client.peer_deletes_account("bob")
+        await settle(pilot)
+        listed = conversation_list(pilot)
+        assert "account deleted" in listed and "E2E Active" not in listed
+        header = str(pilot.app.screen.query_one("#chat-header").content)
+        assert "account deleted" in header and "online" not in header

@@ -103,6 +103,12 @@ def _token(vault: Vault) -> str | None:
     return raw.decode() if raw else None
 
 
+def _gone(peer: str) -> str:
+    """Set once the relay said `peer`'s account was deleted: after a restart the relay
+    no longer knows them as a contact, so the vault remembers."""
+    return f"gone:{peer}"
+
+
 def _file(blob_id: str) -> str:
     return f"file:{blob_id}"
 
@@ -181,6 +187,13 @@ class ChatClient:
     # --- plumbing ------------------------------------------------------------------
 
     def _emit(self, event: Event) -> None:
+        if (
+            isinstance(event, DeliveryChanged)
+            and event.state == DeliveryState.FAILED
+            and event.code == ErrorCode.NOT_FOUND
+            and self.vault is not None
+        ):
+            self.vault.put(_gone(event.peer), b"1")
         self.events.put_nowait(event)
         if (
             isinstance(event, ConnectionChanged)
@@ -792,6 +805,9 @@ class ChatClient:
             self._confirm_again(vault, envelope)
             return
         peer = envelope.sender
+        if vault.get(_gone(peer)) is not None:
+            # The name has an account again (a new one: its key is checked as any other).
+            vault.delete(_gone(peer))
         try:
             outer = P.decode_outer(envelope.body)
             match outer:
@@ -979,6 +995,8 @@ class ChatClient:
     async def _on_push(self, frame: F.ServerFrame) -> None:
         match frame:
             case F.Presence():
+                if frame.state == "deleted" and self.vault is not None:
+                    self.vault.put(_gone(frame.user), b"1")
                 self._emit(PresenceChanged(frame.user, frame.state))
             case F.PrekeysLow():
                 self._spawn(self._maintain_prekeys(frame.remaining))
@@ -1174,6 +1192,10 @@ class ChatClient:
     def conversations(self) -> list[ConversationRecord]:
         """Every conversation with its unread count, most recent first."""
         return self._need_vault().conversations()
+
+    def peer_deleted(self, peer: str) -> bool:
+        """The relay reported `peer`'s account deleted: nothing sent to them can arrive."""
+        return self._need_vault().get(_gone(peer)) is not None
 
     def mark_read(self, peer: str) -> None:
         self._need_vault().mark_read(peer)

@@ -61,6 +61,8 @@ class DeliveryChanged:
     eid: str
     state: DeliveryState
     detail: str = ""
+    code: str = ""
+    """The relay's error code when FAILED (`not_found`: the peer's account is gone)."""
 
 
 @dataclass(frozen=True, slots=True)

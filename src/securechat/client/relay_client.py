@@ -387,4 +387,4 @@ class RelayClient:
 def _rejected_event(item: OutboxItem, exc: ServerRejected) -> Event:
     from securechat.client.events import DeliveryChanged, DeliveryState
 
-    return DeliveryChanged(item.to, item.eid, DeliveryState.FAILED, exc.message)
+    return DeliveryChanged(item.to, item.eid, DeliveryState.FAILED, exc.message, exc.code)

@@ -191,6 +191,8 @@ class MainScreen(Screen[None]):
                     resumed = self._stored(peer, lambda m: m.record.eid == eid, kind="file")
                     if resumed is not None:
                         await chat.append(resumed)
+                if state == DeliveryState.FAILED:
+                    self._refresh()  # a failure may say the account is gone
             case PresenceChanged(user=user, state=state):
                 (self.online.add if state == "online" else self.online.discard)(user)
                 self._refresh()
@@ -279,6 +281,7 @@ class MainScreen(Screen[None]):
                 r.peer in self.online,
                 self.client.conversation_state(r.peer),
                 self.client.is_verified(r.peer),
+                self.client.peer_deleted(r.peer),
             )
             for r in records
         ]
@@ -289,7 +292,10 @@ class MainScreen(Screen[None]):
         state = (
             self.client.conversation_state(self.current) if self.current else ConversationState.NONE
         )
-        self.query_one(ConversationHeader).show(self.current, state, self.current in self.online)
+        deleted = self.current is not None and self.client.peer_deleted(self.current)
+        self.query_one(ConversationHeader).show(
+            self.current, state, self.current in self.online, deleted
+        )
         self.query_one(CommandInput).usernames = [s.peer for s in summaries]
 
     def _say(self, text: str, error: bool = False) -> None:
