@@ -209,8 +209,9 @@ async def test_cli_login_after_an_operator_reset_takes_the_old_password_from_the
         out, err = capsys.readouterr()
         return code, out, err
 
-    code, _, err = await run("reset", "alice", token)
+    code, out, err = await run("reset", "alice", token)
     assert code == 0, err
+    assert "next login asks once for the previous password" in out
     code, _, err = await run("login")
     assert code == 4 and "SECURECHAT_OLD_PASSWORD" in err and "previous password" in err
     monkeypatch.setenv("SECURECHAT_OLD_PASSWORD", PASSWORD)

@@ -152,6 +152,11 @@ async def _dispatch(client: ChatClient, args: argparse.Namespace) -> int:
         print("password reset; every session was logged out")
         if new_code:
             print(f"new recovery code (the old one is used up): {new_code}")
+        else:
+            print(
+                "an operator's token cannot open this device's history: the next login asks "
+                "once for the previous password or the recovery code (SECURECHAT_OLD_PASSWORD)"
+            )
         return EXIT_OK
     password = _password()
     await _unlock(client, args.user, password)
