@@ -129,7 +129,7 @@ VAULT_BEHIND = (
 
 
 def reset_token_kind(token: str) -> str:
-    """ "recovery", "operator" or "invalid": what a reset with `token` does to local history.
+    """What a reset with `token` does to local history: recovery, operator or invalid.
 
     A recovery code unlocks the vault and keeps it; an operator token resets the
     relay account only, so the vault waits for the previous password.
