@@ -30,7 +30,9 @@ BENCHMARKS = {
     "files": "bench.bench_files",
     "storm": "bench.bench_storm",
     "search": "bench.bench_search",
+    "vault": "bench.bench_vault",
     "cluster": "bench.bench_cluster",
+    "mls": "bench.bench_mls",
 }
 
 

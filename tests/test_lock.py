@@ -69,7 +69,7 @@ def test_oldest_constraints_pin_every_minimum() -> None:
     assert found["cryptography"] == "48"
     direct = {canonicalize_name(req.name) for req in _requirements("dev", "cluster")}
     assert set(found) == direct | {"setuptools"}
-    assert found["setuptools"] == "77"
+    assert found["setuptools"] == "77.0.1"
 
 
 def test_oldest_constraints_refuse_a_requirement_without_a_minimum() -> None:

@@ -134,6 +134,19 @@ def test_cli_file_transfer(running_relay: RelayProcess, tmp_path: Path) -> None:
     assert (tmp_path / "dl" / "photo.jpg").read_bytes() == source.read_bytes()
 
 
+def test_a_stuck_session_is_a_warning_that_names_the_cure() -> None:
+    """`receive` prints a jammed session as a warning with the command that fixes it."""
+    from securechat.client.cli import _describe
+    from securechat.client.events import ConversationChanged, ConversationState
+
+    event = ConversationChanged("bob", ConversationState.JAMMED)
+    assert _describe(event, as_json=False) == (
+        "WARNING: the session with bob is stuck (they sent more than the skip limit ahead); "
+        "run `talk bob` to start a new one"
+    )
+    assert json.loads(_describe(event, as_json=True) or "")["state"] == "jammed"
+
+
 async def test_cli_verify_and_reject_a_forged_key_change(
     relay: RelayServer, relay_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:

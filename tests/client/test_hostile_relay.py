@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ from securechat.protocol import frames as F
 from securechat.protocol.codec import encode_str
 from securechat.protocol.padding import is_bucket
 from securechat.server.app import RelayServer
-from securechat.server.store import NewEnvelope
+from securechat.server.store import KeyBundle, NewEnvelope
 from tests.client.helpers import clients, drain, secure, swap_bundle_once, wait_for
 
 
@@ -146,6 +147,86 @@ async def test_changed_key_by_sharekey_needs_explicit_trust(
     assert numbers.pinned == before.pinned and numbers.offered not in (None, before.pinned)
     assert alice.trust("bob") == carol.identity.public.fingerprint_hex()
     assert alice.conversation_state("bob") == ConversationState.NONE
+
+
+async def test_replayed_session_start_leaves_the_live_session_alone(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """A relay that withholds one-time prekeys, then replays the session start, changes nothing."""
+    from securechat.client import payloads as P
+    from securechat.crypto.handshake import InitialMessage
+
+    _, bob, carol = trio
+    original_fetch = relay.store.fetch_bundle
+
+    async def withhold(username: str) -> KeyBundle | None:
+        bundle = await original_fetch(username)
+        return None if bundle is None else dataclasses.replace(bundle, one_time_prekey=None)
+
+    relay.store.fetch_bundle = withhold  # type: ignore[method-assign]
+    bodies = await _captured_bodies(relay, "carol", "bob", secure(carol, bob))
+    start = next(b for b in bodies if isinstance(P.decode_outer(b), P.PrekeyEnvelope))
+    outer = P.decode_outer(start)
+    assert isinstance(outer, P.PrekeyEnvelope)
+    assert InitialMessage.from_bytes(outer.initial).one_time_prekey_id is None
+    await carol.send_text("bob", "first")
+    assert (await wait_for(bob, MessageReceived)).text == "first"
+
+    await _inject(relay, "bob", "carol", "replayed-start", start)
+    await carol.send_text("bob", "after the replay")
+    assert (await wait_for(bob, MessageReceived, timeout=5)).text == "after the replay"
+    await bob.send_text("carol", "and back")
+    assert (await wait_for(carol, MessageReceived, timeout=5)).text == "and back"
+    await bob.settle()
+    assert not [e for e in drain(bob) if isinstance(e, ErrorRaised | MessageReceived)]
+    assert [m.record.text for m in bob.history("carol")].count("first") == 1
+
+
+async def _captured_bodies(
+    relay: RelayServer, sender: str, recipient: str, action: Awaitable[object]
+) -> list[bytes]:
+    """Runs `action` while the relay keeps a copy of every envelope sender -> recipient."""
+    bodies: list[bytes] = []
+    original = relay.store.commit_batch
+
+    async def spy(envelopes, acks, acknowledged=()):  # type: ignore[no-untyped-def]
+        seen = [*envelopes, *acknowledged]
+        bodies.extend(e.body for e in seen if e.sender == sender and e.recipient == recipient)
+        return await original(envelopes, acks, acknowledged)
+
+    relay.store.commit_batch = spy  # type: ignore[method-assign]
+    try:
+        await action
+    finally:
+        relay.store.commit_batch = original  # type: ignore[method-assign]
+    return bodies
+
+
+async def test_forged_far_ahead_header_shows_stuck_until_a_real_message_opens(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """The skip limit is checked before authentication, so a relay can fake a stuck session;
+    the next real message clears it."""
+    from securechat.client import payloads as P
+    from securechat.client.events import ConversationChanged, ConversationState
+    from securechat.crypto.ratchet import MAX_SKIP, MessageHeader, RatchetMessage, RatchetState
+
+    alice, bob, _ = trio
+    outer = P.decode_outer(await _captured_body(relay, alice, bob))
+    assert isinstance(outer, P.RatchetEnvelope)
+    real = RatchetMessage.from_bytes(outer.message)
+    # Headers travel in clear: the relay knows Alice's latest ratchet key and counter.
+    assert bob.vault is not None
+    latest = RatchetState.from_bytes(bob.vault.get("session:alice") or b"")
+    assert latest.remote_public is not None
+    header = MessageHeader(latest.remote_public, 0, latest.recv_n + MAX_SKIP + 5)
+    forged = RatchetMessage(header, real.nonce, real.ciphertext).to_bytes()
+    await _inject(relay, "bob", "alice", "far-ahead", P.encode(P.RatchetEnvelope(message=forged)))
+    await wait_for(bob, ConversationChanged, peer="alice", state=ConversationState.JAMMED)
+    assert bob.conversation_state("alice") == ConversationState.JAMMED
+    await alice.send_text("bob", "not stuck")
+    assert (await wait_for(bob, MessageReceived)).text == "not stuck"
+    assert bob.conversation_state("alice") == ConversationState.ACTIVE
 
 
 async def _forged_key_change(relay: RelayServer, alice: ChatClient) -> tuple[str, str]:

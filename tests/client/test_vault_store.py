@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -101,6 +102,41 @@ def test_search_and_paging_over_many_messages(tmp_path: Path) -> None:
     assert vault.messages("peer2") == [] and all(
         m.record.peer != "peer2" for m in vault.search("cats")
     )
+    vault.close()
+
+
+def _sealed_kv(vault: Vault) -> list[bytes]:
+    return [row[0] for row in vault._db.execute("SELECT value FROM kv").fetchall()]
+
+
+def _any_piece(blob: bytes, raw: bytes) -> bool:
+    return any(blob[i : i + 32] in raw for i in range(0, len(blob) - 32, 32))
+
+
+def _on_disk(directory: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(directory.glob("vault.sqlite3*")))
+
+
+def test_deleted_records_leave_no_copy_on_disk(tmp_path: Path) -> None:
+    """A deleted session and conversation are gone from the file, its free pages and the WAL."""
+    from securechat.crypto import generate_recovery_code
+
+    directory = tmp_path / "vault"
+    vault = Vault.create(directory, "a long vault password", generate_recovery_code())
+    vault.put("identity", b"kept")
+    kept = _sealed_kv(vault)
+    vault.put("session:bob", os.urandom(3000))
+    session = next(blob for blob in _sealed_kv(vault) if blob not in kept)
+    vault.add_message(MessageRecord(peer="bob", outgoing=False, text="x" * 2000, ts=1.0, eid="e1"))
+    message = vault._db.execute("SELECT record FROM messages").fetchone()[0]
+    assert session[100:164] in _on_disk(directory) and message[100:164] in _on_disk(directory)
+    vault.delete("session:bob")
+    assert not _any_piece(session, _on_disk(directory)), "the WAL kept the deleted session"
+    vault.delete_conversation("bob")
+    assert not _any_piece(message, _on_disk(directory))
+    # Free pages are zeroed whatever the SQLite build's default (Debian's is on, others off).
+    assert vault._db.execute("PRAGMA secure_delete").fetchone() == (1,)
+    assert vault.get("identity") == b"kept"
     vault.close()
 
 

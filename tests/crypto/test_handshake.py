@@ -19,10 +19,12 @@ from securechat.crypto import (
     decrypt,
     encrypt,
     generate_kem_prekey,
+    generate_one_time_kem_prekeys,
     generate_signed_prekey,
     initiate,
     respond,
 )
+from securechat.crypto.prekeys import ONE_TIME_KEM_FIRST_ID
 from tests.crypto.helpers import publish
 
 Prekeys = tuple[PrekeySecrets, PrekeyBundle]
@@ -187,3 +189,23 @@ def test_initial_message_truncated(alice: IdentityKeyPair, bob_prekeys: Prekeys)
     for cut in (0, 5, len(data) // 2, len(data) - 1):
         with pytest.raises(InvalidKeyMaterial):
             InitialMessage.from_bytes(data[:cut])
+
+
+def test_one_time_kem_prekey_is_used_once(
+    alice: IdentityKeyPair, bob: IdentityKeyPair, bob_prekeys: Prekeys
+) -> None:
+    """A bundle carrying a one-time ML-KEM prekey in place of the last-resort one works once;
+    the store loses it, so a replay of that start is refused as a duplicate."""
+    secrets, bundle = bob_prekeys
+    kem_secrets, kem_publics = generate_one_time_kem_prekeys(bob, ONE_TIME_KEM_FIRST_ID, 2)
+    secrets = secrets.with_one_time_kem_prekeys(kem_secrets)
+    served = replace(bundle, one_time_prekey=None, kem_prekey=kem_publics[0])
+    started = initiate(alice, "alice", "bob", None, served)
+    assert started.initial.kem_prekey_id == ONE_TIME_KEM_FIRST_ID
+    accepted = respond(bob, "bob", "alice", None, secrets, started.initial)
+    _, message = encrypt(started.state, b"hi", "alice", "bob")
+    assert decrypt(accepted.state, message, "alice", "bob")[1] == b"hi"
+    assert [k.prekey_id for k in accepted.secrets.one_time_kem] == [ONE_TIME_KEM_FIRST_ID + 1]
+    assert accepted.secrets.kem == secrets.kem, "the last-resort prekey stays"
+    with pytest.raises(DuplicateMessage):
+        respond(bob, "bob", "alice", None, accepted.secrets, started.initial)

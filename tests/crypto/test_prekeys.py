@@ -15,11 +15,13 @@ from securechat.crypto import (
     PrekeySecrets,
     SignedPrekeyPublic,
     generate_kem_prekey,
+    generate_one_time_kem_prekeys,
     generate_one_time_prekeys,
     generate_signed_prekey,
     needs_replenish,
     needs_rotation,
 )
+from securechat.crypto.prekeys import ONE_TIME_KEM_FIRST_ID
 
 
 def test_signed_prekey_signature(alice: IdentityKeyPair, mallory: IdentityKeyPair) -> None:
@@ -130,3 +132,20 @@ def test_repr_hides_secrets(bob_prekeys: tuple[PrekeySecrets, PrekeyBundle]) -> 
     secrets, _ = bob_prekeys
     assert secrets.one_time[0].private.hex() not in repr(secrets)
     assert secrets.signed[0].private.hex() not in repr(secrets.signed[0])
+
+
+def test_store_keeps_one_time_kem_prekeys_and_reads_version_1(alice: IdentityKeyPair) -> None:
+    """Version 2 of the store round-trips one-time KEM prekeys; a version 1 store (today's
+    vaults) loads without any, ready to number them from their own range."""
+    secrets, publics = generate_one_time_kem_prekeys(alice, ONE_TIME_KEM_FIRST_ID, 3)
+    assert all(p.prekey_id >= ONE_TIME_KEM_FIRST_ID for p in publics)
+    publics[0].verify(alice.public)
+    store = PrekeySecrets().with_one_time_kem_prekeys(secrets)
+    restored = PrekeySecrets.from_bytes(store.to_bytes())
+    assert [k.prekey_id for k in restored.one_time_kem] == [p.prekey_id for p in publics]
+    assert restored.next_one_time_kem_id == ONE_TIME_KEM_FIRST_ID + 3
+    assert restored.kem_prekey(ONE_TIME_KEM_FIRST_ID + 1).seed == secrets[1].seed
+    old = PrekeySecrets().to_bytes()
+    old = old[:1] + b"\x01" + old[2:-8]
+    loaded = PrekeySecrets.from_bytes(old)
+    assert loaded.one_time_kem == () and loaded.next_one_time_kem_id == ONE_TIME_KEM_FIRST_ID

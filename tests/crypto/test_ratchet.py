@@ -18,8 +18,11 @@ from securechat.crypto import (
     primitives,
 )
 from securechat.crypto.ratchet import (
+    MAX_SKIPPED_AGE,
     MAX_SKIPPED_KEYS,
+    MAX_TRACKED_CHAINS,
     MessageHeader,
+    expire_skipped,
     start_as_initiator,
     start_as_responder,
 )
@@ -223,7 +226,7 @@ def test_state_malformed(session: Session) -> None:
     with pytest.raises(InvalidKeyMaterial):
         RatchetState.from_bytes(data[:-3])
     with pytest.raises(UnsupportedVersion):
-        RatchetState.from_bytes(data[:1] + b"\x02" + data[2:])
+        RatchetState.from_bytes(data[:1] + b"\x03" + data[2:])
 
 
 def test_forward_secrecy(session: Session) -> None:
@@ -265,3 +268,80 @@ def test_post_compromise_healing(session: Session) -> None:
     # ...but m3 answers Bob's next key, generated after the theft: the thief is locked out.
     with pytest.raises(AuthenticationFailed):
         decrypt(thief, m3, A, B)
+
+
+def _skip_then_step(
+    session: Session, finished_at: int
+) -> tuple[RatchetState, RatchetState, list[RatchetMessage]]:
+    """Bob skips Alice's first two messages, then her chain finishes at `finished_at`."""
+    a, early = send(session.alice, 3)
+    b, _ = decrypt(session.bob, early[2], A, B, now=finished_at - 5)
+    b, reply = encrypt(b, b"reply", B, A)
+    a, _ = decrypt(a, reply, B, A)
+    a, (later,) = send(a, 1)
+    b, _ = decrypt(b, later, A, B, now=finished_at)
+    assert len(b.skipped) == 2
+    return a, b, early
+
+
+def test_skipped_keys_expire_a_week_after_their_chain_finished(session: Session) -> None:
+    """The spec's advice: a key kept for a message that never came is deleted after a while."""
+    _, b, early = _skip_then_step(session, 1_000_000)
+    assert expire_skipped(b, 1_000_000 + MAX_SKIPPED_AGE) is b
+    expired = expire_skipped(b, 1_000_001 + MAX_SKIPPED_AGE)
+    assert not expired.skipped
+    with pytest.raises(DuplicateMessage):
+        decrypt(expired, early[0], A, B)
+    assert decrypt(b, early[0], A, B, now=1_000_000 + MAX_SKIPPED_AGE)[1] == b"alice 0"
+
+
+def test_decrypt_with_the_time_expires_old_skipped_keys(session: Session) -> None:
+    """Expiry happens on the way: the next message after a week leaves no old key behind."""
+    a, b, _ = _skip_then_step(session, 1_000_000)
+    restored = RatchetState.from_bytes(b.to_bytes())
+    assert restored.finished_at == b.finished_at and restored.skipped == b.skipped
+    _, (next_one,) = send(a, 1)
+    b, _ = decrypt(restored, next_one, A, B, now=1_000_001 + MAX_SKIPPED_AGE)
+    assert not b.skipped
+
+
+def test_skipped_keys_of_the_current_chain_do_not_expire(session: Session) -> None:
+    """Until the peer moves on, a gap in the chain it still sends on may yet be filled."""
+    _, messages = send(session.alice, 3)
+    b, _ = decrypt(session.bob, messages[2], A, B, now=0)
+    assert expire_skipped(b, 10 * MAX_SKIPPED_AGE) is b
+
+
+def test_skipped_keys_go_after_max_tracked_chains_dh_steps(session: Session) -> None:
+    """Without a clock, the number of DH ratchet steps bounds how long a key is kept."""
+    a, b, _ = _skip_then_step(session, 5)
+    steps = 0
+    while b.skipped:
+        b, reply = encrypt(b, b"r", B, A)
+        a, _ = decrypt(a, reply, B, A)
+        a, (m,) = send(a, 1)
+        b, _ = decrypt(b, m, A, B)
+        steps += 1
+        assert steps <= MAX_TRACKED_CHAINS
+    assert steps >= MAX_TRACKED_CHAINS - 2
+
+
+def test_version_1_state_keeps_its_skipped_keys_for_a_week_from_the_upgrade(
+    session: Session,
+) -> None:
+    """A stored state of today (no finishing times) loads; its old keys get the full week."""
+    _, b, _ = _skip_then_step(session, 1_000_000)
+    old = RatchetState.from_bytes(_as_version_1(b))
+    assert old.skipped == b.skipped and not old.finished_at
+    upgraded = expire_skipped(old, 5_000_000)
+    assert len(upgraded.skipped) == 2
+    assert not expire_skipped(upgraded, 5_000_001 + MAX_SKIPPED_AGE).skipped
+
+
+def _as_version_1(state: RatchetState) -> bytes:
+    """The bytes today's clients stored: version 1 has no finishing time per chain."""
+    data = state.to_bytes()
+    count = len(state.finished_chains)
+    start = len(data) - count * (32 + 4 + 8)
+    chains = [data[start + i * 44 : start + i * 44 + 36] for i in range(count)]
+    return data[:1] + b"\x01" + data[2:start] + b"".join(chains)

@@ -22,6 +22,7 @@ from securechat.crypto import (
     open_file,
     respond,
 )
+from securechat.crypto.sessions import SessionRecord
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 RECOVERY_CODE = "SAMP-LE00-RECV-0000-CODE-0001"
@@ -94,3 +95,13 @@ def test_stored_file_format_2() -> None:
     assert (manifest.name, manifest.version) == ("sample-v2.txt", 2)
     assert manifest.to_bytes() == load("file_manifest_v2")
     assert open_file(manifest, [load("file_v2_chunk_0")]) == b"sample file, format 2"
+
+
+def test_stored_session_record() -> None:
+    """A stored session record still knows its starts and opens message 2 with its archive."""
+    record = SessionRecord.from_bytes(load("session_record"))
+    bob_state = RatchetState.from_bytes(load("ratchet_state_bob"))
+    assert record.created_at_ms == 1_700_000_100_000
+    assert record.knows(bob_state.session_id) and record.knows(b"\x5a" * 32)
+    message = RatchetMessage.from_bytes(load("ratchet_message_2"))
+    assert decrypt(record.archived[0], message, "alice", "bob")[1] == b"sample message 2"

@@ -118,3 +118,20 @@ def test_fuzz_arbitrary_json(value: object) -> None:
         parse_client_frame(json.dumps(value))
     except ProtocolError as exc:
         assert exc.code == "bad_request"
+
+
+def test_publish_keys_without_one_time_kem_prekeys_leaves_the_field_out() -> None:
+    """A relay that predates one-time KEM prekeys refuses unknown fields: none are sent."""
+    frame = F.PublishKeys(
+        rid=1, identity=b"i", signed_prekey=b"s", kem_prekey=b"k", one_time_prekeys=[]
+    )
+    assert b"one_time_kem_prekeys" not in encode(frame)
+    with_kem = F.PublishKeys(
+        rid=1,
+        identity=b"i",
+        signed_prekey=b"s",
+        kem_prekey=b"k",
+        one_time_prekeys=[],
+        one_time_kem_prekeys=[b"q"],
+    )
+    assert parse_client_frame(encode(with_kem)) == with_kem

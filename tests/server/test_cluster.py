@@ -148,7 +148,7 @@ async def test_killed_node_loses_no_accepted_envelope(cluster: Cluster) -> None:
     for i in range(len(accepted), 100):
         answer = await alice.call("send", to="bob", eid=f"m{i}", body=b64(b"x"))
         assert answer["type"] == "accepted"
-    got = await collect(bob, 100, timeout=20)
+    got = await collect(bob, 100, timeout=60)
     assert sorted(got) == sorted(f"m{i}" for i in range(100))
     assert set(accepted) <= set(got)
 

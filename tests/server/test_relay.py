@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.wire import b64, logged_in, signed_up
+from tests.wire import PASSWORD, Wire, b64, logged_in, signed_up
 
 
 async def test_online_envelope_is_delivered_with_stamped_sender(relay_url: str) -> None:
@@ -83,6 +83,27 @@ async def test_key_directory_hands_out_each_one_time_prekey_once(relay_url: str)
     assert third["one_time_prekey"] is None and third["identity"] == b64(b"ik")
     missing = await alice.call("fetch_bundle", user="nobody")
     assert missing["code"] == "not_found"
+
+
+async def test_key_directory_hands_out_each_one_time_kem_prekey_once(relay_url: str) -> None:
+    """One-time ML-KEM prekeys are served beside the last-resort one, each once, and counted."""
+    alice = await signed_up(relay_url, "alice")
+    bob = await signed_up(relay_url, "bob")
+    await bob.call(
+        "publish_keys",
+        identity=b64(b"ik"),
+        signed_prekey=b64(b"spk"),
+        kem_prekey=b64(b"kem"),
+        one_time_prekeys=[],
+        one_time_kem_prekeys=[b64(b"pq1")],
+    )
+    first = await alice.call("fetch_bundle", user="bob")
+    second = await alice.call("fetch_bundle", user="bob")
+    assert first["one_time_kem_prekey"] == b64(b"pq1") and first["kem_prekey"] == b64(b"kem")
+    assert second["one_time_kem_prekey"] is None and second["kem_prekey"] == b64(b"kem")
+    again = await Wire.open(relay_url)
+    session = await again.call("login", username="bob", password=PASSWORD)
+    assert session["one_time_kem_prekeys"] == 0 and session["one_time_prekeys"] == 0
 
 
 async def test_presence_is_shared_between_contacts_only(relay_url: str) -> None:

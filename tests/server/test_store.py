@@ -101,6 +101,18 @@ async def test_key_directory_hands_out_one_time_prekeys_once(store: Store) -> No
     assert await store.publish_keys("bob", b"ik", b"spk2", b"kem", [b"o3"], True) == 1
 
 
+async def test_key_directory_hands_out_one_time_kem_prekeys_once(store: Store) -> None:
+    """One-time ML-KEM prekeys leave with one bundle each; a replace clears them too."""
+    await store.publish_keys("bob", b"ik", b"spk", b"kem", [b"o1"], False, [b"k1", b"k2"])
+    assert await store.one_time_kem_prekey_count("bob") == 2
+    got = [await store.fetch_bundle("bob") for _ in range(3)]
+    assert [b.one_time_kem_prekey for b in got if b] == [b"k1", b"k2", None]
+    assert [b.one_time_prekey for b in got if b] == [b"o1", None, None]
+    await store.publish_keys("bob", b"ik", b"spk", b"kem", [], False, [b"k3"])
+    await store.publish_keys("bob", b"ik", b"spk", b"kem", [], True, [])
+    assert await store.one_time_kem_prekey_count("bob") == 0
+
+
 async def test_files_metadata(store: Store) -> None:
     """Progress, recipients and fetches are kept; expiry and quota sums work."""
     record = FileRecord(
@@ -203,6 +215,7 @@ async def test_a_postgresql_schema_at_migration_1_gains_the_throttle_table() -> 
     async for dsn in pg_schema():
         first = await PostgresStore.connect(dsn, min_size=1, max_size=2)
         await first._pool.execute("DROP TABLE throttle")
+        await first._pool.execute("DROP TABLE one_time_kem_prekeys")
         await first._pool.execute("DELETE FROM schema_migrations WHERE version > 1")
         await first.create_account(account("alice"))
         await first.close()
@@ -210,6 +223,7 @@ async def test_a_postgresql_schema_at_migration_1_gains_the_throttle_table() -> 
         try:
             assert await upgraded.get_account("alice") is not None
             assert await upgraded.count_failure("login:fail:a:192.0.2.1", 1.0, 3600.0) == 1
+            assert await upgraded.one_time_kem_prekey_count("alice") == 0
         finally:
             await upgraded.close()
 

@@ -457,6 +457,11 @@ class FakeClient:
         self.states[peer] = ConversationState.ACTIVE
         self._emit(ConversationChanged(peer, ConversationState.ACTIVE, FINGERPRINT))
 
+    def jam(self, peer: str) -> None:
+        """The peer sent past the skip limit: the core marks the session stuck."""
+        self.states[peer] = ConversationState.JAMMED
+        self._emit(ConversationChanged(peer, ConversationState.JAMMED))
+
     def change_key(self, peer: str) -> None:
         """Another key is offered for `peer` (by the relay, or by the peer on a new device)."""
         self.key_changes[peer] = self.states.get(peer, ConversationState.NONE)

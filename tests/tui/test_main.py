@@ -19,7 +19,7 @@ from securechat.tui.screens.safety import SafetyNumberScreen
 from securechat.tui.screens.search import SearchScreen
 from securechat.tui.screens.sign_in_again import SignInAgainScreen
 from securechat.tui.screens.signin import SignInScreen
-from securechat.tui.widgets.chat_log import ChatLog, MessageLine
+from securechat.tui.widgets.chat_log import ChatLog, MessageLine, Notice
 from securechat.tui.widgets.command_input import CommandInput
 from tests.tui.conftest import (
     PASSWORD,
@@ -437,6 +437,22 @@ async def test_message_already_in_the_loaded_page_is_not_shown_twice(harness: Ha
         )
         await settle(pilot)
         assert [line for line in lines(pilot) if "only once" in line] == ["22:14 bob: only once"]
+
+
+async def test_stuck_session_is_shown_and_ctrl_t_starts_a_new_one(harness: Harness) -> None:
+    """A jammed session says so in the list, header and chat; one key press runs `talk`."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client.jam("bob")
+        await settle(pilot)
+        assert "session stuck" in conversation_list(pilot)
+        assert "ctrl+t" in str(pilot.app.screen.query_one("#chat-header").content)
+        notices = [str(n.content) for n in pilot.app.screen.query(Notice)]
+        assert any("session with bob is stuck" in n and "ctrl+t" in n for n in notices)
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        assert harness.client.conversation_state("bob") == ConversationState.PENDING
+        assert "session set-up sent to bob" in feedback(pilot)
 
 
 async def test_a_message_the_relay_dates_differently_is_flagged(harness: Harness) -> None:

@@ -26,6 +26,7 @@ from securechat import __version__
 from securechat.client.core import ChatClient
 from securechat.client.events import (
     ConversationChanged,
+    ConversationState,
     DeliveryChanged,
     ErrorRaised,
     Event,
@@ -342,6 +343,11 @@ def _describe(event: Event, as_json: bool) -> str | None:
         case ConversationChanged():
             fields = {"type": "session", "peer": event.peer, "state": event.state.value}
             text = f"session with {event.peer}: {event.state.value}"
+            if event.state == ConversationState.JAMMED:
+                text = (
+                    f"WARNING: the session with {event.peer} is stuck (they sent more than "
+                    f"the skip limit ahead); run `talk {event.peer}` to start a new one"
+                )
         case DeliveryChanged():
             fields = {
                 "type": "delivery",

@@ -56,12 +56,18 @@ from securechat.client.vault_store import (
     StoredMessage,
     Vault,
 )
-from securechat.crypto import handshake, prekeys, ratchet
-from securechat.crypto.errors import CryptoError, IdentityKeyMismatch, WrongPassword
+from securechat.crypto import handshake, prekeys, ratchet, sessions
+from securechat.crypto.errors import (
+    CryptoError,
+    IdentityKeyMismatch,
+    TooManySkippedMessages,
+    WrongPassword,
+)
 from securechat.crypto.filestream import FileManifest, SealLedger, tags_digest
 from securechat.crypto.identity import IdentityKeyPair, IdentityPublicKey
 from securechat.crypto.prekeys import PrekeyBundle, PrekeySecrets
 from securechat.crypto.ratchet import RatchetMessage, RatchetState
+from securechat.crypto.sessions import SessionRecord
 from securechat.crypto.vault import (
     generate_recovery_code,
     is_recovery_code,
@@ -89,12 +95,24 @@ K_TOKEN = "token"  # noqa: S105 (a vault entry name, not a secret)
 ROTATION_CHECK_SECONDS = 6 * 3600
 ONE_TIME_BATCH = 100
 """One-time prekeys uploaded per refill: a day of new contacts for a busy user."""
+ONE_TIME_KEM_BATCH = 20
+"""One-time ML-KEM prekeys per refill: each costs an RSA signature and 1.6 KB on the relay."""
 K_PUBLISHED_SPK = "published_signed_prekey"
 K_PUBLISHED_KEM = "published_kem_prekey"
 
 
 def _session(peer: str) -> str:
     return f"session:{peer}"
+
+
+def _sessions(peer: str) -> str:
+    """The peer's `SessionRecord`: session starts seen, and sessions kept for receiving."""
+    return f"sessions:{peer}"
+
+
+def _jammed(peer: str) -> str:
+    """The id of the session with `peer` that jammed (past the skip limit), if one did."""
+    return f"jammed:{peer}"
 
 
 def _token(vault: Vault) -> str | None:
@@ -372,7 +390,7 @@ class ChatClient:
         vault = self._need_vault()
         self.username = session.username
         vault.put(K_TOKEN, session.token.encode())
-        await self._maintain_prekeys(session.one_time_prekeys)
+        await self._maintain_prekeys(session.one_time_prekeys, session.one_time_kem_prekeys)
         for pending in self._pending_uploads():
             self._spawn(self._finish_upload(pending))
         peers = [c.peer for c in vault.conversations()]
@@ -485,8 +503,14 @@ class ChatClient:
 
     # --- prekeys -------------------------------------------------------------------
 
-    async def _maintain_prekeys(self, remaining_on_relay: int) -> None:
-        """Publishes keys on first login, rotates old signed prekeys, refills one-time ones."""
+    async def _maintain_prekeys(
+        self, remaining_on_relay: int, kem_remaining_on_relay: int | None = None
+    ) -> None:
+        """Publishes keys on first login, rotates old signed prekeys, refills one-time ones.
+
+        One-time KEM prekeys go only to a relay that counts them (`kem_remaining_on_relay`
+        not None): an older relay would refuse the frame.
+        """
         vault, identity, _ = self._need_identity()
         blob = vault.get(K_PREKEYS)
         secrets = PrekeySecrets.from_bytes(blob) if blob else PrekeySecrets()
@@ -494,7 +518,10 @@ class ChatClient:
         latest = secrets.latest_signed
         rotate = latest is None or prekeys.needs_rotation(latest.created_at, now)
         refill = prekeys.needs_replenish(remaining_on_relay)
-        if not rotate and not refill:
+        refill_kem = kem_remaining_on_relay is not None and prekeys.needs_replenish(
+            kem_remaining_on_relay, prekeys.ONE_TIME_KEM_LOW_WATER
+        )
+        if not rotate and not refill and not refill_kem:
             return
         spk_blob, kem_blob = vault.get(K_PUBLISHED_SPK), vault.get(K_PUBLISHED_KEM)
         if rotate or spk_blob is None or kem_blob is None:
@@ -511,6 +538,16 @@ class ChatClient:
             )
             secrets = secrets.with_one_time_prekeys(new_secrets)
             one_time_public = [p.to_bytes() for p in publics]
+        one_time_kem_public: list[bytes] = []
+        if refill_kem:
+            kem_secrets, kem_publics = await asyncio.to_thread(
+                prekeys.generate_one_time_kem_prekeys,
+                identity,
+                secrets.next_one_time_kem_id,
+                ONE_TIME_KEM_BATCH,
+            )
+            secrets = secrets.with_one_time_kem_prekeys(kem_secrets)
+            one_time_kem_public = [p.to_bytes() for p in kem_publics]
         vault.put(K_PREKEYS, secrets.to_bytes())
         vault.put(K_PUBLISHED_SPK, spk_blob)
         vault.put(K_PUBLISHED_KEM, kem_blob)
@@ -523,6 +560,7 @@ class ChatClient:
                 signed_prekey=spk_blob,
                 kem_prekey=kem_blob,
                 one_time_prekeys=one_time_public,
+                one_time_kem_prekeys=one_time_kem_public,
             )
         )
 
@@ -658,6 +696,8 @@ class ChatClient:
         if blob is None:
             return ConversationState.NONE
         state = RatchetState.from_bytes(blob)
+        if vault.get(_jammed(peer)) == state.session_id:
+            return ConversationState.JAMMED
         return ConversationState.ACTIVE if state.confirmed else ConversationState.PENDING
 
     async def talk(self, peer: str) -> ConversationState:
@@ -672,13 +712,15 @@ class ChatClient:
             )
         answer = await self.relay.request(lambda rid: F.FetchBundle(rid=rid, user=peer))
         assert isinstance(answer, F.Bundle)
+        now_ms = int(time.time() * 1000)
         try:
             ident = P.decode_identity_blob(answer.identity)
             bundle = PrekeyBundle.from_blobs(
                 ident.der,
                 ident.identity_dh,
                 answer.signed_prekey,
-                answer.kem_prekey,
+                # PQXDH: a one-time KEM prekey when the relay has one, the last-resort else.
+                answer.one_time_kem_prekey or answer.kem_prekey,
                 answer.one_time_prekey,
             )
             result = handshake.initiate(identity, me, peer, self.pinned_key(peer), bundle)
@@ -693,13 +735,20 @@ class ChatClient:
             raise SessionError(f"{peer}'s published keys are invalid: {exc}") from exc
         if result.newly_pinned:
             vault.put(_pin(peer), result.peer_identity.der)
-        state, message = ratchet.encrypt(result.state, P.encode(P.Hello()), me, peer)
+        state, message = ratchet.encrypt(
+            result.state, P.encode(P.Hello(created_at_ms=now_ms)), me, peer
+        )
         body = P.encode(
             P.PrekeyEnvelope(initial=result.initial.to_bytes(), message=message.to_bytes())
         )
         item = OutboxItem(new_envelope_id(), peer, body)
         new = vault.ensure_conversation(peer)
-        vault.record_outgoing(None, {_session(peer): state.to_bytes()}, item)
+        record = sessions.own_start(
+            self._session_record(peer), self._current_session(peer), result.state, now_ms
+        )
+        vault.record_outgoing(
+            None, {_session(peer): state.to_bytes(), _sessions(peer): record.to_bytes()}, item
+        )
         await self.relay.transmit(item)
         if new:
             await self._watch([peer])
@@ -799,7 +848,7 @@ class ChatClient:
     async def _on_envelope(self, envelope: F.Envelope) -> None:
         """Runs for each delivered envelope before it is acknowledged. Never makes requests."""
         vault = self.vault
-        if vault is None or self.identity is None:
+        if vault is None or self.identity is None or self.username is None:
             raise SessionError("envelope arrived before the vault was open")
         if vault.seen(envelope.sender, envelope.eid):
             self._confirm_again(vault, envelope)
@@ -821,14 +870,20 @@ class ChatClient:
                         raise SessionError(f"a message from {peer} arrived without a session")
                     if vault.get(_offered(peer)) is not None:
                         raise SessionError(f"{peer}'s key changed; message held back")
-                    self._receive_ratchet(
-                        vault,
-                        peer,
-                        RatchetState.from_bytes(state_blob),
-                        RatchetMessage.from_bytes(outer.message),
-                        envelope,
-                        {},
-                    )
+                    current = RatchetState.from_bytes(state_blob)
+                    try:
+                        opened = sessions.open_message(
+                            self._session_record(peer),
+                            current,
+                            RatchetMessage.from_bytes(outer.message),
+                            peer,
+                            self.username,
+                            int(time.time()),
+                        )
+                    except TooManySkippedMessages:
+                        self._jam(vault, peer, current)
+                        raise
+                    self._receive_ratchet(vault, peer, opened, envelope, self._unjam(peer))
         except (CryptoError, SecureChatError) as exc:
             vault.record_incoming(peer, envelope.eid, None, {})
             self._emit(ErrorRaised(f"message from {peer} rejected: {exc}", "e2e"))
@@ -912,31 +967,73 @@ class ChatClient:
             vault.record_incoming(peer, envelope.eid, None, {})
             self._key_changed(peer, pinned.der if pinned else b"", initial.identity_der)
             return
+        record, current = self._session_record(peer), self._current_session(peer)
+        first = sessions.open_start(
+            record,
+            current,
+            result.state,
+            RatchetMessage.from_bytes(outer.message),
+            peer,
+            self.username,
+            int(time.time()),
+        )
+        opened = None
+        if first is not None:
+            hello = P.decode_inner(first.plaintext).content
+            started_at = hello.created_at_ms if isinstance(hello, P.Hello) else None
+            opened = sessions.accept_start(record, current, first, started_at)
+        if opened is None:
+            # A replayed session start: dropped like any other replay, the session untouched.
+            vault.record_incoming(peer, envelope.eid, None, {})
+            return
         extra = {K_PREKEYS: result.secrets.to_bytes()}
         if pinned is None:
             extra[_pin(peer)] = result.peer_identity.der
         self._ensure_conversation(vault, peer)
-        self._receive_ratchet(
-            vault, peer, result.state, RatchetMessage.from_bytes(outer.message), envelope, extra
-        )
+        self._receive_ratchet(vault, peer, opened, envelope, extra)
+
+    def _jam(self, vault: Vault, peer: str, current: RatchetState) -> None:
+        """Every later message of this session lies past the limit too: say so once.
+
+        The skip limit is checked before a message authenticates, so a relay could also
+        forge this; starting a new session (`talk`) is the cure either way and harmless.
+        """
+        if vault.get(_jammed(peer)) != current.session_id:
+            vault.put(_jammed(peer), current.session_id)
+            self._emit(ConversationChanged(peer, ConversationState.JAMMED))
+
+    def _unjam(self, peer: str) -> dict[str, bytes]:
+        """A message that opens shows the session was not stuck after all (a forged header)."""
+        return {_jammed(peer): b""} if self._need_vault().get(_jammed(peer)) else {}
+
+    def _session_record(self, peer: str) -> SessionRecord:
+        blob = self._need_vault().get(_sessions(peer))
+        return SessionRecord.from_bytes(blob) if blob else SessionRecord()
+
+    def _current_session(self, peer: str) -> RatchetState | None:
+        blob = self._need_vault().get(_session(peer))
+        return RatchetState.from_bytes(blob) if blob else None
 
     def _receive_ratchet(
         self,
         vault: Vault,
         peer: str,
-        state: RatchetState,
-        message: RatchetMessage,
+        opened: sessions.Opened,
         envelope: F.Envelope,
         extra: dict[str, bytes],
     ) -> None:
-        assert self.username is not None
-        was_confirmed = state.confirmed
-        new_state, plaintext = ratchet.decrypt(state, message, peer, self.username)
-        opened = P.decode_inner(plaintext)
-        inner = opened.content
-        sent_at = opened.sent_at if opened.sent_at is not None else envelope.ts
-        changes = {**extra, _session(peer): new_state.to_bytes()}
-        changes.update(self._numbered(vault, peer, opened, new_state))
+        was_confirmed = opened.was_confirmed
+        payload = P.decode_inner(opened.plaintext)
+        inner = payload.content
+        sent_at = payload.sent_at if payload.sent_at is not None else envelope.ts
+        changes = dict(extra)
+        if opened.current is not None:
+            changes[_session(peer)] = opened.current.to_bytes()
+            # Numbering belongs to the current session; a late message of a replaced one
+            # does not disturb its window.
+            changes.update(self._numbered(vault, peer, payload, opened.current))
+        if opened.record is not None:
+            changes[_sessions(peer)] = opened.record.to_bytes()
         match inner:
             case P.Text():
                 record = MessageRecord(
@@ -989,7 +1086,7 @@ class ChatClient:
                     FileOffered(peer, inner.blob_id, manifest.name, manifest.size, message_id)
                 )
                 self._spawn(self._send_inner(peer, P.Receipt(eids=[envelope.eid]), None))
-        if new_state.confirmed != was_confirmed or extra:
+        if opened.confirmed != was_confirmed or extra:
             self._emit(ConversationChanged(peer, self.conversation_state(peer)))
 
     async def _on_push(self, frame: F.ServerFrame) -> None:
@@ -999,7 +1096,7 @@ class ChatClient:
                     self.vault.put(_gone(frame.user), b"1")
                 self._emit(PresenceChanged(frame.user, frame.state))
             case F.PrekeysLow():
-                self._spawn(self._maintain_prekeys(frame.remaining))
+                self._spawn(self._maintain_prekeys(frame.remaining, frame.kem_remaining))
             case F.Error():
                 self._emit(ErrorRaised(frame.message, frame.code))
             case _:

@@ -22,6 +22,8 @@ class ConversationState(StrEnum):
     PENDING = "pending"
     ACTIVE = "active"
     KEY_CHANGED = "key_changed"
+    JAMMED = "jammed"
+    """The peer sent past the skip limit: nothing more of theirs opens until a new `talk`."""
 
 
 class DeliveryState(StrEnum):

@@ -76,7 +76,13 @@ class Receipt(_Inner, tag="receipt", frozen=True):
 
 
 class Hello(_Inner, tag="hello", frozen=True):
-    """Opens a session and confirms it; carries no user content."""
+    """Opens a session and confirms it; carries no user content.
+
+    The opening one says when the session was started (ms, the sender's clock), so the
+    receiver keeps the newer of two sessions; older clients ignore the field and omit it.
+    """
+
+    created_at_ms: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
 
 class FileOffer(_Inner, tag="file", frozen=True):

@@ -29,6 +29,7 @@ class Kind(IntEnum):
     VAULT_HEADER = 0x0B
     SEALED_RECORD = 0x0C
     FILE_MANIFEST = 0x0D
+    SESSION_RECORD = 0x0E
 
 
 _U32 = struct.Struct(">I")

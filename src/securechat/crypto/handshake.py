@@ -28,7 +28,7 @@ from securechat.crypto import primitives
 from securechat.crypto._codec import Kind, Reader, Writer
 from securechat.crypto.errors import IdentityKeyMismatch
 from securechat.crypto.identity import IdentityDhPublic, IdentityKeyPair, IdentityPublicKey
-from securechat.crypto.prekeys import PrekeyBundle, PrekeySecrets
+from securechat.crypto.prekeys import PrekeyBundle, PrekeySecrets, is_one_time_kem
 from securechat.crypto.ratchet import RatchetState, start_as_initiator, start_as_responder
 
 PROTOCOL_LABEL = b"securechat PQXDH X25519 SHA-256 ML-KEM-768 v1"
@@ -181,6 +181,8 @@ def respond(
         dh.append(primitives.x25519_agree(one_time.private, initial.ephemeral))
         one_time_public = primitives.x25519_public(one_time.private)
         remaining = secrets.without_one_time_prekey(one_time.prekey_id)
+    if is_one_time_kem(kem.prekey_id):
+        remaining = remaining.without_one_time_kem_prekey(kem.prekey_id)
     shared_secret = primitives.mlkem_decapsulate(kem.seed, initial.kem_ciphertext)
 
     transcript = _transcript_hash(

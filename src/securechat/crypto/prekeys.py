@@ -4,7 +4,11 @@ Three kinds, after Signal's PQXDH:
 - the signed prekey (X25519), rotated every few days, signed by the RSA identity;
 - the KEM prekey (ML-KEM-768), signed by the RSA identity, reused until rotated
   (Signal's "last-resort" post-quantum prekey);
-- one-time prekeys (X25519), each handed out once by the relay and deleted on use.
+- one-time prekeys (X25519), each handed out once by the relay and deleted on use;
+- one-time KEM prekeys (ML-KEM-768, signed like the KEM prekey), also handed out once
+  and deleted on use; PQXDH prefers them to the last-resort one, which then only serves
+  when the relay has run out. Their ids start at ONE_TIME_KEM_FIRST_ID, so an id alone
+  says which kind a session request used.
 
 Public halves are opaque blobs to the relay. Private halves live in PrekeySecrets, which
 keeps the previous signed and KEM prekeys for a while so that handshakes started against a
@@ -24,10 +28,16 @@ from securechat.crypto.identity import IdentityDhPublic, IdentityKeyPair, Identi
 SIGNED_PREKEY_MAX_AGE = 7 * 24 * 3600
 PREKEYS_KEPT = 2
 ONE_TIME_LOW_WATER = 20
+ONE_TIME_KEM_LOW_WATER = 5
+ONE_TIME_KEM_FIRST_ID = 0x8000_0000
 _MAX_ONE_TIME = 10_000
+_MAX_ONE_TIME_KEM = 1_000
 
 _VERSION = 1
 _VERSIONS = frozenset({_VERSION})
+_SECRETS_VERSION = 2
+"""Version 2 of the private store adds the one-time KEM prekeys; version 1 still loads."""
+_SECRETS_VERSIONS = frozenset({_VERSION, _SECRETS_VERSION})
 _SPK_LABEL = b"securechat signed-prekey v1\x00"
 _KEM_LABEL = b"securechat kem-prekey v1\x00"
 _ID_TIME = struct.Struct(">IQ")
@@ -193,11 +203,14 @@ class PrekeySecrets:
     # Ids are never reused, even after the keys holding them were consumed, so a stale
     # bundle can never point at a newer key with the same id.
     next_one_time_id: int = 1
+    one_time_kem: tuple[KemPrekeySecret, ...] = ()
+    next_one_time_kem_id: int = ONE_TIME_KEM_FIRST_ID
 
     def __repr__(self) -> str:
         return (
             f"PrekeySecrets(signed={[s.prekey_id for s in self.signed]}, "
-            f"kem={[k.prekey_id for k in self.kem]}, one_time={len(self.one_time)})"
+            f"kem={[k.prekey_id for k in self.kem]}, one_time={len(self.one_time)}, "
+            f"one_time_kem={len(self.one_time_kem)})"
         )
 
     @property
@@ -224,6 +237,16 @@ class PrekeySecrets:
         next_id = max([self.next_one_time_id, *(s.prekey_id + 1 for s in secrets)])
         return replace(self, one_time=(*self.one_time, *secrets), next_one_time_id=next_id)
 
+    def with_one_time_kem_prekeys(self, secrets: list[KemPrekeySecret]) -> PrekeySecrets:
+        next_id = max([self.next_one_time_kem_id, *(s.prekey_id + 1 for s in secrets)])
+        return replace(
+            self, one_time_kem=(*self.one_time_kem, *secrets), next_one_time_kem_id=next_id
+        )
+
+    def without_one_time_kem_prekey(self, prekey_id: int) -> PrekeySecrets:
+        kept = tuple(s for s in self.one_time_kem if s.prekey_id != prekey_id)
+        return replace(self, one_time_kem=kept)
+
     def without_one_time_prekey(self, prekey_id: int) -> PrekeySecrets:
         return replace(self, one_time=tuple(s for s in self.one_time if s.prekey_id != prekey_id))
 
@@ -237,9 +260,15 @@ class PrekeySecrets:
         )
 
     def kem_prekey(self, prekey_id: int) -> KemPrekeySecret:
-        for secret in self.kem:
+        """The last-resort or one-time KEM prekey with this id (see `is_one_time_kem`)."""
+        for secret in (*self.kem, *self.one_time_kem):
             if secret.prekey_id == prekey_id:
                 return secret
+        if is_one_time_kem(prekey_id):
+            raise DuplicateMessage(
+                "The session request reuses a one-time post-quantum prekey that was already "
+                "consumed, so it was ignored as a replay."
+            )
         raise InvalidKeyMaterial(
             "The session request uses a post-quantum prekey that has expired; "
             "your contact's app will retry with your current keys."
@@ -255,7 +284,7 @@ class PrekeySecrets:
         )
 
     def to_bytes(self) -> bytes:
-        w = Writer(Kind.PREKEY_SECRETS, _VERSION).u32(self.next_one_time_id)
+        w = Writer(Kind.PREKEY_SECRETS, _SECRETS_VERSION).u32(self.next_one_time_id)
         w.u32(len(self.signed))
         for s in self.signed:
             w.u32(s.prekey_id).u64(s.created_at).fixed(s.private)
@@ -265,11 +294,14 @@ class PrekeySecrets:
         w.u32(len(self.one_time))
         for o in self.one_time:
             w.u32(o.prekey_id).fixed(o.private)
+        w.u32(self.next_one_time_kem_id).u32(len(self.one_time_kem))
+        for k in self.one_time_kem:
+            w.u32(k.prekey_id).fixed(k.seed)
         return w.finish()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PrekeySecrets:
-        r = Reader(data, Kind.PREKEY_SECRETS, "prekey store", _VERSIONS)
+        r = Reader(data, Kind.PREKEY_SECRETS, "prekey store", _SECRETS_VERSIONS)
         next_one_time_id = r.u32()
         signed: list[SignedPrekeySecret] = []
         for _ in range(_count(r, 64)):
@@ -283,8 +315,28 @@ class PrekeySecrets:
         for _ in range(_count(r, _MAX_ONE_TIME)):
             prekey_id = r.u32()
             one_time.append(OneTimePrekeySecret(prekey_id, r.fixed(32)))
+        next_one_time_kem_id = ONE_TIME_KEM_FIRST_ID
+        one_time_kem: list[KemPrekeySecret] = []
+        if r.version >= _SECRETS_VERSION:
+            next_one_time_kem_id = r.u32()
+            for _ in range(_count(r, _MAX_ONE_TIME_KEM)):
+                prekey_id = r.u32()
+                seed = r.fixed(primitives.MLKEM768_SEED_SIZE)
+                one_time_kem.append(KemPrekeySecret(prekey_id, seed))
         r.end()
-        return cls(tuple(signed), tuple(kem), tuple(one_time), next_one_time_id)
+        return cls(
+            tuple(signed),
+            tuple(kem),
+            tuple(one_time),
+            next_one_time_id,
+            tuple(one_time_kem),
+            next_one_time_kem_id,
+        )
+
+
+def is_one_time_kem(prekey_id: int) -> bool:
+    """One-time KEM prekeys have ids of their own range; last-resort ones count up from 1."""
+    return prekey_id >= ONE_TIME_KEM_FIRST_ID
 
 
 def _count(r: Reader, limit: int) -> int:
@@ -319,6 +371,16 @@ def generate_kem_prekey(
     seed, public = primitives.mlkem_generate()
     signature = identity.sign(_kem_signed_data(prekey_id, public))
     return KemPrekeySecret(prekey_id, seed), KemPrekeyPublic(prekey_id, public, signature)
+
+
+def generate_one_time_kem_prekeys(
+    identity: IdentityKeyPair, start_id: int, count: int
+) -> tuple[list[KemPrekeySecret], list[KemPrekeyPublic]]:
+    """Signed like the last-resort KEM prekey: PQXDH signs every post-quantum prekey."""
+    pairs = [
+        generate_kem_prekey(identity, prekey_id) for prekey_id in range(start_id, start_id + count)
+    ]
+    return [secret for secret, _ in pairs], [public for _, public in pairs]
 
 
 def generate_one_time_prekeys(

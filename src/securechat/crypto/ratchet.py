@@ -9,6 +9,10 @@ Bounds (all per session):
   TooManySkippedMessages (the sender cannot make us derive keys without limit).
 - MAX_SKIPPED_KEYS: stored keys of messages not yet received; past it the oldest are
   evicted and those messages can no longer be read.
+- Skipped keys also expire, as the Double Ratchet specification advises, since each one
+  left is a key a later thief could use: those of a chain that finished more than
+  MAX_SKIPPED_AGE ago (the caller passes the time: the ratchet stays pure), and those of a
+  chain that fell out of the last MAX_TRACKED_CHAINS DH ratchet steps.
 - Replay: for the current receiving chain and the last MAX_TRACKED_CHAINS finished ones we
   keep how many keys the chain produced. A message numbered below that mark whose key is
   not in the skipped store was already consumed (or its key was evicted) and is refused
@@ -43,8 +47,12 @@ from securechat.crypto.errors import (
 MAX_SKIP = 1000
 MAX_SKIPPED_KEYS = 2000
 MAX_TRACKED_CHAINS = 64
+MAX_SKIPPED_AGE = 7 * 24 * 3600
+"""Seconds after its chain finished that a skipped key is deleted."""
 
-_STATE_VERSION = 1
+_STATE_VERSION = 2
+"""Version 2 adds when each finished chain finished; version 1 states load without it."""
+_STATE_VERSIONS = frozenset({1, _STATE_VERSION})
 _MESSAGE_VERSION = 1
 _MESSAGE_PREFIX = bytes((Kind.RATCHET_MESSAGE, _MESSAGE_VERSION))
 _HEADER = struct.Struct(">32sII")
@@ -113,6 +121,9 @@ class RatchetState(msgspec.Struct, frozen=True):
     # The peer's first ratchet key as seen by the responder; empty for the initiator.
     first_peer_key: bytes
     confirmed: bool
+    # Finished receiving chains: peer ratchet key -> when it finished (seconds; 0 unknown,
+    # as in version 1 states, until the next expiry stamps it with that time).
+    finished_at: Mapping[bytes, int] = {}
 
     def __repr__(self) -> str:
         return (
@@ -139,12 +150,12 @@ class RatchetState(msgspec.Struct, frozen=True):
             w.fixed(ratchet_key).u32(number).fixed(message_key)
         w.u32(len(self.finished_chains))
         for ratchet_key, length in self.finished_chains.items():
-            w.fixed(ratchet_key).u32(length)
+            w.fixed(ratchet_key).u32(length).u64(self.finished_at.get(ratchet_key, 0))
         return w.finish()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RatchetState:
-        r = Reader(data, Kind.RATCHET_STATE, "session state", frozenset({_STATE_VERSION}))
+        r = Reader(data, Kind.RATCHET_STATE, "session state", _STATE_VERSIONS)
         session_id = r.blob(max_size=64)
         root_key, self_private = r.fixed(32), r.fixed(32)
         remote_public, send_chain, recv_chain = _optional_key(r), _optional_key(r), _optional_key(r)
@@ -162,9 +173,12 @@ class RatchetState(msgspec.Struct, frozen=True):
         if chain_count > MAX_TRACKED_CHAINS:
             raise r.fail("too many finished chains")
         finished: dict[bytes, int] = {}
+        finished_at: dict[bytes, int] = {}
         for _ in range(chain_count):
             ratchet_key = r.fixed(32)
             finished[ratchet_key] = r.u32()
+            if r.version >= 2:
+                finished_at[ratchet_key] = r.u64()
         r.end()
         return cls(
             session_id=session_id,
@@ -181,6 +195,7 @@ class RatchetState(msgspec.Struct, frozen=True):
             finished_chains=finished,
             first_peer_key=first_peer_key,
             confirmed=confirmed,
+            finished_at=finished_at,
         )
 
 
@@ -227,6 +242,7 @@ def _new_state(
         previous_send_n=0,
         skipped={},
         finished_chains={},
+        finished_at={},
         first_peer_key=b"",
         confirmed=False,
     )
@@ -250,7 +266,40 @@ def encrypt(
 
 
 def decrypt(
-    state: RatchetState, message: RatchetMessage, sender: str, recipient: str
+    state: RatchetState,
+    message: RatchetMessage,
+    sender: str,
+    recipient: str,
+    now: int | None = None,
+) -> tuple[RatchetState, bytes]:
+    """Opens a message; with `now` (seconds) it also deletes the skipped keys that expired."""
+    new_state, plaintext = _decrypt(state, message, sender, recipient, now)
+    return (new_state if now is None else expire_skipped(new_state, now)), plaintext
+
+
+def expire_skipped(state: RatchetState, now: int) -> RatchetState:
+    """Deletes the skipped keys of chains that finished more than MAX_SKIPPED_AGE ago.
+
+    Chains whose finishing time is unknown (version 1 states) are stamped `now`, so their
+    keys get the full MAX_SKIPPED_AGE from the upgrade on. A state without skipped keys is
+    returned as is, so the common case costs nothing.
+    """
+    if not state.skipped:
+        return state
+    stamps = {key: state.finished_at.get(key) or now for key in state.finished_chains}
+    expired = {key for key, finished in stamps.items() if now - finished > MAX_SKIPPED_AGE}
+    if not expired and stamps == state.finished_at:
+        return state
+    skipped = {slot: key for slot, key in state.skipped.items() if slot[0] not in expired}
+    return msgspec.structs.replace(state, skipped=skipped, finished_at=stamps)
+
+
+def _decrypt(
+    state: RatchetState,
+    message: RatchetMessage,
+    sender: str,
+    recipient: str,
+    now: int | None,
 ) -> tuple[RatchetState, bytes]:
     header = message.header
     ad = _associated_data(state.session_id, sender, recipient, _header_bytes(header))
@@ -274,7 +323,7 @@ def decrypt(
             raise _duplicate()
         working = state
     else:
-        working = _dh_ratchet(state, header)
+        working = _dh_ratchet(state, header, now)
 
     assert working.recv_chain is not None and working.remote_public is not None
     recv_chain, skipped = _skip(
@@ -288,9 +337,10 @@ def decrypt(
     return _confirm(new_state, header), plaintext
 
 
-def _dh_ratchet(state: RatchetState, header: MessageHeader) -> RatchetState:
+def _dh_ratchet(state: RatchetState, header: MessageHeader, now: int | None) -> RatchetState:
     skipped: SkippedKeys = state.skipped
     finished = state.finished_chains
+    finished_at = state.finished_at
     if state.recv_chain is not None and state.remote_public is not None:
         _, skipped = _skip(
             state.remote_public,
@@ -301,8 +351,16 @@ def _dh_ratchet(state: RatchetState, header: MessageHeader) -> RatchetState:
         )
         finished = dict(finished)
         finished[state.remote_public] = max(state.recv_n, header.previous_length)
+        dropped = set()
         while len(finished) > MAX_TRACKED_CHAINS:
-            del finished[next(iter(finished))]
+            oldest = next(iter(finished))
+            dropped.add(oldest)
+            del finished[oldest]
+        if dropped:
+            # A chain this many DH steps old: its missing messages are not coming.
+            skipped = {slot: key for slot, key in skipped.items() if slot[0] not in dropped}
+        finished_at = {key: state.finished_at.get(key, 0) for key in finished}
+        finished_at[state.remote_public] = now or 0
     try:
         root_key, recv_chain = kdf_root(
             state.root_key, primitives.x25519_agree(state.self_private, header.ratchet_key)
@@ -326,6 +384,7 @@ def _dh_ratchet(state: RatchetState, header: MessageHeader) -> RatchetState:
         recv_n=0,
         skipped=skipped,
         finished_chains=finished,
+        finished_at=finished_at,
         first_peer_key=header.ratchet_key if state.remote_public is None else state.first_peer_key,
     )
 

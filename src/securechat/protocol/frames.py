@@ -126,14 +126,21 @@ class DeleteConversation(_ClientFrame, tag="delete_conversation", frozen=True):
 # --- key directory -------------------------------------------------------------
 
 
-class PublishKeys(_ClientFrame, tag="publish_keys", frozen=True):
-    """Opaque to the relay: identity key, signed prekeys and one-time prekeys."""
+class PublishKeys(_ClientFrame, tag="publish_keys", frozen=True, omit_defaults=True):
+    """Opaque to the relay: identity key, signed prekeys and one-time prekeys.
+
+    `one_time_kem_prekeys` (one-time ML-KEM-768 prekeys) is left out when empty, so a
+    relay that predates it, which refuses unknown fields, still takes the frame.
+    """
 
     identity: KeyBlob
     signed_prekey: KeyBlob
     kem_prekey: KeyBlob
     one_time_prekeys: Annotated[list[KeyBlob], msgspec.Meta(max_length=L.MAX_ONE_TIME_PREKEYS)]
     replace_one_time: bool = False
+    one_time_kem_prekeys: Annotated[
+        list[KeyBlob], msgspec.Meta(max_length=L.MAX_ONE_TIME_KEM_PREKEYS)
+    ] = msgspec.field(default_factory=list)
 
 
 class FetchBundle(_ClientFrame, tag="fetch_bundle", frozen=True):
@@ -256,6 +263,8 @@ class Session(_ServerFrame, tag="session", frozen=True):
     expires_at: float
     one_time_prekeys: int
     """How many of the user's one-time prekeys the directory still holds."""
+    one_time_kem_prekeys: int | None = None
+    """The same for one-time ML-KEM prekeys; None from a relay that predates them."""
     binary_files: bool = False
     """The relay takes `file_chunk` and answers `file_get` as binary messages."""
 
@@ -301,10 +310,13 @@ class Bundle(_ServerFrame, tag="bundle", frozen=True):
     signed_prekey: bytes
     kem_prekey: bytes
     one_time_prekey: bytes | None = None
+    one_time_kem_prekey: bytes | None = None
+    """Used instead of `kem_prekey` when present (PQXDH prefers one-time KEM prekeys)."""
 
 
 class PrekeysLow(_ServerFrame, tag="prekeys_low", frozen=True):
     remaining: int
+    kem_remaining: int | None = None
 
 
 class FileReady(_ServerFrame, tag="file_ready", frozen=True):

@@ -54,6 +54,8 @@ _websocket_log.setLevel(logging.WARNING)
 
 PREKEYS_LOW_WATER = 10
 MAX_ONE_TIME_PREKEYS_HELD = 1000
+KEM_PREKEYS_LOW_WATER = 5
+MAX_ONE_TIME_KEM_PREKEYS_HELD = 200
 
 
 async def open_store(config: ServerConfig) -> Store:
@@ -337,13 +339,7 @@ class RelayServer:
                 states = await self.relay.watch(conn, [normalise_username(u) for u in frame.users])
                 conn.push(encode_str(F.PresenceList(rid=frame.rid, states=states)))
             case F.PublishKeys():
-                held = 0 if frame.replace_one_time else await self.store.one_time_prekey_count(user)
-                if held + len(frame.one_time_prekeys) > MAX_ONE_TIME_PREKEYS_HELD:
-                    raise ProtocolError(
-                        ErrorCode.TOO_LARGE,
-                        f"the directory holds at most {MAX_ONE_TIME_PREKEYS_HELD} one-time "
-                        "prekeys per user",
-                    )
+                await self._check_prekey_room(user, frame)
                 count = await self.store.publish_keys(
                     user,
                     frame.identity,
@@ -351,10 +347,14 @@ class RelayServer:
                     frame.kem_prekey,
                     frame.one_time_prekeys,
                     frame.replace_one_time,
+                    frame.one_time_kem_prekeys,
                 )
                 conn.push(encode_str(F.Done(rid=frame.rid)))
-                if count < PREKEYS_LOW_WATER:
-                    conn.push(encode_str(F.PrekeysLow(remaining=count)))
+                kem_count = await self.store.one_time_kem_prekey_count(user)
+                if count < PREKEYS_LOW_WATER or (
+                    frame.one_time_kem_prekeys and kem_count < KEM_PREKEYS_LOW_WATER
+                ):
+                    conn.push(encode_str(F.PrekeysLow(remaining=count, kem_remaining=kem_count)))
             case F.FetchBundle():
                 await self._fetch_bundle(conn, frame)
             case F.DeleteConversation():
@@ -396,6 +396,27 @@ class RelayServer:
                     ErrorCode.BAD_REQUEST, f"{type(frame).__name__} is not valid here"
                 )
 
+    async def _check_prekey_room(self, user: str, frame: F.PublishKeys) -> None:
+        for held, new, limit, what in (
+            (
+                self.store.one_time_prekey_count,
+                frame.one_time_prekeys,
+                MAX_ONE_TIME_PREKEYS_HELD,
+                "one-time prekeys",
+            ),
+            (
+                self.store.one_time_kem_prekey_count,
+                frame.one_time_kem_prekeys,
+                MAX_ONE_TIME_KEM_PREKEYS_HELD,
+                "one-time KEM prekeys",
+            ),
+        ):
+            already = 0 if frame.replace_one_time else await held(user)
+            if already + len(new) > limit:
+                raise ProtocolError(
+                    ErrorCode.TOO_LARGE, f"the directory holds at most {limit} {what} per user"
+                )
+
     async def _start_session(
         self, conn: Connection, rid: int, username: str, token: str, expires_at: float
     ) -> None:
@@ -415,6 +436,7 @@ class RelayServer:
                     token=token,
                     expires_at=expires_at,
                     one_time_prekeys=remaining,
+                    one_time_kem_prekeys=await self.store.one_time_kem_prekey_count(username),
                     binary_files=True,
                 )
             )
@@ -438,12 +460,16 @@ class RelayServer:
                     signed_prekey=bundle.signed_prekey,
                     kem_prekey=bundle.kem_prekey,
                     one_time_prekey=bundle.one_time_prekey,
+                    one_time_kem_prekey=bundle.one_time_kem_prekey,
                 )
             )
         )
         remaining = await self.store.one_time_prekey_count(user)
-        if remaining < PREKEYS_LOW_WATER:
-            frame_low = encode_str(F.PrekeysLow(remaining=remaining))
+        kem_remaining = await self.store.one_time_kem_prekey_count(user)
+        if remaining < PREKEYS_LOW_WATER or (
+            bundle.one_time_kem_prekey is not None and kem_remaining < KEM_PREKEYS_LOW_WATER
+        ):
+            frame_low = encode_str(F.PrekeysLow(remaining=remaining, kem_remaining=kem_remaining))
             for outlet in self.relay.online.get(user, ()):
                 outlet.push(frame_low)
 

@@ -94,6 +94,15 @@ MIGRATIONS: list[str] = [
         last DOUBLE PRECISION NOT NULL
     );
     """,
+    # 3: one-time ML-KEM prekeys, handed out once like the X25519 ones.
+    """
+    CREATE TABLE one_time_kem_prekeys (
+        id BIGSERIAL PRIMARY KEY,
+        username TEXT NOT NULL,
+        prekey BYTEA NOT NULL
+    );
+    CREATE INDEX otkem_user ON one_time_kem_prekeys (username, id);
+    """,
 ]
 
 _MIGRATION_LOCK = 0x5EC0_C4A7
@@ -195,6 +204,7 @@ class PostgresStore:
                 "DELETE FROM contacts WHERE a = $1 OR b = $1",
                 "DELETE FROM identity_keys WHERE username = $1",
                 "DELETE FROM one_time_prekeys WHERE username = $1",
+                "DELETE FROM one_time_kem_prekeys WHERE username = $1",
                 "DELETE FROM files WHERE owner = $1",
             ):
                 await conn.execute(sql, username)
@@ -433,6 +443,7 @@ class PostgresStore:
         kem_prekey: bytes,
         one_time_prekeys: Sequence[bytes],
         replace_one_time: bool,
+        one_time_kem_prekeys: Sequence[bytes] = (),
     ) -> int:
         async with self._conn(transaction=True) as conn:
             await conn.execute(
@@ -443,12 +454,16 @@ class PostgresStore:
                 signed_prekey,
                 kem_prekey,
             )
-            if replace_one_time:
-                await conn.execute("DELETE FROM one_time_prekeys WHERE username = $1", username)
-            await conn.executemany(
-                "INSERT INTO one_time_prekeys (username, prekey) VALUES ($1, $2)",
-                [(username, key) for key in one_time_prekeys],
-            )
+            for table, keys in (
+                ("one_time_prekeys", one_time_prekeys),
+                ("one_time_kem_prekeys", one_time_kem_prekeys),
+            ):
+                if replace_one_time:
+                    await conn.execute(f"DELETE FROM {table} WHERE username = $1", username)  # noqa: S608
+                await conn.executemany(
+                    f"INSERT INTO {table} (username, prekey) VALUES ($1, $2)",  # noqa: S608
+                    [(username, key) for key in keys],
+                )
             count = await conn.fetchval(
                 "SELECT COUNT(*) FROM one_time_prekeys WHERE username = $1", username
             )
@@ -463,13 +478,24 @@ class PostgresStore:
             if row is None:
                 return None
             # SKIP LOCKED: two nodes fetching at once never hand out the same prekey.
-            otpk = await conn.fetchval(
-                "DELETE FROM one_time_prekeys WHERE id = (SELECT id FROM one_time_prekeys"
-                " WHERE username = $1 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-                " RETURNING prekey",
-                username,
+            otpk, otkem = [
+                await conn.fetchval(
+                    f"DELETE FROM {table} WHERE id = (SELECT id FROM {table}"  # noqa: S608
+                    " WHERE username = $1 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                    " RETURNING prekey",
+                    username,
+                )
+                for table in ("one_time_prekeys", "one_time_kem_prekeys")
+            ]
+        return KeyBundle(row[0], row[1], row[2], otpk, otkem)
+
+    async def one_time_kem_prekey_count(self, username: str) -> int:
+        async with self._conn() as conn:
+            return int(
+                await conn.fetchval(
+                    "SELECT COUNT(*) FROM one_time_kem_prekeys WHERE username = $1", username
+                )
             )
-        return KeyBundle(row[0], row[1], row[2], otpk)
 
     async def one_time_prekey_count(self, username: str) -> int:
         async with self._conn() as conn:

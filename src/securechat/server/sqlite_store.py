@@ -83,6 +83,12 @@ CREATE TABLE IF NOT EXISTS one_time_prekeys (
     prekey BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS otpk_user ON one_time_prekeys(username, id);
+CREATE TABLE IF NOT EXISTS one_time_kem_prekeys (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    username TEXT NOT NULL,
+    prekey BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS otkem_user ON one_time_kem_prekeys(username, id);
 CREATE TABLE IF NOT EXISTS files (
     file_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -176,6 +182,21 @@ class _Transaction:
                 db.execute("ROLLBACK")
 
 
+_ONE_TIME_TABLES = ("one_time_prekeys", "one_time_kem_prekeys")
+
+
+def _take_one(db: sqlite3.Connection, table: str, username: str) -> bytes | None:
+    """The user's oldest prekey in `table`, deleted as it is handed out."""
+    row = db.execute(
+        f"SELECT id, prekey FROM {table} WHERE username = ? ORDER BY id LIMIT 1",  # noqa: S608
+        (username,),
+    ).fetchone()
+    if row is None:
+        return None
+    db.execute(f"DELETE FROM {table} WHERE id = ?", (row[0],))  # noqa: S608
+    return bytes(row[1])
+
+
 class SQLiteStore:
     """`Store` on one SQLite database file."""
 
@@ -265,6 +286,7 @@ class SQLiteStore:
             self._known_contacts = {p for p in self._known_contacts if username not in p}
             db.execute("DELETE FROM identity_keys WHERE username = ?", (username,))
             db.execute("DELETE FROM one_time_prekeys WHERE username = ?", (username,))
+            db.execute("DELETE FROM one_time_kem_prekeys WHERE username = ?", (username,))
             db.execute("DELETE FROM files WHERE owner = ?", (username,))
 
     # sessions -------------------------------------------------------------------
@@ -525,18 +547,23 @@ class SQLiteStore:
         kem_prekey: bytes,
         one_time_prekeys: Sequence[bytes],
         replace_one_time: bool,
+        one_time_kem_prekeys: Sequence[bytes] = (),
     ) -> int:
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO identity_keys VALUES (?, ?, ?, ?)",
                 (username, identity, signed_prekey, kem_prekey),
             )
-            if replace_one_time:
-                db.execute("DELETE FROM one_time_prekeys WHERE username = ?", (username,))
-            db.executemany(
-                "INSERT INTO one_time_prekeys (username, prekey) VALUES (?, ?)",
-                [(username, key) for key in one_time_prekeys],
-            )
+            for table, keys in (
+                ("one_time_prekeys", one_time_prekeys),
+                ("one_time_kem_prekeys", one_time_kem_prekeys),
+            ):
+                if replace_one_time:
+                    db.execute(f"DELETE FROM {table} WHERE username = ?", (username,))  # noqa: S608
+                db.executemany(
+                    f"INSERT INTO {table} (username, prekey) VALUES (?, ?)",  # noqa: S608
+                    [(username, key) for key in keys],
+                )
             row = db.execute(
                 "SELECT COUNT(*) FROM one_time_prekeys WHERE username = ?", (username,)
             ).fetchone()
@@ -550,13 +577,15 @@ class SQLiteStore:
             ).fetchone()
             if row is None:
                 return None
-            otpk = db.execute(
-                "SELECT id, prekey FROM one_time_prekeys WHERE username = ? ORDER BY id LIMIT 1",
-                (username,),
+            otpk, otkem = (_take_one(db, table, username) for table in _ONE_TIME_TABLES)
+        return KeyBundle(row[0], row[1], row[2], otpk, otkem)
+
+    async def one_time_kem_prekey_count(self, username: str) -> int:
+        with _GUARD:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM one_time_kem_prekeys WHERE username = ?", (username,)
             ).fetchone()
-            if otpk is not None:
-                db.execute("DELETE FROM one_time_prekeys WHERE id = ?", (otpk[0],))
-        return KeyBundle(row[0], row[1], row[2], otpk[1] if otpk else None)
+        return int(row[0])
 
     async def one_time_prekey_count(self, username: str) -> int:
         with _GUARD:

@@ -55,6 +55,7 @@ class KeyBundle:
     signed_prekey: bytes
     kem_prekey: bytes
     one_time_prekey: bytes | None
+    one_time_kem_prekey: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,15 +185,20 @@ class Store(Protocol):
         kem_prekey: bytes,
         one_time_prekeys: Sequence[bytes],
         replace_one_time: bool,
+        one_time_kem_prekeys: Sequence[bytes] = (),
     ) -> int:
-        """Returns how many one-time prekeys the user now has."""
+        """Returns how many one-time prekeys the user now has.
+
+        `replace_one_time` replaces both kinds of one-time prekeys.
+        """
         ...
 
     async def fetch_bundle(self, username: str) -> KeyBundle | None:
-        """Hands out (and deletes) one one-time prekey if any is left."""
+        """Hands out (and deletes) one one-time prekey of each kind, if any is left."""
         ...
 
     async def one_time_prekey_count(self, username: str) -> int: ...
+    async def one_time_kem_prekey_count(self, username: str) -> int: ...
 
     # files (metadata; chunk bytes live in a BlobStore)
     async def create_file(self, record: FileRecord) -> None: ...

@@ -89,6 +89,8 @@ class MainScreen(Screen[None]):
         Binding("ctrl+f", "search", "Search"),
         Binding("ctrl+o", "older", "Older"),
         Binding("ctrl+r", "retry", "Retry"),
+        # Announced by the stuck-session notice and header rather than in the footer.
+        Binding("ctrl+t", "new_session", "New session", show=False),
         Binding("escape", "focus_input", "Input", show=False),
     ]
 
@@ -199,6 +201,16 @@ class MainScreen(Screen[None]):
             case ConversationChanged(peer=peer, state=state):
                 if peer == self.current and state == ConversationState.ACTIVE:
                     await chat.add_notice(f"🔒 end-to-end session with {peer} is active")
+                if state == ConversationState.JAMMED:
+                    stuck = (
+                        f"⚠ the session with {peer} is stuck: they sent more than the limit "
+                        f"ahead, so nothing more of theirs opens. Press ctrl+t (or `talk {peer}`) "
+                        "to start a new session"
+                    )
+                    if peer == self.current:
+                        await chat.add_notice(stuck, True)
+                    else:
+                        self.notify(stuck, severity="error", timeout=15)
                 self._refresh()
             case KeyShared(peer=peer, fingerprint=fingerprint):
                 short = short_fingerprint(fingerprint)
@@ -799,6 +811,13 @@ class MainScreen(Screen[None]):
             self._say("no failed message to retry in this conversation")
             return
         self._send(failed.record.peer, failed.record.text)
+
+    def action_new_session(self) -> None:
+        """One key to cure a stuck session: the same as typing `talk` to the open peer."""
+        if self.current is None:
+            self._say("open a conversation first")
+            return
+        self._talk(self.current)
 
     def palette_entries(self) -> list[tuple[str, str, commands.Command | str]]:
         """(title, help, command or text to prefill) for the command palette."""

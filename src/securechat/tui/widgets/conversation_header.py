@@ -12,6 +12,7 @@ _HINTS = {
     ConversationState.NONE: "`sharekey {peer}` and `talk {peer}` start an encrypted session",
     ConversationState.PENDING: "waiting for {peer} to answer the session set-up",
     ConversationState.ACTIVE: "messages are end-to-end encrypted; `verify {peer}` to compare keys",
+    ConversationState.JAMMED: "{peer}'s messages no longer open: ctrl+t starts a new session",
 }
 
 

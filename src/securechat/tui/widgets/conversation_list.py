@@ -17,6 +17,7 @@ BADGES: dict[ConversationState, tuple[str, str]] = {
     ConversationState.PENDING: ("not secure yet", "yellow"),
     ConversationState.NONE: ("not secure yet", "yellow"),
     ConversationState.KEY_CHANGED: ("key changed!", "bold red"),
+    ConversationState.JAMMED: ("session stuck", "bold red"),
 }
 
 
