@@ -8,6 +8,7 @@
     ├── ClientError                  the headless client core
     │   ├── ConnectionLost           the relay went away; the outbox keeps what is unsent
     │   ├── ServerRejected           the relay answered with an error frame (code + message)
+    │   ├── VaultBehind              the relay takes a password this device's vault does not
     │   └── SessionError             no usable end-to-end session with that peer
     └── CryptoError                  raised by securechat.crypto (see crypto/errors.py)
 
@@ -72,3 +73,11 @@ class ServerRejected(ClientError):
 
 class SessionError(ClientError):
     """There is no usable end-to-end session with a peer."""
+
+
+class VaultBehind(ClientError):
+    """The relay accepted a password the vault does not open: an operator reset.
+
+    An operator's token cannot open the vault (by design), so the vault is still
+    wrapped under the previous password; the UI asks for it or the recovery code.
+    """

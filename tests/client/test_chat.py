@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from securechat.client.connection import CLIENT_PING_INTERVAL, CLIENT_PING_TIMEOUT
 from securechat.client.core import ChatClient
 from securechat.client.events import (
     ConversationChanged,
     ConversationState,
     DeliveryChanged,
     DeliveryState,
+    ErrorRaised,
     KeyChanged,
     KeyShared,
     MessageReceived,
@@ -20,7 +22,9 @@ from securechat.client.events import (
 )
 from securechat.errors import SessionError
 from securechat.server.app import RelayServer
-from tests.client.helpers import PASSWORD, clients, secure, wait_for
+from securechat.server.config import ServerConfig
+from tests.client.helpers import PASSWORD, clients, drain, secure, wait_for
+from tests.conftest import fast_config
 
 
 @pytest.fixture
@@ -155,6 +159,26 @@ async def test_message_to_a_deleted_account_fails_with_the_reason(
     failed = await wait_for(alice, DeliveryChanged, eid=eid, state=DeliveryState.FAILED)
     assert isinstance(failed, DeliveryChanged)
     assert failed.detail == "no account named 'bob'"
+    assert alice.peer_deleted("bob")
+
+
+async def test_a_contact_who_deletes_their_account_is_remembered_as_deleted(
+    relay_url: str, tmp_path: Path
+) -> None:
+    """The relay's `deleted` push is kept in the vault: after a restart it still shows."""
+    async with clients(relay_url, tmp_path, "alice", "bob") as (alice, bob):
+        await secure(alice, bob)
+        assert not alice.peer_deleted("bob")
+        await bob.delete_account(PASSWORD)
+        await wait_for(alice, PresenceChanged, user="bob", state="deleted")
+        assert alice.peer_deleted("bob")
+    again = ChatClient(relay_url, tmp_path / "alice")
+    try:
+        await again.connect()
+        await again.login("alice", PASSWORD)
+        assert again.peer_deleted("bob")
+    finally:
+        await again.close()
 
 
 async def test_a_format_1_message_from_an_older_client_is_still_shown(
@@ -184,3 +208,65 @@ async def test_a_format_1_message_from_an_older_client_is_still_shown(
     assert (event.text, event.ts) == ("from an old client", 1_700_000_000.0)
     await alice.send_text("bob", "and a new one")
     assert (await wait_for(bob, MessageReceived)).text == "and a new one"
+
+
+async def test_deleting_a_conversation_keeps_the_peers_session_working(
+    pair: tuple[ChatClient, ChatClient],
+) -> None:
+    """Only history goes: the peer's next message opens, and the reply reaches them."""
+    alice, bob = pair
+    await secure(alice, bob)
+    await alice.send_text("bob", "before the delete")
+    await wait_for(bob, MessageReceived, text="before the delete")
+    await alice.delete_conversation("bob")
+    assert alice.history("bob") == []
+    await bob.send_text("alice", "still there?")
+    received = await wait_for(alice, MessageReceived, peer="bob")
+    assert received.text == "still there?"
+    assert not [e for e in drain(alice) if isinstance(e, ErrorRaised)]
+    assert alice.conversation_state("bob") == ConversationState.ACTIVE
+    assert [c.peer for c in alice.conversations()] == ["bob"]
+    await alice.send_text("bob", "yes")
+    assert (await wait_for(bob, MessageReceived, text="yes")).peer == "alice"
+    # Contacts again: alice follows bob's presence again without signing in anew.
+    await bob.close()
+    await wait_for(alice, PresenceChanged, user="bob", state="offline", timeout=5)
+
+
+async def test_the_receiving_side_follows_presence_from_the_first_envelope(
+    pair: tuple[ChatClient, ChatClient],
+) -> None:
+    """bob, who only received alice's key, sees her online at once and offline when she quits."""
+    alice, bob = pair
+    await alice.sharekey("bob")
+    await wait_for(bob, KeyShared, peer="alice")
+    # The watch may run before the relay committed the contact ("unknown"); the commit
+    # then starts it: "online" follows within the commit delay, not after a restart.
+    await wait_for(bob, PresenceChanged, user="alice", state="online", timeout=5)
+    await alice.close()
+    assert await wait_for(bob, PresenceChanged, user="alice", state="offline", timeout=5)
+
+
+async def test_presence_goes_offline_soon_after_a_silent_network_loss(tmp_path: Path) -> None:
+    """bob's socket stops answering (no FIN, as when a network drops): the keepalive notices."""
+    server = RelayServer(fast_config(tmp_path / "relay", ping_interval=0.3, ping_timeout=0.3))
+    await server.start()
+    try:
+        url = f"ws://127.0.0.1:{server.port}"
+        async with clients(url, tmp_path, "alice", "bob") as (alice, bob):
+            await secure(alice, bob)
+            drain(alice)
+            connection = bob.relay._conn
+            assert connection is not None
+            connection.ws.transport.pause_reading()
+            offline = await wait_for(alice, PresenceChanged, user="bob", state="offline", timeout=3)
+            assert isinstance(offline, PresenceChanged)
+    finally:
+        await server.stop()
+
+
+def test_the_default_keepalive_notices_a_dead_connection_within_ten_seconds() -> None:
+    """Presence follows a network loss within seconds, not the websockets default's minute."""
+    config = ServerConfig()
+    assert config.ping_interval + 2 * config.ping_timeout <= 10
+    assert CLIENT_PING_INTERVAL + CLIENT_PING_TIMEOUT <= 10

@@ -274,3 +274,32 @@ async def test_receive_prints_what_arrived_while_it_closed(
     assert await _receive(Closing(), 0.05, True) == 0  # type: ignore[arg-type]
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(p["text"], p["id"]) for p in printed] == [("late", 9)]
+
+
+async def test_cli_login_after_an_operator_reset_takes_the_old_password_from_the_env(
+    relay: RelayServer, relay_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Without SECURECHAT_OLD_PASSWORD it says what to do (exit 4); with it, it re-wraps once."""
+    async with clients(relay_url, tmp_path, "alice"):
+        pass
+    token = await relay.accounts.issue_reset_token("alice")
+    base = ["--server", relay_url, "--data-dir", str(tmp_path / "alice"), "--user", "alice"]
+    monkeypatch.setenv("SECURECHAT_PASSWORD", "a brand new passphrase")
+
+    async def run(*args: str) -> tuple[int, str, str]:
+        code = await asyncio.to_thread(cli_main, [*base, *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, err = await run("reset", "alice", token)
+    assert code == 0, err
+    assert "next login asks once for the previous password" in out
+    code, _, err = await run("login")
+    assert code == 4 and "SECURECHAT_OLD_PASSWORD" in err and "previous password" in err
+    monkeypatch.setenv("SECURECHAT_OLD_PASSWORD", PASSWORD)
+    code, out, err = await run("login")
+    assert code == 0, err
+    assert "now locked under the new password" in out
+    monkeypatch.delenv("SECURECHAT_OLD_PASSWORD")
+    code, out, err = await run("login")
+    assert code == 0 and "logged in as alice" in out, err

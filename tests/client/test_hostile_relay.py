@@ -270,7 +270,8 @@ async def test_forged_key_change_can_be_rejected_and_the_session_goes_on(
     assert alice.conversation_state("bob") == ConversationState.ACTIVE
     assert alice.verify("bob").offered is None
     [warning] = _warnings(alice, "bob")
-    assert f"kept bob's pinned key {pinned[:16]}" in warning and forged[:16] in warning
+    assert f"kept bob's pinned key {pinned[:19]} and" in warning
+    assert f"key {forged[:19]} offered" in warning
     await alice.send_text("bob", "still you?")
     assert (await wait_for(bob, MessageReceived)).text == "still you?"
     with pytest.raises(SessionError, match="no new key to reject"):
@@ -538,3 +539,21 @@ async def test_a_message_of_a_session_that_ended_is_not_sent_again(
     alice.retry_after = 0.0
     await alice.retry_unconfirmed()
     assert alice.vault.unconfirmed() == [] and bodies == []
+
+
+async def test_a_verified_mark_is_cleared_by_a_key_change(
+    relay: RelayServer, trio: tuple[ChatClient, ChatClient, ChatClient]
+) -> None:
+    """Marked after comparing numbers; any other key offered clears it, even if rejected."""
+    alice, _, _ = trio
+    assert not alice.is_verified("bob") and not alice.verify("bob").verified
+    alice.mark_verified("bob")
+    assert alice.is_verified("bob") and alice.verify("bob").verified
+    await _forged_key_change(relay, alice)
+    assert not alice.is_verified("bob")
+    with pytest.raises(SessionError, match="keep the pinned key or accept"):
+        alice.mark_verified("bob")
+    alice.reject("bob")
+    assert not alice.is_verified("bob")
+    alice.mark_verified("bob")
+    assert alice.is_verified("bob")

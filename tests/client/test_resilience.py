@@ -15,7 +15,12 @@ from cryptography.x509.oid import NameOID
 
 from securechat.client.connection import CertificatePinMismatch
 from securechat.client.core import ChatClient
-from securechat.client.events import ConnectionChanged, ConnectionState, MessageReceived
+from securechat.client.events import (
+    ConnectionChanged,
+    ConnectionState,
+    MessageReceived,
+    PresenceChanged,
+)
 from securechat.server.app import RelayServer
 from tests.client.helpers import PASSWORD, clients, secure, wait_for
 from tests.conftest import fast_config
@@ -134,3 +139,20 @@ async def test_tls_with_a_pinned_certificate(tmp_path: Path) -> None:
             await bad.connect()
     finally:
         await server.stop()
+
+
+async def test_an_ended_session_is_signed_in_again_in_place(
+    relay: RelayServer, relay_url: str, tmp_path: Path
+) -> None:
+    """The relay ends alice's session: she is told, signs in again, and the outbox goes out."""
+    async with clients(relay_url, tmp_path, "alice", "bob", fast_reconnect=True) as (alice, bob):
+        await secure(alice, bob)
+        await relay.store.delete_sessions_of("alice")
+        await relay.revocations.end("alice", "password_changed")
+        ended = await wait_for(alice, ConnectionChanged, state=ConnectionState.CLOSED)
+        assert isinstance(ended, ConnectionChanged) and ended.session_ended
+        await alice.send_text("bob", "written while signed out")
+        await alice.sign_in_again(PASSWORD)
+        assert alice.relay.connected
+        assert (await wait_for(bob, MessageReceived)).text == "written while signed out"
+        assert (await wait_for(alice, PresenceChanged, user="bob")).state == "online"

@@ -9,6 +9,7 @@ from securechat.client.trust import (
     SharedKeyOutcome,
     classify_shared_key,
     rejection_warning,
+    short_fingerprint,
 )
 
 PINNED, OFFERED, OTHER = b"pinned-der", b"offered-der", b"other-der"
@@ -55,3 +56,12 @@ def test_rejection_warning_names_both_keys_and_who_ended_the_change() -> None:
         assert "a" * 16 in text and "b" * 16 in text and "relay" in text
     assert "bob shared the pinned key" in by_peer
     assert "you kept bob's pinned key" in by_user
+
+
+def test_short_fingerprint_keeps_whole_groups() -> None:
+    """The spaced hex is cut after four groups, never re-chunked (was `4F81  972 F 7E60 0`)."""
+    spaced = "4F81 972F 7E60 0ABC 1234 5678 9ABC DEF0 1234 5678"
+    assert short_fingerprint(spaced) == "4F81 972F 7E60 0ABC"
+    warning = rejection_warning("bob", spaced, "FFFF " * 9 + "FFFF", by_peer=False)
+    assert "pinned key 4F81 972F 7E60 0ABC and" in warning
+    assert "key FFFF FFFF FFFF FFFF offered" in warning

@@ -114,11 +114,16 @@ async def test_presence_is_shared_between_contacts_only(relay_url: str) -> None:
     states = await alice.call("watch", users=["bob", "carol"])
     assert states["states"] == {"bob": "unknown", "carol": "unknown"}
     await alice.call("send", to="bob", eid="hi", body=b64(b"x"))
+    # The watch that got "unknown" starts once the envelope made them contacts.
+    push = await alice.next_push("presence")
+    assert push["user"] == "bob" and push["state"] == "online"
     states = await alice.call("watch", users=["bob"])
     assert states["states"] == {"bob": "online"}
     await bob.close()
     push = await alice.next_push("presence")
     assert push["user"] == "bob" and push["state"] == "offline"
+    with pytest.raises(TimeoutError):
+        await alice.next_push("presence", timeout=0.3)  # nothing about carol, a stranger
 
 
 async def test_deleting_a_conversation_ends_the_contact(relay_url: str) -> None:

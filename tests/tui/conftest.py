@@ -32,6 +32,8 @@ class Harness:
 
     app: SecureChatApp
     accounts: dict[str, str]
+    vaults: dict[str, str] = field(default_factory=dict)
+    """Vault passwords that an operator reset left behind the relay's (see FakeClient)."""
     clients: list[FakeClient] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
 
@@ -50,7 +52,7 @@ def build(
     harness = Harness(app=None, accounts=accounts, written=written)  # type: ignore[arg-type]
 
     def factory(url: str) -> FakeClient:
-        client = FakeClient(url, accounts)
+        client = FakeClient(url, accounts, harness.vaults)
         harness.clients.append(client)
         return client
 

@@ -11,6 +11,7 @@ import asyncio
 import itertools
 from pathlib import Path
 
+from securechat.client.core import VAULT_BEHIND
 from securechat.client.events import (
     ConnectionChanged,
     ConnectionState,
@@ -23,6 +24,7 @@ from securechat.client.events import (
     KeyChanged,
     KeyKept,
     MessageReceived,
+    PresenceChanged,
     TransferProgress,
 )
 from securechat.client.filenames import sanitise_filename
@@ -35,7 +37,7 @@ from securechat.client.vault_store import (
     words,
 )
 from securechat.crypto.errors import AuthenticationFailed, WrongPassword
-from securechat.errors import ConnectionLost, ServerRejected, SessionError
+from securechat.errors import ConnectionLost, ServerRejected, SessionError, VaultBehind
 from securechat.protocol.limits import MAX_FILE_PLAINTEXT_BYTES
 from securechat.scanner import (
     ProviderReport,
@@ -48,10 +50,12 @@ from securechat.scanner import (
 
 RECOVERY_CODE = "ABCD-EFGH-JKMN-PQRS-TVWX-YZ12"
 NEW_RECOVERY_CODE = "2222-3333-4444-5555-6666-7777"
+OPERATOR_TOKEN = "op-operator-token"
 SAFETY_NUMBER = "12345 67890 12345 67890 12345 67890\n09876 54321 09876 54321 09876 54321"
 OFFERED_SAFETY_NUMBER = "55555 66666 77777 88888 99999 00000\n11111 22222 33333 44444 55555 66666"
-FINGERPRINT = "a1b2c3d4e5f6a7b8c9d0" * 2
-OFFERED_FINGERPRINT = "f" * 40
+FINGERPRINT = "A1B2 C3D4 E5F6 A7B8 C9D0 A1B2 C3D4 E5F6 A7B8 C9D0"
+"""Spaced in groups of four, as `IdentityPublicKey.fingerprint_hex` gives it."""
+OFFERED_FINGERPRINT = " ".join(["FFFF"] * 10)
 BASE_TS = 1_700_000_000.0
 TAMPERED = (
     "The file was altered, truncated or mixed with another file in transit; "
@@ -62,11 +66,19 @@ TAMPERED = (
 class FakeClient:
     """Everything the TUI calls on ChatClient, in memory; `accounts` is the fake relay."""
 
-    def __init__(self, server_url: str, accounts: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        server_url: str,
+        accounts: dict[str, str] | None = None,
+        vaults: dict[str, str] | None = None,
+    ) -> None:
         self.server_url = server_url
         self.username: str | None = None
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self.accounts = accounts if accounts is not None else {}
+        """The relay's passwords."""
+        self.vaults = vaults if vaults is not None else {}
+        """Passwords that differ from the relay's: vaults an operator reset left behind."""
         self.states: dict[str, ConversationState] = {}
         self.key_changes: dict[str, ConversationState] = {}
         """peer -> the session state from before a pending key change."""
@@ -74,7 +86,13 @@ class FakeClient:
         self.messages: list[StoredMessage] = []
         self.sent: list[tuple[str, str]] = []
         self.deleted: list[str] = []
+        self.hidden: set[str] = set()
+        self.verified: set[str] = set()
+        self.gone: set[str] = set()
+        """Peers whose account the relay reported deleted."""
+        """Conversations deleted here whose session stays."""
         self.account_deleted = False
+        self.signed_in_again = 0
         self.closed = False
         self._ids = itertools.count(1)
         self._eids = itertools.count(1)
@@ -112,20 +130,49 @@ class FakeClient:
         self.username = username
         return RECOVERY_CODE
 
-    async def login(self, username: str, password: str) -> None:
+    async def login(self, username: str, password: str, previous: str | None = None) -> None:
+        """As the core: the vault first, then the relay; `previous` after an operator reset."""
         if username not in self.accounts:
             raise SessionError(f"there is no vault for {username} on this device")
+        vault = self.vaults.get(username, self.accounts[username])
+        if password != vault:
+            if previous is None:
+                if self.accounts[username] == password:
+                    raise VaultBehind(VAULT_BEHIND)
+                raise WrongPassword("That password does not unlock this vault.")
+            if previous not in (vault, RECOVERY_CODE):
+                raise WrongPassword(
+                    "Neither the password nor the previous password or recovery code "
+                    "unlocks this vault."
+                )
         if self.accounts[username] != password:
-            raise WrongPassword("That password does not unlock this vault.")
+            raise ServerRejected("unauthorized", "wrong username or password")
+        self.vaults.pop(username, None)
         self.username = username
 
     async def reset_password(self, username: str, token: str, new_password: str) -> str | None:
+        """As the core: the relay always; the vault with a recovery code or when signed in."""
         if username not in self.accounts:
             raise ServerRejected("not_found", f"no account named {username!r}")
-        if token != RECOVERY_CODE:
+        operator = token.startswith("op-")
+        if token != RECOVERY_CODE and token != OPERATOR_TOKEN:
             raise ServerRejected("unauthorized", "that recovery code or token is not valid")
+        if operator and self.username != username:
+            self.vaults.setdefault(username, self.accounts[username])
         self.accounts[username] = new_password
+        if operator:
+            if self.username == username:
+                self.vaults.pop(username, None)
+            return None
+        self.vaults.pop(username, None)
         return NEW_RECOVERY_CODE
+
+    async def sign_in_again(self, password: str) -> None:
+        assert self.username is not None
+        if self.accounts[self.username] != password:
+            raise ServerRejected("unauthorized", "wrong username or password")
+        self.signed_in_again += 1
+        self._emit(ConnectionChanged(ConnectionState.CONNECTED))
 
     async def delete_account(self, password: str) -> None:
         assert self.username is not None
@@ -165,7 +212,24 @@ class FakeClient:
         if peer not in self.states:
             raise SessionError(f"no key known for {peer}: ask them to `sharekey {self.username}`")
         offered = OFFERED_SAFETY_NUMBER if peer in self.key_changes else None
-        return SafetyNumbers(peer, SAFETY_NUMBER, offered)
+        return SafetyNumbers(peer, SAFETY_NUMBER, offered, self.is_verified(peer))
+
+    def mark_verified(self, peer: str) -> str:
+        if peer not in self.states:
+            raise SessionError(f"no key known for {peer}: ask them to `sharekey {self.username}`")
+        if peer in self.key_changes:
+            raise SessionError(
+                f"{peer}'s key changed: keep the pinned key or accept the new one first"
+            )
+        self.verified.add(peer)
+        self._emit(ConversationChanged(peer, self.conversation_state(peer), FINGERPRINT))
+        return FINGERPRINT
+
+    def is_verified(self, peer: str) -> bool:
+        return peer in self.verified
+
+    def peer_deleted(self, peer: str) -> bool:
+        return peer in self.gone
 
     def trust(self, peer: str) -> str:
         if peer not in self.states:
@@ -215,10 +279,10 @@ class FakeClient:
         return eid
 
     async def delete_conversation(self, peer: str) -> None:
+        """As the core: the history goes, the session (and any key change) stays."""
         self.deleted.append(peer)
         self.messages = [m for m in self.messages if m.record.peer != peer]
-        self.states.pop(peer, None)
-        self.key_changes.pop(peer, None)
+        self.hidden.add(peer)
         self.unread.pop(peer, None)
 
     # --- history
@@ -241,7 +305,7 @@ class FakeClient:
         return found[:limit]
 
     def conversations(self) -> list[ConversationRecord]:
-        peers = list(self.states)
+        peers = [p for p in self.states if p not in self.hidden]
         last = {m.record.peer: m.record.ts for m in self.messages}
         records = [
             ConversationRecord(peer=p, last_ts=last.get(p, 0.0), unread=self.unread.get(p, 0))
@@ -369,6 +433,7 @@ class FakeClient:
         )
         self.messages.append(StoredMessage(message_id, record))
         self.states.setdefault(peer, ConversationState.NONE)
+        self.hidden.discard(peer)
         return message_id
 
     def add_history(self, peer: str, texts: list[str]) -> None:
@@ -381,6 +446,11 @@ class FakeClient:
         message_id = self._store(peer, False, text)
         self.unread[peer] = self.unread.get(peer, 0) + 1
         self._emit(MessageReceived(peer, text, self.messages[-1].record.ts, message_id))
+
+    def peer_deletes_account(self, peer: str) -> None:
+        """The relay pushes that `peer`'s account is gone, as the core reports it."""
+        self.gone.add(peer)
+        self._emit(PresenceChanged(peer, "deleted"))
 
     def activate(self, peer: str) -> None:
         """The peer answered the session set-up."""
@@ -395,6 +465,7 @@ class FakeClient:
     def change_key(self, peer: str) -> None:
         """Another key is offered for `peer` (by the relay, or by the peer on a new device)."""
         self.key_changes[peer] = self.states.get(peer, ConversationState.NONE)
+        self.verified.discard(peer)  # as the core: any key change clears the mark
         self._emit(KeyChanged(peer, FINGERPRINT, OFFERED_FINGERPRINT))
         self._emit(ConversationChanged(peer, ConversationState.KEY_CHANGED, OFFERED_FINGERPRINT))
 

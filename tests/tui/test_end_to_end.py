@@ -149,3 +149,22 @@ async def test_real_core_refusals_reach_the_screen(relay_url: str, tmp_path: Pat
         assert isinstance(pilot.app.screen, SignInScreen)
         status = str(pilot.app.screen.query_one("#signin-status", Static).content)
         assert "does not unlock" in status
+
+
+async def test_presence_of_a_first_contact_is_right_in_the_first_session(
+    relay_url: str, tmp_path: Path
+) -> None:
+    """The TUI only receives bob's key: bob shows online at once, and offline when he quits."""
+    bob = ChatClient(relay_url, tmp_path / "bob")
+    await bob.connect()
+    await bob.register("bob", PASSWORD)
+    app = make_app(relay_url, data_dir=tmp_path / "alice", time_format=utc_time)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await register(pilot, "alice")
+            await bob.sharekey("alice")
+            await until(pilot, lambda: "● bob" in conversation_text(pilot), "bob online", 10)
+            await bob.close()
+            await until(pilot, lambda: "○ bob" in conversation_text(pilot), "bob offline", 10)
+    finally:
+        await bob.close()

@@ -10,12 +10,14 @@ from securechat.client.events import (
     ConversationState,
     MessageReceived,
     MessagesMissing,
+    PresenceChanged,
 )
 from securechat.tui.screens.confirm import ConfirmScreen
 from securechat.tui.screens.help import HelpScreen
 from securechat.tui.screens.main import MainScreen
 from securechat.tui.screens.safety import SafetyNumberScreen
 from securechat.tui.screens.search import SearchScreen
+from securechat.tui.screens.sign_in_again import SignInAgainScreen
 from securechat.tui.screens.signin import SignInScreen
 from securechat.tui.widgets.chat_log import ChatLog, MessageLine, Notice
 from securechat.tui.widgets.command_input import CommandInput
@@ -28,8 +30,9 @@ from tests.tui.conftest import (
     settle,
     sign_in,
     type_line,
+    wait_for_screen,
 )
-from tests.tui.fakes import OFFERED_SAFETY_NUMBER, SAFETY_NUMBER
+from tests.tui.fakes import OFFERED_SAFETY_NUMBER, OPERATOR_TOKEN, SAFETY_NUMBER
 
 
 def lines(pilot) -> list[str]:  # type: ignore[no-untyped-def]
@@ -105,6 +108,7 @@ async def test_sharekey_reports_the_fingerprint(harness: Harness) -> None:
         await sign_in(pilot)
         await type_line(pilot, "sharekey bob")
         assert "your key went to bob" in feedback(pilot)
+        assert "(your fingerprint A1B2 C3D4 E5F6 A7B8)" in feedback(pilot)
         assert "bob" in conversation_list(pilot)
 
 
@@ -479,3 +483,95 @@ async def test_missing_messages_are_shown_in_the_conversation(harness: Harness) 
         await settle(pilot)
         notices = [str(n.content) for n in pilot.app.screen.query(Notice)]
         assert "⚠ 1 message from bob is missing" in notices
+
+
+async def test_operator_reset_while_signed_in_keeps_history_and_session(harness: Harness) -> None:
+    """Signed in, the reset says history is kept, re-wraps at once and stays signed in."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        line = pilot.app.screen.query_one("#input", Input)
+        line.value = f"reset alice {OPERATOR_TOKEN} brand new password"
+        await pilot.press("enter")
+        await wait_for_screen(pilot, ConfirmScreen)
+        warning = " ".join(str(s.content) for s in pilot.app.screen.query(Static))
+        assert "history on this device is kept" in warning
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, MainScreen)
+        assert harness.accounts["alice"] == "brand new password"
+        assert "alice" not in harness.vaults
+        assert len(harness.clients) == 1  # the signed-in client did it
+
+
+async def test_mark_as_verified_shows_a_tick_that_a_key_change_clears(harness: Harness) -> None:
+    """verify offers "Mark as verified"; the ✓ shows in the list until the key changes."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        assert "bob ✓" not in conversation_list(pilot)
+        await type_line(pilot, "verify bob")
+        assert isinstance(pilot.app.screen, SafetyNumberScreen)
+        await pilot.click("#mark-verified")
+        await settle(pilot)
+        assert "bob ✓" in conversation_list(pilot)
+        assert "marked verified" in feedback(pilot)
+        await type_line(pilot, "verify bob")
+        assert "marked bob's key as verified" in str(
+            pilot.app.screen.query_one("#verified-note", Static).content
+        )
+        assert not pilot.app.screen.query("#mark-verified")
+        await pilot.press("escape")
+        harness.client.change_key("bob")
+        await settle(pilot)
+        assert "bob ✓" not in conversation_list(pilot)
+
+
+async def test_an_ended_session_offers_sign_in_in_place_and_keeps_the_draft(
+    harness: Harness,
+) -> None:
+    """Header no longer claims online; the dialog signs in again over the main screen."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client._emit(PresenceChanged("bob", "online"))
+        await settle(pilot)
+        assert " online" in str(pilot.app.screen.query_one("#chat-header").content)
+        line = pilot.app.screen.query_one("#input", Input)
+        line.value = "half-typed draft"
+        harness.client._emit(
+            ConnectionChanged(
+                ConnectionState.CLOSED, "session expired; sign in again", session_ended=True
+            )
+        )
+        await wait_for_screen(pilot, SignInAgainScreen)
+        header = str(main_screen_below(pilot).query_one("#chat-header").content)
+        assert " online" not in header and " offline" in header
+        field = pilot.app.screen.query_one("#again-password", Input)
+        field.value = "not the password"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "wrong username or password" in str(
+            pilot.app.screen.query_one("#again-error", Static).content
+        )
+        field.value = PASSWORD
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, MainScreen)
+        assert harness.client.signed_in_again == 1
+        assert pilot.app.screen.query_one("#input", Input).value == "half-typed draft"
+
+
+def main_screen_below(pilot) -> MainScreen:  # type: ignore[no-untyped-def]
+    [screen] = [s for s in pilot.app.screen_stack if isinstance(s, MainScreen)]
+    return screen
+
+
+async def test_a_deleted_contact_is_shown_as_deleted(harness: Harness) -> None:
+    """No presence dot or E2E badge for an account that is gone: the list and header say so."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        assert "🔒 E2E Active" in conversation_list(pilot)
+        harness.client.peer_deletes_account("bob")
+        await settle(pilot)
+        listed = conversation_list(pilot)
+        assert "account deleted" in listed and "E2E Active" not in listed
+        header = str(pilot.app.screen.query_one("#chat-header").content)
+        assert "account deleted" in header and "online" not in header

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from textual.widgets import Button, Checkbox, Input, Static
 
+from securechat.tui.screens.confirm import ConfirmScreen
 from securechat.tui.screens.main import MainScreen
 from securechat.tui.screens.recovery import RecoveryCodeScreen
 from securechat.tui.screens.reset import ResetPasswordScreen
 from securechat.tui.screens.signin import SignInScreen
 from tests.tui.conftest import PASSWORD, Harness, settle, sign_in, wait_for_screen
-from tests.tui.fakes import NEW_RECOVERY_CODE, RECOVERY_CODE
+from tests.tui.fakes import NEW_RECOVERY_CODE, OPERATOR_TOKEN, RECOVERY_CODE
 
 
 def status(pilot) -> str:  # type: ignore[no-untyped-def]
@@ -135,3 +136,55 @@ async def test_bad_reset_token_is_reported(harness: Harness) -> None:
         messages = [n.message for n in pilot.app._notifications]
         assert any("not reset" in m for m in messages)
         assert harness.accounts["alice"] == PASSWORD
+
+
+async def test_operator_reset_warns_then_the_previous_password_unlocks_history(
+    harness: Harness,
+) -> None:
+    """Before: what happens to history; at sign-in: the previous password, then the new alone."""
+    async with harness.app.run_test(size=(100, 40)) as pilot:
+        line = pilot.app.screen.query_one("#signin-command", Input)
+        line.focus()
+        line.value = f"reset alice {OPERATOR_TOKEN} brand new password"
+        await pilot.press("enter")
+        await wait_for_screen(pilot, ConfirmScreen)
+        warning = " ".join(str(s.content) for s in pilot.app.screen.query(Static))
+        assert "stays locked under the previous password" in warning
+        assert "Nothing is deleted" in warning
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert harness.accounts["alice"] == "brand new password"
+
+        await sign_in(pilot, "alice", "brand new password")
+        assert isinstance(pilot.app.screen, SignInScreen)
+        assert "previous password or your recovery code" in status(pilot)
+        previous = pilot.app.screen.query_one("#previous", Input)
+        assert previous.display and previous.has_focus
+        previous.value = PASSWORD
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, MainScreen)
+        assert "alice" not in harness.vaults  # re-wrapped under the new password
+
+
+async def test_operator_reset_can_be_cancelled(harness: Harness) -> None:
+    """Cancelling the warning sends nothing."""
+    async with harness.app.run_test(size=(100, 40)) as pilot:
+        line = pilot.app.screen.query_one("#signin-command", Input)
+        line.focus()
+        line.value = f"reset alice {OPERATOR_TOKEN} brand new password"
+        await pilot.press("enter")
+        await wait_for_screen(pilot, ConfirmScreen)
+        await pilot.click("#cancel")
+        await settle(pilot)
+        assert harness.accounts["alice"] == PASSWORD
+
+
+async def test_the_previous_password_field_stays_hidden_for_a_plain_wrong_password(
+    harness: Harness,
+) -> None:
+    """Only a password the relay takes asks for the previous one."""
+    async with harness.app.run_test(size=(100, 40)) as pilot:
+        await sign_in(pilot, "alice", "wrong password here")
+        assert "does not unlock this vault" in status(pilot)
+        assert not pilot.app.screen.query_one("#previous", Input).display

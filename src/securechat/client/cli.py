@@ -2,7 +2,9 @@
 
 Each run unlocks the vault, resumes (or opens) the relay session, does one
 thing and leaves. The password comes from SECURECHAT_PASSWORD or a prompt,
-never from the command line, where other users could read it in `ps`.
+never from the command line, where other users could read it in `ps`. After
+an operator reset, the previous password or the recovery code (needed once, to
+unlock this device's history) comes from SECURECHAT_OLD_PASSWORD or a prompt.
 
 Exit codes: 0 success; 1 the relay or the client refused (the message says
 why); 2 bad usage; 3 cannot reach the relay; 4 wrong password or locked vault.
@@ -29,7 +31,7 @@ from securechat.client.events import Event, TransferProgress
 from securechat.client.render import describe
 from securechat.crypto.errors import WrongPassword
 from securechat.daemon import main as daemon_main
-from securechat.errors import ConfigError, ConnectionLost, SecureChatError
+from securechat.errors import ConfigError, ConnectionLost, SecureChatError, VaultBehind
 from securechat.scanner.report import format_verdict
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_LOCKED = 0, 1, 2, 3, 4
@@ -137,6 +139,9 @@ async def _run(args: argparse.Namespace) -> int:
         return _fail(args, exc, EXIT_LOCKED)
     except ConfigError as exc:
         return _fail(args, exc, EXIT_USAGE)
+    except VaultBehind as exc:
+        reason = f"{exc} Set SECURECHAT_OLD_PASSWORD, or run in a terminal to be asked."
+        return _fail(args, SecureChatError(reason), EXIT_LOCKED)
     except SecureChatError as exc:
         return _fail(args, exc, EXIT_REFUSED)
     finally:
@@ -174,12 +179,17 @@ async def _dispatch(client: ChatClient, args: argparse.Namespace) -> int:
         text = "password reset; every session was logged out"
         if new_code:
             text += f"\nnew recovery code (the old one is used up): {new_code}"
+        else:
+            text += (
+                "\nan operator's token cannot open this device's history: the next login asks "
+                "once for the previous password or the recovery code (SECURECHAT_OLD_PASSWORD)"
+            )
         return _print(args, Out(text, {"user": args.username, "recovery_code": new_code}))
     password = _password(file=args.password_file)
     if command == "daemon":
         await daemon_main.run(client, args.user, password, _listen(args))
         return EXIT_OK
-    await client.unlock_and_resume(args.user, password)
+    await _unlock(client, args.user, password, announce=not args.json)
     if command == "receive":
         return await _receive(client, args.wait, args.json)
     actions: dict[str, Callable[[], Awaitable[Out]]] = {
@@ -210,6 +220,30 @@ async def _dispatch(client: ChatClient, args: argparse.Namespace) -> int:
         ),
     }
     return _print(args, await actions[command]())
+
+
+async def _unlock(client: ChatClient, user: str, password: str, announce: bool) -> None:
+    """After an operator reset the vault needs the previous password or the recovery code.
+
+    It comes from SECURECHAT_OLD_PASSWORD or, in a terminal, a prompt; the vault
+    is then re-wrapped under the new password, so this happens once.
+    """
+    previous = os.environ.get("SECURECHAT_OLD_PASSWORD") or None
+    try:
+        await client.unlock_and_resume(user, password, previous)
+    except VaultBehind:
+        if previous is not None or not sys.stdin.isatty():
+            raise
+        print(
+            "the relay took the new password; this device's history is still locked "
+            "under the previous one",
+            file=sys.stderr,
+        )
+        previous = getpass.getpass("previous password or recovery code: ")
+        await client.connect()
+        await client.unlock_and_resume(user, password, previous)
+    if previous is not None and announce:
+        print("your history here is unlocked, and now locked under the new password")
 
 
 def _print(args: argparse.Namespace, out: Out) -> int:

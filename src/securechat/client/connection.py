@@ -31,6 +31,10 @@ from securechat.protocol.limits import MAX_FRAME_BYTES, SUBPROTOCOL
 
 log = logging.getLogger("securechat.client.connection")
 
+CLIENT_PING_INTERVAL = 4.0
+CLIENT_PING_TIMEOUT = 3.0
+"""A dead network is noticed within seconds, then the client reconnects (and watches again)."""
+
 _websocket_log = logging.getLogger("securechat.client.websocket")
 _websocket_log.setLevel(logging.WARNING)
 """websockets logs whole frames at DEBUG: they hold passwords. Never below WARNING."""
@@ -74,8 +78,8 @@ class RelayConnection:
                 compression=None,
                 max_size=MAX_FRAME_BYTES,
                 open_timeout=timeout,
-                ping_interval=20,
-                ping_timeout=20,
+                ping_interval=CLIENT_PING_INTERVAL,
+                ping_timeout=CLIENT_PING_TIMEOUT,
                 logger=_websocket_log,
             )
         except InvalidURI as exc:

@@ -49,6 +49,7 @@ from securechat.client.trust import (
 )
 from securechat.client.trust import offered_name as _offered
 from securechat.client.trust import pin_name as _pin
+from securechat.client.trust import verified_name as _verified
 from securechat.client.vault_store import (
     ConversationRecord,
     MessageRecord,
@@ -56,7 +57,12 @@ from securechat.client.vault_store import (
     Vault,
 )
 from securechat.crypto import handshake, prekeys, ratchet, sessions
-from securechat.crypto.errors import CryptoError, IdentityKeyMismatch, TooManySkippedMessages
+from securechat.crypto.errors import (
+    CryptoError,
+    IdentityKeyMismatch,
+    TooManySkippedMessages,
+    WrongPassword,
+)
 from securechat.crypto.filestream import FileManifest, SealLedger, tags_digest
 from securechat.crypto.identity import IdentityKeyPair, IdentityPublicKey
 from securechat.crypto.prekeys import PrekeyBundle, PrekeySecrets
@@ -74,8 +80,11 @@ from securechat.errors import (
     SecureChatError,
     ServerRejected,
     SessionError,
+    VaultBehind,
 )
 from securechat.protocol import frames as F
+from securechat.protocol.errors import ErrorCode
+from securechat.protocol.limits import OPERATOR_TOKEN_PREFIX
 from securechat.scanner import InvalidURL, Verdict, decide_from_hashes, prefixes_for
 
 log = logging.getLogger("securechat.client")
@@ -112,6 +121,12 @@ def _token(vault: Vault) -> str | None:
     return raw.decode() if raw else None
 
 
+def _gone(peer: str) -> str:
+    """Set once the relay said `peer`'s account was deleted: after a restart the relay
+    no longer knows them as a contact, so the vault remembers."""
+    return f"gone:{peer}"
+
+
 def _file(blob_id: str) -> str:
     return f"file:{blob_id}"
 
@@ -121,6 +136,25 @@ def _saved(blob_id: str) -> str:
 
 
 K_UPLOADS = "uploads"
+
+
+VAULT_BEHIND = (
+    "The relay accepted this password, but the history on this device is still "
+    "locked with your previous password (an operator reset your password). Type the "
+    "previous password or your recovery code once: the history is then unlocked and "
+    "locked again under the new password."
+)
+
+
+def reset_token_kind(token: str) -> str:
+    """What a reset with `token` does to local history: recovery, operator or invalid.
+
+    A recovery code unlocks the vault and keeps it; an operator token resets the
+    relay account only, so the vault waits for the previous password.
+    """
+    if is_recovery_code(token):
+        return "recovery"
+    return "operator" if token.startswith(OPERATOR_TOKEN_PREFIX) else "invalid"
 
 
 class PendingUpload(msgspec.Struct, frozen=True, array_like=True):
@@ -171,6 +205,13 @@ class ChatClient:
     # --- plumbing ------------------------------------------------------------------
 
     def _emit(self, event: Event) -> None:
+        if (
+            isinstance(event, DeliveryChanged)
+            and event.state == DeliveryState.FAILED
+            and event.code == ErrorCode.NOT_FOUND
+            and self.vault is not None
+        ):
+            self.vault.put(_gone(event.peer), b"1")
         self.events.put_nowait(event)
         if (
             isinstance(event, ConnectionChanged)
@@ -180,6 +221,10 @@ class ChatClient:
         ):
             for pending in self._pending_uploads():
                 self._spawn(self._finish_upload(pending))
+            # The relay keeps watches per connection: a new one watches nobody yet.
+            peers = [c.peer for c in self.vault.conversations()]
+            if peers:
+                self._spawn(self._watch(peers))
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -246,22 +291,39 @@ class ChatClient:
         await self._start_session(await self.relay.login(username, password))
         return code
 
-    async def login(self, username: str, password: str) -> None:
-        username = username.strip().lower()
-        directory = self._user_dir(username)
-        if not Vault.exists(directory):
-            raise SessionError(
-                f"there is no vault for {username} on this device (in {directory}); "
-                "securechat keeps your keys where you registered"
-            )
-        vault = await asyncio.to_thread(Vault.unlock, directory, password)
-        self._open_vault(vault, username)
-        await self._start_session(await self.relay.login(username, password, _token(vault)))
+    async def login(self, username: str, password: str, previous: str | None = None) -> None:
+        """Unlocks the vault and opens a relay session.
 
-    async def unlock_and_resume(self, username: str, password: str) -> None:
+        `previous` (the password from before an operator reset, or the recovery
+        code) is needed only when the relay takes `password` but the vault does
+        not; see `_unlock`.
+        """
+        username = username.strip().lower()
+        vault, behind = await self._unlock(username, password, previous)
+        self._open_vault(vault, username)
+        try:
+            session = await self.relay.login(username, password, _token(vault))
+        except BaseException:
+            if behind:
+                self.vault = None
+                vault.close()
+            raise
+        if behind:
+            await asyncio.to_thread(vault.change_password, password)
+        await self._start_session(session)
+
+    async def unlock_and_resume(
+        self, username: str, password: str, previous: str | None = None
+    ) -> None:
         """Unlocks the vault and resumes the stored session token, logging in if it expired."""
         username = username.strip().lower()
-        vault = await asyncio.to_thread(Vault.unlock, self._user_dir(username), password)
+        vault, behind = await self._unlock(username, password, previous)
+        if behind:
+            # The reset ended every session: there is no token worth resuming.
+            self.vault = None
+            vault.close()
+            await self.login(username, password, previous)
+            return
         self._open_vault(vault, username)
         token = _token(vault)
         if token:
@@ -269,6 +331,52 @@ class ChatClient:
                 await self._start_session(await self.relay.resume(token))
                 return
         await self._start_session(await self.relay.login(username, password, token))
+
+    async def _unlock(
+        self, username: str, password: str, previous: str | None
+    ) -> tuple[Vault, bool]:
+        """The vault, and whether it is still wrapped under `previous` rather than `password`.
+
+        An operator reset changes the password on the relay only. When the vault
+        refuses `password`, the relay is asked whether it takes it: if it does,
+        `VaultBehind` asks the caller for `previous`; if not, the password is
+        simply wrong. The probe session is logged out at once, which closes the
+        connection: `connect()` again before the next attempt.
+        """
+        directory = self._user_dir(username)
+        if not Vault.exists(directory):
+            raise SessionError(
+                f"there is no vault for {username} on this device (in {directory}); "
+                "securechat keeps your keys where you registered"
+            )
+        try:
+            return await asyncio.to_thread(Vault.unlock, directory, password), False
+        except WrongPassword:
+            if previous is None:
+                await self._probe_relay(username, password)
+                raise
+        try:
+            if is_recovery_code(previous):
+                vault = await asyncio.to_thread(Vault.unlock_with_recovery, directory, previous)
+            else:
+                vault = await asyncio.to_thread(Vault.unlock, directory, previous)
+        except WrongPassword:
+            raise WrongPassword(
+                "Neither the password nor the previous password or recovery code "
+                "unlocks this vault."
+            ) from None
+        return vault, True
+
+    async def _probe_relay(self, username: str, password: str) -> None:
+        """Raises VaultBehind if the relay takes the password the vault refused."""
+        try:
+            await self.relay.login(username, password)
+        except ServerRejected as exc:
+            if exc.code == ErrorCode.UNAUTHORIZED:
+                return
+            raise
+        await self.relay.logout()
+        raise VaultBehind(VAULT_BEHIND)
 
     def _open_vault(self, vault: Vault, username: str) -> None:
         """Opens before the relay session starts, so the backlog can be decrypted at once."""
@@ -315,10 +423,15 @@ class ChatClient:
     async def reset_password(self, username: str, token: str, new_password: str) -> str | None:
         """Resets with a recovery code (returns the new one) or an operator token (None).
 
-        With a recovery code the vault on this device is re-wrapped, so history
-        and keys survive; an operator token resets only the relay account.
+        Signed in as `username`, the open vault is re-wrapped under the new
+        password whatever the token, and a new session replaces the one the
+        reset ended. Otherwise a recovery code re-wraps the vault here, and an
+        operator token resets only the relay account: the next login then asks
+        for the previous password or the recovery code (`VaultBehind`).
         """
         username = username.strip().lower()
+        if self.vault is not None and self.username == username:
+            return await self._reset_signed_in(self.vault, username, token, new_password)
         directory = self._user_dir(username)
         if is_recovery_code(token):
             vault = await asyncio.to_thread(Vault.unlock_with_recovery, directory, token)
@@ -337,6 +450,43 @@ class ChatClient:
             return new_code
         await self.relay.reset_password(username, token, new_password, None)
         return None
+
+    async def _reset_signed_in(
+        self, vault: Vault, username: str, token: str, new_password: str
+    ) -> str | None:
+        """Resets over this session, which the relay then ends, and signs in again.
+
+        The supervisor stops first, so the ended session is never reported as
+        expired to the UI in between.
+        """
+        recovery = is_recovery_code(token)
+        new_code = generate_recovery_code() if recovery else None
+        await self.relay.stop_supervising()
+        try:
+            await self.relay.reset_password(
+                username,
+                recovery_server_token(token).hex() if recovery else token,
+                new_password,
+                recovery_server_token(new_code) if new_code else None,
+            )
+        except BaseException:
+            self.relay.supervise()
+            raise
+        await asyncio.to_thread(vault.change_password, new_password)
+        if new_code is not None:
+            await asyncio.to_thread(vault.change_recovery_code, new_code)
+        await self.sign_in_again(new_password)
+        return new_code
+
+    async def sign_in_again(self, password: str) -> None:
+        """A new relay session with the vault still open: after expiry or a reset.
+
+        Drafts, history and the outbox stay as they are; the outbox drains once
+        the new session starts.
+        """
+        _, _, username = self._need_identity()
+        session = await self.relay.sign_in_again(username, password)
+        await self._start_session(session)
 
     async def logout(self) -> None:
         if self.vault is not None:
@@ -448,7 +598,30 @@ class ChatClient:
             peer,
             IdentityPublicKey(pinned),
             IdentityPublicKey(offered) if offered else None,
+            self.is_verified(peer),
         )
+
+    def mark_verified(self, peer: str) -> str:
+        """Records that the user compared the safety number of the pinned key; returns its
+        fingerprint. A later key change clears the mark (see `is_verified`)."""
+        vault = self._need_vault()
+        pinned = vault.get(_pin(peer))
+        if pinned is None:
+            raise SessionError(f"no key known for {peer}: ask them to `sharekey {self.username}`")
+        if vault.get(_offered(peer)) is not None:
+            raise SessionError(
+                f"{peer}'s key changed: keep the pinned key or accept the new one first"
+            )
+        vault.put(_verified(peer), pinned)
+        fingerprint = IdentityPublicKey(pinned).fingerprint_hex()
+        self._emit(ConversationChanged(peer, self.conversation_state(peer), fingerprint))
+        return fingerprint
+
+    def is_verified(self, peer: str) -> bool:
+        """The user marked the pinned key, and no key change happened since."""
+        vault = self._need_vault()
+        marked = vault.get(_verified(peer))
+        return marked is not None and marked == vault.get(_pin(peer))
 
     def reject(self, peer: str) -> str:
         """Keeps the pinned key and drops the offered one; returns the pinned fingerprint.
@@ -498,13 +671,16 @@ class ChatClient:
         vault.put(_pin(peer), offered)
         vault.delete(_offered(peer))
         vault.delete(_session(peer))
+        vault.delete(_verified(peer))
         fingerprint = IdentityPublicKey(offered).fingerprint_hex()
         self._emit(ConversationChanged(peer, ConversationState.NONE, fingerprint))
         return fingerprint
 
     def _key_changed(self, peer: str, pinned: bytes, offered: bytes) -> None:
+        """A different key is on offer: the verified mark goes, whichever key is kept."""
         vault = self._need_vault()
         vault.put(_offered(peer), offered)
+        vault.delete(_verified(peer))
         old_fp = IdentityPublicKey(pinned).fingerprint_hex()
         new_fp = IdentityPublicKey(offered).fingerprint_hex()
         self._emit(KeyChanged(peer, old_fp, new_fp))
@@ -678,6 +854,9 @@ class ChatClient:
             self._confirm_again(vault, envelope)
             return
         peer = envelope.sender
+        if vault.get(_gone(peer)) is not None:
+            # The name has an account again (a new one: its key is checked as any other).
+            vault.delete(_gone(peer))
         try:
             outer = P.decode_outer(envelope.body)
             match outer:
@@ -913,6 +1092,8 @@ class ChatClient:
     async def _on_push(self, frame: F.ServerFrame) -> None:
         match frame:
             case F.Presence():
+                if frame.state == "deleted" and self.vault is not None:
+                    self.vault.put(_gone(frame.user), b"1")
                 self._emit(PresenceChanged(frame.user, frame.state))
             case F.PrekeysLow():
                 self._spawn(self._maintain_prekeys(frame.remaining, frame.kem_remaining))
@@ -1142,18 +1323,24 @@ class ChatClient:
         """Every conversation with its unread count, most recent first."""
         return self._need_vault().conversations()
 
+    def peer_deleted(self, peer: str) -> bool:
+        """The relay reported `peer`'s account deleted: nothing sent to them can arrive."""
+        return self._need_vault().get(_gone(peer)) is not None
+
     def mark_read(self, peer: str) -> None:
         self._need_vault().mark_read(peer)
 
     async def delete_conversation(self, peer: str) -> None:
-        """Forgets the conversation here and whatever the relay still queues for it."""
+        """Forgets the history here and whatever the relay still queues for it.
+
+        The end-to-end session and the pinned key stay, as in Signal: the peer
+        cannot see the delete, so their next message must still open here, and
+        a reply must still open there.
+        """
         vault = self._need_vault()
         with contextlib.suppress(SecureChatError):
             await self.relay.request(lambda rid: F.DeleteConversation(rid=rid, peer=peer))
         vault.delete_conversation(peer)
-        vault.delete(_session(peer))
-        # The starts seen stay (a replay must not reopen the session), the keys go.
-        vault.put(_sessions(peer), self._session_record(peer).without_sessions().to_bytes())
 
 
 class _LazyOutbox:

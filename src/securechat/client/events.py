@@ -39,6 +39,9 @@ class DeliveryState(StrEnum):
 class ConnectionChanged:
     state: ConnectionState
     detail: str = ""
+    session_ended: bool = False
+    """CLOSED because the relay no longer takes the session (expired, password reset):
+    only a new sign-in (`ChatClient.sign_in_again`) brings the connection back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,8 @@ class DeliveryChanged:
     eid: str
     state: DeliveryState
     detail: str = ""
+    code: str = ""
+    """The relay's error code when FAILED (`not_found`: the peer's account is gone)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,7 +88,11 @@ class RelayClient:
     # --- connection ----------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Opens the first connection; errors here are reported, not retried."""
+        """Opens the first connection; errors here are reported, not retried.
+
+        Also after `logout`, for the next login on the same client.
+        """
+        self._closing = False
         self._set_state(ConnectionState.CONNECTING)
         self._conn = await RelayConnection.open(
             self.url, self._dispatch, pin_sha256=self.pin_sha256
@@ -162,6 +166,37 @@ class RelayClient:
                 new_recovery_token=new_recovery_token,
             )
         )
+
+    async def sign_in_again(self, username: str, password: str) -> F.Session:
+        """A new session on a new socket after the relay ended ours (expiry, a reset).
+
+        The supervisor that found the old session dead has stopped; the new
+        session starts a new one, and the outbox drains as after any login.
+        """
+        await self.stop_supervising()
+        await self._drop_connection()
+        self._ready.clear()
+        self._closing = False
+        self._set_state(ConnectionState.CONNECTING)
+        self._conn = await RelayConnection.open(
+            self.url, self._dispatch, pin_sha256=self.pin_sha256
+        )
+        session = await self.login(username, password)
+        self._set_state(ConnectionState.CONNECTED)
+        return session
+
+    async def stop_supervising(self) -> None:
+        """No reconnect until the next login: the caller is about to end the session itself."""
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+
+    def supervise(self) -> None:
+        """Reconnects again after `stop_supervising`, when the session was not ended after all."""
+        if self._supervisor is None and self.reconnect and not self._closing and self.token:
+            self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 
     async def logout(self) -> None:
         with contextlib.suppress(ConnectionLost):
@@ -320,7 +355,14 @@ class RelayClient:
                 return
             except ServerRejected as exc:
                 if exc.code == ErrorCode.UNAUTHORIZED:
-                    self._set_state(ConnectionState.CLOSED, "session expired; log in again")
+                    self.state = ConnectionState.CLOSED
+                    self.on_event(
+                        ConnectionChanged(
+                            ConnectionState.CLOSED,
+                            "session expired; sign in again",
+                            session_ended=True,
+                        )
+                    )
                     return
                 # Refused for now (e.g. too many connections): drop this socket and retry.
                 await self._drop_connection()
@@ -345,4 +387,4 @@ class RelayClient:
 def _rejected_event(item: OutboxItem, exc: ServerRejected) -> Event:
     from securechat.client.events import DeliveryChanged, DeliveryState
 
-    return DeliveryChanged(item.to, item.eid, DeliveryState.FAILED, exc.message)
+    return DeliveryChanged(item.to, item.eid, DeliveryState.FAILED, exc.message, exc.code)

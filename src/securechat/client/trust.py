@@ -38,6 +38,19 @@ def offered_name(peer: str) -> str:
     return f"offered:{peer}"
 
 
+def verified_name(peer: str) -> str:
+    """The vault entry of the key the user compared with `peer` and marked verified.
+
+    Holding the key itself (not a flag) means any other pinned key reads as unverified.
+    """
+    return f"verified:{peer}"
+
+
+def short_fingerprint(fingerprint: str) -> str:
+    """The first four groups of a spaced fingerprint: enough to recognise, not to verify."""
+    return " ".join(fingerprint.split()[:4])
+
+
 class SharedKeyOutcome(enum.Enum):
     """What a `sharekey` from the peer does to our trust in them."""
 
@@ -73,6 +86,8 @@ class SafetyNumbers:
     peer: str
     pinned: str
     offered: str | None = None
+    verified: bool = False
+    """The user marked the pinned key as verified (after comparing these numbers)."""
 
     def describe(self) -> str:
         """The text the CLI prints; the TUI lays the same parts out in its dialog."""
@@ -94,11 +109,12 @@ def safety_numbers(
     peer: str,
     pinned: IdentityPublicKey,
     offered: IdentityPublicKey | None,
+    verified: bool = False,
 ) -> SafetyNumbers:
     def number(key: IdentityPublicKey) -> str:
         return format_safety_number(safety_number(me, my_key, peer, key))
 
-    return SafetyNumbers(peer, number(pinned), number(offered) if offered else None)
+    return SafetyNumbers(peer, number(pinned), number(offered) if offered else None, verified)
 
 
 def rejection_warning(peer: str, pinned: str, rejected: str, *, by_peer: bool) -> str:
@@ -109,14 +125,15 @@ def rejection_warning(peer: str, pinned: str, rejected: str, *, by_peer: bool) -
     """
     if by_peer:
         return (
-            f"⚠ {peer} shared the pinned key {pinned[:16]} again, so the different key "
-            f"{rejected[:16]} offered for {peer} before was not theirs: the relay or the "
-            "network may have forged it to intercept this conversation. It was rejected."
+            f"⚠ {peer} shared the pinned key {short_fingerprint(pinned)} again, so the "
+            f"different key {short_fingerprint(rejected)} offered for {peer} before was not "
+            "theirs: the relay or the network may have forged it to intercept this "
+            "conversation. It was rejected."
         )
     return (
-        f"⚠ you kept {peer}'s pinned key {pinned[:16]} and rejected the different key "
-        f"{rejected[:16]} offered for {peer}. Unless {peer} changed devices, the relay "
-        "or the network forged it to intercept this conversation."
+        f"⚠ you kept {peer}'s pinned key {short_fingerprint(pinned)} and rejected the "
+        f"different key {short_fingerprint(rejected)} offered for {peer}. Unless {peer} "
+        "changed devices, the relay or the network forged it to intercept this conversation."
     )
 
 

@@ -34,3 +34,6 @@ MAX_FILE_PLAINTEXT_BYTES = 25 * 1000 * 1000
 MAX_SCAN_PREFIXES = 64
 MAX_URL_CHARS = 8192
 MAX_REQUEST_ID = 2**53 - 1
+
+OPERATOR_TOKEN_PREFIX = "op-"  # noqa: S105 (a prefix, not a secret)
+"""How an operator's reset token starts; anything else in a reset is a recovery code."""

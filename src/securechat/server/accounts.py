@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from securechat.errors import ProtocolError
 from securechat.protocol.errors import ErrorCode
-from securechat.protocol.limits import USERNAME_PATTERN
+from securechat.protocol.limits import OPERATOR_TOKEN_PREFIX, USERNAME_PATTERN
 from securechat.server.passwords import PasswordHasher, password_problem, same_hash, token_hash
 from securechat.server.ratelimit import Backoff, FailureLimiter
 from securechat.server.store import Account, SessionRecord, Store
@@ -32,7 +32,6 @@ from securechat.server.store_limits import StoreFailureLimiter
 log = logging.getLogger("securechat.accounts")
 
 _USERNAME = re.compile(USERNAME_PATTERN)
-OPERATOR_TOKEN_PREFIX = "op-"  # noqa: S105 (a prefix, not a secret)
 _LOGIN_FAILED = "wrong username or password"
 _RESET_FAILED = "that reset token is not valid for this account (tokens are single use)"
 

@@ -165,6 +165,9 @@ class RelayServer:
             open_timeout=self.config.open_timeout,
             ping_interval=self.config.ping_interval,
             ping_timeout=self.config.ping_timeout,
+            # A peer that answers no ping will not answer a close either: waiting the
+            # default 10 s for it would keep it "online" to its contacts that long.
+            close_timeout=self.config.ping_timeout,
             subprotocols=[Subprotocol(SUBPROTOCOL)],
             process_request=self._http,
             server_header="securechat",

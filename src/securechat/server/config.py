@@ -57,8 +57,10 @@ class ServerConfig:
     frame_burst: float = 400.0
     auth_timeout: float = 30.0
     open_timeout: float = 10.0
-    ping_interval: float = 20.0
-    ping_timeout: float = 20.0
+    ping_interval: float = 4.0
+    ping_timeout: float = 3.0
+    """Also the close timeout: a connection that stops answering is closed, and its user
+    shown offline to their contacts, within 10 s (interval + twice this)."""
     file_quota_bytes: int = 200 * 1024 * 1024
     file_quota_files: int = 1000
     """Files one user may hold on the relay at once: without it, empty or tiny files (and

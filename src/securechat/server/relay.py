@@ -25,7 +25,7 @@ from securechat.errors import StorageFullError, StoreError
 from securechat.protocol import frames as F
 from securechat.protocol.codec import encode_str
 from securechat.protocol.errors import ErrorCode
-from securechat.protocol.limits import MAX_DELIVER_BATCH
+from securechat.protocol.limits import MAX_DELIVER_BATCH, MAX_WATCH_USERS
 from securechat.server.bus import Bus, LocalBus
 from securechat.server.metrics import Metrics
 from securechat.server.store import NewEnvelope, Store, StoredEnvelope
@@ -80,6 +80,10 @@ class Relay:
     commit_delay: float = 0.005
     online: dict[str, set[Outlet]] = field(default_factory=lambda: defaultdict(set))
     watchers: dict[str, set[Outlet]] = field(default_factory=lambda: defaultdict(set))
+    waiting_watches: dict[Outlet, set[str]] = field(default_factory=dict)
+    """Users a connection asked to watch before they were its contacts. Delivery runs
+    ahead of the commit that records the contact, so the first envelope's recipient
+    asks too early; the commit then starts the watch (`_start_waiting_watches`)."""
     _batch: list[_Pending] = field(default_factory=list)
     _acks: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     _flush_task: asyncio.Task[None] | None = None
@@ -240,6 +244,7 @@ class Relay:
                 usage.count -= count
                 usage.bytes -= size
         items: dict[str, list[int]] = defaultdict(list)
+        await self._start_waiting_watches([p.envelope for p in to_store] + acknowledged)
         for pending, (sid, fresh) in zip(to_store, stored, strict=True):
             env = pending.envelope
             woken.add(pending.outlet)
@@ -270,6 +275,23 @@ class Relay:
         if items and self.bus.shared:
             # Other nodes may hold connections of these users (a second device, a reconnect).
             await self.bus.wake(items)
+
+    async def _start_waiting_watches(self, envelopes: list[NewEnvelope]) -> None:
+        """The commit made these pairs contacts: watches that waited for it start now."""
+        if not self.waiting_watches:
+            return
+        for env in envelopes:
+            for watched, watcher in ((env.sender, env.recipient), (env.recipient, env.sender)):
+                for outlet in list(self.online.get(watcher, ())):
+                    waiting = self.waiting_watches.get(outlet)
+                    if not waiting or watched not in waiting:
+                        continue
+                    waiting.discard(watched)
+                    self.watchers[watched].add(outlet)
+                    here = bool(self.online.get(watched))
+                    online = here or await self.bus.online_elsewhere(watched)
+                    state = "online" if online else "offline"
+                    outlet.push(encode_str(F.Presence(user=watched, state=state)))
 
     def _give_back(self, env: NewEnvelope) -> None:
         usage = self._usage.get(env.recipient)
@@ -337,6 +359,7 @@ class Relay:
             self.watchers[watched].discard(outlet)
             if not self.watchers[watched]:
                 del self.watchers[watched]
+        self.waiting_watches.pop(outlet, None)
         if outlet.username is None:
             return
         conns = self.online.get(outlet.username)
@@ -353,8 +376,10 @@ class Relay:
         assert outlet.username is not None
         contacts = await self.store.contacts_of(outlet.username)
         states: dict[str, str] = {}
+        waiting = self.waiting_watches.setdefault(outlet, set())
         for user in users:
             if user in contacts:
+                waiting.discard(user)
                 self.watchers[user].add(outlet)
                 here = bool(self.online.get(user))
                 states[user] = (
@@ -362,15 +387,23 @@ class Relay:
                 )
             else:
                 states[user] = "unknown"
+                if len(waiting) < MAX_WATCH_USERS:
+                    waiting.add(user)
+        if not waiting:
+            del self.waiting_watches[outlet]
         return states
 
     def conversation_deleted(self, user: str, peer: str) -> None:
-        """They are no longer contacts: neither follows the other's presence on this node."""
+        """They are no longer contacts: neither follows the other's presence on this node
+        until a new envelope between them is committed, which starts the watches again."""
         for watched, watcher in ((peer, user), (user, peer)):
             outlets = self.watchers.get(watched)
             if outlets is None:
                 continue
-            outlets.difference_update(o for o in list(outlets) if o.username == watcher)
+            ended = [o for o in outlets if o.username == watcher]
+            outlets.difference_update(ended)
+            for outlet in ended:
+                self.waiting_watches.setdefault(outlet, set()).add(watched)
             if not outlets:
                 del self.watchers[watched]
 

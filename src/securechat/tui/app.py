@@ -18,13 +18,14 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from securechat.client.core import ChatClient
+from securechat.client.core import ChatClient, reset_token_kind
 from securechat.errors import SecureChatError
 from securechat.tui.commands import Reset
 from securechat.tui.config import TuiConfig
 from securechat.tui.messages import SignedIn, SignedOut
 from securechat.tui.notify import desktop_sequence
 from securechat.tui.safe_text import one_line
+from securechat.tui.screens.confirm import ConfirmScreen
 from securechat.tui.screens.main import MainScreen
 from securechat.tui.screens.recovery import RecoveryCodeScreen
 from securechat.tui.screens.signin import SignInScreen
@@ -59,6 +60,7 @@ class SecureChatApp(App[None]):
         self.config = config
         self.client_factory = client_factory
         self.client: ChatClient | None = None
+        self.signed_in_as: str | None = None
         self.initial_user = user
         self.time_format = time_format
         self._terminal_write = terminal_write
@@ -86,6 +88,7 @@ class SecureChatApp(App[None]):
     @on(SignedIn)
     def _signed_in(self, message: SignedIn) -> None:
         assert self.client is not None
+        self.signed_in_as = message.username
         self.switch_screen(
             MainScreen(self.client, self.client.server_url, brands=self.config.brands)
         )
@@ -93,6 +96,7 @@ class SecureChatApp(App[None]):
     @on(SignedOut)
     async def _signed_out(self, message: SignedOut) -> None:
         server = self.client.server_url if self.client else self.config.server
+        self.signed_in_as = None
         if self.client is not None:
             await self.client.close()
             self.client = None
@@ -101,21 +105,71 @@ class SecureChatApp(App[None]):
 
     @work(exclusive=True, group="reset")
     async def run_reset(self, command: Reset, server: str) -> None:
-        """Resets through a client of its own: it works signed in or not."""
-        client = self.client_factory(server)
-        try:
-            await client.connect()
-            new_code = await client.reset_password(
-                command.user, command.token, command.new_password
+        """Resets through the signed-in client for its own user, else through a new one.
+
+        Signed in, the open vault is re-wrapped at once; otherwise an operator
+        token leaves it for the next sign-in, which the user is told first.
+        """
+        user = command.user.strip().lower()
+        own = self.client if self.client is not None and self.signed_in_as == user else None
+        kind = reset_token_kind(command.token)
+        if kind == "invalid":
+            self.notify(
+                "password not reset: that is neither a recovery code (XXXX-XXXX-…) nor an "
+                "operator's token (op-…)",
+                severity="error",
+                timeout=10,
             )
+            return
+        if kind == "operator" and not await self._confirm_operator_reset(user, own is not None):
+            return
+        client = own or self.client_factory(server)
+        try:
+            if own is None:
+                await client.connect()
+            new_code = await client.reset_password(user, command.token, command.new_password)
         except SecureChatError as exc:
             self.notify(f"password not reset: {exc}", severity="error", timeout=10)
             return
         finally:
-            await client.close()
-        self.notify(f"the password of {command.user} is reset; sign in with the new one")
+            if own is None:
+                await client.close()
+        if own is not None:
+            self.notify(
+                f"the password of {user} is reset; the history here is kept, "
+                "now locked under the new password"
+            )
+        elif kind == "operator":
+            self.notify(
+                f"the password of {user} is reset; sign in with the new one, then type the "
+                "previous password or the recovery code once to unlock the history here",
+                timeout=15,
+            )
+        else:
+            self.notify(f"the password of {user} is reset; sign in with the new one")
         if new_code is not None:
             await self.push_screen_wait(RecoveryCodeScreen(new_code))
+
+    async def _confirm_operator_reset(self, user: str, signed_in: bool) -> bool:
+        """Says what happens to this device's history before an operator reset."""
+        if signed_in:
+            body = (
+                "Your history on this device is kept: it is open now, and is locked again "
+                "under the new password at once. You stay signed in."
+            )
+        else:
+            body = (
+                f"An operator's token resets {user}'s password on the relay only: it cannot "
+                "open the history on this device, which stays locked under the previous "
+                "password. Nothing is deleted. At the next sign-in with the new password, "
+                "type the previous password or the recovery code once and the history is "
+                "locked again under the new password. Without either of them, the history on "
+                "this device cannot be read."
+            )
+        answer = await self.push_screen_wait(
+            ConfirmScreen(f"Reset the password of {user}?", body, "Reset password")
+        )
+        return answer is not None
 
     def alert_incoming(self, peer: str, text: str) -> None:
         """A message for a conversation not in view: toast, bell, desktop notification."""

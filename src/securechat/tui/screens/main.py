@@ -30,6 +30,7 @@ from textual.widgets import Footer, Input, Static
 from securechat.client.core import ChatClient
 from securechat.client.events import (
     ConnectionChanged,
+    ConnectionState,
     ConversationChanged,
     ConversationState,
     DeliveryChanged,
@@ -45,6 +46,7 @@ from securechat.client.events import (
     TransferProgress,
 )
 from securechat.client.transfers import human_size
+from securechat.client.trust import short_fingerprint
 from securechat.client.vault_store import MessageRecord, StoredMessage
 from securechat.crypto.errors import AuthenticationFailed
 from securechat.errors import ConnectionLost, SecureChatError, ServerRejected
@@ -60,6 +62,7 @@ from securechat.tui.screens.help import HelpScreen
 from securechat.tui.screens.safety import Choice, SafetyNumberScreen
 from securechat.tui.screens.scan import ScanScreen
 from securechat.tui.screens.search import SearchScreen
+from securechat.tui.screens.sign_in_again import SignInAgainScreen
 from securechat.tui.widgets.chat_log import ChatLog, FileLine, MessageLine
 from securechat.tui.widgets.command_input import CommandInput
 from securechat.tui.widgets.conversation_header import ConversationHeader
@@ -151,9 +154,15 @@ class MainScreen(Screen[None]):
     async def _core_event(self, message: CoreEvent) -> None:
         chat = self.query_one(ChatLog)
         match message.event:
-            case ConnectionChanged(state=state, detail=detail):
+            case ConnectionChanged(state=state, detail=detail, session_ended=ended):
                 status = self.query_one(StatusBar)
                 status.connection, status.detail = state, detail
+                if state != ConnectionState.CONNECTED:
+                    # Presence is unknown while disconnected; the core watches again after.
+                    self.online.clear()
+                    self._refresh()
+                if ended:
+                    self._ask_to_sign_in_again(detail)
             case MessageReceived(
                 peer=peer, text=text, ts=ts, message_id=message_id, received_ts=received
             ):
@@ -184,6 +193,8 @@ class MainScreen(Screen[None]):
                     resumed = self._stored(peer, lambda m: m.record.eid == eid, kind="file")
                     if resumed is not None:
                         await chat.append(resumed)
+                if state == DeliveryState.FAILED:
+                    self._refresh()  # a failure may say the account is gone
             case PresenceChanged(user=user, state=state):
                 (self.online.add if state == "online" else self.online.discard)(user)
                 self._refresh()
@@ -202,7 +213,8 @@ class MainScreen(Screen[None]):
                         self.notify(stuck, severity="error", timeout=15)
                 self._refresh()
             case KeyShared(peer=peer, fingerprint=fingerprint):
-                self._say(f"{peer} shared their key ({_short(fingerprint)}); `talk {peer}` next")
+                short = short_fingerprint(fingerprint)
+                self._say(f"{peer} shared their key ({short}); `talk {peer}` next")
                 self._refresh()
             case KeyChanged(peer=peer):
                 self.notify(
@@ -236,6 +248,26 @@ class MainScreen(Screen[None]):
             case _:
                 pass
 
+    def _ask_to_sign_in_again(self, reason: str) -> None:
+        """In place, over this screen: the draft, the conversation and the outbox stay."""
+        if isinstance(self.app.screen, SignInAgainScreen):
+            return
+
+        async def attempt(password: str) -> str | None:
+            try:
+                await self.client.sign_in_again(password)
+            except SecureChatError as exc:
+                return str(exc)
+            return None
+
+        def done(signed_in: bool | None) -> None:
+            if signed_in:
+                self._say("signed in again; unsent messages are going out")
+            else:
+                self.app.exit()
+
+        self.app.push_screen(SignInAgainScreen(self.me, reason, attempt), done)
+
     def _in_view(self, peer: str) -> bool:
         chat = self.query_one(ChatLog)
         return peer == self.current and chat.peer == peer and not chat.newer_hidden
@@ -256,7 +288,12 @@ class MainScreen(Screen[None]):
         records = self.client.conversations()
         summaries = [
             ConversationSummary(
-                r.peer, r.unread, r.peer in self.online, self.client.conversation_state(r.peer)
+                r.peer,
+                r.unread,
+                r.peer in self.online,
+                self.client.conversation_state(r.peer),
+                self.client.is_verified(r.peer),
+                self.client.peer_deleted(r.peer),
             )
             for r in records
         ]
@@ -267,7 +304,10 @@ class MainScreen(Screen[None]):
         state = (
             self.client.conversation_state(self.current) if self.current else ConversationState.NONE
         )
-        self.query_one(ConversationHeader).show(self.current, state, self.current in self.online)
+        deleted = self.current is not None and self.client.peer_deleted(self.current)
+        self.query_one(ConversationHeader).show(
+            self.current, state, self.current in self.online, deleted
+        )
         self.query_one(CommandInput).usernames = [s.peer for s in summaries]
 
     def _say(self, text: str, error: bool = False) -> None:
@@ -628,7 +668,7 @@ class MainScreen(Screen[None]):
             self._say(str(exc), error=True)
             return
         self._say(
-            f"your key went to {user} (your fingerprint {_short(fingerprint)}). "
+            f"your key went to {user} (your fingerprint {short_fingerprint(fingerprint)}). "
             f"Once {user} shares theirs, `talk {user}`."
         )
         if self.current is None:
@@ -660,8 +700,22 @@ class MainScreen(Screen[None]):
                 self._trust(user)
             elif choice == "keep":
                 self._reject(user)
+            elif choice == "verified":
+                self._mark_verified(user)
 
         self.app.push_screen(SafetyNumberScreen(numbers), chosen)
+
+    def _mark_verified(self, user: str) -> None:
+        try:
+            fingerprint = self.client.mark_verified(user)
+        except SecureChatError as exc:
+            self._say(str(exc), error=True)
+            return
+        self._say(
+            f"✓ {user}'s key {short_fingerprint(fingerprint)} is marked verified; "
+            "a key change clears the mark"
+        )
+        self._refresh()
 
     def _reject(self, user: str) -> None:
         """Keeps the pinned key; the KeyKept event shows the stored warning."""
@@ -670,7 +724,9 @@ class MainScreen(Screen[None]):
         except SecureChatError as exc:
             self._say(str(exc), error=True)
             return
-        self._say(f"you kept {user}'s key {_short(fingerprint)}; the new key is rejected")
+        self._say(
+            f"you kept {user}'s key {short_fingerprint(fingerprint)}; the new key is rejected"
+        )
         self._refresh()
 
     def _trust(self, user: str) -> None:
@@ -679,9 +735,8 @@ class MainScreen(Screen[None]):
         except SecureChatError as exc:
             self._say(str(exc), error=True)
             return
-        self._say(
-            f"you trust {user}'s key {_short(fingerprint)}; `talk {user}` starts a new session"
-        )
+        short = short_fingerprint(fingerprint)
+        self._say(f"you trust {user}'s key {short}; `talk {user}` starts a new session")
         self._refresh()
 
     def _search(self, query: str) -> None:
@@ -703,7 +758,8 @@ class MainScreen(Screen[None]):
             ConfirmScreen(
                 f"Delete the conversation with {user}?",
                 f"This removes every message with {user} from this device and whatever the "
-                "relay still holds for it. It cannot be undone.",
+                "relay still holds for it. It cannot be undone. The end-to-end session "
+                f"stays, so {user} can still write to you.",
                 "Delete conversation",
             ),
             chosen,
@@ -830,8 +886,3 @@ def _home_relative(path: Path) -> str:
         return "~/" + str(path.relative_to(Path.home()))
     except ValueError:
         return str(path)
-
-
-def _short(fingerprint: str) -> str:
-    """Enough of a fingerprint to recognise; `verify` shows the full safety number."""
-    return " ".join(fingerprint[i : i + 4] for i in range(0, min(len(fingerprint), 16), 4))

@@ -29,7 +29,9 @@ class ResetPasswordScreen(ModalScreen[Reset | None]):
             yield Static(Text("Reset your password", style="bold"), classes="dialog-title")
             yield Static(
                 "Use the recovery code you saved when registering (it keeps this device's "
-                "history), or a token from the relay's operator."
+                "history), or a token from the relay's operator (op-…): the history on this "
+                "device then stays locked under the previous password until you type it, or "
+                "the recovery code, once at the next sign-in. Nothing is deleted."
             )
             yield Label("Username")
             yield Input(self.username, id="reset-user")

@@ -2,6 +2,8 @@
 
 While a key change is pending it shows both numbers, labelled, and both ways
 out: keep the pinned key or accept the new one. Neither is the default.
+Otherwise the user can mark the key as verified once the numbers match, as in
+Signal; the mark shows as a ✓ and a key change clears it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from textual.widgets import Button, Static
 
 from securechat.client.trust import SafetyNumbers
 
-Choice = Literal["keep", "accept"]
+Choice = Literal["keep", "accept", "verified"]
 
 
 class SafetyNumberScreen(ModalScreen[Choice | None]):
@@ -48,15 +50,22 @@ class SafetyNumberScreen(ModalScreen[Choice | None]):
                         style="bold red",
                     )
                 )
+            elif self.numbers.verified:
+                yield Static(
+                    Text(f"✓ You marked {peer}'s key as verified.", style="bold green"),
+                    id="verified-note",
+                )
             else:
                 yield Static(
                     Text(
                         f"Compare these digits with {peer} in person or over a call you trust. "
-                        "If they match, nobody is between you."
+                        "If they match, nobody is between you: mark the key as verified."
                     )
                 )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close", id="close", variant="primary")
+                if offered is None and not self.numbers.verified:
+                    yield Button("Mark as verified", id="mark-verified", variant="success")
                 if offered is not None:
                     yield Button("Keep pinned key", id="keep", variant="success")
                     yield Button("Accept new key", id="accept", variant="warning")
@@ -75,3 +84,7 @@ class SafetyNumberScreen(ModalScreen[Choice | None]):
     @on(Button.Pressed, "#accept")
     def _accept(self) -> None:
         self.dismiss("accept")
+
+    @on(Button.Pressed, "#mark-verified")
+    def _mark_verified(self) -> None:
+        self.dismiss("verified")

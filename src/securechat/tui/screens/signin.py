@@ -18,7 +18,7 @@ from textual.containers import Center, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from securechat.errors import SecureChatError
+from securechat.errors import SecureChatError, VaultBehind
 from securechat.protocol.limits import MIN_PASSWORD_CHARS, USERNAME_PATTERN
 from securechat.tui import commands
 from securechat.tui.messages import SignedIn
@@ -59,6 +59,8 @@ class SignInScreen(Screen[None]):
             yield Input(self.username, id="username", placeholder="3-32 of a-z 0-9 _ . -")
             yield Label("Password")
             yield Input(id="password", password=True, placeholder="at least 10 characters")
+            yield Label("Previous password or recovery code", id="previous-label")
+            yield Input(id="previous", password=True, placeholder="only after an operator reset")
             yield Static(id="signin-status")
             with Horizontal(id="signin-buttons"):
                 yield Button("Sign in", id="signin", variant="primary")
@@ -71,12 +73,18 @@ class SignInScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._ask_previous(False)
         self.query_one("#password" if self.username else "#username", Input).focus()
+
+    def _ask_previous(self, shown: bool) -> None:
+        """The field for a vault an operator reset left under the previous password."""
+        self.query_one("#previous-label").display = shown
+        self.query_one("#previous").display = shown
 
     # --- sign in / register ----------------------------------------------------------
 
     @on(Button.Pressed, "#signin")
-    @on(Input.Submitted, "#password")
+    @on(Input.Submitted, "#password, #previous")
     def action_sign_in(self) -> None:
         self._authenticate(register=False)
 
@@ -115,6 +123,8 @@ class SignInScreen(Screen[None]):
         if form is None:
             return
         server, user, password = form
+        previous_field = self.query_one("#previous", Input)
+        previous = previous_field.value if previous_field.display and not register else ""
         self._status("creating your keys…" if register else "unlocking your vault…")
         self.query_one("#signin-buttons").disabled = True
         try:
@@ -122,13 +132,21 @@ class SignInScreen(Screen[None]):
             if register:
                 code = await client.register(user, password)
             else:
-                await client.login(user, password)
+                await client.login(user, password, previous or None)
+        except VaultBehind as exc:
+            self._ask_previous(True)
+            previous_field.focus()
+            self._status(str(exc), error=True)
+            return
         except SecureChatError as exc:
             self._status(str(exc), error=True)
             return
         finally:
             self.query_one("#signin-buttons").disabled = False
         self.query_one("#password", Input).value = ""
+        previous_field.value = ""
+        if previous:
+            self.app.notify("your history here is unlocked, and now locked under the new password")
         if register:
             await self.app.push_screen_wait(RecoveryCodeScreen(code))
         self.post_message(SignedIn(client.username or user))

@@ -28,10 +28,21 @@ class ConversationHeader(Static):
     }
     """
 
-    def show(self, peer: str | None, state: ConversationState, online: bool) -> None:
+    def show(
+        self, peer: str | None, state: ConversationState, online: bool, deleted: bool = False
+    ) -> None:
         self.set_class(state == ConversationState.KEY_CHANGED and peer is not None, "-key-changed")
         if peer is None:
             self.update(Text("securechat", style="bold"))
+            return
+        if deleted:
+            self.update(
+                Text.assemble(
+                    (peer, "bold"),
+                    (" account deleted", "red"),
+                    (f"  {peer} deleted their account: nothing sent here can reach them", "dim"),
+                )
+            )
             return
         presence = Text(" online", style="green") if online else Text(" offline", style="dim")
         line = Text.assemble((peer, "bold"), presence, "  ", badge(state))

@@ -27,6 +27,10 @@ class ConversationSummary:
     unread: int
     online: bool
     state: ConversationState
+    verified: bool = False
+    """The user compared safety numbers and marked the key (cleared by a key change)."""
+    deleted: bool = False
+    """The peer's account is gone: nothing sent can reach them."""
 
 
 def badge(state: ConversationState) -> Text:
@@ -67,12 +71,20 @@ class ConversationList(OptionList):
     @staticmethod
     def _prompt(summary: ConversationSummary) -> Text:
         # Usernames are limited to [a-z0-9_.-] by the relay, so they are safe as text.
-        dot = Text("● ", style="green") if summary.online else Text("○ ", style="dim")
-        line = Text.assemble(dot, (summary.peer, "bold"))
+        if summary.deleted:
+            line = Text.assemble(("✗ ", "red"), (summary.peer, "dim strike"))
+        else:
+            dot = Text("● ", style="green") if summary.online else Text("○ ", style="dim")
+            line = Text.assemble(dot, (summary.peer, "bold"))
+        if summary.verified:
+            line.append(" ✓", style="bold green")
         if summary.unread:
             line.append(f" ({summary.unread})", style="bold cyan")
         line.append("\n  ")
-        line.append_text(badge(summary.state))
+        if summary.deleted:
+            line.append("account deleted", style="red")
+        else:
+            line.append_text(badge(summary.state))
         return line
 
     @on(OptionList.OptionSelected)
