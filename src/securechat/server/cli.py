@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
 import sys
 
 from securechat import __version__
-from securechat.errors import SecureChatError
-from securechat.server.config import ServerConfig, load_config
+from securechat.errors import ConfigError, SecureChatError
+from securechat.server.config import (
+    FIELDS,
+    TABLE,
+    Loaded,
+    ServerConfig,
+    check_paths,
+    redact,
+    resolve,
+)
 
 EXIT_OK, EXIT_USAGE, EXIT_ERROR = 0, 2, 1
 
@@ -44,6 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("url")
     scan.add_argument("--submit", action="store_true", help="let VirusTotal analyse unknown links")
+    config = sub.add_parser("config", help="show or check the configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    show = config_sub.add_parser(
+        "show",
+        parents=[common],
+        help="print the effective configuration and where each value came from",
+    )
+    show.add_argument("--host")
+    show.add_argument("--port", type=int)
+    show.add_argument("--bus")
+    check = config_sub.add_parser(
+        "check", help="validate a TOML file (and SECURECHAT_* variables) without starting"
+    )
+    check.add_argument("file")
     return parser
 
 
@@ -55,39 +78,68 @@ def main(argv: list[str] | None = None) -> int:
         args_list = ["run", *args_list]
     args = build_parser().parse_args(args_list)
     try:
-        config = load_config(
-            args.config,
-            overrides={
-                "data_dir": args.data_dir,
-                "store": args.store,
-                "host": getattr(args, "host", None),
-                "port": getattr(args, "port", None),
-                "bus": getattr(args, "bus", None),
-                "tls_cert": getattr(args, "tls_cert", None),
-                "tls_key": getattr(args, "tls_key", None),
-                "log_level": getattr(args, "log_level", None),
-            },
-        )
-        if args.command == "reset-token":
+        loaded = _load(args)
+        config = loaded.config
+        if args.command == "config":
+            if args.config_command == "check":
+                check_paths(config, loaded.sources)
+                print(f"{args.file}: ok")
+            else:
+                print(render_sources(loaded), end="")
+        elif args.command == "reset-token":
             print(asyncio.run(_reset_token(config, args.username)))
         elif args.command == "scan":
             print(asyncio.run(_scan(config, args.url, args.submit)))
         elif args.command == "stats":
             print(json.dumps(asyncio.run(_stats(config)), indent=2))
         else:
+            check_paths(config, loaded.sources)
             _configure_logging(config.log_level)
             asyncio.run(_run(config))
+    except ConfigError as exc:
+        print(f"securechat-server: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except SecureChatError as exc:
         print(f"securechat-server: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
         print(
-            f"securechat-server: {exc.strerror or exc} (is another relay running?)", file=sys.stderr
+            f"securechat-server: {where}{exc.strerror or exc}"
+            + (" (is another relay running?)" if exc.errno == errno.EADDRINUSE else ""),
+            file=sys.stderr,
         )
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_OK
     return EXIT_OK
+
+
+def _load(args: argparse.Namespace) -> Loaded:
+    flags = {
+        name: getattr(args, name, None)
+        for name in ("data_dir", "store", "host", "port", "bus", "tls_cert", "tls_key", "log_level")
+    }
+    if args.command == "config" and args.config_command == "check":
+        return resolve(args.file)
+    return resolve(args.config, overrides=flags)
+
+
+def render_sources(loaded: Loaded) -> str:
+    """TOML an operator can paste back, each line saying which source set it."""
+    lines = [f"[{TABLE}]"]
+    for name in FIELDS:
+        value = getattr(loaded.config, name)
+        if name in {"store", "bus"}:
+            value = redact(value)
+        text = tomli_value(list(value) if isinstance(value, tuple) else value)
+        lines.append(f"{name} = {text}  # {loaded.sources[name]}")
+    return "\n".join(lines) + "\n"
+
+
+def tomli_value(value: object) -> str:
+    """TOML's literal for a str, int, float, bool or list of str (json's forms coincide)."""
+    return json.dumps(value)
 
 
 async def _run(config: ServerConfig) -> None:
