@@ -34,10 +34,10 @@ from securechat.server.accounts import (
     reset_policy,
 )
 from securechat.server.bus import Bus, LocalBus, RedisBus
-from securechat.server.config import ServerConfig
+from securechat.server.config import PUBLIC, ServerConfig, listen_address
 from securechat.server.connection import Connection, RelaySocket, TurnWriter
 from securechat.server.files import FileService
-from securechat.server.metrics import Metrics
+from securechat.server.metrics import Health, Metrics, exposition, registry_for
 from securechat.server.passwords import PasswordHasher
 from securechat.server.ratelimit import KNOWN_ADDRESS_TTL, FailureLimiter
 from securechat.server.relay import Relay
@@ -134,7 +134,16 @@ class RelayServer:
             config.scan_rate_per_minute,
             clock,
         )
+        self.registry = registry_for(
+            self.metrics,
+            Health(
+                store_ok=lambda: self.relay.store_ok,
+                bus_ok=lambda: self.bus.healthy,
+                commit_backlog=lambda: len(self.relay._batch),
+            ),
+        )
         self._server: Server | None = None
+        self._metrics_server: Server | None = None
         self._connections: set[Connection] = set()
         self.turn_writer = TurnWriter()
         self._janitor: asyncio.Task[None] | None = None
@@ -169,6 +178,16 @@ class RelayServer:
             logger=_websocket_log,
             create_connection=RelaySocket,
         )
+        if self.config.metrics_listen not in {"", PUBLIC}:
+            host, port = listen_address(self.config.metrics_listen)
+            self._metrics_server = await serve(
+                self._refuse,
+                host,
+                port,
+                process_request=self._http_operator,
+                server_header="securechat",
+                logger=_websocket_log,
+            )
         self._janitor = asyncio.create_task(self._expire_loop())
         await self.bus.start(
             self.relay.remote_wake, self.relay.remote_presence, self.revocations.heard
@@ -182,11 +201,22 @@ class RelayServer:
         assert self._server is not None
         return int(next(iter(self._server.sockets)).getsockname()[1])
 
+    @property
+    def metrics_port(self) -> int | None:
+        """The operator listener's port (`metrics_listen`), or None when it is off."""
+        if self._metrics_server is None:
+            return None
+        return int(next(iter(self._metrics_server.sockets)).getsockname()[1])
+
     async def stop(self) -> None:
         """Stops accepting, stores what was accepted, closes every connection and the store."""
         if self._server is None:
             return
         self._server.close(close_connections=False)
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+            await self._metrics_server.wait_closed()
+            self._metrics_server = None
         for task in (self._janitor, self._poller, self._checkpointer):
             if task:
                 task.cancel()
@@ -248,13 +278,29 @@ class RelayServer:
     def _http(self, conn: ServerConnection, request: Request) -> Response | None:
         if request.path == "/healthz":
             return _text(http.HTTPStatus.OK, "ok\n")
-        if request.path == "/metrics":
-            return _text(http.HTTPStatus.OK, self.metrics.render())
+        if request.path == "/metrics" and self.config.metrics_listen == PUBLIC:
+            return self._metrics_response(request)
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return _text(http.HTTPStatus.NOT_FOUND, "securechat relay: connect with a websocket\n")
         if len(self._connections) >= self.config.max_connections:
             return _text(http.HTTPStatus.SERVICE_UNAVAILABLE, "relay is full; retry later\n")
         return None
+
+    def _http_operator(self, conn: ServerConnection, request: Request) -> Response:
+        """The operator listener answers plain HTTP only: metrics and health."""
+        if request.path == "/metrics":
+            return self._metrics_response(request)
+        if request.path == "/healthz":
+            return _text(http.HTTPStatus.OK, "ok\n")
+        return _text(http.HTTPStatus.NOT_FOUND, "securechat relay: /metrics or /healthz\n")
+
+    def _metrics_response(self, request: Request) -> Response:
+        body, content_type = exposition(self.registry, request.headers.get("Accept", ""))
+        headers = Headers([("Content-Type", content_type)])
+        return Response(http.HTTPStatus.OK.value, http.HTTPStatus.OK.phrase, headers, body)
+
+    async def _refuse(self, ws: ServerConnection) -> None:
+        await ws.close(1008, "this is the operator listener: clients connect to the relay port")
 
     async def _handle(self, ws: ServerConnection) -> None:
         if ws.subprotocol != SUBPROTOCOL:
@@ -281,6 +327,7 @@ class RelayServer:
                 )
                 conn.push(encode_str(F.Registered(rid=frame.rid, username=name)))
             case F.Login():
+                started = time.perf_counter()
                 try:
                     issued = await self.accounts.login(
                         frame.username, frame.password, conn.address, frame.replaces
@@ -288,6 +335,8 @@ class RelayServer:
                 except ProtocolError:
                     self.metrics.logins_failed += 1
                     raise
+                finally:
+                    self.metrics.login.observe(time.perf_counter() - started)
                 self.metrics.logins_ok += 1
                 await self._start_session(
                     conn, frame.rid, issued.username, issued.token, issued.expires_at

@@ -178,6 +178,14 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         tuple[str, ...],
         _setting("Files of blocked domains or URLs (comma-separated in the environment)."),
     ] = ()
+    metrics_listen: Annotated[
+        str,
+        _setting(
+            "HOST:PORT serving /metrics, /healthz and /readyz apart from clients; `public` "
+            "serves /metrics on the client port too (anyone who reaches it can read it); "
+            "empty turns the listener off.",
+        ),
+    ] = "127.0.0.1:9765"
     log_level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR"], _setting("Least severe level logged.")
     ] = "INFO"
@@ -311,6 +319,14 @@ def _check_together(config: ServerConfig, sources: Mapping[str, str]) -> None:
         _check_url("store", config.store, ("postgresql", "postgres"), sources)
     if config.bus:
         _check_url("bus", config.bus, ("redis", "rediss", "unix"), sources)
+    if config.metrics_listen not in {"", PUBLIC}:
+        try:
+            listen_address(config.metrics_listen)
+        except ValueError as exc:
+            where = sources.get("metrics_listen", "default")
+            raise ConfigError(
+                f"{where}: metrics_listen = {config.metrics_listen!r} is not allowed: {exc}"
+            ) from None
     if config.tls_key and not config.tls_cert:
         where = sources.get("tls_key", "default")
         raise ConfigError(f"{where}: tls_key is set but tls_cert is not: set both or neither")
@@ -330,6 +346,20 @@ def _check_url(name: str, url: str, schemes: tuple[str, ...], sources: Mapping[s
         raise ConfigError(
             f"{where}: {name} = {shown!r} is not allowed: the port must be a number 0-65535"
         ) from None
+
+
+PUBLIC = "public"
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """`HOST:PORT` or `[V6]:PORT` as a (host, port) pair; ValueError says what is wrong."""
+    host, sep, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host:
+        raise ValueError("use HOST:PORT, such as 127.0.0.1:9765")
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError("the port must be a number 0-65535")
+    return host, int(port)
 
 
 def redact(url: str) -> str:

@@ -355,13 +355,18 @@ class Connection:
         live = self._live
         if self.username is None or not live:
             return frames
+        now = self.server.clock()
+        deliver = self.server.metrics.deliver
         if len(live) == 1:
             # The common case at a moderate load, without the sorting and splitting.
             envelope = live.popleft()
             if not self._already_sent(envelope.sid):
+                deliver.observe(now - envelope.ts)
                 frames.append(self._deliver_frame([envelope]))
             return frames
         for batch in deliver_batches(pending_deliveries(live, self._already_sent)):
+            for envelope in batch:
+                deliver.observe(now - envelope.ts)
             frames.append(self._deliver_frame(batch))
         return frames
 
