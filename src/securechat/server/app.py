@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import http
+import json
 import logging
 import signal
 import ssl
@@ -21,7 +22,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from securechat import paths
-from securechat.errors import ConfigError, ProtocolError, StoreError
+from securechat.errors import ConfigError, ProtocolError
 from securechat.protocol import frames as F
 from securechat.protocol.codec import encode_bulk, encode_str
 from securechat.protocol.errors import ErrorCode
@@ -247,13 +248,33 @@ class RelayServer:
                 log.exception("expiry pass failed")
 
     async def _checkpoint_loop(self) -> None:
-        """Store housekeeping in a thread every second, so no commit on the loop pays for it."""
+        """Store housekeeping in a thread every second, so no commit on the loop pays for it;
+        then a probe, so readiness follows the store even while nobody sends."""
         while True:
             await asyncio.sleep(1.0)
             try:
                 await self.store.checkpoint()
-            except StoreError:
-                log.warning("store checkpoint failed; will retry")
+                await self.store.ping()
+            except Exception as exc:
+                self._store_health(False, exc)
+            else:
+                self._store_health(True)
+
+    def _store_health(self, ok: bool, exc: BaseException | None = None) -> None:
+        """One line when the store stops answering and one when it is back, not one a second."""
+        if ok and not self.relay.store_ok:
+            log.info("store is writable again")
+        elif not ok and self.relay.store_ok:
+            log.error("store cannot commit (%s); /readyz fails until it can", _reason(exc))
+        self.relay.store_ok = ok
+
+    def readiness(self) -> tuple[bool, dict[str, str]]:
+        """What /readyz answers: each dependency `ok` or `down`."""
+        parts = {
+            "store": "ok" if self.relay.store_ok else "down",
+            "bus": "ok" if self.bus.healthy else "down",
+        }
+        return all(v == "ok" for v in parts.values()), parts
 
     async def _poll_while_bus_down(self) -> None:
         """Store-and-forward while Redis is unreachable; when it returns, one catch-up poll,
@@ -278,6 +299,8 @@ class RelayServer:
     def _http(self, conn: ServerConnection, request: Request) -> Response | None:
         if request.path == "/healthz":
             return _text(http.HTTPStatus.OK, "ok\n")
+        if request.path == "/readyz":
+            return self._ready_response()
         if request.path == "/metrics" and self.config.metrics_listen == PUBLIC:
             return self._metrics_response(request)
         if request.headers.get("Upgrade", "").lower() != "websocket":
@@ -292,7 +315,18 @@ class RelayServer:
             return self._metrics_response(request)
         if request.path == "/healthz":
             return _text(http.HTTPStatus.OK, "ok\n")
-        return _text(http.HTTPStatus.NOT_FOUND, "securechat relay: /metrics or /healthz\n")
+        if request.path == "/readyz":
+            return self._ready_response()
+        return _text(http.HTTPStatus.NOT_FOUND, "securechat relay: /metrics, /healthz, /readyz\n")
+
+    def _ready_response(self) -> Response:
+        """503 with what is down while the store cannot commit or the bus is unreachable:
+        a load balancer sends new clients elsewhere, while /healthz (liveness) stays 200."""
+        ready, parts = self.readiness()
+        status = http.HTTPStatus.OK if ready else http.HTTPStatus.SERVICE_UNAVAILABLE
+        body = json.dumps({"ready": ready, **parts}) + "\n"
+        headers = Headers([("Content-Type", "application/json")])
+        return Response(status.value, status.phrase, headers, body.encode())
 
     def _metrics_response(self, request: Request) -> Response:
         body, content_type = exposition(self.registry, request.headers.get("Accept", ""))
@@ -504,6 +538,13 @@ def _shared_limiters(bus: Bus) -> tuple[FailureLimiter | None, FailureLimiter | 
         RedisFailureLimiter(bus.client, f"{bus.prefix}:login", login_policy()),
         RedisFailureLimiter(bus.client, f"{bus.prefix}:reset", reset_policy()),
     )
+
+
+def _reason(exc: BaseException | None) -> str:
+    """The exception's class and message, minus anything after a newline (drivers add SQL)."""
+    if exc is None:
+        return "unknown"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
 
 
 def _text(status: http.HTTPStatus, body: str) -> Response:
