@@ -21,7 +21,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from securechat import paths
+from securechat import __version__, paths
 from securechat.errors import ConfigError, ProtocolError
 from securechat.protocol import frames as F
 from securechat.protocol.codec import encode_bulk, encode_str
@@ -35,7 +35,7 @@ from securechat.server.accounts import (
     reset_policy,
 )
 from securechat.server.bus import Bus, LocalBus, RedisBus
-from securechat.server.config import PUBLIC, ServerConfig, listen_address
+from securechat.server.config import PUBLIC, ServerConfig, listen_address, redact
 from securechat.server.connection import Connection, RelaySocket, TurnWriter
 from securechat.server.files import FileService
 from securechat.server.metrics import Health, Metrics, exposition, registry_for
@@ -53,6 +53,7 @@ _websocket_log = logging.getLogger("securechat.server.websocket")
 _websocket_log.setLevel(logging.WARNING)
 """websockets logs whole frames at DEBUG: they hold passwords. Never below WARNING."""
 
+REPORT_INTERVAL = 60.0
 PREKEYS_LOW_WATER = 10
 MAX_ONE_TIME_PREKEYS_HELD = 1000
 
@@ -150,6 +151,7 @@ class RelayServer:
         self._janitor: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
+        self._reporter: asyncio.Task[None] | None = None
         self.stopped = asyncio.Event()
 
     # --- lifecycle -----------------------------------------------------------------
@@ -195,7 +197,38 @@ class RelayServer:
         )
         self._poller = asyncio.create_task(self._poll_while_bus_down())
         self._checkpointer = asyncio.create_task(self._checkpoint_loop())
-        log.info("relay listening on %s:%d", self.config.host, self.port)
+        self._reporter = asyncio.create_task(self._report_loop())
+        log.info("%s", self._summary(tls is not None))
+
+    def _summary(self, tls: bool) -> str:
+        """The start-up line: what an operator checks first when something is off."""
+        config = self.config
+        store = redact(config.store) if config.store else f"sqlite:{self.store_path()}"
+        metrics = {"": "off", PUBLIC: "on the client port"}.get(
+            config.metrics_listen, f"{config.metrics_listen.rsplit(':', 1)[0]}:{self.metrics_port}"
+        )
+        return (
+            f"securechat-server {__version__} listening on {config.host}:{self.port} "
+            f"(TLS {'on' if tls else 'off'}); metrics {metrics}; store {store}; "
+            f"bus {redact(config.bus) if config.bus else 'none (one node)'}; "
+            f"data dir {paths.server_dir(config.data_dir or None)}"
+        )
+
+    def store_path(self) -> str:
+        return str(getattr(self.store, "path", "?"))
+
+    async def _report_loop(self) -> None:
+        """Connection counts once a minute at INFO: enough to see load and leaks in the log."""
+        accepted = self.metrics.connections_accepted
+        while True:
+            await asyncio.sleep(REPORT_INTERVAL)
+            log.info(
+                "connections: %d open, %d users online, %d accepted in the last minute",
+                self.metrics.connections_open,
+                len(self.relay.online),
+                self.metrics.connections_accepted - accepted,
+            )
+            accepted = self.metrics.connections_accepted
 
     @property
     def port(self) -> int:
@@ -218,7 +251,7 @@ class RelayServer:
             self._metrics_server.close()
             await self._metrics_server.wait_closed()
             self._metrics_server = None
-        for task in (self._janitor, self._poller, self._checkpointer):
+        for task in (self._janitor, self._poller, self._checkpointer, self._reporter):
             if task:
                 task.cancel()
         await self.relay.drain()
@@ -232,7 +265,11 @@ class RelayServer:
         self.hasher.close()
         self._server = None
         self.stopped.set()
-        log.info("relay stopped")
+        log.info(
+            "relay stopped: %d envelopes accepted and %d delivered since start",
+            self.metrics.envelopes_accepted,
+            self.metrics.envelopes_delivered,
+        )
 
     async def _expire_loop(self) -> None:
         while True:
@@ -366,8 +403,11 @@ class RelayServer:
                     issued = await self.accounts.login(
                         frame.username, frame.password, conn.address, frame.replaces
                     )
-                except ProtocolError:
+                except ProtocolError as exc:
                     self.metrics.logins_failed += 1
+                    # The address and no name: fail2ban can act on it (docs/operations.md),
+                    # and the log never ties a person to where they connect from.
+                    log.warning("login failed from %s: %s", conn.address, exc.code)
                     raise
                 finally:
                     self.metrics.login.observe(time.perf_counter() - started)
@@ -561,5 +601,5 @@ async def run_forever(config: ServerConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("signal received: draining")
+    log.info("signal received: draining connections and storing what was accepted")
     await server.stop()

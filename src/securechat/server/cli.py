@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import errno
 import json
-import logging
 import sys
 
 from securechat import __version__
 from securechat.errors import ConfigError, SecureChatError
+from securechat.server import logs
 from securechat.server.config import (
     FIELDS,
     TABLE,
@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tls-cert", help="PEM certificate chain: serve wss://")
     run.add_argument("--tls-key", help="PEM private key for --tls-cert")
     run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument(
+        "--log-format",
+        choices=["auto", "json", "logfmt", "text"],
+        help="one line per event (default: text on a terminal, JSON otherwise)",
+    )
     reset = sub.add_parser(
         "reset-token", parents=[common], help="print a single-use password reset token (30 min)"
     )
@@ -94,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(asyncio.run(_stats(config)), indent=2))
         else:
             check_paths(config, loaded.sources)
-            _configure_logging(config.log_level)
+            logs.configure(config.log_level, config.log_format)
             asyncio.run(_run(config))
     except ConfigError as exc:
         print(f"securechat-server: {exc}", file=sys.stderr)
@@ -118,7 +123,17 @@ def main(argv: list[str] | None = None) -> int:
 def _load(args: argparse.Namespace) -> Loaded:
     flags = {
         name: getattr(args, name, None)
-        for name in ("data_dir", "store", "host", "port", "bus", "tls_cert", "tls_key", "log_level")
+        for name in (
+            "data_dir",
+            "store",
+            "host",
+            "port",
+            "bus",
+            "tls_cert",
+            "tls_key",
+            "log_level",
+            "log_format",
+        )
     }
     if args.command == "config" and args.config_command == "check":
         return resolve(args.file)
@@ -182,21 +197,6 @@ async def _scan(config: ServerConfig, url: str, submit: bool) -> str:
     finally:
         await scanner.aclose()
     return format_verdict(verdict)
-
-
-class _KeyValueFormatter(logging.Formatter):
-    """One line per event, `key=value`, for journald and grep alike."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        return f"ts={self.formatTime(record)} level={record.levelname} logger={record.name} {text}"
-
-
-def _configure_logging(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(_KeyValueFormatter("msg=%(message)r"))
-    logging.basicConfig(level=level, handlers=[handler])
-    logging.getLogger("websockets").setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":

@@ -189,6 +189,10 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     log_level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR"], _setting("Least severe level logged.")
     ] = "INFO"
+    log_format: Annotated[
+        Literal["auto", "json", "logfmt", "text"],
+        _setting("Log line format; `auto` is text on a terminal and JSON otherwise."),
+    ] = "auto"
 
 
 FIELDS: dict[str, msgspec.structs.FieldInfo] = {

@@ -118,6 +118,7 @@ class Connection:
         cfg = server.config
         self.bucket = TokenBucket(cfg.frame_rate, cfg.frame_burst)
         self.rejected = 0
+        self._rate_limit_logged = False
         self._frames: deque[str | bytes] = deque()
         self._live: deque[StoredEnvelope] = deque()
         self._backlog = False
@@ -228,6 +229,10 @@ class Connection:
             return
         if not self.bucket.take(self.server.clock(), _FRAME_COST.get(type(frame), 1.0)):
             metrics.rate_limited += 1
+            if not self._rate_limit_logged:
+                # Once per connection: a flood must not become a flood of log lines.
+                self._rate_limit_logged = True
+                log.warning("rate limit: a connection from %s sends too many frames", self.address)
             self._reject(
                 frame.rid,
                 ProtocolError(ErrorCode.RATE_LIMITED, "slow down: too many frames a second"),
