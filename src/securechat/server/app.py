@@ -28,6 +28,7 @@ from securechat.protocol.codec import encode_bulk, encode_str
 from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import MAX_FRAME_BYTES, SUBPROTOCOL
 from securechat.scanner import Scanner
+from securechat.server import systemd
 from securechat.server.accounts import (
     AccountService,
     login_policy,
@@ -596,10 +597,12 @@ async def run_forever(config: ServerConfig) -> None:
     """Runs until SIGTERM or SIGINT, then shuts down cleanly."""
     server = RelayServer(config, await open_store(config))
     await server.start()
+    systemd.notify(f"READY=1\nSTATUS=listening on port {server.port}")
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    systemd.notify("STOPPING=1\nSTATUS=draining")
     log.info("signal received: draining connections and storing what was accepted")
     await server.stop()

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from securechat.errors import ConfigError
+from securechat.server import systemd
 
 ENV_PREFIX = "SECURECHAT_"
 TABLE = "server"
@@ -224,11 +225,16 @@ def resolve(
     """Every source merged and checked; the first mistake raises `ConfigError`."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    environ = os.environ if env is None else env
+    state = systemd.state_directory(environ)
+    if state:
+        values["data_dir"], sources["data_dir"] = state, "STATE_DIRECTORY"
+    if not file:
+        file = systemd.default_config_file(environ)
     if file:
         for name, (value, where) in _read_file(Path(file)).items():
             values[name] = _convert(name, value, where, strict=True)
             sources[name] = where
-    environ = os.environ if env is None else env
     for name in FIELDS:
         variable = ENV_PREFIX + name.upper()
         raw = environ.get(variable)

@@ -11,6 +11,8 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from logging.handlers import WatchedFileHandler
+from pathlib import Path
 from typing import Literal, TextIO
 
 LogFormat = Literal["auto", "json", "logfmt", "text"]
@@ -72,12 +74,22 @@ FORMATTERS: dict[str, type[logging.Formatter]] = {
 }
 
 
-def configure(level: str, fmt: LogFormat, stream: TextIO | None = None) -> None:
-    """Root logging for the relay process; `auto` is text on a terminal and JSON otherwise."""
+def configure(
+    level: str, fmt: LogFormat, stream: TextIO | None = None, directory: Path | None = None
+) -> None:
+    """Root logging for the relay process; `auto` is text on a terminal and JSON otherwise.
+
+    With a directory (systemd's LogsDirectory=), JSON lines also go to relay.log there,
+    reopened when logrotate moves it."""
     out = stream or sys.stderr
     if fmt == "auto":
         fmt = "text" if out.isatty() else "json"
     handler = logging.StreamHandler(out)
     handler.setFormatter(FORMATTERS[fmt]())
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    handlers: list[logging.Handler] = [handler]
+    if directory is not None:
+        to_file = WatchedFileHandler(directory / "relay.log", encoding="utf-8")
+        to_file.setFormatter(JsonFormatter())
+        handlers.append(to_file)
+    logging.basicConfig(level=level, handlers=handlers, force=True)
     logging.getLogger("websockets").setLevel(logging.WARNING)
