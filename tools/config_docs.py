@@ -26,11 +26,13 @@ HEADER = f"""# Relay configuration
 
 Every setting can come from four places; a later one wins:
 
-1. its default (below);
-2. the `[{TABLE}]` table of a TOML file given with `--config FILE`;
+1. its default (below); under systemd, StateDirectory= (`STATE_DIRECTORY`) replaces
+   `data_dir`'s;
+2. the `[{TABLE}]` table of a TOML file given with `--config FILE` (without it, `relay.toml` in
+   systemd's ConfigurationDirectory=, `CONFIGURATION_DIRECTORY`, if there is one);
 3. an environment variable `{ENV_PREFIX}<NAME>` (lists are comma-separated);
 4. a command-line flag, for the few that have one (`--port`, `--host`, `--data-dir`, `--store`,
-   `--bus`, `--tls-cert`, `--tls-key`, `--log-level`).
+   `--bus`, `--tls-cert`, `--tls-key`, `--log-level`, `--log-format`, `--metrics-listen`).
 
 A value of the wrong type or out of range, an unknown table or key, or a malformed store or bus
 URL stops the relay with one line naming the setting and where it came from (file and line,

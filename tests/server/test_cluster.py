@@ -13,8 +13,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.procs import RelayProcess
-from tests.services import REDIS_URL, pg_schema, redis_prefix, start_redis
+from tests.services import REDIS_URL, pg_schema, private_redis, redis_prefix, start_redis
 from tests.wire import PASSWORD, Wire, b64, logged_in, signed_up
+
+__all__ = ["private_redis"]  # the fixture, used by name
 
 
 class Cluster:

@@ -128,6 +128,7 @@ def test_bad_file_is_one_line_and_exit_2(tmp_path: Path, case: str, command: str
         ((), {"SECURECHAT_BUS": "redis://h:x/0"}, "SECURECHAT_BUS: bus = 'redis://h:x/0'"),
         (("--port", "70000"), {}, "--port: port = 70000 is not allowed"),
         (("--log-level", "verbose"), {}, "invalid choice: 'verbose'"),
+        (("--metrics-listen", "nope"), {}, "--metrics-listen: metrics_listen = 'nope' is not"),
         (("--tls-cert", "/nonexistent/c.pem"), {}, "--tls-cert: tls_cert /nonexistent/c.pem"),
     ],
 )

@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import errno
 import json
+import os
 import sys
 
 from securechat import __version__
 from securechat.errors import ConfigError, SecureChatError
-from securechat.server import logs
+from securechat.server import logs, systemd
 from securechat.server.config import (
     FIELDS,
     TABLE,
@@ -44,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tls-key", help="PEM private key for --tls-cert")
     run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.add_argument(
+        "--metrics-listen",
+        help="HOST:PORT for /metrics, /healthz, /readyz (default 127.0.0.1:9765); "
+        "'public' for the client port, '' for off",
+    )
+    run.add_argument(
         "--log-format",
         choices=["auto", "json", "logfmt", "text"],
         help="one line per event (default: text on a terminal, JSON otherwise)",
@@ -58,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("url")
     scan.add_argument("--submit", action="store_true", help="let VirusTotal analyse unknown links")
+    backup = sub.add_parser(
+        "backup", parents=[common], help="copy the database and blobs of a (running) relay"
+    )
+    backup.add_argument("dest", help="a new or empty directory")
+    restore = sub.add_parser(
+        "restore", parents=[common], help="put a backup into an empty data directory"
+    )
+    restore.add_argument("source", help="a directory written by `backup`")
     config = sub.add_parser("config", help="show or check the configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     show = config_sub.add_parser(
@@ -91,6 +105,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{args.file}: ok")
             else:
                 print(render_sources(loaded), end="")
+        elif args.command in {"backup", "restore"}:
+            from pathlib import Path
+
+            from securechat.server import backup
+
+            copied = (
+                backup.backup(config, Path(args.dest))
+                if args.command == "backup"
+                else backup.restore(Path(args.source), config)
+            )
+            print(json.dumps({"database_bytes": copied.database_bytes, "blobs": copied.blobs}))
         elif args.command == "reset-token":
             print(asyncio.run(_reset_token(config, args.username)))
         elif args.command == "scan":
@@ -99,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(asyncio.run(_stats(config)), indent=2))
         else:
             check_paths(config, loaded.sources)
-            logs.configure(config.log_level, config.log_format)
+            logs.configure(
+                config.log_level, config.log_format, directory=systemd.logs_directory(os.environ)
+            )
             asyncio.run(_run(config))
     except ConfigError as exc:
         print(f"securechat-server: {exc}", file=sys.stderr)
@@ -133,6 +160,7 @@ def _load(args: argparse.Namespace) -> Loaded:
             "tls_key",
             "log_level",
             "log_format",
+            "metrics_listen",
         )
     }
     if args.command == "config" and args.config_command == "check":
