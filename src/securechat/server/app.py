@@ -142,7 +142,7 @@ class RelayServer:
             Health(
                 store_ok=lambda: self.relay.store_ok,
                 bus_ok=lambda: self.bus.healthy,
-                commit_backlog=lambda: len(self.relay._batch),
+                commit_backlog=lambda: self.relay.awaiting_commit,
             ),
         )
         self._server: Server | None = None
@@ -204,7 +204,9 @@ class RelayServer:
     def _summary(self, tls: bool) -> str:
         """The start-up line: what an operator checks first when something is off."""
         config = self.config
-        store = redact(config.store) if config.store else f"sqlite:{self.store_path()}"
+        store = (
+            redact(config.store) if config.store else f"sqlite:{getattr(self.store, 'path', '?')}"
+        )
         metrics = {"": "off", PUBLIC: "on the client port"}.get(
             config.metrics_listen, f"{config.metrics_listen.rsplit(':', 1)[0]}:{self.metrics_port}"
         )
@@ -214,9 +216,6 @@ class RelayServer:
             f"bus {redact(config.bus) if config.bus else 'none (one node)'}; "
             f"data dir {paths.server_dir(config.data_dir or None)}"
         )
-
-    def store_path(self) -> str:
-        return str(getattr(self.store, "path", "?"))
 
     async def _report_loop(self) -> None:
         """Connection counts once a minute at INFO: enough to see load and leaks in the log."""

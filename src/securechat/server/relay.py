@@ -93,6 +93,11 @@ class Relay:
     store_ok: bool = True
     """False from a failed commit until the next one succeeds (readiness, metrics)."""
 
+    @property
+    def awaiting_commit(self) -> int:
+        """Envelopes received and not yet in a group commit (a gauge)."""
+        return len(self._batch)
+
     # --- sending -------------------------------------------------------------------
 
     async def submit(self, outlet: Outlet, sender: str, frame: F.Send) -> None:
