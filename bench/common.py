@@ -180,6 +180,7 @@ class Server:
             **os.environ,
             "SECURECHAT_BCRYPT_COST": "4",
             "SECURECHAT_LOG_LEVEL": "WARNING",
+            "SECURECHAT_METRICS_LISTEN": "127.0.0.1:0",
             **self.extra_env,
         }
         if os.environ.get("BENCH_SRC"):

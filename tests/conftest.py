@@ -22,6 +22,7 @@ def fast_config(data_dir: Path, **overrides: object) -> ServerConfig:
         "port": 0,
         "data_dir": str(data_dir),
         "bcrypt_cost": 4,
+        "metrics_listen": "127.0.0.1:0",
     }
     values.update(overrides)
     return ServerConfig(**values)  # type: ignore[arg-type]

@@ -20,13 +20,24 @@ class RelayProcess:
     def __init__(self, data_dir: Path, port: int | None = None, **env: str) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
-        self.env = {**os.environ, "SECURECHAT_BCRYPT_COST": "4", **env}
+        self.metrics_port = free_port()
+        self.env = {
+            **os.environ,
+            "SECURECHAT_BCRYPT_COST": "4",
+            "SECURECHAT_METRICS_LISTEN": f"127.0.0.1:{self.metrics_port}",
+            **env,
+        }
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "relay-test.log"
 
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def operator_url(self) -> str:
+        """/metrics, /healthz and /readyz, on their own listener."""
+        return f"http://127.0.0.1:{self.metrics_port}"
 
     def start(self, timeout: float = 15.0) -> RelayProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
+
+from tests.procs import free_port
 
 PG_BASE = os.environ.get("SECURECHAT_TEST_PG", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("SECURECHAT_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -59,3 +66,43 @@ async def redis_prefix() -> AsyncIterator[str]:
         async for key in client.scan_iter(match=prefix + ":*"):
             await client.delete(key)
         await client.aclose()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Our own redis-server on another loopback port: it may be stopped, the shared one never."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is required in CI")
+        pytest.skip("redis-server not installed")
+    port = free_port()
+    proc = start_redis(binary, port, tmp_path)
+    yield f"redis://127.0.0.1:{port}/0", proc
+    proc.kill()
+    proc.wait()
+
+
+def start_redis(binary: str, port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+        assert time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+    return proc

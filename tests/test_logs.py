@@ -11,6 +11,7 @@ from securechat.client.core import ChatClient
 from securechat.client.events import MessageReceived
 from securechat.server.app import RelayServer
 from tests.client.helpers import PASSWORD, secure, wait_for
+from tests.wire import Wire
 
 
 async def test_no_secret_in_any_log_record(
@@ -30,14 +31,22 @@ async def test_no_secret_in_any_log_record(
     await alice.send_text("bob", secret)
     await wait_for(bob, MessageReceived)
     token = await relay.accounts.issue_reset_token("alice")
+    wrong = "wrong-" + PASSWORD
+    # The test's raw wire client logs its frames at DEBUG; the product's client does not.
+    caplog.set_level(logging.WARNING, logger="websockets.client")
+    stranger = await Wire.open(url)
+    assert (await stranger.call("login", username="alice", password=wrong))["type"] == "error"
+    await stranger.close()
     await alice.close()
     await bob.close()
     text = "\n".join(
         record.getMessage() + " " + str(record.args) + " " + (record.exc_text or "")
         for record in caplog.records
     )
-    for needle in (PASSWORD, secret, "launch", code, token, alice.relay.token or "??"):
+    for needle in (PASSWORD, wrong, secret, "launch", code, token, alice.relay.token or "??"):
         assert needle not in text
+    assert "login failed from 127.0.0.1" in text  # the failed login is logged, without secrets
+    assert not any("alice" in r.getMessage() for r in caplog.records if "failed" in r.getMessage())
     for record in caplog.records:
         if record.levelno >= logging.INFO and record.name.startswith("securechat"):
             message = record.getMessage()

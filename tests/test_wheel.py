@@ -139,7 +139,7 @@ def test_the_tui_stylesheet_loads_from_the_wheel(installed: Installed) -> None:
 
 
 def test_installed_relay_starts_and_answers_healthz(installed: Installed) -> None:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     data = installed.root / "relay-data"
     relay = subprocess.Popen(
         [
@@ -151,6 +151,8 @@ def test_installed_relay_starts_and_answers_healthz(installed: Installed) -> Non
             str(port),
             "--data-dir",
             str(data),
+            "--metrics-listen",
+            f"127.0.0.1:{metrics_port}",
         ],
         cwd=installed.root,
         env=installed.env,
@@ -159,7 +161,7 @@ def test_installed_relay_starts_and_answers_healthz(installed: Installed) -> Non
         text=True,
     )
     try:
-        body = _healthz(port, relay, deadline=time.monotonic() + 30)
+        body = _healthz(metrics_port, relay, deadline=time.monotonic() + 30)
         assert body.strip() == "ok"
     finally:
         relay.terminate()

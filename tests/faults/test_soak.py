@@ -105,8 +105,8 @@ async def _quiet_rss(relay: RelayProcess, users: list[User]) -> int:
     async with httpx.AsyncClient() as http:
 
         async def all_closed() -> bool:
-            text = (await http.get(relay.url.replace("ws://", "http://") + "/metrics")).text
-            return "securechat_connections_open 0\n" in text
+            text = (await http.get(relay.operator_url + "/metrics")).text
+            return "securechat_connections 0.0\n" in text
 
         assert await eventually(all_closed, timeout=10), "connections left open on the relay"
     await asyncio.sleep(0.5)

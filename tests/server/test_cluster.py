@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.procs import RelayProcess, free_port
-from tests.services import REDIS_URL, pg_schema, redis_prefix
+from tests.procs import RelayProcess
+from tests.services import REDIS_URL, pg_schema, private_redis, redis_prefix, start_redis
 from tests.wire import PASSWORD, Wire, b64, logged_in, signed_up
+
+__all__ = ["private_redis"]  # the fixture, used by name
 
 
 class Cluster:
@@ -199,46 +199,6 @@ async def test_reset_and_deletion_end_sessions_on_every_node(cluster: Cluster) -
     assert sent["code"] == "not_found"
 
 
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Our own redis-server on another loopback port: it may be stopped, the shared one never."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is required in CI")
-        pytest.skip("redis-server not installed")
-    port = free_port()
-    proc = _start_redis(binary, port, tmp_path)
-    yield f"redis://127.0.0.1:{port}/0", proc
-    proc.kill()
-    proc.wait()
-
-
-def _start_redis(binary: str, port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-        assert time.monotonic() < deadline, "redis-server did not start"
-        time.sleep(0.05)
-    return proc
-
-
 async def test_redis_restart_degrades_to_store_and_forward(
     tmp_path: Path, dsn: str, private_redis: tuple[str, subprocess.Popen[bytes]]
 ) -> None:
@@ -259,7 +219,7 @@ async def test_redis_restart_degrades_to_store_and_forward(
                 "type"
             ] == "accepted"
         assert sorted(await collect(bob, 5)) == [f"down{i}" for i in range(5)]
-        restarted = _start_redis(shutil.which("redis-server") or "redis-server", port, tmp_path)
+        restarted = start_redis(shutil.which("redis-server") or "redis-server", port, tmp_path)
         try:
             await asyncio.sleep(2.5)
             for i in range(5):
@@ -291,7 +251,7 @@ async def test_reset_while_redis_is_down_ends_sessions_when_it_returns(
         await reset_with_recovery_code(a, "alice", recovery)
         await asyncio.sleep(1.5)
         assert on_b.ws.close_code is None, on_b.ws.close_reason  # nothing told node b yet
-        restarted = _start_redis(shutil.which("redis-server") or "redis-server", port, tmp_path)
+        restarted = start_redis(shutil.which("redis-server") or "redis-server", port, tmp_path)
         try:
             # Node a publishes the revoke again and node b checks its connections:
             # whichever comes first closes it.

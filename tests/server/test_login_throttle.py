@@ -6,6 +6,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -252,3 +253,30 @@ async def test_failures_and_known_addresses_are_forgotten_in_time(tmp_path: Path
         assert not await limiter.remembered("ua:alice|10.0.0.2", 0.0)
     finally:
         await store.close()
+
+
+async def test_redis_failure_counter_never_lives_without_expiry() -> None:
+    """INCR and EXPIRE go in one transaction: Redis failing after the first command (here:
+    any EXPIRE sent on its own fails) cannot leave a counter that never expires."""
+    import redis.asyncio as redis
+
+    from securechat.server.redis_limits import RedisFailureLimiter
+
+    class ExpireFails:
+        def __init__(self, client: Any) -> None:
+            self._client = client
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._client, name)
+
+        async def expire(self, *args: Any) -> None:
+            raise redis.ConnectionError("connection lost after INCR")
+
+    async for prefix in redis_prefix():
+        client = redis.from_url(REDIS_URL)
+        try:
+            limiter = RedisFailureLimiter(ExpireFails(client), prefix, login_policy())
+            await limiter.failed("alice|127.0.0.1", 0.0)
+            assert await client.pttl(f"{prefix}:fail:alice|127.0.0.1") > 0
+        finally:
+            await client.aclose()

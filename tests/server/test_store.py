@@ -252,3 +252,29 @@ CREATE TABLE files (file_id TEXT PRIMARY KEY, owner TEXT NOT NULL, size INTEGER 
 CREATE INDEX files_owner ON files(owner);
 CREATE TABLE scan_cache (key BLOB PRIMARY KEY, verdict BLOB NOT NULL, expires_at REAL NOT NULL);
 """
+
+
+async def test_ping_answers_while_the_store_can_write(store: Store) -> None:
+    """The readiness probe: a healthy store answers, on either backend."""
+    await store.ping()
+
+
+async def test_sqlite_ping_fails_while_another_process_holds_the_write_lock(
+    tmp_path: Path,
+) -> None:
+    """A writer that never lets go is what 'cannot commit' looks like on SQLite."""
+    import sqlite3
+
+    from securechat.errors import StoreError
+
+    store = SQLiteStore(tmp_path / "store.sqlite3")
+    blocker = sqlite3.connect(tmp_path / "store.sqlite3", timeout=0)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="cannot be written"):
+            await store.ping()
+    finally:
+        blocker.rollback()
+        blocker.close()
+    await store.ping()
+    await store.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import http
+import json
 import logging
 import signal
 import ssl
@@ -20,13 +21,14 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from securechat import paths
-from securechat.errors import ConfigError, ProtocolError, StoreError
+from securechat import __version__, paths
+from securechat.errors import ConfigError, ProtocolError
 from securechat.protocol import frames as F
 from securechat.protocol.codec import encode_bulk, encode_str
 from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import MAX_FRAME_BYTES, SUBPROTOCOL
 from securechat.scanner import Scanner
+from securechat.server import systemd
 from securechat.server.accounts import (
     AccountService,
     login_policy,
@@ -34,10 +36,10 @@ from securechat.server.accounts import (
     reset_policy,
 )
 from securechat.server.bus import Bus, LocalBus, RedisBus
-from securechat.server.config import ServerConfig
+from securechat.server.config import PUBLIC, ServerConfig, listen_address, redact
 from securechat.server.connection import Connection, RelaySocket, TurnWriter
 from securechat.server.files import FileService
-from securechat.server.metrics import Metrics
+from securechat.server.metrics import Health, Metrics, exposition, registry_for
 from securechat.server.passwords import PasswordHasher
 from securechat.server.ratelimit import KNOWN_ADDRESS_TTL, FailureLimiter
 from securechat.server.relay import Relay
@@ -52,6 +54,7 @@ _websocket_log = logging.getLogger("securechat.server.websocket")
 _websocket_log.setLevel(logging.WARNING)
 """websockets logs whole frames at DEBUG: they hold passwords. Never below WARNING."""
 
+REPORT_INTERVAL = 60.0
 PREKEYS_LOW_WATER = 10
 MAX_ONE_TIME_PREKEYS_HELD = 1000
 KEM_PREKEYS_LOW_WATER = 5
@@ -136,12 +139,22 @@ class RelayServer:
             config.scan_rate_per_minute,
             clock,
         )
+        self.registry = registry_for(
+            self.metrics,
+            Health(
+                store_ok=lambda: self.relay.store_ok,
+                bus_ok=lambda: self.bus.healthy,
+                commit_backlog=lambda: self.relay.awaiting_commit,
+            ),
+        )
         self._server: Server | None = None
+        self._metrics_server: Server | None = None
         self._connections: set[Connection] = set()
         self.turn_writer = TurnWriter()
         self._janitor: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
+        self._reporter: asyncio.Task[None] | None = None
         self.stopped = asyncio.Event()
 
     # --- lifecycle -----------------------------------------------------------------
@@ -174,25 +187,76 @@ class RelayServer:
             logger=_websocket_log,
             create_connection=RelaySocket,
         )
+        if self.config.metrics_listen not in {"", PUBLIC}:
+            host, port = listen_address(self.config.metrics_listen)
+            self._metrics_server = await serve(
+                self._refuse,
+                host,
+                port,
+                process_request=self._http_operator,
+                server_header="securechat",
+                logger=_websocket_log,
+            )
         self._janitor = asyncio.create_task(self._expire_loop())
         await self.bus.start(
             self.relay.remote_wake, self.relay.remote_presence, self.revocations.heard
         )
         self._poller = asyncio.create_task(self._poll_while_bus_down())
         self._checkpointer = asyncio.create_task(self._checkpoint_loop())
-        log.info("relay listening on %s:%d", self.config.host, self.port)
+        self._reporter = asyncio.create_task(self._report_loop())
+        log.info("%s", self._summary(tls is not None))
+
+    def _summary(self, tls: bool) -> str:
+        """The start-up line: what an operator checks first when something is off."""
+        config = self.config
+        store = (
+            redact(config.store) if config.store else f"sqlite:{getattr(self.store, 'path', '?')}"
+        )
+        metrics = {"": "off", PUBLIC: "on the client port"}.get(
+            config.metrics_listen, f"{config.metrics_listen.rsplit(':', 1)[0]}:{self.metrics_port}"
+        )
+        return (
+            f"securechat-server {__version__} listening on {config.host}:{self.port} "
+            f"(TLS {'on' if tls else 'off'}); metrics {metrics}; store {store}; "
+            f"bus {redact(config.bus) if config.bus else 'none (one node)'}; "
+            f"data dir {paths.server_dir(config.data_dir or None)}"
+        )
+
+    async def _report_loop(self) -> None:
+        """Connection counts once a minute at INFO: enough to see load and leaks in the log."""
+        accepted = self.metrics.connections_accepted
+        while True:
+            await asyncio.sleep(REPORT_INTERVAL)
+            log.info(
+                "connections: %d open, %d users online, %d accepted in the last minute",
+                self.metrics.connections_open,
+                len(self.relay.online),
+                self.metrics.connections_accepted - accepted,
+            )
+            accepted = self.metrics.connections_accepted
 
     @property
     def port(self) -> int:
         assert self._server is not None
         return int(next(iter(self._server.sockets)).getsockname()[1])
 
+    @property
+    def metrics_port(self) -> int | None:
+        """The operator listener's port (`metrics_listen`), or None when it is off."""
+        if self._metrics_server is None:
+            return None
+        return int(next(iter(self._metrics_server.sockets)).getsockname()[1])
+
     async def stop(self) -> None:
         """Stops accepting, stores what was accepted, closes every connection and the store."""
         if self._server is None:
             return
         self._server.close(close_connections=False)
-        for task in (self._janitor, self._poller, self._checkpointer):
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+            await self._metrics_server.wait_closed()
+            self._metrics_server = None
+        for task in (self._janitor, self._poller, self._checkpointer, self._reporter):
             if task:
                 task.cancel()
         await self.relay.drain()
@@ -206,7 +270,11 @@ class RelayServer:
         self.hasher.close()
         self._server = None
         self.stopped.set()
-        log.info("relay stopped")
+        log.info(
+            "relay stopped: %d envelopes accepted and %d delivered since start",
+            self.metrics.envelopes_accepted,
+            self.metrics.envelopes_delivered,
+        )
 
     async def _expire_loop(self) -> None:
         while True:
@@ -222,13 +290,33 @@ class RelayServer:
                 log.exception("expiry pass failed")
 
     async def _checkpoint_loop(self) -> None:
-        """Store housekeeping in a thread every second, so no commit on the loop pays for it."""
+        """Store housekeeping in a thread every second, so no commit on the loop pays for it;
+        then a probe, so readiness follows the store even while nobody sends."""
         while True:
             await asyncio.sleep(1.0)
             try:
                 await self.store.checkpoint()
-            except StoreError:
-                log.warning("store checkpoint failed; will retry")
+                await self.store.ping()
+            except Exception as exc:
+                self._store_health(False, exc)
+            else:
+                self._store_health(True)
+
+    def _store_health(self, ok: bool, exc: BaseException | None = None) -> None:
+        """One line when the store stops answering and one when it is back, not one a second."""
+        if ok and not self.relay.store_ok:
+            log.info("store is writable again")
+        elif not ok and self.relay.store_ok:
+            log.error("store cannot commit (%s); /readyz fails until it can", _reason(exc))
+        self.relay.store_ok = ok
+
+    def readiness(self) -> tuple[bool, dict[str, str]]:
+        """What /readyz answers: each dependency `ok` or `down`."""
+        parts = {
+            "store": "ok" if self.relay.store_ok else "down",
+            "bus": "ok" if self.bus.healthy else "down",
+        }
+        return all(v == "ok" for v in parts.values()), parts
 
     async def _poll_while_bus_down(self) -> None:
         """Store-and-forward while Redis is unreachable; when it returns, one catch-up poll,
@@ -253,13 +341,42 @@ class RelayServer:
     def _http(self, conn: ServerConnection, request: Request) -> Response | None:
         if request.path == "/healthz":
             return _text(http.HTTPStatus.OK, "ok\n")
-        if request.path == "/metrics":
-            return _text(http.HTTPStatus.OK, self.metrics.render())
+        if request.path == "/readyz":
+            return self._ready_response()
+        if request.path == "/metrics" and self.config.metrics_listen == PUBLIC:
+            return self._metrics_response(request)
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return _text(http.HTTPStatus.NOT_FOUND, "securechat relay: connect with a websocket\n")
         if len(self._connections) >= self.config.max_connections:
             return _text(http.HTTPStatus.SERVICE_UNAVAILABLE, "relay is full; retry later\n")
         return None
+
+    def _http_operator(self, conn: ServerConnection, request: Request) -> Response:
+        """The operator listener answers plain HTTP only: metrics and health."""
+        if request.path == "/metrics":
+            return self._metrics_response(request)
+        if request.path == "/healthz":
+            return _text(http.HTTPStatus.OK, "ok\n")
+        if request.path == "/readyz":
+            return self._ready_response()
+        return _text(http.HTTPStatus.NOT_FOUND, "securechat relay: /metrics, /healthz, /readyz\n")
+
+    def _ready_response(self) -> Response:
+        """503 with what is down while the store cannot commit or the bus is unreachable:
+        a load balancer sends new clients elsewhere, while /healthz (liveness) stays 200."""
+        ready, parts = self.readiness()
+        status = http.HTTPStatus.OK if ready else http.HTTPStatus.SERVICE_UNAVAILABLE
+        body = json.dumps({"ready": ready, **parts}) + "\n"
+        headers = Headers([("Content-Type", "application/json")])
+        return Response(status.value, status.phrase, headers, body.encode())
+
+    def _metrics_response(self, request: Request) -> Response:
+        body, content_type = exposition(self.registry, request.headers.get("Accept", ""))
+        headers = Headers([("Content-Type", content_type)])
+        return Response(http.HTTPStatus.OK.value, http.HTTPStatus.OK.phrase, headers, body)
+
+    async def _refuse(self, ws: ServerConnection) -> None:
+        await ws.close(1008, "this is the operator listener: clients connect to the relay port")
 
     async def _handle(self, ws: ServerConnection) -> None:
         if ws.subprotocol != SUBPROTOCOL:
@@ -286,13 +403,19 @@ class RelayServer:
                 )
                 conn.push(encode_str(F.Registered(rid=frame.rid, username=name)))
             case F.Login():
+                started = time.perf_counter()
                 try:
                     issued = await self.accounts.login(
                         frame.username, frame.password, conn.address, frame.replaces
                     )
-                except ProtocolError:
+                except ProtocolError as exc:
                     self.metrics.logins_failed += 1
+                    # The address and no name: fail2ban can act on it (docs/operations.md),
+                    # and the log never ties a person to where they connect from.
+                    log.warning("login failed from %s: %s", conn.address, exc.code)
                     raise
+                finally:
+                    self.metrics.login.observe(time.perf_counter() - started)
                 self.metrics.logins_ok += 1
                 await self._start_session(
                     conn, frame.rid, issued.username, issued.token, issued.expires_at
@@ -486,6 +609,13 @@ def _shared_limiters(bus: Bus) -> tuple[FailureLimiter | None, FailureLimiter | 
     )
 
 
+def _reason(exc: BaseException | None) -> str:
+    """The exception's class and message, minus anything after a newline (drivers add SQL)."""
+    if exc is None:
+        return "unknown"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+
+
 def _text(status: http.HTTPStatus, body: str) -> Response:
     headers = Headers([("Content-Type", "text/plain; charset=utf-8")])
     return Response(status.value, status.phrase, headers, body.encode())
@@ -495,10 +625,12 @@ async def run_forever(config: ServerConfig) -> None:
     """Runs until SIGTERM or SIGINT, then shuts down cleanly."""
     server = RelayServer(config, await open_store(config))
     await server.start()
+    systemd.notify(f"READY=1\nSTATUS=listening on port {server.port}")
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("signal received: draining")
+    systemd.notify("STOPPING=1\nSTATUS=draining")
+    log.info("signal received: draining connections and storing what was accepted")
     await server.stop()

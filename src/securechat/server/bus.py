@@ -118,6 +118,7 @@ class RedisBus:
         self._unsent_revokes: dict[str, str] = {}
         self._subscribed = False
         self.recovered = asyncio.Event()
+        self._down_logged = False
 
     def _presence_key(self, user: str) -> str:
         return f"{self.prefix}:presence:{user}"
@@ -185,8 +186,8 @@ class RedisBus:
         message["node"] = self.node_id
         try:
             await self.client.publish(self._channel, json.dumps(message))
-        except self._errors():
-            self._set_healthy(False)
+        except self._errors() as exc:
+            self._set_healthy(False, type(exc).__name__)
             return False
         if self._subscribed:
             # A failed publish marked the bus down while the subscription stayed up:
@@ -209,10 +210,7 @@ class RedisBus:
                         self._dispatch(message["data"])
             except self._errors() as exc:
                 self._subscribed = False
-                self._set_healthy(False)
-                log.warning(
-                    "redis unavailable (%s); polling the store until it returns", type(exc).__name__
-                )
+                self._set_healthy(False, type(exc).__name__)
                 await asyncio.sleep(1.0)
             finally:
                 with contextlib.suppress(*self._errors()):
@@ -244,14 +242,21 @@ class RedisBus:
                     for user in self.local_users():
                         pipe.hset(self._presence_key(user), self.node_id, now)
                     await pipe.execute()
-            except self._errors():
-                self._set_healthy(False)
+            except self._errors() as exc:
+                self._set_healthy(False, type(exc).__name__)
                 continue
             await self._publish_unsent_revokes()
 
-    def _set_healthy(self, healthy: bool) -> None:
+    def _set_healthy(self, healthy: bool, reason: str = "") -> None:
+        """Logs the transitions only: one line when Redis goes away, one when it returns."""
         if healthy and not self.healthy:
             self.recovered.set()
+            log.info("redis reachable: signals between nodes flow")
+        elif not healthy and (self.healthy or not self._down_logged):
+            log.warning(
+                "redis unavailable (%s); polling the store until it returns", reason or "error"
+            )
+        self._down_logged = not healthy
         self.healthy = healthy
 
 

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
-import logging
+import os
 import sys
 
 from securechat import __version__
-from securechat.errors import SecureChatError
-from securechat.server.config import ServerConfig, load_config
+from securechat.errors import ConfigError, SecureChatError
+from securechat.server import logs, systemd
+from securechat.server.config import (
+    FIELDS,
+    TABLE,
+    Loaded,
+    ServerConfig,
+    check_paths,
+    redact,
+    resolve,
+)
 
 EXIT_OK, EXIT_USAGE, EXIT_ERROR = 0, 2, 1
 
@@ -34,6 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tls-cert", help="PEM certificate chain: serve wss://")
     run.add_argument("--tls-key", help="PEM private key for --tls-cert")
     run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument(
+        "--metrics-listen",
+        help="HOST:PORT for /metrics, /healthz, /readyz (default 127.0.0.1:9765); "
+        "'public' for the client port, '' for off",
+    )
+    run.add_argument(
+        "--log-format",
+        choices=["auto", "json", "logfmt", "text"],
+        help="one line per event (default: text on a terminal, JSON otherwise)",
+    )
     reset = sub.add_parser(
         "reset-token", parents=[common], help="print a single-use password reset token (30 min)"
     )
@@ -44,6 +64,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("url")
     scan.add_argument("--submit", action="store_true", help="let VirusTotal analyse unknown links")
+    backup = sub.add_parser(
+        "backup", parents=[common], help="copy the database and blobs of a (running) relay"
+    )
+    backup.add_argument("dest", help="a new or empty directory")
+    restore = sub.add_parser(
+        "restore", parents=[common], help="put a backup into an empty data directory"
+    )
+    restore.add_argument("source", help="a directory written by `backup`")
+    config = sub.add_parser("config", help="show or check the configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    show = config_sub.add_parser(
+        "show",
+        parents=[common],
+        help="print the effective configuration and where each value came from",
+    )
+    show.add_argument("--host")
+    show.add_argument("--port", type=int)
+    show.add_argument("--bus")
+    check = config_sub.add_parser(
+        "check", help="validate a TOML file (and SECURECHAT_* variables) without starting"
+    )
+    check.add_argument("file")
     return parser
 
 
@@ -55,39 +97,92 @@ def main(argv: list[str] | None = None) -> int:
         args_list = ["run", *args_list]
     args = build_parser().parse_args(args_list)
     try:
-        config = load_config(
-            args.config,
-            overrides={
-                "data_dir": args.data_dir,
-                "store": args.store,
-                "host": getattr(args, "host", None),
-                "port": getattr(args, "port", None),
-                "bus": getattr(args, "bus", None),
-                "tls_cert": getattr(args, "tls_cert", None),
-                "tls_key": getattr(args, "tls_key", None),
-                "log_level": getattr(args, "log_level", None),
-            },
-        )
-        if args.command == "reset-token":
+        loaded = _load(args)
+        config = loaded.config
+        if args.command == "config":
+            if args.config_command == "check":
+                check_paths(config, loaded.sources)
+                print(f"{args.file}: ok")
+            else:
+                print(render_sources(loaded), end="")
+        elif args.command in {"backup", "restore"}:
+            from pathlib import Path
+
+            from securechat.server import backup
+
+            copied = (
+                backup.backup(config, Path(args.dest))
+                if args.command == "backup"
+                else backup.restore(Path(args.source), config)
+            )
+            print(json.dumps({"database_bytes": copied.database_bytes, "blobs": copied.blobs}))
+        elif args.command == "reset-token":
             print(asyncio.run(_reset_token(config, args.username)))
         elif args.command == "scan":
             print(asyncio.run(_scan(config, args.url, args.submit)))
         elif args.command == "stats":
             print(json.dumps(asyncio.run(_stats(config)), indent=2))
         else:
-            _configure_logging(config.log_level)
+            check_paths(config, loaded.sources)
+            logs.configure(
+                config.log_level, config.log_format, directory=systemd.logs_directory(os.environ)
+            )
             asyncio.run(_run(config))
+    except ConfigError as exc:
+        print(f"securechat-server: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except SecureChatError as exc:
         print(f"securechat-server: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
         print(
-            f"securechat-server: {exc.strerror or exc} (is another relay running?)", file=sys.stderr
+            f"securechat-server: {where}{exc.strerror or exc}"
+            + (" (is another relay running?)" if exc.errno == errno.EADDRINUSE else ""),
+            file=sys.stderr,
         )
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_OK
     return EXIT_OK
+
+
+def _load(args: argparse.Namespace) -> Loaded:
+    flags = {
+        name: getattr(args, name, None)
+        for name in (
+            "data_dir",
+            "store",
+            "host",
+            "port",
+            "bus",
+            "tls_cert",
+            "tls_key",
+            "log_level",
+            "log_format",
+            "metrics_listen",
+        )
+    }
+    if args.command == "config" and args.config_command == "check":
+        return resolve(args.file)
+    return resolve(args.config, overrides=flags)
+
+
+def render_sources(loaded: Loaded) -> str:
+    """TOML an operator can paste back, each line saying which source set it."""
+    lines = [f"[{TABLE}]"]
+    for name in FIELDS:
+        value = getattr(loaded.config, name)
+        if name in {"store", "bus"}:
+            value = redact(value)
+        text = tomli_value(list(value) if isinstance(value, tuple) else value)
+        lines.append(f"{name} = {text}  # {loaded.sources[name]}")
+    return "\n".join(lines) + "\n"
+
+
+def tomli_value(value: object) -> str:
+    """TOML's literal for a str, int, float, bool or list of str (json's forms coincide)."""
+    return json.dumps(value)
 
 
 async def _run(config: ServerConfig) -> None:
@@ -130,21 +225,6 @@ async def _scan(config: ServerConfig, url: str, submit: bool) -> str:
     finally:
         await scanner.aclose()
     return format_verdict(verdict)
-
-
-class _KeyValueFormatter(logging.Formatter):
-    """One line per event, `key=value`, for journald and grep alike."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        return f"ts={self.formatTime(record)} level={record.levelname} logger={record.name} {text}"
-
-
-def _configure_logging(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(_KeyValueFormatter("msg=%(message)r"))
-    logging.basicConfig(level=level, handlers=[handler])
-    logging.getLogger("websockets").setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":

@@ -118,6 +118,7 @@ class Connection:
         cfg = server.config
         self.bucket = TokenBucket(cfg.frame_rate, cfg.frame_burst)
         self.rejected = 0
+        self._rate_limit_logged = False
         self._frames: deque[str | bytes] = deque()
         self._live: deque[StoredEnvelope] = deque()
         self._backlog = False
@@ -228,6 +229,10 @@ class Connection:
             return
         if not self.bucket.take(self.server.clock(), _FRAME_COST.get(type(frame), 1.0)):
             metrics.rate_limited += 1
+            if not self._rate_limit_logged:
+                # Once per connection: a flood must not become a flood of log lines.
+                self._rate_limit_logged = True
+                log.warning("rate limit: a connection from %s sends too many frames", self.address)
             self._reject(
                 frame.rid,
                 ProtocolError(ErrorCode.RATE_LIMITED, "slow down: too many frames a second"),
@@ -355,13 +360,18 @@ class Connection:
         live = self._live
         if self.username is None or not live:
             return frames
+        now = self.server.clock()
+        deliver = self.server.metrics.deliver
         if len(live) == 1:
             # The common case at a moderate load, without the sorting and splitting.
             envelope = live.popleft()
             if not self._already_sent(envelope.sid):
+                deliver.observe(now - envelope.ts)
                 frames.append(self._deliver_frame([envelope]))
             return frames
         for batch in deliver_batches(pending_deliveries(live, self._already_sent)):
+            for envelope in batch:
+                deliver.observe(now - envelope.ts)
             frames.append(self._deliver_frame(batch))
         return frames
 

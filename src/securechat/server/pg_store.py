@@ -614,6 +614,10 @@ class PostgresStore:
     async def checkpoint(self) -> None:
         """PostgreSQL checkpoints on its own."""
 
+    async def ping(self) -> None:
+        async with self._conn(transaction=True) as conn:
+            await conn.execute("SELECT 1")
+
     async def close(self) -> None:
         await self._pool.close()
 

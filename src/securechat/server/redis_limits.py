@@ -40,8 +40,12 @@ class RedisFailureLimiter:
         await self.fallback.failed(key, now)
         policy = self.policy
         try:
-            count = await self.client.incr(f"{self.prefix}:fail:{key}")
-            await self.client.expire(f"{self.prefix}:fail:{key}", int(policy.forget))
+            # One MULTI/EXEC: a node that dies between the two would leave a counter
+            # without expiry, locking that name and address out for good.
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.incr(f"{self.prefix}:fail:{key}")
+                pipe.expire(f"{self.prefix}:fail:{key}", int(policy.forget))
+                count, _ = await pipe.execute()
             delay = policy.delay_after(count)
             if delay > 0:
                 await self.client.set(f"{self.prefix}:lock:{key}", 1, px=int(delay * 1000))

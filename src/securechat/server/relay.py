@@ -94,6 +94,13 @@ class Relay:
     """(sender, eid) of the batch: a re-send within it is not delivered early twice."""
     _signals: set[asyncio.Task[None]] = field(default_factory=set)
     _ack_timer: asyncio.TimerHandle | None = None
+    store_ok: bool = True
+    """False from a failed commit until the next one succeeds (readiness, metrics)."""
+
+    @property
+    def awaiting_commit(self) -> int:
+        """Envelopes received and not yet in a group commit (a gauge)."""
+        return len(self._batch)
 
     # --- sending -------------------------------------------------------------------
 
@@ -235,9 +242,15 @@ class Relay:
             for pending in to_store:
                 self._usage.pop(pending.envelope.recipient, None)
                 pending.outlet.push(_error(pending.rid, code, text))
+            self.store_ok = False
             log.error("commit failed: %s", type(exc).__name__)
             # Unstored acknowledgements only mean a redelivery, which clients drop.
             return
+        self.store_ok = True
+        now = self.clock()
+        persist = self.metrics.persist
+        for pending in to_store:
+            persist.observe(now - pending.envelope.ts)
         for recipient, (count, size) in freed.items():
             usage = self._usage.get(recipient)
             if usage is not None:

@@ -719,6 +719,18 @@ class SQLiteStore:
         with _GUARD, contextlib.closing(sqlite3.connect(self.path, timeout=5)) as side:
             side.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
+    async def ping(self) -> None:
+        """Takes the write lock from a side connection and lets it go, off the event loop."""
+        try:
+            await asyncio.to_thread(self._ping)
+        except sqlite3.Error as exc:
+            raise StoreError(f"the database cannot be written: {exc}") from exc
+
+    def _ping(self) -> None:
+        with contextlib.closing(sqlite3.connect(self.path, timeout=1)) as side:
+            side.execute("BEGIN IMMEDIATE")
+            side.execute("ROLLBACK")
+
     async def close(self) -> None:
         with _GUARD:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
