@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+
+from rich.console import Console
 from textual.widgets import Button, Input, OptionList, Static
 
 from securechat.client.events import (
@@ -67,7 +70,7 @@ async def test_message_without_session_is_refused_and_explained(harness: Harness
     """No session: nothing is sent, and the line says to sharekey and talk first."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         await type_line(pilot, "secret plans")
         assert harness.client.sent == []
         assert "sharekey bob" in feedback(pilot) and "talk bob" in feedback(pilot)
@@ -78,7 +81,7 @@ async def test_message_with_no_conversation_open_suggests_a_command(harness: Har
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
         await type_line(pilot, "tlak bob")
-        assert "did you mean `talk`" in feedback(pilot)
+        assert "did you mean `/talk`" in feedback(pilot)
 
 
 async def test_unknown_command_and_missing_arguments(harness: Harness) -> None:
@@ -87,8 +90,8 @@ async def test_unknown_command_and_missing_arguments(harness: Harness) -> None:
         await sign_in(pilot)
         await type_line(pilot, "/frob")
         assert "unknown command" in feedback(pilot)
-        await type_line(pilot, "talk")
-        assert "Usage: talk <user>" in feedback(pilot)
+        await type_line(pilot, "/talk")
+        assert "Usage: /talk <user>" in feedback(pilot)
 
 
 async def test_talk_to_unknown_user(harness: Harness) -> None:
@@ -112,7 +115,7 @@ async def test_help_dialog_opens_and_closes(harness: Harness) -> None:
     """`help` lists every command; Escape goes back to the input."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
-        await type_line(pilot, "help")
+        await type_line(pilot, "/help")
         assert isinstance(pilot.app.screen, HelpScreen)
         await pilot.press("escape")
         assert isinstance(pilot.app.screen, MainScreen)
@@ -124,9 +127,9 @@ async def test_verify_shows_the_safety_number(harness: Harness) -> None:
     """verify opens the dialog with the number; without a key it explains why not."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
-        await type_line(pilot, "verify carol")
+        await type_line(pilot, "/verify carol")
         assert "no key known for carol" in feedback(pilot)
-        await type_line(pilot, "verify bob")
+        await type_line(pilot, "/verify bob")
         screen = pilot.app.screen
         assert isinstance(screen, SafetyNumberScreen)
         assert SAFETY_NUMBER.splitlines()[0] in str(screen.query_one("#safety-number").content)
@@ -143,7 +146,7 @@ async def test_key_change_warns_holds_messages_and_trust_clears_it(harness: Harn
         assert "bob's key changed!" in header
         await type_line(pilot, "are you there")
         assert harness.client.sent == [] and "key changed" in feedback(pilot)
-        await type_line(pilot, "verify bob")
+        await type_line(pilot, "/verify bob")
         await pilot.click("#accept")
         await settle(pilot)
         assert harness.client.conversation_state("bob") == ConversationState.NONE
@@ -158,7 +161,7 @@ async def test_verify_during_a_key_change_shows_both_numbers_and_both_choices(
         await secured(pilot, harness)
         harness.client.change_key("bob")
         await settle(pilot)
-        await type_line(pilot, "verify bob")
+        await type_line(pilot, "/verify bob")
         screen = pilot.app.screen
         assert isinstance(screen, SafetyNumberScreen)
         assert SAFETY_NUMBER.splitlines()[0] in str(screen.query_one("#safety-number").content)
@@ -214,7 +217,7 @@ async def test_trust_typed_after_key_change(harness: Harness) -> None:
         await secured(pilot, harness)
         harness.client.change_key("bob")
         await settle(pilot)
-        await type_line(pilot, "trust bob")
+        await type_line(pilot, "/trust bob")
         assert "talk bob" in feedback(pilot)
         assert "not secure yet" in conversation_list(pilot)
 
@@ -226,8 +229,8 @@ async def test_search_lists_results_and_enter_jumps(harness: Harness) -> None:
         harness.client.add_history("carol", [f"filler {i}" for i in range(120)])
         harness.client.add_history("carol", ["the pineapple plan"])
         harness.client.add_history("bob", [f"chat {i}" for i in range(10)])
-        await type_line(pilot, "open bob")
-        await type_line(pilot, "search pineapple")
+        await type_line(pilot, "/open bob")
+        await type_line(pilot, "/search pineapple")
         screen = pilot.app.screen
         assert isinstance(screen, SearchScreen)
         results = screen.query_one("#search-results", OptionList)
@@ -247,12 +250,12 @@ async def test_search_hit_deep_in_history_shows_what_followed(harness: Harness) 
         harness.client.add_history("bob", [f"before {i}" for i in range(60)])
         harness.client.add_history("bob", ["the pineapple plan"])
         harness.client.add_history("bob", [f"after {i}" for i in range(60)])
-        await type_line(pilot, "search pineapple")
+        await type_line(pilot, "/search pineapple")
         await pilot.press("enter")
         await settle(pilot)
         shown = lines(pilot)
         assert len(shown) == 100 and "pineapple" in shown[49] and "after 49" in shown[-1]
-        assert "`open bob` shows the latest messages" in feedback(pilot)
+        assert "`/open bob` shows the latest messages" in feedback(pilot)
         harness.client.receive("bob", "a new one")
         await settle(pilot)
         assert "a new one" not in lines(pilot)[-1], "no gap hidden in the view"
@@ -263,7 +266,7 @@ async def test_search_without_results(harness: Harness) -> None:
     """An empty result says so instead of showing an empty box."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
-        await type_line(pilot, "search nothinghere")
+        await type_line(pilot, "/search nothinghere")
         assert isinstance(pilot.app.screen, SearchScreen)
         assert "0 results" in str(pilot.app.screen.query_one(".dialog-title").content)
 
@@ -273,7 +276,7 @@ async def test_history_loads_lazily_from_the_last_page(harness: Harness) -> None
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
         harness.client.add_history("bob", [f"message {i}" for i in range(500)])
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         chat = pilot.app.screen.query_one(ChatLog)
         shown = lines(pilot)
         assert len(shown) == 50 and "message 499" in shown[-1]
@@ -326,12 +329,12 @@ async def test_delete_conversation_after_confirmation(harness: Harness) -> None:
     """delete asks first; Cancel keeps everything, confirming deletes it."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
-        await type_line(pilot, "delete bob")
+        await type_line(pilot, "/delete bob")
         assert isinstance(pilot.app.screen, ConfirmScreen)
         await pilot.press("enter")  # Cancel has the focus
         await settle(pilot)
         assert harness.client.deleted == []
-        await type_line(pilot, "delete bob")
+        await type_line(pilot, "/delete bob")
         await pilot.click("#confirm")
         await settle(pilot)
         assert harness.client.deleted == ["bob"]
@@ -342,13 +345,13 @@ async def test_delete_account_needs_the_password(harness: Harness) -> None:
     """A wrong password keeps the account; the right one signs out to the sign-in screen."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
-        await type_line(pilot, "delete-account")
+        await type_line(pilot, "/delete-account")
         assert isinstance(pilot.app.screen, ConfirmScreen)
         pilot.app.screen.query_one("#confirm-password", Input).value = "wrong password"
         await pilot.click("#confirm")
         await settle(pilot)
         assert "not deleted" in feedback(pilot) and not harness.client.account_deleted
-        await type_line(pilot, "delete-account")
+        await type_line(pilot, "/delete-account")
         pilot.app.screen.query_one("#confirm-password", Input).value = PASSWORD
         await pilot.click("#confirm")
         await settle(pilot)
@@ -360,16 +363,16 @@ async def test_reset_typed_in_main_is_masked_and_not_in_history(harness: Harness
     """The password of a typed reset shows as bullets and cannot be recalled with Up."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         line = pilot.app.screen.query_one(CommandInput)
         line.focus()
-        await pilot.press(*"reset alice TOKEN hunter2")
+        await pilot.press(*"/reset alice TOKEN hunter2")
         rendered = "".join(s.text for s in line.render_line(0))
-        assert "hunter2" not in rendered and "reset alice TOKEN •••••••" in rendered
+        assert "hunter2" not in rendered and "/reset alice TOKEN •••••••" in rendered
         await pilot.press("enter")
         await settle(pilot)
         await pilot.press("up")
-        assert line.value == "open bob"
+        assert line.value == "/open bob"
 
 
 async def test_history_and_tab_completion_on_the_input(harness: Harness) -> None:
@@ -382,9 +385,9 @@ async def test_history_and_tab_completion_on_the_input(harness: Harness) -> None
         assert line.value == "sharekey bob"
         line.value = ""
         await pilot.press(*"ta", "tab")
-        assert line.value == "talk "
+        assert line.value == "/talk "
         await pilot.press("b", "tab")
-        assert line.value == "talk bob"
+        assert line.value == "/talk bob"
 
 
 async def test_status_bar_shows_reconnecting(harness: Harness) -> None:
@@ -417,7 +420,7 @@ async def test_quit_command_exits(harness: Harness) -> None:
     """`quit` leaves the app and closes the client."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
-        await type_line(pilot, "quit")
+        await type_line(pilot, "/quit")
     assert harness.client.closed
 
 
@@ -426,7 +429,7 @@ async def test_message_already_in_the_loaded_page_is_not_shown_twice(harness: Ha
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
         harness.client.add_history("bob", ["only once"])
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         stored = harness.client.messages[-1]
         harness.client.events.put_nowait(
             MessageReceived("bob", "only once", stored.record.ts, stored.id)
@@ -463,3 +466,55 @@ async def test_missing_messages_are_shown_in_the_conversation(harness: Harness) 
         await settle(pilot)
         notices = [str(n.content) for n in pilot.app.screen.query(Notice)]
         assert "⚠ 1 message from bob is missing" in notices
+
+
+async def test_sentences_starting_with_command_words_are_messages(harness: Harness) -> None:
+    """Only `/` lines run commands: "search for it" and "open the door" are sent as written."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        for text in ["search for it", "send my regards", "open the door", "talk to me"]:
+            await type_line(pilot, text)
+        await type_line(pilot, "//shrug")
+        await type_line(pilot, " talk bob")
+        assert harness.client.sent == [
+            ("bob", "search for it"),
+            ("bob", "send my regards"),
+            ("bob", "open the door"),
+            ("bob", "talk to me"),
+            ("bob", "/shrug"),
+            ("bob", "talk bob"),
+        ]
+        assert not isinstance(pilot.app.screen, SearchScreen)
+
+
+async def test_input_says_before_enter_what_a_bare_command_does(harness: Harness) -> None:
+    """A bare `talk bob` is announced as a command; a bare `verify bob` as a message."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        line = pilot.app.screen.query_one(CommandInput)
+        line.focus()
+        await pilot.press(*"talk bob")
+        assert line.border_subtitle == "runs the command; start with a space to send it as text"
+        line.value = ""
+        await pilot.press("space", *"talk bob")
+        assert line.border_subtitle == ""
+        line.value = ""
+        await pilot.press(*"verify bob")
+        assert "`/verify bob` runs the command" in line.border_subtitle
+        await pilot.press("enter")
+        await settle(pilot)
+        assert harness.client.sent[-1] == ("bob", "verify bob")
+
+
+async def test_help_lists_the_slash_and_the_bare_forms(harness: Harness) -> None:
+    """The help page names `/talk <user>` and the bare `talk <user>` that still works."""
+    async with harness.app.run_test(size=(100, 60)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "/help")
+        assert isinstance(pilot.app.screen, HelpScreen)
+        console = Console(width=100, record=True, file=io.StringIO())
+        for static in pilot.app.screen.query(Static):
+            console.print(static.content)
+        shown = console.export_text()
+        assert "/talk <user>" in shown and "or talk <user>" in shown
+        assert "/verify <user>" in shown and "or verify" not in shown

@@ -170,7 +170,7 @@ class MainScreen(Screen[None]):
                 if self._in_view(peer) and stored is not None:
                     await chat.append(stored)
                     self.client.mark_read(peer)
-                    self._say(f"{peer} sent a file; Enter on it, a click or `download` saves it")
+                    self._say(f"{peer} sent a file; Enter on it, a click or `/download` saves it")
                 else:
                     self.chat_app.alert_incoming(peer, f"📎 {name} ({human_size(size)})")
                 self._refresh()
@@ -194,8 +194,9 @@ class MainScreen(Screen[None]):
                 self._refresh()
             case KeyChanged(peer=peer):
                 self.notify(
-                    f"{peer}'s key changed! Compare `verify {peer}` with them, then "
-                    f"`reject {peer}` keeps the key you had or `trust {peer}` accepts the new one.",
+                    f"{peer}'s key changed! Compare `/verify {peer}` with them, then "
+                    f"`/reject {peer}` keeps the key you had or `/trust {peer}` accepts the new "
+                    "one.",
                     severity="error",
                     timeout=15,
                 )
@@ -281,7 +282,7 @@ class MainScreen(Screen[None]):
             newer = self.client.history(peer, after_id=jump_to, limit=PAGE)
             hidden = len(newer) == PAGE
             if hidden:
-                self._say(f"showing older history; `open {peer}` shows the latest messages")
+                self._say(f"showing older history; `/open {peer}` shows the latest messages")
             await chat.show(peer, older + newer, has_more=len(older) == PAGE, newer_hidden=hidden)
         if jump_to is not None:
             chat.highlight(jump_to)
@@ -359,10 +360,10 @@ class MainScreen(Screen[None]):
         if self.current is None:
             word = text.split()[0]
             hint = commands.suggest(word)
-            did_you_mean = f" (did you mean `{hint}`?)" if hint else ""
+            did_you_mean = f" (did you mean `/{hint}`?)" if hint else ""
             self._say(
                 f"no conversation is open, so this was not sent{did_you_mean}. "
-                "Pick one on the left (F2) or type `open <user>`; `help` lists the commands.",
+                "Pick one on the left (F2) or type `/open <user>`; `/help` lists the commands.",
                 error=True,
             )
             return
@@ -395,7 +396,7 @@ class MainScreen(Screen[None]):
     def _send_file_command(self, path: str) -> None:
         if self.current is None:
             self._say(
-                "no conversation is open: open one (F2 or `open <user>`), then `send` the file",
+                "no conversation is open: open one (F2 or `/open <user>`), then `/send` the file",
                 error=True,
             )
             return
@@ -725,7 +726,7 @@ class MainScreen(Screen[None]):
             self._say("no received file in this conversation")
 
     def action_search(self) -> None:
-        self.prefill("search ")
+        self.prefill("/search ")
 
     def prefill(self, text: str) -> None:
         """Starts a command on the input line for the user to finish (palette, Ctrl+F)."""
@@ -747,12 +748,12 @@ class MainScreen(Screen[None]):
     def palette_entries(self) -> list[tuple[str, str, commands.Command | str]]:
         """(title, help, command or text to prefill) for the command palette."""
         entries: list[tuple[str, str, commands.Command | str]] = [
-            ("Search history…", "search every conversation on this device", "search "),
-            ("Send a file…", "send a file to the open conversation", "send "),
-            ("Download a file…", "save a received file by its number", "download "),
-            ("Check a link…", "what the link check says about a URL", "scan "),
-            ("Share key with…", "send your identity key to a user", "sharekey "),
-            ("Talk to…", "start an end-to-end session with a user", "talk "),
+            ("Search history…", "search every conversation on this device", "/search "),
+            ("Send a file…", "send a file to the open conversation", "/send "),
+            ("Download a file…", "save a received file by its number", "/download "),
+            ("Check a link…", "what the link check says about a URL", "/scan "),
+            ("Share key with…", "send your identity key to a user", "/sharekey "),
+            ("Talk to…", "start an end-to-end session with a user", "/talk "),
             ("Help", "list commands and keys", commands.Help()),
             ("Delete account", "delete your account and this vault", commands.DeleteAccount()),
             ("Quit", "leave securechat", commands.Quit()),
@@ -788,5 +789,5 @@ def _home_relative(path: Path) -> str:
 
 
 def _short(fingerprint: str) -> str:
-    """Enough of a fingerprint to recognise; `verify` shows the full safety number."""
+    """Enough of a fingerprint to recognise; `/verify` shows the full safety number."""
     return " ".join(fingerprint[i : i + 4] for i in range(0, min(len(fingerprint), 16), 4))

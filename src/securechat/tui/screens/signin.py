@@ -2,7 +2,8 @@
 
 It also takes the few commands that make sense before signing in (`reset`,
 `help`, `quit`), because a forgotten password is exactly when you cannot
-reach the main screen's input line.
+reach the main screen's input line. Nothing typed here is a message, so the
+slash is optional.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class SignInScreen(Screen[None]):
                 yield Button("Reset password", id="reset")
         yield CommandInput(
             id="signin-command",
-            placeholder="or type a command: reset <user> <token> <new_password> · help · quit",
+            placeholder="or type a command: /reset <user> <token> <new_password> · /help · /quit",
         )
         yield Footer()
 
@@ -153,8 +154,11 @@ class SignInScreen(Screen[None]):
     @on(Input.Submitted, "#signin-command")
     def _command(self, event: Input.Submitted) -> None:
         event.input.value = ""
+        line = event.value.strip()
+        if not line:
+            return
         try:
-            command = commands.parse(event.value)
+            command = commands.parse(line if line.startswith("/") else f"/{line}")
         except commands.ParseError as exc:
             self._status(str(exc), error=True)
             return
@@ -167,5 +171,5 @@ class SignInScreen(Screen[None]):
                 self.app.exit()
             case _:
                 self._status(
-                    "sign in first; before that only `reset`, `help` and `quit` work", True
+                    "sign in first; before that only `/reset`, `/help` and `/quit` work", True
                 )
