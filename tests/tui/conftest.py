@@ -41,7 +41,10 @@ class Harness:
 
 
 def build(
-    config: TuiConfig | None = None, accounts: dict[str, str] | None = None, user: str = ""
+    config: TuiConfig | None = None,
+    accounts: dict[str, str] | None = None,
+    user: str = "",
+    debug: bool = False,
 ) -> Harness:
     accounts = (
         {"alice": PASSWORD, "bob": PASSWORD, "carol": PASSWORD} if accounts is None else accounts
@@ -63,6 +66,7 @@ def build(
         terminal_write=written.append,
         env={"TERM_PROGRAM": "WezTerm"},
         user=user,
+        debug=debug,
     )
     return harness
 

@@ -95,11 +95,25 @@ async def test_unknown_command_and_missing_arguments(harness: Harness) -> None:
 
 
 async def test_talk_to_unknown_user(harness: Harness) -> None:
-    """The relay's "no such user" reaches the user as a sentence."""
+    """The relay's "no such user" reaches the user as a sentence, without its wire code."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
         await type_line(pilot, "talk nobody")
         assert "nobody has not published keys" in feedback(pilot)
+        assert "not_found" not in feedback(pilot)
+
+
+async def test_debug_adds_the_error_code() -> None:
+    """`--debug` keeps the relay's code after the sentence, for bug reports."""
+    for debug, shown in [(False, "the username bob is taken"), (True, "… taken (conflict)")]:
+        harness = build(debug=debug)
+        async with harness.app.run_test(size=(100, 30)) as pilot:
+            pilot.app.screen.query_one("#username", Input).value = "bob"
+            pilot.app.screen.query_one("#password", Input).value = PASSWORD
+            await pilot.click("#register")
+            await settle(pilot)
+            status = str(pilot.app.screen.query_one("#signin-status", Static).content)
+            assert status == shown.replace("…", "the username bob is")
 
 
 async def test_sharekey_reports_the_fingerprint(harness: Harness) -> None:

@@ -37,7 +37,7 @@ from securechat.client.events import (
     TransferProgress,
 )
 from securechat.crypto.errors import WrongPassword
-from securechat.errors import ConnectionLost, SecureChatError
+from securechat.errors import ConnectionLost, SecureChatError, explain
 from securechat.scanner.report import format_verdict
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_LOCKED = 0, 1, 2, 3, 4
@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=None, help="client data (default: platformdirs)")
     parser.add_argument("--user", default=os.environ.get("SECURECHAT_USER"), help="your username")
     parser.add_argument("--pin", default=None, help="SHA-256 of the relay's TLS certificate")
+    parser.add_argument(
+        "--debug", action="store_true", help="add the relay's error code to error messages"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("register", help="create the account; prints the recovery code once")
     sub.add_parser("login", help="check the password and open a session")
@@ -103,6 +106,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_REFUSED
 
 
+def _error(exc: SecureChatError, args: argparse.Namespace) -> None:
+    """A sentence on stderr; `--json` makes it a JSON line with the code for scripts."""
+    if getattr(args, "json", False):
+        fields = {"type": "error", "message": str(exc), "code": getattr(exc, "code", "")}
+        print(json.dumps(fields), file=sys.stderr)
+    else:
+        print(f"securechat-cli: {explain(exc, args.debug)}", file=sys.stderr)
+
+
 def _password(prompt: str = "password: ") -> str:
     value = os.environ.get("SECURECHAT_PASSWORD")
     if value:
@@ -118,13 +130,13 @@ async def _run(args: argparse.Namespace) -> int:
         await client.connect()
         return await _dispatch(client, args)
     except ConnectionLost as exc:
-        print(f"securechat-cli: {exc}", file=sys.stderr)
+        _error(exc, args)
         return EXIT_UNREACHABLE
     except WrongPassword as exc:
-        print(f"securechat-cli: {exc}", file=sys.stderr)
+        _error(exc, args)
         return EXIT_LOCKED
     except SecureChatError as exc:
-        print(f"securechat-cli: {exc}", file=sys.stderr)
+        _error(exc, args)
         return EXIT_REFUSED
     finally:
         await client.close()

@@ -19,7 +19,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from securechat.client.core import ChatClient
-from securechat.errors import SecureChatError
+from securechat.errors import SecureChatError, explain
 from securechat.tui.commands import Reset
 from securechat.tui.config import TuiConfig
 from securechat.tui.messages import SignedIn, SignedOut
@@ -53,8 +53,10 @@ class SecureChatApp(App[None]):
         clock: Callable[[], float] = time.time,
         terminal_write: Callable[[str], None] | None = None,
         env: Mapping[str, str] | None = None,
+        debug: bool = False,
     ) -> None:
         super().__init__()
+        self.show_error_codes = debug
         self.clock = clock
         self.config = config
         self.client_factory = client_factory
@@ -109,13 +111,17 @@ class SecureChatApp(App[None]):
                 command.user, command.token, command.new_password
             )
         except SecureChatError as exc:
-            self.notify(f"password not reset: {exc}", severity="error", timeout=10)
+            self.notify(f"password not reset: {self.explain(exc)}", severity="error", timeout=10)
             return
         finally:
             await client.close()
         self.notify(f"the password of {command.user} is reset; sign in with the new one")
         if new_code is not None:
             await self.push_screen_wait(RecoveryCodeScreen(new_code))
+
+    def explain(self, exc: BaseException) -> str:
+        """An error as a sentence; `--debug` adds the relay's code for bug reports."""
+        return explain(exc, self.show_error_codes)
 
     def alert_incoming(self, peer: str, text: str) -> None:
         """A message for a conversation not in view: toast, bell, desktop notification."""
@@ -145,6 +151,7 @@ def make_app(
     clock: Callable[[], float] = time.time,
     terminal_write: Callable[[str], None] | None = None,
     env: Mapping[str, str] | None = None,
+    debug: bool = False,
 ) -> SecureChatApp:
     """The one way to build the app; `server` overrides the configured relay address."""
     config = config or TuiConfig()
@@ -162,4 +169,5 @@ def make_app(
         clock=clock,
         terminal_write=terminal_write,
         env=env,
+        debug=debug,
     )

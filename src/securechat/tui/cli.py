@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="check links with VirusTotal/OTX through the relay (sends the URLs there)",
     )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the relay's error codes after error messages"
+    )
     return parser
 
 
@@ -56,7 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"securechat-tui: {exc}", file=sys.stderr)
         return 2
-    app = make_app(data_dir=args.data_dir, user=args.user, pin_sha256=args.pin, config=config)
+    app = make_app(
+        data_dir=args.data_dir,
+        user=args.user,
+        pin_sha256=args.pin,
+        config=config,
+        debug=args.debug,
+    )
     app.run()
     return 0
 

@@ -220,8 +220,9 @@ class MainScreen(Screen[None]):
                 self.notify(message.event.text, severity="warning", timeout=15)
                 if peer == self.current:
                     await chat.add_notice(f"⚠ {message.event.text}", True)
-            case ErrorRaised(message=text):
-                self.notify(one_line(text, 200), severity="error", timeout=10)
+            case ErrorRaised(message=text, code=code):
+                shown = f"{text} ({code})" if self.chat_app.show_error_codes and code else text
+                self.notify(one_line(shown, 200), severity="error", timeout=10)
             case _:
                 pass
 
@@ -315,7 +316,7 @@ class MainScreen(Screen[None]):
         try:
             command = commands.parse(event.value)
         except commands.ParseError as exc:
-            self._say(str(exc), error=True)
+            self._say(self.chat_app.explain(exc), error=True)
             return
         self._say("")
         self.run_command(command)
@@ -376,7 +377,7 @@ class MainScreen(Screen[None]):
             try:
                 eid = await self.client.send_text(peer, text)
             except SecureChatError as exc:
-                self._say(f"not sent: {exc}", error=True)
+                self._say(f"not sent: {self.chat_app.explain(exc)}", error=True)
                 return
             record = MessageRecord(
                 peer=peer,
@@ -417,9 +418,9 @@ class MainScreen(Screen[None]):
                 resumes = isinstance(exc.__cause__, ConnectionLost)
                 await self._in_event_order(lambda: self._upload_ended(key, name, resumes))
                 if resumes:
-                    self._say(f"⏸ {exc}")
+                    self._say(f"⏸ {self.chat_app.explain(exc)}")
                 else:
-                    self._say(f"{name} was not sent: {exc}", error=True)
+                    self._say(f"{name} was not sent: {self.chat_app.explain(exc)}", error=True)
                 return
             await self._in_event_order(lambda: self._upload_ended(key, name, False))
             self._finished.add(blob_id)
@@ -501,7 +502,7 @@ class MainScreen(Screen[None]):
         try:
             saved = await self.client.download(file_id)
         except AuthenticationFailed as exc:
-            self._say(f"⚠ {name} was not saved: {exc}", error=True)
+            self._say(f"⚠ {name} was not saved: {self.chat_app.explain(exc)}", error=True)
         except ServerRejected as exc:
             if exc.code == "not_found":
                 self._say(
@@ -510,9 +511,9 @@ class MainScreen(Screen[None]):
                     error=True,
                 )
             else:
-                self._say(f"{name} was not saved: {exc}", error=True)
+                self._say(f"{name} was not saved: {self.chat_app.explain(exc)}", error=True)
         except SecureChatError as exc:
-            self._say(f"{name} was not saved: {exc}", error=True)
+            self._say(f"{name} was not saved: {self.chat_app.explain(exc)}", error=True)
         else:
             where = _home_relative(saved)
             self._say(f"✓ {name} verified and saved to {where}")
@@ -588,7 +589,7 @@ class MainScreen(Screen[None]):
         try:
             fingerprint = await self.client.sharekey(user)
         except SecureChatError as exc:
-            self._say(str(exc), error=True)
+            self._say(self.chat_app.explain(exc), error=True)
             return
         self._say(
             f"your key went to {user} (your fingerprint {_short(fingerprint)}). "
@@ -604,7 +605,7 @@ class MainScreen(Screen[None]):
         try:
             state = await self.client.talk(user)
         except SecureChatError as exc:
-            self._say(str(exc), error=True)
+            self._say(self.chat_app.explain(exc), error=True)
             self._refresh()
             return
         self._open(user)
@@ -615,7 +616,7 @@ class MainScreen(Screen[None]):
         try:
             numbers = self.client.verify(user)
         except SecureChatError as exc:
-            self._say(str(exc), error=True)
+            self._say(self.chat_app.explain(exc), error=True)
             return
 
         def chosen(choice: Choice | None) -> None:
@@ -631,7 +632,7 @@ class MainScreen(Screen[None]):
         try:
             fingerprint = self.client.reject(user)
         except SecureChatError as exc:
-            self._say(str(exc), error=True)
+            self._say(self.chat_app.explain(exc), error=True)
             return
         self._say(f"you kept {user}'s key {_short(fingerprint)}; the new key is rejected")
         self._refresh()
@@ -640,7 +641,7 @@ class MainScreen(Screen[None]):
         try:
             fingerprint = self.client.trust(user)
         except SecureChatError as exc:
-            self._say(str(exc), error=True)
+            self._say(self.chat_app.explain(exc), error=True)
             return
         self._say(
             f"you trust {user}'s key {_short(fingerprint)}; `talk {user}` starts a new session"
@@ -677,7 +678,7 @@ class MainScreen(Screen[None]):
         try:
             await self.client.delete_conversation(user)
         except SecureChatError as exc:
-            self._say(str(exc), error=True)
+            self._say(self.chat_app.explain(exc), error=True)
             return
         self._say(f"the conversation with {user} is deleted")
         if self.current == user:
@@ -706,7 +707,7 @@ class MainScreen(Screen[None]):
         try:
             await self.client.delete_account(password)
         except SecureChatError as exc:
-            self._say(f"the account was not deleted: {exc}", error=True)
+            self._say(f"the account was not deleted: {self.chat_app.explain(exc)}", error=True)
             return
         self.post_message(SignedOut(f"the account {self.me} was deleted"))
 

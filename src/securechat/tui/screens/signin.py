@@ -125,7 +125,7 @@ class SignInScreen(Screen[None]):
             else:
                 await client.login(user, password)
         except SecureChatError as exc:
-            self._status(str(exc), error=True)
+            self._status(self.chat_app.explain(exc), error=True)
             return
         finally:
             self.query_one("#signin-buttons").disabled = False
