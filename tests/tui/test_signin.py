@@ -135,3 +135,34 @@ async def test_bad_reset_token_is_reported(harness: Harness) -> None:
         messages = [n.message for n in pilot.app._notifications]
         assert any("not reset" in m for m in messages)
         assert harness.accounts["alice"] == PASSWORD
+
+
+def rules(pilot) -> str:  # type: ignore[no-untyped-def]
+    return str(pilot.app.screen.query_one("#password-rules", Static).content)
+
+
+async def test_password_rules_are_shown_first_and_checked_as_typed(harness: Harness) -> None:
+    """The rules show before typing; each gets a ✓ or ✗ as the password changes."""
+    async with harness.app.run_test(size=(100, 40)) as pilot:
+        shown = rules(pilot)
+        assert "at least 10 characters" in shown and "username" in shown
+        assert "common password" in shown and "✓" not in shown and "✗" not in shown
+        pilot.app.screen.query_one("#username", Input).value = "dave"
+        password = pilot.app.screen.query_one("#password", Input)
+        password.focus()
+        await pilot.press(*"dave")
+        await pilot.pause()
+        assert "✗ at least 10" in rules(pilot) and "✗ not containing" in rules(pilot)
+        await pilot.press(*"-was-here")
+        await pilot.pause()
+        assert "✓ at least 10" in rules(pilot) and "✗ not containing" in rules(pilot)
+        await pilot.click("#register")
+        await settle(pilot)
+        assert "must not contain the username" in status(pilot)
+        assert harness.clients == []
+        password.value = "password1234"
+        await pilot.pause()
+        assert "✗ not a common password" in rules(pilot)
+        password.value = PASSWORD
+        await pilot.pause()
+        assert rules(pilot).count("✓") == 3

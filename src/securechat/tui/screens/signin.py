@@ -20,7 +20,8 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
 from securechat.errors import SecureChatError
-from securechat.protocol.limits import MIN_PASSWORD_CHARS, USERNAME_PATTERN
+from securechat.protocol.limits import USERNAME_PATTERN
+from securechat.protocol.passwords import password_problem, password_rules
 from securechat.tui import commands
 from securechat.tui.messages import SignedIn
 from securechat.tui.screens.help import HelpScreen
@@ -59,7 +60,8 @@ class SignInScreen(Screen[None]):
             yield Label("Username")
             yield Input(self.username, id="username", placeholder="3-32 of a-z 0-9 _ . -")
             yield Label("Password")
-            yield Input(id="password", password=True, placeholder="at least 10 characters")
+            yield Input(id="password", password=True, placeholder="your password")
+            yield Static(self._rules_text(), id="password-rules")
             yield Static(id="signin-status")
             with Horizontal(id="signin-buttons"):
                 yield Button("Sign in", id="signin", variant="primary")
@@ -89,6 +91,29 @@ class SignInScreen(Screen[None]):
     def _next_field(self) -> None:
         self.focus_next()
 
+    @on(Input.Changed, "#username, #password")
+    def _check_rules(self) -> None:
+        self.query_one("#password-rules", Static).update(self._rules_text())
+
+    def _rules_text(self) -> Text:
+        """The rules for a new password, each ticked off as the password meets it."""
+        if not self.is_mounted:
+            password, user = "", self.username
+        else:
+            password = self.query_one("#password", Input).value
+            user = self.query_one("#username", Input).value.strip().lower()
+        text = Text("A new password needs: ", style="dim")
+        for i, rule in enumerate(password_rules(password, user)):
+            if i:
+                text.append(" · ", style="dim")
+            if not password:
+                text.append(rule.text, style="dim")
+            elif rule.met:
+                text.append(f"✓ {rule.text}", style="green")
+            else:
+                text.append(f"✗ {rule.text}", style="bold red")
+        return text
+
     def _status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#signin-status", Static)
         status.set_class(error, "-error")
@@ -104,8 +129,8 @@ class SignInScreen(Screen[None]):
             self._status("a username is 3 to 32 of a-z, 0-9, `_`, `.` and `-`", error=True)
         elif not password:
             self._status("type your password", error=True)
-        elif register and len(password) < MIN_PASSWORD_CHARS:
-            self._status(f"choose a password of at least {MIN_PASSWORD_CHARS} characters", True)
+        elif register and (problem := password_problem(password, user)) is not None:
+            self._status(problem, error=True)
         else:
             return server, user, password
         return None
