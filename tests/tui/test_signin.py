@@ -166,3 +166,19 @@ async def test_password_rules_are_shown_first_and_checked_as_typed(harness: Harn
         password.value = PASSWORD
         await pilot.pause()
         assert rules(pilot).count("✓") == 3
+
+
+async def test_recovery_checkbox_shows_a_tick_and_enter_goes_on(harness: Harness) -> None:
+    """The box reads blank, then ✓, without colour; Enter ticks it and Enter continues."""
+    async with harness.app.run_test(size=(100, 40)) as pilot:
+        pilot.app.screen.query_one("#username", Input).value = "dave"
+        pilot.app.screen.query_one("#password", Input).value = PASSWORD
+        await pilot.click("#register")
+        await wait_for_screen(pilot, RecoveryCodeScreen)
+        box = pilot.app.screen.query_one("#saved", Checkbox)
+        assert "✓" not in box.render().plain
+        await pilot.press("enter")
+        assert box.value and "✓" in box.render().plain
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, MainScreen)
