@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
@@ -45,6 +46,7 @@ def build(
     accounts: dict[str, str] | None = None,
     user: str = "",
     debug: bool = False,
+    state_path: Path | None = None,
 ) -> Harness:
     accounts = (
         {"alice": PASSWORD, "bob": PASSWORD, "carol": PASSWORD} if accounts is None else accounts
@@ -67,6 +69,7 @@ def build(
         env={"TERM_PROGRAM": "WezTerm"},
         user=user,
         debug=debug,
+        state_path=state_path,
     )
     return harness
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from textual.widgets import Button, Checkbox, Input, Static
 
 from securechat.tui.screens.main import MainScreen
 from securechat.tui.screens.recovery import RecoveryCodeScreen
 from securechat.tui.screens.reset import ResetPasswordScreen
 from securechat.tui.screens.signin import SignInScreen
-from tests.tui.conftest import PASSWORD, Harness, settle, sign_in, wait_for_screen
+from tests.tui.conftest import PASSWORD, SERVER, Harness, build, settle, sign_in, wait_for_screen
 from tests.tui.fakes import NEW_RECOVERY_CODE, RECOVERY_CODE
 
 
@@ -182,3 +185,34 @@ async def test_recovery_checkbox_shows_a_tick_and_enter_goes_on(harness: Harness
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(pilot.app.screen, MainScreen)
+
+
+async def test_last_username_is_remembered_per_relay(tmp_path: Path) -> None:
+    """After signing in, the next start fills in that username for that relay only."""
+    state = tmp_path / "tui-state.json"
+    first = build(state_path=state)
+    async with first.app.run_test(size=(100, 40)) as pilot:
+        await sign_in(pilot, user="bob")
+        assert isinstance(pilot.app.screen, MainScreen)
+    second = build(state_path=state)
+    async with second.app.run_test(size=(100, 40)) as pilot:
+        username = pilot.app.screen.query_one("#username", Input)
+        assert username.value == "bob"
+        assert pilot.app.focused is pilot.app.screen.query_one("#password", Input)
+        pilot.app.screen.query_one("#server", Input).value = "ws://elsewhere.test:1"
+        await pilot.pause()
+        assert username.value == ""
+        pilot.app.screen.query_one("#server", Input).value = SERVER
+        await pilot.pause()
+        assert username.value == "bob"
+
+
+async def test_a_damaged_state_file_is_ignored(tmp_path: Path) -> None:
+    """Garbage, or a username that breaks the rules, leaves the form empty and no crash."""
+    state = tmp_path / "tui-state.json"
+    bad_name = json.dumps({"version": 1, "last_users": {SERVER: "../../x"}})
+    for content in ["{not json", "[]", bad_name]:
+        state.write_text(content)
+        harness = build(state_path=state)
+        async with harness.app.run_test(size=(100, 40)) as pilot:
+            assert pilot.app.screen.query_one("#username", Input).value == ""

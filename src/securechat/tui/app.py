@@ -28,6 +28,7 @@ from securechat.tui.safe_text import one_line
 from securechat.tui.screens.main import MainScreen
 from securechat.tui.screens.recovery import RecoveryCodeScreen
 from securechat.tui.screens.signin import SignInScreen
+from securechat.tui.state import LastUsers
 
 ClientFactory = Callable[[str], ChatClient]
 TimeFormat = Callable[[float], str]
@@ -54,6 +55,7 @@ class SecureChatApp(App[None]):
         terminal_write: Callable[[str], None] | None = None,
         env: Mapping[str, str] | None = None,
         debug: bool = False,
+        last_users: LastUsers | None = None,
     ) -> None:
         super().__init__()
         self.show_error_codes = debug
@@ -65,13 +67,15 @@ class SecureChatApp(App[None]):
         self.time_format = time_format
         self._terminal_write = terminal_write
         self._env = os.environ if env is None else env
+        self.last_users = last_users or LastUsers(None)
 
     def on_mount(self) -> None:
         if self.config.theme in self.available_themes:
             self.theme = self.config.theme
         else:
             self.notify(f"unknown theme {self.config.theme!r}; Ctrl+P lists the themes")
-        self.push_screen(SignInScreen(self.config.server, self.initial_user))
+        server = self.config.server
+        self.push_screen(SignInScreen(server, self.initial_user or self.last_users.get(server)))
 
     async def on_unmount(self) -> None:
         if self.client is not None:
@@ -88,6 +92,7 @@ class SecureChatApp(App[None]):
     @on(SignedIn)
     def _signed_in(self, message: SignedIn) -> None:
         assert self.client is not None
+        self.last_users.remember(self.client.server_url, message.username)
         self.switch_screen(
             MainScreen(self.client, self.client.server_url, brands=self.config.brands)
         )
@@ -98,7 +103,7 @@ class SecureChatApp(App[None]):
         if self.client is not None:
             await self.client.close()
             self.client = None
-        await self.switch_screen(SignInScreen(server))
+        await self.switch_screen(SignInScreen(server, self.last_users.get(server)))
         self.notify(message.reason)
 
     @work(exclusive=True, group="reset")
@@ -152,8 +157,12 @@ def make_app(
     terminal_write: Callable[[str], None] | None = None,
     env: Mapping[str, str] | None = None,
     debug: bool = False,
+    state_path: Path | None = None,
 ) -> SecureChatApp:
-    """The one way to build the app; `server` overrides the configured relay address."""
+    """The one way to build the app; `server` overrides the configured relay address.
+
+    `state_path` is where the last username per relay is kept; None remembers nothing.
+    """
     config = config or TuiConfig()
     if server:
         config = replace(config, server=server)
@@ -170,4 +179,5 @@ def make_app(
         terminal_write=terminal_write,
         env=env,
         debug=debug,
+        last_users=LastUsers(state_path),
     )

@@ -7,10 +7,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from securechat import __version__
+from securechat import __version__, paths
 from securechat.errors import ConfigError
 from securechat.tui.app import make_app
 from securechat.tui.config import load_config
+from securechat.tui.state import STATE_FILE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pin_sha256=args.pin,
         config=config,
         debug=args.debug,
+        state_path=paths.data_dir(args.data_dir) / STATE_FILE,
     )
     app.run()
     return 0

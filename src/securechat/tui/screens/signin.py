@@ -44,6 +44,8 @@ class SignInScreen(Screen[None]):
         super().__init__()
         self.server = server
         self.username = username
+        self._filled_user = username
+        """The username the form filled in itself; a relay change replaces only that one."""
 
     @property
     def chat_app(self) -> SecureChatApp:
@@ -90,6 +92,15 @@ class SignInScreen(Screen[None]):
     @on(Input.Submitted, "#server, #username")
     def _next_field(self) -> None:
         self.focus_next()
+
+    @on(Input.Changed, "#server")
+    def _server_changed(self, event: Input.Changed) -> None:
+        """Fills in the last username used on the relay now typed, unless the user typed one."""
+        field = self.query_one("#username", Input)
+        if field.value.strip() not in ("", self._filled_user):
+            return
+        self._filled_user = self.chat_app.last_users.get(event.value)
+        field.value = self._filled_user
 
     @on(Input.Changed, "#username, #password")
     def _check_rules(self) -> None:
