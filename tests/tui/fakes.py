@@ -32,7 +32,7 @@ from securechat.client.vault_store import (
     ConversationRecord,
     MessageRecord,
     StoredMessage,
-    words,
+    matches,
 )
 from securechat.crypto.errors import AuthenticationFailed, WrongPassword
 from securechat.errors import ConnectionLost, ServerRejected, SessionError
@@ -236,8 +236,7 @@ class FakeClient:
         return [m for m in mine if before_id is None or m.id < before_id][-limit:]
 
     def search(self, query: str, limit: int = 50) -> list[StoredMessage]:
-        wanted = words(query)
-        found = [m for m in reversed(self.messages) if wanted and wanted <= words(m.record.text)]
+        found = [m for m in reversed(self.messages) if matches(query, m.record.text)]
         return found[:limit]
 
     def conversations(self) -> list[ConversationRecord]:

@@ -237,11 +237,11 @@ async def test_trust_typed_after_key_change(harness: Harness) -> None:
 
 
 async def test_search_lists_results_and_enter_jumps(harness: Harness) -> None:
-    """Search finds across conversations; Enter opens the conversation at that message."""
+    """Search finds word prefixes across conversations; Enter opens the chat at that message."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
         harness.client.add_history("carol", [f"filler {i}" for i in range(120)])
-        harness.client.add_history("carol", ["the pineapple plan"])
+        harness.client.add_history("carol", ["the pineapple42 plan"])
         harness.client.add_history("bob", [f"chat {i}" for i in range(10)])
         await type_line(pilot, "/open bob")
         await type_line(pilot, "/search pineapple")
