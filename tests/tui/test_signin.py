@@ -205,6 +205,10 @@ async def test_last_username_is_remembered_per_relay(tmp_path: Path) -> None:
         pilot.app.screen.query_one("#server", Input).value = SERVER
         await pilot.pause()
         assert username.value == "bob"
+    given = build(state_path=state, user="carol")
+    async with given.app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        assert pilot.app.screen.query_one("#username", Input).value == "carol"
 
 
 async def test_a_damaged_state_file_is_ignored(tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ class SignInScreen(Screen[None]):
         self.username = username
         self._filled_user = username
         """The username the form filled in itself; a relay change replaces only that one."""
+        self._relay = server.strip()
 
     @property
     def chat_app(self) -> SecureChatApp:
@@ -96,6 +97,9 @@ class SignInScreen(Screen[None]):
     @on(Input.Changed, "#server")
     def _server_changed(self, event: Input.Changed) -> None:
         """Fills in the last username used on the relay now typed, unless the user typed one."""
+        if event.value.strip() == self._relay:
+            return
+        self._relay = event.value.strip()
         field = self.query_one("#username", Input)
         if field.value.strip() not in ("", self._filled_user):
             return
