@@ -532,3 +532,26 @@ async def test_help_lists_the_slash_and_the_bare_forms(harness: Harness) -> None
         shown = console.export_text()
         assert "/talk <user>" in shown and "or talk <user>" in shown
         assert "/verify <user>" in shown and "or verify" not in shown
+
+
+async def test_narrow_terminal_collapses_the_sidebar_and_ctrl_b_toggles_it(
+    harness: Harness,
+) -> None:
+    """At 60x20 the chat gets the whole width; Ctrl+B brings the 32-column list back."""
+    async with harness.app.run_test(size=(60, 20)) as pilot:
+        await sign_in(pilot)
+        listing = pilot.app.screen.query_one("#conversations")
+        chat = pilot.app.screen.query_one("#chat-pane")
+        assert not listing.display and chat.size.width == 60
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert listing.display and listing.outer_size.width == 32
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert not listing.display
+        await pilot.press("f2")
+        await pilot.pause()
+        assert listing.display and listing.has_focus
+        await pilot.resize_terminal(120, 30)
+        await pilot.pause()
+        assert listing.display and chat.size.width == 120 - 32

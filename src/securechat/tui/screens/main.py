@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import Provider
@@ -71,6 +71,8 @@ if TYPE_CHECKING:
     from securechat.tui.app import SecureChatApp
 
 PAGE = 50
+NARROW = 90
+"""Below this many columns the conversation list (32 wide) collapses, leaving the chat usable."""
 LINK_CHECKS_AT_ONCE = 4
 LINK_TIMEOUT = 20.0
 """Seconds before a private link check reads as unknown; a full lookup gets the core's 90."""
@@ -82,6 +84,7 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help"),
         Binding("f2", "focus_conversations", "Conversations"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
         Binding("f3", "files", "Files"),
         Binding("ctrl+f", "search", "Search"),
         Binding("ctrl+o", "older", "Older"),
@@ -109,6 +112,8 @@ class MainScreen(Screen[None]):
         """Blob id -> name of an upload the core resumed by itself."""
         self._finished: set[str] = set()
         self._downloading: set[str] = set()
+        self._sidebar_choice: bool | None = None
+        """Shown or hidden by Ctrl+B; None follows the terminal's width."""
 
     @property
     def chat_app(self) -> SecureChatApp:
@@ -128,7 +133,16 @@ class MainScreen(Screen[None]):
         yield StatusBar(id="status")
         yield Footer()
 
+    def on_resize(self, event: events.Resize) -> None:
+        self._place_sidebar()
+
+    def _place_sidebar(self) -> None:
+        wide = self.size.width >= NARROW
+        shown = wide if self._sidebar_choice is None else self._sidebar_choice
+        self.query_one(ConversationList).display = shown
+
     async def on_mount(self) -> None:
+        self._place_sidebar()
         status = self.query_one(StatusBar)
         status.server, status.user = self.server, self.me
         self._read_events()
@@ -293,6 +307,10 @@ class MainScreen(Screen[None]):
     @on(ConversationList.Opened)
     def _conversation_chosen(self, message: ConversationList.Opened) -> None:
         self._open(message.peer)
+        if self.size.width < NARROW:
+            # Opened from the list shown over a narrow chat: give the chat its room back.
+            self._sidebar_choice = None
+            self._place_sidebar()
         self.query_one("#input").focus()
 
     @on(ChatLog.LoadOlder)
@@ -717,7 +735,18 @@ class MainScreen(Screen[None]):
         self.app.push_screen(HelpScreen())
 
     def action_focus_conversations(self) -> None:
-        self.query_one(ConversationList).focus()
+        listing = self.query_one(ConversationList)
+        if not listing.display:
+            self._sidebar_choice = True
+            self._place_sidebar()
+        listing.focus()
+
+    def action_toggle_sidebar(self) -> None:
+        listing = self.query_one(ConversationList)
+        self._sidebar_choice = not listing.display
+        self._place_sidebar()
+        if not listing.display and listing.has_focus:
+            self.query_one("#input").focus()
 
     def action_focus_input(self) -> None:
         self.query_one("#input").focus()
