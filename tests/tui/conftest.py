@@ -47,6 +47,7 @@ def build(
     user: str = "",
     debug: bool = False,
     state_path: Path | None = None,
+    config_path: Path | None = None,
 ) -> Harness:
     accounts = (
         {"alice": PASSWORD, "bob": PASSWORD, "carol": PASSWORD} if accounts is None else accounts
@@ -70,6 +71,7 @@ def build(
         user=user,
         debug=debug,
         state_path=state_path,
+        config_path=config_path,
     )
     return harness
 

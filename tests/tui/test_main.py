@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from rich.console import Console
 from textual.widgets import Button, Input, OptionList, Static
@@ -14,6 +15,7 @@ from securechat.client.events import (
     MessageReceived,
     MessagesMissing,
 )
+from securechat.tui.config import TuiConfig, load_config
 from securechat.tui.screens.confirm import ConfirmScreen
 from securechat.tui.screens.help import HelpScreen
 from securechat.tui.screens.main import MainScreen
@@ -555,3 +557,35 @@ async def test_narrow_terminal_collapses_the_sidebar_and_ctrl_b_toggles_it(
         await pilot.resize_terminal(120, 30)
         await pilot.pause()
         assert listing.display and chat.size.width == 120 - 32
+
+
+async def test_settings_changed_in_the_app_are_saved(tmp_path: Path) -> None:
+    """The palette's bell switch and a theme change land in config.toml and load back."""
+    path = tmp_path / "config.toml"
+    path.write_text("# my settings\n[tui]\nbell = true\n")
+    harness = build(config=load_config(tmp_path, {}), config_path=path)
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Bell: turn off")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert harness.app.config.bell is False
+        pilot.app.theme = "nord"
+        await settle(pilot)
+    assert path.read_text().startswith("# my settings\n[tui]\nbell = false\n")
+    assert load_config(tmp_path, {}) == TuiConfig(bell=False, theme="nord")
+
+
+async def test_keymap_from_config_moves_a_binding() -> None:
+    """`[keymap] help = "f5"` opens help on F5, and F1 no longer does."""
+    harness = build(config=TuiConfig(keymap=(("help", "f5"),)))
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, MainScreen)
+        await pilot.press("f5")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, HelpScreen)

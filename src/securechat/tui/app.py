@@ -12,16 +12,17 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.theme import Theme
 
 from securechat.client.core import ChatClient
-from securechat.errors import SecureChatError, explain
+from securechat.errors import ConfigError, SecureChatError, explain
 from securechat.tui.commands import Reset
-from securechat.tui.config import TuiConfig
+from securechat.tui.config import TuiConfig, save_setting
 from securechat.tui.messages import SignedIn, SignedOut
 from securechat.tui.notify import desktop_sequence
 from securechat.tui.safe_text import one_line
@@ -42,7 +43,9 @@ def local_time(ts: float) -> str:
 class SecureChatApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "securechat"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="quit")
+    ]
 
     def __init__(
         self,
@@ -56,6 +59,7 @@ class SecureChatApp(App[None]):
         env: Mapping[str, str] | None = None,
         debug: bool = False,
         last_users: LastUsers | None = None,
+        config_path: Path | None = None,
     ) -> None:
         super().__init__()
         self.show_error_codes = debug
@@ -68,14 +72,35 @@ class SecureChatApp(App[None]):
         self._terminal_write = terminal_write
         self._env = os.environ if env is None else env
         self.last_users = last_users or LastUsers(None)
+        self.config_path = config_path
 
     def on_mount(self) -> None:
         if self.config.theme in self.available_themes:
             self.theme = self.config.theme
         else:
             self.notify(f"unknown theme {self.config.theme!r}; Ctrl+P lists the themes")
+        self.set_keymap(dict(self.config.keymap))
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         server = self.config.server
         self.push_screen(SignInScreen(server, self.initial_user or self.last_users.get(server)))
+
+    def _theme_changed(self, theme: Theme) -> None:
+        if theme.name != self.config.theme:
+            self.change_setting("theme", theme.name)
+
+    def change_setting(self, key: str, value: bool | str) -> None:
+        """Applies a setting now and keeps it in config.toml for the next start."""
+        changes: dict[str, Any] = {key: value}
+        self.config = replace(self.config, **changes)
+        if self.config_path is None:
+            return
+        try:
+            save_setting(self.config_path, key, value)
+        except ConfigError as exc:
+            self.notify(f"{key} is changed for now but not saved: {exc}", severity="warning")
+            return
+        shown = ("on" if value else "off") if isinstance(value, bool) else value
+        self.notify(f"{key.replace('_', ' ')}: {shown} (saved to {self.config_path.name})")
 
     async def on_unmount(self) -> None:
         if self.client is not None:
@@ -158,10 +183,12 @@ def make_app(
     env: Mapping[str, str] | None = None,
     debug: bool = False,
     state_path: Path | None = None,
+    config_path: Path | None = None,
 ) -> SecureChatApp:
     """The one way to build the app; `server` overrides the configured relay address.
 
-    `state_path` is where the last username per relay is kept; None remembers nothing.
+    `state_path` is where the last username per relay is kept, `config_path` the
+    config.toml that settings changed in the app are saved to; None keeps nothing.
     """
     config = config or TuiConfig()
     if server:
@@ -180,4 +207,5 @@ def make_app(
         env=env,
         debug=debug,
         last_users=LastUsers(state_path),
+        config_path=config_path,
     )

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from securechat import __version__, paths
 from securechat.errors import ConfigError
 from securechat.tui.app import make_app
-from securechat.tui.config import load_config
+from securechat.tui.config import CONFIG_FILE, load_config
 from securechat.tui.state import STATE_FILE
 
 
@@ -48,9 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    config_dir = paths.config_dir(args.config_dir)
     try:
         config = load_config(
-            Path(args.config_dir) if args.config_dir else None,
+            config_dir,
             server=args.server,
             theme=args.theme,
             bell=args.bell,
@@ -67,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config=config,
         debug=args.debug,
         state_path=paths.data_dir(args.data_dir) / STATE_FILE,
+        config_path=config_dir / CONFIG_FILE,
     )
     app.run()
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, cast
 
@@ -70,6 +71,9 @@ from securechat.tui.widgets.transfers import TransferPanel
 if TYPE_CHECKING:
     from securechat.tui.app import SecureChatApp
 
+PaletteTarget = commands.Command | str | Callable[[], None]
+"""A command to run, text to put on the input line, or an action such as a setting flip."""
+
 PAGE = 50
 NARROW = 90
 """Below this many columns the conversation list (32 wide) collapses, leaving the chat usable."""
@@ -82,13 +86,13 @@ FULL_LINK_TIMEOUT = 95.0
 class MainScreen(Screen[None]):
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {SecureChatCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "help", "Help"),
-        Binding("f2", "focus_conversations", "Conversations"),
-        Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
-        Binding("f3", "files", "Files"),
-        Binding("ctrl+f", "search", "Search"),
-        Binding("ctrl+o", "older", "Older"),
-        Binding("ctrl+r", "retry", "Retry"),
+        Binding("f1", "help", "Help", id="help"),
+        Binding("f2", "focus_conversations", "Conversations", id="focus_conversations"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="toggle_sidebar"),
+        Binding("f3", "files", "Files", id="files"),
+        Binding("ctrl+f", "search", "Search", id="search"),
+        Binding("ctrl+o", "older", "Older", id="older"),
+        Binding("ctrl+r", "retry", "Retry", id="retry"),
         Binding("escape", "focus_input", "Input", show=False),
     ]
 
@@ -775,9 +779,24 @@ class MainScreen(Screen[None]):
             return
         self._send(failed.record.peer, failed.record.text)
 
-    def palette_entries(self) -> list[tuple[str, str, commands.Command | str]]:
-        """(title, help, command or text to prefill) for the command palette."""
-        entries: list[tuple[str, str, commands.Command | str]] = [
+    def palette_entries(self) -> list[tuple[str, str, PaletteTarget]]:
+        """(title, help, command, text to prefill or setting to flip) for the command palette."""
+        config = self.chat_app.config
+        entries: list[tuple[str, str, PaletteTarget]] = [
+            (
+                f"Bell: turn {'off' if config.bell else 'on'}",
+                "ring the terminal bell on new messages (saved to config.toml)",
+                partial(self.chat_app.change_setting, "bell", not config.bell),
+            ),
+            (
+                f"Desktop notifications: turn {'off' if config.desktop_notifications else 'on'}",
+                "notify the desktop on new messages (saved to config.toml)",
+                partial(
+                    self.chat_app.change_setting,
+                    "desktop_notifications",
+                    not config.desktop_notifications,
+                ),
+            ),
             ("Search history…", "search every conversation on this device", "/search "),
             ("Send a file…", "send a file to the open conversation", "/send "),
             ("Download a file…", "save a received file by its number", "/download "),
