@@ -304,7 +304,7 @@ async def test_history_loads_lazily_from_the_last_page(harness: Harness) -> None
 
 
 async def test_incoming_message_elsewhere_notifies_with_bell_and_osc(harness: Harness) -> None:
-    """A message for a conversation not in view: toast, bell and an inert OSC 9 notification."""
+    """A message for a conversation not in view: toast, bell, and OSC 9 naming the sender only."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
         harness.client.receive("carol", "psst \x1b]0;pwned\x07 [bold]hi")
@@ -312,9 +312,48 @@ async def test_incoming_message_elsewhere_notifies_with_bell_and_osc(harness: Ha
         assert any("psst" in n.message for n in pilot.app._notifications)
         assert "\x07" in harness.written
         osc = [w for w in harness.written if w.startswith("\x1b]9;")]
-        assert len(osc) == 1 and "pwned" in osc[0]
-        assert osc[0].count("\x1b") == 1 and osc[0].count("\x07") == 1
+        assert osc == ["\x1b]9;securechat: New message from carol\x07"]
         assert "carol (1)" in conversation_list(pilot)
+
+
+async def test_notification_text_is_opt_in_and_inert() -> None:
+    """With notification_text the OSC carries the text, its escapes made visible."""
+    harness = build(TuiConfig(desktop_notifications=True, notification_text=True))
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client.receive("carol", "psst \x1b]0;pwned\x07 [bold]hi")
+        await settle(pilot)
+        osc = [w for w in harness.written if w.startswith("\x1b]9;")]
+        assert len(osc) == 1 and "pwned" in osc[0] and "carol" in osc[0]
+        assert osc[0].count("\x1b") == 1 and osc[0].count("\x07") == 1
+
+
+async def test_inside_tmux_notify_send_is_used_or_the_osc_is_wrapped() -> None:
+    """tmux hides the terminal: notify-send where installed, else OSC in tmux passthrough."""
+    tmux = {"TMUX": "/tmp/tmux-1000/default,1,0", "TERM_PROGRAM": "tmux"}
+    for notify_send in (True, False):
+        harness = build(env=tmux, notify_send=notify_send)
+        async with harness.app.run_test(size=(100, 30)) as pilot:
+            await secured(pilot, harness)
+            harness.client.receive("carol", "-rf <b>x</b>")
+            await settle(pilot)
+        if notify_send:
+            assert harness.spawned == [
+                [
+                    "notify-send",
+                    "--app-name=securechat",
+                    "--",
+                    "securechat",
+                    "New message from carol",
+                ]
+            ]
+            assert not any("\x1b]" in w for w in harness.written)
+        else:
+            assert harness.spawned == []
+            wrapped = [w for w in harness.written if w.startswith("\x1bPtmux;")]
+            assert wrapped == [
+                "\x1bPtmux;\x1b\x1b]777;notify;securechat;New message from carol\x07\x1b\\"
+            ]
 
 
 async def test_notifications_follow_the_config(harness: Harness) -> None:

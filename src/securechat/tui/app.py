@@ -8,6 +8,8 @@ and a terminal writer, so nothing depends on the wall clock or a real terminal.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -24,7 +26,13 @@ from securechat.errors import ConfigError, SecureChatError, explain
 from securechat.tui.commands import Reset
 from securechat.tui.config import TuiConfig, save_setting
 from securechat.tui.messages import SignedIn, SignedOut
-from securechat.tui.notify import desktop_sequence
+from securechat.tui.notify import (
+    NOTIFY_SEND,
+    channel,
+    desktop_sequence,
+    notification,
+    notify_send_argv,
+)
 from securechat.tui.safe_text import one_line
 from securechat.tui.screens.main import MainScreen
 from securechat.tui.screens.recovery import RecoveryCodeScreen
@@ -33,6 +41,20 @@ from securechat.tui.state import LastUsers
 
 ClientFactory = Callable[[str], ChatClient]
 TimeFormat = Callable[[float], str]
+
+
+def run_detached(argv: list[str]) -> None:
+    """Starts a helper (notify-send) without waiting for it or letting it touch the screen."""
+    try:
+        subprocess.Popen(  # noqa: S603 (a fixed argument list, no shell)
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError:
+        return
 
 
 def local_time(ts: float) -> str:
@@ -60,6 +82,8 @@ class SecureChatApp(App[None]):
         debug: bool = False,
         last_users: LastUsers | None = None,
         config_path: Path | None = None,
+        spawn: Callable[[list[str]], None] = run_detached,
+        which: Callable[[str], str | None] = shutil.which,
     ) -> None:
         super().__init__()
         self.show_error_codes = debug
@@ -73,6 +97,8 @@ class SecureChatApp(App[None]):
         self._env = os.environ if env is None else env
         self.last_users = last_users or LastUsers(None)
         self.config_path = config_path
+        self._spawn = spawn
+        self._which = which
 
     def on_mount(self) -> None:
         if self.config.theme in self.available_themes:
@@ -159,7 +185,11 @@ class SecureChatApp(App[None]):
         if self.config.bell:
             self._write("\x07")
         if self.config.desktop_notifications:
-            self._write(desktop_sequence(f"securechat: {peer}", text, self._env))
+            note = notification(peer, text, self.config.notification_text)
+            if channel(self._env, self._which(NOTIFY_SEND) is not None) == "notify-send":
+                self._spawn(notify_send_argv(note))
+            else:
+                self._write(desktop_sequence(note, self._env))
 
     def _write(self, data: str) -> None:
         """Raw bytes to the terminal; tests pass a writer that records them."""
@@ -184,6 +214,8 @@ def make_app(
     debug: bool = False,
     state_path: Path | None = None,
     config_path: Path | None = None,
+    spawn: Callable[[list[str]], None] = run_detached,
+    which: Callable[[str], str | None] = shutil.which,
 ) -> SecureChatApp:
     """The one way to build the app; `server` overrides the configured relay address.
 
@@ -208,4 +240,6 @@ def make_app(
         debug=debug,
         last_users=LastUsers(state_path),
         config_path=config_path,
+        spawn=spawn,
+        which=which,
     )

@@ -31,7 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--desktop-notifications",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="desktop notifications through OSC 9 / OSC 777",
+        help="desktop notifications through OSC 9 / OSC 777, or notify-send",
+    )
+    parser.add_argument(
+        "--notification-text",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show the message text in desktop notifications, not only the sender",
     )
     parser.add_argument(
         "--full-link-checks",
@@ -55,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             theme=args.theme,
             bell=args.bell,
             desktop_notifications=args.desktop_notifications,
+            notification_text=args.notification_text,
             full_link_checks=args.full_link_checks,
         )
     except ConfigError as exc:

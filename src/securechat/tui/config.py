@@ -4,6 +4,7 @@
     server = "wss://chat.example.org"
     bell = true
     desktop_notifications = false
+    notification_text = false
     theme = "textual-dark"
     full_link_checks = false
     brands = ["mybank.co.uk", "example-employer.com"]
@@ -46,7 +47,10 @@ class TuiConfig:
     server: str = DEFAULT_SERVER
     bell: bool = True
     desktop_notifications: bool = False
-    """OSC 9 / OSC 777 sequences: off by default, as some terminals print them raw."""
+    """OSC 9 / OSC 777 sequences or notify-send: off by default, as some terminals print
+    the sequences raw."""
+    notification_text: bool = False
+    """Show the message text in desktop notifications, not only the sender's name."""
     theme: str = "textual-dark"
     full_link_checks: bool = False
     """Check every link in the chat with the full lookup: the URL goes to the relay and to
@@ -77,6 +81,7 @@ _ENV = {
     "server": "SECURECHAT_SERVER",
     "bell": "SECURECHAT_BELL",
     "desktop_notifications": "SECURECHAT_DESKTOP_NOTIFICATIONS",
+    "notification_text": "SECURECHAT_NOTIFICATION_TEXT",
     "theme": "SECURECHAT_THEME",
     "full_link_checks": "SECURECHAT_FULL_LINK_CHECKS",
     "brands": "SECURECHAT_BRANDS",
