@@ -84,6 +84,8 @@ class FakeClient:
         self.uploads: list[tuple[str, str]] = []
         self.downloads_dir: Path | None = None
         self.tampered: set[str] = set()
+        self.saved: dict[str, Path] = {}
+        """Blob id -> where it was saved, as the core's vault keeps it across restarts."""
         self.transfer_gate: asyncio.Event | None = None
         """When set, transfers stop half way until the test sets the event."""
         self.interrupt_uploads = False
@@ -291,6 +293,8 @@ class FakeClient:
         if blob_id not in self.offered:
             raise SessionError(f"no file {blob_id} was offered to you")
         name, data = self.offered[blob_id]
+        if (known := self.saved_file(blob_id)) is not None:
+            return known
         await self._transfer(blob_id, len(data), "down")
         if blob_id in self.tampered:
             raise AuthenticationFailed(TAMPERED)
@@ -299,7 +303,12 @@ class FakeClient:
         target.mkdir(parents=True, exist_ok=True)
         saved = target / sanitise_filename(name)
         saved.write_bytes(data)
+        self.saved[blob_id] = saved
         return saved
+
+    def saved_file(self, blob_id: str) -> Path | None:
+        path = self.saved.get(blob_id)
+        return path if path is not None and path.is_file() else None
 
     async def _transfer(self, blob_id: str, size: int, direction: str) -> None:
         self._emit(TransferProgress(blob_id, 0, size, direction))

@@ -253,3 +253,20 @@ async def test_hostile_file_name_stays_text_in_chat_and_palette(harness: Harness
         await pilot.pause(0.3)
         prompts = [str(o.prompt) for o in pilot.app.screen.query_one(OptionList).options]
         assert any("[b]loud[/b]" in p for p in prompts), prompts
+
+
+async def test_a_saved_file_shows_its_location_after_a_restart(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """The vault remembers where a download went; reopening the chat shows it again."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await with_received_files(pilot, harness, tmp_path)
+        blob_id = pilot.app.screen.query(FileLine)[0].file_id
+        saved = tmp_path / "kept" / "report.pdf"
+        saved.parent.mkdir()
+        saved.write_bytes(b"%PDF")
+        harness.client.saved[blob_id] = saved  # what an earlier run's download left
+        await type_line(pilot, "/open carol")
+        await type_line(pilot, "/open bob")
+        shown = str(pilot.app.screen.query(FileLine)[0].content)
+        assert f"✓ saved to {saved}" in shown

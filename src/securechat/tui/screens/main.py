@@ -305,8 +305,16 @@ class MainScreen(Screen[None]):
             await chat.show(peer, older + newer, has_more=len(older) == PAGE, newer_hidden=hidden)
         if jump_to is not None:
             chat.highlight(jump_to)
+        self._show_saved_files()
         self.client.mark_read(peer)
         self._refresh()
+
+    def _show_saved_files(self) -> None:
+        """Files downloaded before (an earlier run too) show where they were saved."""
+        chat = self.query_one(ChatLog)
+        for line in chat.files():
+            if not line.saved_to and (saved := self.client.saved_file(line.file_id)):
+                chat.mark_saved(line.file_id, _home_relative(saved))
 
     @on(ConversationList.Opened)
     def _conversation_chosen(self, message: ConversationList.Opened) -> None:
@@ -327,6 +335,7 @@ class MainScreen(Screen[None]):
         page = self.client.history(peer, before_id=before_id, limit=PAGE)
         if chat.peer == peer:
             await chat.prepend(page, has_more=len(page) == PAGE)
+            self._show_saved_files()
 
     # --- the input line ----------------------------------------------------------------
 
