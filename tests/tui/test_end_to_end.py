@@ -133,7 +133,7 @@ async def test_real_core_refusals_reach_the_screen(relay_url: str, tmp_path: Pat
     async with app.run_test(size=(100, 30)) as pilot:
         await register(pilot, "carol")
         await type_line(pilot, "talk nobody")
-        assert "nobody" in feedback(pilot) and "not_found" in feedback(pilot)
+        assert "nobody" in feedback(pilot) and "not_found" not in feedback(pilot)
         await type_line(pilot, "/open dave")
         await type_line(pilot, "this must not leave in clear")
         assert "no secure session with dave" in feedback(pilot)
