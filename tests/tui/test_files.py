@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import Input, OptionList
+from textual.widgets import Input, OptionList, ProgressBar
 
 from securechat.errors import ServerRejected
 from securechat.tui.widgets.chat_log import ChatLog, FileLine, MessageLine
@@ -270,3 +270,26 @@ async def test_a_saved_file_shows_its_location_after_a_restart(
         await type_line(pilot, "/open bob")
         shown = str(pilot.app.screen.query(FileLine)[0].content)
         assert f"✓ saved to {saved}" in shown
+
+
+async def test_a_bar_appears_after_half_a_second_and_stays_to_be_read(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """No flicker for quick transfers; a slow one's bar shows, ends full, then goes."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await with_received_files(pilot, harness, tmp_path)
+        panel = pilot.app.screen.query_one(TransferPanel)
+        harness.client.transfer_gate = asyncio.Event()
+        await submit(pilot, "/download 1")
+        assert bars(pilot) and not panel.display  # running, not drawn yet
+        await until(pilot, lambda: panel.display, "the bar to show", timeout=5)
+        shown = panel.query_one(ProgressBar)
+        assert shown.percentage == 0.5
+        harness.client.transfer_gate.set()
+        await settle(pilot)
+        assert bars(pilot) == {} and panel.display and shown.percentage == 1.0
+        await until(pilot, lambda: not panel.display, "the bar to go", timeout=5)
+        harness.client.transfer_gate = None
+        await submit(pilot, "/download 2")
+        await pilot.pause(TransferPanel.SHOW_AFTER + 0.2)
+        assert not panel.display and "photo.jpg verified and saved" in feedback(pilot)
