@@ -555,7 +555,7 @@ async def test_input_says_before_enter_what_a_bare_command_does(harness: Harness
         assert line.border_subtitle == ""
         line.value = ""
         await pilot.press(*"verify bob")
-        assert "`/verify bob` runs the command" in line.border_subtitle
+        assert "start with `/verify` to run the command" in line.border_subtitle
         await pilot.press("enter")
         await settle(pilot)
         assert harness.client.sent[-1] == ("bob", "verify bob")

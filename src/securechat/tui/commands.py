@@ -260,7 +260,8 @@ def hint(text: str) -> str | None:
         _command(stripped)
     except ParseError:
         return None
-    return f"sent as a message; `/{stripped}` runs the command"
+    # Names the command, not the line: it may hold a password (`reset … <password>`).
+    return f"sent as a message; start with `/{stripped.split()[0].lower()}` to run the command"
 
 
 def _command(line: str) -> Command:
