@@ -80,7 +80,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
 def test_wheel_carries_package_data_and_license(installed: Installed) -> None:
     names = zipfile.ZipFile(installed.wheel).namelist()
     assert "securechat/tui/app.tcss" in names
-    assert "securechat/server/common_passwords.txt" in names
+    assert "securechat/protocol/common_passwords.txt" in names
     assert "securechat/py.typed" in names
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
 

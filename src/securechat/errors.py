@@ -14,6 +14,8 @@
 
 Each error carries a message meant for the user; the wire code (when there is
 one) travels separately so that clients can react to it without parsing prose.
+`str()` is the sentence alone: a person has no use for `(not_found)`, and
+`explain(exc, debug=True)` adds the code where it helps (`--debug`, reports).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class ServerRejected(ClientError):
     """The relay answered a request with an error frame."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{message} ({code})")
+        super().__init__(message)
         self.code = code
         self.message = message
 
@@ -81,3 +83,10 @@ class VaultBehind(ClientError):
     An operator's token cannot open the vault (by design), so the vault is still
     wrapped under the previous password; the UI asks for it or the recovery code.
     """
+
+
+def explain(exc: BaseException, debug: bool = False) -> str:
+    """The sentence to show for `exc`; with `debug`, followed by its wire code if it has one."""
+    code = getattr(exc, "code", "")
+    text = str(exc) or type(exc).__name__
+    return f"{text} ({code})" if debug and isinstance(code, str) and code else text

@@ -122,6 +122,11 @@ def test_cli_errors_have_documented_exit_codes(running_relay: RelayProcess, tmp_
     assert wrong.returncode == 4 and "does not unlock" in wrong.stderr
     nosession = cli(running_relay, home, "carol", "send", "dave", "hi")
     assert nosession.returncode == 1 and "talk dave" in nosession.stderr
+    nobody = cli(running_relay, home, "carol", "talk", "nobody")
+    assert nobody.returncode == 1 and "nobody" in nobody.stderr
+    assert "(not_found)" not in nobody.stderr
+    debug = cli(running_relay, home, "carol", "--debug", "talk", "nobody")
+    assert debug.stderr == nobody.stderr.rstrip("\n") + " (not_found)\n"
     down = subprocess.run(
         [
             sys.executable,

@@ -411,7 +411,9 @@ async def test_saved_file_is_not_fetched_again(
         alice, bob, make_file(tmp_path / "once.bin", 3000), tmp_path / "dl"
     )
     assert await bob.download(blob_id) == saved
+    assert bob.saved_file(blob_id) == saved and alice.saved_file(blob_id) is None
     saved.unlink()
+    assert bob.saved_file(blob_id) is None
     with pytest.raises(ServerRejected):
         await bob.download(blob_id, tmp_path / "dl")
 

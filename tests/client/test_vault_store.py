@@ -35,6 +35,13 @@ def test_sample_vault_of_version_1_still_opens(sample: Path) -> None:
     assert vault.outbox_items() == [OutboxItem("e9", "bob", b"ciphertext")]
     assert [c.peer for c in vault.conversations()] == ["carol", "bob"]
     assert vault.search("lunch")[0].record.text == "hi alice, lunch at noon?"
+    assert vault.search("lun") == []  # indexed before prefixes were: whole words only
+    vault.add_message(MessageRecord(peer="bob", outgoing=True, text="lunchtime then", ts=9.0))
+    assert [m.record.text for m in vault.search("lunch")] == [
+        "lunchtime then",
+        "hi alice, lunch at noon?",
+    ]
+    assert [m.record.text for m in vault.search("lun")] == ["lunchtime then"]
     vault.close()
     recovered = Vault.unlock_with_recovery(sample, "0123-4567-89ab-cdef-ghjk-mnpq")
     assert recovered.get("identity") == b"sample identity bytes"
@@ -175,3 +182,23 @@ def test_a_version_1_vault_keeps_unconfirmed_messages_after_the_upgrade(sample: 
     reopened.drop_unconfirmed("e10", "bob")
     assert reopened.unconfirmed() == []
     reopened.close()
+
+
+def test_search_finds_word_prefixes_behind_blind_indexes(tmp_path: Path) -> None:
+    """`pineapple` finds "pineapple42"; the database holds neither word nor prefix in clear."""
+    vault = Vault.create(tmp_path / "v", "a long enough password", "0" * 24)
+    for text in ["bring the pineapple42 now", "an apple", "ok then", "okay", "x" * 100]:
+        vault.add_message(MessageRecord(peer="bob", outgoing=True, text=text, ts=1.0))
+
+    def found(query: str) -> list[str]:
+        return [m.record.text for m in vault.search(query)]
+
+    assert found("pineapple") == found("PINE") == ["bring the pineapple42 now"]
+    assert found("pineapple42") == found("pine bring") == ["bring the pineapple42 now"]
+    assert found("apple") == ["an apple"]  # a prefix, not any substring
+    assert found("pineapples") == found("pi") == []  # two letters must be a whole word
+    assert found("ok") == ["ok then"] and found("oka") == ["okay"]
+    assert found("x" * 40) == ["x" * 100]  # longer than an indexed token, checked in full
+    vault.close()
+    raw = b"".join(f.read_bytes() for f in (tmp_path / "v").iterdir() if f.is_file())
+    assert b"pineapple" not in raw and b"pine" not in raw

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
@@ -36,6 +37,7 @@ class Harness:
     """Vault passwords that an operator reset left behind the relay's (see FakeClient)."""
     clients: list[FakeClient] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
+    spawned: list[list[str]] = field(default_factory=list)
 
     @property
     def client(self) -> FakeClient:
@@ -43,13 +45,21 @@ class Harness:
 
 
 def build(
-    config: TuiConfig | None = None, accounts: dict[str, str] | None = None, user: str = ""
+    config: TuiConfig | None = None,
+    accounts: dict[str, str] | None = None,
+    user: str = "",
+    debug: bool = False,
+    state_path: Path | None = None,
+    config_path: Path | None = None,
+    env: dict[str, str] | None = None,
+    notify_send: bool = False,
 ) -> Harness:
     accounts = (
         {"alice": PASSWORD, "bob": PASSWORD, "carol": PASSWORD} if accounts is None else accounts
     )
     written: list[str] = []
     harness = Harness(app=None, accounts=accounts, written=written)  # type: ignore[arg-type]
+    spawned = harness.spawned
 
     def factory(url: str) -> FakeClient:
         client = FakeClient(url, accounts, harness.vaults)
@@ -63,8 +73,13 @@ def build(
         time_format=utc_time,
         clock=lambda: BASE_TS + 3600,
         terminal_write=written.append,
-        env={"TERM_PROGRAM": "WezTerm"},
+        env={"TERM_PROGRAM": "WezTerm"} if env is None else env,
         user=user,
+        debug=debug,
+        state_path=state_path,
+        config_path=config_path,
+        spawn=spawned.append,
+        which=lambda name: f"/usr/bin/{name}" if notify_send else None,
     )
     return harness
 

@@ -34,7 +34,7 @@ from securechat.client.vault_store import (
     ConversationRecord,
     MessageRecord,
     StoredMessage,
-    words,
+    matches,
 )
 from securechat.crypto.errors import AuthenticationFailed, WrongPassword
 from securechat.errors import ConnectionLost, ServerRejected, SessionError, VaultBehind
@@ -102,6 +102,8 @@ class FakeClient:
         self.uploads: list[tuple[str, str]] = []
         self.downloads_dir: Path | None = None
         self.tampered: set[str] = set()
+        self.saved: dict[str, Path] = {}
+        """Blob id -> where it was saved, as the core's vault keeps it across restarts."""
         self.transfer_gate: asyncio.Event | None = None
         """When set, transfers stop half way until the test sets the event."""
         self.interrupt_uploads = False
@@ -300,8 +302,7 @@ class FakeClient:
         return [m for m in mine if before_id is None or m.id < before_id][-limit:]
 
     def search(self, query: str, limit: int = 50) -> list[StoredMessage]:
-        wanted = words(query)
-        found = [m for m in reversed(self.messages) if wanted and wanted <= words(m.record.text)]
+        found = [m for m in reversed(self.messages) if matches(query, m.record.text)]
         return found[:limit]
 
     def conversations(self) -> list[ConversationRecord]:
@@ -356,6 +357,8 @@ class FakeClient:
         if blob_id not in self.offered:
             raise SessionError(f"no file {blob_id} was offered to you")
         name, data = self.offered[blob_id]
+        if (known := self.saved_file(blob_id)) is not None:
+            return known
         await self._transfer(blob_id, len(data), "down")
         if blob_id in self.tampered:
             raise AuthenticationFailed(TAMPERED)
@@ -364,7 +367,12 @@ class FakeClient:
         target.mkdir(parents=True, exist_ok=True)
         saved = target / sanitise_filename(name)
         saved.write_bytes(data)
+        self.saved[blob_id] = saved
         return saved
+
+    def saved_file(self, blob_id: str) -> Path | None:
+        path = self.saved.get(blob_id)
+        return path if path is not None and path.is_file() else None
 
     async def _transfer(self, blob_id: str, size: int, direction: str) -> None:
         self._emit(TransferProgress(blob_id, 0, size, direction))

@@ -33,7 +33,7 @@ async def test_view_follows_after_a_very_long_message(harness: Harness) -> None:
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
         harness.client.add_history("bob", [f"earlier {i}" for i in range(4)])
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         harness.client.receive("bob", "long " * 2_000)
         await settle(pilot)
         await type_line(pilot, "my answer")
@@ -48,7 +48,7 @@ async def test_conversation_stays_at_its_newest_message_after_a_resize(harness: 
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
         harness.client.add_history("bob", [f"message {i} " + "word " * 30 for i in range(60)])
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         assert newest_in_view(pilot)
         await pilot.resize_terminal(60, 20)
         await settle(pilot)
@@ -64,8 +64,8 @@ async def test_conversation_opens_at_its_newest_message(harness: Harness) -> Non
         await secured(pilot, harness)
         harness.client.add_history("carol", ["hello"])
         harness.client.add_history("bob", [f"message {i} " + "word " * 80 for i in range(50)])
-        await type_line(pilot, "open carol")
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open carol")
+        await type_line(pilot, "/open bob")
         assert newest_in_view(pilot)
 
 
@@ -74,7 +74,7 @@ async def test_scrolled_up_the_view_stays_and_counts_new_messages(harness: Harne
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
         harness.client.add_history("bob", [f"message {i}" for i in range(50)])
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         chat = pilot.app.screen.query_one(ChatLog)
         chat.focus()
         await pilot.press("pageup")
@@ -120,7 +120,7 @@ async def test_scrolling_back_keeps_a_bounded_window(harness: Harness) -> None:
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
         harness.client.add_history("bob", [f"message {i}" for i in range(1_000)])
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         chat = pilot.app.screen.query_one(ChatLog)
         chat.focus()
         await hold(pilot, "pageup", 40)
@@ -143,7 +143,7 @@ async def test_scrolling_down_through_the_window_keeps_the_view_in_place(
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
         harness.client.add_history("bob", [f"message {i}" for i in range(1_000)])
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         chat = pilot.app.screen.query_one(ChatLog)
         chat.focus()
         await pilot.press("home")
@@ -166,7 +166,7 @@ async def test_home_and_end_reach_both_ends_of_a_long_conversation(harness: Harn
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
         harness.client.add_history("bob", [f"message {i}" for i in range(5_000)])
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         chat = pilot.app.screen.query_one(ChatLog)
         chat.focus()
         await pilot.press("home")
@@ -184,7 +184,7 @@ async def test_a_busy_conversation_keeps_a_bounded_window_while_following(
     """Hundreds of new messages arrive: the oldest lines go, the newest stays in view."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         chat = pilot.app.screen.query_one(ChatLog)
         for i in range(300):
             harness.client.receive("bob", f"message {i}")
@@ -207,8 +207,8 @@ async def test_a_file_keeps_its_number_and_saved_mark_when_its_line_comes_back(
         harness.client.add_history("bob", [f"message {i}" for i in range(300)])
         harness.client.receive_file("bob", "report.pdf", b"%PDF" * 500)
         harness.client.add_history("bob", [f"after {i}" for i in range(20)])
-        await type_line(pilot, "open bob")
-        await type_line(pilot, "download 1")
+        await type_line(pilot, "/open bob")
+        await type_line(pilot, "/download 1")
         chat = pilot.app.screen.query_one(ChatLog)
         chat.focus()
         await pilot.press("home")

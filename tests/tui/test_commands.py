@@ -8,60 +8,99 @@ import pytest
 
 from securechat.tui import commands as C
 
+CODE = "ABCD-EFGH-JKMN-PQRS-TVWX-YZ01"
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        ("/sharekey bob", C.ShareKey("bob")),
+        ("/talk bob", C.Talk("bob")),
+        ("/TALK bob", C.Talk("bob")),
+        ("/open carol", C.Open("carol")),
+        ("/verify bob", C.Verify("bob")),
+        ("/trust bob", C.Trust("bob")),
+        ("/reject bob", C.Reject("bob")),
+        ("/send /tmp/a file.txt", C.SendFile("/tmp/a file.txt")),
+        ("/send '/tmp/dropped file.pdf'", C.SendFile("/tmp/dropped file.pdf")),
+        ("/send ~/notes.txt", C.SendFile("~/notes.txt")),
+        ("/download 2", C.Download(number=2)),
+        ("/download Zm9vYmFyYmF6cXV4", C.Download(file_id="Zm9vYmFyYmF6cXV4")),
+        ("/download securechat://file/Zm9v_bar-baz", C.Download(file_id="Zm9v_bar-baz")),
+        ("/scan http://x.example/a", C.Scan("http://x.example/a")),
+        ("/scan --full http://x.example/a", C.Scan("http://x.example/a", full=True)),
+        ("/search hello world", C.Search("hello world")),
+        ("/delete bob", C.Delete("bob")),
+        ("/delete-account", C.DeleteAccount()),
+        ("/reset bob ABCD-EFGH pass word", C.Reset("bob", "ABCD-EFGH", "pass word")),
+        ("/help", C.Help()),
+        ("/quit", C.Quit()),
+        # The first release's three commands, bare, in exactly their shape.
         ("sharekey bob", C.ShareKey("bob")),
         ("talk bob", C.Talk("bob")),
-        ("/talk bob", C.Talk("bob")),
-        ("TALK bob", C.Talk("bob")),
-        ("open carol", C.Open("carol")),
-        ("verify bob", C.Verify("bob")),
-        ("trust bob", C.Trust("bob")),
-        ("reject bob", C.Reject("bob")),
-        ("/reject bob", C.Reject("bob")),
-        ("send /tmp/a file.txt", C.SendFile("/tmp/a file.txt")),
-        ("send '/tmp/dropped file.pdf'", C.SendFile("/tmp/dropped file.pdf")),
-        ("send ~/notes.txt", C.SendFile("~/notes.txt")),
-        ("download 2", C.Download(number=2)),
-        ("download Zm9vYmFyYmF6cXV4", C.Download(file_id="Zm9vYmFyYmF6cXV4")),
-        ("download securechat://file/Zm9v_bar-baz", C.Download(file_id="Zm9v_bar-baz")),
-        ("scan http://x.example/a", C.Scan("http://x.example/a")),
-        ("scan --full http://x.example/a", C.Scan("http://x.example/a", full=True)),
-        ("search hello world", C.Search("hello world")),
-        ("delete bob", C.Delete("bob")),
-        ("delete-account", C.DeleteAccount()),
-        ("reset bob ABCD-EFGH pass word", C.Reset("bob", "ABCD-EFGH", "pass word")),
-        ("help", C.Help()),
-        ("quit", C.Quit()),
+        (f"reset bob {CODE} pass word", C.Reset("bob", CODE, "pass word")),
+        ("reset bob op-Zm9vYmFyYmF6 pass", C.Reset("bob", "op-Zm9vYmFyYmF6", "pass")),
+        # Sentences that start with a command word are messages.
         ("hello there", C.Message("hello there")),
-        ("\\help me", C.Message("help me")),
+        ("search for it", C.Message("search for it")),
+        ("send my regards", C.Message("send my regards")),
+        ("open the door", C.Message("open the door")),
+        ("verify bob", C.Message("verify bob")),
+        ("help", C.Message("help")),
+        ("talk to bob", C.Message("talk to bob")),
+        ("talk", C.Message("talk")),
+        ("Talk bob", C.Message("Talk bob")),
+        ("reset my password please", C.Message("reset my password please")),
         ("talking is fun", C.Message("talking is fun")),
+        # A leading space or `//` sends a line as text.
+        (" talk bob", C.Message("talk bob")),
+        (" /talk bob", C.Message("/talk bob")),
+        ("//shrug", C.Message("/shrug")),
     ],
 )
 def test_parse(text: str, expected: C.Command) -> None:
-    """Each command word builds its command; anything else is a message."""
+    """Slash lines are commands, three bare shapes too; anything else is a message."""
     assert C.parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("talk bob", C.BARE_HINT),
+        (f"reset bob {CODE} x", C.BARE_HINT),
+        (" talk bob", None),
+        ("talk to bob", None),
+        ("hello", None),
+        ("//talk bob", None),
+        ("verify bob", "sent as a message; start with `/verify` to run the command"),
+        ("search for it", "sent as a message; start with `/search` to run the command"),
+        ("reset bob NOTATOKEN s3cret", "sent as a message; start with `/reset` to run the command"),
+        ("/talk", "/talk <user> — start an end-to-end session with a user"),
+        ("/frob", None),
+    ],
+)
+def test_hint_says_what_enter_will_do(text: str, expected: str | None) -> None:
+    """The line under the input warns when Enter would run, or not run, a command."""
+    assert C.hint(text) == expected
 
 
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("talk", "missing <user>. Usage: talk <user>"),
-        ("talk bob carol", "too many arguments"),
-        ("talk B@D", "is not a username"),
-        ("reset bob", "missing <token>, <new_password>"),
-        ("search", "missing <text>"),
-        ("send", "missing <path>"),
-        ("download", "missing <n>. Usage: download <n>"),
-        ("download 0", "numbered from 1"),
-        ("download ../etc/passwd", "not a file number or id"),
-        ("scan", "missing <url>. Usage: scan [--full] <url>"),
-        ("scan --fast http://x.example", "`scan` has no option `--fast`"),
-        ("help me", "takes no arguments"),
-        ("/tlak bob", "Did you mean `talk`?"),
-        ("/frobnicate", "unknown command `frobnicate`"),
+        ("/talk", "missing <user>. Usage: /talk <user>"),
+        ("/talk bob carol", "too many arguments"),
+        ("/talk B@D", "is not a username"),
+        ("/reset bob", "missing <token>, <new_password>"),
+        ("/search", "missing <text>"),
+        ("/send", "missing <path>"),
+        ("/download", "missing <n>. Usage: /download <n>"),
+        ("/download 0", "numbered from 1"),
+        ("/download ../etc/passwd", "not a file number or id"),
+        ("/scan", "missing <url>. Usage: /scan [--full] <url>"),
+        ("/scan --fast http://x.example", "`/scan` has no option `--fast`"),
+        ("/help me", "takes no arguments"),
+        ("/tlak bob", "Did you mean `/talk`?"),
+        ("/frobnicate", "unknown command `/frobnicate`"),
         ("   ", "type a message"),
     ],
 )
@@ -73,21 +112,28 @@ def test_parse_errors_say_how_to_fix(text: str, needle: str) -> None:
 
 
 def test_reset_password_is_masked_as_typed_and_never_in_repr() -> None:
-    """The third `reset` argument is bullets on screen and absent from reprs."""
-    assert C.mask("reset alice TOKEN") == "reset alice TOKEN"
-    assert C.mask("reset alice TOKEN s3cret") == "reset alice TOKEN ••••••"
-    assert C.mask("reset alice TOKEN s3cret pass") == "reset alice TOKEN •••••••••••"
+    """The third `reset` argument is bullets on screen and absent from reprs.
+
+    A bare line that is not a reset (no token, or sent as text) is shown as it will be sent.
+    """
+    assert C.mask("/reset alice TOKEN") == "/reset alice TOKEN"
+    assert C.mask("/reset alice TOKEN s3cret") == "/reset alice TOKEN ••••••"
+    assert C.mask("/reset alice TOKEN s3cret pass") == "/reset alice TOKEN •••••••••••"
+    assert C.mask(f"reset alice {CODE} s3cret") == f"reset alice {CODE} ••••••"
     assert C.mask("hello alice TOKEN s3cret") == "hello alice TOKEN s3cret"
-    assert "s3cret" not in repr(C.parse("reset alice TOKEN s3cret"))
+    assert "s3cret" not in repr(C.parse("/reset alice TOKEN s3cret"))
+    assert C.mask("reset my password please") == "reset my password please"
+    assert C.mask(" /reset alice TOKEN s3cret") == " /reset alice TOKEN s3cret"
     assert C.is_secret("reset alice") and C.is_secret("/reset") and not C.is_secret("resetting")
 
 
 def test_completion_of_words_and_usernames() -> None:
-    """Tab completes a command word, then a known username for user arguments."""
-    assert C.complete("ta", []) == ["talk "]
-    assert C.complete("de", []) == ["delete ", "delete-account "]
+    """Tab completes a command word (always with its slash), then a username."""
+    assert C.complete("ta", []) == ["/talk "]
+    assert C.complete("de", []) == ["/delete ", "/delete-account "]
     assert C.complete("/sh", []) == ["/sharekey "]
     assert C.complete("talk b", ["bob", "carol", "bea"]) == ["talk bea", "talk bob"]
+    assert C.complete("/talk b", ["bob"]) == ["/talk bob"]
     assert C.complete("search b", ["bob"]) == []
 
 

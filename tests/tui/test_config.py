@@ -8,7 +8,7 @@ import pytest
 
 from securechat.errors import ConfigError
 from securechat.tui.cli import build_parser
-from securechat.tui.config import TuiConfig, load_config
+from securechat.tui.config import TuiConfig, load_config, save_setting, with_setting
 
 
 def test_layers_override_in_order(tmp_path: Path) -> None:
@@ -86,4 +86,45 @@ def test_bad_brands_are_explained(tmp_path: Path, toml: str, needle: str) -> Non
     """A wrong `brands` entry names the file, the setting and the entry."""
     (tmp_path / "config.toml").write_text(toml)
     with pytest.raises(ConfigError, match=needle):
+        load_config(tmp_path, {})
+
+
+def test_with_setting_edits_one_line_and_keeps_the_rest() -> None:
+    """A changed setting replaces its line, or joins the [tui] table; comments stay."""
+    text = '# mine\n[tui]\nbell = true  # loud\ntheme = "nord"\n\n[keymap]\nhelp = "f5"\n'
+    assert with_setting(text, "bell", False) == (
+        '# mine\n[tui]\nbell = false\ntheme = "nord"\n\n[keymap]\nhelp = "f5"\n'
+    )
+    assert with_setting(text, "desktop_notifications", True) == (
+        '# mine\n[tui]\nbell = true  # loud\ntheme = "nord"\ndesktop_notifications = true\n'
+        '\n[keymap]\nhelp = "f5"\n'
+    )
+    assert with_setting("", "theme", 'a"b') == '[tui]\ntheme = "a\\"b"\n'
+    assert with_setting('[keymap]\nhelp = "f5"\n', "bell", False) == (
+        '[keymap]\nhelp = "f5"\n\n[tui]\nbell = false\n'
+    )
+
+
+def test_save_setting_round_trips_and_refuses_to_damage(tmp_path: Path) -> None:
+    """What is saved loads back; a file this cannot edit safely is left untouched."""
+    save_setting(tmp_path / "config.toml", "theme", "gruvbox")
+    save_setting(tmp_path / "config.toml", "bell", False)
+    assert load_config(tmp_path, {}) == TuiConfig(theme="gruvbox", bell=False)
+    odd = tmp_path / "odd" / "config.toml"
+    odd.parent.mkdir()
+    odd.write_text("tui = { bell = true }\n")
+    with pytest.raises(ConfigError, match="cannot edit"):
+        save_setting(odd, "bell", False)
+    assert odd.read_text() == "tui = { bell = true }\n"
+
+
+def test_keymap_table_is_read_and_checked(tmp_path: Path) -> None:
+    """`[keymap]` maps known binding ids to keys; an unknown id names the known ones."""
+    (tmp_path / "config.toml").write_text('[keymap]\nhelp = "f5, ctrl+h"\n')
+    assert load_config(tmp_path, {}).keymap == (("help", "f5,ctrl+h"),)
+    (tmp_path / "config.toml").write_text('[keymap]\nhelpme = "f5"\n')
+    with pytest.raises(ConfigError, match=r"unknown binding `helpme`.*known: help"):
+        load_config(tmp_path, {})
+    (tmp_path / "config.toml").write_text("[keymap]\nhelp = 5\n")
+    with pytest.raises(ConfigError, match="must be keys such as"):
         load_config(tmp_path, {})

@@ -111,7 +111,7 @@ async def test_files_both_ways_through_a_real_relay(relay_url: str, tmp_path: Pa
             await until(pilot, lambda: "bob shared their key" in feedback(pilot), "bob's key")
             await type_line(pilot, "talk bob")
             await until(pilot, lambda: "🔒 E2E Active" in conversation_text(pilot), "the badge")
-            await type_line(pilot, f"send {outgoing}")
+            await type_line(pilot, f"/send {outgoing}")
             assert "notes from alice.txt sent to bob" in feedback(pilot)
             offer = await next_event(bob, FileOffered)
             saved = await bob.download(offer.file_id, tmp_path / "bob-downloads")
@@ -119,7 +119,7 @@ async def test_files_both_ways_through_a_real_relay(relay_url: str, tmp_path: Pa
             await until(pilot, lambda: "📎 notes from alice.txt" in chat_text(pilot), "the item")
             await bob.send_file("alice", reply)
             await until(pilot, lambda: bool(pilot.app.screen.query(FileLine)), "bob's file")
-            await type_line(pilot, "download 1")
+            await type_line(pilot, "/download 1")
             await until(pilot, lambda: "verified and saved" in feedback(pilot), "the download")
             landed = paths.downloads_dir(tmp_path / "alice") / "reply.bin"
             assert landed.read_bytes() == reply.read_bytes()
@@ -133,8 +133,8 @@ async def test_real_core_refusals_reach_the_screen(relay_url: str, tmp_path: Pat
     async with app.run_test(size=(100, 30)) as pilot:
         await register(pilot, "carol")
         await type_line(pilot, "talk nobody")
-        assert "nobody" in feedback(pilot) and "not_found" in feedback(pilot)
-        await type_line(pilot, "open dave")
+        assert "nobody" in feedback(pilot) and "not_found" not in feedback(pilot)
+        await type_line(pilot, "/open dave")
         await type_line(pilot, "this must not leave in clear")
         assert "no secure session with dave" in feedback(pilot)
         assert "talk dave" in feedback(pilot)

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import Input, OptionList
+from textual.widgets import Input, OptionList, ProgressBar
 
 from securechat.errors import ServerRejected
 from securechat.tui.widgets.chat_log import ChatLog, FileLine, MessageLine
@@ -57,7 +57,7 @@ async def test_send_shows_progress_then_the_file_in_the_chat(
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
         harness.client.transfer_gate = asyncio.Event()
-        await submit(pilot, f"send {source}")
+        await submit(pilot, f"/send {source}")
         await until(pilot, lambda: bars(pilot) == {"⇡ report.pdf to bob": 0.5}, "half way")
         harness.client.transfer_gate.set()
         await settle(pilot)
@@ -73,10 +73,10 @@ async def test_send_without_session_is_refused(harness: Harness, tmp_path: Path)
     source = report(tmp_path)
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
-        await type_line(pilot, f"send {source}")
+        await type_line(pilot, f"/send {source}")
         assert "no conversation is open" in feedback(pilot)
-        await type_line(pilot, "open bob")
-        await type_line(pilot, f"send {source}")
+        await type_line(pilot, "/open bob")
+        await type_line(pilot, f"/send {source}")
         assert harness.client.uploads == [] and bars(pilot) == {}
         assert "report.pdf was not sent: no secure session with bob" in feedback(pilot)
         assert "talk bob" in feedback(pilot)
@@ -89,7 +89,7 @@ async def test_send_too_large_is_refused(harness: Harness, tmp_path: Path) -> No
         handle.truncate(25_000_001)
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
-        await type_line(pilot, f"send {big}")
+        await type_line(pilot, f"/send {big}")
         assert "big.iso was not sent: big.iso is 25.0 MB; files are limited to 25 MB" in (
             feedback(pilot)
         )
@@ -100,7 +100,7 @@ async def test_send_missing_file_expands_the_home_directory(harness: Harness) ->
     """`~` means the home directory; a missing file is named in full."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
-        await type_line(pilot, "send ~/no-such-file-here.txt")
+        await type_line(pilot, "/send ~/no-such-file-here.txt")
         expected = f"cannot read {Path.home() / 'no-such-file-here.txt'}"
         assert expected in feedback(pilot) and "No such file" in feedback(pilot)
 
@@ -112,7 +112,7 @@ async def test_interrupted_upload_says_it_resumes_and_then_appears(
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
         harness.client.interrupt_uploads = True
-        await type_line(pilot, f"send {report(tmp_path)}")
+        await type_line(pilot, f"/send {report(tmp_path)}")
         assert "⏸ the upload of report.pdf was interrupted; it resumes" in feedback(pilot)
         assert "-error" not in pilot.app.screen.query_one("#feedback").classes
         assert bars(pilot) == {} and harness.client.uploads == []
@@ -147,7 +147,7 @@ async def test_download_by_number_shows_progress_and_where_it_went(
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await with_received_files(pilot, harness, tmp_path)
         harness.client.transfer_gate = asyncio.Event()
-        await submit(pilot, "download 1")
+        await submit(pilot, "/download 1")
         await until(pilot, lambda: bars(pilot) == {"⇣ report.pdf": 0.5}, "half way")
         harness.client.transfer_gate.set()
         await settle(pilot)
@@ -171,7 +171,7 @@ async def test_download_with_enter_and_with_a_click(harness: Harness, tmp_path: 
         await pilot.click(pilot.app.screen.query(FileLine)[1], offset=(30, 0))
         await settle(pilot)
         assert (tmp_path / "downloads" / "photo.jpg").exists()
-        await type_line(pilot, "download 1")
+        await type_line(pilot, "/download 1")
         assert "report.pdf is already saved to" in feedback(pilot)
 
 
@@ -180,13 +180,13 @@ async def test_download_by_id_or_link_and_unknown_numbers(harness: Harness, tmp_
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await with_received_files(pilot, harness, tmp_path)
         blob_id = pilot.app.screen.query(FileLine)[1].file_id
-        await type_line(pilot, f"download securechat://file/{blob_id}")
+        await type_line(pilot, f"/download securechat://file/{blob_id}")
         assert (tmp_path / "downloads" / "photo.jpg").exists()
-        await type_line(pilot, "download 7")
+        await type_line(pilot, "/download 7")
         assert "there is no file [7] in this conversation; the files here are [1], [2]" in (
             feedback(pilot)
         )
-        await type_line(pilot, "download report.pdf")
+        await type_line(pilot, "/download report.pdf")
         assert "not a file number or id" in feedback(pilot)
 
 
@@ -195,7 +195,7 @@ async def test_tampered_file_is_refused_and_nothing_saved(harness: Harness, tmp_
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await with_received_files(pilot, harness, tmp_path)
         harness.client.tampered.add(pilot.app.screen.query(FileLine)[0].file_id)
-        await type_line(pilot, "download 1")
+        await type_line(pilot, "/download 1")
         assert "⚠ report.pdf was not saved: The file was altered" in feedback(pilot)
         assert "-error" in pilot.app.screen.query_one("#feedback").classes
         assert not (tmp_path / "downloads").exists() and bars(pilot) == {}
@@ -210,7 +210,7 @@ async def test_gone_file_is_explained(harness: Harness, tmp_path: Path) -> None:
             raise ServerRejected("not_found", "no such file")
 
         harness.client.download = gone  # type: ignore[method-assign]
-        await type_line(pilot, "download 2")
+        await type_line(pilot, "/download 2")
         assert "photo.jpg is no longer on the relay" in feedback(pilot)
 
 
@@ -232,7 +232,7 @@ async def test_numbers_stay_when_older_pages_load(harness: Harness, tmp_path: Pa
         harness.client.add_history("bob", [f"message {i}" for i in range(60)])
         harness.client.receive_file("bob", "new.txt", b"new")
         await settle(pilot)
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         chat = pilot.app.screen.query_one(ChatLog)
         assert [(f.number, f.file_name) for f in chat.files()] == [(1, "new.txt")]
         await pilot.press("ctrl+o")
@@ -253,3 +253,43 @@ async def test_hostile_file_name_stays_text_in_chat_and_palette(harness: Harness
         await pilot.pause(0.3)
         prompts = [str(o.prompt) for o in pilot.app.screen.query_one(OptionList).options]
         assert any("[b]loud[/b]" in p for p in prompts), prompts
+
+
+async def test_a_saved_file_shows_its_location_after_a_restart(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """The vault remembers where a download went; reopening the chat shows it again."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await with_received_files(pilot, harness, tmp_path)
+        blob_id = pilot.app.screen.query(FileLine)[0].file_id
+        saved = tmp_path / "kept" / "report.pdf"
+        saved.parent.mkdir()
+        saved.write_bytes(b"%PDF")
+        harness.client.saved[blob_id] = saved  # what an earlier run's download left
+        await type_line(pilot, "/open carol")
+        await type_line(pilot, "/open bob")
+        shown = str(pilot.app.screen.query(FileLine)[0].content)
+        assert f"✓ saved to {saved}" in shown
+
+
+async def test_a_bar_appears_after_half_a_second_and_stays_to_be_read(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """No flicker for quick transfers; a slow one's bar shows, ends full, then goes."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await with_received_files(pilot, harness, tmp_path)
+        panel = pilot.app.screen.query_one(TransferPanel)
+        harness.client.transfer_gate = asyncio.Event()
+        await submit(pilot, "/download 1")
+        assert bars(pilot) and not panel.display  # running, not drawn yet
+        await until(pilot, lambda: panel.display, "the bar to show", timeout=5)
+        shown = panel.query_one(ProgressBar)
+        assert shown.percentage == 0.5
+        harness.client.transfer_gate.set()
+        await settle(pilot)
+        assert bars(pilot) == {} and panel.display and shown.percentage == 1.0
+        await until(pilot, lambda: not panel.display, "the bar to go", timeout=5)
+        harness.client.transfer_gate = None
+        await submit(pilot, "/download 2")
+        await pilot.pause(TransferPanel.SHOW_AFTER + 0.2)
+        assert not panel.display and "photo.jpg verified and saved" in feedback(pilot)

@@ -74,8 +74,8 @@ async def test_unknown_link_reads_unknown_and_is_checked_once(harness: Harness) 
         assert str(list(pilot.app.screen.query(MessageLine))[-2].content).endswith(
             f"{PLAIN} [? unknown]."
         )
-        await type_line(pilot, "open carol")
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open carol")
+        await type_line(pilot, "/open bob")
         assert harness.client.scans == [(PLAIN, False)]
 
 
@@ -114,7 +114,7 @@ async def test_scan_dialog_shows_the_private_result(harness: Harness) -> None:
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
         harness.client.ratings[PHISH] = Rating.MALICIOUS
-        await type_line(pilot, f"scan {PHISH}")
+        await type_line(pilot, f"/scan {PHISH}")
         assert isinstance(pilot.app.screen, ScanScreen)
         text = dialog_text(pilot)
         assert "MALICIOUS" in text and "hxxp://paypal[.]com@evil[.]example/login" in text
@@ -133,7 +133,7 @@ async def test_scan_dialog_full_lookup_button(harness: Harness) -> None:
         await secured(pilot, harness)
         harness.client.receive("bob", PLAIN)
         await settle(pilot)
-        await type_line(pilot, f"scan {PLAIN}")
+        await type_line(pilot, f"/scan {PLAIN}")
         await pilot.click("#full")
         await settle(pilot)
         text = dialog_text(pilot)
@@ -144,7 +144,7 @@ async def test_scan_dialog_full_lookup_button(harness: Harness) -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert f"{PLAIN} [✓ safe]" in str(last_line(pilot).content)
-        await type_line(pilot, f"scan --full {PHISH}")
+        await type_line(pilot, f"/scan --full {PHISH}")
         assert harness.client.scans[-1] == (PHISH, True)
         assert "the relay, which asked VirusTotal and OTX." in dialog_text(pilot)
 
@@ -176,7 +176,7 @@ async def test_failed_full_lookup_keeps_the_private_answer_and_says_so(harness: 
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
         harness.client.ratings[PHISH] = Rating.MALICIOUS
-        await type_line(pilot, f"scan {PHISH}")
+        await type_line(pilot, f"/scan {PHISH}")
         harness.client.scan_error = ConnectionLost("the relay went away")
         await pilot.click("#full")
         await settle(pilot)
@@ -190,7 +190,7 @@ async def test_full_lookup_says_what_a_relay_without_keys_asked(harness: Harness
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
         harness.client.relay_keys = False
-        await type_line(pilot, f"scan --full {PLAIN}")
+        await type_line(pilot, f"/scan --full {PLAIN}")
         await settle(pilot)
         text = " ".join(dialog_text(pilot).split())
         assert "which asked VirusTotal" not in text and "asks VirusTotal" not in text
@@ -215,6 +215,6 @@ async def test_brand_in_front_of_another_site_warns_in_the_chat() -> None:
         assert f"{issue} [⚠ suspicious]" in shown
         assert "https://www.python.org/ [? unknown]" in shown
         assert f"{mine} [⚠ suspicious]" in shown
-        await type_line(pilot, f"scan {issue}")
+        await type_line(pilot, f"/scan {issue}")
         text = " ".join(dialog_text(pilot).split())
         assert "the name starts with paypal.com, but the site is example-login.xyz" in text

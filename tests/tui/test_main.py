@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
+from rich.console import Console
 from textual.widgets import Button, Input, OptionList, Static
 
 from securechat.client.events import (
@@ -12,6 +16,7 @@ from securechat.client.events import (
     MessagesMissing,
     PresenceChanged,
 )
+from securechat.tui.config import TuiConfig, load_config
 from securechat.tui.screens.confirm import ConfirmScreen
 from securechat.tui.screens.help import HelpScreen
 from securechat.tui.screens.main import MainScreen
@@ -70,7 +75,7 @@ async def test_message_without_session_is_refused_and_explained(harness: Harness
     """No session: nothing is sent, and the line says to sharekey and talk first."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         await type_line(pilot, "secret plans")
         assert harness.client.sent == []
         assert "sharekey bob" in feedback(pilot) and "talk bob" in feedback(pilot)
@@ -81,7 +86,7 @@ async def test_message_with_no_conversation_open_suggests_a_command(harness: Har
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
         await type_line(pilot, "tlak bob")
-        assert "did you mean `talk`" in feedback(pilot)
+        assert "did you mean `/talk`" in feedback(pilot)
 
 
 async def test_unknown_command_and_missing_arguments(harness: Harness) -> None:
@@ -90,16 +95,30 @@ async def test_unknown_command_and_missing_arguments(harness: Harness) -> None:
         await sign_in(pilot)
         await type_line(pilot, "/frob")
         assert "unknown command" in feedback(pilot)
-        await type_line(pilot, "talk")
-        assert "Usage: talk <user>" in feedback(pilot)
+        await type_line(pilot, "/talk")
+        assert "Usage: /talk <user>" in feedback(pilot)
 
 
 async def test_talk_to_unknown_user(harness: Harness) -> None:
-    """The relay's "no such user" reaches the user as a sentence."""
+    """The relay's "no such user" reaches the user as a sentence, without its wire code."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
         await type_line(pilot, "talk nobody")
         assert "nobody has not published keys" in feedback(pilot)
+        assert "not_found" not in feedback(pilot)
+
+
+async def test_debug_adds_the_error_code() -> None:
+    """`--debug` keeps the relay's code after the sentence, for bug reports."""
+    for debug, shown in [(False, "the username bob is taken"), (True, "… taken (conflict)")]:
+        harness = build(debug=debug)
+        async with harness.app.run_test(size=(100, 30)) as pilot:
+            pilot.app.screen.query_one("#username", Input).value = "bob"
+            pilot.app.screen.query_one("#password", Input).value = PASSWORD
+            await pilot.click("#register")
+            await settle(pilot)
+            status = str(pilot.app.screen.query_one("#signin-status", Static).content)
+            assert status == shown.replace("…", "the username bob is")
 
 
 async def test_sharekey_reports_the_fingerprint(harness: Harness) -> None:
@@ -116,7 +135,7 @@ async def test_help_dialog_opens_and_closes(harness: Harness) -> None:
     """`help` lists every command; Escape goes back to the input."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
-        await type_line(pilot, "help")
+        await type_line(pilot, "/help")
         assert isinstance(pilot.app.screen, HelpScreen)
         await pilot.press("escape")
         assert isinstance(pilot.app.screen, MainScreen)
@@ -128,9 +147,9 @@ async def test_verify_shows_the_safety_number(harness: Harness) -> None:
     """verify opens the dialog with the number; without a key it explains why not."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
-        await type_line(pilot, "verify carol")
+        await type_line(pilot, "/verify carol")
         assert "no key known for carol" in feedback(pilot)
-        await type_line(pilot, "verify bob")
+        await type_line(pilot, "/verify bob")
         screen = pilot.app.screen
         assert isinstance(screen, SafetyNumberScreen)
         assert SAFETY_NUMBER.splitlines()[0] in str(screen.query_one("#safety-number").content)
@@ -147,7 +166,7 @@ async def test_key_change_warns_holds_messages_and_trust_clears_it(harness: Harn
         assert "bob's key changed!" in header
         await type_line(pilot, "are you there")
         assert harness.client.sent == [] and "key changed" in feedback(pilot)
-        await type_line(pilot, "verify bob")
+        await type_line(pilot, "/verify bob")
         await pilot.click("#accept")
         await settle(pilot)
         assert harness.client.conversation_state("bob") == ConversationState.NONE
@@ -162,7 +181,7 @@ async def test_verify_during_a_key_change_shows_both_numbers_and_both_choices(
         await secured(pilot, harness)
         harness.client.change_key("bob")
         await settle(pilot)
-        await type_line(pilot, "verify bob")
+        await type_line(pilot, "/verify bob")
         screen = pilot.app.screen
         assert isinstance(screen, SafetyNumberScreen)
         assert SAFETY_NUMBER.splitlines()[0] in str(screen.query_one("#safety-number").content)
@@ -218,20 +237,20 @@ async def test_trust_typed_after_key_change(harness: Harness) -> None:
         await secured(pilot, harness)
         harness.client.change_key("bob")
         await settle(pilot)
-        await type_line(pilot, "trust bob")
+        await type_line(pilot, "/trust bob")
         assert "talk bob" in feedback(pilot)
         assert "not secure yet" in conversation_list(pilot)
 
 
 async def test_search_lists_results_and_enter_jumps(harness: Harness) -> None:
-    """Search finds across conversations; Enter opens the conversation at that message."""
+    """Search finds word prefixes across conversations; Enter opens the chat at that message."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
         harness.client.add_history("carol", [f"filler {i}" for i in range(120)])
-        harness.client.add_history("carol", ["the pineapple plan"])
+        harness.client.add_history("carol", ["the pineapple42 plan"])
         harness.client.add_history("bob", [f"chat {i}" for i in range(10)])
-        await type_line(pilot, "open bob")
-        await type_line(pilot, "search pineapple")
+        await type_line(pilot, "/open bob")
+        await type_line(pilot, "/search pineapple")
         screen = pilot.app.screen
         assert isinstance(screen, SearchScreen)
         results = screen.query_one("#search-results", OptionList)
@@ -251,12 +270,12 @@ async def test_search_hit_deep_in_history_shows_what_followed(harness: Harness) 
         harness.client.add_history("bob", [f"before {i}" for i in range(60)])
         harness.client.add_history("bob", ["the pineapple plan"])
         harness.client.add_history("bob", [f"after {i}" for i in range(60)])
-        await type_line(pilot, "search pineapple")
+        await type_line(pilot, "/search pineapple")
         await pilot.press("enter")
         await settle(pilot)
         shown = lines(pilot)
         assert len(shown) == 100 and "pineapple" in shown[49] and "after 49" in shown[-1]
-        assert "`open bob` shows the latest messages" in feedback(pilot)
+        assert "`/open bob` shows the latest messages" in feedback(pilot)
         harness.client.receive("bob", "a new one")
         await settle(pilot)
         assert "a new one" not in lines(pilot)[-1], "no gap hidden in the view"
@@ -267,7 +286,7 @@ async def test_search_without_results(harness: Harness) -> None:
     """An empty result says so instead of showing an empty box."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
-        await type_line(pilot, "search nothinghere")
+        await type_line(pilot, "/search nothinghere")
         assert isinstance(pilot.app.screen, SearchScreen)
         assert "0 results" in str(pilot.app.screen.query_one(".dialog-title").content)
 
@@ -277,7 +296,7 @@ async def test_history_loads_lazily_from_the_last_page(harness: Harness) -> None
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
         harness.client.add_history("bob", [f"message {i}" for i in range(500)])
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         chat = pilot.app.screen.query_one(ChatLog)
         shown = lines(pilot)
         assert len(shown) == 50 and "message 499" in shown[-1]
@@ -289,7 +308,7 @@ async def test_history_loads_lazily_from_the_last_page(harness: Harness) -> None
 
 
 async def test_incoming_message_elsewhere_notifies_with_bell_and_osc(harness: Harness) -> None:
-    """A message for a conversation not in view: toast, bell and an inert OSC 9 notification."""
+    """A message for a conversation not in view: toast, bell, and OSC 9 naming the sender only."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
         harness.client.receive("carol", "psst \x1b]0;pwned\x07 [bold]hi")
@@ -297,9 +316,48 @@ async def test_incoming_message_elsewhere_notifies_with_bell_and_osc(harness: Ha
         assert any("psst" in n.message for n in pilot.app._notifications)
         assert "\x07" in harness.written
         osc = [w for w in harness.written if w.startswith("\x1b]9;")]
-        assert len(osc) == 1 and "pwned" in osc[0]
-        assert osc[0].count("\x1b") == 1 and osc[0].count("\x07") == 1
+        assert osc == ["\x1b]9;securechat: New message from carol\x07"]
         assert "carol (1)" in conversation_list(pilot)
+
+
+async def test_notification_text_is_opt_in_and_inert() -> None:
+    """With notification_text the OSC carries the text, its escapes made visible."""
+    harness = build(TuiConfig(desktop_notifications=True, notification_text=True))
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client.receive("carol", "psst \x1b]0;pwned\x07 [bold]hi")
+        await settle(pilot)
+        osc = [w for w in harness.written if w.startswith("\x1b]9;")]
+        assert len(osc) == 1 and "pwned" in osc[0] and "carol" in osc[0]
+        assert osc[0].count("\x1b") == 1 and osc[0].count("\x07") == 1
+
+
+async def test_inside_tmux_notify_send_is_used_or_the_osc_is_wrapped() -> None:
+    """tmux hides the terminal: notify-send where installed, else OSC in tmux passthrough."""
+    tmux = {"TMUX": "/tmp/tmux-1000/default,1,0", "TERM_PROGRAM": "tmux"}
+    for notify_send in (True, False):
+        harness = build(env=tmux, notify_send=notify_send)
+        async with harness.app.run_test(size=(100, 30)) as pilot:
+            await secured(pilot, harness)
+            harness.client.receive("carol", "-rf <b>x</b>")
+            await settle(pilot)
+        if notify_send:
+            assert harness.spawned == [
+                [
+                    "notify-send",
+                    "--app-name=securechat",
+                    "--",
+                    "securechat",
+                    "New message from carol",
+                ]
+            ]
+            assert not any("\x1b]" in w for w in harness.written)
+        else:
+            assert harness.spawned == []
+            wrapped = [w for w in harness.written if w.startswith("\x1bPtmux;")]
+            assert wrapped == [
+                "\x1bPtmux;\x1b\x1b]777;notify;securechat;New message from carol\x07\x1b\\"
+            ]
 
 
 async def test_notifications_follow_the_config(harness: Harness) -> None:
@@ -330,12 +388,12 @@ async def test_delete_conversation_after_confirmation(harness: Harness) -> None:
     """delete asks first; Cancel keeps everything, confirming deletes it."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
-        await type_line(pilot, "delete bob")
+        await type_line(pilot, "/delete bob")
         assert isinstance(pilot.app.screen, ConfirmScreen)
         await pilot.press("enter")  # Cancel has the focus
         await settle(pilot)
         assert harness.client.deleted == []
-        await type_line(pilot, "delete bob")
+        await type_line(pilot, "/delete bob")
         await pilot.click("#confirm")
         await settle(pilot)
         assert harness.client.deleted == ["bob"]
@@ -346,13 +404,13 @@ async def test_delete_account_needs_the_password(harness: Harness) -> None:
     """A wrong password keeps the account; the right one signs out to the sign-in screen."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
-        await type_line(pilot, "delete-account")
+        await type_line(pilot, "/delete-account")
         assert isinstance(pilot.app.screen, ConfirmScreen)
         pilot.app.screen.query_one("#confirm-password", Input).value = "wrong password"
         await pilot.click("#confirm")
         await settle(pilot)
         assert "not deleted" in feedback(pilot) and not harness.client.account_deleted
-        await type_line(pilot, "delete-account")
+        await type_line(pilot, "/delete-account")
         pilot.app.screen.query_one("#confirm-password", Input).value = PASSWORD
         await pilot.click("#confirm")
         await settle(pilot)
@@ -364,16 +422,16 @@ async def test_reset_typed_in_main_is_masked_and_not_in_history(harness: Harness
     """The password of a typed reset shows as bullets and cannot be recalled with Up."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         line = pilot.app.screen.query_one(CommandInput)
         line.focus()
-        await pilot.press(*"reset alice TOKEN hunter2")
+        await pilot.press(*"/reset alice TOKEN hunter2")
         rendered = "".join(s.text for s in line.render_line(0))
-        assert "hunter2" not in rendered and "reset alice TOKEN •••••••" in rendered
+        assert "hunter2" not in rendered and "/reset alice TOKEN •••••••" in rendered
         await pilot.press("enter")
         await settle(pilot)
         await pilot.press("up")
-        assert line.value == "open bob"
+        assert line.value == "/open bob"
 
 
 async def test_history_and_tab_completion_on_the_input(harness: Harness) -> None:
@@ -386,9 +444,9 @@ async def test_history_and_tab_completion_on_the_input(harness: Harness) -> None
         assert line.value == "sharekey bob"
         line.value = ""
         await pilot.press(*"ta", "tab")
-        assert line.value == "talk "
+        assert line.value == "/talk "
         await pilot.press("b", "tab")
-        assert line.value == "talk bob"
+        assert line.value == "/talk bob"
 
 
 async def test_status_bar_shows_reconnecting(harness: Harness) -> None:
@@ -421,7 +479,7 @@ async def test_quit_command_exits(harness: Harness) -> None:
     """`quit` leaves the app and closes the client."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
-        await type_line(pilot, "quit")
+        await type_line(pilot, "/quit")
     assert harness.client.closed
 
 
@@ -430,7 +488,7 @@ async def test_message_already_in_the_loaded_page_is_not_shown_twice(harness: Ha
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
         harness.client.add_history("bob", ["only once"])
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         stored = harness.client.messages[-1]
         harness.client.events.put_nowait(
             MessageReceived("bob", "only once", stored.record.ts, stored.id)
@@ -508,13 +566,13 @@ async def test_mark_as_verified_shows_a_tick_that_a_key_change_clears(harness: H
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
         assert "bob ✓" not in conversation_list(pilot)
-        await type_line(pilot, "verify bob")
+        await type_line(pilot, "/verify bob")
         assert isinstance(pilot.app.screen, SafetyNumberScreen)
         await pilot.click("#mark-verified")
         await settle(pilot)
         assert "bob ✓" in conversation_list(pilot)
         assert "marked verified" in feedback(pilot)
-        await type_line(pilot, "verify bob")
+        await type_line(pilot, "/verify bob")
         assert "marked bob's key as verified" in str(
             pilot.app.screen.query_one("#verified-note", Static).content
         )
@@ -575,3 +633,110 @@ async def test_a_deleted_contact_is_shown_as_deleted(harness: Harness) -> None:
         assert "account deleted" in listed and "E2E Active" not in listed
         header = str(pilot.app.screen.query_one("#chat-header").content)
         assert "account deleted" in header and "online" not in header
+
+
+async def test_sentences_starting_with_command_words_are_messages(harness: Harness) -> None:
+    """Only `/` lines run commands: "search for it" and "open the door" are sent as written."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        for text in ["search for it", "send my regards", "open the door", "talk to me"]:
+            await type_line(pilot, text)
+        await type_line(pilot, "//shrug")
+        await type_line(pilot, " talk bob")
+        assert harness.client.sent == [
+            ("bob", "search for it"),
+            ("bob", "send my regards"),
+            ("bob", "open the door"),
+            ("bob", "talk to me"),
+            ("bob", "/shrug"),
+            ("bob", "talk bob"),
+        ]
+        assert not isinstance(pilot.app.screen, SearchScreen)
+
+
+async def test_input_says_before_enter_what_a_bare_command_does(harness: Harness) -> None:
+    """A bare `talk bob` is announced as a command; a bare `verify bob` as a message."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        line = pilot.app.screen.query_one(CommandInput)
+        line.focus()
+        await pilot.press(*"talk bob")
+        assert line.border_subtitle == "runs the command; start with a space to send it as text"
+        line.value = ""
+        await pilot.press("space", *"talk bob")
+        assert line.border_subtitle == ""
+        line.value = ""
+        await pilot.press(*"verify bob")
+        assert "start with `/verify` to run the command" in line.border_subtitle
+        await pilot.press("enter")
+        await settle(pilot)
+        assert harness.client.sent[-1] == ("bob", "verify bob")
+
+
+async def test_help_lists_the_slash_and_the_bare_forms(harness: Harness) -> None:
+    """The help page names `/talk <user>` and the bare `talk <user>` that still works."""
+    async with harness.app.run_test(size=(100, 60)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "/help")
+        assert isinstance(pilot.app.screen, HelpScreen)
+        console = Console(width=100, record=True, file=io.StringIO())
+        for static in pilot.app.screen.query(Static):
+            console.print(static.content)
+        shown = console.export_text()
+        assert "/talk <user>" in shown and "or talk <user>" in shown
+        assert "/verify <user>" in shown and "or verify" not in shown
+
+
+async def test_narrow_terminal_collapses_the_sidebar_and_ctrl_b_toggles_it(
+    harness: Harness,
+) -> None:
+    """At 60x20 the chat gets the whole width; Ctrl+B brings the 32-column list back."""
+    async with harness.app.run_test(size=(60, 20)) as pilot:
+        await sign_in(pilot)
+        listing = pilot.app.screen.query_one("#conversations")
+        chat = pilot.app.screen.query_one("#chat-pane")
+        assert not listing.display and chat.size.width == 60
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert listing.display and listing.outer_size.width == 32
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert not listing.display
+        await pilot.press("f2")
+        await pilot.pause()
+        assert listing.display and listing.has_focus
+        await pilot.resize_terminal(120, 30)
+        await pilot.pause()
+        assert listing.display and chat.size.width == 120 - 32
+
+
+async def test_settings_changed_in_the_app_are_saved(tmp_path: Path) -> None:
+    """The palette's bell switch and a theme change land in config.toml and load back."""
+    path = tmp_path / "config.toml"
+    path.write_text("# my settings\n[tui]\nbell = true\n")
+    harness = build(config=load_config(tmp_path, {}), config_path=path)
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Bell: turn off")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert harness.app.config.bell is False
+        pilot.app.theme = "nord"
+        await settle(pilot)
+    assert path.read_text().startswith("# my settings\n[tui]\nbell = false\n")
+    assert load_config(tmp_path, {}) == TuiConfig(bell=False, theme="nord")
+
+
+async def test_keymap_from_config_moves_a_binding() -> None:
+    """`[keymap] help = "f5"` opens help on F5, and F1 no longer does."""
+    harness = build(config=TuiConfig(keymap=(("help", "f5"),)))
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, MainScreen)
+        await pilot.press("f5")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, HelpScreen)

@@ -27,7 +27,7 @@ async def test_hostile_messages_render_as_text(harness: Harness) -> None:
     """
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         for text in HOSTILE:
             harness.client.receive("bob", text)
         await settle(pilot)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from textual.widgets import Button, Checkbox, Input, Static
 
 from securechat.tui.screens.confirm import ConfirmScreen
@@ -9,7 +12,7 @@ from securechat.tui.screens.main import MainScreen
 from securechat.tui.screens.recovery import RecoveryCodeScreen
 from securechat.tui.screens.reset import ResetPasswordScreen
 from securechat.tui.screens.signin import SignInScreen
-from tests.tui.conftest import PASSWORD, Harness, settle, sign_in, wait_for_screen
+from tests.tui.conftest import PASSWORD, SERVER, Harness, build, settle, sign_in, wait_for_screen
 from tests.tui.fakes import NEW_RECOVERY_CODE, OPERATOR_TOKEN, RECOVERY_CODE
 
 
@@ -188,3 +191,85 @@ async def test_the_previous_password_field_stays_hidden_for_a_plain_wrong_passwo
         await sign_in(pilot, "alice", "wrong password here")
         assert "does not unlock this vault" in status(pilot)
         assert not pilot.app.screen.query_one("#previous", Input).display
+
+
+def rules(pilot) -> str:  # type: ignore[no-untyped-def]
+    return str(pilot.app.screen.query_one("#password-rules", Static).content)
+
+
+async def test_password_rules_are_shown_first_and_checked_as_typed(harness: Harness) -> None:
+    """The rules show before typing; each gets a ✓ or ✗ as the password changes."""
+    async with harness.app.run_test(size=(100, 40)) as pilot:
+        shown = rules(pilot)
+        assert "at least 10 characters" in shown and "username" in shown
+        assert "common password" in shown and "✓" not in shown and "✗" not in shown
+        pilot.app.screen.query_one("#username", Input).value = "dave"
+        password = pilot.app.screen.query_one("#password", Input)
+        password.focus()
+        await pilot.press(*"dave")
+        await pilot.pause()
+        assert "✗ at least 10" in rules(pilot) and "✗ not containing" in rules(pilot)
+        await pilot.press(*"-was-here")
+        await pilot.pause()
+        assert "✓ at least 10" in rules(pilot) and "✗ not containing" in rules(pilot)
+        await pilot.click("#register")
+        await settle(pilot)
+        assert "must not contain the username" in status(pilot)
+        assert harness.clients == []
+        password.value = "password1234"
+        await pilot.pause()
+        assert "✗ not a common password" in rules(pilot)
+        password.value = PASSWORD
+        await pilot.pause()
+        assert rules(pilot).count("✓") == 3
+
+
+async def test_recovery_checkbox_shows_a_tick_and_enter_goes_on(harness: Harness) -> None:
+    """The box reads blank, then ✓, without colour; Enter ticks it and Enter continues."""
+    async with harness.app.run_test(size=(100, 40)) as pilot:
+        pilot.app.screen.query_one("#username", Input).value = "dave"
+        pilot.app.screen.query_one("#password", Input).value = PASSWORD
+        await pilot.click("#register")
+        await wait_for_screen(pilot, RecoveryCodeScreen)
+        box = pilot.app.screen.query_one("#saved", Checkbox)
+        assert "✓" not in box.render().plain
+        await pilot.press("enter")
+        assert box.value and "✓" in box.render().plain
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, MainScreen)
+
+
+async def test_last_username_is_remembered_per_relay(tmp_path: Path) -> None:
+    """After signing in, the next start fills in that username for that relay only."""
+    state = tmp_path / "tui-state.json"
+    first = build(state_path=state)
+    async with first.app.run_test(size=(100, 40)) as pilot:
+        await sign_in(pilot, user="bob")
+        assert isinstance(pilot.app.screen, MainScreen)
+    second = build(state_path=state)
+    async with second.app.run_test(size=(100, 40)) as pilot:
+        username = pilot.app.screen.query_one("#username", Input)
+        assert username.value == "bob"
+        assert pilot.app.focused is pilot.app.screen.query_one("#password", Input)
+        pilot.app.screen.query_one("#server", Input).value = "ws://elsewhere.test:1"
+        await pilot.pause()
+        assert username.value == ""
+        pilot.app.screen.query_one("#server", Input).value = SERVER
+        await pilot.pause()
+        assert username.value == "bob"
+    given = build(state_path=state, user="carol")
+    async with given.app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        assert pilot.app.screen.query_one("#username", Input).value == "carol"
+
+
+async def test_a_damaged_state_file_is_ignored(tmp_path: Path) -> None:
+    """Garbage, or a username that breaks the rules, leaves the form empty and no crash."""
+    state = tmp_path / "tui-state.json"
+    bad_name = json.dumps({"version": 1, "last_users": {SERVER: "../../x"}})
+    for content in ["{not json", "[]", bad_name]:
+        state.write_text(content)
+        harness = build(state_path=state)
+        async with harness.app.run_test(size=(100, 40)) as pilot:
+            assert pilot.app.screen.query_one("#username", Input).value == ""

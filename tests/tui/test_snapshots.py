@@ -25,7 +25,7 @@ def test_active_conversation(snap_compare) -> None:  # type: ignore[no-untyped-d
         harness.client.add_history(
             "bob", ["hi alice", "hi bob, this is encrypted", "[bold]not bold[/bold] \x1b[2J stays"]
         )
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         harness.client.activate("bob")
         await settle(pilot)
         await type_line(pilot, "on my way")
@@ -42,7 +42,7 @@ def test_key_change_warning(snap_compare) -> None:  # type: ignore[no-untyped-de
     async def run_before(pilot: Pilot[None]) -> None:
         await sign_in(pilot)
         harness.client.add_history("bob", ["hi alice", "hi bob"])
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         harness.client.activate("bob")
         await settle(pilot)
         harness.client.change_key("bob")
@@ -61,7 +61,7 @@ def test_search_results(snap_compare) -> None:  # type: ignore[no-untyped-def]
         await sign_in(pilot)
         harness.client.add_history("bob", ["the train leaves at noon", "which train?"])
         harness.client.add_history("carol", ["I missed the train again, a long story about it"])
-        await type_line(pilot, "search train")
+        await type_line(pilot, "/search train")
         await steady_cursor(pilot)
 
     assert snap_compare(harness.app, run_before=run_before, terminal_size=SIZE)
@@ -74,7 +74,7 @@ def test_file_and_flagged_links(snap_compare) -> None:  # type: ignore[no-untype
     async def run_before(pilot: Pilot[None]) -> None:
         await sign_in(pilot)
         harness.client.add_history("bob", ["hi alice", "hi bob, send me the report"])
-        await type_line(pilot, "open bob")
+        await type_line(pilot, "/open bob")
         harness.client.activate("bob")
         await settle(pilot)
         harness.client.ratings["http://paypal.com@evil.example/login"] = Rating.MALICIOUS

@@ -31,7 +31,7 @@ from securechat.client.events import Event, TransferProgress
 from securechat.client.render import describe
 from securechat.crypto.errors import WrongPassword
 from securechat.daemon import main as daemon_main
-from securechat.errors import ConfigError, ConnectionLost, SecureChatError, VaultBehind
+from securechat.errors import ConfigError, ConnectionLost, SecureChatError, VaultBehind, explain
 from securechat.scanner.report import format_verdict
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_LOCKED = 0, 1, 2, 3, 4
@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pin", default=None, help="SHA-256 of the relay's TLS certificate")
     parser.add_argument(
         "--password-file", default=None, help="read the password from this file's first line"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="add the relay's error code to error messages"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
@@ -149,11 +152,13 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def _fail(args: argparse.Namespace, exc: Exception, code: int) -> int:
-    """The reason on stderr; with --json as `{"error": {"message", "exit_code"}}`."""
+    """The sentence on stderr (`--debug` adds the relay's code); with --json a JSON line
+    `{"error": {"message", "code", "exit_code"}}` that keeps the code for scripts."""
     if args.json:
-        print(json.dumps({"error": {"message": str(exc), "exit_code": code}}), file=sys.stderr)
+        error = {"message": str(exc), "code": getattr(exc, "code", ""), "exit_code": code}
+        print(json.dumps({"error": error}), file=sys.stderr)
     else:
-        print(f"securechat-cli: {exc}", file=sys.stderr)
+        print(f"securechat-cli: {explain(exc, args.debug)}", file=sys.stderr)
     return code
 
 

@@ -1244,6 +1244,17 @@ class ChatClient:
         vault.put(_saved(blob_id), str(path).encode())
         return path
 
+    def saved_file(self, blob_id: str) -> Path | None:
+        """Where a received file was saved, in this run or an earlier one, if it is still there.
+
+        Lets the chat show a download's location again after a restart.
+        """
+        saved = self._need_vault().get(_saved(blob_id))
+        if saved is None:
+            return None
+        path = Path(saved.decode(errors="replace"))
+        return path if path.is_file() else None
+
     def _progress(self, blob_id: str, direction: str) -> transfers.Progress:
         def report(done: int, total: int) -> None:
             self._emit(TransferProgress(blob_id, done, total, direction))

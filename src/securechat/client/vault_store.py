@@ -6,10 +6,17 @@ whose every value column is a record sealed with `RecordCipher`, bound to
 its table and row so rows cannot be swapped. Lookup columns hold keyed
 blind indexes (HMAC under a vault subkey), never names or words.
 
-History search: each message's distinct words are stored as blind indexes
-in `terms`; a query intersects the rows of its words, then decrypts only
-those candidates to confirm the match. Someone holding the file without the
-key sees how many messages share a (unknown) word, and nothing readable.
+History search: each message's distinct words, and their prefixes of three
+or more characters (crypto.search_tokens), are stored as blind indexes in
+`terms`; a query intersects the rows of its words, then decrypts only those
+candidates to confirm the match, so `pineapple` finds "pineapple42". Someone
+holding the file without the key sees how many messages share an (unknown)
+word or prefix, and nothing readable.
+
+Messages stored before prefixes were indexed have only their whole words'
+tags, in the same table under the same labels: they are found by whole words,
+and by prefix only once re-stored. Nothing is re-indexed on unlock, so an old
+vault opens as fast as before and an older client still reads a newer vault.
 """
 
 from __future__ import annotations
@@ -28,13 +35,20 @@ from pathlib import Path
 import msgspec
 
 from securechat.client.relay_client import OutboxItem
-from securechat.crypto.vault import RecordCipher, VaultHeader
+from securechat.crypto.vault import (
+    MAX_TOKEN_LENGTH,
+    MIN_PREFIX,
+    RecordCipher,
+    VaultHeader,
+    search_tokens,
+)
 from securechat.errors import StorageFullError, StoreError
 
 HEADER_FILE = "vault.header"
 DATABASE_FILE = "vault.sqlite3"
 _SCHEMA_VERSION = 1
-_MAX_TERMS_PER_MESSAGE = 256
+_MAX_TERMS_PER_MESSAGE = 4096
+"""Tokens indexed per message: a word gives at most 31 (itself and its prefixes)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (name BLOB PRIMARY KEY, value BLOB NOT NULL);
@@ -113,8 +127,22 @@ _decode_unconfirmed = msgspec.msgpack.Decoder(Unconfirmed).decode
 
 
 def words(text: str) -> set[str]:
-    """The whole words a message is found by: NFKC, case-folded."""
+    """The whole words of a text as search sees them: NFKC, case-folded."""
     return set(re.findall(r"\w+", unicodedata.normalize("NFKC", text).casefold()))
+
+
+def matches(query: str, text: str) -> bool:
+    """Whether every word of `query` starts a word of `text` (a short one must be whole).
+
+    The same rule the index answers, checked on the decrypted text: a tag hit
+    is only a candidate, since tags are truncated and long words cut.
+    """
+    wanted = words(query)
+    have = words(text)
+    return bool(wanted) and all(
+        any(word.startswith(w) for word in have) if len(w) >= MIN_PREFIX else w in have
+        for w in wanted
+    )
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -408,7 +436,7 @@ class Vault:
             "UPDATE messages SET record = ? WHERE id = ?",
             (self.cipher.seal("message", str(message_id).encode(), _encode(record)), message_id),
         )
-        terms = list(words(record.text))[:_MAX_TERMS_PER_MESSAGE]
+        terms = sorted(search_tokens(record.text))[:_MAX_TERMS_PER_MESSAGE]
         db.executemany(
             "INSERT INTO terms VALUES (?, ?)",
             [(self._tag("term", term), message_id) for term in terms],
@@ -484,8 +512,8 @@ class Vault:
         return self._open_message(row[0], row[1]) if row else None
 
     def search(self, query: str, limit: int = 50) -> list[StoredMessage]:
-        """Messages containing every word of `query`, newest first."""
-        wanted = words(query)
+        """Messages with a word starting with each word of `query`, newest first."""
+        wanted = {w[:MAX_TOKEN_LENGTH] for w in words(query)}
         if not wanted:
             return []
         tags = [self._tag("term", w) for w in wanted]
@@ -499,7 +527,7 @@ class Vault:
         found: list[StoredMessage] = []
         for (message_id,) in rows:
             message = self.message(message_id)
-            if message and wanted <= words(message.record.text):
+            if message and matches(query, message.record.text):
                 found.append(message)
                 if len(found) == limit:
                     break

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from securechat.errors import ProtocolError
 from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import OPERATOR_TOKEN_PREFIX, USERNAME_PATTERN
-from securechat.server.passwords import PasswordHasher, password_problem, same_hash, token_hash
+from securechat.protocol.passwords import password_problem
+from securechat.server.passwords import PasswordHasher, same_hash, token_hash
 from securechat.server.ratelimit import Backoff, FailureLimiter
 from securechat.server.store import Account, SessionRecord, Store
 from securechat.server.store_limits import StoreFailureLimiter

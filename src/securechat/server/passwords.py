@@ -1,4 +1,4 @@
-"""Password policy and hashing: bcrypt, always off the event loop.
+"""Password hashing: bcrypt, always off the event loop (the rules are protocol.passwords).
 
 bcrypt at cost 12 takes about a quarter of a second of CPU; run on the loop
 it would freeze every conversation on the relay. `PasswordHasher` runs it in
@@ -12,34 +12,8 @@ import asyncio
 import hashlib
 import hmac
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
-from importlib import resources
 
 import bcrypt
-
-from securechat.protocol.limits import MIN_PASSWORD_CHARS
-
-
-@lru_cache(maxsize=1)
-def _common_passwords() -> frozenset[str]:
-    text = resources.files("securechat.server").joinpath("common_passwords.txt").read_text()
-    return frozenset(
-        line.strip().lower() for line in text.splitlines() if line and not line.startswith("#")
-    )
-
-
-def password_problem(password: str, username: str) -> str | None:
-    """Why `password` is refused, or None when it is acceptable."""
-    if len(password) < MIN_PASSWORD_CHARS:
-        return f"choose a password of at least {MIN_PASSWORD_CHARS} characters"
-    lowered = password.lower()
-    if lowered in _common_passwords():
-        return "that password is on the list of commonly used passwords; choose another"
-    if len(set(password)) < 4:
-        return "that password repeats too few characters; choose another"
-    if username and username.lower() in lowered:
-        return "the password must not contain the username"
-    return None
 
 
 class PasswordHasher:

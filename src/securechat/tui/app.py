@@ -8,30 +8,54 @@ and a terminal writer, so nothing depends on the wall clock or a real terminal.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.theme import Theme
 
 from securechat.client.core import ChatClient, reset_token_kind
-from securechat.errors import SecureChatError
+from securechat.errors import ConfigError, SecureChatError, explain
 from securechat.tui.commands import Reset
-from securechat.tui.config import TuiConfig
+from securechat.tui.config import TuiConfig, save_setting
 from securechat.tui.messages import SignedIn, SignedOut
-from securechat.tui.notify import desktop_sequence
+from securechat.tui.notify import (
+    NOTIFY_SEND,
+    channel,
+    desktop_sequence,
+    notification,
+    notify_send_argv,
+)
 from securechat.tui.safe_text import one_line
 from securechat.tui.screens.confirm import ConfirmScreen
 from securechat.tui.screens.main import MainScreen
 from securechat.tui.screens.recovery import RecoveryCodeScreen
 from securechat.tui.screens.signin import SignInScreen
+from securechat.tui.state import LastUsers
 
 ClientFactory = Callable[[str], ChatClient]
 TimeFormat = Callable[[float], str]
+
+
+def run_detached(argv: list[str]) -> None:
+    """Starts a helper (notify-send) without waiting for it or letting it touch the screen."""
+    try:
+        subprocess.Popen(  # noqa: S603 (a fixed argument list, no shell)
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError:
+        return
 
 
 def local_time(ts: float) -> str:
@@ -42,7 +66,9 @@ def local_time(ts: float) -> str:
 class SecureChatApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "securechat"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="quit")
+    ]
 
     def __init__(
         self,
@@ -54,8 +80,14 @@ class SecureChatApp(App[None]):
         clock: Callable[[], float] = time.time,
         terminal_write: Callable[[str], None] | None = None,
         env: Mapping[str, str] | None = None,
+        debug: bool = False,
+        last_users: LastUsers | None = None,
+        config_path: Path | None = None,
+        spawn: Callable[[list[str]], None] = run_detached,
+        which: Callable[[str], str | None] = shutil.which,
     ) -> None:
         super().__init__()
+        self.show_error_codes = debug
         self.clock = clock
         self.config = config
         self.client_factory = client_factory
@@ -65,13 +97,38 @@ class SecureChatApp(App[None]):
         self.time_format = time_format
         self._terminal_write = terminal_write
         self._env = os.environ if env is None else env
+        self.last_users = last_users or LastUsers(None)
+        self.config_path = config_path
+        self._spawn = spawn
+        self._which = which
 
     def on_mount(self) -> None:
         if self.config.theme in self.available_themes:
             self.theme = self.config.theme
         else:
             self.notify(f"unknown theme {self.config.theme!r}; Ctrl+P lists the themes")
-        self.push_screen(SignInScreen(self.config.server, self.initial_user))
+        self.set_keymap(dict(self.config.keymap))
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        server = self.config.server
+        self.push_screen(SignInScreen(server, self.initial_user or self.last_users.get(server)))
+
+    def _theme_changed(self, theme: Theme) -> None:
+        if theme.name != self.config.theme:
+            self.change_setting("theme", theme.name)
+
+    def change_setting(self, key: str, value: bool | str) -> None:
+        """Applies a setting now and keeps it in config.toml for the next start."""
+        changes: dict[str, Any] = {key: value}
+        self.config = replace(self.config, **changes)
+        if self.config_path is None:
+            return
+        try:
+            save_setting(self.config_path, key, value)
+        except ConfigError as exc:
+            self.notify(f"{key} is changed for now but not saved: {exc}", severity="warning")
+            return
+        shown = ("on" if value else "off") if isinstance(value, bool) else value
+        self.notify(f"{key.replace('_', ' ')}: {shown} (saved to {self.config_path.name})")
 
     async def on_unmount(self) -> None:
         if self.client is not None:
@@ -89,6 +146,7 @@ class SecureChatApp(App[None]):
     def _signed_in(self, message: SignedIn) -> None:
         assert self.client is not None
         self.signed_in_as = message.username
+        self.last_users.remember(self.client.server_url, message.username)
         self.switch_screen(
             MainScreen(self.client, self.client.server_url, brands=self.config.brands)
         )
@@ -100,7 +158,7 @@ class SecureChatApp(App[None]):
         if self.client is not None:
             await self.client.close()
             self.client = None
-        await self.switch_screen(SignInScreen(server))
+        await self.switch_screen(SignInScreen(server, self.last_users.get(server)))
         self.notify(message.reason)
 
     @work(exclusive=True, group="reset")
@@ -129,7 +187,7 @@ class SecureChatApp(App[None]):
                 await client.connect()
             new_code = await client.reset_password(user, command.token, command.new_password)
         except SecureChatError as exc:
-            self.notify(f"password not reset: {exc}", severity="error", timeout=10)
+            self.notify(f"password not reset: {self.explain(exc)}", severity="error", timeout=10)
             return
         finally:
             if own is None:
@@ -171,13 +229,21 @@ class SecureChatApp(App[None]):
         )
         return answer is not None
 
+    def explain(self, exc: BaseException) -> str:
+        """An error as a sentence; `--debug` adds the relay's code for bug reports."""
+        return explain(exc, self.show_error_codes)
+
     def alert_incoming(self, peer: str, text: str) -> None:
         """A message for a conversation not in view: toast, bell, desktop notification."""
         self.notify(one_line(text), title=f"message from {peer}")
         if self.config.bell:
             self._write("\x07")
         if self.config.desktop_notifications:
-            self._write(desktop_sequence(f"securechat: {peer}", text, self._env))
+            note = notification(peer, text, self.config.notification_text)
+            if channel(self._env, self._which(NOTIFY_SEND) is not None) == "notify-send":
+                self._spawn(notify_send_argv(note))
+            else:
+                self._write(desktop_sequence(note, self._env))
 
     def _write(self, data: str) -> None:
         """Raw bytes to the terminal; tests pass a writer that records them."""
@@ -199,8 +265,17 @@ def make_app(
     clock: Callable[[], float] = time.time,
     terminal_write: Callable[[str], None] | None = None,
     env: Mapping[str, str] | None = None,
+    debug: bool = False,
+    state_path: Path | None = None,
+    config_path: Path | None = None,
+    spawn: Callable[[list[str]], None] = run_detached,
+    which: Callable[[str], str | None] = shutil.which,
 ) -> SecureChatApp:
-    """The one way to build the app; `server` overrides the configured relay address."""
+    """The one way to build the app; `server` overrides the configured relay address.
+
+    `state_path` is where the last username per relay is kept, `config_path` the
+    config.toml that settings changed in the app are saved to; None keeps nothing.
+    """
     config = config or TuiConfig()
     if server:
         config = replace(config, server=server)
@@ -216,4 +291,9 @@ def make_app(
         clock=clock,
         terminal_write=terminal_write,
         env=env,
+        debug=debug,
+        last_users=LastUsers(state_path),
+        config_path=config_path,
+        spawn=spawn,
+        which=which,
     )

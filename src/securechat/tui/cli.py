@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from securechat import __version__
+from securechat import __version__, paths
 from securechat.errors import ConfigError
 from securechat.tui.app import make_app
-from securechat.tui.config import load_config
+from securechat.tui.config import CONFIG_FILE, load_config
+from securechat.tui.state import STATE_FILE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--desktop-notifications",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="desktop notifications through OSC 9 / OSC 777",
+        help="desktop notifications through OSC 9 / OSC 777, or notify-send",
+    )
+    parser.add_argument(
+        "--notification-text",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show the message text in desktop notifications, not only the sender",
     )
     parser.add_argument(
         "--full-link-checks",
@@ -39,24 +45,37 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="check links with VirusTotal/OTX through the relay (sends the URLs there)",
     )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the relay's error codes after error messages"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    config_dir = paths.config_dir(args.config_dir)
     try:
         config = load_config(
-            Path(args.config_dir) if args.config_dir else None,
+            config_dir,
             server=args.server,
             theme=args.theme,
             bell=args.bell,
             desktop_notifications=args.desktop_notifications,
+            notification_text=args.notification_text,
             full_link_checks=args.full_link_checks,
         )
     except ConfigError as exc:
         print(f"securechat-tui: {exc}", file=sys.stderr)
         return 2
-    app = make_app(data_dir=args.data_dir, user=args.user, pin_sha256=args.pin, config=config)
+    app = make_app(
+        data_dir=args.data_dir,
+        user=args.user,
+        pin_sha256=args.pin,
+        config=config,
+        debug=args.debug,
+        state_path=paths.data_dir(args.data_dir) / STATE_FILE,
+        config_path=config_dir / CONFIG_FILE,
+    )
     app.run()
     return 0
 

@@ -1,12 +1,17 @@
 """What the input line means: text in, a `Command` or a `ParseError` out.
 
-Pure and Textual-free, so every rule (which words are commands, how many
+Pure and Textual-free, so every rule (which lines are commands, how many
 arguments each takes, what to say when they are wrong, how to complete and
-mask them) is tested on its own. Text that does not start with a command
-word is a `Message` for the open conversation; a leading backslash sends a
-message that would otherwise read as a command (`\\help me`), and a leading
-slash marks a command explicitly (`/talk bob`), so `/tlak` is an error rather
-than a message.
+mask them) is tested on its own.
+
+Commands start with `/` (`/talk bob`), as in every terminal chat client, so
+a sentence that happens to start with a command word ("search for it") is a
+message. The three commands of the first release keep working without the
+slash, but only when the whole line has their exact shape (`talk <user>`,
+`sharekey <user>`, `reset <user> <token> <password>`), and `hint` says so
+before Enter. A leading space sends any line as text, and `//` sends a line
+that starts with `/`. With a slash, an unknown word is an error rather than
+a message, so `/tlak` is never sent to anyone.
 
 Path completion for `send` is the one place that reads the file system; it
 takes the directory lister as an argument so tests can give it a fake one.
@@ -26,6 +31,12 @@ _USERNAME = re.compile(USERNAME_PATTERN)
 FILE_LINK = "securechat://file/"
 """How a received file is shown in the chat; `download` accepts the link as typed."""
 _FILE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_RESET_TOKEN = re.compile(r"^(op-\S{8,}|(?:[0-9A-Za-z]-?){23}[0-9A-Za-z])$")
+"""An operator token or a recovery code (24 characters, dashes optional): a bare
+`reset` line runs only with one, so "reset my password please" stays a message."""
+BARE_COMMANDS = ("sharekey", "talk", "reset")
+"""The commands that also run without the slash, when the line has exactly their shape."""
+BARE_HINT = "runs the command; start with a space to send it as text"
 
 
 class ParseError(ValueError):
@@ -157,8 +168,13 @@ class Spec:
     @property
     def usage(self) -> str:
         return " ".join(
-            [self.name, *(f"[{f}]" for f in self.flags), *(f"<{a}>" for a in self.args)]
+            [f"/{self.name}", *(f"[{f}]" for f in self.flags), *(f"<{a}>" for a in self.args)]
         )
+
+    @property
+    def bare_usage(self) -> str | None:
+        """The form without the slash, for the commands that keep one."""
+        return self.usage.removeprefix("/") if self.name in BARE_COMMANDS else None
 
 
 SPECS: dict[str, Spec] = {
@@ -199,23 +215,68 @@ def parse(text: str) -> Command:
     """Turns one submitted line into a command; raises ParseError with a usable sentence."""
     stripped = text.strip()
     if not stripped:
-        raise ParseError("type a message, or `help` for the commands")
-    if stripped.startswith("\\"):
-        return Message(text.strip()[1:])
-    explicit = stripped.startswith("/")
-    word, _, rest = stripped.removeprefix("/").partition(" ")
+        raise ParseError("type a message, or `/help` for the commands")
+    if text[0].isspace() or stripped.startswith("//"):
+        return Message(stripped.removeprefix("/") if stripped.startswith("//") else stripped)
+    if stripped.startswith("/"):
+        return _command(stripped[1:])
+    if is_bare_command(stripped):
+        return _command(stripped)
+    return Message(stripped)
+
+
+def is_bare_command(text: str) -> bool:
+    """A line without the slash that still runs: one of `BARE_COMMANDS` in exactly its shape."""
+    if text[:1].isspace():
+        return False
+    words = text.split()
+    if not words or words[0] not in BARE_COMMANDS:
+        return False
+    if words[0] == "reset":
+        return (
+            len(words) >= 4
+            and _USERNAME.match(words[1]) is not None
+            and _RESET_TOKEN.match(words[2]) is not None
+        )
+    return len(words) == 2 and _USERNAME.match(words[1]) is not None
+
+
+def hint(text: str) -> str | None:
+    """What Enter will do with `text`, said before it is pressed, when that may surprise.
+
+    A bare command runs (the user may have meant a sentence); a line that would
+    be a command with a slash is sent as a message (the user may have meant the
+    command); a slash command shows its usage while it is typed.
+    """
+    stripped = text.strip()
+    if not stripped or text[0].isspace() or stripped.startswith("//"):
+        return None
+    if stripped.startswith("/"):
+        spec = SPECS.get(stripped[1:].split(" ", 1)[0].lower())
+        return f"{spec.usage} — {spec.summary}" if spec is not None else None
+    if is_bare_command(stripped):
+        return BARE_HINT
+    try:
+        _command(stripped)
+    except ParseError:
+        return None
+    # Names the command, not the line: it may hold a password (`reset … <password>`).
+    return f"sent as a message; start with `/{stripped.split()[0].lower()}` to run the command"
+
+
+def _command(line: str) -> Command:
+    """The command on a line whose slash, if any, is already gone."""
+    word, _, rest = line.partition(" ")
     name = word.lower()
     spec = SPECS.get(name)
     if spec is None:
-        if explicit:
-            raise ParseError(f"unknown command `{word}`.{_did_you_mean(name)} Type `help`.")
-        return Message(text.strip())
+        raise ParseError(f"unknown command `/{word}`.{_did_you_mean(name)} Type `/help`.")
     args = _split(spec, rest.strip())
     flags: set[str] = set()
     while spec.flags and args and args[0].startswith("--"):
         flag = args.pop(0).lower()
         if flag not in spec.flags:
-            raise ParseError(f"`{name}` has no option `{flag}`. Usage: {spec.usage}")
+            raise ParseError(f"`/{name}` has no option `{flag}`. Usage: {spec.usage}")
         flags.add(flag)
     if len(args) != len(spec.args):
         raise ParseError(_arity_message(spec, len(args)))
@@ -238,7 +299,7 @@ def _split(spec: Spec, rest: str) -> list[str]:
 
 def _arity_message(spec: Spec, given: int) -> str:
     if not spec.args:
-        return f"`{spec.name}` takes no arguments. Start with `\\` to send it as a message."
+        return f"`/{spec.name}` takes no arguments. Start with a space to send it as text."
     missing = spec.args[given:] if given < len(spec.args) else ()
     if missing:
         what = "missing " + ", ".join(f"<{m}>" for m in missing)
@@ -249,7 +310,7 @@ def _arity_message(spec: Spec, given: int) -> str:
 
 def _did_you_mean(word: str) -> str:
     close = difflib.get_close_matches(word, SPECS, n=1, cutoff=0.6)
-    return f" Did you mean `{close[0]}`?" if close else ""
+    return f" Did you mean `/{close[0]}`?" if close else ""
 
 
 def suggest(word: str) -> str | None:
@@ -308,7 +369,7 @@ def _download(arg: str) -> Download:
     if not _FILE_ID.match(file_id):
         raise ParseError(
             f"`{arg}` is not a file number or id: type the number shown next to the file, "
-            "like `download 1`"
+            "like `/download 1`"
         )
     return Download(file_id=file_id)
 
@@ -320,10 +381,14 @@ def secret_span(text: str) -> tuple[int, int] | None:
     """Where the password of a `reset` line sits, so the input can mask it as it is typed.
 
     Everything from the start of the third argument to the end of the line is
-    secret: a password may contain spaces, and masking too much is harmless.
+    secret: a password may contain spaces, and masking too much is harmless. A
+    line sent as text (leading space, a bare `reset` without a token) is shown
+    as it will be sent.
     """
-    match = re.match(r"^\s*/?reset\s+\S+\s+\S+\s", text, re.IGNORECASE)
+    match = re.match(r"^(/?)reset\s+\S+\s+(\S+)\s", text, re.IGNORECASE)
     if match is None:
+        return None
+    if not match.group(1) and not (text.startswith("reset") and _RESET_TOKEN.match(match[2])):
         return None
     return match.end(), len(text)
 
@@ -351,9 +416,8 @@ PathLister = Callable[[str], list[str]]
 def complete(text: str, usernames: list[str], list_paths: PathLister | None = None) -> list[str]:
     """Whole-line completions for `text`: command words, usernames, and paths for `send`."""
     if " " not in text.lstrip():
-        slash = "/" if text.lstrip().startswith("/") else ""
         word = text.strip().removeprefix("/").lower()
-        return [f"{slash}{name} " for name in SPECS if name.startswith(word) and word != name]
+        return [f"/{name} " for name in SPECS if name.startswith(word) and word != name]
     head, _, partial = text.rpartition(" ")
     words = head.split()
     name = words[0].removeprefix("/").lower() if words else ""

@@ -14,10 +14,8 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.markup import escape
 
-from securechat.tui import commands
-
 if TYPE_CHECKING:
-    from securechat.tui.screens.main import MainScreen
+    from securechat.tui.screens.main import MainScreen, PaletteTarget
 
 
 class SecureChatCommands(Provider):
@@ -44,8 +42,10 @@ class SecureChatCommands(Provider):
                 yield Hit(score, matcher.highlight(escape(title)), action, text=title, help=help)
 
 
-def _action(screen: MainScreen, target: commands.Command | str) -> Callable[[], None]:
+def _action(screen: MainScreen, target: PaletteTarget) -> Callable[[], None]:
     """A text target is a command needing an argument: put it on the input line."""
     if isinstance(target, str):
         return partial(screen.prefill, target)
+    if callable(target):
+        return target
     return partial(screen.run_command, target)

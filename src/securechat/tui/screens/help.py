@@ -12,13 +12,14 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from securechat.tui.commands import SPECS
+from securechat.tui.commands import BARE_HINT, SPECS
 
 KEYS = [
     ("Enter", "send the line (message or command)"),
     ("Tab", "complete a command or username"),
     ("Up / Down", "previous / next line typed"),
-    ("F2", "focus the conversation list"),
+    ("F2", "focus the conversation list (shows it when collapsed)"),
+    ("Ctrl+B", "show or hide the conversation list (hidden below 90 columns)"),
     ("F3", "select the newest received file; Up/Down move, Enter (or a click) saves it"),
     ("Click a link", "show what the link check said about it"),
     ("Esc", "back to the input line"),
@@ -36,7 +37,10 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         commands = Table.grid(padding=(0, 2))
         for spec in SPECS.values():
-            commands.add_row(Text(spec.usage, style="bold"), Text(spec.summary))
+            usage = Text(spec.usage, style="bold")
+            if spec.bare_usage:
+                usage.append(f"\nor {spec.bare_usage}", style="")
+            commands.add_row(usage, Text(spec.summary))
         keys = Table.grid(padding=(0, 2))
         for key, what in KEYS:
             keys.add_row(Text(key, style="bold"), Text(what))
@@ -45,16 +49,19 @@ class HelpScreen(ModalScreen[None]):
             with VerticalScroll():
                 yield Static(
                     Text(
-                        "Anything else you type is a message to the open conversation, "
-                        "encrypted end to end; it is never sent without a session. "
-                        "Start a line with \\ to send text that begins with a command word."
+                        "Commands start with /. Anything else you type is a message to the "
+                        "open conversation, encrypted end to end; it is never sent without a "
+                        "session. `sharekey <user>`, `talk <user>` and `reset <user> <token> "
+                        "<new_password>` also work without the slash when the line has exactly "
+                        f"that shape; the input line then says it {BARE_HINT}. A leading space "
+                        "or // sends a line as text (`//shrug` sends /shrug)."
                     )
                 )
                 yield Static(
                     Text(
                         "\nLinks carry a badge: [✓ safe], [? unknown], [⚠ suspicious] or a red "
                         "⚠ MALICIOUS, which is also shown defanged (hxxp, [.]). The automatic "
-                        "check sends only hash prefixes to the relay; `scan --full <url>` "
+                        "check sends only hash prefixes to the relay; `/scan --full <url>` "
                         "sends the link to the relay and to VirusTotal and OTX."
                     )
                 )

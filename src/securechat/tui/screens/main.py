@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import Provider
@@ -73,7 +74,12 @@ from securechat.tui.widgets.transfers import TransferPanel
 if TYPE_CHECKING:
     from securechat.tui.app import SecureChatApp
 
+PaletteTarget = commands.Command | str | Callable[[], None]
+"""A command to run, text to put on the input line, or an action such as a setting flip."""
+
 PAGE = 50
+NARROW = 90
+"""Below this many columns the conversation list (32 wide) collapses, leaving the chat usable."""
 LINK_CHECKS_AT_ONCE = 4
 LINK_TIMEOUT = 20.0
 """Seconds before a private link check reads as unknown; a full lookup gets the core's 90."""
@@ -83,14 +89,15 @@ FULL_LINK_TIMEOUT = 95.0
 class MainScreen(Screen[None]):
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {SecureChatCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "help", "Help"),
-        Binding("f2", "focus_conversations", "Conversations"),
-        Binding("f3", "files", "Files"),
-        Binding("ctrl+f", "search", "Search"),
-        Binding("ctrl+o", "older", "Older"),
-        Binding("ctrl+r", "retry", "Retry"),
+        Binding("f1", "help", "Help", id="help"),
+        Binding("f2", "focus_conversations", "Conversations", id="focus_conversations"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="toggle_sidebar"),
+        Binding("f3", "files", "Files", id="files"),
+        Binding("ctrl+f", "search", "Search", id="search"),
+        Binding("ctrl+o", "older", "Older", id="older"),
+        Binding("ctrl+r", "retry", "Retry", id="retry"),
         # Announced by the stuck-session notice and header rather than in the footer.
-        Binding("ctrl+t", "new_session", "New session", show=False),
+        Binding("ctrl+t", "new_session", "New session", show=False, id="new_session"),
         Binding("escape", "focus_input", "Input", show=False),
     ]
 
@@ -114,6 +121,8 @@ class MainScreen(Screen[None]):
         """Blob id -> name of an upload the core resumed by itself."""
         self._finished: set[str] = set()
         self._downloading: set[str] = set()
+        self._sidebar_choice: bool | None = None
+        """Shown or hidden by Ctrl+B; None follows the terminal's width."""
 
     @property
     def chat_app(self) -> SecureChatApp:
@@ -133,7 +142,16 @@ class MainScreen(Screen[None]):
         yield StatusBar(id="status")
         yield Footer()
 
+    def on_resize(self, event: events.Resize) -> None:
+        self._place_sidebar()
+
+    def _place_sidebar(self) -> None:
+        wide = self.size.width >= NARROW
+        shown = wide if self._sidebar_choice is None else self._sidebar_choice
+        self.query_one(ConversationList).display = shown
+
     async def on_mount(self) -> None:
+        self._place_sidebar()
         status = self.query_one(StatusBar)
         status.server, status.user = self.server, self.me
         self._read_events()
@@ -181,7 +199,7 @@ class MainScreen(Screen[None]):
                 if self._in_view(peer) and stored is not None:
                     await chat.append(stored)
                     self.client.mark_read(peer)
-                    self._say(f"{peer} sent a file; Enter on it, a click or `download` saves it")
+                    self._say(f"{peer} sent a file; Enter on it, a click or `/download` saves it")
                 else:
                     self.chat_app.alert_incoming(peer, f"📎 {name} ({human_size(size)})")
                 self._refresh()
@@ -218,8 +236,9 @@ class MainScreen(Screen[None]):
                 self._refresh()
             case KeyChanged(peer=peer):
                 self.notify(
-                    f"{peer}'s key changed! Compare `verify {peer}` with them, then "
-                    f"`reject {peer}` keeps the key you had or `trust {peer}` accepts the new one.",
+                    f"{peer}'s key changed! Compare `/verify {peer}` with them, then "
+                    f"`/reject {peer}` keeps the key you had or `/trust {peer}` accepts the new "
+                    "one.",
                     severity="error",
                     timeout=15,
                 )
@@ -243,8 +262,9 @@ class MainScreen(Screen[None]):
                 self.notify(message.event.text, severity="warning", timeout=15)
                 if peer == self.current:
                     await chat.add_notice(f"⚠ {message.event.text}", True)
-            case ErrorRaised(message=text):
-                self.notify(one_line(text, 200), severity="error", timeout=10)
+            case ErrorRaised(message=text, code=code):
+                shown = f"{text} ({code})" if self.chat_app.show_error_codes and code else text
+                self.notify(one_line(shown, 200), severity="error", timeout=10)
             case _:
                 pass
 
@@ -333,16 +353,28 @@ class MainScreen(Screen[None]):
             newer = self.client.history(peer, after_id=jump_to, limit=PAGE)
             hidden = len(newer) == PAGE
             if hidden:
-                self._say(f"showing older history; `open {peer}` shows the latest messages")
+                self._say(f"showing older history; `/open {peer}` shows the latest messages")
             await chat.show(peer, older + newer, has_more=len(older) == PAGE, newer_hidden=hidden)
         if jump_to is not None:
             chat.highlight(jump_to)
+        self._show_saved_files()
         self.client.mark_read(peer)
         self._refresh()
+
+    def _show_saved_files(self) -> None:
+        """Files downloaded before (an earlier run too) show where they were saved."""
+        chat = self.query_one(ChatLog)
+        for line in chat.files():
+            if not line.saved_to and (saved := self.client.saved_file(line.file_id)):
+                chat.mark_saved(line.file_id, _home_relative(saved))
 
     @on(ConversationList.Opened)
     def _conversation_chosen(self, message: ConversationList.Opened) -> None:
         self._open(message.peer)
+        if self.size.width < NARROW:
+            # Opened from the list shown over a narrow chat: give the chat its room back.
+            self._sidebar_choice = None
+            self._place_sidebar()
         self.query_one("#input").focus()
 
     @on(ChatLog.LoadOlder)
@@ -355,6 +387,7 @@ class MainScreen(Screen[None]):
         page = self.client.history(peer, before_id=before_id, limit=PAGE)
         if chat.peer == peer:
             await chat.prepend(page, has_more=len(page) == PAGE)
+            self._show_saved_files()
 
     @on(ChatLog.LoadNewer)
     def _load_newer(self, message: ChatLog.LoadNewer) -> None:
@@ -392,7 +425,7 @@ class MainScreen(Screen[None]):
         try:
             command = commands.parse(event.value)
         except commands.ParseError as exc:
-            self._say(str(exc), error=True)
+            self._say(self.chat_app.explain(exc), error=True)
             return
         self._say("")
         self.run_command(command)
@@ -437,10 +470,10 @@ class MainScreen(Screen[None]):
         if self.current is None:
             word = text.split()[0]
             hint = commands.suggest(word)
-            did_you_mean = f" (did you mean `{hint}`?)" if hint else ""
+            did_you_mean = f" (did you mean `/{hint}`?)" if hint else ""
             self._say(
                 f"no conversation is open, so this was not sent{did_you_mean}. "
-                "Pick one on the left (F2) or type `open <user>`; `help` lists the commands.",
+                "Pick one on the left (F2) or type `/open <user>`; `/help` lists the commands.",
                 error=True,
             )
             return
@@ -453,7 +486,7 @@ class MainScreen(Screen[None]):
             try:
                 eid = await self.client.send_text(peer, text)
             except SecureChatError as exc:
-                self._say(f"not sent: {exc}", error=True)
+                self._say(f"not sent: {self.chat_app.explain(exc)}", error=True)
                 return
             record = MessageRecord(
                 peer=peer,
@@ -473,7 +506,7 @@ class MainScreen(Screen[None]):
     def _send_file_command(self, path: str) -> None:
         if self.current is None:
             self._say(
-                "no conversation is open: open one (F2 or `open <user>`), then `send` the file",
+                "no conversation is open: open one (F2 or `/open <user>`), then `/send` the file",
                 error=True,
             )
             return
@@ -494,9 +527,9 @@ class MainScreen(Screen[None]):
                 resumes = isinstance(exc.__cause__, ConnectionLost)
                 await self._in_event_order(lambda: self._upload_ended(key, name, resumes))
                 if resumes:
-                    self._say(f"⏸ {exc}")
+                    self._say(f"⏸ {self.chat_app.explain(exc)}")
                 else:
-                    self._say(f"{name} was not sent: {exc}", error=True)
+                    self._say(f"{name} was not sent: {self.chat_app.explain(exc)}", error=True)
                 return
             await self._in_event_order(lambda: self._upload_ended(key, name, False))
             self._finished.add(blob_id)
@@ -578,7 +611,7 @@ class MainScreen(Screen[None]):
         try:
             saved = await self.client.download(file_id)
         except AuthenticationFailed as exc:
-            self._say(f"⚠ {name} was not saved: {exc}", error=True)
+            self._say(f"⚠ {name} was not saved: {self.chat_app.explain(exc)}", error=True)
         except ServerRejected as exc:
             if exc.code == "not_found":
                 self._say(
@@ -587,9 +620,9 @@ class MainScreen(Screen[None]):
                     error=True,
                 )
             else:
-                self._say(f"{name} was not saved: {exc}", error=True)
+                self._say(f"{name} was not saved: {self.chat_app.explain(exc)}", error=True)
         except SecureChatError as exc:
-            self._say(f"{name} was not saved: {exc}", error=True)
+            self._say(f"{name} was not saved: {self.chat_app.explain(exc)}", error=True)
         else:
             where = _home_relative(saved)
             self._say(f"✓ {name} verified and saved to {where}")
@@ -665,7 +698,7 @@ class MainScreen(Screen[None]):
         try:
             fingerprint = await self.client.sharekey(user)
         except SecureChatError as exc:
-            self._say(str(exc), error=True)
+            self._say(self.chat_app.explain(exc), error=True)
             return
         self._say(
             f"your key went to {user} (your fingerprint {short_fingerprint(fingerprint)}). "
@@ -681,7 +714,7 @@ class MainScreen(Screen[None]):
         try:
             state = await self.client.talk(user)
         except SecureChatError as exc:
-            self._say(str(exc), error=True)
+            self._say(self.chat_app.explain(exc), error=True)
             self._refresh()
             return
         self._open(user)
@@ -692,7 +725,7 @@ class MainScreen(Screen[None]):
         try:
             numbers = self.client.verify(user)
         except SecureChatError as exc:
-            self._say(str(exc), error=True)
+            self._say(self.chat_app.explain(exc), error=True)
             return
 
         def chosen(choice: Choice | None) -> None:
@@ -722,7 +755,7 @@ class MainScreen(Screen[None]):
         try:
             fingerprint = self.client.reject(user)
         except SecureChatError as exc:
-            self._say(str(exc), error=True)
+            self._say(self.chat_app.explain(exc), error=True)
             return
         self._say(
             f"you kept {user}'s key {short_fingerprint(fingerprint)}; the new key is rejected"
@@ -733,7 +766,7 @@ class MainScreen(Screen[None]):
         try:
             fingerprint = self.client.trust(user)
         except SecureChatError as exc:
-            self._say(str(exc), error=True)
+            self._say(self.chat_app.explain(exc), error=True)
             return
         short = short_fingerprint(fingerprint)
         self._say(f"you trust {user}'s key {short}; `talk {user}` starts a new session")
@@ -770,7 +803,7 @@ class MainScreen(Screen[None]):
         try:
             await self.client.delete_conversation(user)
         except SecureChatError as exc:
-            self._say(str(exc), error=True)
+            self._say(self.chat_app.explain(exc), error=True)
             return
         self._say(f"the conversation with {user} is deleted")
         if self.current == user:
@@ -799,7 +832,7 @@ class MainScreen(Screen[None]):
         try:
             await self.client.delete_account(password)
         except SecureChatError as exc:
-            self._say(f"the account was not deleted: {exc}", error=True)
+            self._say(f"the account was not deleted: {self.chat_app.explain(exc)}", error=True)
             return
         self.post_message(SignedOut(f"the account {self.me} was deleted"))
 
@@ -809,7 +842,18 @@ class MainScreen(Screen[None]):
         self.app.push_screen(HelpScreen())
 
     def action_focus_conversations(self) -> None:
-        self.query_one(ConversationList).focus()
+        listing = self.query_one(ConversationList)
+        if not listing.display:
+            self._sidebar_choice = True
+            self._place_sidebar()
+        listing.focus()
+
+    def action_toggle_sidebar(self) -> None:
+        listing = self.query_one(ConversationList)
+        self._sidebar_choice = not listing.display
+        self._place_sidebar()
+        if not listing.display and listing.has_focus:
+            self.query_one("#input").focus()
 
     def action_focus_input(self) -> None:
         self.query_one("#input").focus()
@@ -819,7 +863,7 @@ class MainScreen(Screen[None]):
             self._say("no received file in this conversation")
 
     def action_search(self) -> None:
-        self.prefill("search ")
+        self.prefill("/search ")
 
     def prefill(self, text: str) -> None:
         """Starts a command on the input line for the user to finish (palette, Ctrl+F)."""
@@ -845,15 +889,30 @@ class MainScreen(Screen[None]):
             return
         self._talk(self.current)
 
-    def palette_entries(self) -> list[tuple[str, str, commands.Command | str]]:
-        """(title, help, command or text to prefill) for the command palette."""
-        entries: list[tuple[str, str, commands.Command | str]] = [
-            ("Search history…", "search every conversation on this device", "search "),
-            ("Send a file…", "send a file to the open conversation", "send "),
-            ("Download a file…", "save a received file by its number", "download "),
-            ("Check a link…", "what the link check says about a URL", "scan "),
-            ("Share key with…", "send your identity key to a user", "sharekey "),
-            ("Talk to…", "start an end-to-end session with a user", "talk "),
+    def palette_entries(self) -> list[tuple[str, str, PaletteTarget]]:
+        """(title, help, command, text to prefill or setting to flip) for the command palette."""
+        config = self.chat_app.config
+        entries: list[tuple[str, str, PaletteTarget]] = [
+            (
+                f"Bell: turn {'off' if config.bell else 'on'}",
+                "ring the terminal bell on new messages (saved to config.toml)",
+                partial(self.chat_app.change_setting, "bell", not config.bell),
+            ),
+            (
+                f"Desktop notifications: turn {'off' if config.desktop_notifications else 'on'}",
+                "notify the desktop on new messages (saved to config.toml)",
+                partial(
+                    self.chat_app.change_setting,
+                    "desktop_notifications",
+                    not config.desktop_notifications,
+                ),
+            ),
+            ("Search history…", "search every conversation on this device", "/search "),
+            ("Send a file…", "send a file to the open conversation", "/send "),
+            ("Download a file…", "save a received file by its number", "/download "),
+            ("Check a link…", "what the link check says about a URL", "/scan "),
+            ("Share key with…", "send your identity key to a user", "/sharekey "),
+            ("Talk to…", "start an end-to-end session with a user", "/talk "),
             ("Help", "list commands and keys", commands.Help()),
             ("Delete account", "delete your account and this vault", commands.DeleteAccount()),
             ("Quit", "leave securechat", commands.Quit()),

@@ -9,9 +9,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Static
 
+from securechat.tui.widgets.tick_box import TickBox
+
 
 class RecoveryCodeScreen(ModalScreen[None]):
     """Cannot be dismissed by accident: no Escape, and the button waits for the checkbox.
+
+    Enter ticks the box, and ticking it moves to Continue, so a second Enter goes on.
 
     The code is the only way back in after a forgotten password, and securechat
     never shows it again.
@@ -29,7 +33,7 @@ class RecoveryCodeScreen(ModalScreen[None]):
                 "unlocks this device's history if you forget it. It is shown only now."
             )
             yield Static(Text(self.code, style="bold"), id="recovery-code")
-            yield Checkbox("I have saved my recovery code", id="saved")
+            yield TickBox("I have saved my recovery code", id="saved")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Continue", id="continue", variant="primary", disabled=True)
 
@@ -38,7 +42,10 @@ class RecoveryCodeScreen(ModalScreen[None]):
 
     @on(Checkbox.Changed, "#saved")
     def _saved(self, event: Checkbox.Changed) -> None:
-        self.query_one("#continue", Button).disabled = not event.value
+        button = self.query_one("#continue", Button)
+        button.disabled = not event.value
+        if event.value:
+            button.focus()
 
     @on(Button.Pressed, "#continue")
     def _continue(self) -> None:

@@ -2,7 +2,8 @@
 
 It also takes the few commands that make sense before signing in (`reset`,
 `help`, `quit`), because a forgotten password is exactly when you cannot
-reach the main screen's input line.
+reach the main screen's input line. Nothing typed here is a message, so the
+slash is optional.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
 from securechat.errors import SecureChatError, VaultBehind
-from securechat.protocol.limits import MIN_PASSWORD_CHARS, USERNAME_PATTERN
+from securechat.protocol.limits import USERNAME_PATTERN
+from securechat.protocol.passwords import password_problem, password_rules
 from securechat.tui import commands
 from securechat.tui.messages import SignedIn
 from securechat.tui.screens.help import HelpScreen
@@ -42,6 +44,9 @@ class SignInScreen(Screen[None]):
         super().__init__()
         self.server = server
         self.username = username
+        self._filled_user = username
+        """The username the form filled in itself; a relay change replaces only that one."""
+        self._relay = server.strip()
 
     @property
     def chat_app(self) -> SecureChatApp:
@@ -58,7 +63,8 @@ class SignInScreen(Screen[None]):
             yield Label("Username")
             yield Input(self.username, id="username", placeholder="3-32 of a-z 0-9 _ . -")
             yield Label("Password")
-            yield Input(id="password", password=True, placeholder="at least 10 characters")
+            yield Input(id="password", password=True, placeholder="your password")
+            yield Static(self._rules_text(), id="password-rules")
             yield Label("Previous password or recovery code", id="previous-label")
             yield Input(id="previous", password=True, placeholder="only after an operator reset")
             yield Static(id="signin-status")
@@ -68,7 +74,7 @@ class SignInScreen(Screen[None]):
                 yield Button("Reset password", id="reset")
         yield CommandInput(
             id="signin-command",
-            placeholder="or type a command: reset <user> <token> <new_password> · help · quit",
+            placeholder="or type a command: /reset <user> <token> <new_password> · /help · /quit",
         )
         yield Footer()
 
@@ -96,6 +102,41 @@ class SignInScreen(Screen[None]):
     def _next_field(self) -> None:
         self.focus_next()
 
+    @on(Input.Changed, "#server")
+    def _server_changed(self, event: Input.Changed) -> None:
+        """Fills in the last username used on the relay now typed, unless the user typed one."""
+        if event.value.strip() == self._relay:
+            return
+        self._relay = event.value.strip()
+        field = self.query_one("#username", Input)
+        if field.value.strip() not in ("", self._filled_user):
+            return
+        self._filled_user = self.chat_app.last_users.get(event.value)
+        field.value = self._filled_user
+
+    @on(Input.Changed, "#username, #password")
+    def _check_rules(self) -> None:
+        self.query_one("#password-rules", Static).update(self._rules_text())
+
+    def _rules_text(self) -> Text:
+        """The rules for a new password, each ticked off as the password meets it."""
+        if not self.is_mounted:
+            password, user = "", self.username
+        else:
+            password = self.query_one("#password", Input).value
+            user = self.query_one("#username", Input).value.strip().lower()
+        text = Text("A new password needs: ", style="dim")
+        for i, rule in enumerate(password_rules(password, user)):
+            if i:
+                text.append(" · ", style="dim")
+            if not password:
+                text.append(rule.text, style="dim")
+            elif rule.met:
+                text.append(f"✓ {rule.text}", style="green")
+            else:
+                text.append(f"✗ {rule.text}", style="bold red")
+        return text
+
     def _status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#signin-status", Static)
         status.set_class(error, "-error")
@@ -111,8 +152,8 @@ class SignInScreen(Screen[None]):
             self._status("a username is 3 to 32 of a-z, 0-9, `_`, `.` and `-`", error=True)
         elif not password:
             self._status("type your password", error=True)
-        elif register and len(password) < MIN_PASSWORD_CHARS:
-            self._status(f"choose a password of at least {MIN_PASSWORD_CHARS} characters", True)
+        elif register and (problem := password_problem(password, user)) is not None:
+            self._status(problem, error=True)
         else:
             return server, user, password
         return None
@@ -139,7 +180,7 @@ class SignInScreen(Screen[None]):
             self._status(str(exc), error=True)
             return
         except SecureChatError as exc:
-            self._status(str(exc), error=True)
+            self._status(self.chat_app.explain(exc), error=True)
             return
         finally:
             self.query_one("#signin-buttons").disabled = False
@@ -171,8 +212,11 @@ class SignInScreen(Screen[None]):
     @on(Input.Submitted, "#signin-command")
     def _command(self, event: Input.Submitted) -> None:
         event.input.value = ""
+        line = event.value.strip()
+        if not line:
+            return
         try:
-            command = commands.parse(event.value)
+            command = commands.parse(line if line.startswith("/") else f"/{line}")
         except commands.ParseError as exc:
             self._status(str(exc), error=True)
             return
@@ -185,5 +229,5 @@ class SignInScreen(Screen[None]):
                 self.app.exit()
             case _:
                 self._status(
-                    "sign in first; before that only `reset`, `help` and `quit` work", True
+                    "sign in first; before that only `/reset`, `/help` and `/quit` work", True
                 )

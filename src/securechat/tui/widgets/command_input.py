@@ -1,7 +1,9 @@
 """The input line: commands and messages, with history, Tab completion and masking.
 
 A `reset` line's password is masked as it is typed and the line is never
-kept in the history, so it cannot be recalled with the up arrow.
+kept in the history, so it cannot be recalled with the up arrow. What Enter
+will do is written under the line before it is pressed whenever it could
+surprise: a bare `talk bob` runs, `verify bob` without the slash is sent.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class CommandInput(Input):
     DEFAULT_CSS = """
     CommandInput {
         border: round $primary 50%;
+        border-subtitle-color: $text-warning;
     }
     CommandInput:focus {
         border: round $primary;
@@ -44,6 +47,10 @@ class CommandInput(Input):
     def _value(self) -> Text:
         """What is drawn: the value with a `reset` password replaced by bullets."""
         return Text(commands.mask(self.value), no_wrap=True, overflow="ignore", end="")
+
+    @on(Input.Changed)
+    def _show_hint(self, event: Input.Changed) -> None:
+        self.border_subtitle = commands.hint(event.value) or ""
 
     @on(Input.Submitted)
     def _remember(self, event: Input.Submitted) -> None:

@@ -11,7 +11,7 @@ from securechat.tui.widgets.conversation_list import badge
 _HINTS = {
     ConversationState.NONE: "`sharekey {peer}` and `talk {peer}` start an encrypted session",
     ConversationState.PENDING: "waiting for {peer} to answer the session set-up",
-    ConversationState.ACTIVE: "messages are end-to-end encrypted; `verify {peer}` to compare keys",
+    ConversationState.ACTIVE: "messages are end-to-end encrypted; `/verify {peer}` to compare keys",
     ConversationState.JAMMED: "{peer}'s messages no longer open: ctrl+t starts a new session",
 }
 
@@ -49,8 +49,8 @@ class ConversationHeader(Static):
         if state == ConversationState.KEY_CHANGED:
             line.append(
                 f"\n⚠ {peer}'s key changed! This can mean someone is intercepting. Messages "
-                f"are held. Compare `verify {peer}` with {peer} in person or by phone, then "
-                f"`reject {peer}` keeps the key you had or `trust {peer}` accepts the new one.",
+                f"are held. Compare `/verify {peer}` with {peer} in person or by phone, then "
+                f"`/reject {peer}` keeps the key you had or `/trust {peer}` accepts the new one.",
                 style="bold",
             )
         else:

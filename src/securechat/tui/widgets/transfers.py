@@ -1,13 +1,19 @@
 """Files on their way up or down: one progress bar each, above the input line.
 
 The panel only draws. The screen starts a row when a transfer begins, feeds
-it the core's `TransferProgress` numbers and removes it when the transfer
+it the core's `TransferProgress` numbers and finishes it when the transfer
 ends, whichever way it ends; with no transfer the panel takes no space.
+
+What a person sees is timed: a bar appears once its transfer has run for
+`SHOW_AFTER` seconds (a quicker one would only flicker), and a bar that was
+seen stays, full, for `HOLD` seconds after the end, so a transfer of over
+half a second always leaves a bar on screen long enough to read.
 """
 
 from __future__ import annotations
 
 import itertools
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -37,6 +43,8 @@ class TransferRow(Horizontal):
         self.label = label
         self.done = 0
         self.total: int | None = None
+        self.finished = False
+        self.display = False
 
     def compose(self) -> ComposeResult:
         yield Static(self.label, classes="transfer-label")
@@ -74,6 +82,8 @@ class TransferPanel(Vertical):
         display: block;
     }
     """
+    SHOW_AFTER: ClassVar[float] = 0.5
+    HOLD: ClassVar[float] = 1.0
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -86,8 +96,16 @@ class TransferPanel(Vertical):
         row = TransferRow(label)
         self._rows[key] = row
         self.mount(row)
-        self.add_class("-busy")
+        self.set_timer(self.SHOW_AFTER, lambda: self._reveal(row))
         return key
+
+    def _reveal(self, row: TransferRow) -> None:
+        if not row.finished and row.parent is self:
+            row.display = True
+            self._update_busy()
+
+    def _update_busy(self) -> None:
+        self.set_class(any(row.display for row in self.query_children(TransferRow)), "-busy")
 
     def progress(self, key: int, done: int, total: int) -> None:
         row = self._rows.get(key)
@@ -95,13 +113,25 @@ class TransferPanel(Vertical):
             row.set_progress(done, total)
 
     def finish(self, key: int) -> None:
+        """A bar never shown goes at once; a shown one fills up and stays for `HOLD` seconds."""
         row = self._rows.pop(key, None)
-        if row is not None:
+        if row is None:
+            return
+        row.finished = True
+        if not row.display:
             row.remove()
-        self.set_class(bool(self._rows), "-busy")
+            return
+        if row.total is not None:
+            row.set_progress(row.total, row.total)
+        self.set_timer(self.HOLD, lambda: self._drop(row))
+
+    def _drop(self, row: TransferRow) -> None:
+        row.display = False
+        row.remove()
+        self._update_busy()
 
     def bars(self) -> dict[int, tuple[str, ProgressBar]]:
-        """What is on screen now: key -> (label, bar), for tests and the palette."""
+        """Transfers still running, shown or not yet: key -> (label, bar)."""
         return {
             key: (row.label.plain, bar)
             for key, row in self._rows.items()
