@@ -573,6 +573,18 @@ def _check_list(
         touched.add(target)
 
 
+def _provisional_context(state: GroupState, applied: _Applied) -> GroupContext:
+    """The next epoch's context before its tree hash is known (§12.4.2, step "provisional")."""
+    return GroupContext(
+        state.suite.id,
+        state.group_id,
+        state.epoch + 1,
+        b"",
+        state.context.confirmed_transcript_hash,
+        applied.extensions,
+    )
+
+
 def _apply(
     state: GroupState,
     items: Sequence[tuple[Proposal, int | None]],
@@ -764,14 +776,7 @@ def commit(
         items.append((proposal, own))
     applied = _apply(state, items, own, policy)
     use_path = path or applied.path_required
-    provisional = GroupContext(
-        suite.id,
-        state.group_id,
-        state.epoch + 1,
-        b"",
-        state.context.confirmed_transcript_hash,
-        applied.extensions,
-    )
+    provisional = _provisional_context(state, applied)
     node_keys = dict(state.node_keys)
     update_path: UpdatePath | None = None
     commit_secret: bytes | None = None
@@ -965,14 +970,7 @@ def _process_commit(
         committer_index = committer
     if state.own_leaf in applied.removed:
         return state, RemovedFromGroup(state.epoch + 1, committer_index)
-    provisional = GroupContext(
-        suite.id,
-        state.group_id,
-        state.epoch + 1,
-        b"",
-        state.context.confirmed_transcript_hash,
-        applied.extensions,
-    )
+    provisional = _provisional_context(state, applied)
     node_keys = dict(state.node_keys)
     own_update = next(
         (
