@@ -63,7 +63,7 @@ test-oldest:
 test-latest:
 	rm -rf .venv-latest
 	$(PY) -m venv .venv-latest
-	.venv-latest/bin/python -m pip install --quiet --upgrade pip
+	.venv-latest/bin/python -m pip install --quiet --upgrade pip setuptools
 	.venv-latest/bin/python -m pip install --quiet --upgrade -e '.[dev,cluster]'
 	.venv-latest/bin/python -m pip check
 	.venv-latest/bin/ruff check src tests bench tools
