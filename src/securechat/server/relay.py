@@ -257,7 +257,8 @@ class Relay:
                 usage.count -= count
                 usage.bytes -= size
         items: dict[str, list[int]] = defaultdict(list)
-        await self._start_waiting_watches([p.envelope for p in to_store] + acknowledged)
+        if self.waiting_watches:
+            await self._start_waiting_watches([p.envelope for p in to_store] + acknowledged)
         for pending, (sid, fresh) in zip(to_store, stored, strict=True):
             env = pending.envelope
             woken.add(pending.outlet)
@@ -290,9 +291,9 @@ class Relay:
             await self.bus.wake(items)
 
     async def _start_waiting_watches(self, envelopes: list[NewEnvelope]) -> None:
-        """The commit made these pairs contacts: watches that waited for it start now."""
-        if not self.waiting_watches:
-            return
+        """The commit made these pairs contacts: watches that waited for it start now.
+
+        Called only while some watch waits, so a commit builds no list otherwise."""
         for env in envelopes:
             for watched, watcher in ((env.sender, env.recipient), (env.recipient, env.sender)):
                 for outlet in list(self.online.get(watcher, ())):

@@ -29,6 +29,7 @@ from securechat.crypto.mls.errors import (
 )
 from securechat.crypto.mls.framing import (
     AuthenticatedContent,
+    Content,
     FramedContent,
     FramedContentAuthData,
     MLSMessage,
@@ -392,17 +393,22 @@ def _send(
     return state, MLSMessage(public).encode()
 
 
-def _propose(
-    state: GroupState, proposal: Proposal, private: bool, authenticated_data: bytes
-) -> tuple[GroupState, bytes, bytes]:
-    _check_active(state)
-    content = FramedContent(
+def _own_content(state: GroupState, authenticated_data: bytes, body: Content) -> FramedContent:
+    """Content this member sends in the current epoch (a proposal or application data)."""
+    return FramedContent(
         state.group_id,
         state.epoch,
         Sender(SenderType.MEMBER, state.own_leaf),
         authenticated_data,
-        proposal,
+        body,
     )
+
+
+def _propose(
+    state: GroupState, proposal: Proposal, private: bool, authenticated_data: bytes
+) -> tuple[GroupState, bytes, bytes]:
+    _check_active(state)
+    content = _own_content(state, authenticated_data, proposal)
     wire_format, signature = _sign(state, content, private)
     authenticated = AuthenticatedContent(wire_format, content, FramedContentAuthData(signature))
     ref = _proposal_ref(state.suite, authenticated)
@@ -1250,13 +1256,7 @@ def protect(
 ) -> tuple[GroupState, bytes]:
     """Encrypt application data as a PrivateMessage of this epoch."""
     _check_active(state)
-    content = FramedContent(
-        state.group_id,
-        state.epoch,
-        Sender(SenderType.MEMBER, state.own_leaf),
-        authenticated_data,
-        data,
-    )
+    content = _own_content(state, authenticated_data, data)
     tree, message = protection.protect_private(
         state.suite,
         content,
