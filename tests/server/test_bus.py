@@ -13,11 +13,11 @@ import redis.asyncio as redis
 from websockets.exceptions import ConnectionClosed
 
 from securechat.errors import StoreError
-from securechat.server.app import RelayServer
+from securechat.server.app import RelayServer, open_store
 from securechat.server.bus import RedisBus
 from tests.conftest import fast_config
-from tests.services import REDIS_URL, redis_prefix
-from tests.wire import Wire, signed_up
+from tests.services import REDIS_URL, pg_schema, redis_prefix
+from tests.wire import Wire, logged_in, signed_up
 
 
 @pytest.fixture
@@ -176,3 +176,65 @@ async def test_a_revoke_the_store_cannot_check_closes_the_connections(
     monkeypatch.setattr(node.accounts, "is_live", store_down)
     await publish(prefix, {"kind": "revoke", "user": "alice", "cause": "password_changed"})
     assert await alice.closed_because() == "password changed; log in again"
+
+
+@pytest.fixture
+async def dsn() -> AsyncIterator[str]:
+    async for value in pg_schema():
+        yield value
+
+
+@pytest.fixture
+async def three_nodes(tmp_path: Path, dsn: str, prefix: str) -> AsyncIterator[list[RelayServer]]:
+    nodes = []
+    for i in range(3):
+        # No polls: what arrives, arrives by the signals under test.
+        config = fast_config(
+            tmp_path / f"node{i}", store=dsn, bus=REDIS_URL, bus_prefix=prefix, poll_interval=60
+        )
+        nodes.append(RelayServer(config, await open_store(config)))
+    for node in nodes:
+        await node.start()
+    try:
+        yield nodes
+    finally:
+        for node in nodes:
+            await node.stop()
+
+
+async def test_an_envelope_stored_by_a_node_that_died_unannounced_still_arrives(
+    three_nodes: list[RelayServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Node A stores alice's envelope and stalls before announcing it (as if killed).
+
+    Alice must not have been told "accepted"; her re-send through node C announces
+    the stored copy, and bob, live on node B, gets it once.
+    """
+    a, b, c = (f"ws://127.0.0.1:{node.port}" for node in three_nodes)
+    stalled, released = asyncio.Event(), asyncio.Event()
+
+    async def dies_before_announcing(items: object) -> None:
+        stalled.set()
+        await released.wait()
+
+    monkeypatch.setattr(three_nodes[0].bus, "wake", dies_before_announcing)
+    try:
+        await _resend_through_another_node(a, b, c, stalled)
+    finally:
+        released.set()
+
+
+async def _resend_through_another_node(a: str, b: str, c: str, stalled: asyncio.Event) -> None:
+    alice = await signed_up(a, "alice")
+    bob = await signed_up(b, "bob")
+    alice.rid += 1
+    await alice.send({"type": "send", "rid": alice.rid, "to": "bob", "eid": "m1", "body": "eA=="})
+    async with asyncio.timeout(5):
+        await stalled.wait()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            await alice.recv()
+    alice = await logged_in(c, "alice")
+    assert (await alice.call("send", to="bob", eid="m1", body="eA=="))["type"] == "accepted"
+    deliver = await bob.next_push("deliver", timeout=5)
+    assert [env["eid"] for env in deliver["envelopes"]] == ["m1"]

@@ -259,10 +259,13 @@ class Relay:
         items: dict[str, list[int]] = defaultdict(list)
         if self.waiting_watches:
             await self._start_waiting_watches([p.envelope for p in to_store] + acknowledged)
+        answers: list[tuple[Outlet, str]] = []
         for pending, (sid, fresh) in zip(to_store, stored, strict=True):
             env = pending.envelope
             woken.add(pending.outlet)
-            if not fresh:
+            if fresh:
+                self.metrics.envelopes_accepted += 1
+            else:
                 # A re-send: the first copy is counted and queued already.
                 self._give_back(env)
                 if sid == 0:
@@ -273,22 +276,27 @@ class Relay:
                             f"envelope id {env.eid} was already used for another recipient",
                         )
                     )
-                else:
-                    pending.outlet.push(encode_str(F.Accepted(rid=pending.rid, eid=env.eid)))
-                continue
-            self.metrics.envelopes_accepted += 1
-            pending.outlet.push(encode_str(F.Accepted(rid=pending.rid, eid=env.eid)))
+                    continue
+                # Announced again: the node that stored the first copy may have died
+                # before announcing it. Connections drop what they already sent.
             envelope = StoredEnvelope(sid, env.recipient, env.sender, env.eid, env.body, env.ts)
             for outlet in self.online.get(env.recipient, ()):
                 if outlet not in pending.delivered_to:
                     outlet.wake_delivery(envelope)
                     woken.add(outlet)
             items[env.recipient].append(sid)
+            answers.append((pending.outlet, encode_str(F.Accepted(rid=pending.rid, eid=env.eid))))
         for outlet in woken:
             outlet.flush()
         if items and self.bus.shared:
-            # Other nodes may hold connections of these users (a second device, a reconnect).
+            # Other nodes may hold connections of these users (a second device, a
+            # reconnect). Announced before `accepted`: a sender told "accepted" never
+            # holds the only trace of an envelope that a killed node stored silently.
             await self.bus.wake(items)
+        for outlet, frame in answers:
+            outlet.push(frame)
+        for outlet in {outlet for outlet, _ in answers}:
+            outlet.flush()
 
     async def _start_waiting_watches(self, envelopes: list[NewEnvelope]) -> None:
         """The commit made these pairs contacts: watches that waited for it start now.
