@@ -1059,7 +1059,7 @@ def _process_commit(
 def _without_leaf(tree: RatchetTree, leaf_index: int) -> RatchetTree:
     nodes = list(tree.nodes)
     nodes[tree_math.leaf_to_node(leaf_index)] = None
-    return RatchetTree(tree.suite, tuple(nodes))
+    return tree.derive(tuple(nodes))
 
 
 # --- joining -----------------------------------------------------------------------
