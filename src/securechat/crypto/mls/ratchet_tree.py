@@ -37,6 +37,11 @@ class ParentNode:
     unmerged_leaves: tuple[int, ...]
 
     def encode(self) -> bytes:
+        return self._encoding
+
+    @cached_property
+    def _encoding(self) -> bytes:
+        """Kept, as a leaf's is: every Welcome's ratchet_tree encodes the node again."""
         return (
             opaque(self.encryption_key)
             + opaque(self.parent_hash)
