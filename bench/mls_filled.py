@@ -3,9 +3,13 @@
 Committing through the protocol would make every member process every other
 member's Commit (n^2 processings, hours at 1,000 members). The tree is instead
 built the way those n Commits would leave it, with treekem's own
-`create_update_path` run for leaves 0, 1, ..., n-1 in turn: each refreshes its
-leaf and direct path, so every parent node holds a key, no unmerged leaves remain,
-and each parent is parent-hash valid through the last leaf under it that committed.
+`create_update_path` run for every leaf in turn: each refreshes its leaf and direct
+path, so every parent node holds a key, no unmerged leaves remain, and each parent
+is parent-hash valid through the last leaf under it that committed (nothing under
+it changed after that Commit). The leaves commit in bit-reversed order (0, n/2,
+n/4, 3n/4, ...), so that a subtree still blank is small when a path is encrypted
+to it: in index order, every leaf's path would reach a blank half of the tree, and
+the build would be quadratic.
 Each member's state is then the one it would hold: its own leaf's and direct path's
 private keys, and epoch secrets shared with the others. The epoch secrets are drawn
 at random rather than derived from n Commits; nothing a member does next can tell
@@ -55,7 +59,10 @@ def filled_group(
     tree = RatchetTree.from_nodes(suite, tuple(nodes))
     context = GroupContext(suite.id, first.group_id, 0, b"", b"", ())
     private: dict[int, bytes] = {}
-    for i, (_, key_package_private) in enumerate(packages):
+    bits = max(1, (size - 1).bit_length())
+    order = sorted(range(size), key=lambda i: int(f"{i:0{bits}b}"[::-1], 2))
+    for i in order:
+        key_package_private = packages[i][1]
         # Excluding every leaf leaves only the parents already refreshed in the
         # copath's resolution: at most log2(n) encryptions per member.
         created = create_update_path(
