@@ -15,10 +15,11 @@ a pass over the whole tree.
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from itertools import compress, repeat
-from typing import Self
+from typing import Self, TypeVar
 
 from securechat.crypto.mls import tree_math
 from securechat.crypto.mls.codec import Reader, decode, opaque, optional, uint8, uint32, vector
@@ -28,6 +29,8 @@ from securechat.crypto.mls.suite import CipherSuite
 
 LEAF = 1
 PARENT = 2
+
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,60 @@ def decode_ratchet_tree(data: bytes) -> tuple[Node | None, ...]:
     return nodes
 
 
+class KeyCounts:
+    """How often each key and credential setting occurs among a tree's nodes: what the
+    uniqueness and credential-support checks of §7.3 ask of the whole tree. `derive`
+    carries it from tree to tree, adjusted for the changed nodes, so a Commit's checks
+    stop costing a pass over every member."""
+
+    __slots__ = ("capabilities", "credential_types", "encryption", "signature")
+
+    def __init__(self) -> None:
+        self.encryption: dict[bytes, int] = {}
+        """Every non-blank node's encryption key."""
+        self.signature: dict[bytes, int] = {}
+        self.credential_types: dict[int, int] = {}
+        self.capabilities: dict[tuple[int, ...], int] = {}
+        """Each leaf's capabilities.credentials list, as sent."""
+
+    @classmethod
+    def of(cls, nodes: Iterable[Node | None]) -> KeyCounts:
+        counts = cls()
+        for node in nodes:
+            counts.count(node, 1)
+        return counts
+
+    def count(self, node: Node | None, step: int) -> None:
+        """Add (`step` 1) or take away (-1) one node's contribution."""
+        if node is None:
+            return
+        _bump(self.encryption, node.encryption_key, step)
+        if isinstance(node, LeafNode):
+            _bump(self.signature, node.signature_key, step)
+            _bump(self.credential_types, node.credential.credential_type, step)
+            _bump(self.capabilities, node.capabilities.credentials, step)
+
+    def changed(self, pairs: Iterable[tuple[Node | None, Node | None]]) -> KeyCounts:
+        """A copy with each (old, new) node pair swapped; the copies are made in C."""
+        out = KeyCounts()
+        out.encryption = dict(self.encryption)
+        out.signature = dict(self.signature)
+        out.credential_types = dict(self.credential_types)
+        out.capabilities = dict(self.capabilities)
+        for old, new in pairs:
+            out.count(old, -1)
+            out.count(new, 1)
+        return out
+
+
+def _bump(counts: dict[K, int], key: K, step: int) -> None:
+    total = counts.get(key, 0) + step
+    if total:
+        counts[key] = total
+    else:
+        del counts[key]
+
+
 def _subtree(x: int) -> range:
     """The node indices under `x`, itself included."""
     span = (1 << tree_math.level(x)) - 1
@@ -108,6 +165,7 @@ class RatchetTree:
     """Tree hashes computed with leaves left out (parent-hash checks), for this tree only."""
     _plain: list[bytes | None] = field(default_factory=list, compare=False, repr=False)
     """Node index -> tree hash of its subtree, None until computed; `derive` passes it on."""
+    _counts: KeyCounts | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         width = len(self.nodes)
@@ -176,12 +234,27 @@ class RatchetTree:
         common = min(width, len(self.nodes))
         plain = self._plain[:common] + [None] * (width - common)
         n_leaves = (width + 1) // 2
-        changed = compress(range(common), map(operator.is_not, self.nodes, nodes))
+        changed = list(compress(range(common), map(operator.is_not, self.nodes, nodes)))
         for x in changed:
             plain[x] = None
             for p in tree_math.direct_path(x, n_leaves):
                 plain[p] = None
-        return RatchetTree(self.suite, nodes, _plain=plain)
+        counts = None
+        if self._counts is not None:
+            pairs: list[tuple[Node | None, Node | None]] = [
+                (self.nodes[x], nodes[x]) for x in changed
+            ]
+            pairs += [(node, None) for node in self.nodes[common:]]
+            counts = self._counts.changed(pairs)
+        return RatchetTree(self.suite, nodes, _plain=plain, _counts=counts)
+
+    @property
+    def key_counts(self) -> KeyCounts:
+        """Counted once per loaded tree, then carried through `derive` (read only)."""
+        if self._counts is None:
+            object.__setattr__(self, "_counts", KeyCounts.of(self.nodes))
+        assert self._counts is not None
+        return self._counts
 
     def tree_hash(self, x: int | None = None, without: frozenset[int] = frozenset()) -> bytes:
         """The tree hash of `x` (default the root), with the leaves in `without` blanked
