@@ -189,6 +189,20 @@ def _steady_ops(suite_id: int, size: int) -> dict[str, Callable[[], object]]:
     return ops
 
 
+def _ratchet_cpu_ms(count: int = 2_000) -> float:
+    """CPU time of one Double Ratchet message (1 KiB encrypt + decrypt), the unit the
+    issue compares MLS costs with."""
+    alice, bob = _session()
+    states = {"alice": alice, "bob": bob}
+
+    def run() -> None:
+        for _ in range(count):
+            states["alice"], message = encrypt(states["alice"], MESSAGE, "alice", "bob")
+            states["bob"], _ = decrypt(states["bob"], message, "alice", "bob")
+
+    return _cpu_ms(run, inner=1) / count
+
+
 def _log_fit(points: list[tuple[int, float]]) -> tuple[float, float, float]:
     """Least squares t = a + b log2(n): (a, b, R^2)."""
     xs = [math.log2(n) for n, _ in points]
@@ -219,11 +233,14 @@ def steady_state(label: str, suite_id: int, sizes: tuple[int, ...], repeats: int
         log(f"{label} steady n={size}: tree built in {built:.1f} s")
         previous = (size, built)
     samples: dict[tuple[int, str], list[float]] = {}
+    ratchet: list[float] = []
     for _ in range(repeats):
+        ratchet.append(_ratchet_cpu_ms())
         for size, ops in groups.items():
             for what, op in ops.items():
                 samples.setdefault((size, what), []).append(_cpu_ms(op))
-    rows = []
+    per_message = statistics.median(ratchet)
+    rows = [row("mls", f"{label} steady: Double Ratchet 1 KiB encrypt+decrypt", ratchet, "ms CPU")]
     for (size, what), values in samples.items():
         base = samples.get((STEADY_BASE, what))
         allowed = 2 * math.log2(size) / math.log2(STEADY_BASE) if size > STEADY_BASE else None
@@ -240,7 +257,8 @@ def steady_state(label: str, suite_id: int, sizes: tuple[int, ...], repeats: int
                 met=ratio <= allowed if allowed and not welcome else None,
                 note=f"baseline: the same operation at n={STEADY_BASE}, same repeat; "
                 f"log2 growth would be {math.log2(size) / math.log2(STEADY_BASE):.2f}x, "
-                f"linear {size / STEADY_BASE:.3g}x",
+                f"linear {size / STEADY_BASE:.3g}x; "
+                f"{statistics.median(values) / per_message:.0f} Double Ratchet messages",
             )
         )
     for what in next(iter(groups.values()), {}):
