@@ -9,7 +9,7 @@ import pytest
 from securechat.crypto.mls.codec import decode
 from securechat.crypto.mls.errors import InvalidMessage, InvalidMLSSignature
 from securechat.crypto.mls.proposals import Add, Proposal, Remove, Update, read_proposal
-from securechat.crypto.mls.ratchet_tree import ParentNode, RatchetTree
+from securechat.crypto.mls.ratchet_tree import KeyCounts, ParentNode, RatchetTree
 from securechat.crypto.mls.suite import CipherSuite, get_suite
 from tests.crypto.mls.vectors import by_suite, load
 
@@ -107,3 +107,40 @@ def test_add_fills_the_leftmost_blank_then_extends(suite: CipherSuite) -> None:
     two, second = full.add_leaf(leaf)
     assert (second, two.n_leaves) == (1, 2)
     assert two.remove_leaf(1).nodes == (leaf,)
+
+
+def _fresh_hashes(tree: RatchetTree) -> list[bytes]:
+    """Every node's tree hash computed from nothing, as a joiner would."""
+    fresh = RatchetTree(tree.suite, tree.nodes)
+    return [fresh.tree_hash(x) for x in range(len(tree.nodes))]
+
+
+def _counted(counts: KeyCounts) -> tuple[object, ...]:
+    return counts.encryption, counts.signature, counts.credential_types, counts.capabilities
+
+
+def test_a_changed_tree_reuses_only_the_hashes_of_unchanged_subtrees(suite: CipherSuite) -> None:
+    """Hashes and key counts handed on by `derive` equal a fresh computation after
+    each kind of change: a leaf replaced, a leaf removed (the tree truncated), a leaf
+    added (the tree extended), and a node swapped for an equal but distinct object."""
+    tree, _ = _largest(suite)
+    assert [tree.tree_hash(x) for x in range(len(tree.nodes))] == _fresh_hashes(tree)
+    assert _counted(tree.key_counts) == _counted(KeyCounts.of(tree.nodes))
+    leaf = tree.leaf(0)
+    assert leaf is not None
+    last = max(i for i in range(tree.n_leaves) if tree.leaf(i) is not None)
+    other = tree.leaf(last)
+    assert other is not None
+    steps = [
+        lambda t: t.update_leaf(0, replace(leaf, signature=b"changed")),
+        lambda t: t.remove_leaf(last),
+        lambda t: t.add_leaf(other)[0],
+        lambda t: t.add_leaf(replace(other, encryption_key=b"k" * 32))[0],
+        lambda t: t.derive(tuple(replace(n) if n is not None else None for n in t.nodes)),
+    ]
+    for step in steps:
+        changed = step(tree)
+        hashes = [changed.tree_hash(x) for x in range(len(changed.nodes))]
+        assert hashes == _fresh_hashes(changed)
+        assert _counted(changed.key_counts) == _counted(KeyCounts.of(changed.nodes))
+        tree = changed

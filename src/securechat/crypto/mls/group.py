@@ -634,20 +634,17 @@ def _apply(
             tree = tree.remove_leaf(proposal.removed)
             removed.append(proposal.removed)
     added = []
-    known = LeafIndex.of(tree)
-    for proposal, _ in items:
-        if isinstance(proposal, Add):
-            validate_key_package(
-                suite,
-                proposal.key_package,
-                tree=tree,
-                extensions=extensions,
-                policy=policy,
-                known=known,
-            )
-            tree, index = tree.add_leaf(proposal.key_package.leaf_node)
-            known.add(proposal.key_package.leaf_node, index)
-            added.append((index, proposal.key_package))
+    adds = [proposal for proposal, _ in items if isinstance(proposal, Add)]
+    # The index is a pass over every member: only a Commit that adds pays for it here.
+    known = LeafIndex.of(tree) if adds else None
+    for add in adds:
+        assert known is not None
+        validate_key_package(
+            suite, add.key_package, tree=tree, extensions=extensions, policy=policy, known=known
+        )
+        tree, index = tree.add_leaf(add.key_package.leaf_node)
+        known.add(add.key_package.leaf_node, index)
+        added.append((index, add.key_package))
     psk_ids = tuple(p.psk for p, _ in items if isinstance(p, PreSharedKey))
     psk_secret = None
     if psk_ids:
@@ -1059,7 +1056,7 @@ def _process_commit(
 def _without_leaf(tree: RatchetTree, leaf_index: int) -> RatchetTree:
     nodes = list(tree.nodes)
     nodes[tree_math.leaf_to_node(leaf_index)] = None
-    return RatchetTree(tree.suite, tuple(nodes))
+    return tree.derive(tuple(nodes))
 
 
 # --- joining -----------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property
 from typing import Self
 
 from securechat.crypto.mls import labels
@@ -129,6 +130,12 @@ class LeafNode:
         return out + encode_extensions(self.extensions)
 
     def encode(self) -> bytes:
+        return self._encoding
+
+    @cached_property
+    def _encoding(self) -> bytes:
+        """A leaf outlives many epochs unchanged, and each tree hash over it and each
+        Welcome's ratchet_tree encodes it again: 1,000 leaves took ~15 ms a Welcome."""
         return self._content() + opaque(self.signature)
 
     def tbs(self, group_id: bytes, leaf_index: int) -> bytes:

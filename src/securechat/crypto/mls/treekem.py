@@ -65,9 +65,11 @@ def _set_path(tree: RatchetTree, sender: int, keys: list[bytes]) -> tuple[Ratche
         nodes[p] = None
     parent_hash = b""
     for (p, copath_child), key in reversed(list(zip(path, keys, strict=True))):
-        nodes[p] = ParentNode(key, parent_hash, ())
-        parent_hash = RatchetTree(tree.suite, tuple(nodes)).parent_hash(p, copath_child)
-    return RatchetTree(tree.suite, tuple(nodes)), parent_hash
+        nodes[p] = node = ParentNode(key, parent_hash, ())
+        # The copath child's subtree holds no node of the path: its hash in the tree
+        # before the path is the one in the tree after.
+        parent_hash = tree.parent_hash_of(node, copath_child)
+    return tree.derive(tuple(nodes)), parent_hash
 
 
 def merge_update_path(tree: RatchetTree, sender: int, update_path: UpdatePath) -> RatchetTree:
@@ -82,7 +84,7 @@ def merge_update_path(tree: RatchetTree, sender: int, update_path: UpdatePath) -
         raise InvalidMessage("The UpdatePath's leaf does not carry the expected parent hash.")
     nodes = list(merged.nodes)
     nodes[tree_math.leaf_to_node(sender)] = leaf
-    return RatchetTree(tree.suite, tuple(nodes))
+    return merged.derive(tuple(nodes))
 
 
 @dataclass(frozen=True, repr=False)
@@ -208,7 +210,7 @@ def create_update_path(
     leaf = _sign_leaf(suite, unsigned, signature_private, group_context.group_id, sender)
     nodes = list(merged.nodes)
     nodes[tree_math.leaf_to_node(sender)] = leaf
-    new_tree = RatchetTree(suite, tuple(nodes))
+    new_tree = merged.derive(tuple(nodes))
     context = replace(group_context, tree_hash=new_tree.tree_hash()).encode()
     path_nodes = []
     for (p, copath_child), public in zip(path, publics, strict=True):

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Self
+from typing import Self, TypeVar
 
 from securechat.crypto.mls import tree_math
 from securechat.crypto.mls.codec import Reader, decode, uint16, vector
 from securechat.crypto.mls.errors import CredentialRejected, InvalidLeafNode, InvalidMessage
 from securechat.crypto.mls.group_context import MLS10, Extension
 from securechat.crypto.mls.leaf_node import Credential, KeyPackage, LeafNode, LeafNodeSource
-from securechat.crypto.mls.ratchet_tree import ParentNode, RatchetTree
+from securechat.crypto.mls.ratchet_tree import KeyCounts, ParentNode, RatchetTree
 from securechat.crypto.mls.suite import CipherSuite
 
 APPLICATION_ID = 1
@@ -33,6 +33,8 @@ DEFAULT_EXTENSIONS = frozenset(
 
 CredentialValidator = Callable[[Credential, bytes], bool]
 """Called with a credential and the signature key it is presented with; True accepts."""
+
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ def validate_leaf_node(
         if not not_before <= policy.now <= not_after:
             raise InvalidLeafNode("The key package is outside its lifetime.")
     index = known if known is not None else LeafIndex.of(tree, replacing)
-    holder = index.signature_keys.get(leaf.signature_key)
+    holder = index.signature_holder(leaf.signature_key)
     if holder is not None:
         raise InvalidLeafNode(f"Leaf {holder} already uses this signature key.")
     if leaf.credential.credential_type not in index.supported_credentials:
@@ -148,36 +150,75 @@ def validate_leaf_node(
         raise InvalidLeafNode(
             f"The leaf does not support the members' credential types {sorted(missing)}."
         )
-    if leaf.encryption_key in index.encryption_keys:
+    if index.has_encryption_key(leaf.encryption_key):
         raise InvalidLeafNode("The leaf's encryption key is already in the tree.")
 
 
-@dataclass
 class LeafIndex:
-    """What §7.3's uniqueness and credential-support checks need from the tree,
-    gathered once so that a Commit adding many members stays linear. A working
-    value of one proposal list's application: `add` updates it in place."""
+    """What §7.3's uniqueness and credential-support checks need from the tree: the
+    tree's KeyCounts (kept by the tree, read only) without the leaf being replaced,
+    plus the leaves a proposal list adds, recorded in place by `add`."""
 
-    signature_keys: dict[bytes, int]
-    encryption_keys: set[bytes]
-    credential_types: set[int]
-    supported_credentials: frozenset[int] | AllTypes
+    def __init__(self, tree: RatchetTree, replacing: int | None = None) -> None:
+        self._tree = tree
+        self._counts = tree.key_counts
+        self._replacing = replacing
+        self._replaced = tree.leaf(replacing) if replacing is not None else None
+        self._added = KeyCounts()
+        self._added_at: dict[bytes, int] = {}
 
     @classmethod
     def of(cls, tree: RatchetTree, replacing: int | None = None) -> LeafIndex:
         """`replacing` is left out of the member checks (its signature key may be kept)."""
-        index = cls({}, {n.encryption_key for n in tree.nodes if n is not None}, set(), ALL_TYPES)
-        for leaf_index in range(tree.n_leaves):
-            member = tree.leaf(leaf_index)
-            if member is not None and leaf_index != replacing:
-                index.add(member, leaf_index)
-        return index
+        if replacing is not None and not 0 <= replacing < tree.n_leaves:
+            replacing = None
+        return cls(tree, replacing)
 
     def add(self, leaf: LeafNode, leaf_index: int) -> None:
-        self.signature_keys[leaf.signature_key] = leaf_index
-        self.encryption_keys.add(leaf.encryption_key)
-        self.credential_types.add(leaf.credential.credential_type)
-        self.supported_credentials &= frozenset(leaf.capabilities.credentials)
+        self._added.count(leaf, 1)
+        self._added_at[leaf.signature_key] = leaf_index
+
+    def signature_holder(self, key: bytes) -> int | None:
+        """The leaf that already uses `key`; found by a scan only when one does."""
+        if key in self._added_at:
+            return self._added_at[key]
+        own = self._replaced.signature_key if self._replaced else None
+        if not _members(self._counts.signature, key, own):
+            return None
+        return next(
+            i
+            for i in range(self._tree.n_leaves)
+            if i != self._replacing
+            and (leaf := self._tree.leaf(i)) is not None
+            and leaf.signature_key == key
+        )
+
+    def has_encryption_key(self, key: bytes) -> bool:
+        """Any node's, the replaced leaf's own included (a new leaf needs a new key)."""
+        return key in self._counts.encryption or key in self._added.encryption
+
+    @property
+    def credential_types(self) -> set[int]:
+        own = self._replaced.credential.credential_type if self._replaced else None
+        types = self._counts.credential_types
+        return {t for t in types if _members(types, t, own)} | set(self._added.credential_types)
+
+    @property
+    def supported_credentials(self) -> frozenset[int] | AllTypes:
+        own = self._replaced.capabilities.credentials if self._replaced else None
+        lists = self._counts.capabilities
+        supported: frozenset[int] | AllTypes = ALL_TYPES
+        for credentials in [c for c in lists if _members(lists, c, own)] + list(
+            self._added.capabilities
+        ):
+            supported &= frozenset(credentials)
+        return supported
+
+
+def _members(counts: dict[K, int], key: K, own: K | None) -> int:
+    """How many member leaves, the replaced one (whose value is `own`) left out, have `key`."""
+    total = counts.get(key, 0)
+    return total - 1 if own == key and total else total
 
 
 class AllTypes:
