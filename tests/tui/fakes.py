@@ -11,6 +11,7 @@ import asyncio
 import itertools
 from pathlib import Path
 
+from securechat.client.conversation import ConversationId
 from securechat.client.core import VAULT_BEHIND
 from securechat.client.events import (
     ConnectionChanged,
@@ -429,8 +430,11 @@ class FakeClient:
     ) -> int:
         message_id = next(self._ids)
         ts = BASE_TS + message_id * 60
+        sender = "" if kind == "system" else (self.username or "") if outgoing else peer
         record = MessageRecord(
             peer=peer,
+            conversation=ConversationId.direct(peer).key,
+            sender=sender,
             outgoing=outgoing,
             text=text,
             ts=ts,
@@ -453,7 +457,11 @@ class FakeClient:
         """A message from `peer` arrives, as the core would report it."""
         message_id = self._store(peer, False, text)
         self.unread[peer] = self.unread.get(peer, 0) + 1
-        self._emit(MessageReceived(peer, text, self.messages[-1].record.ts, message_id))
+        self._emit(
+            MessageReceived(
+                ConversationId.direct(peer), peer, text, self.messages[-1].record.ts, message_id
+            )
+        )
 
     def peer_deletes_account(self, peer: str) -> None:
         """The relay pushes that `peer`'s account is gone, as the core reports it."""
@@ -489,7 +497,9 @@ class FakeClient:
         text = f"{name} ({human_size(len(data))})"
         message_id = self._store(peer, False, text, kind="file", file_id=blob_id)
         self.unread[peer] = self.unread.get(peer, 0) + 1
-        self._emit(FileOffered(peer, blob_id, name, len(data), message_id))
+        self._emit(
+            FileOffered(ConversationId.direct(peer), peer, blob_id, name, len(data), message_id)
+        )
         return blob_id
 
     def resume_uploads(self, finish: bool = True) -> None:

@@ -22,6 +22,7 @@ import msgspec
 from securechat import paths
 from securechat.client import delivery, sequence, transfers
 from securechat.client import payloads as P
+from securechat.client.conversation import ConversationId
 from securechat.client.events import (
     ConnectionChanged,
     ConnectionState,
@@ -279,7 +280,7 @@ class ChatClient:
         if Vault.exists(directory):
             raise SessionError(f"{directory} already holds a vault for {username}; log in instead")
         code = generate_recovery_code()
-        vault = await asyncio.to_thread(Vault.create, directory, password, code)
+        vault = await asyncio.to_thread(Vault.create, directory, password, code, username)
         try:
             identity = await asyncio.to_thread(IdentityKeyPair.generate)
             vault.put(K_IDENTITY, identity.to_bytes())
@@ -350,16 +351,18 @@ class ChatClient:
                 "securechat keeps your keys where you registered"
             )
         try:
-            return await asyncio.to_thread(Vault.unlock, directory, password), False
+            return await asyncio.to_thread(Vault.unlock, directory, password, username), False
         except WrongPassword:
             if previous is None:
                 await self._probe_relay(username, password)
                 raise
         try:
             if is_recovery_code(previous):
-                vault = await asyncio.to_thread(Vault.unlock_with_recovery, directory, previous)
+                vault = await asyncio.to_thread(
+                    Vault.unlock_with_recovery, directory, previous, username
+                )
             else:
-                vault = await asyncio.to_thread(Vault.unlock, directory, previous)
+                vault = await asyncio.to_thread(Vault.unlock, directory, previous, username)
         except WrongPassword:
             raise WrongPassword(
                 "Neither the password nor the previous password or recovery code "
@@ -768,7 +771,14 @@ class ChatClient:
         now = time.time()
         eid = new_envelope_id()
         record = MessageRecord(
-            peer=peer, outgoing=True, text=text, ts=now, eid=eid, state=DeliveryState.SENDING
+            peer=peer,
+            conversation=ConversationId.direct(peer).key,
+            sender=self._need_identity()[2],
+            outgoing=True,
+            text=text,
+            ts=now,
+            eid=eid,
+            state=DeliveryState.SENDING,
         )
         await self._send_inner(peer, P.Text(text=text), record, eid)
         return eid
@@ -1023,6 +1033,7 @@ class ChatClient:
         extra: dict[str, bytes],
     ) -> None:
         was_confirmed = opened.was_confirmed
+        conversation = ConversationId.direct(peer)
         payload = P.decode_inner(opened.plaintext)
         inner = payload.content
         sent_at = payload.sent_at if payload.sent_at is not None else envelope.ts
@@ -1038,6 +1049,8 @@ class ChatClient:
             case P.Text():
                 record = MessageRecord(
                     peer=peer,
+                    conversation=conversation.key,
+                    sender=peer,
                     outgoing=False,
                     text=inner.text,
                     ts=sent_at,
@@ -1048,6 +1061,7 @@ class ChatClient:
                 assert message_id is not None
                 self._emit(
                     MessageReceived(
+                        conversation,
                         peer,
                         inner.text,
                         sent_at,
@@ -1071,6 +1085,8 @@ class ChatClient:
                 manifest = FileManifest.from_bytes(inner.manifest)
                 record = MessageRecord(
                     peer=peer,
+                    conversation=conversation.key,
+                    sender=peer,
                     outgoing=False,
                     kind="file",
                     file_id=inner.blob_id,
@@ -1083,7 +1099,14 @@ class ChatClient:
                 message_id = vault.record_incoming(peer, envelope.eid, record, changes)
                 assert message_id is not None
                 self._emit(
-                    FileOffered(peer, inner.blob_id, manifest.name, manifest.size, message_id)
+                    FileOffered(
+                        conversation,
+                        peer,
+                        inner.blob_id,
+                        manifest.name,
+                        manifest.size,
+                        message_id,
+                    )
                 )
                 self._spawn(self._send_inner(peer, P.Receipt(eids=[envelope.eid]), None))
         if opened.confirmed != was_confirmed or extra:
@@ -1203,6 +1226,8 @@ class ChatClient:
         eid = new_envelope_id()
         record = MessageRecord(
             peer=pending.peer,
+            conversation=ConversationId.direct(pending.peer).key,
+            sender=self._need_identity()[2],
             outgoing=True,
             kind="file",
             file_id=pending.blob_id,
@@ -1310,7 +1335,8 @@ class ChatClient:
             if record.kind == "text":
                 events.append(
                     MessageReceived(
-                        record.peer,
+                        record.conversation_id,
+                        record.sender,
                         record.text,
                         record.ts,
                         message.id,
@@ -1322,7 +1348,12 @@ class ChatClient:
                 manifest = FileManifest.from_bytes(blob)
                 events.append(
                     FileOffered(
-                        record.peer, record.file_id, manifest.name, manifest.size, message.id
+                        record.conversation_id,
+                        record.sender,
+                        record.file_id,
+                        manifest.name,
+                        manifest.size,
+                        message.id,
                     )
                 )
         return events, stored[-1].id if stored else after_id

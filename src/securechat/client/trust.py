@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from securechat.client.conversation import ConversationId
 from securechat.client.vault_store import MessageRecord
 from securechat.crypto.identity import IdentityPublicKey
 from securechat.crypto.safety import format_safety_number, safety_number
@@ -142,4 +143,11 @@ def rejection_record(
 ) -> MessageRecord:
     """The warning as a `system` history entry: securechat's words, never shown as the peer's."""
     text = rejection_warning(peer, pinned, rejected, by_peer=by_peer)
-    return MessageRecord(peer=peer, outgoing=False, kind="system", text=text, ts=ts)
+    return MessageRecord(
+        peer=peer,
+        conversation=ConversationId.direct(peer).key,
+        outgoing=False,
+        kind="system",
+        text=text,
+        ts=ts,
+    )

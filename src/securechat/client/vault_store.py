@@ -34,6 +34,7 @@ from pathlib import Path
 
 import msgspec
 
+from securechat.client.conversation import ConversationId
 from securechat.client.relay_client import OutboxItem
 from securechat.crypto.vault import (
     MAX_TOKEN_LENGTH,
@@ -74,10 +75,19 @@ CREATE TABLE IF NOT EXISTS unconfirmed (
 
 
 class MessageRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """One history entry; versioned so that an old vault still reads."""
+    """One history entry; versioned so that an old vault still reads.
 
-    v: int = 1
+    v2 names its conversation and its sender, which a group message needs (a
+    group has many senders). v1 records have only `peer`: they are read as the
+    direct conversation with that peer, from that peer when incoming: `Vault`
+    fills both fields in as it opens them (see `explicit`), and a v1 record is
+    written again, as v2, only when it changes anyway (its delivery state).
+    v2 still writes `peer`, so a client from before v2 reads the history too.
+    """
+
+    v: int = 2
     peer: str
+    """The other party of a direct conversation."""
     outgoing: bool
     text: str
     ts: float
@@ -88,6 +98,30 @@ class MessageRecord(msgspec.Struct, frozen=True, kw_only=True):
     file_id: str = ""
     received: float = 0.0
     """The relay's time for an incoming message (`ts` is the sender's); 0 in older records."""
+    conversation: str = ""
+    """The `ConversationId.key` it belongs to (v2)."""
+    sender: str = ""
+    """Who wrote it (v2): a username; empty for securechat's own `system` entries."""
+
+    @property
+    def conversation_id(self) -> ConversationId:
+        return ConversationId.parse(self.conversation or self.peer)
+
+    def explicit(self, owner: str) -> MessageRecord:
+        """This record with its conversation and sender filled in; `owner` wrote outgoing ones.
+
+        Records of v1 (and any written without them) name neither: the direct
+        conversation with `peer` is theirs, and the peer or the owner their sender.
+        """
+        if self.conversation and (self.sender or self.kind == "system"):
+            return self
+        sender = "" if self.kind == "system" else owner if self.outgoing else self.peer
+        return msgspec.structs.replace(
+            self,
+            v=max(self.v, 2),
+            conversation=self.conversation or self.peer,
+            sender=self.sender or sender,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +199,12 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 class Vault:
-    def __init__(self, directory: Path, header: VaultHeader, vault_key: bytes) -> None:
+    def __init__(
+        self, directory: Path, header: VaultHeader, vault_key: bytes, owner: str = ""
+    ) -> None:
         self.directory = directory
+        self.owner = owner
+        """The account whose vault this is: the sender of its v1 outgoing records."""
         self.header = header
         self._key = vault_key
         self.cipher = RecordCipher(vault_key)
@@ -191,22 +229,22 @@ class Vault:
         return (directory / HEADER_FILE).is_file()
 
     @classmethod
-    def create(cls, directory: Path, password: str, recovery_code: str) -> Vault:
+    def create(cls, directory: Path, password: str, recovery_code: str, owner: str = "") -> Vault:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         header, key = VaultHeader.create(password, recovery_code)
         write_atomic(directory / HEADER_FILE, header.to_bytes())
-        return cls(directory, header, key)
+        return cls(directory, header, key, owner)
 
     @classmethod
-    def unlock(cls, directory: Path, password: str) -> Vault:
+    def unlock(cls, directory: Path, password: str, owner: str = "") -> Vault:
         """Raises WrongPassword (a CryptoError) with nothing changed on disk."""
         header = cls._read_header(directory)
-        return cls(directory, header, header.unlock_password(password))
+        return cls(directory, header, header.unlock_password(password), owner)
 
     @classmethod
-    def unlock_with_recovery(cls, directory: Path, code: str) -> Vault:
+    def unlock_with_recovery(cls, directory: Path, code: str, owner: str = "") -> Vault:
         header = cls._read_header(directory)
-        return cls(directory, header, header.unlock_recovery(code))
+        return cls(directory, header, header.unlock_recovery(code), owner)
 
     @staticmethod
     def _read_header(directory: Path) -> VaultHeader:
@@ -426,7 +464,8 @@ class Vault:
             return self._add_message(db, record, unread=unread)
 
     def _add_message(self, db: sqlite3.Connection, record: MessageRecord, unread: bool) -> int:
-        conv = self._tag("conv", record.peer)
+        key = record.conversation_id.key
+        conv = self._tag("conv", key)
         eid_tag = self._tag("eid", record.eid) if record.eid else None
         cur = db.execute(
             "INSERT INTO messages (conv, eid_tag, record) VALUES (?, ?, x'')", (conv, eid_tag)
@@ -441,7 +480,7 @@ class Vault:
             "INSERT INTO terms VALUES (?, ?)",
             [(self._tag("term", term), message_id) for term in terms],
         )
-        self._touch_conversation(db, record.peer, record.ts, unread)
+        self._touch_conversation(db, key, record.ts, unread)
         return message_id
 
     def message_by_eid(self, eid: str) -> StoredMessage | None:
@@ -535,7 +574,7 @@ class Vault:
 
     def _open_message(self, message_id: int, blob: bytes) -> StoredMessage:
         plain = self.cipher.open("message", str(message_id).encode(), blob)
-        return StoredMessage(message_id, _decode_message(plain))
+        return StoredMessage(message_id, _decode_message(plain).explicit(self.owner))
 
     # --- conversations -------------------------------------------------------------
 

@@ -214,6 +214,8 @@ def message_fields(message: StoredMessage) -> dict[str, Any]:
     return {
         "id": message.id,
         "peer": record.peer,
+        "conversation": record.conversation,
+        "sender": record.sender,
         "outgoing": record.outgoing,
         "kind": record.kind,
         "text": record.text,
