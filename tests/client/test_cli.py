@@ -324,3 +324,18 @@ async def test_cli_login_after_an_operator_reset_takes_the_old_password_from_the
     monkeypatch.delenv("SECURECHAT_OLD_PASSWORD")
     code, out, err = await run("login")
     assert code == 0 and "logged in as alice" in out, err
+
+
+def test_json_errors_carry_the_clients_stable_code(capsys: pytest.CaptureFixture[str]) -> None:
+    """A refusal of the client itself (not the relay's) reaches scripts as a code, too."""
+    import argparse
+
+    from securechat.client.cli import _fail
+    from securechat.errors import ClientErrorCode, ConnectionLost, SessionError
+
+    args = argparse.Namespace(json=True, debug=False)
+    refusal = SessionError("no secure session with dave", ClientErrorCode.NO_SESSION)
+    assert _fail(args, refusal, 1) == 1
+    assert json.loads(capsys.readouterr().err)["error"]["code"] == "no_session"
+    _fail(args, ConnectionLost("cannot reach the relay"), 3)
+    assert json.loads(capsys.readouterr().err)["error"]["code"] == "unreachable"
