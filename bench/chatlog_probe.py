@@ -27,7 +27,8 @@ from bench.common import PASSWORD, memory_kib
 from securechat.client.conversation import ConversationId
 from securechat.client.core import ChatClient
 from securechat.client.events import MessageReceived
-from securechat.client.vault_store import MessageRecord, Vault
+from securechat.client.records import MessageRecord
+from securechat.client.vault_store import Vault
 from securechat.tui.app import make_app
 from securechat.tui.screens.main import MainScreen
 from securechat.tui.widgets.chat_log import ChatLog, MessageLine

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from securechat.client.conversation import ConversationId
+from securechat.client.records import MessageRecord
 from securechat.client.relay_client import OutboxItem
-from securechat.client.vault_store import MessageRecord, Vault
+from securechat.client.vault_store import Vault
 from securechat.crypto.errors import WrongPassword
 from securechat.protocol.limits import USERNAME_PATTERN
 

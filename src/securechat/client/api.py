@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Protocol
 
 from securechat.client.events import ConversationState, Event
+from securechat.client.records import ConversationRecord, StoredMessage
 from securechat.client.trust import SafetyNumbers
-from securechat.client.vault_store import ConversationRecord, StoredMessage
 from securechat.crypto.identity import IdentityPublicKey
 from securechat.scanner import Verdict
 

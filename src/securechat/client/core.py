@@ -38,9 +38,10 @@ from securechat.client.events import (
 from securechat.client.files import Files
 from securechat.client.history import History
 from securechat.client.receive import Receiver
+from securechat.client.records import ConversationRecord, StoredMessage
 from securechat.client.relay_client import RelayClient
 from securechat.client.trust import SafetyNumbers, Trust
-from securechat.client.vault_store import ConversationRecord, StoredMessage, Vault
+from securechat.client.vault_store import Vault
 from securechat.crypto.identity import IdentityKeyPair, IdentityPublicKey
 from securechat.protocol import frames as F
 from securechat.protocol.errors import ErrorCode

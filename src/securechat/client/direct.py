@@ -16,9 +16,10 @@ from securechat.client import vault_keys as K
 from securechat.client.context import ClientContext
 from securechat.client.conversation import ConversationId
 from securechat.client.events import ConversationChanged, ConversationState, DeliveryState
+from securechat.client.records import MessageRecord
 from securechat.client.relay_client import OutboxItem, new_envelope_id
 from securechat.client.trust import Trust, key_changed_advice
-from securechat.client.vault_store import MessageRecord, Vault
+from securechat.client.vault_store import Vault
 from securechat.crypto import handshake, ratchet, sessions
 from securechat.crypto.errors import CryptoError, IdentityKeyMismatch
 from securechat.crypto.prekeys import PrekeyBundle

@@ -22,8 +22,8 @@ from securechat.client.context import ClientContext
 from securechat.client.conversation import ConversationId
 from securechat.client.direct import DirectSessions
 from securechat.client.events import DeliveryState, TransferProgress
+from securechat.client.records import MessageRecord
 from securechat.client.relay_client import new_envelope_id
-from securechat.client.vault_store import MessageRecord
 from securechat.crypto.filestream import FileManifest, SealLedger, tags_digest
 from securechat.errors import (
     ClientError,

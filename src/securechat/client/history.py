@@ -12,7 +12,7 @@ from securechat.client import payloads as P
 from securechat.client import vault_keys as K
 from securechat.client.context import ClientContext
 from securechat.client.events import Event, FileOffered, MessageReceived
-from securechat.client.vault_store import ConversationRecord, StoredMessage
+from securechat.client.records import ConversationRecord, StoredMessage
 from securechat.crypto.filestream import FileManifest
 from securechat.errors import SecureChatError
 from securechat.protocol import frames as F

@@ -28,8 +28,9 @@ from securechat.client.events import (
     MessageReceived,
     PresenceChanged,
 )
+from securechat.client.records import MessageRecord
 from securechat.client.trust import Trust
-from securechat.client.vault_store import MessageRecord, Vault
+from securechat.client.vault_store import Vault
 from securechat.crypto import handshake, sessions
 from securechat.crypto.errors import CryptoError, IdentityKeyMismatch, TooManySkippedMessages
 from securechat.crypto.filestream import FileManifest

@@ -37,7 +37,8 @@ from securechat.client.events import (
     KeyKept,
     KeyShared,
 )
-from securechat.client.vault_store import MessageRecord, Vault
+from securechat.client.records import MessageRecord
+from securechat.client.vault_store import Vault
 from securechat.crypto.identity import IdentityPublicKey
 from securechat.crypto.safety import format_safety_number, safety_number
 from securechat.errors import ClientErrorCode, SessionError

@@ -18,7 +18,7 @@ import msgspec
 from securechat import __version__
 from securechat.client.api import ChatAPI
 from securechat.client.payloads import MAX_TEXT_CHARS
-from securechat.client.vault_store import StoredMessage
+from securechat.client.records import StoredMessage
 from securechat.crypto.errors import WrongPassword
 from securechat.daemon.rpc import INTERNAL_ERROR, LOCKED, REFUSED, UNREACHABLE, RpcError
 from securechat.errors import ConnectionLost, SecureChatError, ServerRejected

@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 from securechat.client.conversation import ConversationId
+from securechat.client.records import MessageRecord
 from securechat.client.relay_client import OutboxItem
-from securechat.client.vault_store import MessageRecord, Vault
+from securechat.client.vault_store import Vault
 
 HERE = Path(__file__).parent / "vault-v2"
 PASSWORD = "sample vault password"

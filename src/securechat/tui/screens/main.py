@@ -46,9 +46,9 @@ from securechat.client.events import (
     PresenceChanged,
     TransferProgress,
 )
+from securechat.client.records import MessageRecord, StoredMessage
 from securechat.client.transfers import human_size
 from securechat.client.trust import short_fingerprint
-from securechat.client.vault_store import MessageRecord, StoredMessage
 from securechat.crypto.errors import AuthenticationFailed
 from securechat.errors import ConnectionLost, SecureChatError, ServerRejected
 from securechat.scanner import extract_urls
