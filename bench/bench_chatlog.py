@@ -27,7 +27,8 @@ from pathlib import Path
 
 from bench.bench_search import messages
 from bench.common import PASSWORD, REPO, Row, log, percentile, row, scratch
-from securechat.client.vault_store import MessageRecord, Vault
+from securechat.client.records import MessageRecord
+from securechat.client.vault_store import Vault
 from securechat.crypto import generate_recovery_code
 
 NAME = "chatlog"

@@ -20,7 +20,8 @@ from collections import Counter
 from pathlib import Path
 
 from bench.common import Row, log, row, scratch
-from securechat.client.vault_store import MessageRecord, Vault, words
+from securechat.client.records import MessageRecord
+from securechat.client.vault_store import Vault, words
 from securechat.crypto import generate_recovery_code
 
 NAME = "search"

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from bench.common import Row, log, row, scratch
-from securechat.client.vault_store import MessageRecord, Vault
+from securechat.client.records import MessageRecord
+from securechat.client.vault_store import Vault
 from securechat.crypto import generate_recovery_code
 
 NAME = "vault"

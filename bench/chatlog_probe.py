@@ -24,9 +24,11 @@ from textual.app import App
 from textual.widgets import Input
 
 from bench.common import PASSWORD, memory_kib
+from securechat.client.conversation import ConversationId
 from securechat.client.core import ChatClient
 from securechat.client.events import MessageReceived
-from securechat.client.vault_store import MessageRecord, Vault
+from securechat.client.records import MessageRecord
+from securechat.client.vault_store import Vault
 from securechat.tui.app import make_app
 from securechat.tui.screens.main import MainScreen
 from securechat.tui.widgets.chat_log import ChatLog, MessageLine
@@ -98,7 +100,9 @@ async def incoming(client: ChatClient, vault: Vault, peer: str, stop: asyncio.Ev
         text = f"incoming {sent} while typing"
         record = MessageRecord(peer=peer, outgoing=False, text=text, ts=time.time())
         message_id = vault.add_message(record)
-        client.events.put_nowait(MessageReceived(peer, text, record.ts, message_id))
+        client.events.put_nowait(
+            MessageReceived(ConversationId.direct(peer), peer, text, record.ts, message_id)
+        )
         sent += 1
         await asyncio.sleep(1 / INCOMING_PER_SECOND)
     return sent

@@ -5,20 +5,26 @@
     ├── ConfigError                  a bad flag, variable or TOML value
     ├── StoreError                   the server or client store could not do its job
     │   └── StorageFullError         the disk is full or read-only
-    ├── ClientError                  the headless client core
+    ├── ClientError                  the headless client core (code: a ClientErrorCode)
     │   ├── ConnectionLost           the relay went away; the outbox keeps what is unsent
     │   ├── ServerRejected           the relay answered with an error frame (code + message)
     │   ├── VaultBehind              the relay takes a password this device's vault does not
-    │   └── SessionError             no usable end-to-end session with that peer
+    │   ├── SessionError             a refused request: no usable session, no such file...
+    │   └── TransferError            a file could not be sent or received (client/transfers)
     └── CryptoError                  raised by securechat.crypto (see crypto/errors.py)
 
-Each error carries a message meant for the user; the wire code (when there is
-one) travels separately so that clients can react to it without parsing prose.
+Each error carries a message meant for the user; the code travels separately
+so that clients can react to it without parsing prose: the relay's
+`protocol.errors.ErrorCode` for a `ServerRejected`, a `ClientErrorCode` for
+every other `ClientError` (what `securechat-cli --json` and the daemon report).
 `str()` is the sentence alone: a person has no use for `(not_found)`, and
 `explain(exc, debug=True)` adds the code where it helps (`--debug`, reports).
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
 
 
 class SecureChatError(Exception):
@@ -51,20 +57,60 @@ class StorageFullError(StoreError):
     """The data directory is full or read-only."""
 
 
+class ClientErrorCode(StrEnum):
+    """Stable codes of the client's own refusals: scripts branch on these, never on prose.
+
+    Like the relay's codes, a code may be added but never renamed or reused.
+    """
+
+    NOT_SIGNED_IN = "not_signed_in"
+    NO_VAULT = "no_vault"
+    """No vault for that user on this device."""
+    VAULT_EXISTS = "vault_exists"
+    VAULT_DAMAGED = "vault_damaged"
+    VAULT_BEHIND = "vault_behind"
+    """An operator reset: the vault needs the previous password or the recovery code."""
+    UNREACHABLE = "unreachable"
+    NO_KEY = "no_key"
+    """No key is pinned for the peer yet (`sharekey` first)."""
+    KEY_CHANGED = "key_changed"
+    """The peer's key changed: `verify`, then `reject` or `trust`, first."""
+    KEY_UNCHANGED = "key_unchanged"
+    INVALID_KEYS = "invalid_keys"
+    """The peer's published keys do not verify."""
+    NO_SESSION = "no_session"
+    SESSION_PENDING = "session_pending"
+    """The peer has not answered the session set-up yet."""
+    SELF = "self"
+    INVALID_MESSAGE = "invalid_message"
+    """Empty, or longer than a message may be."""
+    NO_FILE = "no_file"
+    TRANSFER_FAILED = "transfer_failed"
+    E2E = "e2e"
+    """A message from a peer could not be opened and was dropped (an event, not a raise)."""
+
+
 class ClientError(SecureChatError):
-    """Base for failures surfaced by the headless client core."""
+    """Base for failures surfaced by the headless client core; `code` says which."""
+
+    default_code: ClassVar[str] = ""
+
+    def __init__(self, message: str = "", code: str | None = None) -> None:
+        super().__init__(message)
+        self.code: str = self.default_code if code is None else code
 
 
 class ConnectionLost(ClientError):
     """The connection to the relay dropped."""
 
+    default_code = ClientErrorCode.UNREACHABLE
+
 
 class ServerRejected(ClientError):
-    """The relay answered a request with an error frame."""
+    """The relay answered a request with an error frame; `code` is the relay's."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code)
         self.message = message
 
     @property
@@ -74,7 +120,9 @@ class ServerRejected(ClientError):
 
 
 class SessionError(ClientError):
-    """There is no usable end-to-end session with a peer."""
+    """The client refuses a request: no usable session with that peer, no such file..."""
+
+    default_code = ClientErrorCode.NO_SESSION
 
 
 class VaultBehind(ClientError):
@@ -83,6 +131,8 @@ class VaultBehind(ClientError):
     An operator's token cannot open the vault (by design), so the vault is still
     wrapped under the previous password; the UI asks for it or the recovery code.
     """
+
+    default_code = ClientErrorCode.VAULT_BEHIND
 
 
 def explain(exc: BaseException, debug: bool = False) -> str:

@@ -138,8 +138,8 @@ async def test_signed_prekey_rotates_after_a_week(
     alice, bob = pair
     before = (await relay.store.fetch_bundle("bob")).signed_prekey  # type: ignore[union-attr]
     week_later = real_time.time() + 8 * 86400
-    monkeypatch.setattr("securechat.client.core.time.time", lambda: week_later)
-    await bob._maintain_prekeys(remaining_on_relay=1000)
+    monkeypatch.setattr("securechat.client.directory.time.time", lambda: week_later)
+    await bob.keys.maintain(remaining_on_relay=1000)
     after = (await relay.store.fetch_bundle("bob")).signed_prekey  # type: ignore[union-attr]
     assert after != before
     monkeypatch.undo()

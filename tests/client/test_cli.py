@@ -224,10 +224,13 @@ async def test_cli_verify_and_reject_a_forged_key_change(
 
 def test_receive_shows_both_times_and_flags_a_disagreement() -> None:
     """`receive --json` carries the sender's and the relay's time; text output warns."""
+    from securechat.client.conversation import ConversationId
     from securechat.client.events import MessageReceived
     from securechat.client.render import describe
 
-    event = MessageReceived("alice", "hi", 1_700_000_000.0, 7, 1_699_000_000.0, True)
+    event = MessageReceived(
+        ConversationId.direct("alice"), "alice", "hi", 1_700_000_000.0, 7, 1_699_000_000.0, True
+    )
     described = describe(event)
     assert described is not None
     fields = described.fields
@@ -238,7 +241,17 @@ def test_receive_shows_both_times_and_flags_a_disagreement() -> None:
         7,
     )
     assert "relay says received" in described.text
-    calm = describe(MessageReceived("alice", "hi", 1_700_000_000.0, 7, 1_700_000_001.0, False))
+    calm = describe(
+        MessageReceived(
+            ConversationId.direct("alice"),
+            "alice",
+            "hi",
+            1_700_000_000.0,
+            7,
+            1_700_000_001.0,
+            False,
+        )
+    )
     assert calm is not None and calm.text == "alice: hi"
 
 
@@ -262,6 +275,7 @@ async def test_receive_prints_what_arrived_while_it_closed(
 ) -> None:
     """A message stored (and acknowledged) after the deadline is still printed, not lost."""
     from securechat.client.cli import _receive
+    from securechat.client.conversation import ConversationId
     from securechat.client.events import MessageReceived
 
     class Closing:
@@ -274,7 +288,9 @@ async def test_receive_prints_what_arrived_while_it_closed(
             return None
 
         async def close(self) -> None:
-            self.events.put_nowait(MessageReceived("alice", "late", 1.0, 9, 1.0, False))
+            self.events.put_nowait(
+                MessageReceived(ConversationId.direct("alice"), "alice", "late", 1.0, 9, 1.0, False)
+            )
 
     assert await _receive(Closing(), 0.05, True) == 0  # type: ignore[arg-type]
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -308,3 +324,18 @@ async def test_cli_login_after_an_operator_reset_takes_the_old_password_from_the
     monkeypatch.delenv("SECURECHAT_OLD_PASSWORD")
     code, out, err = await run("login")
     assert code == 0 and "logged in as alice" in out, err
+
+
+def test_json_errors_carry_the_clients_stable_code(capsys: pytest.CaptureFixture[str]) -> None:
+    """A refusal of the client itself (not the relay's) reaches scripts as a code, too."""
+    import argparse
+
+    from securechat.client.cli import _fail
+    from securechat.errors import ClientErrorCode, ConnectionLost, SessionError
+
+    args = argparse.Namespace(json=True, debug=False)
+    refusal = SessionError("no secure session with dave", ClientErrorCode.NO_SESSION)
+    assert _fail(args, refusal, 1) == 1
+    assert json.loads(capsys.readouterr().err)["error"]["code"] == "no_session"
+    _fail(args, ConnectionLost("cannot reach the relay"), 3)
+    assert json.loads(capsys.readouterr().err)["error"]["code"] == "unreachable"

@@ -221,7 +221,7 @@ async def test_a_file_changed_during_the_upload_is_not_offered(
     _hash_after(monkeypatch, ready, lambda: source.write_bytes(os.urandom(4 * CHUNK_SIZE)))
     with pytest.raises(TransferError, match="changed while it was being sent"):
         await alice.send_file("bob", source)
-    assert alice._pending_uploads() == []
+    assert alice.files.pending() == []
     assert await relay.store.files_of("alice") == []
     await asyncio.sleep(0.3)
     assert not [e for e in drain(bob) if isinstance(e, FileOffered)]
@@ -244,7 +244,7 @@ async def test_a_file_edited_in_place_during_the_upload_is_not_offered(
     uploaded.set()
     with pytest.raises(TransferError, match="changed while it was being sent"):
         await sending
-    assert alice._pending_uploads() == []
+    assert alice.files.pending() == []
     assert await relay.store.files_of("alice") == []
     await asyncio.sleep(0.3)
     assert not [e for e in drain(bob) if isinstance(e, FileOffered)]
@@ -349,7 +349,7 @@ async def test_upload_cut_before_its_digest_resumes_once_known(
             offer = await wait_for(bob, FileOffered, timeout=30)
             saved = await bob.download(offer.file_id, tmp_path / "dl")
             assert saved.read_bytes() == source.read_bytes()
-            assert alice._pending_uploads() == []
+            assert alice.files.pending() == []
     finally:
         relay.kill()
 

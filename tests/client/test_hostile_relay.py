@@ -358,14 +358,14 @@ async def test_under_reported_upload_of_an_edited_file_reuses_no_nonce(
     source = tmp_path / "draft.bin"
     source.write_bytes(os.urandom(40 * CHUNK_SIZE))
     await _interrupted_upload(alice, source)
-    [pending] = alice._pending_uploads()
+    [pending] = alice.files.pending()
     received = _under_reporting_relay(relay)
     with open(source, "r+b") as handle:
         handle.write(b"edited in place")
     with pytest.raises(TransferError, match="changed"):
-        await alice._finish_upload(pending)
+        await alice.files.finish_upload(pending)
     assert all(len(bodies) == 1 for bodies in received.values())
-    assert alice._pending_uploads() == []
+    assert alice.files.pending() == []
     assert await relay.store.files_of("alice") == []
     assert not [e for e in drain(bob) if isinstance(e, FileOffered)]
 
@@ -378,9 +378,9 @@ async def test_under_reported_upload_of_an_unchanged_file_resends_the_same_bytes
     source = tmp_path / "same.bin"
     source.write_bytes(os.urandom(40 * CHUNK_SIZE))
     await _interrupted_upload(alice, source)
-    [pending] = alice._pending_uploads()
+    [pending] = alice.files.pending()
     received = _under_reporting_relay(relay)
-    await alice._finish_upload(pending)
+    await alice.files.finish_upload(pending)
     assert (pending.blob_id, 0) in received
     assert all(len(bodies) == 1 for bodies in received.values())
     offer = await wait_for(bob, FileOffered, file_id=pending.blob_id)
@@ -476,8 +476,8 @@ def _drop(relay: RelayServer, sender: str, which: set[int]) -> list[str]:
 
 def _quick_checks(*clients: ChatClient, retry_after: float, missing_after: float) -> None:
     for client in clients:
-        client.retry_after, client.missing_after = retry_after, missing_after
-        client.check_every = 0.05
+        client.delivery.retry_after, client.delivery.missing_after = retry_after, missing_after
+        client.delivery.check_every = 0.05
 
 
 async def test_a_dropped_message_is_reported_missing(
@@ -536,8 +536,8 @@ async def test_a_message_of_a_session_that_ended_is_not_sent_again(
     assert alice.vault is not None and len(alice.vault.unconfirmed()) == 1
     alice.vault.delete("session:bob")
     bodies = _record_bodies(relay)
-    alice.retry_after = 0.0
-    await alice.retry_unconfirmed()
+    alice.delivery.retry_after = 0.0
+    await alice.delivery.retry_unconfirmed()
     assert alice.vault.unconfirmed() == [] and bodies == []
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import msgspec
 
 from securechat.client import payloads as P
-from securechat.client.core import ONE_TIME_KEM_BATCH, ChatClient
+from securechat.client.core import ChatClient
+from securechat.client.directory import ONE_TIME_KEM_BATCH
 from securechat.client.events import (
     ConnectionChanged,
     ConnectionState,
@@ -117,7 +118,7 @@ async def test_a_relay_that_does_not_count_kem_prekeys_gets_none(
             return await original(build, **kwargs)
 
         bob.relay.request = spy  # type: ignore[method-assign]
-        await bob._maintain_prekeys(0, None)
+        await bob.keys.maintain(0, None)
         published = [f for f in frames if isinstance(f, F.PublishKeys)]
         assert published and published[0].one_time_prekeys
         assert b"one_time_kem_prekeys" not in encode(published[0])

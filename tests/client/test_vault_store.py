@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
 
 import pytest
 
+from securechat.client.conversation import ConversationId
+from securechat.client.records import MessageRecord
 from securechat.client.relay_client import OutboxItem
-from securechat.client.vault_store import MessageRecord, Vault
+from securechat.client.vault_store import Vault
 from securechat.crypto.errors import WrongPassword
+from securechat.protocol.limits import USERNAME_PATTERN
 
 SAMPLE = Path(__file__).parent / "samples" / "vault-v1"
+SAMPLE_V2 = Path(__file__).parent / "samples" / "vault-v2"
 
 
 @pytest.fixture
@@ -46,6 +51,51 @@ def test_sample_vault_of_version_1_still_opens(sample: Path) -> None:
     recovered = Vault.unlock_with_recovery(sample, "0123-4567-89ab-cdef-ghjk-mnpq")
     assert recovered.get("identity") == b"sample identity bytes"
     recovered.close()
+
+
+def test_version_1_records_open_as_direct_conversations(sample: Path) -> None:
+    """A v1 record names only its peer: it reads as the direct conversation with that peer,
+    written by that peer or (outgoing) by the vault's owner; a system entry by nobody."""
+    vault = Vault.unlock(sample, "sample vault password", owner="alice")
+    records = [m.record for m in vault.messages("bob") + vault.messages("carol")]
+    assert [(r.conversation_id, r.sender, r.outgoing) for r in records] == [
+        (ConversationId.direct("bob"), "alice", True),
+        (ConversationId.direct("bob"), "bob", False),
+        (ConversationId.direct("carol"), "carol", False),
+    ]
+    assert {r.v for r in records} == {2}
+    vault.close()
+
+
+def test_sample_vault_of_version_2_still_opens(tmp_path: Path) -> None:
+    """A vault of MessageRecord v2 (tests/client/samples/make_vault_v2.py) opens, and its
+    records keep the conversation and sender they were written with."""
+    copy = tmp_path / "vault"
+    shutil.copytree(SAMPLE_V2, copy)
+    vault = Vault.unlock(copy, "sample vault password", owner="alice")
+    assert vault.get("identity") == b"sample identity bytes"
+    bob = [m.record for m in vault.messages("bob")]
+    assert [(r.sender, r.kind, r.text) for r in bob] == [
+        ("alice", "text", "hello bob"),
+        ("bob", "text", "hi alice, lunch at noon?"),
+        ("", "system", "you kept bob's pinned key"),
+    ]
+    assert all(r.conversation_id == ConversationId.direct("bob") for r in bob)
+    (offer,) = vault.messages("carol")
+    assert (offer.record.sender, offer.record.file_id) == ("carol", "blob123")
+    assert vault.seen("bob", "e2") and vault.seen("carol", "e4")
+    assert [c.peer for c in vault.conversations()] == ["carol", "bob"]
+    assert vault.outbox_items() == [OutboxItem("e9", "bob", b"ciphertext")]
+    assert vault.search("lunch")[0].record.sender == "bob"
+    vault.close()
+
+
+def test_conversation_ids_keep_groups_apart_from_users() -> None:
+    """A group's key cannot be a username, and every key reads back as the id it came from."""
+    group, user = ConversationId.group("bob"), ConversationId.direct("bob")
+    assert group.key != user.key and not group.is_direct and user.is_direct
+    assert ConversationId.parse(group.key) == group and ConversationId.parse(user.key) == user
+    assert not re.fullmatch(USERNAME_PATTERN, group.key)
 
 
 def test_wrong_password_changes_nothing(sample: Path) -> None:

@@ -18,7 +18,7 @@ from securechat.client.core import ChatClient
 from securechat.daemon import rpc
 from securechat.daemon.main import parse_tcp
 from securechat.daemon.server import Daemon, listen_tcp, listen_unix, token_from_file
-from securechat.errors import ConfigError
+from securechat.errors import ClientErrorCode, ConfigError
 from tests.client.helpers import clients, secure
 from tests.daemon.helpers import RpcClient
 
@@ -61,6 +61,7 @@ async def test_bad_input_is_answered_and_the_connection_keeps_serving(setup: Set
     refused = await client.request("send", recipient="carol", message="hi")
     assert refused["error"]["code"] == rpc.REFUSED
     assert refused["error"]["data"]["exit_code"] == 1
+    assert refused["error"]["data"]["reason"] == ClientErrorCode.NO_SESSION
     assert "no secure session with carol" in refused["error"]["message"]
     assert (await client.call("version"))["version"]
     await client.close()

@@ -13,10 +13,11 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static
 from textual.worker import WorkerFailed
 
+from securechat.client.api import ChatAPI
 from securechat.tui.app import SecureChatApp, make_app
 from securechat.tui.config import TuiConfig
 from securechat.tui.screens.main import MainScreen
-from tests.tui.fakes import BASE_TS, FakeClient
+from tests.tui.fakes import BASE_TS, FakeClient, as_client
 
 PASSWORD = "correct horse battery"
 SERVER = "ws://relay.test:8765"
@@ -61,15 +62,15 @@ def build(
     harness = Harness(app=None, accounts=accounts, written=written)  # type: ignore[arg-type]
     spawned = harness.spawned
 
-    def factory(url: str) -> FakeClient:
+    def factory(url: str) -> ChatAPI:
         client = FakeClient(url, accounts, harness.vaults)
         harness.clients.append(client)
-        return client
+        return as_client(client)
 
     harness.app = make_app(
         SERVER,
         config=config or TuiConfig(bell=True, desktop_notifications=True),
-        client_factory=factory,  # type: ignore[arg-type]
+        client_factory=factory,
         time_format=utc_time,
         clock=lambda: BASE_TS + 3600,
         terminal_write=written.append,

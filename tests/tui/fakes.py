@@ -11,7 +11,9 @@ import asyncio
 import itertools
 from pathlib import Path
 
-from securechat.client.core import VAULT_BEHIND
+from securechat.client.account import VAULT_BEHIND
+from securechat.client.api import ChatAPI
+from securechat.client.conversation import ConversationId
 from securechat.client.events import (
     ConnectionChanged,
     ConnectionState,
@@ -28,15 +30,12 @@ from securechat.client.events import (
     TransferProgress,
 )
 from securechat.client.filenames import sanitise_filename
+from securechat.client.records import ConversationRecord, MessageRecord, StoredMessage
 from securechat.client.transfers import TransferError, human_size
 from securechat.client.trust import SafetyNumbers, rejection_warning
-from securechat.client.vault_store import (
-    ConversationRecord,
-    MessageRecord,
-    StoredMessage,
-    matches,
-)
+from securechat.client.vault_store import matches
 from securechat.crypto.errors import AuthenticationFailed, WrongPassword
+from securechat.crypto.identity import IdentityPublicKey
 from securechat.errors import ConnectionLost, ServerRejected, SessionError, VaultBehind
 from securechat.protocol.limits import MAX_FILE_PLAINTEXT_BYTES
 from securechat.scanner import (
@@ -186,6 +185,18 @@ class FakeClient:
     async def close(self) -> None:
         self.closed = True
 
+    async def settle(self) -> None:
+        """Nothing runs in the background here: every call finished when it returned."""
+
+    async def unlock_and_resume(
+        self, username: str, password: str, previous: str | None = None
+    ) -> None:
+        """As the core: a resumed session is a login that needs no new token."""
+        await self.login(username, password, previous)
+
+    async def logout(self) -> None:
+        self.username = None
+
     # --- trust and sessions
 
     def _known(self, peer: str) -> None:
@@ -209,6 +220,10 @@ class FakeClient:
         self.states[peer] = ConversationState.PENDING
         self._emit(ConversationChanged(peer, ConversationState.PENDING, FINGERPRINT))
         return ConversationState.PENDING
+
+    def pinned_key(self, peer: str) -> IdentityPublicKey | None:
+        """The fake holds fingerprints, not keys: a screen shows `verify`'s numbers instead."""
+        return None
 
     def verify(self, peer: str) -> SafetyNumbers:
         if peer not in self.states:
@@ -301,6 +316,29 @@ class FakeClient:
             return [m for m in mine if m.id > after_id][:limit]
         return [m for m in mine if before_id is None or m.id < before_id][-limit:]
 
+    def received_after(self, after_id: int, limit: int = 200) -> tuple[list[Event], int]:
+        """As the core: what others sent after `after_id`, as events, and the new cursor."""
+        stored = [m for m in self.messages if m.id > after_id][:limit]
+        events: list[Event] = []
+        for message in stored:
+            record = message.record
+            if record.outgoing or record.kind == "system":
+                continue
+            if record.kind == "file":
+                name, data = self.offered[record.file_id]
+                conversation = record.conversation_id
+                size = len(data)
+                events.append(
+                    FileOffered(conversation, record.sender, record.file_id, name, size, message.id)
+                )
+            else:
+                events.append(
+                    MessageReceived(
+                        record.conversation_id, record.sender, record.text, record.ts, message.id
+                    )
+                )
+        return events, stored[-1].id if stored else after_id
+
     def search(self, query: str, limit: int = 50) -> list[StoredMessage]:
         found = [m for m in reversed(self.messages) if matches(query, m.record.text)]
         return found[:limit]
@@ -391,6 +429,7 @@ class FakeClient:
         if self.scan_error is not None:
             raise self.scan_error
         rating = self.ratings.get(url)
+        reports: tuple[ProviderReport, ...]
         if full and not self.relay_keys:
             reports = (
                 ProviderReport("blocklist", ProviderStatus.NOT_FOUND, detail="not listed"),
@@ -429,8 +468,11 @@ class FakeClient:
     ) -> int:
         message_id = next(self._ids)
         ts = BASE_TS + message_id * 60
+        sender = "" if kind == "system" else (self.username or "") if outgoing else peer
         record = MessageRecord(
             peer=peer,
+            conversation=ConversationId.direct(peer).key,
+            sender=sender,
             outgoing=outgoing,
             text=text,
             ts=ts,
@@ -453,7 +495,11 @@ class FakeClient:
         """A message from `peer` arrives, as the core would report it."""
         message_id = self._store(peer, False, text)
         self.unread[peer] = self.unread.get(peer, 0) + 1
-        self._emit(MessageReceived(peer, text, self.messages[-1].record.ts, message_id))
+        self._emit(
+            MessageReceived(
+                ConversationId.direct(peer), peer, text, self.messages[-1].record.ts, message_id
+            )
+        )
 
     def peer_deletes_account(self, peer: str) -> None:
         """The relay pushes that `peer`'s account is gone, as the core reports it."""
@@ -489,7 +535,9 @@ class FakeClient:
         text = f"{name} ({human_size(len(data))})"
         message_id = self._store(peer, False, text, kind="file", file_id=blob_id)
         self.unread[peer] = self.unread.get(peer, 0) + 1
-        self._emit(FileOffered(peer, blob_id, name, len(data), message_id))
+        self._emit(
+            FileOffered(ConversationId.direct(peer), peer, blob_id, name, len(data), message_id)
+        )
         return blob_id
 
     def resume_uploads(self, finish: bool = True) -> None:
@@ -505,3 +553,8 @@ class FakeClient:
             self._emit(TransferProgress(blob_id, size, size, "up"))
             self._offer(blob_id, peer, name, size)
         self.interrupted = []
+
+
+def as_client(fake: FakeClient) -> ChatAPI:
+    """The fake where the app expects a client: mypy proves here that it is one."""
+    return fake

@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from textual.widgets import Button, Input, OptionList, Static
 
+from securechat.client.conversation import ConversationId
 from securechat.client.events import (
     ConnectionChanged,
     ConnectionState,
@@ -491,7 +492,9 @@ async def test_message_already_in_the_loaded_page_is_not_shown_twice(harness: Ha
         await type_line(pilot, "/open bob")
         stored = harness.client.messages[-1]
         harness.client.events.put_nowait(
-            MessageReceived("bob", "only once", stored.record.ts, stored.id)
+            MessageReceived(
+                ConversationId.direct("bob"), "bob", "only once", stored.record.ts, stored.id
+            )
         )
         await settle(pilot)
         assert [line for line in lines(pilot) if "only once" in line] == ["22:14 bob: only once"]
@@ -521,7 +524,15 @@ async def test_a_message_the_relay_dates_differently_is_flagged(harness: Harness
         harness.client.receive("bob", "on time")
         message_id = harness.client._store("bob", False, "dated by a liar")
         harness.client._emit(
-            MessageReceived("bob", "dated by a liar", sent, message_id, sent - 7200, True)
+            MessageReceived(
+                ConversationId.direct("bob"),
+                "bob",
+                "dated by a liar",
+                sent,
+                message_id,
+                sent - 7200,
+                True,
+            )
         )
         await settle(pilot)
         assert "relay says received" not in lines(pilot)[-2]

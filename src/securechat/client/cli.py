@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 
 from securechat import __version__
+from securechat.client.api import ChatAPI
 from securechat.client.core import ChatClient
 from securechat.client.events import Event, TransferProgress
 from securechat.client.render import describe
@@ -170,7 +171,7 @@ class Out:
     fields: dict[str, Any]
 
 
-async def _dispatch(client: ChatClient, args: argparse.Namespace) -> int:
+async def _dispatch(client: ChatAPI, args: argparse.Namespace) -> int:
     command: str = args.command
     if command == "register":
         chosen = _password("choose a password: ", args.password_file)
@@ -227,7 +228,7 @@ async def _dispatch(client: ChatClient, args: argparse.Namespace) -> int:
     return _print(args, await actions[command]())
 
 
-async def _unlock(client: ChatClient, user: str, password: str, announce: bool) -> None:
+async def _unlock(client: ChatAPI, user: str, password: str, announce: bool) -> None:
     """After an operator reset the vault needs the previous password or the recovery code.
 
     It comes from SECURECHAT_OLD_PASSWORD or, in a terminal, a prompt; the vault
@@ -282,19 +283,19 @@ async def _then(action: Awaitable[None], text: str) -> Out:
     return Out(text, {})
 
 
-async def _send(client: ChatClient, peer: str, text: str) -> Out:
+async def _send(client: ChatAPI, peer: str, text: str) -> Out:
     await asyncio.sleep(0.2)  # let queued envelopes (e.g. the session reply) arrive first
     eid = await client.send_text(peer, text)
     await client.settle()
     return Out(f"sent {eid}", {"id": eid, "peer": peer})
 
 
-async def _scan(client: ChatClient, url: str, full: bool, submit: bool) -> Out:
+async def _scan(client: ChatAPI, url: str, full: bool, submit: bool) -> Out:
     verdict = await client.scan(url, full=full, submit=submit)
     return Out(format_verdict(verdict), msgspec.to_builtins(verdict))
 
 
-async def _transfer(client: ChatClient, action: Awaitable[object], verb: str, key: str) -> Out:
+async def _transfer(client: ChatAPI, action: Awaitable[object], verb: str, key: str) -> Out:
     """Runs a transfer while drawing a progress line on a terminal."""
     await asyncio.sleep(0.2)  # let queued envelopes (session replies, offers) arrive first
     task = asyncio.ensure_future(action)
@@ -314,25 +315,25 @@ async def _transfer(client: ChatClient, action: Awaitable[object], verb: str, ke
     return Out(f"{verb} {result}", {key: str(result)})
 
 
-async def _sharekey(client: ChatClient, peer: str) -> Out:
+async def _sharekey(client: ChatAPI, peer: str) -> Out:
     fingerprint = await client.sharekey(peer)
     text = f"sent your key to {peer}; your fingerprint: {fingerprint}"
     return Out(text, {"peer": peer, "fingerprint": fingerprint})
 
 
-async def _talk(client: ChatClient, peer: str) -> Out:
+async def _talk(client: ChatAPI, peer: str) -> Out:
     state = await client.talk(peer)
     await client.settle()
     return Out(f"session with {peer}: {state.value}", {"peer": peer, "state": state.value})
 
 
-async def _verify(client: ChatClient, peer: str) -> Out:
+async def _verify(client: ChatAPI, peer: str) -> Out:
     numbers = client.verify(peer)
     fields = {"peer": peer, "pinned": numbers.pinned, "offered": numbers.offered}
     return Out(numbers.describe(), fields)
 
 
-async def _receive(client: ChatClient, wait: float, as_json: bool) -> int:
+async def _receive(client: ChatAPI, wait: float, as_json: bool) -> int:
     """Prints what arrives for `wait` seconds, and then what arrived while closing.
 
     An envelope can land after the deadline, while receipts go out: it is stored

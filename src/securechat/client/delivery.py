@@ -2,28 +2,26 @@
 
 The pure rules are in `sequence` (numbers and windows); this module applies
 them to the vault: which peers have a gap overdue, which unconfirmed
-messages are due to be sent again. `ChatClient` runs both every few seconds
-and does the sending.
+messages are due to be sent again. `DeliveryWatch` runs both every few
+seconds and does the sending.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import Callable
 
 import msgspec
 
 from securechat.client import sequence
+from securechat.client import vault_keys as K
+from securechat.client.context import ClientContext
 from securechat.client.events import MessagesMissing
 from securechat.client.relay_client import OutboxItem
 from securechat.client.vault_store import Vault
-
-
-def sent_count_key(peer: str) -> str:
-    return f"txseq:{peer}"
-
-
-def window_key(peer: str) -> str:
-    return f"rxseq:{peer}"
+from securechat.errors import SecureChatError
 
 
 def overdue_gaps(vault: Vault, now: float, after: float) -> list[MessagesMissing]:
@@ -31,12 +29,12 @@ def overdue_gaps(vault: Vault, now: float, after: float) -> list[MessagesMissing
     reports = []
     for conversation in vault.conversations():
         peer = conversation.peer
-        window = sequence.decode_window(vault.get(window_key(peer)))
+        window = sequence.decode_window(vault.get(K.received_window(peer)))
         if window is None:
             continue
         window, lost = sequence.overdue(window, now, after)
         if lost:
-            vault.put(window_key(peer), sequence.encode(window))
+            vault.put(K.received_window(peer), sequence.encode(window))
             reports.append(MessagesMissing(peer, lost))
     return reports
 
@@ -70,3 +68,38 @@ def due_retries(
         )
         due.append(OutboxItem(entry.eid, entry.peer, entry.body))
     return due
+
+
+class DeliveryWatch:
+    """Reports overdue gaps and sends unconfirmed messages again, for as long as we run."""
+
+    retry_after = 60.0
+    """Seconds before an unconfirmed message is sent again; doubles with each attempt."""
+    max_retries = 8
+    missing_after = 180.0
+    """Seconds a numbered message may lag behind a later one before it is reported missing."""
+    check_every = 5.0
+
+    def __init__(self, ctx: ClientContext, session_id: Callable[[str], bytes | None]) -> None:
+        self._ctx = ctx
+        self._session_id = session_id
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_every)
+            with contextlib.suppress(SecureChatError):
+                self.report_missing()
+                await self.retry_unconfirmed()
+
+    def report_missing(self) -> None:
+        for report in overdue_gaps(self._ctx.need_vault(), time.time(), self.missing_after):
+            self._ctx.emit(report)
+
+    async def retry_unconfirmed(self) -> None:
+        vault = self._ctx.need_vault()
+        if not self._ctx.relay.connected:
+            return
+        due = due_retries(vault, time.time(), self.retry_after, self.max_retries, self._session_id)
+        for item in due:
+            vault.outbox_add(item)
+            await self._ctx.relay.transmit(item)

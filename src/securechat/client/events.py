@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from securechat.client.conversation import ConversationId
+
 
 class ConnectionState(StrEnum):
     CONNECTING = "connecting"
@@ -46,7 +48,9 @@ class ConnectionChanged:
 
 @dataclass(frozen=True, slots=True)
 class MessageReceived:
-    peer: str
+    conversation: ConversationId
+    sender: str
+    """Who wrote it: in a direct conversation, the peer."""
     text: str
     ts: float
     """When the sender says it sent the message: authenticated end to end."""
@@ -55,6 +59,11 @@ class MessageReceived:
     """When the relay says it received it: not authenticated; 0 when unknown."""
     clocks_disagree: bool = False
     """The two times differ by more than `payloads.CLOCK_DISAGREEMENT` seconds."""
+
+    @property
+    def peer(self) -> str:
+        """The conversation's name: the peer of a direct conversation."""
+        return self.conversation.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +122,17 @@ class KeyShared:
 
 @dataclass(frozen=True, slots=True)
 class FileOffered:
-    peer: str
+    conversation: ConversationId
+    sender: str
     file_id: str
     name: str
     size: int
     message_id: int
+
+    @property
+    def peer(self) -> str:
+        """The conversation's name: the peer of a direct conversation."""
+        return self.conversation.name
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,26 +41,28 @@ def describe(event: Event) -> Described | None:
         case FileOffered():
             fields = {
                 "type": "file",
-                "from": event.peer,
+                "conversation": event.conversation.key,
+                "from": event.sender,
                 "file_id": event.file_id,
                 "name": event.name,
                 "size": event.size,
                 "id": event.message_id,
             }
             text = (
-                f"{event.peer} offers {event.name} ({event.size} bytes): download {event.file_id}"
+                f"{event.sender} offers {event.name} ({event.size} bytes): download {event.file_id}"
             )
         case MessageReceived():
             fields = {
                 "type": "message",
-                "from": event.peer,
+                "conversation": event.conversation.key,
+                "from": event.sender,
                 "text": event.text,
                 "ts": event.ts,
                 "received_ts": event.received_ts,
                 "clocks_disagree": event.clocks_disagree,
                 "id": event.message_id,
             }
-            text = f"{event.peer}: {event.text}"
+            text = f"{event.sender}: {event.text}"
             if event.clocks_disagree:
                 text += (
                     f"  [sent {_clock(event.ts)}, relay says received {_clock(event.received_ts)}]"

@@ -38,7 +38,7 @@ from securechat.crypto.filestream import (
     tags_digest,
 )
 from securechat.crypto.primitives import Sha256, constant_time_equal, random_bytes
-from securechat.errors import ClientError, ServerRejected
+from securechat.errors import ClientError, ClientErrorCode, ServerRejected
 from securechat.protocol import frames as F
 from securechat.protocol.limits import MAX_FILE_PLAINTEXT_BYTES
 
@@ -49,6 +49,8 @@ _BLOB_ID = re.compile(r"[A-Za-z0-9_\-]{16,64}")
 
 class TransferError(ClientError):
     """A file could not be sent or received; the message says what to do."""
+
+    default_code = ClientErrorCode.TRANSFER_FAILED
 
 
 def human_size(size: int) -> str:

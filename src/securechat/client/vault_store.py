@@ -29,11 +29,11 @@ import time
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
+from securechat.client.records import ConversationRecord, MessageRecord, StoredMessage, Unconfirmed
 from securechat.client.relay_client import OutboxItem
 from securechat.crypto.vault import (
     MAX_TOKEN_LENGTH,
@@ -71,50 +71,6 @@ CREATE TABLE IF NOT EXISTS unconfirmed (
     item BLOB NOT NULL
 );
 """
-
-
-class MessageRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """One history entry; versioned so that an old vault still reads."""
-
-    v: int = 1
-    peer: str
-    outgoing: bool
-    text: str
-    ts: float
-    eid: str = ""
-    state: str = ""
-    kind: str = "text"
-    """`text`, `file` (text holds the file manifest summary) or `system`."""
-    file_id: str = ""
-    received: float = 0.0
-    """The relay's time for an incoming message (`ts` is the sender's); 0 in older records."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    id: int
-    record: MessageRecord
-
-
-class ConversationRecord(msgspec.Struct, frozen=True, kw_only=True):
-    v: int = 1
-    peer: str
-    last_ts: float = 0.0
-    unread: int = 0
-
-
-class Unconfirmed(msgspec.Struct, frozen=True, kw_only=True):
-    """A sent message the peer has not confirmed yet: the exact body, to send again."""
-
-    v: int = 1
-    eid: str
-    peer: str
-    body: bytes
-    sent_at: float
-    attempts: int = 0
-    last_try: float = 0.0
-    session_id: bytes = b""
-    """The session that sealed it: after a new session the peer could not open it."""
 
 
 _DELIVERY_RANK = {"": 0, "sending": 1, "failed": 2, "sent": 3, "delivered": 4}
@@ -165,8 +121,12 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 class Vault:
-    def __init__(self, directory: Path, header: VaultHeader, vault_key: bytes) -> None:
+    def __init__(
+        self, directory: Path, header: VaultHeader, vault_key: bytes, owner: str = ""
+    ) -> None:
         self.directory = directory
+        self.owner = owner
+        """The account whose vault this is: the sender of its v1 outgoing records."""
         self.header = header
         self._key = vault_key
         self.cipher = RecordCipher(vault_key)
@@ -191,22 +151,22 @@ class Vault:
         return (directory / HEADER_FILE).is_file()
 
     @classmethod
-    def create(cls, directory: Path, password: str, recovery_code: str) -> Vault:
+    def create(cls, directory: Path, password: str, recovery_code: str, owner: str = "") -> Vault:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         header, key = VaultHeader.create(password, recovery_code)
         write_atomic(directory / HEADER_FILE, header.to_bytes())
-        return cls(directory, header, key)
+        return cls(directory, header, key, owner)
 
     @classmethod
-    def unlock(cls, directory: Path, password: str) -> Vault:
+    def unlock(cls, directory: Path, password: str, owner: str = "") -> Vault:
         """Raises WrongPassword (a CryptoError) with nothing changed on disk."""
         header = cls._read_header(directory)
-        return cls(directory, header, header.unlock_password(password))
+        return cls(directory, header, header.unlock_password(password), owner)
 
     @classmethod
-    def unlock_with_recovery(cls, directory: Path, code: str) -> Vault:
+    def unlock_with_recovery(cls, directory: Path, code: str, owner: str = "") -> Vault:
         header = cls._read_header(directory)
-        return cls(directory, header, header.unlock_recovery(code))
+        return cls(directory, header, header.unlock_recovery(code), owner)
 
     @staticmethod
     def _read_header(directory: Path) -> VaultHeader:
@@ -426,7 +386,8 @@ class Vault:
             return self._add_message(db, record, unread=unread)
 
     def _add_message(self, db: sqlite3.Connection, record: MessageRecord, unread: bool) -> int:
-        conv = self._tag("conv", record.peer)
+        key = record.conversation_id.key
+        conv = self._tag("conv", key)
         eid_tag = self._tag("eid", record.eid) if record.eid else None
         cur = db.execute(
             "INSERT INTO messages (conv, eid_tag, record) VALUES (?, ?, x'')", (conv, eid_tag)
@@ -441,7 +402,7 @@ class Vault:
             "INSERT INTO terms VALUES (?, ?)",
             [(self._tag("term", term), message_id) for term in terms],
         )
-        self._touch_conversation(db, record.peer, record.ts, unread)
+        self._touch_conversation(db, key, record.ts, unread)
         return message_id
 
     def message_by_eid(self, eid: str) -> StoredMessage | None:
@@ -535,7 +496,7 @@ class Vault:
 
     def _open_message(self, message_id: int, blob: bytes) -> StoredMessage:
         plain = self.cipher.open("message", str(message_id).encode(), blob)
-        return StoredMessage(message_id, _decode_message(plain))
+        return StoredMessage(message_id, _decode_message(plain).explicit(self.owner))
 
     # --- conversations -------------------------------------------------------------
 

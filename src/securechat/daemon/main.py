@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from securechat import paths
-from securechat.client.core import ChatClient
+from securechat.client.api import ChatAPI
 from securechat.daemon.server import (
     Daemon,
     listen_tcp,
@@ -51,7 +51,7 @@ def parse_tcp(value: str) -> tuple[str, int]:
     return host, number
 
 
-async def run(client: ChatClient, username: str, password: str, listen: Listen) -> None:
+async def run(client: ChatAPI, username: str, password: str, listen: Listen) -> None:
     """Serves until SIGTERM/SIGINT; the caller has connected `client` and maps errors to exits."""
     token = token_from_file(listen.token_file) if listen.token_file else None
     if listen.tcp is not None and token is None:

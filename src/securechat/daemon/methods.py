@@ -1,4 +1,4 @@
-"""The daemon's methods: one params Struct and one handler each, over `ChatClient`'s public API.
+"""The daemon's methods: one params Struct and one handler each, over the client's `ChatAPI`.
 
 Names and shapes follow signal-cli's daemon (`send` with `recipient` and
 `message`, `listContacts`, `receive` notifications) so scripts written for it
@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal, Protocol
 import msgspec
 
 from securechat import __version__
-from securechat.client.core import ChatClient
+from securechat.client.api import ChatAPI
 from securechat.client.payloads import MAX_TEXT_CHARS
-from securechat.client.vault_store import StoredMessage
+from securechat.client.records import StoredMessage
 from securechat.crypto.errors import WrongPassword
 from securechat.daemon.rpc import INTERNAL_ERROR, LOCKED, REFUSED, UNREACHABLE, RpcError
 from securechat.errors import ConnectionLost, SecureChatError, ServerRejected
@@ -93,7 +93,7 @@ class Subscriptions(Protocol):
     def unsubscribe(self) -> None: ...
 
 
-Handler = Callable[[ChatClient, Subscriptions, Any], Awaitable[object]]
+Handler = Callable[[ChatAPI, Subscriptions, Any], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +102,11 @@ class Method:
     handler: Handler
 
 
-async def _version(client: ChatClient, conn: Subscriptions, p: NoParams) -> object:
+async def _version(client: ChatAPI, conn: Subscriptions, p: NoParams) -> object:
     return {"version": __version__}
 
 
-async def _send(client: ChatClient, conn: Subscriptions, p: SendParams) -> object:
+async def _send(client: ChatAPI, conn: Subscriptions, p: SendParams) -> object:
     if not p.message and p.attachment is None:
         raise RpcError(REFUSED, "give a message, an attachment or both", "empty")
     answer: dict[str, str] = {}
@@ -117,44 +117,44 @@ async def _send(client: ChatClient, conn: Subscriptions, p: SendParams) -> objec
     return answer
 
 
-async def _send_receipt(client: ChatClient, conn: Subscriptions, p: ReceiptParams) -> object:
+async def _send_receipt(client: ChatAPI, conn: Subscriptions, p: ReceiptParams) -> object:
     client.mark_read(p.recipient)
     return {}
 
 
-async def _conversations(client: ChatClient, conn: Subscriptions, p: NoParams) -> object:
+async def _conversations(client: ChatAPI, conn: Subscriptions, p: NoParams) -> object:
     return [
         {"peer": c.peer, "last_ts": c.last_ts, "unread": c.unread} for c in client.conversations()
     ]
 
 
-async def _history(client: ChatClient, conn: Subscriptions, p: HistoryParams) -> object:
+async def _history(client: ChatAPI, conn: Subscriptions, p: HistoryParams) -> object:
     page = client.history(p.peer, p.before, p.limit, p.after)
     return {"messages": [message_fields(m) for m in page]}
 
 
-async def _search(client: ChatClient, conn: Subscriptions, p: SearchParams) -> object:
+async def _search(client: ChatAPI, conn: Subscriptions, p: SearchParams) -> object:
     return {"messages": [message_fields(m) for m in client.search(p.query, p.limit)]}
 
 
-async def _sharekey(client: ChatClient, conn: Subscriptions, p: PeerParams) -> object:
+async def _sharekey(client: ChatAPI, conn: Subscriptions, p: PeerParams) -> object:
     return {"fingerprint": await client.sharekey(p.recipient)}
 
 
-async def _talk(client: ChatClient, conn: Subscriptions, p: PeerParams) -> object:
+async def _talk(client: ChatAPI, conn: Subscriptions, p: PeerParams) -> object:
     return {"state": (await client.talk(p.recipient)).value}
 
 
-async def _verify(client: ChatClient, conn: Subscriptions, p: PeerParams) -> object:
+async def _verify(client: ChatAPI, conn: Subscriptions, p: PeerParams) -> object:
     numbers = client.verify(p.recipient)
     return {"peer": numbers.peer, "pinned": numbers.pinned, "offered": numbers.offered}
 
 
-async def _trust(client: ChatClient, conn: Subscriptions, p: PeerParams) -> object:
+async def _trust(client: ChatAPI, conn: Subscriptions, p: PeerParams) -> object:
     return {"fingerprint": client.trust(p.recipient)}
 
 
-async def _contacts(client: ChatClient, conn: Subscriptions, p: NoParams) -> object:
+async def _contacts(client: ChatAPI, conn: Subscriptions, p: NoParams) -> object:
     contacts = []
     for conversation in client.conversations():
         key = client.pinned_key(conversation.peer)
@@ -168,20 +168,20 @@ async def _contacts(client: ChatClient, conn: Subscriptions, p: NoParams) -> obj
     return contacts
 
 
-async def _scan(client: ChatClient, conn: Subscriptions, p: ScanParams) -> object:
+async def _scan(client: ChatAPI, conn: Subscriptions, p: ScanParams) -> object:
     return msgspec.to_builtins(await client.scan(p.url, full=p.full, submit=p.submit))
 
 
-async def _download(client: ChatClient, conn: Subscriptions, p: DownloadParams) -> object:
+async def _download(client: ChatAPI, conn: Subscriptions, p: DownloadParams) -> object:
     return {"path": str(await client.download(p.id, p.to))}
 
 
-async def _subscribe(client: ChatClient, conn: Subscriptions, p: SubscribeParams) -> object:
+async def _subscribe(client: ChatAPI, conn: Subscriptions, p: SubscribeParams) -> object:
     conn.subscribe(p.after)
     return {"after": p.after}
 
 
-async def _unsubscribe(client: ChatClient, conn: Subscriptions, p: NoParams) -> object:
+async def _unsubscribe(client: ChatAPI, conn: Subscriptions, p: NoParams) -> object:
     conn.unsubscribe()
     return {}
 
@@ -214,6 +214,8 @@ def message_fields(message: StoredMessage) -> dict[str, Any]:
     return {
         "id": message.id,
         "peer": record.peer,
+        "conversation": record.conversation,
+        "sender": record.sender,
         "outgoing": record.outgoing,
         "kind": record.kind,
         "text": record.text,

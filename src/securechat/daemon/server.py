@@ -26,7 +26,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from securechat.client.core import ChatClient
+from securechat.client.api import ChatAPI
 from securechat.client.events import FileOffered, MessageReceived
 from securechat.client.render import describe
 from securechat.daemon import rpc
@@ -44,7 +44,7 @@ IN_FLIGHT = 8
 class Daemon:
     def __init__(
         self,
-        client: ChatClient,
+        client: ChatAPI,
         *,
         token: str | None = None,
         max_queued: int = 1000,

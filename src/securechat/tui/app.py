@@ -21,7 +21,9 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.theme import Theme
 
-from securechat.client.core import ChatClient, reset_token_kind
+from securechat.client.account import reset_token_kind
+from securechat.client.api import ChatAPI
+from securechat.client.core import ChatClient
 from securechat.errors import ConfigError, SecureChatError, explain
 from securechat.tui.commands import Reset
 from securechat.tui.config import TuiConfig, save_setting
@@ -40,7 +42,7 @@ from securechat.tui.screens.recovery import RecoveryCodeScreen
 from securechat.tui.screens.signin import SignInScreen
 from securechat.tui.state import LastUsers
 
-ClientFactory = Callable[[str], ChatClient]
+ClientFactory = Callable[[str], ChatAPI]
 TimeFormat = Callable[[float], str]
 
 
@@ -91,7 +93,7 @@ class SecureChatApp(App[None]):
         self.clock = clock
         self.config = config
         self.client_factory = client_factory
-        self.client: ChatClient | None = None
+        self.client: ChatAPI | None = None
         self.signed_in_as: str | None = None
         self.initial_user = user
         self.time_format = time_format
@@ -134,7 +136,7 @@ class SecureChatApp(App[None]):
         if self.client is not None:
             await self.client.close()
 
-    async def open_client(self, server: str) -> ChatClient:
+    async def open_client(self, server: str) -> ChatAPI:
         """A fresh, connected client per attempt: no half-open state survives a failure."""
         if self.client is not None:
             await self.client.close()
@@ -280,7 +282,7 @@ def make_app(
     if server:
         config = replace(config, server=server)
 
-    def default_factory(url: str) -> ChatClient:
+    def default_factory(url: str) -> ChatAPI:
         return ChatClient(url, data_dir, pin_sha256=pin_sha256)
 
     return SecureChatApp(

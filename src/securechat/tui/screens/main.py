@@ -28,7 +28,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from securechat.client.core import ChatClient
+from securechat.client.api import ChatAPI
 from securechat.client.events import (
     ConnectionChanged,
     ConnectionState,
@@ -46,9 +46,9 @@ from securechat.client.events import (
     PresenceChanged,
     TransferProgress,
 )
+from securechat.client.records import MessageRecord, StoredMessage
 from securechat.client.transfers import human_size
 from securechat.client.trust import short_fingerprint
-from securechat.client.vault_store import MessageRecord, StoredMessage
 from securechat.crypto.errors import AuthenticationFailed
 from securechat.errors import ConnectionLost, SecureChatError, ServerRejected
 from securechat.scanner import extract_urls
@@ -101,7 +101,7 @@ class MainScreen(Screen[None]):
         Binding("escape", "focus_input", "Input", show=False),
     ]
 
-    def __init__(self, client: ChatClient, server: str, brands: Sequence[str] = ()) -> None:
+    def __init__(self, client: ChatAPI, server: str, brands: Sequence[str] = ()) -> None:
         super().__init__()
         self.client = client
         self.server = server

@@ -14,7 +14,8 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from securechat.client.vault_store import StoredMessage, words
+from securechat.client.records import StoredMessage
+from securechat.client.vault_store import words
 from securechat.tui.safe_text import visible
 
 

@@ -33,7 +33,7 @@ from textual.widgets import Static
 
 from securechat.client.events import DeliveryState
 from securechat.client.payloads import clocks_disagree
-from securechat.client.vault_store import StoredMessage
+from securechat.client.records import StoredMessage
 from securechat.scanner import extract_urls
 from securechat.tui.commands import FILE_LINK
 from securechat.tui.links import LinkBook, linkify

@@ -1,0 +1,128 @@
+"""`ChatAPI`: the client as its users see it: the TUI, the CLI, the daemon and test fakes.
+
+They are typed against this Protocol, not against `ChatClient`, so a fake
+that drifts from the real client (a renamed method, a new parameter) fails
+mypy rather than a test that happens to use it. `ChatClient` satisfies it by
+construction (`client/core.py`), and `tests/tui/fakes.py` is checked against it.
+
+Failures are `SecureChatError`s whose `code` is stable: the relay's
+`ErrorCode` for a `ServerRejected`, a `ClientErrorCode` for the client's own
+refusals (see errors.py). What happens without being asked for arrives on
+`events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Protocol
+
+from securechat.client.events import ConversationState, Event
+from securechat.client.records import ConversationRecord, StoredMessage
+from securechat.client.trust import SafetyNumbers
+from securechat.crypto.identity import IdentityPublicKey
+from securechat.scanner import Verdict
+
+
+class ChatAPI(Protocol):
+    server_url: str
+
+    @property
+    def username(self) -> str | None:
+        """Who is signed in; None before."""
+
+    @property
+    def events(self) -> asyncio.Queue[Event]:
+        """Everything that happens without being asked for, in order."""
+
+    async def connect(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def settle(self) -> None:
+        """Waits for background work (receipts, key uploads) to finish."""
+
+    # --- accounts
+
+    async def register(self, username: str, password: str) -> str:
+        """Creates the account and this device's vault; returns the recovery code."""
+
+    async def login(self, username: str, password: str, previous: str | None = None) -> None:
+        """Unlocks the vault, then signs in; `previous` only after an operator reset."""
+
+    async def unlock_and_resume(
+        self, username: str, password: str, previous: str | None = None
+    ) -> None:
+        """As `login`, resuming the stored relay session when it is still valid."""
+
+    async def reset_password(self, username: str, token: str, new_password: str) -> str | None:
+        """With a recovery code, returns the new one; with an operator token, None."""
+
+    async def sign_in_again(self, password: str) -> None:
+        """A new relay session with the vault still open (after expiry or a reset)."""
+
+    async def logout(self) -> None: ...
+
+    async def delete_account(self, password: str) -> None: ...
+
+    # --- trust
+
+    def pinned_key(self, peer: str) -> IdentityPublicKey | None: ...
+
+    async def sharekey(self, peer: str) -> str:
+        """Sends our identity key to `peer`; returns our fingerprint."""
+
+    def verify(self, peer: str) -> SafetyNumbers: ...
+
+    def mark_verified(self, peer: str) -> str: ...
+
+    def is_verified(self, peer: str) -> bool: ...
+
+    def reject(self, peer: str) -> str:
+        """Keeps the pinned key during a key change; returns its fingerprint."""
+
+    def trust(self, peer: str) -> str:
+        """Accepts the key `peer` now offers; returns its fingerprint."""
+
+    # --- direct sessions
+
+    def conversation_state(self, peer: str) -> ConversationState: ...
+
+    async def talk(self, peer: str) -> ConversationState: ...
+
+    async def send_text(self, peer: str, text: str) -> str:
+        """Returns the envelope id, which `DeliveryChanged` events then name."""
+
+    # --- files and links
+
+    async def send_file(self, peer: str, path: str | Path) -> str:
+        """Uploads and offers a file; returns its blob id."""
+
+    async def download(self, blob_id: str, directory: str | Path | None = None) -> Path: ...
+
+    def saved_file(self, blob_id: str) -> Path | None: ...
+
+    async def scan(self, url: str, *, full: bool = False, submit: bool = False) -> Verdict: ...
+
+    # --- history
+
+    def history(
+        self,
+        peer: str,
+        before_id: int | None = None,
+        limit: int = 50,
+        after_id: int | None = None,
+    ) -> list[StoredMessage]: ...
+
+    def received_after(self, after_id: int, limit: int = 200) -> tuple[list[Event], int]:
+        """Messages and file offers stored after `after_id`, as events, and the new cursor."""
+
+    def search(self, query: str, limit: int = 50) -> list[StoredMessage]: ...
+
+    def conversations(self) -> list[ConversationRecord]: ...
+
+    def peer_deleted(self, peer: str) -> bool: ...
+
+    def mark_read(self, peer: str) -> None: ...
+
+    async def delete_conversation(self, peer: str) -> None: ...

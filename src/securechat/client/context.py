@@ -1,0 +1,125 @@
+"""What every part of the client shares: the relay, the open vault, who is signed in, events.
+
+`ChatClient` is split by concern (accounts, trust, direct sessions, receiving,
+files, history); each part is handed this one `ClientContext` rather than the
+client, so no part reaches into another's state, and the parts depend on each
+other in one direction only (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from securechat import paths
+from securechat.client.events import (
+    DeliveryChanged,
+    DeliveryState,
+    ErrorRaised,
+    Event,
+    PresenceChanged,
+)
+from securechat.client.relay_client import OutboxItem, RelayClient
+from securechat.client.vault_store import Vault
+from securechat.crypto.identity import IdentityKeyPair
+from securechat.errors import ClientErrorCode, SecureChatError, SessionError
+from securechat.protocol import frames as F
+
+
+class ClientContext:
+    def __init__(
+        self,
+        server_url: str,
+        data_dir: Path | None,
+        *,
+        pin_sha256: str | None,
+        reconnect: bool,
+        on_envelope: Callable[[F.Envelope], Awaitable[None]],
+        on_push: Callable[[F.ServerFrame], Awaitable[None]],
+        on_event: Callable[[Event], None],
+    ) -> None:
+        self.data_dir = data_dir
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.vault: Vault | None = None
+        self.identity: IdentityKeyPair | None = None
+        self.username: str | None = None
+        self.relay = RelayClient(
+            server_url,
+            outbox=VaultOutbox(self),
+            pin_sha256=pin_sha256,
+            on_envelope=on_envelope,
+            on_push=on_push,
+            on_event=on_event,
+            reconnect=reconnect,
+        )
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def emit(self, event: Event) -> None:
+        self.events.put_nowait(event)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Runs `coro` in the background; a failure becomes an `ErrorRaised` event."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self.emit(ErrorRaised(str(exc), getattr(exc, "code", "")))
+
+    async def settle(self) -> None:
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    def user_dir(self, username: str) -> Path:
+        return paths.client_dir(username, self.data_dir)
+
+    def need_vault(self) -> Vault:
+        if self.vault is None:
+            raise SessionError("log in first", ClientErrorCode.NOT_SIGNED_IN)
+        return self.vault
+
+    def need_identity(self) -> tuple[Vault, IdentityKeyPair, str]:
+        vault = self.need_vault()
+        assert self.identity is not None and self.username is not None
+        return vault, self.identity, self.username
+
+    async def watch(self, peers: list[str]) -> None:
+        """Follows the presence of `peers`: the relay keeps watches per connection."""
+        with contextlib.suppress(SecureChatError):
+            answer = await self.relay.request(lambda rid: F.Watch(rid=rid, users=peers))
+            if isinstance(answer, F.PresenceList):
+                for user, state in answer.states.items():
+                    self.emit(PresenceChanged(user, state))
+
+    def ensure_conversation(self, vault: Vault, peer: str) -> None:
+        """A conversation opened by the peer: follow their presence (we are contacts now)."""
+        if vault.ensure_conversation(peer):
+            self.spawn(self.watch([peer]))
+
+
+class VaultOutbox:
+    """The relay client's outbox is the vault, which opens only after login."""
+
+    def __init__(self, ctx: ClientContext) -> None:
+        self._ctx = ctx
+
+    def outbox_add(self, item: OutboxItem) -> None:
+        self._ctx.need_vault().outbox_add(item)
+
+    def outbox_remove(self, eid: str) -> None:
+        vault = self._ctx.vault
+        if vault is not None:
+            vault.outbox_remove(eid)
+            stored = vault.update_delivery(eid, DeliveryState.SENT)
+            if stored is not None:
+                self._ctx.emit(DeliveryChanged(stored.record.peer, eid, DeliveryState.SENT))
+
+    def outbox_items(self) -> list[OutboxItem]:
+        vault = self._ctx.vault
+        return vault.outbox_items() if vault is not None else []

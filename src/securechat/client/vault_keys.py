@@ -1,0 +1,77 @@
+"""The names of the client's key/value vault entries, all in one place.
+
+Each concern of the client keeps its state under names built here, so that a
+reader sees every kind of entry a vault can hold (and a new one cannot reuse
+a prefix by accident). The names are a stored format: never change one.
+"""
+
+from __future__ import annotations
+
+IDENTITY = "identity"
+PREKEYS = "prekeys"
+"""`PrekeySecrets`: every private prekey this device still holds."""
+TOKEN = "token"  # noqa: S105 (a vault entry name, not a secret)
+"""The relay session this device holds, if any: a new login replaces it."""
+PUBLISHED_SPK = "published_signed_prekey"
+PUBLISHED_KEM = "published_kem_prekey"
+UPLOADS = "uploads"
+"""The uploads to finish (and offer) after a reconnect or a restart."""
+
+
+def session(peer: str) -> str:
+    """The current `RatchetState` with `peer`."""
+    return f"session:{peer}"
+
+
+def sessions(peer: str) -> str:
+    """The peer's `SessionRecord`: session starts seen, and sessions kept for receiving."""
+    return f"sessions:{peer}"
+
+
+def jammed(peer: str) -> str:
+    """The id of the session with `peer` that jammed (past the skip limit), if one did."""
+    return f"jammed:{peer}"
+
+
+def gone(peer: str) -> str:
+    """Set once the relay said `peer`'s account was deleted: after a restart the relay
+    no longer knows them as a contact, so the vault remembers."""
+    return f"gone:{peer}"
+
+
+def offered_file(blob_id: str) -> str:
+    """The manifest of a file offered to us or by us."""
+    return f"file:{blob_id}"
+
+
+def saved_file(blob_id: str) -> str:
+    """Where a received file was saved."""
+    return f"saved:{blob_id}"
+
+
+def pin(peer: str) -> str:
+    """The key we trust for `peer`."""
+    return f"pin:{peer}"
+
+
+def offered_key(peer: str) -> str:
+    """A different key presented for `peer`, until the user decides."""
+    return f"offered:{peer}"
+
+
+def verified(peer: str) -> str:
+    """The key the user compared with `peer` and marked verified.
+
+    Holding the key itself (not a flag) means any other pinned key reads as unverified.
+    """
+    return f"verified:{peer}"
+
+
+def sent_count(peer: str) -> str:
+    """The numbering of what we sent `peer` (`sequence.Counter`)."""
+    return f"txseq:{peer}"
+
+
+def received_window(peer: str) -> str:
+    """The window of numbered messages that arrived from `peer` (`sequence.Window`)."""
+    return f"rxseq:{peer}"
