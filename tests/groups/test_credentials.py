@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from securechat.crypto.identity import IdentityKeyPair
@@ -89,6 +89,7 @@ def test_malformed_credentials_are_refused(
     assert isinstance(c.classify(credential, signing[1], lambda _: None), c.Refused)
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=200))
 def test_random_credentials_raise_only_invalid_credential(data: bytes) -> None:
     with pytest.raises(InvalidCredential):

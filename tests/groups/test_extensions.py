@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from securechat.crypto.mls.codec import decode
@@ -35,12 +35,14 @@ def test_metadata_bytes() -> None:
     assert GroupMetadata("team", "x").encode() == bytes.fromhex("0001 047465616d 0178")
 
 
+@settings(deadline=None)
 @given(st.frozensets(usernames, max_size=20))
 def test_policy_round_trip(admins: frozenset[str]) -> None:
     policy = GroupPolicy(admins)
     assert policy_of((policy.extension(),)) == policy
 
 
+@settings(deadline=None)
 @given(st.text(min_size=1, max_size=64).filter(str.isprintable), st.text(max_size=100))
 def test_metadata_round_trip(name: str, topic: str) -> None:
     if not topic.isprintable():
@@ -73,6 +75,7 @@ def test_bad_names_are_refused(name: str) -> None:
         GroupMetadata(name)
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=80))
 def test_random_bytes_raise_only_invalid_group_data(data: bytes) -> None:
     for kind, read in ((GROUP_POLICY, policy_of), (GROUP_METADATA, metadata_of)):
