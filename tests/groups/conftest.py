@@ -1,15 +1,13 @@
-"""Identities for the group tests: RSA-3072 keys take about half a second each, so
-they are made once per session (they are immutable)."""
+"""Identities for the group tests (see tests/groups/keys.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from securechat.crypto.identity import IdentityKeyPair
-
-NAMES = ("alice", "bob", "carol", "dave", "erin", "mallory")
+from tests.groups.keys import identities as made
 
 
 @pytest.fixture(scope="session")
 def identities() -> dict[str, IdentityKeyPair]:
-    return {name: IdentityKeyPair.generate() for name in NAMES}
+    return made()

@@ -116,6 +116,28 @@ def test_leave_by_self_remove(identities: dict[str, IdentityKeyPair]) -> None:
     assert "carol" not in world.relay.members
 
 
+def test_leaving_while_own_commit_is_pending(identities: dict[str, IdentityKeyPair]) -> None:
+    """Bob asks to leave while his own Commit awaits the relay: the leave waits for the
+    answer (a proposal from the old state would reuse the Commit's handshake key), and
+    the relay sees the proposal only after the Commit."""
+    world = make_group(identities, "bob", "carol")
+    alice = world.clients["alice"]
+    alice.session, outputs = alice.s.request(MakeAdmin("bob"), now=NOW, pins=alice.pinned)
+    world.run("alice", outputs)
+    world.deliver()
+    bob = world.clients["bob"]
+    bob.session, commit = bob.s.request(
+        AddMembers((("dave", world.fetch_key_package("dave")),)), now=NOW, pins=bob.pinned
+    )
+    bob.session, leave = bob.s.leave()
+    assert leave == ()
+    world.run("bob", commit)
+    world.deliver()
+    world.members_agree("alice", "carol", "dave")
+    assert world.clients["dave"].s.admins == {"alice"}
+    assert MemberLeft("bob") in world.clients["dave"].events
+
+
 def test_only_admins_add_remove_and_promote(identities: dict[str, IdentityKeyPair]) -> None:
     """Bob may rename and set the topic, not add or remove, until alice makes him admin."""
     world = make_group(identities, "bob", "carol")

@@ -119,7 +119,11 @@ class World:
                     self.conflicts += 1
                     client.session, more = client.s.conflict(output.epoch, current, now=NOW)
                 self.run(name, more)
-            elif isinstance(output, SendMessage | SendHandshake):
+            elif isinstance(output, SendHandshake):
+                # A leave proposal of a past epoch is refused; the leaver proposes again
+                # once it has processed the Commit that moved the epoch.
+                self.relay.send(name, output.epoch, output.body)
+            elif isinstance(output, SendMessage):
                 assert self.relay.send(name, output.epoch, output.body) is None
             elif isinstance(output, FetchCommits):
                 for epoch, _, body in self.relay.fetch(output.since):
@@ -155,6 +159,13 @@ class World:
         else:
             client.session, outputs = client.s.receive_message(body, now=NOW)
         self.run(name, outputs)
+
+    def current_members(self) -> list[str]:
+        return [
+            name
+            for name, client in self.clients.items()
+            if client.session is not None and not client.session.removed
+        ]
 
     def members_agree(self, *names: str) -> None:
         sessions = [self.clients[n].s for n in names]

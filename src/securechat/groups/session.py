@@ -215,6 +215,8 @@ class GroupSession:
                 "You are the group's only admin: make another member an admin before leaving."
             )
         session = replace(self, leaving=True)
+        if session.pending is not None:
+            return session, ()
         return session._propose_leave()
 
     def send(self, data: bytes) -> tuple[GroupSession, tuple[Output, ...]]:
@@ -248,6 +250,9 @@ class GroupSession:
             return self, ()
         session = replace(self, mls=pending.result.state, epoch=epoch + 1, pending=None)
         outputs: list[Output] = list(pending.events)
+        if session.leaving:
+            session, again = session._propose_leave()
+            outputs.extend(again)
         session, more = session._next_commit(now=now)
         return session, (*outputs, *more)
 
@@ -281,6 +286,8 @@ class GroupSession:
             return self, (FetchCommits(self.epoch),)
         session = self
         if session.pending is not None and session.pending.epoch == epoch:
+            if body == session.pending.result.message:
+                return session.accepted(epoch, now=now)
             session = replace(session, pending=None, lost=(*session.pending.intents, *session.lost))
         before = session.mls
         try:
@@ -355,6 +362,9 @@ class GroupSession:
         return bool(staying) and staying[0] == self.mls.own_leaf
 
     def _propose_leave(self) -> tuple[GroupSession, tuple[Output, ...]]:
+        """Never while a Commit of ours is pending: the Commit used a handshake key of
+        this epoch that the state we keep until `accepted` has not marked as used, so
+        a proposal from it would reuse that key. The leave goes out after the answer."""
         mls, body = g.propose_self_remove(self.mls, private=True)
         return replace(self, mls=mls), (SendHandshake(self.epoch, body),)
 
