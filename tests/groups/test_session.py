@@ -6,12 +6,14 @@ import pytest
 
 from securechat.crypto.identity import IdentityKeyPair
 from securechat.crypto.mls import group as g
+from securechat.crypto.mls.errors import MLSError
 from securechat.groups.device import mls_policy
 from securechat.groups.errors import GroupBusy, PolicyViolation
 from securechat.groups.outputs import (
     AddMembers,
     AdminsChanged,
     CommitRefused,
+    FetchCommits,
     IdentityFirstSeen,
     IdentityKeyChanged,
     Invited,
@@ -20,7 +22,6 @@ from securechat.groups.outputs import (
     MemberLeft,
     MemberRemoved,
     MessageReceived,
-    MessageUnreadable,
     RemovedFromGroup,
     RemoveMember,
     Rename,
@@ -97,10 +98,14 @@ def test_add_then_remove_and_removed_member_cannot_read(
     world.deliver()
     assert received(world, "dave")[-1] == ("carol", b"after bob")
     body = outputs[0].body  # type: ignore[union-attr]
-    stale, unread = bob_before.receive_message(body, now=NOW)
-    assert isinstance(unread[0], MessageUnreadable)
-    assert stale is bob_before
+    held, fetch = bob_before.receive_message(body, now=NOW)
+    assert fetch == (FetchCommits(bob_before.epoch),)
+    epoch, _, removal = world.relay.log[-1]
+    _, outputs = held.receive_commit(epoch, removal, now=NOW, pins=lambda _: None)
+    assert outputs == (RemovedFromGroup("alice"),)
     assert world.clients["bob"].s.receive_message(body, now=NOW)[1] == ()
+    with pytest.raises(MLSError):
+        g.process(bob_before.mls, body, mls_policy(NOW))
 
 
 def test_leave_by_self_remove(identities: dict[str, IdentityKeyPair]) -> None:

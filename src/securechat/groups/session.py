@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from securechat.crypto.identity import IdentityPublicKey
 from securechat.crypto.mls import group as g
 from securechat.crypto.mls.errors import MLSError
-from securechat.crypto.mls.framing import MLSMessage
+from securechat.crypto.mls.framing import MLSMessage, PrivateMessage
 from securechat.crypto.mls.group_context import Extension
 from securechat.crypto.mls.group_state import GroupState
 from securechat.crypto.mls.leaf_node import KeyPackage
@@ -87,6 +87,8 @@ from securechat.groups.policy import (
 )
 
 _ADMIN_INTENTS = (AddMembers, RemoveMember, MakeAdmin)
+MAX_EARLY_MESSAGES = 256
+"""Messages held for an epoch not reached yet; the relay is not trusted with more."""
 
 # --- the session -------------------------------------------------------------------
 
@@ -111,6 +113,9 @@ class GroupSession:
     removed: bool = False
     lost: tuple[Intent, ...] = ()
     """Intents of a Commit that lost its epoch, to build again once we caught up."""
+    early: tuple[bytes, ...] = ()
+    """Messages of an MLS epoch we have not reached (a relay that delivered them
+    before their Commit): opened once the Commit is processed."""
     relay_epoch: int = 0
     """The relay's epoch as its last `conflict` gave it: no Commit is built before
     we have processed the Commits up to it (it would only conflict again)."""
@@ -253,8 +258,9 @@ class GroupSession:
         if session.leaving:
             session, again = session._propose_leave()
             outputs.extend(again)
+        session, opened = session._open_early(now=now)
         session, more = session._next_commit(now=now)
-        return session, (*outputs, *more)
+        return session, (*outputs, *opened, *more)
 
     def conflict(
         self, epoch: int, current: int, *, now: int
@@ -316,13 +322,18 @@ class GroupSession:
         if session.leaving:
             session, again = session._propose_leave()
             outputs.extend(again)
+        session, opened = session._open_early(now=now)
         session, more = session._next_commit(now=now)
-        return session, (*outputs, *more)
+        return session, (*outputs, *opened, *more)
 
     def receive_message(self, body: bytes, *, now: int) -> tuple[GroupSession, tuple[Output, ...]]:
         """Application data or a proposal of the current epoch."""
         if self.removed:
             return self, ()
+        if _epoch_of(body) > self.mls.epoch:
+            if len(self.early) >= MAX_EARLY_MESSAGES:
+                return self, (MessageUnreadable("Too many messages arrived before their Commit."),)
+            return replace(self, early=(*self.early, body)), (FetchCommits(self.epoch),)
         try:
             mls, output = g.process(self.mls, body, mls_policy(now))
         except MLSError as exc:
@@ -350,6 +361,18 @@ class GroupSession:
     def _check_active(self) -> None:
         if self.removed:
             raise GroupBusy("You are no longer a member of this group.")
+
+    def _open_early(self, *, now: int) -> tuple[GroupSession, tuple[Output, ...]]:
+        """Messages held for the epoch we just reached; later ones stay held."""
+        session = replace(self, early=())
+        outputs: list[Output] = []
+        for body in self.early:
+            if _epoch_of(body) > session.mls.epoch:
+                session = replace(session, early=(*session.early, body))
+                continue
+            session, opened = session.receive_message(body, now=now)
+            outputs.extend(opened)
+        return session, tuple(outputs)
 
     def _designated_committer(self) -> bool:
         """The lowest leaf not asking to leave commits leaves, so members do not race."""
@@ -448,6 +471,16 @@ class GroupSession:
         if extensions != state.context.extensions:
             proposals.append(g.GroupContextExtensions(extensions))
         return proposals
+
+
+def _epoch_of(body: bytes) -> int:
+    """The MLS epoch a PrivateMessage names in clear; -1 for anything else, which
+    processing then refuses with its own error."""
+    try:
+        message = MLSMessage.decode(body).message
+    except MLSError:
+        return -1
+    return message.epoch if isinstance(message, PrivateMessage) else -1
 
 
 def _no_pins(user: str) -> IdentityPublicKey | None:
