@@ -415,6 +415,8 @@ class GroupSession:
         if self.epoch < self.relay_epoch:
             return self, ()
         session = replace(self, intents=(), lost=())
+        if session.own_user not in session.admins:
+            intents = tuple(i for i in intents if not isinstance(i, _ADMIN_INTENTS))
         proposals = session._proposals(intents)
         if not proposals and not _others_proposals(session.mls):
             return session, ()
@@ -439,7 +441,9 @@ class GroupSession:
         members = {m.leaf_index: credentials.username_of(m.credential) for m in state.roster}
         proposals: list[g.Add | g.Remove | g.GroupContextExtensions] = []
         removing: set[int] = {
-            c.proposal.removed for c in state.proposals if isinstance(c.proposal, Remove)
+            c.proposal.removed
+            for c in state.proposals
+            if isinstance(c.proposal, Remove) and c.proposal.removed != state.own_leaf
         }
         added: set[str] = set()
         metadata, policy = self.metadata, policy_of(state.context.extensions)
