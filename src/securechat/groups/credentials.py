@@ -42,6 +42,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from securechat.crypto.errors import CryptoError
 from securechat.crypto.identity import IdentityKeyPair, IdentityPublicKey
@@ -57,6 +58,8 @@ DEVICE_PATTERN = r"^[A-Za-z0-9_\-]{1,32}$"
 DEFAULT_DEVICE = "1"
 """The device id of a user's first (for now, only) device."""
 MAX_BINDING_BYTES = 1024
+USERNAME_CACHE_SIZE = 8192
+"""Credentials whose username is remembered: a few large groups' rosters (~1 KB each)."""
 
 _USERNAME = re.compile(USERNAME_PATTERN)
 _DEVICE = re.compile(DEVICE_PATTERN)
@@ -235,9 +238,16 @@ def classify_key_package(
 def username_of(credential: Credential) -> str:
     """The username a member's credential names, without checking its binding again:
     the MLS validator checked it when the leaf entered the tree, and a Commit
-    touching a thousand-member group must not cost a thousand RSA verifications."""
+    touching a thousand-member group must not cost a thousand RSA verifications.
+    Every Commit asks this of the whole roster (who stays, who is admin), so the
+    answers are cached by the credential's bytes, which leaves share across epochs."""
+    return _username(credential.identity)
+
+
+@lru_cache(maxsize=USERNAME_CACHE_SIZE)
+def _username(identity: bytes) -> str:
     try:
-        username, _, _, _ = decode(credential.identity, _read)
+        username, _, _, _ = decode(identity, _read)
     except (MLSError, UnicodeDecodeError):
         raise InvalidCredential("The member credential does not decode.") from None
     return username
