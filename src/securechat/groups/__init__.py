@@ -6,6 +6,7 @@
     device        this device's signing key, credential and key packages
     outputs       intents, actions and events of a group session
     session       one group conversation as a state machine
+    stored        a session as versioned bytes, for the vault
 
 The client core drives `GroupSession` and carries out its actions; the relay's
 frames for groups are in protocol/group_frames.py. See docs/architecture.md.

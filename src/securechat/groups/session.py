@@ -315,7 +315,7 @@ class GroupSession:
             check_commit(before, after, output)
         except (PolicyViolation, InvalidGroupData) as exc:
             return replace(session, epoch=epoch + 1), (CommitRefused(str(exc)),)
-        events = _commit_events(before, after, output)
+        events = commit_events(before, after, output)
         session = replace(session, mls=after, epoch=epoch + 1)
         session, checked = session._check_identities((*output.added, *output.updated), pins)
         outputs: list[Output] = [*events, *checked]
@@ -422,7 +422,7 @@ class GroupSession:
             return session, ()
         result = g.commit(session.mls, mls_policy(now), proposals=proposals, private=True)
         before_users, after_users = usernames(session.mls), usernames(result.state)
-        events = _commit_events(session.mls, result.state, result.output)
+        events = commit_events(session.mls, result.state, result.output)
         pending = PendingCommit(session.epoch, result, intents, events)
         action = SendCommit(
             session.epoch,
@@ -526,7 +526,7 @@ def _extension_changes(
     return events
 
 
-def _commit_events(
+def commit_events(
     before: GroupState, after: GroupState, applied: g.CommitApplied
 ) -> tuple[Event, ...]:
     """What a Commit did, in words a conversation shows ("alice added carol")."""
