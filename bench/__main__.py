@@ -33,6 +33,7 @@ BENCHMARKS = {
     "vault": "bench.bench_vault",
     "cluster": "bench.bench_cluster",
     "mls": "bench.bench_mls",
+    "groups": "bench.bench_groups",
     "daemon": "bench.bench_daemon",
     "chatlog": "bench.bench_chatlog",
 }

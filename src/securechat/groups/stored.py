@@ -1,0 +1,189 @@
+"""A GroupSession as bytes, for the vault: versioned, every field explicit.
+
+The session must survive a restart at any point, a Commit in flight included
+(the relay may accept it while we are down, and its answer or our Commit in a
+fetch then finds the pending state). Events of a pending Commit are not stored:
+they are derived again from the two states. The bytes hold private keys (the
+MLS state's); the caller keeps them encrypted, as the vault does.
+
+    struct {
+        uint16 version = 1;
+        opaque mls<V>;                 // GroupState.encode()
+        uint64 epoch; uint64 relay_epoch;
+        uint8 leaving; uint8 removed;
+        opaque blocked<V>;             // usernames
+        opaque early<V>;               // held messages
+        Intent intents<V>; Intent lost<V>;
+        optional<Pending> pending;
+    } StoredSession;
+
+    struct {
+        uint64 epoch;
+        opaque state<V>; opaque message<V>; optional<opaque welcome<V>>;
+        uint64 applied_epoch; uint32 committer;
+        uint32 added<V>; uint32 removed<V>; uint32 updated<V>;
+        Intent intents<V>;
+    } Pending;
+
+    Intent: uint8 kind, then for add: (opaque user<V>, KeyPackage)<V>; for
+    remove, rename, topic, admin: opaque text<V>; for commit-proposals: nothing.
+"""
+
+from __future__ import annotations
+
+from securechat.crypto.mls import group as g
+from securechat.crypto.mls.codec import (
+    Reader,
+    opaque,
+    optional,
+    uint8,
+    uint16,
+    uint32,
+    uint64,
+    vector,
+)
+from securechat.crypto.mls.errors import MLSError
+from securechat.crypto.mls.group_state import GroupState
+from securechat.crypto.mls.leaf_node import KeyPackage
+from securechat.groups.errors import GroupError, InvalidGroupData
+from securechat.groups.outputs import (
+    AddMembers,
+    CommitProposals,
+    Intent,
+    MakeAdmin,
+    RemoveMember,
+    Rename,
+    SetTopic,
+)
+from securechat.groups.session import GroupSession, PendingCommit, commit_events
+
+STORED_VERSION = 1
+_TEXT_INTENTS: dict[int, type[RemoveMember | Rename | SetTopic | MakeAdmin]] = {
+    2: RemoveMember,
+    3: Rename,
+    4: SetTopic,
+    5: MakeAdmin,
+}
+_ADD, _COMMIT_PROPOSALS = 1, 6
+
+
+def _text(intent: RemoveMember | Rename | SetTopic | MakeAdmin) -> str:
+    if isinstance(intent, Rename):
+        return intent.name
+    if isinstance(intent, SetTopic):
+        return intent.topic
+    return intent.user
+
+
+def _encode_intent(intent: Intent) -> bytes:
+    if isinstance(intent, AddMembers):
+        return uint8(_ADD) + vector(
+            opaque(user.encode()) + package.encode() for user, package in intent.key_packages
+        )
+    if isinstance(intent, CommitProposals):
+        return uint8(_COMMIT_PROPOSALS)
+    kind = next(k for k, cls in _TEXT_INTENTS.items() if isinstance(intent, cls))
+    return uint8(kind) + opaque(_text(intent).encode())
+
+
+def _read_intent(r: Reader) -> Intent:
+    kind = r.uint8()
+    if kind == _ADD:
+        return AddMembers(tuple(r.vector(lambda i: (i.opaque().decode(), KeyPackage.read(i)))))
+    if kind == _COMMIT_PROPOSALS:
+        return CommitProposals()
+    cls = _TEXT_INTENTS.get(kind)
+    if cls is None:
+        raise InvalidGroupData(f"Stored intent kind {kind} is not one we know.")
+    return cls(r.opaque().decode())
+
+
+def _u32s(values: tuple[int, ...]) -> bytes:
+    return vector(uint32(v) for v in values)
+
+
+def _encode_pending(pending: PendingCommit) -> bytes:
+    result, applied = pending.result, pending.result.output
+    return b"".join(
+        (
+            uint64(pending.epoch),
+            opaque(result.state.encode()),
+            opaque(result.message),
+            optional(None if result.welcome is None else opaque(result.welcome)),
+            uint64(applied.epoch),
+            uint32(applied.committer),
+            _u32s(applied.added),
+            _u32s(applied.removed),
+            _u32s(applied.updated),
+            vector(_encode_intent(i) for i in pending.intents),
+        )
+    )
+
+
+def _read_pending(r: Reader, before: GroupState) -> PendingCommit:
+    epoch = r.uint64()
+    state = GroupState.decode(r.opaque())
+    message = r.opaque()
+    welcome = r.optional(Reader.opaque)
+    applied = g.CommitApplied(
+        r.uint64(),
+        r.uint32(),
+        tuple(r.vector(Reader.uint32)),
+        tuple(r.vector(Reader.uint32)),
+        tuple(r.vector(Reader.uint32)),
+    )
+    intents = tuple(r.vector(_read_intent))
+    result = g.CommitResult(state, message, welcome, applied)
+    return PendingCommit(epoch, result, intents, commit_events(before, state, applied))
+
+
+def encode_session(session: GroupSession) -> bytes:
+    return b"".join(
+        (
+            uint16(STORED_VERSION),
+            opaque(session.mls.encode()),
+            uint64(session.epoch),
+            uint64(session.relay_epoch),
+            uint8(session.leaving),
+            uint8(session.removed),
+            vector(opaque(u.encode()) for u in sorted(session.blocked)),
+            vector(opaque(m) for m in session.early),
+            vector(_encode_intent(i) for i in session.intents),
+            vector(_encode_intent(i) for i in session.lost),
+            optional(None if session.pending is None else _encode_pending(session.pending)),
+        )
+    )
+
+
+def decode_session(data: bytes) -> GroupSession:
+    """Any corruption or unknown version is InvalidGroupData."""
+    r = Reader(data)
+    try:
+        version = r.uint16()
+        if version != STORED_VERSION:
+            raise InvalidGroupData(f"Stored group version {version} is not one this build reads.")
+        mls = GroupState.decode(r.opaque())
+        epoch, relay_epoch = r.uint64(), r.uint64()
+        leaving, removed = r.boolean(), r.boolean()
+        blocked = frozenset(u.decode() for u in r.vector(Reader.opaque))
+        early = tuple(r.vector(Reader.opaque))
+        intents = tuple(r.vector(_read_intent))
+        lost = tuple(r.vector(_read_intent))
+        pending = r.optional(lambda i: _read_pending(i, mls))
+        r.finish()
+    except InvalidGroupData:
+        raise
+    except (MLSError, GroupError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidGroupData(f"The stored group does not decode: {exc}") from None
+    return GroupSession(
+        mls,
+        epoch,
+        pending=pending,
+        intents=intents,
+        blocked=blocked,
+        leaving=leaving,
+        removed=removed,
+        lost=lost,
+        early=early,
+        relay_epoch=relay_epoch,
+    )
