@@ -19,11 +19,12 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from tests.conftest import fast_config
+from tests.wire import b64, signed_up
+
 from securechat.protocol import frames as F
 from securechat.protocol.codec import encode_bulk
 from securechat.server.app import RelayServer
-from tests.conftest import fast_config
-from tests.wire import b64, signed_up
 
 OUT = Path(__file__).parent / "relay-v2"
 FILE_DATA = bytes(range(256)) * 4
