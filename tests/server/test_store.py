@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from securechat.server.store import (
     Throttle,
 )
 from securechat.server.store.postgres import PostgresStore
+from securechat.server.store.schema import COUNTED, UNOWNED
 from securechat.server.store.sqlite import SQLiteStore
 from tests.services import pg_schema
 
@@ -158,6 +160,65 @@ async def test_delete_account_removes_everything(store: Store) -> None:
     assert await store.fetch_bundle("alice") is None
     stats = await store.stats()
     assert stats["accounts"] == 0 and stats["one_time_prekeys"] == 0
+
+
+async def test_every_row_of_a_deleted_user_goes_and_stats_count_every_table(
+    store: Store,
+) -> None:
+    """delete_account and stats follow schema.USER_ROWS: a user with a row in each loses all."""
+    for name in ("alice", "bob"):
+        await store.create_account(account(name))
+    await store.put_session(SessionRecord(b"t", "alice", 1e12))
+    await store.put_reset_token("alice", b"r", expires_at=1e12)
+    await store.write_batch(
+        [
+            NewEnvelope("bob", "alice", "out", b"x", 1.0),
+            NewEnvelope("alice", "bob", "in", b"y", 1.0),
+        ],
+        {},
+    )
+    await store.publish_keys("alice", b"ik", b"spk", b"kem", [b"o"], False, [b"k"])
+    await store.create_file(
+        FileRecord("f1", "alice", 10, frozenset({"bob"}), frozenset(), 0, False, 1.0)
+    )
+    before = await store.stats()
+    assert set(before) == {*COUNTED, "live_sessions"}
+    assert all(before[table] > 0 for table in COUNTED), before
+    await store.delete_account("alice")
+    after = await store.stats()
+    assert {table: after[table] for table in COUNTED} == dict.fromkeys(COUNTED, 0) | {"accounts": 1}
+
+
+async def test_a_migrated_sqlite_database_has_no_table_outside_the_schema_lists(
+    tmp_path: Path,
+) -> None:
+    """A new table must say whether users own its rows (schema.USER_ROWS) or not (UNOWNED)."""
+    store = SQLiteStore(tmp_path / "store.sqlite3")
+    await store.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "store.sqlite3")) as db:
+        tables = {
+            row[0]
+            for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not row[0].startswith("sqlite_")
+        }
+    assert tables == {*COUNTED, *UNOWNED}
+
+
+async def test_expiry_removes_old_deliveries_and_bodies_left_without_one(store: Store) -> None:
+    """A body whose deliveries are gone (two nodes acknowledging at once) still expires."""
+    await store.create_account(account("bob"))
+    await store.enqueue([NewEnvelope("bob", "alice", "old", b"x", 1.0)])
+    await store.enqueue([NewEnvelope("bob", "alice", "new", b"x", 9.0)])
+    orphan = "INSERT INTO envelopes (sender, eid, body, ts) VALUES ('carol', 'o', 'z', 1.0)"
+    if isinstance(store, SQLiteStore):
+        store._db.execute(orphan)
+    else:
+        assert isinstance(store, PostgresStore)
+        await store._pool.execute(orphan)
+    assert (await store.stats())["envelopes"] == 3
+    assert await store.expire_envelopes(before=5.0) == 1
+    assert [e.eid for e in await store.pending("bob", 0, 10)] == ["new"]
+    assert (await store.stats())["envelopes"] == 1
 
 
 async def test_contacts_go_with_the_conversation_and_the_account(store: Store) -> None:

@@ -3,13 +3,13 @@
 The path of one envelope: a `send` frame is queued for the next write
 batch, one transaction for everything sent meanwhile. When the store hands
 sids out itself (SQLite, one node), the recipient's connections get the
-envelope at once, before the commit; if the recipient acknowledges it
-before the commit, it is never written. Otherwise
-(PostgreSQL, several nodes) the connections are woken after the commit. The
-sender gets `accepted` only after the commit: from then on the envelope is
-stored or acknowledged. A connection sends its stored backlog page by page
-first, then live envelopes, several per `deliver` frame when they pile up.
-Envelopes leave the store only when the recipient acknowledges them.
+envelope at once, before the commit; if the recipient acknowledges it before
+the commit, it is never written. Otherwise (PostgreSQL, several nodes) the
+connections are woken after the commit. The sender gets `accepted` only
+after the commit: from then on the envelope is stored or acknowledged. A
+connection sends its stored backlog page by page first, then live
+envelopes, several per `deliver` frame when they pile up. Envelopes leave
+the store only when the recipient acknowledges them.
 """
 
 from __future__ import annotations

@@ -37,16 +37,20 @@ USER_ROWS: tuple[UserRows, ...] = (
     UserRows("sessions", "username = $1"),
     UserRows("reset_tokens", "username = $1"),
     # What waits in the user's inboxes and what the user sent that waits in others';
-    # the bodies follow their last delivery.
+    # the bodies follow their last delivery, and a body left without one goes too.
     UserRows("deliveries", "username = $1 OR sid IN (SELECT sid FROM envelopes WHERE sender = $1)"),
+    UserRows("envelopes", "sender = $1"),
     UserRows("contacts", "a = $1 OR b = $1"),
     UserRows("identity_keys", "username = $1"),
     UserRows("one_time_prekeys", "username = $1"),
     UserRows("one_time_kem_prekeys", "username = $1"),
     UserRows("files", "owner = $1"),
 )
-"""In deletion order. Login back-off (`throttle`) is keyed by name and address and
-expires on its own; the scan cache belongs to nobody."""
+"""In deletion order."""
 
-COUNTED = ("envelopes", *(rows.table for rows in USER_ROWS))
+UNOWNED = ("throttle", "scan_cache")
+"""Every other table: login back-off is keyed by name and address and expires on its
+own; the scan cache belongs to nobody."""
+
+COUNTED = tuple(rows.table for rows in USER_ROWS)
 """Tables whose sizes `stats` reports (with the live sessions)."""

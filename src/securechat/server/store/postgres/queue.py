@@ -134,12 +134,15 @@ class PostgresQueue(PostgresBase):
         return (int(row[1]), int(row[2])) if row[0] else None
 
     async def expire_envelopes(self, before: float) -> int:
-        async with self._conn() as conn:
+        """Deliveries of old bodies; the bodies follow, and so does a body whose last two
+        deliveries two nodes deleted at once (each trigger saw the other's row)."""
+        async with self._conn(transaction=True) as conn:
             rows = await conn.fetch(
                 "DELETE FROM deliveries WHERE sid IN (SELECT sid FROM envelopes WHERE ts < $1)"
                 " RETURNING sid",
                 before,
             )
+            await conn.execute("DELETE FROM envelopes WHERE ts < $1", before)
         return len(rows)
 
     async def purge_queue(self, recipient: str) -> int:

@@ -217,11 +217,14 @@ class SQLiteQueue(SQLiteBase):
         return (int(row[1]), int(row[2])) if row[0] else None
 
     async def expire_envelopes(self, before: float) -> int:
+        """Deliveries of old bodies; the bodies follow (and any a delivery never reached)."""
         with self._tx() as db:
-            return db.execute(
+            expired = db.execute(
                 "DELETE FROM deliveries WHERE sid IN (SELECT sid FROM envelopes WHERE ts < ?)",
                 (before,),
             ).rowcount
+            db.execute("DELETE FROM envelopes WHERE ts < ?", (before,))
+        return expired
 
     async def purge_queue(self, recipient: str) -> int:
         with self._tx() as db:
