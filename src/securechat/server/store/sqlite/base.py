@@ -98,7 +98,11 @@ class SQLiteBase:
             self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=5000")
-            migrate(self._db, path)
+            try:
+                migrate(self._db, path)
+            except BaseException:
+                self._db.close()
+                raise
 
     def _tx(self) -> _Transaction:
         return _Transaction(self)
