@@ -4,7 +4,7 @@ Same library, same settings (no compression, same size limit, queue and
 keepalive) and the same frames as the relay: `login` answers `session`,
 `send` answers `accepted` and forwards `deliver` with the same fields. What
 it leaves out is what the relay's figures are about: validation, rate
-limits, persistence (group commit), acknowledgement bookkeeping, the writer
+limits, persistence (write batching), acknowledgement bookkeeping, the writer
 task per connection. Files: binary chunks appended to one file and read
 back, no base64, no per-chunk files, no bookkeeping.
 

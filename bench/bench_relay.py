@@ -10,7 +10,7 @@ Scenarios (clients, load):
   one scenario only, since it is a policy, not a cost: a flood would hit it.
 - 100 clients, 2,000 msg/s paced: latency at a moderate load.
 - 1,000 clients, 5,000 msg/s paced: the p99 target (≤ 5 ms), with the default
-  5 ms group-commit delay and again with 1 ms (SECURECHAT_COMMIT_DELAY): on
+  5 ms write-batch delay (commit_delay) and again with 1 ms (SECURECHAT_COMMIT_DELAY): on
   SQLite delivery does not wait for the commit, so the delay trades only the
   sender's `accepted` time against CPU (fewer commits, fewer envelopes written).
 - 1,000 clients, flood.

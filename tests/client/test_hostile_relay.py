@@ -48,7 +48,7 @@ async def trio(
 async def _captured_body(relay: RelayServer, alice: ChatClient, bob: ChatClient) -> bytes:
     """Alice sends one message; the relay keeps a copy of its ciphertext on the way."""
     bodies: list[bytes] = []
-    original = relay.store.commit_batch
+    original = relay.store.write_batch
 
     async def spy(envelopes, acks, acknowledged=()):  # type: ignore[no-untyped-def]
         # Delivered and acknowledged before the commit, it is not written, but it passed.
@@ -56,10 +56,10 @@ async def _captured_body(relay: RelayServer, alice: ChatClient, bob: ChatClient)
         bodies.extend(e.body for e in seen if e.sender == "alice" and e.recipient == "bob")
         return await original(envelopes, acks, acknowledged)
 
-    relay.store.commit_batch = spy  # type: ignore[method-assign]
+    relay.store.write_batch = spy  # type: ignore[method-assign]
     await alice.send_text("bob", "pay carol 10 euros")
     assert (await wait_for(bob, MessageReceived)).text == "pay carol 10 euros"
-    relay.store.commit_batch = original  # type: ignore[method-assign]
+    relay.store.write_batch = original  # type: ignore[method-assign]
     return bodies[0]
 
 
@@ -187,18 +187,18 @@ async def _captured_bodies(
 ) -> list[bytes]:
     """Runs `action` while the relay keeps a copy of every envelope sender -> recipient."""
     bodies: list[bytes] = []
-    original = relay.store.commit_batch
+    original = relay.store.write_batch
 
     async def spy(envelopes, acks, acknowledged=()):  # type: ignore[no-untyped-def]
         seen = [*envelopes, *acknowledged]
         bodies.extend(e.body for e in seen if e.sender == sender and e.recipient == recipient)
         return await original(envelopes, acks, acknowledged)
 
-    relay.store.commit_batch = spy  # type: ignore[method-assign]
+    relay.store.write_batch = spy  # type: ignore[method-assign]
     try:
         await action
     finally:
-        relay.store.commit_batch = original  # type: ignore[method-assign]
+        relay.store.write_batch = original  # type: ignore[method-assign]
     return bodies
 
 

@@ -34,7 +34,7 @@ async def _crash_under_load(tmp_path: Path, kills: int, clients: int, seed: int)
         traffic = asyncio.create_task(_traffic(users, ledger, rng, done))
         accepted_before: list[int] = []
         for _ in range(kills):
-            # Random moments: mid group commit, mid delivery, mid acknowledgement.
+            # Random moments: mid write batch, mid delivery, mid acknowledgement.
             await asyncio.sleep(rng.uniform(0.2, 1.2))
             accepted_before.append(sum(len(u.outbox.accepted) for u in users))
             await asyncio.to_thread(relay.kill)

@@ -20,7 +20,7 @@ from websockets.asyncio.client import connect
 from securechat.client.relay_client import RelayClient
 from securechat.protocol.limits import SUBPROTOCOL
 from securechat.server.app import RelayServer
-from securechat.server.sqlite_store import SQLiteStore
+from securechat.server.store.sqlite import SQLiteStore
 from tests.faults.harness import MemoryOutbox, eventually, integrity, log_problems
 from tests.procs import RelayProcess
 from tests.wire import PASSWORD, Wire, b64, signed_up

@@ -12,8 +12,8 @@ import pytest
 from securechat.errors import ProtocolError, StorageFullError
 from securechat.protocol import frames as F
 from securechat.server.files import FileService
-from securechat.server.sqlite_store import SQLiteStore
 from securechat.server.store import FileRecord
+from securechat.server.store.sqlite import SQLiteStore
 
 CHUNKS = [bytes([n]) * 1000 for n in range(3)]
 

@@ -1,4 +1,4 @@
-"""Delivery before the group commit (the embedded SQLite store hands sids out itself).
+"""Delivery before the write batch (the embedded SQLite store hands sids out itself).
 
 An online recipient gets an envelope as soon as it arrives; the sender's
 `accepted` still waits for the commit, and an envelope acknowledged before
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from securechat.server import sqlite_store
 from securechat.server.app import RelayServer
-from securechat.server.sqlite_store import SQLiteStore
 from securechat.server.store import NewEnvelope
+from securechat.server.store.sqlite import SQLiteStore
+from securechat.server.store.sqlite import queue as sqlite_queue
 from tests.conftest import fast_config
 from tests.wire import Wire, b64, logged_in, signed_up
 
@@ -249,7 +249,7 @@ async def test_two_processes_on_one_database_claim_disjoint_sid_blocks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two relays behind a Redis bus may share one SQLite file: their sids never clash."""
-    monkeypatch.setattr(sqlite_store, "SID_BLOCK", 4)
+    monkeypatch.setattr(sqlite_queue, "SID_BLOCK", 4)
     path = tmp_path / "relay.db"
     first, second = SQLiteStore(path), SQLiteStore(path)
     try:

@@ -14,10 +14,10 @@ from securechat.errors import ProtocolError
 from securechat.server.accounts import TRUSTED_SLOWDOWN, AccountService, RateLimited
 from securechat.server.app import RelayServer
 from securechat.server.passwords import PasswordHasher
-from securechat.server.pg_store import PostgresStore
 from securechat.server.ratelimit import KNOWN_ADDRESS_TTL, Backoff, FailureLimiter
-from securechat.server.sqlite_store import SQLiteStore
 from securechat.server.store import Store
+from securechat.server.store.postgres import PostgresStore
+from securechat.server.store.sqlite import SQLiteStore
 from securechat.server.store_limits import StoreFailureLimiter
 from tests.services import REDIS_URL, pg_schema, redis_prefix
 from tests.wire import PASSWORD, Wire

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from securechat.server.pg_store import PostgresStore
-from securechat.server.sqlite_store import SQLiteStore
 from securechat.server.store import (
     Account,
     FileRecord,
@@ -19,6 +17,9 @@ from securechat.server.store import (
     Store,
     Throttle,
 )
+from securechat.server.store.postgres import PostgresStore
+from securechat.server.store.schema import COUNTED, UNOWNED
+from securechat.server.store.sqlite import SQLiteStore
 from tests.services import pg_schema
 
 
@@ -161,17 +162,76 @@ async def test_delete_account_removes_everything(store: Store) -> None:
     assert stats["accounts"] == 0 and stats["one_time_prekeys"] == 0
 
 
+async def test_every_row_of_a_deleted_user_goes_and_stats_count_every_table(
+    store: Store,
+) -> None:
+    """delete_account and stats follow schema.USER_ROWS: a user with a row in each loses all."""
+    for name in ("alice", "bob"):
+        await store.create_account(account(name))
+    await store.put_session(SessionRecord(b"t", "alice", 1e12))
+    await store.put_reset_token("alice", b"r", expires_at=1e12)
+    await store.write_batch(
+        [
+            NewEnvelope("bob", "alice", "out", b"x", 1.0),
+            NewEnvelope("alice", "bob", "in", b"y", 1.0),
+        ],
+        {},
+    )
+    await store.publish_keys("alice", b"ik", b"spk", b"kem", [b"o"], False, [b"k"])
+    await store.create_file(
+        FileRecord("f1", "alice", 10, frozenset({"bob"}), frozenset(), 0, False, 1.0)
+    )
+    before = await store.stats()
+    assert set(before) == {*COUNTED, "live_sessions"}
+    assert all(before[table] > 0 for table in COUNTED), before
+    await store.delete_account("alice")
+    after = await store.stats()
+    assert {table: after[table] for table in COUNTED} == dict.fromkeys(COUNTED, 0) | {"accounts": 1}
+
+
+async def test_a_migrated_sqlite_database_has_no_table_outside_the_schema_lists(
+    tmp_path: Path,
+) -> None:
+    """A new table must say whether users own its rows (schema.USER_ROWS) or not (UNOWNED)."""
+    store = SQLiteStore(tmp_path / "store.sqlite3")
+    await store.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "store.sqlite3")) as db:
+        tables = {
+            row[0]
+            for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not row[0].startswith("sqlite_")
+        }
+    assert tables == {*COUNTED, *UNOWNED}
+
+
+async def test_expiry_removes_old_deliveries_and_bodies_left_without_one(store: Store) -> None:
+    """A body whose deliveries are gone (two nodes acknowledging at once) still expires."""
+    await store.create_account(account("bob"))
+    await store.enqueue([NewEnvelope("bob", "alice", "old", b"x", 1.0)])
+    await store.enqueue([NewEnvelope("bob", "alice", "new", b"x", 9.0)])
+    orphan = "INSERT INTO envelopes (sender, eid, body, ts) VALUES ('carol', 'o', 'z', 1.0)"
+    if isinstance(store, SQLiteStore):
+        store._db.execute(orphan)
+    else:
+        assert isinstance(store, PostgresStore)
+        await store._pool.execute(orphan)
+    assert (await store.stats())["envelopes"] == 3
+    assert await store.expire_envelopes(before=5.0) == 1
+    assert [e.eid for e in await store.pending("bob", 0, 10)] == ["new"]
+    assert (await store.stats())["envelopes"] == 1
+
+
 async def test_contacts_go_with_the_conversation_and_the_account(store: Store) -> None:
     """The relay keeps no social graph for conversations or accounts that were deleted."""
     for name in ("alice", "bob", "carol"):
         await store.create_account(account(name))
-    await store.commit_batch([NewEnvelope("bob", "alice", "1", b"x", 1.0)], {})
-    await store.commit_batch([NewEnvelope("carol", "alice", "2", b"x", 1.0)], {})
+    await store.write_batch([NewEnvelope("bob", "alice", "1", b"x", 1.0)], {})
+    await store.write_batch([NewEnvelope("carol", "alice", "2", b"x", 1.0)], {})
     assert await store.contacts_of("alice") == {"bob", "carol"}
     await store.delete_conversation("bob", "alice")
     assert await store.contacts_of("alice") == {"carol"}
     assert await store.contacts_of("bob") == set()
-    await store.commit_batch([NewEnvelope("bob", "alice", "3", b"x", 2.0)], {})
+    await store.write_batch([NewEnvelope("bob", "alice", "3", b"x", 2.0)], {})
     assert await store.contacts_of("bob") == {"alice"}
     await store.delete_account("alice")
     assert await store.contacts_of("bob") == set()
@@ -191,69 +251,6 @@ async def test_failure_counts_restart_after_a_quiet_spell(store: Store) -> None:
     assert await store.get_throttle("login:fail:u:alice") is None
 
 
-async def test_a_version_1_sqlite_database_gains_the_throttle_table(tmp_path: Path) -> None:
-    """A relay database written before the back-off was stored upgrades in place."""
-    path = tmp_path / "old.sqlite3"
-    old = sqlite3.connect(path)
-    old.executescript(_SQLITE_V1_SCHEMA)
-    old.execute("INSERT INTO accounts VALUES ('alice', x'00', NULL, 1.0)")
-    old.execute("PRAGMA user_version=1")
-    old.commit()
-    old.close()
-    store = SQLiteStore(path)
-    try:
-        assert await store.get_account("alice") is not None
-        assert await store.count_failure("login:fail:a:192.0.2.1", 1.0, 3600.0) == 1
-    finally:
-        await store.close()
-    with contextlib.closing(sqlite3.connect(path)) as reopened:
-        assert reopened.execute("PRAGMA user_version").fetchone()[0] == 2
-
-
-async def test_a_postgresql_schema_at_migration_1_gains_the_throttle_table() -> None:
-    """Nodes started on a database migrated by an older relay add the table once."""
-    async for dsn in pg_schema():
-        first = await PostgresStore.connect(dsn, min_size=1, max_size=2)
-        await first._pool.execute("DROP TABLE throttle")
-        await first._pool.execute("DROP TABLE one_time_kem_prekeys")
-        await first._pool.execute("DELETE FROM schema_migrations WHERE version > 1")
-        await first.create_account(account("alice"))
-        await first.close()
-        upgraded = await PostgresStore.connect(dsn, min_size=1, max_size=2)
-        try:
-            assert await upgraded.get_account("alice") is not None
-            assert await upgraded.count_failure("login:fail:a:192.0.2.1", 1.0, 3600.0) == 1
-            assert await upgraded.one_time_kem_prekey_count("alice") == 0
-        finally:
-            await upgraded.close()
-
-
-_SQLITE_V1_SCHEMA = """
-CREATE TABLE accounts (username TEXT PRIMARY KEY COLLATE NOCASE, password_hash BLOB NOT NULL,
-    recovery_hash BLOB, created_at REAL NOT NULL);
-CREATE TABLE sessions (token_hash BLOB PRIMARY KEY, username TEXT NOT NULL,
-    expires_at REAL NOT NULL);
-CREATE INDEX sessions_user ON sessions(username);
-CREATE TABLE reset_tokens (token_hash BLOB PRIMARY KEY, username TEXT NOT NULL,
-    expires_at REAL NOT NULL);
-CREATE TABLE envelopes (sid INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL,
-    sender TEXT NOT NULL, eid TEXT NOT NULL, body BLOB NOT NULL, ts REAL NOT NULL,
-    UNIQUE (sender, eid));
-CREATE INDEX envelopes_recipient ON envelopes(recipient, sid);
-CREATE TABLE contacts (a TEXT NOT NULL, b TEXT NOT NULL, PRIMARY KEY (a, b)) WITHOUT ROWID;
-CREATE TABLE identity_keys (username TEXT PRIMARY KEY, identity BLOB NOT NULL,
-    signed_prekey BLOB NOT NULL, kem_prekey BLOB NOT NULL);
-CREATE TABLE one_time_prekeys (id INTEGER PRIMARY KEY AUTOINCREMENT, username TEXT NOT NULL,
-    prekey BLOB NOT NULL);
-CREATE INDEX otpk_user ON one_time_prekeys(username, id);
-CREATE TABLE files (file_id TEXT PRIMARY KEY, owner TEXT NOT NULL, size INTEGER NOT NULL,
-    recipients TEXT NOT NULL, fetched_by TEXT NOT NULL, next_index INTEGER NOT NULL,
-    complete INTEGER NOT NULL, created_at REAL NOT NULL);
-CREATE INDEX files_owner ON files(owner);
-CREATE TABLE scan_cache (key BLOB PRIMARY KEY, verdict BLOB NOT NULL, expires_at REAL NOT NULL);
-"""
-
-
 async def test_ping_answers_while_the_store_can_write(store: Store) -> None:
     """The readiness probe: a healthy store answers, on either backend."""
     await store.ping()
@@ -263,7 +260,6 @@ async def test_sqlite_ping_fails_while_another_process_holds_the_write_lock(
     tmp_path: Path,
 ) -> None:
     """A writer that never lets go is what 'cannot commit' looks like on SQLite."""
-    import sqlite3
 
     from securechat.errors import StoreError
 

@@ -20,6 +20,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from securechat.errors import ProtocolError
 from securechat.protocol.errors import ErrorCode
@@ -27,7 +28,14 @@ from securechat.protocol.limits import OPERATOR_TOKEN_PREFIX, USERNAME_PATTERN
 from securechat.protocol.passwords import password_problem
 from securechat.server.passwords import PasswordHasher, same_hash, token_hash
 from securechat.server.ratelimit import Backoff, FailureLimiter
-from securechat.server.store import Account, SessionRecord, Store
+from securechat.server.store import (
+    Account,
+    AccountStore,
+    QueueStore,
+    SessionRecord,
+    SessionStore,
+    ThrottleStore,
+)
 from securechat.server.store_limits import StoreFailureLimiter
 
 log = logging.getLogger("securechat.accounts")
@@ -49,10 +57,14 @@ class IssuedSession:
     """A session this login superseded was ended: its connections must close."""
 
 
+class AccountStores(AccountStore, SessionStore, ThrottleStore, QueueStore, Protocol):
+    """Accounts, their sessions and login back-off; the queue only to empty a reused name."""
+
+
 class AccountService:
     def __init__(
         self,
-        store: Store,
+        store: AccountStores,
         hasher: PasswordHasher,
         *,
         session_ttl: float = 30 * 86400,

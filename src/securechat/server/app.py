@@ -45,8 +45,8 @@ from securechat.server.ratelimit import KNOWN_ADDRESS_TTL, FailureLimiter
 from securechat.server.relay import Relay
 from securechat.server.revocation import Revocations
 from securechat.server.scanning import ScanService, StoreVerdictCache
-from securechat.server.sqlite_store import SQLiteStore
 from securechat.server.store import Store
+from securechat.server.store.sqlite import SQLiteStore
 
 log = logging.getLogger("securechat.server")
 
@@ -64,7 +64,7 @@ MAX_ONE_TIME_KEM_PREKEYS_HELD = 200
 async def open_store(config: ServerConfig) -> Store:
     """The store the configuration names: SQLite by default, or PostgreSQL."""
     if config.store.startswith(("postgresql://", "postgres://")):
-        from securechat.server.pg_store import PostgresStore
+        from securechat.server.store.postgres import PostgresStore
 
         return await PostgresStore.connect(config.store)
     return open_sqlite_store(config)

@@ -126,7 +126,7 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     commit_delay: Annotated[
         float,
         _setting(
-            "Seconds a group commit waits for more envelopes. On SQLite delivery does not wait "
+            "Seconds a write batch waits for more envelopes. On SQLite delivery does not wait "
             "for it (only `accepted` does, and delivery too once 64 envelopes wait for one "
             "commit), and what is acknowledged meanwhile is never written; on PostgreSQL "
             "delivery waits too. 0 commits every loop turn: more CPU per message "

@@ -85,7 +85,7 @@ class TurnWriter:
     """Writes, from one loop callback, every connection that queued frames this turn.
 
     A callback per connection per turn was a measurable share of a relayed
-    message's CPU; a busy turn or a group commit touches many connections.
+    message's CPU; a busy turn or a write batch touches many connections.
     """
 
     def __init__(self) -> None:
@@ -163,7 +163,7 @@ class Connection:
     def flush(self) -> None:
         """Writes what is queued now rather than at the end of the loop turn.
 
-        The relay calls it after a group commit, so `accepted` and `deliver`
+        The relay calls it after a write batch, so `accepted` and `deliver`
         leave one loop iteration sooner.
         """
         self.write_queued()

@@ -28,7 +28,7 @@ from securechat.errors import ProtocolError, StorageFullError
 from securechat.protocol import frames as F
 from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import FILE_CHUNK_BYTES, MAX_FILE_PLAINTEXT_BYTES
-from securechat.server.store import FileRecord, Store
+from securechat.server.store import FileRecord, FileStore
 
 log = logging.getLogger("securechat.files")
 
@@ -65,7 +65,7 @@ class _Download(NamedTuple):
 class FileService:
     def __init__(
         self,
-        store: Store,
+        store: FileStore,
         root: Path,
         *,
         quota_bytes: int,

@@ -30,7 +30,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 RELAY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-"""Seconds: group commit waits 5 ms by default, so most of the mass sits around there."""
+"""Seconds: a write batch waits 5 ms by default, so most of the mass sits around there."""
 LOGIN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Seconds: bcrypt at cost 12 takes about 0.25 s, longer when logins queue for a worker."""
 
@@ -128,7 +128,7 @@ class RelayCollector(Collector):
         )
         latency = HistogramMetricFamily(
             "securechat_relay_latency_seconds",
-            "Per-envelope time on the relay: stage=persist is receipt to commit, "
+            "Per-envelope time on the relay: stage=persist is receipt to its write batch's commit, "
             "stage=deliver is receipt to the recipient's socket (live recipients).",
             labels=["stage"],
         )
@@ -142,7 +142,7 @@ class RelayCollector(Collector):
         yield login
         yield _gauge(
             "securechat_commit_backlog",
-            "Envelopes received and waiting for the next group commit.",
+            "Envelopes received and waiting for the next write batch.",
             self.health.commit_backlog(),
         )
         yield _gauge(

@@ -1,14 +1,15 @@
-"""Routing: accept envelopes, persist them in groups, deliver them in order.
+"""Routing: accept envelopes, persist them in write batches, deliver them in order.
 
-The path of one envelope: a `send` frame is queued for the next group
-commit. When the store hands sids out itself (SQLite, one node), the
-recipient's connections get the envelope at once, before the commit; if the
-recipient acknowledges it before the commit, it is never written. Otherwise
-(PostgreSQL, several nodes) the connections are woken after the commit. The
-sender gets `accepted` only after the commit: from then on the envelope is
-stored or acknowledged. A connection sends its stored backlog page by page
-first, then live envelopes, several per `deliver` frame when they pile up.
-Envelopes leave the store only when the recipient acknowledges them.
+The path of one envelope: a `send` frame is queued for the next write
+batch, one transaction for everything sent meanwhile. When the store hands
+sids out itself (SQLite, one node), the recipient's connections get the
+envelope at once, before the commit; if the recipient acknowledges it before
+the commit, it is never written. Otherwise (PostgreSQL, several nodes) the
+connections are woken after the commit. The sender gets `accepted` only
+after the commit: from then on the envelope is stored or acknowledged. A
+connection sends its stored backlog page by page first, then live
+envelopes, several per `deliver` frame when they pile up. Envelopes leave
+the store only when the recipient acknowledges them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import MAX_DELIVER_BATCH, MAX_WATCH_USERS
 from securechat.server.bus import Bus, LocalBus
 from securechat.server.metrics import Metrics
-from securechat.server.store import NewEnvelope, Store, StoredEnvelope
+from securechat.server.store import NewEnvelope, QueueStore, StoredEnvelope
 
 log = logging.getLogger("securechat.relay")
 
@@ -71,7 +72,7 @@ class _QueueUsage:
 
 @dataclass
 class Relay:
-    store: Store
+    store: QueueStore
     metrics: Metrics
     queue_max_count: int = 10_000
     queue_max_bytes: int = 256 * 1024 * 1024
@@ -87,7 +88,7 @@ class Relay:
     _batch: list[_Pending] = field(default_factory=list)
     _acks: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     _flush_task: asyncio.Task[None] | None = None
-    _commit_timer: asyncio.TimerHandle | None = None
+    _batch_timer: asyncio.TimerHandle | None = None
     _usage: dict[str, _QueueUsage] = field(default_factory=dict)
     _unstored: dict[int, _Pending] = field(default_factory=dict)
     _batch_eids: set[tuple[str, str]] = field(default_factory=set)
@@ -99,13 +100,13 @@ class Relay:
 
     @property
     def awaiting_commit(self) -> int:
-        """Envelopes received and not yet in a group commit (a gauge)."""
+        """Envelopes received and not yet in a write batch (a gauge)."""
         return len(self._batch)
 
     # --- sending -------------------------------------------------------------------
 
     async def submit(self, outlet: Outlet, sender: str, frame: F.Send) -> None:
-        """Queues an envelope for the next group commit; `accepted` follows it."""
+        """Queues an envelope for the next write batch; `accepted` follows it."""
         usage = await self._usage_of(frame.to)
         if usage is None:
             outlet.push(_error(frame.rid, ErrorCode.NOT_FOUND, f"no account named {frame.to!r}"))
@@ -181,15 +182,15 @@ class Relay:
     def _schedule_flush(self, delay: float | None = None) -> None:
         if self._flush_task is not None and not self._flush_task.done():
             return  # the running commit picks it up
-        if delay is not None and self._commit_timer is not None:
-            self._commit_timer.cancel()
-            self._commit_timer = None
-        if self._commit_timer is None:
-            self._commit_timer = asyncio.get_running_loop().call_later(
-                self.commit_delay if delay is None else delay, self._commit_due
+        if delay is not None and self._batch_timer is not None:
+            self._batch_timer.cancel()
+            self._batch_timer = None
+        if self._batch_timer is None:
+            self._batch_timer = asyncio.get_running_loop().call_later(
+                self.commit_delay if delay is None else delay, self._batch_due
             )
 
-    def _commit_due(self) -> None:
+    def _batch_due(self) -> None:
         """A timer, not a task that sleeps: one task and no future per commit.
 
         It waits `commit_delay`, as PostgreSQL's commit_delay does: at a moderate
@@ -197,18 +198,18 @@ class Relay:
         that got an envelope early the time to acknowledge it, so it is never
         written; under a flood the batches are large anyway.
         """
-        self._commit_timer = None
+        self._batch_timer = None
         self._flush_task = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
-        """One transaction for everything sent meanwhile (group commit)."""
+        """One transaction for everything sent meanwhile (write batching)."""
         while self._batch or self._acks:
             batch, self._batch = self._batch, []
             self._batch_eids.clear()
             acks, self._acks = self._acks, defaultdict(list)
-            await self._commit(batch, acks)
+            await self._write_batch(batch, acks)
 
-    async def _commit(self, batch: list[_Pending], acks: dict[str, list[int]]) -> None:
+    async def _write_batch(self, batch: list[_Pending], acks: dict[str, list[int]]) -> None:
         """Stores the batch, then answers `accepted` and wakes whoever did not have it yet.
 
         An envelope its recipient acknowledged before this commit was delivered and
@@ -229,7 +230,7 @@ class Relay:
             self.metrics.envelopes_accepted += 1
             pending.outlet.push(encode_str(F.Accepted(rid=pending.rid, eid=pending.envelope.eid)))
         try:
-            stored, freed = await self.store.commit_batch(
+            stored, freed = await self.store.write_batch(
                 [p.envelope for p in to_store], acks, acknowledged
             )
         except Exception as exc:
@@ -333,7 +334,7 @@ class Relay:
         return usage
 
     def forget_usage(self, *users: str) -> None:
-        """Queue sizes changed outside the group commit (expiry, deletions): count again."""
+        """Queue sizes changed outside a write batch (expiry, deletions): count again."""
         if users:
             for user in users:
                 self._usage.pop(user, None)
@@ -346,9 +347,9 @@ class Relay:
             if self._flush_task is not None and not self._flush_task.done():
                 await self._flush_task
             elif self._batch or self._acks:
-                if self._commit_timer is not None:
-                    self._commit_timer.cancel()
-                self._commit_due()
+                if self._batch_timer is not None:
+                    self._batch_timer.cancel()
+                self._batch_due()
             else:
                 return
 

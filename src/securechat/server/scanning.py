@@ -20,7 +20,7 @@ from securechat.protocol.errors import ErrorCode
 from securechat.scanner import Scanner, decode_verdict, encode_verdict
 from securechat.scanner.verdict import Verdict
 from securechat.server.ratelimit import TokenBucket
-from securechat.server.store import Store
+from securechat.server.store import ScanCacheStore
 
 log = logging.getLogger("securechat.scanning")
 
@@ -28,7 +28,7 @@ log = logging.getLogger("securechat.scanning")
 class StoreVerdictCache:
     """The scanner's verdict cache in the relay's store, so it survives restarts."""
 
-    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+    def __init__(self, store: ScanCacheStore, clock: Callable[[], float]) -> None:
         self.store = store
         self.clock = clock
 

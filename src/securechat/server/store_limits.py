@@ -9,12 +9,16 @@ keeps them in Redis instead (`redis_limits.py`), where every node sees them.
 from __future__ import annotations
 
 from securechat.server.ratelimit import KNOWN_ADDRESS_TTL, Backoff
-from securechat.server.store import Store, Throttle
+from securechat.server.store import Throttle, ThrottleStore
 
 
 class StoreFailureLimiter:
     def __init__(
-        self, store: Store, prefix: str, backoff: Backoff, known_ttl: float = KNOWN_ADDRESS_TTL
+        self,
+        store: ThrottleStore,
+        prefix: str,
+        backoff: Backoff,
+        known_ttl: float = KNOWN_ADDRESS_TTL,
     ) -> None:
         self.store = store
         self.prefix = prefix

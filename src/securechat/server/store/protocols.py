@@ -1,86 +1,32 @@
-"""The relay's storage interface: what the relay needs, not how it is kept.
+"""The relay's storage, one Protocol per concern: what each service needs, not how it is kept.
 
-The relay only talks to `Store`; `sqlite_store.SQLiteStore` is the embedded
-default and a PostgreSQL store implements the same methods. Every method is
-async so that a networked store fits without touching the relay, even though
-SQLite answers in microseconds on the loop thread.
+A service asks for the narrowest one it uses (`AccountService` for accounts,
+sessions and back-off; `FileService` for files; the relay for the queue and
+contacts). `Store` is all of them: what `store.sqlite.SQLiteStore` (the
+embedded default) and `store.postgres.PostgresStore` implement. Every method
+is async so that a networked store fits without touching the relay, even
+though SQLite answers in microseconds on the loop thread.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    username: str
-    password_hash: bytes
-    recovery_hash: bytes | None
-    created_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRecord:
-    token_hash: bytes
-    username: str
-    expires_at: float
+from securechat.server.store.records import (
+    Account,
+    FileRecord,
+    KeyBundle,
+    NewEnvelope,
+    SessionRecord,
+    StoredEnvelope,
+    Throttle,
+)
 
 
-@dataclass(frozen=True, slots=True)
-class NewEnvelope:
-    recipient: str
-    sender: str
-    eid: str
-    body: bytes
-    ts: float
-    sid: int | None = None
-    """Set when the relay took it from `Store.reserve_sid` to deliver before the commit."""
+class AccountStore(Protocol):
+    """Accounts by name, unique ignoring case."""
 
-
-@dataclass(frozen=True, slots=True)
-class StoredEnvelope:
-    sid: int
-    recipient: str
-    sender: str
-    eid: str
-    body: bytes
-    ts: float
-
-
-@dataclass(frozen=True, slots=True)
-class KeyBundle:
-    identity: bytes
-    signed_prekey: bytes
-    kem_prekey: bytes
-    one_time_prekey: bytes | None
-    one_time_kem_prekey: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FileRecord:
-    file_id: str
-    owner: str
-    size: int
-    recipients: frozenset[str]
-    fetched_by: frozenset[str]
-    next_index: int
-    complete: bool
-    created_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Throttle:
-    """Login or reset failures counted under one key (a name, an address, or both)."""
-
-    count: int
-    locked_until: float
-    last: float
-
-
-class Store(Protocol):
-    # accounts
     async def create_account(self, account: Account) -> bool:
         """False when the name is taken (ignoring case)."""
         ...
@@ -93,7 +39,10 @@ class Store(Protocol):
         """Removes the account with its sessions, keys, queues, files and tokens."""
         ...
 
-    # sessions and reset tokens
+
+class SessionStore(Protocol):
+    """Login sessions and password-reset tokens, both kept only as hashes."""
+
     async def put_session(self, session: SessionRecord) -> None: ...
     async def get_session(self, token_hash: bytes) -> SessionRecord | None: ...
     async def delete_session(self, token_hash: bytes) -> None: ...
@@ -105,7 +54,10 @@ class Store(Protocol):
         """True once per token: it is deleted as it is used."""
         ...
 
-    # failed-login back-off, kept here so a restart does not forget it
+
+class ThrottleStore(Protocol):
+    """Failed-login back-off, kept here so a restart does not forget it."""
+
     async def get_throttle(self, key: str) -> Throttle | None: ...
     async def count_failure(self, key: str, now: float, forget: float) -> int:
         """Adds a failure and returns the count; one older than `forget` starts again at 1."""
@@ -117,14 +69,17 @@ class Store(Protocol):
         """Forgets keys whose last event is older than `before`."""
         ...
 
-    # relay queue
+
+class QueueStore(Protocol):
+    """Inboxes: envelopes waiting for their recipients, and who talked to whom."""
+
     async def reserve_sid(self, sender: str, eid: str) -> int | None:
         """A sid for a new envelope, before it is stored, when this store alone hands sids out.
 
-        With one, the relay delivers the envelope before its group commit, and an
+        With one, the relay delivers the envelope before its write batch, and an
         acknowledgement that arrives first means it is never written at all. None
         when nodes share the database's sequence (delivery waits for the commit),
-        or when (sender, eid) is queued already: a re-send, which the commit answers.
+        or when (sender, eid) is queued already: a re-send, which the write batch answers.
         """
         ...
 
@@ -132,24 +87,29 @@ class Store(Protocol):
         """Persists a batch in one transaction; a repeated (sender, eid) returns its old sid."""
         ...
 
-    async def commit_batch(
+    async def write_batch(
         self,
         envelopes: Sequence[NewEnvelope],
         acks: Mapping[str, Sequence[int]],
         acknowledged: Sequence[NewEnvelope] = (),
     ) -> tuple[list[tuple[int, bool]], dict[str, tuple[int, int]]]:
-        """The relay's group commit: new envelopes and acknowledgements in ONE transaction.
+        """The relay's write batch: new envelopes and acknowledgements in ONE transaction.
+
+        Each envelope goes to its recipient's inbox (their one device, today).
 
         Returns, for each envelope, its sid and whether it is new (a re-send of a
         queued (sender, eid) gives the old sid and False; one whose id was used for
         another recipient gives sid 0) and, per recipient, the (count, bytes) that
         the acknowledgements removed. `acknowledged` envelopes were delivered and
-        acknowledged before this commit: they are not written, but their sender
+        acknowledged before this batch: they are not written, but their sender
         and recipient become contacts all the same.
         """
         ...
 
-    async def pending(self, recipient: str, after_sid: int, limit: int) -> list[StoredEnvelope]: ...
+    async def pending(self, recipient: str, after_sid: int, limit: int) -> list[StoredEnvelope]:
+        """The recipient's inbox after `after_sid`, oldest first."""
+        ...
+
     async def envelopes(self, recipient: str, sids: Sequence[int]) -> list[StoredEnvelope]:
         """These envelopes of `recipient` still queued (announced by another node)."""
         ...
@@ -176,7 +136,10 @@ class Store(Protocol):
         """Users who exchanged envelopes with `username` since their last deletion."""
         ...
 
-    # key directory
+
+class KeyDirectoryStore(Protocol):
+    """Published prekeys; one-time prekeys are handed out once."""
+
     async def publish_keys(
         self,
         username: str,
@@ -200,7 +163,10 @@ class Store(Protocol):
     async def one_time_prekey_count(self, username: str) -> int: ...
     async def one_time_kem_prekey_count(self, username: str) -> int: ...
 
-    # files (metadata; chunk bytes live in a BlobStore)
+
+class FileStore(Protocol):
+    """File metadata; the chunk bytes live in blobs on disk (`server/files.py`)."""
+
     async def create_file(self, record: FileRecord) -> None: ...
     async def get_file(self, file_id: str) -> FileRecord | None: ...
     async def set_file_progress(self, file_id: str, next_index: int, complete: bool) -> None: ...
@@ -212,11 +178,17 @@ class Store(Protocol):
         """(files, bytes) the user holds on the relay, finished or not."""
         ...
 
-    # scan cache
+
+class ScanCacheStore(Protocol):
+    """Link verdicts, cached until they expire."""
+
     async def get_scan(self, key: bytes, now: float) -> bytes | None: ...
     async def put_scan(self, key: bytes, verdict: bytes, expires_at: float) -> None: ...
 
-    # operations
+
+class Operations(Protocol):
+    """Counts, housekeeping and health."""
+
     async def stats(self) -> dict[str, int]: ...
     async def checkpoint(self) -> None:
         """Housekeeping the relay runs off the message path (SQLite: WAL checkpoints)."""
@@ -227,3 +199,17 @@ class Store(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class Store(
+    AccountStore,
+    SessionStore,
+    ThrottleStore,
+    QueueStore,
+    KeyDirectoryStore,
+    FileStore,
+    ScanCacheStore,
+    Operations,
+    Protocol,
+):
+    """Everything the relay keeps: what a store implementation provides."""

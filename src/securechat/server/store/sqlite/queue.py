@@ -1,0 +1,254 @@
+"""Inboxes and contacts in the SQLite file: the relay's hot path.
+
+An envelope's body is one row of `envelopes`, keyed by its sid; its delivery
+to an inbox is a row of `deliveries` (`schema.py`). Acknowledging deletes
+the delivery, and the `deliveries_done` trigger the body with the last one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from securechat.server.store.records import NewEnvelope, StoredEnvelope
+from securechat.server.store.schema import DEFAULT_DEVICE
+from securechat.server.store.sqlite.base import GUARD, SQLiteBase
+
+KNOWN_CONTACTS_CACHED = 4096
+"""Pairs remembered as contacts, so most batches skip their insert. Emptied when full:
+at 100,000 the cache alone held 15 MiB, which the allocator did not give back."""
+
+SID_BLOCK = 1024
+"""Sids claimed on disk at a time: one small write per this many envelopes."""
+
+_ENVELOPE = (
+    "SELECT d.sid, d.username, e.sender, e.eid, e.body, e.ts FROM deliveries d"
+    " JOIN envelopes e ON e.sid = d.sid"
+)
+"""A delivery as the recipient gets it: its inbox row joined with the body."""
+
+
+class SQLiteQueue(SQLiteBase):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._known_contacts: set[tuple[str, str]] = set()
+        """Pairs already in `contacts`: most envelopes go between people who talked before."""
+        with GUARD:
+            self._last_sid: int = self._db.execute(
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'envelopes'),"
+                " 0), COALESCE((SELECT MAX(sid) FROM envelopes), 0))"
+            ).fetchone()[0]
+        self._reserved_until = self._last_sid
+        """Sids up to here are recorded as used in `sqlite_sequence`."""
+
+    def _rolled_back(self) -> None:
+        super()._rolled_back()
+        self._known_contacts.clear()
+        # A sid block reserved in this transaction is not on disk: reserve again.
+        self._reserved_until = min(self._reserved_until, self._last_sid)
+
+    def _user_deleted(self, username: str) -> None:
+        super()._user_deleted(username)
+        self._known_contacts = {p for p in self._known_contacts if username not in p}
+
+    async def enqueue(self, envelopes: Sequence[NewEnvelope]) -> list[int]:
+        pairs = self._new_contacts(envelopes)
+        with self._tx() as db:
+            stored = self._enqueue(db, envelopes)
+            self._record_contacts(db, pairs)
+        return [sid for sid, _ in stored]
+
+    async def reserve_sid(self, sender: str, eid: str) -> int | None:
+        """This process is the database's only writer, so a counter hands sids out.
+
+        The counter claims `SID_BLOCK` sids at a time in `sqlite_sequence`, so a sid
+        whose envelope was never written (acknowledged before its write batch) is not
+        handed out again after a restart either.
+        """
+        with GUARD:
+            queued = self._db.execute(
+                "SELECT 1 FROM envelopes WHERE sender = ? AND eid = ?", (sender, eid)
+            ).fetchone()
+        if queued:
+            return None
+        if self._last_sid >= self._reserved_until:
+            with self._tx() as db:
+                self._reserve_sids(db)
+        self._last_sid += 1
+        return self._last_sid
+
+    def _take_sid(self, db: sqlite3.Connection) -> int:
+        """A sid inside a transaction already open on `db`."""
+        if self._last_sid >= self._reserved_until:
+            self._reserve_sids(db)
+        self._last_sid += 1
+        return self._last_sid
+
+    def _reserve_sids(self, db: sqlite3.Connection) -> None:
+        """Claims the next block, after whatever another process on this file claimed."""
+        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'envelopes'").fetchone()
+        self._last_sid = max(self._last_sid, row[0] if row else 0)
+        self._reserved_until = self._last_sid + SID_BLOCK
+        updated = db.execute(
+            "UPDATE sqlite_sequence SET seq = ? WHERE name = 'envelopes'", (self._reserved_until,)
+        )
+        if updated.rowcount == 0:
+            db.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('envelopes', ?)",
+                (self._reserved_until,),
+            )
+
+    async def write_batch(
+        self,
+        envelopes: Sequence[NewEnvelope],
+        acks: Mapping[str, Sequence[int]],
+        acknowledged: Sequence[NewEnvelope] = (),
+    ) -> tuple[list[tuple[int, bool]], dict[str, tuple[int, int]]]:
+        pairs = self._new_contacts(envelopes, acknowledged)
+        if not envelopes and not acks and not pairs:
+            return [], {}
+        with self._tx() as db:
+            stored = self._enqueue(db, envelopes) if envelopes else []
+            self._record_contacts(db, pairs)
+            freed = {recipient: self._ack(db, recipient, ids) for recipient, ids in acks.items()}
+        return stored, freed
+
+    def _enqueue(
+        self, db: sqlite3.Connection, envelopes: Sequence[NewEnvelope]
+    ) -> list[tuple[int, bool]]:
+        stored: list[tuple[int, bool]] = []
+        deliveries: list[tuple[str, int, int, int]] = []
+        # (sender, eid) -> (sid, recipient) of the bodies written by this batch so far.
+        written: dict[tuple[str, str], tuple[int, str]] = {}
+        for env in envelopes:
+            sid = self._take_sid(db) if env.sid is None else env.sid
+            # Only a repeated (sender, eid) is ignored: a sid clash must fail loudly.
+            cur = db.execute(
+                "INSERT INTO envelopes (sid, sender, eid, body, ts)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (sender, eid) DO NOTHING",
+                (sid, env.sender, env.eid, env.body, env.ts),
+            )
+            if cur.rowcount == 1:
+                stored.append((sid, True))
+                written[env.sender, env.eid] = (sid, env.recipient)
+                deliveries.append((env.recipient, DEFAULT_DEVICE, sid, len(env.body)))
+            else:
+                stored.append((self._queued_sid(db, env, written), False))
+        db.executemany("INSERT INTO deliveries VALUES (?, ?, ?, ?)", deliveries)
+        return stored
+
+    def _queued_sid(
+        self,
+        db: sqlite3.Connection,
+        env: NewEnvelope,
+        written: Mapping[tuple[str, str], tuple[int, str]],
+    ) -> int:
+        """The sid a re-sent (sender, eid) has in its recipient's inbox; 0 if it went elsewhere."""
+        here = written.get((env.sender, env.eid))
+        if here is not None:
+            return here[0] if here[1] == env.recipient else 0
+        row = db.execute(
+            "SELECT d.sid FROM envelopes e JOIN deliveries d ON d.sid = e.sid"
+            " WHERE e.sender = ? AND e.eid = ? AND d.username = ? AND d.device = ?",
+            (env.sender, env.eid, env.recipient, DEFAULT_DEVICE),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _new_contacts(self, *groups: Sequence[NewEnvelope]) -> set[tuple[str, str]]:
+        """(sender, recipient) pairs not known to be contacts yet."""
+        return {(e.sender, e.recipient) for group in groups for e in group} - self._known_contacts
+
+    def _record_contacts(self, db: sqlite3.Connection, pairs: set[tuple[str, str]]) -> None:
+        if not pairs:
+            return
+        db.executemany(
+            "INSERT OR IGNORE INTO contacts VALUES (?, ?)", pairs | {(b, a) for a, b in pairs}
+        )
+        if len(self._known_contacts) > KNOWN_CONTACTS_CACHED:
+            self._known_contacts.clear()
+        self._known_contacts |= pairs
+
+    def _ack(self, db: sqlite3.Connection, recipient: str, sids: Sequence[int]) -> tuple[int, int]:
+        count = size = 0
+        for sid in sids:
+            row = db.execute(
+                "DELETE FROM deliveries WHERE username = ? AND device = ? AND sid = ?"
+                " RETURNING size",
+                (recipient, DEFAULT_DEVICE, sid),
+            ).fetchone()
+            if row is not None:
+                count += 1
+                size += int(row[0])
+        return count, size
+
+    async def pending(self, recipient: str, after_sid: int, limit: int) -> list[StoredEnvelope]:
+        with GUARD:
+            rows = self._db.execute(
+                f"{_ENVELOPE} WHERE d.username = ? AND d.device = ? AND d.sid > ?"
+                " ORDER BY d.sid LIMIT ?",
+                (recipient, DEFAULT_DEVICE, after_sid, limit),
+            ).fetchall()
+        return [StoredEnvelope(*row) for row in rows]
+
+    async def envelopes(self, recipient: str, sids: Sequence[int]) -> list[StoredEnvelope]:
+        with GUARD:
+            rows = [
+                self._db.execute(
+                    f"{_ENVELOPE} WHERE d.username = ? AND d.device = ? AND d.sid = ?",
+                    (recipient, DEFAULT_DEVICE, sid),
+                ).fetchone()
+                for sid in sids
+            ]
+        return [StoredEnvelope(*row) for row in rows if row is not None]
+
+    async def ack(self, recipient: str, sids: Sequence[int]) -> int:
+        with self._tx() as db:
+            return self._ack(db, recipient, sids)[0]
+
+    async def queue_usage(self, recipient: str) -> tuple[int, int] | None:
+        with GUARD:
+            row = self._db.execute(
+                "SELECT EXISTS (SELECT 1 FROM accounts WHERE username = ?1),"
+                " COUNT(*), COALESCE(SUM(size), 0) FROM deliveries"
+                " WHERE username = ?1 AND device = ?2",
+                (recipient, DEFAULT_DEVICE),
+            ).fetchone()
+        return (int(row[1]), int(row[2])) if row[0] else None
+
+    async def expire_envelopes(self, before: float) -> int:
+        """Deliveries of old bodies; the bodies follow (and any a delivery never reached)."""
+        with self._tx() as db:
+            expired = db.execute(
+                "DELETE FROM deliveries WHERE sid IN (SELECT sid FROM envelopes WHERE ts < ?)",
+                (before,),
+            ).rowcount
+            db.execute("DELETE FROM envelopes WHERE ts < ?", (before,))
+        return expired
+
+    async def purge_queue(self, recipient: str) -> int:
+        with self._tx() as db:
+            return db.execute(
+                "DELETE FROM deliveries WHERE username = ? AND device = ?",
+                (recipient, DEFAULT_DEVICE),
+            ).rowcount
+
+    async def delete_conversation(self, user: str, peer: str) -> int:
+        with self._tx() as db:
+            deleted = db.execute(
+                "DELETE FROM deliveries WHERE (username = ?1"
+                " AND sid IN (SELECT sid FROM envelopes WHERE sender = ?2))"
+                " OR (username = ?2 AND sid IN (SELECT sid FROM envelopes WHERE sender = ?1))",
+                (user, peer),
+            ).rowcount
+            db.execute(
+                "DELETE FROM contacts WHERE (a = ? AND b = ?) OR (a = ? AND b = ?)",
+                (user, peer, peer, user),
+            )
+            self._known_contacts -= {(user, peer), (peer, user)}
+        return deleted
+
+    async def contacts_of(self, username: str) -> set[str]:
+        with GUARD:
+            rows = self._db.execute("SELECT b FROM contacts WHERE a = ?", (username,)).fetchall()
+        return {row[0] for row in rows}
