@@ -93,6 +93,11 @@ class Dispatcher:
     ) -> None:
         self._authenticated[frame] = handler
 
+    @property
+    def frame_types(self) -> frozenset[type[Any]]:
+        """Every frame type with a handler: the tests hold it to `F.ClientFrame`."""
+        return frozenset(self._public) | frozenset(self._authenticated)
+
     async def dispatch(self, conn: Connection, frame: F.ClientFrame) -> None:
         """The auth gate and the table. The frames of a logged-in user are looked up
         first: they are nearly all the traffic (`send`, `ack`)."""
