@@ -62,15 +62,18 @@ class Dispatcher:
         self.max_connections_per_user = max_connections_per_user
         self._public: dict[type[Any], _Public] = {}
         self._authenticated: dict[type[Any], _Authenticated] = {}
+        # Only this object's methods, which look the services up per frame: a service
+        # replaced after start (tests play a hostile relay by replacing `relay.submit`)
+        # is the one called.
         self._anyone(F.Register, self._register)
         self._anyone(F.Login, self._login)
         self._anyone(F.Resume, self._resume)
         self._anyone(F.ResetPassword, self._reset_password)
-        self._user(F.Send, relay.submit)
+        self._user(F.Send, self._send)
         self._user(F.Ack, self._ack)
         self._user(F.Logout, self._logout)
         self._user(F.Watch, self._watch)
-        self._user(F.PublishKeys, directory.publish)
+        self._user(F.PublishKeys, self._publish_keys)
         self._user(F.FetchBundle, self._fetch_bundle)
         self._user(F.DeleteConversation, self._delete_conversation)
         self._user(F.DeleteAccount, self._delete_account)
@@ -182,6 +185,9 @@ class Dispatcher:
 
     # --- a logged-in user ----------------------------------------------------------
 
+    async def _send(self, conn: Connection, user: str, frame: F.Send) -> None:
+        await self.relay.submit(conn, user, frame)
+
     async def _ack(self, conn: Connection, user: str, frame: F.Ack) -> None:
         conn.acknowledged(frame.sids)
         self.relay.acknowledge(user, frame.sids)
@@ -195,6 +201,9 @@ class Dispatcher:
     async def _watch(self, conn: Connection, user: str, frame: F.Watch) -> None:
         states = await self.relay.watch(conn, [normalise_username(u) for u in frame.users])
         conn.push(encode_str(F.PresenceList(rid=frame.rid, states=states)))
+
+    async def _publish_keys(self, conn: Connection, user: str, frame: F.PublishKeys) -> None:
+        await self.directory.publish(conn, user, frame)
 
     async def _fetch_bundle(self, conn: Connection, user: str, frame: F.FetchBundle) -> None:
         await self.directory.fetch_bundle(conn, frame)
