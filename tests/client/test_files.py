@@ -424,7 +424,7 @@ async def test_a_relay_that_does_not_announce_binary_files_gets_text_frames(
     """Against a relay from before binary messages, chunks go as base64 and file_get has
     no `binary` field (such a relay refuses both)."""
     from securechat.protocol import codec
-    from securechat.server import app, connection
+    from securechat.server import connection, dispatch
 
     def old_session(frame: F.ServerFrame | F.ClientFrame) -> str:
         if isinstance(frame, F.Session):
@@ -440,7 +440,7 @@ async def test_a_relay_that_does_not_announce_binary_files_gets_text_frames(
         seen.append(data)
         return codec.parse_client_frame(data)
 
-    monkeypatch.setattr(app, "encode_str", old_session)
+    monkeypatch.setattr(dispatch, "encode_str", old_session)
     monkeypatch.setattr(connection, "parse_client_bulk", refuse_binary)
     monkeypatch.setattr(connection, "parse_client_frame", spying_parse)
     async with clients(relay_url, tmp_path, "alice", "bob") as (alice, bob):

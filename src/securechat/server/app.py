@@ -1,7 +1,10 @@
-"""The relay process: websockets server, request dispatch, health and shutdown.
+"""The relay process: wiring, lifecycle (start, housekeeping, shutdown) and HTTP.
 
-`RelayServer.dispatch` is the one table from frame type to behaviour; the
-account, relay and directory logic it calls lives in their own modules.
+`RelayServer` builds every service and hands each only what it uses: a
+connection gets the relay, the dispatcher and its limits, never the server.
+Nothing imports this module but the CLI, so dependencies in `server/` point
+one way: app -> dispatch -> (accounts, directory, relay, files, ...) and
+connection -> relay.
 """
 
 from __future__ import annotations
@@ -22,22 +25,16 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from securechat import __version__, paths
-from securechat.errors import ConfigError, ProtocolError
-from securechat.protocol import frames as F
-from securechat.protocol.codec import encode_bulk, encode_str
-from securechat.protocol.errors import ErrorCode
+from securechat.errors import ConfigError
 from securechat.protocol.limits import MAX_FRAME_BYTES, SUBPROTOCOL
 from securechat.scanner import Scanner
 from securechat.server import systemd
-from securechat.server.accounts import (
-    AccountService,
-    login_policy,
-    normalise_username,
-    reset_policy,
-)
+from securechat.server.accounts import AccountService, login_policy, reset_policy
 from securechat.server.bus import Bus, LocalBus, RedisBus
 from securechat.server.config import PUBLIC, ServerConfig, listen_address, redact
 from securechat.server.connection import Connection, RelaySocket, TurnWriter
+from securechat.server.directory import Directory
+from securechat.server.dispatch import Dispatcher
 from securechat.server.files import FileService
 from securechat.server.metrics import Health, Metrics, exposition, registry_for
 from securechat.server.passwords import PasswordHasher
@@ -55,10 +52,6 @@ _websocket_log.setLevel(logging.WARNING)
 """websockets logs whole frames at DEBUG: they hold passwords. Never below WARNING."""
 
 REPORT_INTERVAL = 60.0
-PREKEYS_LOW_WATER = 10
-MAX_ONE_TIME_PREKEYS_HELD = 1000
-KEM_PREKEYS_LOW_WATER = 5
-MAX_ONE_TIME_KEM_PREKEYS_HELD = 200
 
 
 async def open_store(config: ServerConfig) -> Store:
@@ -138,6 +131,18 @@ class RelayServer:
             ),
             config.scan_rate_per_minute,
             clock,
+        )
+        self.directory = Directory(self.store, lambda user: self.relay.online.get(user, ()))
+        self.dispatcher = Dispatcher(
+            accounts=self.accounts,
+            relay=self.relay,
+            revocations=self.revocations,
+            directory=self.directory,
+            files=self.files,
+            scans=self.scans,
+            store=self.store,
+            metrics=self.metrics,
+            max_connections_per_user=config.max_connections_per_user,
         )
         self.registry = registry_for(
             self.metrics,
@@ -383,7 +388,17 @@ class RelayServer:
             await ws.close(1002, f"speak subprotocol {SUBPROTOCOL}")
             return
         assert isinstance(ws, RelaySocket)  # serve(create_connection=RelaySocket)
-        conn = Connection(self, ws)
+        conn = Connection(
+            ws,
+            relay=self.relay,
+            dispatch=self.dispatcher.dispatch,
+            turn_writer=self.turn_writer,
+            metrics=self.metrics,
+            clock=self.clock,
+            frame_rate=self.config.frame_rate,
+            frame_burst=self.config.frame_burst,
+            auth_timeout=self.config.auth_timeout,
+        )
         self._connections.add(conn)
         self.metrics.connections_open += 1
         self.metrics.connections_accepted += 1
@@ -392,209 +407,6 @@ class RelayServer:
         finally:
             self._connections.discard(conn)
             self.metrics.connections_open -= 1
-
-    # --- dispatch ------------------------------------------------------------------
-
-    async def dispatch(self, conn: Connection, frame: F.ClientFrame) -> None:
-        match frame:
-            case F.Register():
-                name = await self.accounts.register(
-                    frame.username, frame.password, frame.recovery_token
-                )
-                conn.push(encode_str(F.Registered(rid=frame.rid, username=name)))
-            case F.Login():
-                started = time.perf_counter()
-                try:
-                    issued = await self.accounts.login(
-                        frame.username, frame.password, conn.address, frame.replaces
-                    )
-                except ProtocolError as exc:
-                    self.metrics.logins_failed += 1
-                    # The address and no name: fail2ban can act on it (docs/operations.md),
-                    # and the log never ties a person to where they connect from.
-                    log.warning("login failed from %s: %s", conn.address, exc.code)
-                    raise
-                finally:
-                    self.metrics.login.observe(time.perf_counter() - started)
-                self.metrics.logins_ok += 1
-                await self._start_session(
-                    conn, frame.rid, issued.username, issued.token, issued.expires_at
-                )
-                if issued.replaced:
-                    await self.revocations.superseded(issued.username)
-            case F.Resume():
-                issued = await self.accounts.resume(frame.token, conn.address)
-                await self._start_session(
-                    conn, frame.rid, issued.username, issued.token, issued.expires_at
-                )
-            case F.ResetPassword():
-                await self.accounts.reset_password(
-                    frame.username,
-                    frame.token,
-                    frame.new_password,
-                    frame.new_recovery_token,
-                    conn.address,
-                )
-                conn.push(encode_str(F.Done(rid=frame.rid)))
-                # Whoever was logged in with the old password is logged out now, on every node.
-                await self.revocations.end(normalise_username(frame.username), "password_changed")
-            case _:
-                user = conn.username
-                if user is None:
-                    raise ProtocolError(ErrorCode.UNAUTHORIZED, "log in first")
-                await self._dispatch_authenticated(conn, user, frame)
-
-    async def _dispatch_authenticated(
-        self, conn: Connection, user: str, frame: F.ClientFrame
-    ) -> None:
-        match frame:
-            case F.Send():
-                await self.relay.submit(conn, user, frame)
-            case F.Ack():
-                conn.acknowledged(frame.sids)
-                self.relay.acknowledge(user, frame.sids)
-            case F.Logout():
-                if conn.token:
-                    await self.accounts.logout(conn.token)
-                conn.push(encode_str(F.Done(rid=frame.rid)))
-                conn.close_after_flush(1000, "logged out")
-            case F.Watch():
-                states = await self.relay.watch(conn, [normalise_username(u) for u in frame.users])
-                conn.push(encode_str(F.PresenceList(rid=frame.rid, states=states)))
-            case F.PublishKeys():
-                await self._check_prekey_room(user, frame)
-                count = await self.store.publish_keys(
-                    user,
-                    frame.identity,
-                    frame.signed_prekey,
-                    frame.kem_prekey,
-                    frame.one_time_prekeys,
-                    frame.replace_one_time,
-                    frame.one_time_kem_prekeys,
-                )
-                conn.push(encode_str(F.Done(rid=frame.rid)))
-                kem_count = await self.store.one_time_kem_prekey_count(user)
-                if count < PREKEYS_LOW_WATER or (
-                    frame.one_time_kem_prekeys and kem_count < KEM_PREKEYS_LOW_WATER
-                ):
-                    conn.push(encode_str(F.PrekeysLow(remaining=count, kem_remaining=kem_count)))
-            case F.FetchBundle():
-                await self._fetch_bundle(conn, frame)
-            case F.DeleteConversation():
-                await self.store.delete_conversation(user, frame.peer)
-                self.relay.forget_usage(user, frame.peer)
-                self.relay.conversation_deleted(user, frame.peer)
-                conn.push(encode_str(F.Done(rid=frame.rid)))
-            case F.DeleteAccount():
-                await self.accounts.verify_password(user, frame.password, conn.address)
-                contacts = await self.store.contacts_of(user)
-                await self.files.delete_all_of(user)
-                await self.store.delete_account(user)
-                self.relay.forget_usage(user)
-                log.info("account deleted")
-                conn.push(encode_str(F.Done(rid=frame.rid)))
-                self.relay.account_deleted(user, contacts)
-                await self.revocations.end(user, "account_deleted")
-            case F.FileBegin():
-                conn.push(encode_str(await self.files.begin(user, frame)))
-            case F.FileChunk():
-                conn.push(encode_str(await self.files.chunk(user, frame)))
-            case F.FileStatus():
-                conn.push(encode_str(await self.files.status(user, frame)))
-            case F.FileGet():
-                data = await self.files.get(user, frame)
-                conn.push(encode_bulk(data) if frame.binary else encode_str(data))
-            case F.FileDone():
-                await self.files.done(user, frame)
-                conn.push(encode_str(F.Done(rid=frame.rid)))
-            case F.FileCancel():
-                await self.files.cancel(user, frame)
-                conn.push(encode_str(F.Done(rid=frame.rid)))
-            case F.ScanPrefixes():
-                conn.push(encode_str(self.scans.prefixes(user, frame)))
-            case F.ScanUrl():
-                self.scans.full_lookup(user, frame, conn.push)
-            case _:
-                raise ProtocolError(
-                    ErrorCode.BAD_REQUEST, f"{type(frame).__name__} is not valid here"
-                )
-
-    async def _check_prekey_room(self, user: str, frame: F.PublishKeys) -> None:
-        for held, new, limit, what in (
-            (
-                self.store.one_time_prekey_count,
-                frame.one_time_prekeys,
-                MAX_ONE_TIME_PREKEYS_HELD,
-                "one-time prekeys",
-            ),
-            (
-                self.store.one_time_kem_prekey_count,
-                frame.one_time_kem_prekeys,
-                MAX_ONE_TIME_KEM_PREKEYS_HELD,
-                "one-time KEM prekeys",
-            ),
-        ):
-            already = 0 if frame.replace_one_time else await held(user)
-            if already + len(new) > limit:
-                raise ProtocolError(
-                    ErrorCode.TOO_LARGE, f"the directory holds at most {limit} {what} per user"
-                )
-
-    async def _start_session(
-        self, conn: Connection, rid: int, username: str, token: str, expires_at: float
-    ) -> None:
-        if conn.username is not None:
-            raise ProtocolError(ErrorCode.CONFLICT, "this connection is already logged in")
-        if self.relay.connections_of(username) >= self.config.max_connections_per_user:
-            raise ProtocolError(
-                ErrorCode.RATE_LIMITED,
-                f"too many connections for {username}; close another client first",
-            )
-        remaining = await self.store.one_time_prekey_count(username)
-        conn.push(
-            encode_str(
-                F.Session(
-                    rid=rid,
-                    username=username,
-                    token=token,
-                    expires_at=expires_at,
-                    one_time_prekeys=remaining,
-                    one_time_kem_prekeys=await self.store.one_time_kem_prekey_count(username),
-                    binary_files=True,
-                )
-            )
-        )
-        conn.authenticated(username, token)
-        await self.revocations.check(conn)
-
-    async def _fetch_bundle(self, conn: Connection, frame: F.FetchBundle) -> None:
-        user = normalise_username(frame.user)
-        bundle = await self.store.fetch_bundle(user)
-        if bundle is None:
-            raise ProtocolError(
-                ErrorCode.NOT_FOUND, f"{user} has not published keys (or does not exist)"
-            )
-        conn.push(
-            encode_str(
-                F.Bundle(
-                    rid=frame.rid,
-                    user=user,
-                    identity=bundle.identity,
-                    signed_prekey=bundle.signed_prekey,
-                    kem_prekey=bundle.kem_prekey,
-                    one_time_prekey=bundle.one_time_prekey,
-                    one_time_kem_prekey=bundle.one_time_kem_prekey,
-                )
-            )
-        )
-        remaining = await self.store.one_time_prekey_count(user)
-        kem_remaining = await self.store.one_time_kem_prekey_count(user)
-        if remaining < PREKEYS_LOW_WATER or (
-            bundle.one_time_kem_prekey is not None and kem_remaining < KEM_PREKEYS_LOW_WATER
-        ):
-            frame_low = encode_str(F.PrekeysLow(remaining=remaining, kem_remaining=kem_remaining))
-            for outlet in self.relay.online.get(user, ()):
-                outlet.push(frame_low)
 
 
 def _shared_limiters(bus: Bus) -> tuple[FailureLimiter | None, FailureLimiter | None]:

@@ -1,5 +1,10 @@
 """One client connection: reads frames, dispatches them, writes them in order.
 
+A connection is given only what it uses (the relay it registers with, a
+dispatch callable, the turn writer, metrics, the clock and its limits), never
+the server that built it: it depends on the relay, and nothing below it
+depends on it (the relay and revocation see it as an `Outlet`).
+
 Everything a connection sends (answers, pushes, deliveries) is queued on it
 and leaves in queue order, so frames never interleave and a slow client only
 slows itself. Two paths write: while the socket keeps up, whatever one loop
@@ -14,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -30,12 +35,10 @@ from securechat.protocol.codec import (
 )
 from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import MAX_DELIVER_BATCH
+from securechat.server.metrics import Metrics
 from securechat.server.ratelimit import TokenBucket
-from securechat.server.relay import deliver_batches, pending_deliveries
+from securechat.server.relay import Relay, deliver_batches, pending_deliveries
 from securechat.server.store import StoredEnvelope
-
-if TYPE_CHECKING:
-    from securechat.server.app import RelayServer
 
 log = logging.getLogger("securechat.connection")
 
@@ -108,15 +111,34 @@ class TurnWriter:
                 log.exception("write failed")
 
 
+Dispatch = Callable[["Connection", F.ClientFrame], Awaitable[None]]
+"""What a connection hands each parsed frame to (`server/dispatch.py: Dispatcher`)."""
+
+
 class Connection:
-    def __init__(self, server: RelayServer, ws: RelaySocket) -> None:
-        self.server = server
+    def __init__(
+        self,
+        ws: RelaySocket,
+        *,
+        relay: Relay,
+        dispatch: Dispatch,
+        turn_writer: TurnWriter,
+        metrics: Metrics,
+        clock: Callable[[], float],
+        frame_rate: float,
+        frame_burst: float,
+        auth_timeout: float,
+    ) -> None:
         self.ws = ws
         self.address = _address(ws)
         self.username: str | None = None
         self.token: str | None = None
-        cfg = server.config
-        self.bucket = TokenBucket(cfg.frame_rate, cfg.frame_burst)
+        self._relay = relay
+        self._dispatch = dispatch
+        self._turn_writer = turn_writer
+        self._metrics = metrics
+        self._clock = clock
+        self.bucket = TokenBucket(frame_rate, frame_burst)
         self.rejected = 0
         self._rate_limit_logged = False
         self._frames: deque[str | bytes] = deque()
@@ -130,7 +152,7 @@ class Connection:
         self._closing = False
         self._close_after: tuple[int, str] | None = None
         self._auth_deadline = asyncio.get_running_loop().call_later(
-            cfg.auth_timeout, self._auth_timeout
+            auth_timeout, self._auth_timeout
         )
 
     # --- Outlet --------------------------------------------------------------------
@@ -158,7 +180,7 @@ class Connection:
             self._wake.set()
         elif not self._write_due:
             self._write_due = True
-            self.server.turn_writer.schedule(self)
+            self._turn_writer.schedule(self)
 
     def flush(self) -> None:
         """Writes what is queued now rather than at the end of the loop turn.
@@ -207,7 +229,7 @@ class Connection:
         finally:
             self._auth_deadline.cancel()
             writer.cancel()
-            self.server.relay.disconnected(self)
+            self._relay.disconnected(self)
 
     def _auth_timeout(self) -> None:
         if self.username is None:
@@ -216,7 +238,7 @@ class Connection:
             )
 
     async def _receive(self, message: str | bytes) -> None:
-        metrics = self.server.metrics
+        metrics = self._metrics
         metrics.frames_received += 1
         try:
             if isinstance(message, bytes):
@@ -224,10 +246,10 @@ class Connection:
             else:
                 frame = parse_client_frame(message)
         except ProtocolError as exc:
-            self.bucket.take(self.server.clock())
+            self.bucket.take(self._clock())
             self._reject(recover_request_id(message), exc)
             return
-        if not self.bucket.take(self.server.clock(), _FRAME_COST.get(type(frame), 1.0)):
+        if not self.bucket.take(self._clock(), _FRAME_COST.get(type(frame), 1.0)):
             metrics.rate_limited += 1
             if not self._rate_limit_logged:
                 # Once per connection: a flood must not become a flood of log lines.
@@ -243,7 +265,7 @@ class Connection:
             # must not cut the connection.
             self._auth_deadline.cancel()
         try:
-            await self.server.dispatch(self, frame)
+            await self._dispatch(self, frame)
         except ProtocolError as exc:
             self._reject(frame.rid, exc)
         except StoreError as exc:
@@ -256,7 +278,7 @@ class Connection:
             )
 
     def _reject(self, rid: int | None, exc: ProtocolError) -> None:
-        self.server.metrics.frames_rejected += 1
+        self._metrics.frames_rejected += 1
         self.rejected += 1
         if self.rejected > MAX_REJECTED_FRAMES:
             self._closing = True
@@ -269,7 +291,7 @@ class Connection:
 
     def end_session(self, reason: str) -> None:
         """Its session was revoked: it stops acting for the user at once, then closes."""
-        self.server.relay.disconnected(self)
+        self._relay.disconnected(self)
         self.username = None
         self.token = None
         self.close_after_flush(1000, reason)
@@ -277,7 +299,7 @@ class Connection:
     def authenticated(self, username: str, token: str) -> None:
         self.username = username
         self.token = token
-        self.server.relay.connected(self)
+        self._relay.connected(self)
         self._backlog = True
         self._wake.set()
 
@@ -332,7 +354,7 @@ class Connection:
             self._backlog = False
             cursor = 0
             while True:
-                page = await self.server.relay.backlog_page(username, cursor)
+                page = await self._relay.backlog_page(username, cursor)
                 fresh = [env for env in page if not self._already_sent(env.sid)]
                 for batch in deliver_batches(fresh):
                     await self._write([self._deliver_frame(batch)])
@@ -360,8 +382,8 @@ class Connection:
         live = self._live
         if self.username is None or not live:
             return frames
-        now = self.server.clock()
-        deliver = self.server.metrics.deliver
+        now = self._clock()
+        deliver = self._metrics.deliver
         if len(live) == 1:
             # The common case at a moderate load, without the sorting and splitting.
             envelope = live.popleft()
@@ -383,7 +405,7 @@ class Connection:
             ]
         )
         self._unacked.update(e.sid for e in envelopes)
-        self.server.metrics.envelopes_delivered += len(envelopes)
+        self._metrics.envelopes_delivered += len(envelopes)
         return encode_str(frame)
 
 

@@ -43,14 +43,22 @@ instead of two, where delivering early would gain no latency anyway."""
 
 
 class Outlet(Protocol):
-    """What the relay needs of a connection: somewhere to put frames."""
+    """What the relay and revocation need of a connection: somewhere to put frames, and
+    the session it acts for, which revocation can end.
+
+    The connection implements it and the relay never imports the connection, so
+    dependencies point one way (connection -> relay), as in websockets.
+    """
 
     username: str | None
+    token: str | None
 
     def push(self, frame: str | bytes) -> None: ...
     def wake_delivery(self, envelope: StoredEnvelope | None) -> None: ...
     def wake_backlog(self) -> None: ...
     def flush(self) -> None: ...
+    def end_session(self, reason: str) -> None:
+        """Stops acting for the user at once, then closes (its session was revoked)."""
 
 
 @dataclass

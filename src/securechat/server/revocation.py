@@ -19,8 +19,7 @@ from collections.abc import Iterable
 from securechat.errors import StoreError
 from securechat.server.accounts import AccountService
 from securechat.server.bus import Bus
-from securechat.server.connection import Connection
-from securechat.server.relay import Relay
+from securechat.server.relay import Outlet, Relay
 
 log = logging.getLogger("securechat.server")
 
@@ -78,10 +77,10 @@ class Revocations:
         ]
         return await self._close_dead(connections, FOUND_LATE)
 
-    async def check(self, conn: Connection) -> None:
+    async def check(self, conn: Outlet) -> None:
         await self._close_dead([conn], FOUND_LATE)
 
-    async def _check_in_background(self, connections: list[Connection], reason: str) -> None:
+    async def _check_in_background(self, connections: list[Outlet], reason: str) -> None:
         """If the store cannot say, the connections are closed anyway: a live session
         only costs its client a reconnect, a revoked one must not stay open."""
         try:
@@ -94,7 +93,7 @@ class Revocations:
                 if conn.token is not None:
                     conn.end_session(reason)
 
-    async def _close_dead(self, connections: Iterable[Connection], reason: str) -> bool:
+    async def _close_dead(self, connections: Iterable[Outlet], reason: str) -> bool:
         for conn in connections:
             token = conn.token
             if token is None:
@@ -108,5 +107,5 @@ class Revocations:
                 conn.end_session(reason)
         return True
 
-    def _connections_of(self, user: str) -> list[Connection]:
-        return [o for o in self.relay.online.get(user, ()) if isinstance(o, Connection)]
+    def _connections_of(self, user: str) -> list[Outlet]:
+        return list(self.relay.online.get(user, ()))
