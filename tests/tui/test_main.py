@@ -740,3 +740,40 @@ async def test_keymap_from_config_moves_a_binding() -> None:
         await pilot.press("f5")
         await pilot.pause()
         assert isinstance(pilot.app.screen, HelpScreen)
+
+
+async def test_empty_chat_points_to_the_slash_help(harness: Harness) -> None:
+    """Commands start with `/`: a bare `help` would be sent as a message (walkthrough)."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        notices = [str(n.content) for n in pilot.app.screen.query(Notice)]
+        assert any("type `/help`" in n for n in notices)
+
+
+async def test_talk_answered_at_once_does_not_leave_the_set_up_line(harness: Harness) -> None:
+    """Both online, the answer can beat the screen: the feedback ends saying it is active."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        client = harness.client
+        pending_talk = client.talk
+
+        async def answered_at_once(peer: str) -> ConversationState:
+            state = await pending_talk(peer)
+            client.activate(peer)
+            return state
+
+        client.talk = answered_at_once  # type: ignore[method-assign]
+        await type_line(pilot, "/talk bob")
+        await settle(pilot)
+        assert "set-up sent" not in feedback(pilot)
+        assert "session with bob is active" in feedback(pilot)
+
+    harness2 = build()
+    async with harness2.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "/talk bob")
+        await settle(pilot)
+        assert "set-up sent to bob" in feedback(pilot)
+        harness2.client.activate("bob")
+        await settle(pilot)
+        assert "session with bob is active" in feedback(pilot)

@@ -14,6 +14,7 @@ run in their own workers, a few at a time, and never hold up a message.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -80,6 +81,11 @@ PaletteTarget = commands.Command | str | Callable[[], None]
 PAGE = 50
 NARROW = 90
 """Below this many columns the conversation list (32 wide) collapses, leaving the chat usable."""
+ARRIVALS_EVERY = 0.25
+"""Seconds between redraws for messages arriving in a burst. Each line mounted on its own
+relays out the whole screen, every line of the chat included: at 20 messages a second that
+left no time to echo a key (`python -m bench chatlog`). The first message after a quiet
+spell still shows at once."""
 LINK_CHECKS_AT_ONCE = 4
 LINK_TIMEOUT = 20.0
 """Seconds before a private link check reads as unknown; a full lookup gets the core's 90."""
@@ -123,6 +129,13 @@ class MainScreen(Screen[None]):
         self._downloading: set[str] = set()
         self._sidebar_choice: bool | None = None
         """Shown or hidden by Ctrl+B; None follows the terminal's width."""
+        self._arrivals: list[StoredMessage] = []
+        """Received messages for the open conversation, waiting for the next redraw."""
+        self._list_stale = False
+        self._arrivals_shown_at = 0.0
+        self._arrivals_due = False
+        self._awaiting_session: set[str] = set()
+        """Peers told "session set-up sent", to be told when it is active."""
 
     @property
     def chat_app(self) -> SecureChatApp:
@@ -189,13 +202,13 @@ class MainScreen(Screen[None]):
                     peer=peer, outgoing=False, text=text, ts=ts, received=received
                 )
                 if self._in_view(peer):
-                    await chat.append(StoredMessage(message_id, record))
-                    self.client.mark_read(peer)
+                    self._arrivals.append(StoredMessage(message_id, record))
                 else:
                     self.chat_app.alert_incoming(peer, text)
-                self._refresh()
+                await self._arrived()
             case FileOffered(peer=peer, name=name, size=size, message_id=message_id):
                 stored = self._stored(peer, lambda m: m.id == message_id)
+                await self._show_arrivals()
                 if self._in_view(peer) and stored is not None:
                     await chat.append(stored)
                     self.client.mark_read(peer)
@@ -210,6 +223,7 @@ class MainScreen(Screen[None]):
                     # A file the core finished uploading after a reconnect: now in the vault.
                     resumed = self._stored(peer, lambda m: m.record.eid == eid, kind="file")
                     if resumed is not None:
+                        await self._show_arrivals()
                         await chat.append(resumed)
                 if state == DeliveryState.FAILED:
                     self._refresh()  # a failure may say the account is gone
@@ -217,8 +231,12 @@ class MainScreen(Screen[None]):
                 (self.online.add if state == "online" else self.online.discard)(user)
                 self._refresh()
             case ConversationChanged(peer=peer, state=state):
+                await self._show_arrivals()
                 if peer == self.current and state == ConversationState.ACTIVE:
                     await chat.add_notice(f"🔒 end-to-end session with {peer} is active")
+                if state == ConversationState.ACTIVE and peer in self._awaiting_session:
+                    self._awaiting_session.discard(peer)
+                    self._say(f"🔒 the end-to-end session with {peer} is active")
                 if state == ConversationState.JAMMED:
                     stuck = (
                         f"⚠ the session with {peer} is stuck: they sent more than the limit "
@@ -243,6 +261,7 @@ class MainScreen(Screen[None]):
                     timeout=15,
                 )
                 if peer == self.current:
+                    await self._show_arrivals()
                     await chat.add_notice(f"⚠ {peer}'s key changed; messages are held", True)
                 self._refresh()
             case KeyKept(peer=peer, by_peer=by_peer, message_id=message_id):
@@ -254,6 +273,7 @@ class MainScreen(Screen[None]):
                         timeout=15,
                     )
                 warning = self._stored(peer, lambda m: m.id == message_id, kind="system")
+                await self._show_arrivals()
                 if self._in_view(peer) and warning is not None:
                     await chat.append(warning)
                     self.client.mark_read(peer)
@@ -261,12 +281,49 @@ class MainScreen(Screen[None]):
             case MessagesMissing(peer=peer):
                 self.notify(message.event.text, severity="warning", timeout=15)
                 if peer == self.current:
+                    await self._show_arrivals()
                     await chat.add_notice(f"⚠ {message.event.text}", True)
             case ErrorRaised(message=text, code=code):
                 shown = f"{text} ({code})" if self.chat_app.show_error_codes and code else text
                 self.notify(one_line(shown, 200), severity="error", timeout=10)
             case _:
                 pass
+
+    async def _arrived(self) -> None:
+        """Shows what arrived now, or with whatever else arrives within ARRIVALS_EVERY."""
+        self._list_stale = True
+        wait = self._arrivals_shown_at + ARRIVALS_EVERY - time.monotonic()
+        if wait <= 0:
+            await self._show_arrivals()
+        elif not self._arrivals_due:
+            self._arrivals_due = True
+            self._show_arrivals_later(wait)
+
+    @work(group="arrivals")
+    async def _show_arrivals_later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._arrivals_due = False
+        await self._show_arrivals()
+
+    async def _show_arrivals(self) -> None:
+        """Mounts the waiting messages at once, marks them read, redraws the list once.
+
+        Anything else added to the chat comes after this, so the order stays the
+        order of the events. A message whose conversation is no longer in view
+        stays unread in the vault, where reopening finds it.
+        """
+        if not self._arrivals and not self._list_stale:
+            return
+        batch, self._arrivals = self._arrivals, []
+        shown = [m for m in batch if self._in_view(m.record.peer)]
+        if shown:
+            await self.query_one(ChatLog).append_all(shown)
+            self.client.mark_read(shown[0].record.peer)
+        if self._list_stale:
+            self._list_stale = False
+            self._refresh()
+        # From the end: on a slow machine the redraw itself takes a while.
+        self._arrivals_shown_at = time.monotonic()
 
     def _ask_to_sign_in_again(self, reason: str) -> None:
         """In place, over this screen: the draft, the conversation and the outbox stay."""
@@ -497,6 +554,7 @@ class MainScreen(Screen[None]):
                 state=DeliveryState.SENDING,
             )
             chat = self.query_one(ChatLog)
+            await self._show_arrivals()
             if chat.peer == peer:
                 await chat.append(StoredMessage(0, record))
             self._refresh()
@@ -535,6 +593,7 @@ class MainScreen(Screen[None]):
             self._finished.add(blob_id)
         self._say(f"📎 {name} sent to {peer}, encrypted end to end")
         sent = self._stored(peer, lambda m: m.record.file_id == blob_id, kind="file")
+        await self._show_arrivals()
         if sent is not None and self._in_view(peer):
             await self.query_one(ChatLog).append(sent)
         self._refresh()
@@ -718,7 +777,11 @@ class MainScreen(Screen[None]):
             self._refresh()
             return
         self._open(user)
-        if state != ConversationState.ACTIVE:
+        # The answer may have come already (both online): then the set-up line would be stale.
+        if ConversationState.ACTIVE in (state, self.client.conversation_state(user)):
+            self._say(f"🔒 the end-to-end session with {user} is active")
+        else:
+            self._awaiting_session.add(user)
             self._say(f"session set-up sent to {user}; it turns 🔒 when {user}'s client answers")
 
     def _verify(self, user: str) -> None:

@@ -355,7 +355,7 @@ class ChatLog(VerticalScroll):
         await self._replace(peer, page, has_more, newer_hidden)
         self.border_title = peer or "no conversation open"
         if peer is None:
-            await self.mount(Notice("Pick a conversation on the left, or type `help`."))
+            await self.mount(Notice("Pick a conversation on the left, or type `/help`."))
             return
         if newer_hidden:
             self.following = False
@@ -435,12 +435,21 @@ class ChatLog(VerticalScroll):
 
     async def append(self, message: StoredMessage) -> None:
         """Adds a new message at the bottom, once: an event may repeat a page already loaded."""
+        await self.append_all([message])
+
+    async def append_all(self, messages: list[StoredMessage]) -> None:
+        """Adds new messages at the bottom in one mount: one relayout for the lot."""
         shown = {line.message.id for line in self.query_children(MessageLine)}
-        if message.id and message.id in shown:
+        new = []
+        for message in messages:
+            if not message.id or message.id not in shown:
+                new.append(message)
+                shown.add(message.id)
+        if not new:
             return
-        await self._mount_lines(self._lines([message]))
+        await self._mount_lines(self._lines(new))
         if not self.following:
-            self._count_unseen(self._unseen + 1)
+            self._count_unseen(self._unseen + len(new))
         if not self._loading:
             # A page at a time, so a busy conversation does not relayout on every message.
             await self._trim_top(WINDOW + WINDOW // 4)
