@@ -129,7 +129,7 @@ async def probe(directory: Path, peer: str, scroll_pages: int) -> dict[str, obje
     async with app.run_test(size=SIZE):
         keys = Keys(app)
         start = time.perf_counter()
-        await app.switch_screen(MainScreen(client, "ws://127.0.0.1:9"))
+        await app.switch_screen(MainScreen(client, "ws://127.0.0.1:9", app))
         chat = app.screen.query_one(ChatLog)
         await until(lambda: chat.peer == peer and bool(ids(chat)))
         out["open_ms"] = 1000 * (time.perf_counter() - start)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events, on, work
@@ -29,6 +29,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+import securechat.tui.commands as commands
 from securechat.client.core import ChatClient
 from securechat.client.events import (
     ConnectionChanged,
@@ -54,7 +55,6 @@ from securechat.crypto.errors import AuthenticationFailed
 from securechat.errors import ConnectionLost, SecureChatError, ServerRejected
 from securechat.scanner import extract_urls
 from securechat.scanner.brands import DEFAULT_BRANDS, parse_brands
-from securechat.tui import commands
 from securechat.tui.links import LinkBook, LinkState
 from securechat.tui.messages import CoreEvent, SignedOut
 from securechat.tui.providers import SecureChatCommands
@@ -65,18 +65,13 @@ from securechat.tui.screens.safety import Choice, SafetyNumberScreen
 from securechat.tui.screens.scan import ScanScreen
 from securechat.tui.screens.search import SearchScreen
 from securechat.tui.screens.sign_in_again import SignInAgainScreen
+from securechat.tui.services import AppServices
 from securechat.tui.widgets.chat_log import ChatLog, FileLine, MessageLine
 from securechat.tui.widgets.command_input import CommandInput
 from securechat.tui.widgets.conversation_header import ConversationHeader
 from securechat.tui.widgets.conversation_list import ConversationList, ConversationSummary
 from securechat.tui.widgets.status_bar import StatusBar
 from securechat.tui.widgets.transfers import TransferPanel
-
-if TYPE_CHECKING:
-    from securechat.tui.app import SecureChatApp
-
-PaletteTarget = commands.Command | str | Callable[[], None]
-"""A command to run, text to put on the input line, or an action such as a setting flip."""
 
 PAGE = 50
 NARROW = 90
@@ -107,9 +102,16 @@ class MainScreen(Screen[None]):
         Binding("escape", "focus_input", "Input", show=False),
     ]
 
-    def __init__(self, client: ChatClient, server: str, brands: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        client: ChatClient,
+        server: str,
+        services: AppServices,
+        brands: Sequence[str] = (),
+    ) -> None:
         super().__init__()
         self.client = client
+        self.services = services
         self.server = server
         self.me = client.username or ""
         self.current: str | None = None
@@ -137,16 +139,12 @@ class MainScreen(Screen[None]):
         self._awaiting_session: set[str] = set()
         """Peers told "session set-up sent", to be told when it is active."""
 
-    @property
-    def chat_app(self) -> SecureChatApp:
-        return cast("SecureChatApp", self.app)
-
     def compose(self) -> ComposeResult:
         with Horizontal(id="main-body"):
             yield ConversationList(id="conversations")
             with Vertical(id="chat-pane"):
                 yield ConversationHeader(id="chat-header")
-                yield ChatLog(self.me, self.chat_app.time_format, self.links, id="chat")
+                yield ChatLog(self.me, self.services.time_format, self.links, id="chat")
                 yield TransferPanel(id="transfers")
                 yield Static(id="feedback")
                 yield CommandInput(
@@ -204,7 +202,7 @@ class MainScreen(Screen[None]):
                 if self._in_view(peer):
                     self._arrivals.append(StoredMessage(message_id, record))
                 else:
-                    self.chat_app.alert_incoming(peer, text)
+                    self.services.alert_incoming(peer, text)
                 await self._arrived()
             case FileOffered(peer=peer, name=name, size=size, message_id=message_id):
                 stored = self._stored(peer, lambda m: m.id == message_id)
@@ -214,7 +212,7 @@ class MainScreen(Screen[None]):
                     self.client.mark_read(peer)
                     self._say(f"{peer} sent a file; Enter on it, a click or `/download` saves it")
                 else:
-                    self.chat_app.alert_incoming(peer, f"📎 {name} ({human_size(size)})")
+                    self.services.alert_incoming(peer, f"📎 {name} ({human_size(size)})")
                 self._refresh()
             case TransferProgress():
                 self._progress(message.event)
@@ -284,7 +282,7 @@ class MainScreen(Screen[None]):
                     await self._show_arrivals()
                     await chat.add_notice(f"⚠ {message.event.text}", True)
             case ErrorRaised(message=text, code=code):
-                shown = f"{text} ({code})" if self.chat_app.show_error_codes and code else text
+                shown = f"{text} ({code})" if self.services.show_error_codes and code else text
                 self.notify(one_line(shown, 200), severity="error", timeout=10)
             case _:
                 pass
@@ -482,48 +480,33 @@ class MainScreen(Screen[None]):
         try:
             command = commands.parse(event.value)
         except commands.ParseError as exc:
-            self._say(self.chat_app.explain(exc), error=True)
+            self._say(self.services.explain(exc), error=True)
             return
         self._say("")
         self.run_command(command)
 
     def run_command(self, command: commands.Command) -> None:
         """Runs a parsed command; the input line and the command palette both end here."""
-        match command:
-            case commands.Message(text=text):
-                self._message(text)
-            case commands.ShareKey(user=user):
-                self._sharekey(user)
-            case commands.Talk(user=user):
-                self._talk(user)
-            case commands.Open(user=user):
-                self._open(user)
-            case commands.Verify(user=user):
-                self._verify(user)
-            case commands.Trust(user=user):
-                self._trust(user)
-            case commands.Reject(user=user):
-                self._reject(user)
-            case commands.SendFile(path=path):
-                self._send_file_command(path)
-            case commands.Download():
-                self._download_command(command)
-            case commands.Scan(url=url, full=full):
-                self.app.push_screen(ScanScreen(url, self._lookup, full))
-            case commands.Search(query=query):
-                self._search(query)
-            case commands.Delete(user=user):
-                self._confirm_delete(user)
-            case commands.DeleteAccount():
-                self._confirm_delete_account()
-            case commands.Reset():
-                self.chat_app.run_reset(command, self.server)
-            case commands.Help():
-                self.action_help()
-            case commands.Quit():
-                self.app.exit()
+        command.run(self)
 
-    def _message(self, text: str) -> None:
+    # --- what commands do (commands.Actions) --------------------------------------------
+
+    def open_conversation(self, user: str) -> None:
+        self._open(user)
+
+    def scan(self, url: str, full: bool) -> None:
+        self.app.push_screen(ScanScreen(url, self._lookup, full))
+
+    def reset(self, user: str, token: str, new_password: str) -> None:
+        self.services.run_reset(commands.Reset(user, token, new_password), self.server)
+
+    def help(self) -> None:
+        self.action_help()
+
+    def quit(self) -> None:
+        self.app.exit()
+
+    def message(self, text: str) -> None:
         if self.current is None:
             word = text.split()[0]
             hint = commands.suggest(word)
@@ -543,13 +526,13 @@ class MainScreen(Screen[None]):
             try:
                 eid = await self.client.send_text(peer, text)
             except SecureChatError as exc:
-                self._say(f"not sent: {self.chat_app.explain(exc)}", error=True)
+                self._say(f"not sent: {self.services.explain(exc)}", error=True)
                 return
             record = MessageRecord(
                 peer=peer,
                 outgoing=True,
                 text=text,
-                ts=self.chat_app.clock(),
+                ts=self.services.clock(),
                 eid=eid,
                 state=DeliveryState.SENDING,
             )
@@ -561,7 +544,7 @@ class MainScreen(Screen[None]):
 
     # --- files ---------------------------------------------------------------------------
 
-    def _send_file_command(self, path: str) -> None:
+    def send_file(self, path: str) -> None:
         if self.current is None:
             self._say(
                 "no conversation is open: open one (F2 or `/open <user>`), then `/send` the file",
@@ -585,9 +568,9 @@ class MainScreen(Screen[None]):
                 resumes = isinstance(exc.__cause__, ConnectionLost)
                 await self._in_event_order(lambda: self._upload_ended(key, name, resumes))
                 if resumes:
-                    self._say(f"⏸ {self.chat_app.explain(exc)}")
+                    self._say(f"⏸ {self.services.explain(exc)}")
                 else:
-                    self._say(f"{name} was not sent: {self.chat_app.explain(exc)}", error=True)
+                    self._say(f"{name} was not sent: {self.services.explain(exc)}", error=True)
                 return
             await self._in_event_order(lambda: self._upload_ended(key, name, False))
             self._finished.add(blob_id)
@@ -633,17 +616,17 @@ class MainScreen(Screen[None]):
         else:
             self._finished.add(blob_id)
 
-    def _download_command(self, command: commands.Download) -> None:
+    def download(self, number: int | None, file_id: str) -> None:
         chat = self.query_one(ChatLog)
-        line = chat.file_line(command.number, command.file_id)
+        line = chat.file_line(number, file_id)
         if line is not None:
             self._file_chosen(FileLine.Chosen(line.file_id, line.file_name))
-        elif command.file_id:
-            self._download(command.file_id, command.file_id)
+        elif file_id:
+            self._download(file_id, file_id)
         else:
             shown = ", ".join(f"[{f.number}]" for f in chat.files())
             hint = f"the files here are {shown}" if shown else "no received file is shown here"
-            self._say(f"there is no file [{command.number}] in this conversation; {hint}", True)
+            self._say(f"there is no file [{number}] in this conversation; {hint}", True)
 
     @on(FileLine.Chosen)
     def _file_chosen(self, message: FileLine.Chosen) -> None:
@@ -670,7 +653,7 @@ class MainScreen(Screen[None]):
         try:
             saved = await self.client.download(file_id)
         except AuthenticationFailed as exc:
-            self._say(f"⚠ {name} was not saved: {self.chat_app.explain(exc)}", error=True)
+            self._say(f"⚠ {name} was not saved: {self.services.explain(exc)}", error=True)
         except ServerRejected as exc:
             if exc.code == "not_found":
                 self._say(
@@ -679,9 +662,9 @@ class MainScreen(Screen[None]):
                     error=True,
                 )
             else:
-                self._say(f"{name} was not saved: {self.chat_app.explain(exc)}", error=True)
+                self._say(f"{name} was not saved: {self.services.explain(exc)}", error=True)
         except SecureChatError as exc:
-            self._say(f"{name} was not saved: {self.chat_app.explain(exc)}", error=True)
+            self._say(f"{name} was not saved: {self.services.explain(exc)}", error=True)
         else:
             where = _home_relative(saved)
             self._say(f"✓ {name} verified and saved to {where}")
@@ -727,7 +710,7 @@ class MainScreen(Screen[None]):
 
     @work(group="links")
     async def _check_link(self, url: str) -> None:
-        await self._lookup(url, self.chat_app.config.full_link_checks)
+        await self._lookup(url, self.services.config.full_link_checks)
 
     async def _lookup(self, url: str, full: bool) -> LinkState:
         """The check behind a badge and the scan dialog; any failure reads as unknown."""
@@ -753,11 +736,11 @@ class MainScreen(Screen[None]):
         self.app.push_screen(ScanScreen(message.url, self._lookup))
 
     @work(group="command")
-    async def _sharekey(self, user: str) -> None:
+    async def sharekey(self, user: str) -> None:
         try:
             fingerprint = await self.client.sharekey(user)
         except SecureChatError as exc:
-            self._say(self.chat_app.explain(exc), error=True)
+            self._say(self.services.explain(exc), error=True)
             return
         self._say(
             f"your key went to {user} (your fingerprint {short_fingerprint(fingerprint)}). "
@@ -769,11 +752,11 @@ class MainScreen(Screen[None]):
             self._refresh()
 
     @work(group="command")
-    async def _talk(self, user: str) -> None:
+    async def talk(self, user: str) -> None:
         try:
             state = await self.client.talk(user)
         except SecureChatError as exc:
-            self._say(self.chat_app.explain(exc), error=True)
+            self._say(self.services.explain(exc), error=True)
             self._refresh()
             return
         self._open(user)
@@ -784,18 +767,18 @@ class MainScreen(Screen[None]):
             self._awaiting_session.add(user)
             self._say(f"session set-up sent to {user}; it turns 🔒 when {user}'s client answers")
 
-    def _verify(self, user: str) -> None:
+    def verify(self, user: str) -> None:
         try:
             numbers = self.client.verify(user)
         except SecureChatError as exc:
-            self._say(self.chat_app.explain(exc), error=True)
+            self._say(self.services.explain(exc), error=True)
             return
 
         def chosen(choice: Choice | None) -> None:
             if choice == "accept":
-                self._trust(user)
+                self.trust(user)
             elif choice == "keep":
-                self._reject(user)
+                self.reject(user)
             elif choice == "verified":
                 self._mark_verified(user)
 
@@ -813,29 +796,29 @@ class MainScreen(Screen[None]):
         )
         self._refresh()
 
-    def _reject(self, user: str) -> None:
+    def reject(self, user: str) -> None:
         """Keeps the pinned key; the KeyKept event shows the stored warning."""
         try:
             fingerprint = self.client.reject(user)
         except SecureChatError as exc:
-            self._say(self.chat_app.explain(exc), error=True)
+            self._say(self.services.explain(exc), error=True)
             return
         self._say(
             f"you kept {user}'s key {short_fingerprint(fingerprint)}; the new key is rejected"
         )
         self._refresh()
 
-    def _trust(self, user: str) -> None:
+    def trust(self, user: str) -> None:
         try:
             fingerprint = self.client.trust(user)
         except SecureChatError as exc:
-            self._say(self.chat_app.explain(exc), error=True)
+            self._say(self.services.explain(exc), error=True)
             return
         short = short_fingerprint(fingerprint)
         self._say(f"you trust {user}'s key {short}; `talk {user}` starts a new session")
         self._refresh()
 
-    def _search(self, query: str) -> None:
+    def search(self, query: str) -> None:
         results = self.client.search(query)
 
         def chosen(message: StoredMessage | None) -> None:
@@ -843,9 +826,9 @@ class MainScreen(Screen[None]):
                 self._open(message.record.peer, jump_to=message.id)
                 self.query_one("#input").focus()
 
-        self.app.push_screen(SearchScreen(query, results, self.chat_app.time_format), chosen)
+        self.app.push_screen(SearchScreen(query, results, self.services.time_format), chosen)
 
-    def _confirm_delete(self, user: str) -> None:
+    def delete_conversation(self, user: str) -> None:
         def chosen(answer: str | None) -> None:
             if answer is not None:
                 self._delete(user)
@@ -866,7 +849,7 @@ class MainScreen(Screen[None]):
         try:
             await self.client.delete_conversation(user)
         except SecureChatError as exc:
-            self._say(self.chat_app.explain(exc), error=True)
+            self._say(self.services.explain(exc), error=True)
             return
         self._say(f"the conversation with {user} is deleted")
         if self.current == user:
@@ -874,10 +857,10 @@ class MainScreen(Screen[None]):
         else:
             self._refresh()
 
-    def _confirm_delete_account(self) -> None:
+    def delete_account(self) -> None:
         def chosen(password: str | None) -> None:
             if password:
-                self._delete_account(password)
+                self._delete_account_now(password)
 
         self.app.push_screen(
             ConfirmScreen(
@@ -891,11 +874,11 @@ class MainScreen(Screen[None]):
         )
 
     @work(exclusive=True, group="account")
-    async def _delete_account(self, password: str) -> None:
+    async def _delete_account_now(self, password: str) -> None:
         try:
             await self.client.delete_account(password)
         except SecureChatError as exc:
-            self._say(f"the account was not deleted: {self.chat_app.explain(exc)}", error=True)
+            self._say(f"the account was not deleted: {self.services.explain(exc)}", error=True)
             return
         self.post_message(SignedOut(f"the account {self.me} was deleted"))
 
@@ -950,55 +933,30 @@ class MainScreen(Screen[None]):
         if self.current is None:
             self._say("open a conversation first")
             return
-        self._talk(self.current)
+        self.talk(self.current)
 
-    def palette_entries(self) -> list[tuple[str, str, PaletteTarget]]:
-        """(title, help, command, text to prefill or setting to flip) for the command palette."""
-        config = self.chat_app.config
-        entries: list[tuple[str, str, PaletteTarget]] = [
+    def palette_entries(self) -> list[commands.PaletteEntry]:
+        """(title, help, target) for the command palette: settings, then the commands' own."""
+        config = self.services.config
+        change = self.services.change_setting
+        notifications = config.desktop_notifications
+        entries: list[commands.PaletteEntry] = [
             (
                 f"Bell: turn {'off' if config.bell else 'on'}",
                 "ring the terminal bell on new messages (saved to config.toml)",
-                partial(self.chat_app.change_setting, "bell", not config.bell),
+                partial(change, "bell", not config.bell),
             ),
             (
-                f"Desktop notifications: turn {'off' if config.desktop_notifications else 'on'}",
+                f"Desktop notifications: turn {'off' if notifications else 'on'}",
                 "notify the desktop on new messages (saved to config.toml)",
-                partial(
-                    self.chat_app.change_setting,
-                    "desktop_notifications",
-                    not config.desktop_notifications,
-                ),
+                partial(change, "desktop_notifications", not notifications),
             ),
-            ("Search history…", "search every conversation on this device", "/search "),
-            ("Send a file…", "send a file to the open conversation", "/send "),
-            ("Download a file…", "save a received file by its number", "/download "),
-            ("Check a link…", "what the link check says about a URL", "/scan "),
-            ("Share key with…", "send your identity key to a user", "/sharekey "),
-            ("Talk to…", "start an end-to-end session with a user", "/talk "),
-            ("Help", "list commands and keys", commands.Help()),
-            ("Delete account", "delete your account and this vault", commands.DeleteAccount()),
-            ("Quit", "leave securechat", commands.Quit()),
         ]
-        for record in self.client.conversations():
-            peer = record.peer
-            entries += [
-                (f"Open {peer}", f"show the conversation with {peer}", commands.Open(peer)),
-                (f"Share key with {peer}", "send your key", commands.ShareKey(peer)),
-                (f"Talk to {peer}", "start an end-to-end session", commands.Talk(peer)),
-                (f"Verify {peer}", "show the safety number", commands.Verify(peer)),
-                (f"Trust {peer}", "accept a changed key", commands.Trust(peer)),
-                (f"Reject {peer}'s new key", "keep the pinned key", commands.Reject(peer)),
-                (f"Delete conversation with {peer}", "after confirming", commands.Delete(peer)),
-            ]
+        peers = [record.peer for record in self.client.conversations()]
+        for command in commands.COMMANDS.values():
+            entries += command.palette(peers)
         for line in self.query_one(ChatLog).files():
-            entries.append(
-                (
-                    f"Download [{line.number}] {one_line(line.file_name, 40)}",
-                    "save this file from the open conversation",
-                    commands.Download(number=line.number),
-                )
-            )
+            entries.append(commands.Download.for_file(line.number, one_line(line.file_name, 40)))
         return entries
 
 
