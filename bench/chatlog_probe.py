@@ -29,7 +29,8 @@ from securechat.client.events import MessageReceived
 from securechat.client.vault_store import MessageRecord, Vault
 from securechat.tui.app import make_app
 from securechat.tui.screens.main import MainScreen
-from securechat.tui.widgets.chat_log import ChatLog, MessageLine
+from securechat.tui.widgets.chat_line import MessageLine
+from securechat.tui.widgets.chat_log import ChatLog
 
 SIZE = (120, 40)
 INCOMING_PER_SECOND = 20

@@ -10,7 +10,7 @@ import pytest
 from textual.screen import Screen
 from textual.widgets import OptionList
 
-from securechat.tui.widgets.chat_log import MessageLine
+from securechat.tui.widgets.chat_line import MessageLine
 from securechat.tui.widgets.conversation_header import ConversationHeader
 from tests.tui.conftest import Harness, settle, sign_in, type_line
 

@@ -24,7 +24,8 @@ from securechat.tui.screens.safety import SafetyNumberScreen
 from securechat.tui.screens.search import SearchScreen
 from securechat.tui.screens.sign_in_again import SignInAgainScreen
 from securechat.tui.screens.signin import SignInScreen
-from securechat.tui.widgets.chat_log import ChatLog, MessageLine, Notice
+from securechat.tui.widgets.chat_line import MessageLine, Notice
+from securechat.tui.widgets.chat_log import ChatLog
 from securechat.tui.widgets.command_input import CommandInput
 from tests.tui.conftest import (
     PASSWORD,
@@ -533,7 +534,7 @@ async def test_a_message_the_relay_dates_differently_is_flagged(harness: Harness
 
 async def test_missing_messages_are_shown_in_the_conversation(harness: Harness) -> None:
     """The core's report of a gap becomes a warning line where the gap is."""
-    from securechat.tui.widgets.chat_log import Notice
+    from securechat.tui.widgets.chat_line import Notice
 
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)

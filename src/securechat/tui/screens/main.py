@@ -5,32 +5,26 @@ the app), in workers, and the results go back into widgets that only draw.
 Sends are not `exclusive` workers: cancelling one mid-flight would leave the
 message waiting in the outbox until the next reconnect.
 
-Files go up one at a time, so the core's `TransferProgress` for a blob id the
-screen has not learnt yet belongs to the upload in flight; progress for any
-other unknown upload is one the core resumed after a reconnect. Link checks
-run in their own workers, a few at a time, and never hold up a message.
+Link checks run in their own workers, a few at a time, and never hold up a
+message. What is shown and paging are `chat_view.ChatView`; file commands are
+`transfers.FileTransfers`, commands about a user `people.PeopleCommands`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import ClassVar
 
-from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import Provider
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 import securechat.tui.commands as commands
-from securechat.client.core import ChatClient
 from securechat.client.events import (
     ConnectionChanged,
     ConnectionState,
@@ -51,43 +45,31 @@ from securechat.client.events import (
 from securechat.client.transfers import human_size
 from securechat.client.trust import short_fingerprint
 from securechat.client.vault_store import MessageRecord, StoredMessage
-from securechat.crypto.errors import AuthenticationFailed
-from securechat.errors import ConnectionLost, SecureChatError, ServerRejected
+from securechat.errors import SecureChatError
 from securechat.scanner import extract_urls
-from securechat.scanner.brands import DEFAULT_BRANDS, parse_brands
-from securechat.tui.links import LinkBook, LinkState
-from securechat.tui.messages import CoreEvent, SignedOut
+from securechat.tui.links import LinkState
+from securechat.tui.messages import CoreEvent
 from securechat.tui.providers import SecureChatCommands
 from securechat.tui.safe_text import one_line
-from securechat.tui.screens.confirm import ConfirmScreen
 from securechat.tui.screens.help import HelpScreen
-from securechat.tui.screens.safety import Choice, SafetyNumberScreen
+from securechat.tui.screens.people import PeopleCommands
 from securechat.tui.screens.scan import ScanScreen
-from securechat.tui.screens.search import SearchScreen
 from securechat.tui.screens.sign_in_again import SignInAgainScreen
-from securechat.tui.services import AppServices
-from securechat.tui.widgets.chat_log import ChatLog, FileLine, MessageLine
+from securechat.tui.screens.transfers import FileTransfers
+from securechat.tui.widgets.chat_line import MessageLine
+from securechat.tui.widgets.chat_log import ChatLog
 from securechat.tui.widgets.command_input import CommandInput
 from securechat.tui.widgets.conversation_header import ConversationHeader
-from securechat.tui.widgets.conversation_list import ConversationList, ConversationSummary
+from securechat.tui.widgets.conversation_list import ConversationList
 from securechat.tui.widgets.status_bar import StatusBar
 from securechat.tui.widgets.transfers import TransferPanel
 
-PAGE = 50
-NARROW = 90
-"""Below this many columns the conversation list (32 wide) collapses, leaving the chat usable."""
-ARRIVALS_EVERY = 0.25
-"""Seconds between redraws for messages arriving in a burst. Each line mounted on its own
-relays out the whole screen, every line of the chat included: at 20 messages a second that
-left no time to echo a key (`python -m bench chatlog`). The first message after a quiet
-spell still shows at once."""
-LINK_CHECKS_AT_ONCE = 4
 LINK_TIMEOUT = 20.0
 """Seconds before a private link check reads as unknown; a full lookup gets the core's 90."""
 FULL_LINK_TIMEOUT = 95.0
 
 
-class MainScreen(Screen[None]):
+class MainScreen(FileTransfers, PeopleCommands):
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {SecureChatCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help", id="help"),
@@ -101,43 +83,6 @@ class MainScreen(Screen[None]):
         Binding("ctrl+t", "new_session", "New session", show=False, id="new_session"),
         Binding("escape", "focus_input", "Input", show=False),
     ]
-
-    def __init__(
-        self,
-        client: ChatClient,
-        server: str,
-        services: AppServices,
-        brands: Sequence[str] = (),
-    ) -> None:
-        super().__init__()
-        self.client = client
-        self.services = services
-        self.server = server
-        self.me = client.username or ""
-        self.current: str | None = None
-        self.online: set[str] = set()
-        self.links = LinkBook(DEFAULT_BRANDS + parse_brands(brands))
-        self._send_lock = asyncio.Lock()
-        self._file_lock = asyncio.Lock()
-        self._link_slots = asyncio.Semaphore(LINK_CHECKS_AT_ONCE)
-        self._transfers: dict[str, int] = {}
-        """Blob id -> the transfer panel's row for it."""
-        self._upload_in_flight: int | None = None
-        self._resumable: list[str] = []
-        """Names of uploads the core will resume, to label their bars."""
-        self._resumed: dict[str, str] = {}
-        """Blob id -> name of an upload the core resumed by itself."""
-        self._finished: set[str] = set()
-        self._downloading: set[str] = set()
-        self._sidebar_choice: bool | None = None
-        """Shown or hidden by Ctrl+B; None follows the terminal's width."""
-        self._arrivals: list[StoredMessage] = []
-        """Received messages for the open conversation, waiting for the next redraw."""
-        self._list_stale = False
-        self._arrivals_shown_at = 0.0
-        self._arrivals_due = False
-        self._awaiting_session: set[str] = set()
-        """Peers told "session set-up sent", to be told when it is active."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main-body"):
@@ -155,11 +100,6 @@ class MainScreen(Screen[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         self._place_sidebar()
-
-    def _place_sidebar(self) -> None:
-        wide = self.size.width >= NARROW
-        shown = wide if self._sidebar_choice is None else self._sidebar_choice
-        self.query_one(ConversationList).display = shown
 
     async def on_mount(self) -> None:
         self._place_sidebar()
@@ -287,42 +227,6 @@ class MainScreen(Screen[None]):
             case _:
                 pass
 
-    async def _arrived(self) -> None:
-        """Shows what arrived now, or with whatever else arrives within ARRIVALS_EVERY."""
-        self._list_stale = True
-        wait = self._arrivals_shown_at + ARRIVALS_EVERY - time.monotonic()
-        if wait <= 0:
-            await self._show_arrivals()
-        elif not self._arrivals_due:
-            self._arrivals_due = True
-            self._show_arrivals_later(wait)
-
-    @work(group="arrivals")
-    async def _show_arrivals_later(self, wait: float) -> None:
-        await asyncio.sleep(wait)
-        self._arrivals_due = False
-        await self._show_arrivals()
-
-    async def _show_arrivals(self) -> None:
-        """Mounts the waiting messages at once, marks them read, redraws the list once.
-
-        Anything else added to the chat comes after this, so the order stays the
-        order of the events. A message whose conversation is no longer in view
-        stays unread in the vault, where reopening finds it.
-        """
-        if not self._arrivals and not self._list_stale:
-            return
-        batch, self._arrivals = self._arrivals, []
-        shown = [m for m in batch if self._in_view(m.record.peer)]
-        if shown:
-            await self.query_one(ChatLog).append_all(shown)
-            self.client.mark_read(shown[0].record.peer)
-        if self._list_stale:
-            self._list_stale = False
-            self._refresh()
-        # From the end: on a slow machine the redraw itself takes a while.
-        self._arrivals_shown_at = time.monotonic()
-
     def _ask_to_sign_in_again(self, reason: str) -> None:
         """In place, over this screen: the draft, the conversation and the outbox stay."""
         if isinstance(self.app.screen, SignInAgainScreen):
@@ -342,133 +246,6 @@ class MainScreen(Screen[None]):
                 self.app.exit()
 
         self.app.push_screen(SignInAgainScreen(self.me, reason, attempt), done)
-
-    def _in_view(self, peer: str) -> bool:
-        chat = self.query_one(ChatLog)
-        return peer == self.current and chat.peer == peer and not chat.newer_hidden
-
-    def _stored(
-        self, peer: str, wanted: Callable[[StoredMessage], bool], kind: str = ""
-    ) -> StoredMessage | None:
-        """A message just written to the vault, looked up among the newest few."""
-        for message in reversed(self.client.history(peer, limit=20)):
-            if wanted(message) and (not kind or message.record.kind == kind):
-                return message
-        return None
-
-    # --- what is shown ------------------------------------------------------------------
-
-    def _refresh(self) -> None:
-        """Redraws the list, the header and the completion names from the vault."""
-        records = self.client.conversations()
-        summaries = [
-            ConversationSummary(
-                r.peer,
-                r.unread,
-                r.peer in self.online,
-                self.client.conversation_state(r.peer),
-                self.client.is_verified(r.peer),
-                self.client.peer_deleted(r.peer),
-            )
-            for r in records
-        ]
-        if self.current and self.current not in {r.peer for r in records}:
-            state = self.client.conversation_state(self.current)
-            summaries.insert(0, ConversationSummary(self.current, 0, False, state))
-        self.query_one(ConversationList).show(summaries, self.current)
-        state = (
-            self.client.conversation_state(self.current) if self.current else ConversationState.NONE
-        )
-        deleted = self.current is not None and self.client.peer_deleted(self.current)
-        self.query_one(ConversationHeader).show(
-            self.current, state, self.current in self.online, deleted
-        )
-        self.query_one(CommandInput).usernames = [s.peer for s in summaries]
-
-    def _say(self, text: str, error: bool = False) -> None:
-        """One line under the chat that stays until the next command: errors and results."""
-        feedback = self.query_one("#feedback", Static)
-        feedback.set_class(error, "-error")
-        feedback.update(text)
-
-    @work(exclusive=True, group="history")
-    async def _open(self, peer: str | None, jump_to: int | None = None) -> None:
-        """Shows a conversation from its last page; for a search hit, the page around it."""
-        chat = self.query_one(ChatLog)
-        self.current = peer
-        if peer is None:
-            await chat.show(None, [], False)
-            self._refresh()
-            return
-        if jump_to is None:
-            page = self.client.history(peer, limit=PAGE)
-            await chat.show(peer, page, has_more=len(page) == PAGE)
-        else:
-            older = self.client.history(peer, before_id=jump_to + 1, limit=PAGE)
-            newer = self.client.history(peer, after_id=jump_to, limit=PAGE)
-            hidden = len(newer) == PAGE
-            if hidden:
-                self._say(f"showing older history; `/open {peer}` shows the latest messages")
-            await chat.show(peer, older + newer, has_more=len(older) == PAGE, newer_hidden=hidden)
-        if jump_to is not None:
-            chat.highlight(jump_to)
-        self._show_saved_files()
-        self.client.mark_read(peer)
-        self._refresh()
-
-    def _show_saved_files(self) -> None:
-        """Files downloaded before (an earlier run too) show where they were saved."""
-        chat = self.query_one(ChatLog)
-        for line in chat.files():
-            if not line.saved_to and (saved := self.client.saved_file(line.file_id)):
-                chat.mark_saved(line.file_id, _home_relative(saved))
-
-    @on(ConversationList.Opened)
-    def _conversation_chosen(self, message: ConversationList.Opened) -> None:
-        self._open(message.peer)
-        if self.size.width < NARROW:
-            # Opened from the list shown over a narrow chat: give the chat its room back.
-            self._sidebar_choice = None
-            self._place_sidebar()
-        self.query_one("#input").focus()
-
-    @on(ChatLog.LoadOlder)
-    def _load_older(self, message: ChatLog.LoadOlder) -> None:
-        self._older(message.peer, message.before_id)
-
-    @work(exclusive=True, group="older")
-    async def _older(self, peer: str, before_id: int) -> None:
-        chat = self.query_one(ChatLog)
-        page = self.client.history(peer, before_id=before_id, limit=PAGE)
-        if chat.peer == peer:
-            await chat.prepend(page, has_more=len(page) == PAGE)
-            self._show_saved_files()
-
-    @on(ChatLog.LoadNewer)
-    def _load_newer(self, message: ChatLog.LoadNewer) -> None:
-        self._newer(message.peer, message.after_id)
-
-    @work(exclusive=True, group="older")
-    async def _newer(self, peer: str, after_id: int) -> None:
-        chat = self.query_one(ChatLog)
-        page = self.client.history(peer, after_id=after_id, limit=PAGE)
-        if chat.peer == peer:
-            await chat.append_page(page, newer_hidden=len(page) == PAGE)
-
-    @on(ChatLog.Jump)
-    def _jump(self, message: ChatLog.Jump) -> None:
-        self._jump_to(message.peer, message.to_start)
-
-    @work(exclusive=True, group="older")
-    async def _jump_to(self, peer: str, to_start: bool) -> None:
-        """The first page by id range, or the last: one indexed query at any length."""
-        chat = self.query_one(ChatLog)
-        if to_start:
-            page = self.client.history(peer, after_id=0, limit=PAGE)
-        else:
-            page = self.client.history(peer, limit=PAGE)
-        if chat.peer == peer:
-            await chat.jump(page, to_start, more=len(page) == PAGE)
 
     # --- the input line ----------------------------------------------------------------
 
@@ -542,160 +319,6 @@ class MainScreen(Screen[None]):
                 await chat.append(StoredMessage(0, record))
             self._refresh()
 
-    # --- files ---------------------------------------------------------------------------
-
-    def send_file(self, path: str) -> None:
-        if self.current is None:
-            self._say(
-                "no conversation is open: open one (F2 or `/open <user>`), then `/send` the file",
-                error=True,
-            )
-            return
-        self._send_file(self.current, path)
-
-    @work(group="send-file")
-    async def _send_file(self, peer: str, typed: str) -> None:
-        """One upload at a time, so the progress of the one in flight is never mistaken."""
-        path = Path(typed).expanduser()
-        name = path.name or typed
-        panel = self.query_one(TransferPanel)
-        async with self._file_lock:
-            key = panel.start(Text.assemble("⇡ ", (name, "bold"), f" to {peer}"))
-            self._upload_in_flight = key
-            try:
-                blob_id = await self.client.send_file(peer, path)
-            except SecureChatError as exc:
-                resumes = isinstance(exc.__cause__, ConnectionLost)
-                await self._in_event_order(lambda: self._upload_ended(key, name, resumes))
-                if resumes:
-                    self._say(f"⏸ {self.services.explain(exc)}")
-                else:
-                    self._say(f"{name} was not sent: {self.services.explain(exc)}", error=True)
-                return
-            await self._in_event_order(lambda: self._upload_ended(key, name, False))
-            self._finished.add(blob_id)
-        self._say(f"📎 {name} sent to {peer}, encrypted end to end")
-        sent = self._stored(peer, lambda m: m.record.file_id == blob_id, kind="file")
-        await self._show_arrivals()
-        if sent is not None and self._in_view(peer):
-            await self.query_one(ChatLog).append(sent)
-        self._refresh()
-
-    async def _in_event_order(self, callback: Callable[[], None]) -> None:
-        """Runs `callback` once every event the core emitted so far has been handled here.
-
-        The reader posts each event as it takes it off the core's queue, and the
-        screen handles its messages in order: a callback queued after the queue
-        is empty runs after all of them.
-        """
-        for _ in range(200):
-            if self.client.events.empty():
-                break
-            await asyncio.sleep(0.005)
-        handled = asyncio.Event()
-
-        def run() -> None:
-            callback()
-            handled.set()
-
-        self.call_later(run)
-        await handled.wait()
-
-    def _upload_ended(self, key: int, name: str, resumes: bool) -> None:
-        """The bar goes; an upload the core will resume is remembered by its name."""
-        self._upload_in_flight = None
-        self.query_one(TransferPanel).finish(key)
-        blob_id = next((b for b, k in self._transfers.items() if k == key), None)
-        if blob_id is None:
-            if resumes:
-                self._resumable.append(name)
-            return
-        del self._transfers[blob_id]
-        if resumes:
-            self._resumed[blob_id] = name
-        else:
-            self._finished.add(blob_id)
-
-    def download(self, number: int | None, file_id: str) -> None:
-        chat = self.query_one(ChatLog)
-        line = chat.file_line(number, file_id)
-        if line is not None:
-            self._file_chosen(FileLine.Chosen(line.file_id, line.file_name))
-        elif file_id:
-            self._download(file_id, file_id)
-        else:
-            shown = ", ".join(f"[{f.number}]" for f in chat.files())
-            hint = f"the files here are {shown}" if shown else "no received file is shown here"
-            self._say(f"there is no file [{number}] in this conversation; {hint}", True)
-
-    @on(FileLine.Chosen)
-    def _file_chosen(self, message: FileLine.Chosen) -> None:
-        """Back to the input line while it downloads, so typing goes on where it belongs."""
-        self.query_one("#input").focus()
-        line = self.query_one(ChatLog).file_line(file_id=message.file_id)
-        if line is not None and line.saved_to:
-            # The relay drops a file once every recipient has it: asking again would fail.
-            self._say(f"{message.name} is already saved to {line.saved_to}")
-            return
-        self._download(message.file_id, message.name)
-
-    @work(group="download")
-    async def _download(self, file_id: str, name: str) -> None:
-        """Saved only once verified: the core deletes what fails, so no bad file is left."""
-        if file_id in self._downloading:
-            self._say(f"{name} is already downloading")
-            return
-        self._downloading.add(file_id)
-        self._finished.discard(file_id)
-        panel = self.query_one(TransferPanel)
-        self._transfers[file_id] = panel.start(Text.assemble("⇣ ", (name, "bold")))
-        self._say(f"downloading {name}…")
-        try:
-            saved = await self.client.download(file_id)
-        except AuthenticationFailed as exc:
-            self._say(f"⚠ {name} was not saved: {self.services.explain(exc)}", error=True)
-        except ServerRejected as exc:
-            if exc.code == "not_found":
-                self._say(
-                    f"{name} is no longer on the relay (already downloaded elsewhere, expired, "
-                    "or not shared with you); ask the sender to send it again",
-                    error=True,
-                )
-            else:
-                self._say(f"{name} was not saved: {self.services.explain(exc)}", error=True)
-        except SecureChatError as exc:
-            self._say(f"{name} was not saved: {self.services.explain(exc)}", error=True)
-        else:
-            where = _home_relative(saved)
-            self._say(f"✓ {name} verified and saved to {where}")
-            self.query_one(ChatLog).mark_saved(file_id, where)
-        finally:
-            self._downloading.discard(file_id)
-            self._finished.add(file_id)
-            panel.finish(self._transfers.pop(file_id))
-
-    def _progress(self, event: TransferProgress) -> None:
-        panel = self.query_one(TransferPanel)
-        key = self._transfers.get(event.file_id)
-        if key is None:
-            if event.file_id in self._finished or event.direction != "up":
-                return
-            if self._upload_in_flight is not None:
-                key = self._upload_in_flight
-            else:
-                name = self._resumed.get(event.file_id) or (
-                    self._resumable.pop(0) if self._resumable else "a file"
-                )
-                key = panel.start(Text.assemble("⇡ ", (name, "bold"), " (resumed upload)"))
-                self._resumed[event.file_id] = name
-            self._transfers[event.file_id] = key
-        panel.progress(key, event.done, event.total)
-        if event.file_id in self._resumed and event.done >= event.total:
-            name = self._resumed.pop(event.file_id)
-            self._finished.add(event.file_id)
-            panel.finish(self._transfers.pop(event.file_id))
-            self._say(f"📎 {name} is uploaded: the upload resumed after the reconnect")
-
     # --- links -----------------------------------------------------------------------------
 
     @on(ChatLog.LinksShown)
@@ -734,153 +357,6 @@ class MainScreen(Screen[None]):
     @on(MessageLine.LinkChosen)
     def _link_chosen(self, message: MessageLine.LinkChosen) -> None:
         self.app.push_screen(ScanScreen(message.url, self._lookup))
-
-    @work(group="command")
-    async def sharekey(self, user: str) -> None:
-        try:
-            fingerprint = await self.client.sharekey(user)
-        except SecureChatError as exc:
-            self._say(self.services.explain(exc), error=True)
-            return
-        self._say(
-            f"your key went to {user} (your fingerprint {short_fingerprint(fingerprint)}). "
-            f"Once {user} shares theirs, `talk {user}`."
-        )
-        if self.current is None:
-            self._open(user)
-        else:
-            self._refresh()
-
-    @work(group="command")
-    async def talk(self, user: str) -> None:
-        try:
-            state = await self.client.talk(user)
-        except SecureChatError as exc:
-            self._say(self.services.explain(exc), error=True)
-            self._refresh()
-            return
-        self._open(user)
-        # The answer may have come already (both online): then the set-up line would be stale.
-        if ConversationState.ACTIVE in (state, self.client.conversation_state(user)):
-            self._say(f"🔒 the end-to-end session with {user} is active")
-        else:
-            self._awaiting_session.add(user)
-            self._say(f"session set-up sent to {user}; it turns 🔒 when {user}'s client answers")
-
-    def verify(self, user: str) -> None:
-        try:
-            numbers = self.client.verify(user)
-        except SecureChatError as exc:
-            self._say(self.services.explain(exc), error=True)
-            return
-
-        def chosen(choice: Choice | None) -> None:
-            if choice == "accept":
-                self.trust(user)
-            elif choice == "keep":
-                self.reject(user)
-            elif choice == "verified":
-                self._mark_verified(user)
-
-        self.app.push_screen(SafetyNumberScreen(numbers), chosen)
-
-    def _mark_verified(self, user: str) -> None:
-        try:
-            fingerprint = self.client.mark_verified(user)
-        except SecureChatError as exc:
-            self._say(str(exc), error=True)
-            return
-        self._say(
-            f"✓ {user}'s key {short_fingerprint(fingerprint)} is marked verified; "
-            "a key change clears the mark"
-        )
-        self._refresh()
-
-    def reject(self, user: str) -> None:
-        """Keeps the pinned key; the KeyKept event shows the stored warning."""
-        try:
-            fingerprint = self.client.reject(user)
-        except SecureChatError as exc:
-            self._say(self.services.explain(exc), error=True)
-            return
-        self._say(
-            f"you kept {user}'s key {short_fingerprint(fingerprint)}; the new key is rejected"
-        )
-        self._refresh()
-
-    def trust(self, user: str) -> None:
-        try:
-            fingerprint = self.client.trust(user)
-        except SecureChatError as exc:
-            self._say(self.services.explain(exc), error=True)
-            return
-        short = short_fingerprint(fingerprint)
-        self._say(f"you trust {user}'s key {short}; `talk {user}` starts a new session")
-        self._refresh()
-
-    def search(self, query: str) -> None:
-        results = self.client.search(query)
-
-        def chosen(message: StoredMessage | None) -> None:
-            if message is not None:
-                self._open(message.record.peer, jump_to=message.id)
-                self.query_one("#input").focus()
-
-        self.app.push_screen(SearchScreen(query, results, self.services.time_format), chosen)
-
-    def delete_conversation(self, user: str) -> None:
-        def chosen(answer: str | None) -> None:
-            if answer is not None:
-                self._delete(user)
-
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Delete the conversation with {user}?",
-                f"This removes every message with {user} from this device and whatever the "
-                "relay still holds for it. It cannot be undone. The end-to-end session "
-                f"stays, so {user} can still write to you.",
-                "Delete conversation",
-            ),
-            chosen,
-        )
-
-    @work(group="command")
-    async def _delete(self, user: str) -> None:
-        try:
-            await self.client.delete_conversation(user)
-        except SecureChatError as exc:
-            self._say(self.services.explain(exc), error=True)
-            return
-        self._say(f"the conversation with {user} is deleted")
-        if self.current == user:
-            self._open(None)
-        else:
-            self._refresh()
-
-    def delete_account(self) -> None:
-        def chosen(password: str | None) -> None:
-            if password:
-                self._delete_account_now(password)
-
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Delete the account {self.me}?",
-                "The relay forgets your account and this device's vault is wiped: every "
-                "key and message is gone for good. Type your password to confirm.",
-                "Delete my account",
-                ask_password=True,
-            ),
-            chosen,
-        )
-
-    @work(exclusive=True, group="account")
-    async def _delete_account_now(self, password: str) -> None:
-        try:
-            await self.client.delete_account(password)
-        except SecureChatError as exc:
-            self._say(f"the account was not deleted: {self.services.explain(exc)}", error=True)
-            return
-        self.post_message(SignedOut(f"the account {self.me} was deleted"))
 
     # --- bindings ------------------------------------------------------------------------
 
@@ -958,11 +434,3 @@ class MainScreen(Screen[None]):
         for line in self.query_one(ChatLog).files():
             entries.append(commands.Download.for_file(line.number, one_line(line.file_name, 40)))
         return entries
-
-
-def _home_relative(path: Path) -> str:
-    """`~/…` when the file is under the home directory: shorter, and still exact."""
-    try:
-        return "~/" + str(path.relative_to(Path.home()))
-    except ValueError:
-        return str(path)
