@@ -68,11 +68,14 @@ def _probe(directory: Path, pages: int) -> dict[str, float | list[float]]:
         [sys.executable, "-m", "bench.chatlog_probe", str(directory), PEER, str(pages)],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
         env=env,
         cwd=REPO,
         timeout=900,
     )
+    if done.returncode:
+        # The probe's traceback says which step never got there; without it a run is lost blind.
+        raise RuntimeError(f"the probe failed:\n{done.stderr[-2000:]}")
     result: dict[str, float | list[float]] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 

@@ -31,7 +31,8 @@ from securechat.client.records import MessageRecord
 from securechat.client.vault_store import Vault
 from securechat.tui.app import make_app
 from securechat.tui.screens.main import MainScreen
-from securechat.tui.widgets.chat_log import ChatLog, MessageLine
+from securechat.tui.widgets.chat_line import MessageLine
+from securechat.tui.widgets.chat_log import ChatLog
 
 SIZE = (120, 40)
 INCOMING_PER_SECOND = 20
@@ -133,7 +134,7 @@ async def probe(directory: Path, peer: str, scroll_pages: int) -> dict[str, obje
     async with app.run_test(size=SIZE):
         keys = Keys(app)
         start = time.perf_counter()
-        await app.switch_screen(MainScreen(client, "ws://127.0.0.1:9"))
+        await app.switch_screen(MainScreen(client, "ws://127.0.0.1:9", app))
         chat = app.screen.query_one(ChatLog)
         await until(lambda: chat.peer == peer and bool(ids(chat)))
         out["open_ms"] = 1000 * (time.perf_counter() - start)

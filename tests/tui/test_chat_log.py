@@ -8,7 +8,8 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from securechat.tui.widgets.chat_log import WINDOW, ChatLog, FileLine, MessageLine
+from securechat.tui.widgets.chat_line import FileLine, MessageLine
+from securechat.tui.widgets.chat_log import WINDOW, ChatLog
 from tests.tui.conftest import Harness, settle, sign_in, type_line
 
 

@@ -167,3 +167,61 @@ def test_suggest_catches_typos_only() -> None:
     """A near-miss first word gets a suggestion; ordinary words do not."""
     assert C.suggest("tlak") == "talk"
     assert C.suggest("hello") is None
+
+
+class _Recorder:
+    """Stands in for the main screen: records which action a command asked for."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return lambda *args: self.calls.append((name, args))
+
+
+RUNS = {
+    "/sharekey bob": ("sharekey", ("bob",)),
+    "/talk bob": ("talk", ("bob",)),
+    "/open bob": ("open_conversation", ("bob",)),
+    "/verify bob": ("verify", ("bob",)),
+    "/trust bob": ("trust", ("bob",)),
+    "/reject bob": ("reject", ("bob",)),
+    "/search hi there": ("search", ("hi there",)),
+    "/send ~/a b.txt": ("send_file", ("~/a b.txt",)),
+    "/download 2": ("download", (2, "")),
+    "/scan --full http://x.example/": ("scan", ("http://x.example/", True)),
+    "/delete bob": ("delete_conversation", ("bob",)),
+    "/delete-account": ("delete_account", ()),
+    "/reset bob op-12345678 new pass": ("reset", ("bob", "op-12345678", "new pass")),
+    "/help": ("help", ()),
+    "/quit": ("quit", ()),
+    "hello there": ("message", ("hello there",)),
+}
+
+
+@pytest.mark.parametrize(("line", "expected"), list(RUNS.items()))
+def test_each_command_runs_its_own_action(
+    line: str, expected: tuple[str, tuple[object, ...]]
+) -> None:
+    """A command carries what it does: parsed, it asks the screen for one action."""
+    recorder = _Recorder()
+    C.parse(line).run(recorder)  # type: ignore[arg-type]
+    assert recorder.calls == [expected]
+
+
+def test_every_registered_command_is_covered_and_documented() -> None:
+    """A command written in one place shows up in help, completion and the palette."""
+    tested = {line.split()[0].removeprefix("/") for line in RUNS if line.startswith("/")}
+    assert tested == set(C.COMMANDS)
+    for name, command in C.COMMANDS.items():
+        assert command.usage().startswith(f"/{name}") and command.summary
+        assert f"/{name} " in C.complete(f"/{name[:2]}", [])
+    assert {c.bare_usage() for c in C.COMMANDS.values()} - {None} == {
+        "sharekey <user>",
+        "talk <user>",
+        "reset <user> <token> <new_password>",
+    }
+    talk = C.Talk.palette(["bob"])
+    assert ("Talk to…", "start an end-to-end session with a user", "/talk ") in talk
+    assert ("Talk to bob", "start an end-to-end session", C.Talk("bob")) in talk
+    assert C.Help.palette([]) == [("Help", "list commands and keys", C.Help())]

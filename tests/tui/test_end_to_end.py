@@ -16,7 +16,7 @@ from securechat.tui.app import make_app
 from securechat.tui.screens.main import MainScreen
 from securechat.tui.screens.recovery import RecoveryCodeScreen
 from securechat.tui.screens.signin import SignInScreen
-from securechat.tui.widgets.chat_log import FileLine, MessageLine
+from securechat.tui.widgets.chat_line import FileLine, MessageLine
 from tests.tui.conftest import (
     PASSWORD,
     feedback,

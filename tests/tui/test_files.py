@@ -9,7 +9,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, ProgressBar
 
 from securechat.errors import ServerRejected
-from securechat.tui.widgets.chat_log import ChatLog, FileLine, MessageLine
+from securechat.tui.widgets.chat_line import FileLine, MessageLine
+from securechat.tui.widgets.chat_log import ChatLog
 from securechat.tui.widgets.transfers import TransferPanel
 from tests.tui.conftest import Harness, feedback, main_screen, settle, sign_in, type_line, until
 from tests.tui.test_main import secured

@@ -13,7 +13,7 @@ from securechat.tui.config import TuiConfig
 from securechat.tui.links import LinkBook, defang, linkify
 from securechat.tui.screens.main import MainScreen
 from securechat.tui.screens.scan import PRIVATE_NOTE, ScanScreen
-from securechat.tui.widgets.chat_log import MessageLine
+from securechat.tui.widgets.chat_line import MessageLine
 from tests.tui.conftest import Harness, build, settle, type_line, until
 from tests.tui.test_main import secured
 

@@ -25,7 +25,8 @@ from securechat.tui.screens.safety import SafetyNumberScreen
 from securechat.tui.screens.search import SearchScreen
 from securechat.tui.screens.sign_in_again import SignInAgainScreen
 from securechat.tui.screens.signin import SignInScreen
-from securechat.tui.widgets.chat_log import ChatLog, MessageLine, Notice
+from securechat.tui.widgets.chat_line import MessageLine, Notice
+from securechat.tui.widgets.chat_log import ChatLog
 from securechat.tui.widgets.command_input import CommandInput
 from tests.tui.conftest import (
     PASSWORD,
@@ -544,7 +545,7 @@ async def test_a_message_the_relay_dates_differently_is_flagged(harness: Harness
 
 async def test_missing_messages_are_shown_in_the_conversation(harness: Harness) -> None:
     """The core's report of a gap becomes a warning line where the gap is."""
-    from securechat.tui.widgets.chat_log import Notice
+    from securechat.tui.widgets.chat_line import Notice
 
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
@@ -751,3 +752,40 @@ async def test_keymap_from_config_moves_a_binding() -> None:
         await pilot.press("f5")
         await pilot.pause()
         assert isinstance(pilot.app.screen, HelpScreen)
+
+
+async def test_empty_chat_points_to_the_slash_help(harness: Harness) -> None:
+    """Commands start with `/`: a bare `help` would be sent as a message (walkthrough)."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        notices = [str(n.content) for n in pilot.app.screen.query(Notice)]
+        assert any("type `/help`" in n for n in notices)
+
+
+async def test_talk_answered_at_once_does_not_leave_the_set_up_line(harness: Harness) -> None:
+    """Both online, the answer can beat the screen: the feedback ends saying it is active."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        client = harness.client
+        pending_talk = client.talk
+
+        async def answered_at_once(peer: str) -> ConversationState:
+            state = await pending_talk(peer)
+            client.activate(peer)
+            return state
+
+        client.talk = answered_at_once  # type: ignore[method-assign]
+        await type_line(pilot, "/talk bob")
+        await settle(pilot)
+        assert "set-up sent" not in feedback(pilot)
+        assert "session with bob is active" in feedback(pilot)
+
+    harness2 = build()
+    async with harness2.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "/talk bob")
+        await settle(pilot)
+        assert "set-up sent to bob" in feedback(pilot)
+        harness2.client.activate("bob")
+        await settle(pilot)
+        assert "session with bob is active" in feedback(pilot)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from securechat.tui.safe_text import one_line, safe, visible
-from securechat.tui.widgets.chat_log import ChatLog, MessageLine
+from securechat.tui.widgets.chat_line import MessageLine
+from securechat.tui.widgets.chat_log import ChatLog
 from tests.tui.conftest import Harness, settle, sign_in, type_line
 
 HOSTILE = ["[bold]loud[/bold] [link=http://x]y[/link]", "clear \x1b[2J now", "A" * 10_000]

@@ -112,7 +112,8 @@ class SecureChatApp(App[None]):
         self.set_keymap(dict(self.config.keymap))
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         server = self.config.server
-        self.push_screen(SignInScreen(server, self.initial_user or self.last_users.get(server)))
+        user = self.initial_user or self.last_users.get(server)
+        self.push_screen(SignInScreen(server, self, user))
 
     def _theme_changed(self, theme: Theme) -> None:
         if theme.name != self.config.theme:
@@ -150,7 +151,7 @@ class SecureChatApp(App[None]):
         self.signed_in_as = message.username
         self.last_users.remember(self.client.server_url, message.username)
         self.switch_screen(
-            MainScreen(self.client, self.client.server_url, brands=self.config.brands)
+            MainScreen(self.client, self.client.server_url, self, brands=self.config.brands)
         )
 
     @on(SignedOut)
@@ -160,7 +161,7 @@ class SecureChatApp(App[None]):
         if self.client is not None:
             await self.client.close()
             self.client = None
-        await self.switch_screen(SignInScreen(server, self.last_users.get(server)))
+        await self.switch_screen(SignInScreen(server, self, self.last_users.get(server)))
         self.notify(message.reason)
 
     @work(exclusive=True, group="reset")

@@ -8,22 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.markup import escape
 
-if TYPE_CHECKING:
-    from securechat.tui.screens.main import MainScreen, PaletteTarget
+from securechat.tui.commands import PaletteSource, PaletteTarget
 
 
 class SecureChatCommands(Provider):
     def _entries(self) -> list[tuple[str, str, Callable[[], None]]]:
-        from securechat.tui.screens.main import MainScreen
-
         screen = self.screen
-        if not isinstance(screen, MainScreen):
+        if not isinstance(screen, PaletteSource):
             return []
         return [
             (title, help, _action(screen, target))
@@ -42,7 +38,7 @@ class SecureChatCommands(Provider):
                 yield Hit(score, matcher.highlight(escape(title)), action, text=title, help=help)
 
 
-def _action(screen: MainScreen, target: PaletteTarget) -> Callable[[], None]:
+def _action(screen: PaletteSource, target: PaletteTarget) -> Callable[[], None]:
     """A text target is a command needing an argument: put it on the input line."""
     if isinstance(target, str):
         return partial(screen.prefill, target)

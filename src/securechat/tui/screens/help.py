@@ -12,7 +12,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from securechat.tui.commands import BARE_HINT, SPECS
+from securechat.tui.commands import BARE_HINT, COMMANDS
 
 KEYS = [
     ("Enter", "send the line (message or command)"),
@@ -36,11 +36,11 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         commands = Table.grid(padding=(0, 2))
-        for spec in SPECS.values():
-            usage = Text(spec.usage, style="bold")
-            if spec.bare_usage:
-                usage.append(f"\nor {spec.bare_usage}", style="")
-            commands.add_row(usage, Text(spec.summary))
+        for command in COMMANDS.values():
+            usage = Text(command.usage(), style="bold")
+            if bare := command.bare_usage():
+                usage.append(f"\nor {bare}", style="")
+            commands.add_row(usage, Text(command.summary))
         keys = Table.grid(padding=(0, 2))
         for key, what in KEYS:
             keys.add_row(Text(key, style="bold"), Text(what))

@@ -9,7 +9,7 @@ slash is optional.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -19,18 +19,16 @@ from textual.containers import Center, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
+import securechat.tui.commands as commands
 from securechat.errors import SecureChatError, VaultBehind
 from securechat.protocol.limits import USERNAME_PATTERN
 from securechat.protocol.passwords import password_problem, password_rules
-from securechat.tui import commands
 from securechat.tui.messages import SignedIn
 from securechat.tui.screens.help import HelpScreen
 from securechat.tui.screens.recovery import RecoveryCodeScreen
 from securechat.tui.screens.reset import ResetPasswordScreen
+from securechat.tui.services import AppServices
 from securechat.tui.widgets.command_input import CommandInput
-
-if TYPE_CHECKING:
-    from securechat.tui.app import SecureChatApp
 
 
 class SignInScreen(Screen[None]):
@@ -40,17 +38,14 @@ class SignInScreen(Screen[None]):
         Binding("f1", "help", "Help"),
     ]
 
-    def __init__(self, server: str, username: str = "") -> None:
+    def __init__(self, server: str, services: AppServices, username: str = "") -> None:
         super().__init__()
+        self.services = services
         self.server = server
         self.username = username
         self._filled_user = username
         """The username the form filled in itself; a relay change replaces only that one."""
         self._relay = server.strip()
-
-    @property
-    def chat_app(self) -> SecureChatApp:
-        return cast("SecureChatApp", self.app)
 
     def compose(self) -> ComposeResult:
         with Center(id="signin-center"), Vertical(id="signin-box"):
@@ -111,7 +106,7 @@ class SignInScreen(Screen[None]):
         field = self.query_one("#username", Input)
         if field.value.strip() not in ("", self._filled_user):
             return
-        self._filled_user = self.chat_app.last_users.get(event.value)
+        self._filled_user = self.services.last_users.get(event.value)
         field.value = self._filled_user
 
     @on(Input.Changed, "#username, #password")
@@ -169,7 +164,7 @@ class SignInScreen(Screen[None]):
         self._status("creating your keys…" if register else "unlocking your vault…")
         self.query_one("#signin-buttons").disabled = True
         try:
-            client = await self.chat_app.open_client(server)
+            client = await self.services.open_client(server)
             if register:
                 code = await client.register(user, password)
             else:
@@ -180,7 +175,7 @@ class SignInScreen(Screen[None]):
             self._status(str(exc), error=True)
             return
         except SecureChatError as exc:
-            self._status(self.chat_app.explain(exc), error=True)
+            self._status(self.services.explain(exc), error=True)
             return
         finally:
             self.query_one("#signin-buttons").disabled = False
@@ -200,7 +195,7 @@ class SignInScreen(Screen[None]):
 
     def _reset_chosen(self, command: commands.Reset | None) -> None:
         if command is not None:
-            self.chat_app.run_reset(command, self.query_one("#server", Input).value.strip())
+            self.services.run_reset(command, self.query_one("#server", Input).value.strip())
 
     @on(Button.Pressed, "#reset")
     def _reset_pressed(self) -> None:
@@ -222,7 +217,7 @@ class SignInScreen(Screen[None]):
             return
         match command:
             case commands.Reset():
-                self.chat_app.run_reset(command, self.query_one("#server", Input).value.strip())
+                self.services.run_reset(command, self.query_one("#server", Input).value.strip())
             case commands.Help():
                 self.action_help()
             case commands.Quit():

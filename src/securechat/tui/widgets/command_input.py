@@ -13,6 +13,8 @@ from typing import ClassVar
 from rich.text import Text
 from textual import on
 from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import Input
 
 from securechat.tui import commands
@@ -28,6 +30,11 @@ class CommandInput(Input):
         border: round $primary;
     }
     """
+
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+    """The line's text width, for its own horizontal scrolling. Textual's default lays out
+    the whole screen when it changes, so every key press re-arranged every line of the
+    chat before it showed (`python -m bench chatlog`); the line's own size never changes."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "history(-1)", "Previous", show=False),

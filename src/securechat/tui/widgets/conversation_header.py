@@ -28,9 +28,15 @@ class ConversationHeader(Static):
     }
     """
 
+    _shown: tuple[str | None, ConversationState, bool, bool] | None = None
+
     def show(
         self, peer: str | None, state: ConversationState, online: bool, deleted: bool = False
     ) -> None:
+        """Redraws only on a change: every update relays out the whole screen (auto height)."""
+        if self._shown == (peer, state, online, deleted):
+            return
+        self._shown = (peer, state, online, deleted)
         self.set_class(state == ConversationState.KEY_CHANGED and peer is not None, "-key-changed")
         if peer is None:
             self.update(Text("securechat", style="bold"))

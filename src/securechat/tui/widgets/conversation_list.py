@@ -58,11 +58,20 @@ class ConversationList(OptionList):
 
         peer: str
 
+    _shown: tuple[list[ConversationSummary], str | None] | None = None
+
     def on_mount(self) -> None:
         self.border_title = "Conversations"
 
     def show(self, summaries: list[ConversationSummary], current: str | None) -> None:
-        """Replaces the list, keeping the highlight on the open conversation."""
+        """Replaces the list, keeping the highlight on the open conversation.
+
+        The same list again changes nothing: rebuilding and redrawing every row
+        per arriving message held up key echo (bench chatlog).
+        """
+        if self._shown == (summaries, current):
+            return
+        self._shown = (summaries, current)
         self.set_options([Option(self._prompt(s), id=s.peer) for s in summaries])
         peers = [s.peer for s in summaries]
         if current in peers:

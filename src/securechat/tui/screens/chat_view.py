@@ -1,0 +1,259 @@
+"""The conversation view under the main screen: which conversation is open, the list
+and header that describe it, paging through its history, and messages arriving in it.
+
+The main screen and its command mixins (`transfers`, `people`) build on this; it
+holds the state they share, so none of them reaches into another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from textual import on, work
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.widgets import Static
+
+from securechat.client.api import ChatAPI
+from securechat.client.events import ConversationState
+from securechat.client.records import StoredMessage
+from securechat.scanner.brands import DEFAULT_BRANDS, parse_brands
+from securechat.tui.links import LinkBook
+from securechat.tui.services import AppServices
+from securechat.tui.widgets.chat_log import ChatLog
+from securechat.tui.widgets.command_input import CommandInput
+from securechat.tui.widgets.conversation_header import ConversationHeader
+from securechat.tui.widgets.conversation_list import ConversationList, ConversationSummary
+
+PAGE = 50
+NARROW = 90
+"""Below this many columns the conversation list (32 wide) collapses, leaving the chat usable."""
+ARRIVALS_EVERY = 0.25
+"""Seconds between redraws for messages arriving in a burst. Each line mounted on its own
+relays out the whole screen, every line of the chat included: at 20 messages a second that
+left no time to echo a key (`python -m bench chatlog`). The first message after a quiet
+spell still shows at once."""
+LINK_CHECKS_AT_ONCE = 4
+
+
+class ChatView(Screen[None]):
+    """The state the main screen's parts share, and what they call to show a change."""
+
+    def __init__(
+        self,
+        client: ChatAPI,
+        server: str,
+        services: AppServices,
+        brands: Sequence[str] = (),
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.services = services
+        self.server = server
+        self.me = client.username or ""
+        self.current: str | None = None
+        self.online: set[str] = set()
+        self.links = LinkBook(DEFAULT_BRANDS + parse_brands(brands))
+        self._send_lock = asyncio.Lock()
+        self._file_lock = asyncio.Lock()
+        self._link_slots = asyncio.Semaphore(LINK_CHECKS_AT_ONCE)
+        self._transfers: dict[str, int] = {}
+        """Blob id -> the transfer panel's row for it."""
+        self._upload_in_flight: int | None = None
+        self._resumable: list[str] = []
+        """Names of uploads the core will resume, to label their bars."""
+        self._resumed: dict[str, str] = {}
+        """Blob id -> name of an upload the core resumed by itself."""
+        self._finished: set[str] = set()
+        self._downloading: set[str] = set()
+        self._sidebar_choice: bool | None = None
+        """Shown or hidden by Ctrl+B; None follows the terminal's width."""
+        self._arrivals: list[StoredMessage] = []
+        """Received messages for the open conversation, waiting for the next redraw."""
+        self._list_stale = False
+        self._arrivals_shown_at = 0.0
+        self._arrivals_due = False
+        self._awaiting_session: set[str] = set()
+        """Peers told "session set-up sent", to be told when it is active."""
+
+    async def _arrived(self) -> None:
+        """Shows what arrived now, or with whatever else arrives within ARRIVALS_EVERY."""
+        self._list_stale = True
+        wait = self._arrivals_shown_at + ARRIVALS_EVERY - time.monotonic()
+        if wait <= 0:
+            await self._show_arrivals()
+        elif not self._arrivals_due:
+            self._arrivals_due = True
+            self._show_arrivals_later(wait)
+
+    @work(group="arrivals")
+    async def _show_arrivals_later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._arrivals_due = False
+        # The app may have taken the screen's widgets down while this waited (quitting).
+        with contextlib.suppress(NoMatches):
+            await self._show_arrivals()
+
+    async def _show_arrivals(self) -> None:
+        """Mounts the waiting messages at once, marks them read, redraws the list once.
+
+        Anything else added to the chat comes after this, so the order stays the
+        order of the events. A message whose conversation is no longer in view
+        stays unread in the vault, where reopening finds it.
+        """
+        if not self._arrivals and not self._list_stale:
+            return
+        batch, self._arrivals = self._arrivals, []
+        shown = [m for m in batch if self._in_view(m.record.peer)]
+        if shown:
+            await self.query_one(ChatLog).append_all(shown)
+            self.client.mark_read(shown[0].record.peer)
+        if self._list_stale:
+            self._list_stale = False
+            self._refresh()
+        # From the end: on a slow machine the redraw itself takes a while.
+        self._arrivals_shown_at = time.monotonic()
+
+    def _place_sidebar(self) -> None:
+        wide = self.size.width >= NARROW
+        shown = wide if self._sidebar_choice is None else self._sidebar_choice
+        self.query_one(ConversationList).display = shown
+
+    def _in_view(self, peer: str) -> bool:
+        chat = self.query_one(ChatLog)
+        return peer == self.current and chat.peer == peer and not chat.newer_hidden
+
+    def _stored(
+        self, peer: str, wanted: Callable[[StoredMessage], bool], kind: str = ""
+    ) -> StoredMessage | None:
+        """A message just written to the vault, looked up among the newest few."""
+        for message in reversed(self.client.history(peer, limit=20)):
+            if wanted(message) and (not kind or message.record.kind == kind):
+                return message
+        return None
+
+    # --- what is shown ------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """Redraws the list, the header and the completion names from the vault."""
+        records = self.client.conversations()
+        summaries = [
+            ConversationSummary(
+                r.peer,
+                r.unread,
+                r.peer in self.online,
+                self.client.conversation_state(r.peer),
+                self.client.is_verified(r.peer),
+                self.client.peer_deleted(r.peer),
+            )
+            for r in records
+        ]
+        if self.current and self.current not in {r.peer for r in records}:
+            state = self.client.conversation_state(self.current)
+            summaries.insert(0, ConversationSummary(self.current, 0, False, state))
+        self.query_one(ConversationList).show(summaries, self.current)
+        state = (
+            self.client.conversation_state(self.current) if self.current else ConversationState.NONE
+        )
+        deleted = self.current is not None and self.client.peer_deleted(self.current)
+        self.query_one(ConversationHeader).show(
+            self.current, state, self.current in self.online, deleted
+        )
+        self.query_one(CommandInput).usernames = [s.peer for s in summaries]
+
+    def _say(self, text: str, error: bool = False) -> None:
+        """One line under the chat that stays until the next command: errors and results."""
+        feedback = self.query_one("#feedback", Static)
+        feedback.set_class(error, "-error")
+        feedback.update(text)
+
+    @work(exclusive=True, group="history")
+    async def _open(self, peer: str | None, jump_to: int | None = None) -> None:
+        """Shows a conversation from its last page; for a search hit, the page around it."""
+        chat = self.query_one(ChatLog)
+        self.current = peer
+        if peer is None:
+            await chat.show(None, [], False)
+            self._refresh()
+            return
+        if jump_to is None:
+            page = self.client.history(peer, limit=PAGE)
+            await chat.show(peer, page, has_more=len(page) == PAGE)
+        else:
+            older = self.client.history(peer, before_id=jump_to + 1, limit=PAGE)
+            newer = self.client.history(peer, after_id=jump_to, limit=PAGE)
+            hidden = len(newer) == PAGE
+            if hidden:
+                self._say(f"showing older history; `/open {peer}` shows the latest messages")
+            await chat.show(peer, older + newer, has_more=len(older) == PAGE, newer_hidden=hidden)
+        if jump_to is not None:
+            chat.highlight(jump_to)
+        self._show_saved_files()
+        self.client.mark_read(peer)
+        self._refresh()
+
+    def _show_saved_files(self) -> None:
+        """Files downloaded before (an earlier run too) show where they were saved."""
+        chat = self.query_one(ChatLog)
+        for line in chat.files():
+            if not line.saved_to and (saved := self.client.saved_file(line.file_id)):
+                chat.mark_saved(line.file_id, home_relative(saved))
+
+    @on(ConversationList.Opened)
+    def _conversation_chosen(self, message: ConversationList.Opened) -> None:
+        self._open(message.peer)
+        if self.size.width < NARROW:
+            # Opened from the list shown over a narrow chat: give the chat its room back.
+            self._sidebar_choice = None
+            self._place_sidebar()
+        self.query_one("#input").focus()
+
+    @on(ChatLog.LoadOlder)
+    def _load_older(self, message: ChatLog.LoadOlder) -> None:
+        self._older(message.peer, message.before_id)
+
+    @work(exclusive=True, group="older")
+    async def _older(self, peer: str, before_id: int) -> None:
+        chat = self.query_one(ChatLog)
+        page = self.client.history(peer, before_id=before_id, limit=PAGE)
+        if chat.peer == peer:
+            await chat.prepend(page, has_more=len(page) == PAGE)
+            self._show_saved_files()
+
+    @on(ChatLog.LoadNewer)
+    def _load_newer(self, message: ChatLog.LoadNewer) -> None:
+        self._newer(message.peer, message.after_id)
+
+    @work(exclusive=True, group="older")
+    async def _newer(self, peer: str, after_id: int) -> None:
+        chat = self.query_one(ChatLog)
+        page = self.client.history(peer, after_id=after_id, limit=PAGE)
+        if chat.peer == peer:
+            await chat.append_page(page, newer_hidden=len(page) == PAGE)
+
+    @on(ChatLog.Jump)
+    def _jump(self, message: ChatLog.Jump) -> None:
+        self._jump_to(message.peer, message.to_start)
+
+    @work(exclusive=True, group="older")
+    async def _jump_to(self, peer: str, to_start: bool) -> None:
+        """The first page by id range, or the last: one indexed query at any length."""
+        chat = self.query_one(ChatLog)
+        if to_start:
+            page = self.client.history(peer, after_id=0, limit=PAGE)
+        else:
+            page = self.client.history(peer, limit=PAGE)
+        if chat.peer == peer:
+            await chat.jump(page, to_start, more=len(page) == PAGE)
+
+
+def home_relative(path: Path) -> str:
+    """`~/…` when the file is under the home directory: shorter, and still exact."""
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,88 @@
+"""Key echo while messages pour in: what each arriving message and key press costs the screen.
+
+`python -m bench chatlog` measures the echo itself; these pin down the causes it found
+(a full relayout per key and per message, the list and header rebuilt per message).
+"""
+
+from __future__ import annotations
+
+import pytest
+from textual.screen import Screen
+from textual.widgets import OptionList
+
+from securechat.tui.widgets.chat_line import MessageLine
+from securechat.tui.widgets.conversation_header import ConversationHeader
+from tests.tui.conftest import Harness, settle, sign_in, type_line
+
+BURST = 20
+
+
+async def _secured(pilot, harness: Harness) -> None:  # type: ignore[no-untyped-def]
+    await sign_in(pilot)
+    await type_line(pilot, "talk bob")
+    harness.client.activate("bob")
+    await settle(pilot)
+
+
+async def test_a_burst_is_shown_in_order_read_and_drawn_in_a_few_batches(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twenty messages at once: all shown in order and read, but not twenty redraws."""
+    marked: list[str] = []
+    rebuilt: list[int] = []
+    headers: list[str] = []
+    real_set_options = OptionList.set_options
+    real_update = ConversationHeader.update
+
+    def mark_read(peer: str) -> None:
+        marked.append(peer)
+        real_mark_read(peer)
+
+    def set_options(self, options):  # type: ignore[no-untyped-def]
+        rebuilt.append(1)
+        return real_set_options(self, options)
+
+    def update(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        headers.append("")
+        return real_update(self, *args, **kwargs)
+
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await _secured(pilot, harness)
+        real_mark_read = harness.client.mark_read
+        monkeypatch.setattr(harness.client, "mark_read", mark_read)
+        monkeypatch.setattr(OptionList, "set_options", set_options)
+        monkeypatch.setattr(ConversationHeader, "update", update)
+        for i in range(BURST):
+            harness.client.receive("bob", f"burst {i}")
+        await settle(pilot)
+        shown = [str(line.content) for line in pilot.app.screen.query(MessageLine)]
+        assert [s.split(": ", 1)[1] for s in shown if "burst" in s] == [
+            f"burst {i}" for i in range(BURST)
+        ]
+        assert harness.client.unread.get("bob", 0) == 0
+        assert 1 <= len(marked) < BURST // 2
+        assert len(rebuilt) < BURST // 2
+        assert headers == []  # nothing the header shows changed
+
+
+async def test_typing_does_not_lay_out_the_screen(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key press redraws the input line only: a relayout would arrange every chat line."""
+    layouts: list[int] = []
+    real = Screen._refresh_layout
+
+    def counting(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        layouts.append(1)
+        return real(self, *args, **kwargs)
+
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await _secured(pilot, harness)
+        harness.client.add_history("bob", [f"old {i}" for i in range(40)])
+        await type_line(pilot, "/open bob")
+        await settle(pilot)
+        monkeypatch.setattr(Screen, "_refresh_layout", counting)
+        await pilot.press(*"twenty keys typed here")
+        await settle(pilot)
+        assert pilot.app.screen.query_one("#input").value == "twenty keys typed here"  # type: ignore[attr-defined]
+        assert len(layouts) < 5
