@@ -15,9 +15,8 @@ Run: .venv/bin/python -m bench groups
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
-from bench.common import Row, log, row
+from bench.common import Row, log, row, timed_ms
 from securechat.crypto.identity import IdentityKeyPair, IdentityPublicKey
 from securechat.crypto.mls import group as g
 from securechat.crypto.mls.suite import HYBRID_X25519
@@ -30,15 +29,6 @@ SIZES = (10, 100, 1_000)
 QUICK_SIZES = (10, 100)
 SUITES = {"suite 1": 1, "X-Wing hybrid": HYBRID_X25519}
 TARGET_MS = 50.0
-
-
-def _timed(op: Callable[[], object], repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        op()
-        out.append((time.perf_counter() - start) * 1000)
-    return out
 
 
 def _commit(session: GroupSession, outputs: tuple[object, ...]) -> tuple[GroupSession, bytes]:
@@ -75,8 +65,8 @@ def _one_size(
     _, remove = _commit(creator, creator.request(RemoveMember("user1"), now=NOW, pins=pins)[1])
     rows = []
     for what, body in (("an add", add), ("a remove", remove)):
-        session = [_timed(lambda b=body: other.receive_commit(1, b, now=NOW, pins=pins), repeats)]
-        bare = _timed(lambda b=body: g.process(other.mls, b, mls_policy(NOW)), repeats)
+        session = [timed_ms(lambda b=body: other.receive_commit(1, b, now=NOW, pins=pins), repeats)]
+        bare = timed_ms(lambda b=body: g.process(other.mls, b, mls_policy(NOW)), repeats)
         met = None
         if what == "an add" and size == 1_000:
             met = max(session[0]) < TARGET_MS

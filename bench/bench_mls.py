@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 
 from bench.bench_crypto import MESSAGE, _session
-from bench.common import Row, log, row
+from bench.common import Row, log, row, timed_ms
 from bench.mls_filled import filled_group
 from securechat.crypto import decrypt, encrypt
 from securechat.crypto.mls import group as g
@@ -41,15 +41,6 @@ QUICK_SIZES = (10, 100)
 BUDGET_S = 120.0
 """A size whose group would take longer than this to build, extrapolated linearly from
 the size before it, is skipped (10,000 members fit on an idle machine, not a busy one)."""
-
-
-def _timed(op: Callable[[], object], repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        op()
-        out.append((time.perf_counter() - start) * 1000)
-    return out
 
 
 def _member(suite_id: int, name: str) -> tuple[g.KeyPackage, g.KeyPackagePrivate]:
@@ -80,7 +71,7 @@ def _ratchet_ms(repeats: int, per_repeat: int = 2_000) -> list[float]:
             states["alice"], message = encrypt(states["alice"], MESSAGE, "alice", "bob")
             states["bob"], _ = decrypt(states["bob"], message, "alice", "bob")
 
-    return [t / per_repeat for t in _timed(one, repeats)]
+    return [t / per_repeat for t in timed_ms(one, repeats)]
 
 
 NOTE = "baseline: Double Ratchet 1 KiB encrypt+decrypt, one message, same run"
@@ -107,7 +98,7 @@ def _one_size(
 
     name = f"{label}, n={size:,}"
     rows = [
-        row("mls", f"{name}: {what}", _timed(op, repeats), "ms", ratchet, note=NOTE)
+        row("mls", f"{name}: {what}", timed_ms(op, repeats), "ms", ratchet, note=NOTE)
         for what, op in (
             ("commit adding one member", lambda: g.commit(creator, POLICY, proposals=[g.Add(kp)])),
             ("another member processes it", lambda: g.process(other, result.message, POLICY)),
@@ -117,7 +108,7 @@ def _one_size(
             ),
         )
     ]
-    per_message = [t / 200 for t in _timed(message, repeats)]
+    per_message = [t / 200 for t in timed_ms(message, repeats)]
     rows.append(
         row(
             "mls",

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,16 @@ def median_spread(values: Sequence[float]) -> tuple[float, float]:
     med = statistics.median(values)
     spread = 100 * (max(values) - min(values)) / med if med else 0.0
     return med, spread
+
+
+def timed_ms(op: Callable[[], object], repeats: int) -> list[float]:
+    """Wall-clock milliseconds of `op`, once per repeat."""
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        op()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
