@@ -86,3 +86,9 @@ def copath(x: int, n: int) -> list[int]:
     if x == root(n):
         return []
     return [sibling(y, n) for y in [x, *direct_path(x, n)[:-1]]]
+
+
+def subtree(x: int) -> range:
+    """The node indices under `x`, `x` included: a span of its level on either side."""
+    span = (1 << level(x)) - 1
+    return range(x - span, x + span + 1)

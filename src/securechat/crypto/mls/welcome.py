@@ -3,7 +3,7 @@
 A Welcome encrypts the GroupSecrets to each new member's KeyPackage init key, and
 the GroupInfo once, under a key derived from the joiner_secret. Creating a
 Welcome and the tree checks a joiner then runs belong to the group logic
-(group.py, validation.py).
+(committing.py, joining.py, validation.py).
 """
 
 from __future__ import annotations
