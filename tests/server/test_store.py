@@ -278,3 +278,43 @@ async def test_sqlite_ping_fails_while_another_process_holds_the_write_lock(
         blocker.close()
     await store.ping()
     await store.close()
+
+
+async def test_sqlite_contacts_of_a_commit_that_writes_nothing_else_wait_for_housekeeping(
+    tmp_path: Path,
+) -> None:
+    """A commit of acknowledged envelopes only opens no transaction for its new contacts
+    (random peers: one per envelope), yet they count at once and reach the disk within
+    the next `checkpoint` (every second) or on close."""
+    path = tmp_path / "store.sqlite3"
+    store = SQLiteStore(path)
+    for name in ("alice", "bob", "carol"):
+        await store.create_account(account(name))
+    on_disk = sqlite3.connect(path)
+    acknowledged = [NewEnvelope("bob", "alice", "1", b"x", 1.0, 1)]
+
+    assert await store.commit_batch([], {}, acknowledged) == ([], {})
+
+    assert await store.contacts_of("bob") == {"alice"}
+    assert await store.contacts_of("alice") == {"bob"}
+    assert on_disk.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == 0
+    await store.checkpoint()
+    assert sorted(on_disk.execute("SELECT a, b FROM contacts").fetchall()) == [
+        ("alice", "bob"),
+        ("bob", "alice"),
+    ]
+    await store.commit_batch([], {}, [NewEnvelope("carol", "alice", "2", b"x", 1.0, 2)])
+    await store.close()
+    assert on_disk.execute("SELECT COUNT(*) FROM contacts WHERE a = 'carol'").fetchone()[0] == 1
+    on_disk.close()
+
+
+async def test_sqlite_unwritten_contacts_go_with_the_conversation(tmp_path: Path) -> None:
+    """Deleting a conversation drops a pair still held in memory too."""
+    store = SQLiteStore(tmp_path / "store.sqlite3")
+    await store.commit_batch([], {}, [NewEnvelope("bob", "alice", "1", b"x", 1.0, 1)])
+    await store.delete_conversation("alice", "bob")
+    assert await store.contacts_of("alice") == set()
+    await store.checkpoint()
+    assert await store.contacts_of("bob") == set()
+    await store.close()

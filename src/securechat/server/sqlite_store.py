@@ -204,6 +204,11 @@ class SQLiteStore:
         self.path = path
         self._known_contacts: set[tuple[str, str]] = set()
         """Pairs already in `contacts`: most envelopes go between people who talked before."""
+        self._unwritten_contacts: set[tuple[str, str]] = set()
+        """New pairs of commits that wrote nothing else: they ride along with the next
+        transaction, or `checkpoint` writes them within a second (`contacts_of` reads them).
+        With random peers a new pair per envelope made every group commit a transaction
+        of its own, where fixed pairs acknowledged before the commit need none."""
         with _GUARD:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -284,6 +289,7 @@ class SQLiteStore:
             )
             db.execute("DELETE FROM contacts WHERE a = ? OR b = ?", (username, username))
             self._known_contacts = {p for p in self._known_contacts if username not in p}
+            self._unwritten_contacts = {p for p in self._unwritten_contacts if username not in p}
             db.execute("DELETE FROM identity_keys WHERE username = ?", (username,))
             db.execute("DELETE FROM one_time_prekeys WHERE username = ?", (username,))
             db.execute("DELETE FROM one_time_kem_prekeys WHERE username = ?", (username,))
@@ -419,13 +425,14 @@ class SQLiteStore:
         acks: Mapping[str, Sequence[int]],
         acknowledged: Sequence[NewEnvelope] = (),
     ) -> tuple[list[tuple[int, bool]], dict[str, tuple[int, int]]]:
-        pairs = self._new_contacts(envelopes, acknowledged)
-        if not envelopes and not acks and not pairs:
+        self._unwritten_contacts |= self._new_contacts(envelopes, acknowledged)
+        if not envelopes and not acks:
             return [], {}
         with self._tx() as db:
             stored = self._enqueue(db, envelopes) if envelopes else []
-            self._record_contacts(db, pairs)
+            self._record_contacts(db, self._unwritten_contacts)
             freed = {recipient: self._ack(db, recipient, ids) for recipient, ids in acks.items()}
+        self._unwritten_contacts = set()
         return stored, freed
 
     def _enqueue(
@@ -452,7 +459,8 @@ class SQLiteStore:
 
     def _new_contacts(self, *groups: Sequence[NewEnvelope]) -> set[tuple[str, str]]:
         """(sender, recipient) pairs not known to be contacts yet."""
-        return {(e.sender, e.recipient) for group in groups for e in group} - self._known_contacts
+        pairs = {(e.sender, e.recipient) for group in groups for e in group}
+        return pairs - self._known_contacts - self._unwritten_contacts
 
     def _record_contacts(self, db: sqlite3.Connection, pairs: set[tuple[str, str]]) -> None:
         if not pairs:
@@ -530,12 +538,18 @@ class SQLiteStore:
                 (user, peer, peer, user),
             )
             self._known_contacts -= {(user, peer), (peer, user)}
+            self._unwritten_contacts -= {(user, peer), (peer, user)}
         return deleted
 
     async def contacts_of(self, username: str) -> set[str]:
         with _GUARD:
             rows = self._db.execute("SELECT b FROM contacts WHERE a = ?", (username,)).fetchall()
-        return {row[0] for row in rows}
+        unwritten = self._unwritten_contacts
+        return (
+            {row[0] for row in rows}
+            | {b for a, b in unwritten if a == username}
+            | {a for a, b in unwritten if b == username}
+        )
 
     # key directory --------------------------------------------------------------
 
@@ -712,7 +726,12 @@ class SQLiteStore:
         return counts
 
     async def checkpoint(self) -> None:
-        """Copies the WAL into the database from a second connection, off the event loop."""
+        """Writes contact pairs still held in memory, then copies the WAL into the database
+        from a second connection, off the event loop."""
+        if self._unwritten_contacts:
+            with self._tx() as db:
+                self._record_contacts(db, self._unwritten_contacts)
+            self._unwritten_contacts = set()
         await asyncio.to_thread(self._checkpoint)
 
     def _checkpoint(self) -> None:
@@ -732,6 +751,9 @@ class SQLiteStore:
             side.execute("ROLLBACK")
 
     async def close(self) -> None:
+        if self._unwritten_contacts:
+            with self._tx() as db:
+                self._record_contacts(db, self._unwritten_contacts)
         with _GUARD:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
