@@ -91,6 +91,31 @@ async def test_queue_is_ordered_idempotent_and_acknowledged(store: Store) -> Non
     assert await store.delete_conversation("bob", "alice") == 1
 
 
+async def test_group_commit_stores_resends_once_and_frees_what_acks_name(store: Store) -> None:
+    """One commit_batch: new envelopes in order, a re-send in the same batch or of a stored
+    one keeps the first sid (not fresh), an id reused for another recipient gets sid 0,
+    and acknowledgements free (count, bytes) per recipient, only of their own queue."""
+    first = [NewEnvelope("bob", "alice", f"e{i}", b"x" * (i + 1), float(i)) for i in range(3)]
+    stored, freed = await store.commit_batch(first, {})
+    sids = [sid for sid, _ in stored]
+    assert [fresh for _, fresh in stored] == [True] * 3 and sids == sorted(set(sids))
+    assert freed == {}
+    batch = [
+        NewEnvelope("carol", "alice", "e9", b"yy", 5.0),
+        first[1],
+        NewEnvelope("carol", "alice", "e9", b"yy", 5.0),
+        NewEnvelope("dave", "alice", "e0", b"z", 6.0),
+    ]
+    stored, freed = await store.commit_batch(
+        batch, {"bob": [sids[0], sids[2]], "mallory": [sids[1]]}
+    )
+    assert stored[0][1] and stored[0][0] > sids[-1]
+    assert stored[1:] == [(sids[1], False), (stored[0][0], False), (0, False)]
+    assert {user: got for user, got in freed.items() if got != (0, 0)} == {"bob": (2, 4)}
+    assert [e.eid for e in await store.pending("bob", 0, 10)] == ["e1"]
+    assert [e.eid for e in await store.pending("carol", 0, 10)] == ["e9"]
+
+
 async def test_key_directory_hands_out_one_time_prekeys_once(store: Store) -> None:
     """Each one-time prekey leaves the directory with exactly one bundle."""
     count = await store.publish_keys("bob", b"ik", b"spk", b"kem", [b"o1", b"o2"], False)
