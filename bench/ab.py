@@ -11,6 +11,9 @@ forwarder runs in every round too, as a yardstick of how loaded the machine
 was. The answer is the median over rounds of B/A per round, next to the
 medians of each side: "B costs x.xx times A per message".
 
+`--postgres` runs both relays as one node on PostgreSQL + Redis (a schema
+and a key prefix of their own each, dropped afterwards) instead of SQLite.
+
 A budget such as issue 22's (the metrics may add at most 3 %) is only
 resolved when the rounds' B/A spread is well under it; the output says how
 wide it was.
@@ -19,6 +22,8 @@ wide it was.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import secrets
 import statistics
 import subprocess
 import sys
@@ -26,6 +31,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.bench_cluster import PG, REDIS, _schema
 from bench.bench_relay import UNLIMITED, measure, register
 from bench.common import REPO, Server, log, median_spread, scratch, users
 
@@ -76,7 +82,12 @@ class Checkout:
 
 
 def run_ab(
-    rev_a: str, rev_b: str, scenarios: list[str], rounds: int, duration: float
+    rev_a: str,
+    rev_b: str,
+    scenarios: list[str],
+    rounds: int,
+    duration: float,
+    postgres: bool = False,
 ) -> list[dict[str, Any]]:
     results = []
     with (
@@ -87,24 +98,34 @@ def run_ab(
     ):
         log(f"A = {rev_a} ({a.commit[:10]}), B = {rev_b} ({b.commit[:10]})")
         for name in scenarios:
-            results.append(_scenario(name, a, b, tmp / name, rounds, duration))
+            results.append(_scenario(name, a, b, tmp / name, rounds, duration, postgres))
     return results
 
 
 def _scenario(
-    name: str, a: Checkout, b: Checkout, tmp: Path, rounds: int, duration: float
+    name: str,
+    a: Checkout,
+    b: Checkout,
+    tmp: Path,
+    rounds: int,
+    duration: float,
+    postgres: bool,
 ) -> dict[str, Any]:
     scenario = SCENARIOS[name]
     names = users("u", scenario["clients"])
     env = UNLIMITED if scenario.get("flood") else {}
+    schemas = [f"ab_{secrets.token_hex(4)}" for _ in "AB"] if postgres else []
+    stores = [_pg_env(schema) for schema in schemas] or [{}, {}]
+    for schema in schemas:
+        asyncio.run(_schema("create", schema))
     servers = {
-        "A": Server("relay", tmp / "a", env=env, src=a.src),
-        "B": Server("relay", tmp / "b", env=env, src=b.src),
+        "A": Server("relay", tmp / "a", env=env | stores[0], src=a.src),
+        "B": Server("relay", tmp / "b", env=env | stores[1], src=b.src),
         "plain": Server("plain", tmp / "plain"),
     }
-    for server in servers.values():
-        server.start()
     try:
+        for server in servers.values():
+            server.start()
         register(servers["A"], names)
         register(servers["B"], names)
         runs: dict[str, list[dict[str, Any]]] = {key: [] for key in servers}
@@ -116,6 +137,8 @@ def _scenario(
     finally:
         for server in servers.values():
             server.stop()
+        for schema in schemas:
+            asyncio.run(_schema("drop", schema))
     cpu = {key: [float(r["cpu_us_per_msg"] or 0) for r in v] for key, v in runs.items()}
     tput = {key: [float(r["throughput"]) for r in v] for key, v in runs.items()}
     p99 = {key: [float(r["p99_ms"] or 0) for r in v] for key, v in runs.items()}
@@ -129,6 +152,14 @@ def _scenario(
         "cpu_ratio_b_over_a": statistics.median(ratios),
         "cpu_ratios": ratios,
         "loadgen_cpu_max": max(r["loadgen_cpu_util"] for v in runs.values() for r in v),
+    }
+
+
+def _pg_env(schema: str) -> dict[str, str]:
+    return {
+        "SECURECHAT_STORE": f"{PG}?search_path={schema}",
+        "SECURECHAT_BUS": REDIS,
+        "SECURECHAT_BUS_PREFIX": f"bench:{schema}",
     }
 
 
@@ -164,10 +195,20 @@ def main(argv: list[str] | None = None) -> int:
         help="repeatable; default: flood",
     )
     parser.add_argument("--duration", type=float, default=4.0, help="seconds measured per run")
+    parser.add_argument(
+        "--postgres", action="store_true", help="one node on PostgreSQL + Redis, not SQLite"
+    )
     args = parser.parse_args(argv)
     if args.rounds < 3:
         parser.error("--rounds: at least 3, or the median means nothing")
-    results = run_ab(args.rev_a, args.rev_b, args.scenario or ["flood"], args.rounds, args.duration)
+    results = run_ab(
+        args.rev_a,
+        args.rev_b,
+        args.scenario or ["flood"],
+        args.rounds,
+        args.duration,
+        args.postgres,
+    )
     print(report(args.rev_a, args.rev_b, results))
     return 0
 
