@@ -96,8 +96,8 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     bcrypt_workers: Annotated[
         int,
         _setting(
-            "Threads hashing passwords, at a lower priority than the event loop (nice +10) so "
-            "bcrypt never starves message relay; the default uses every core for a login storm.",
+            "Threads hashing passwords (bcrypt releases the GIL): the default uses every core "
+            "for a login storm; more logins queue.",
             ge=1,
             le=256,
         ),

@@ -4,32 +4,20 @@ bcrypt at cost 12 takes about a quarter of a second of CPU; run on the loop
 it would freeze every conversation on the relay. `PasswordHasher` runs it in
 a thread pool as large as the machine has cores (bcrypt releases the GIL),
 so a storm of logins finishes as soon as the cores allow; the pool is
-bounded, so more logins queue instead of taking more threads. Its threads
-run at a lower scheduling priority (nice +10, Linux), so the event loop gets
-a core whenever it has messages to relay and bcrypt takes the rest.
+bounded, so more logins queue instead of taking more threads. The threads
+keep the process's priority: at nice +10 they starved whenever other
+processes kept the cores busy (storm logins went unanswered for two minutes
+on the shared benchmark machine, bench/README.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
-import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
-
-
-BCRYPT_NICE = 10
-"""How much lower the bcrypt threads' priority is than the event loop's."""
-
-
-def _yield_to_the_loop() -> None:
-    """Lowers this pool thread's priority: on Linux a thread id is a PRIO_PROCESS target."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BCRYPT_NICE)
 
 
 class PasswordHasher:
@@ -37,9 +25,7 @@ class PasswordHasher:
 
     def __init__(self, cost: int = 12, workers: int = 2) -> None:
         self.cost = cost
-        self._pool = ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="bcrypt", initializer=_yield_to_the_loop
-        )
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")
         self._dummy: bytes | None = None
 
     async def hash(self, password: str) -> bytes:
