@@ -101,7 +101,7 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             ge=1,
             le=256,
         ),
-    ] = os.cpu_count() or 2
+    ] = min(os.cpu_count() or 2, 256)
     session_ttl: Annotated[
         float, _setting("Seconds a login token stays valid.", ge=60, le=365 * DAY)
     ] = 30.0 * DAY
