@@ -142,6 +142,19 @@ def run(quick: bool = False) -> list[Row]:
             note="baseline: 1 node on PostgreSQL + Redis",
         ),
     ]
+    rows.append(
+        row(
+            NAME,
+            "throughput, 1 node on PostgreSQL + Redis against 1 node on SQLite, flood",
+            base_tput,
+            "msg/s",
+            [w["throughput"] for w in sqlite],
+            digits=0,
+            target="≥ 0.5x SQLite",
+            met=_median_ratio(base_tput, [w["throughput"] for w in sqlite]) >= 0.5,
+            note="issue 21: the same guarantees, the database's batch paths",
+        )
+    )
     for count in counts:
         rows.append(
             row(
@@ -165,3 +178,8 @@ def run(quick: bool = False) -> list[Row]:
             )
         )
     return rows
+
+
+def _median_ratio(values: list[float], baselines: list[float]) -> float:
+    ratios = sorted(v / b for v, b in zip(values, baselines, strict=True) if b)
+    return ratios[len(ratios) // 2] if ratios else 0.0

@@ -1,18 +1,24 @@
-"""Relay throughput, server CPU per message and one-to-one latency, against a bare forwarder.
+"""Relay throughput, server CPU per message and latency, against two baselines.
 
-Both servers run as subprocesses side by side; the load generator is a third
-process. Every repeat runs the bare forwarder and then the relay with the same
+The headline baseline is `plain.py`: a plain websockets forwarder, one
+receive and one send per message and nothing else, the floor any relay on
+this stack stands on. The second is `bare.py`, which speaks the whole
+protocol (`accepted`, `deliver`, acks) without validating or storing
+anything. All three run as subprocesses side by side; the load generator is
+a fourth process that reports its own CPU, so a saturated generator shows.
+Every repeat runs plain, bare and relay one after the other with the same
 clients, frames and rate, so each ratio compares runs seconds apart.
 
+Two patterns: fixed one-to-one pairs (client i writes to client i+1) and
+random peers (each message to a client drawn at random: every client writes
+to many contacts, so the relay meets new pairs all the time).
+
 Scenarios (clients, load):
-- 100 clients, flood: as fast as each server accepts, 4 unaccepted sends per
-  client. The relay's per-connection frame limit (200/s) is lifted for this
-  one scenario only, since it is a policy, not a cost: a flood would hit it.
+- 100 clients, flood, both patterns: as fast as each server accepts, 4
+  unaccepted sends per client. The relay's per-connection frame limit
+  (200/s) is lifted for floods only, since it is a policy, not a cost.
 - 100 clients, 2,000 msg/s paced: latency at a moderate load.
-- 1,000 clients, 5,000 msg/s paced: the p99 target (≤ 5 ms), with the default
-  5 ms write-batch delay (commit_delay) and again with 1 ms (SECURECHAT_COMMIT_DELAY): on
-  SQLite delivery does not wait for the commit, so the delay trades only the
-  sender's `accepted` time against CPU (fewer commits, fewer envelopes written).
+- 1,000 clients, 5,000 msg/s paced, both patterns: the p99 target (≤ 5 ms).
 - 1,000 clients, flood.
 
 Run: .venv/bin/python -m bench relay
@@ -30,31 +36,59 @@ BODY_BYTES = 256
 
 UNLIMITED = {"SECURECHAT_FRAME_RATE": "1000000", "SECURECHAT_FRAME_BURST": "1000000"}
 
+BASELINES = {"plain": "the plain forwarder", "bare": "bare.py"}
+"""Baseline server kind -> how the rows name it."""
+
+CPU_TARGET = {"plain": 1.5, "bare": 1.2}
+"""Issue 21: relay CPU per message at most 1.5x the plain forwarder and 1.2x bare.py
+(flood, 100 clients)."""
+
+THROUGHPUT_TARGET = 0.8
+"""Relay throughput at least this share of the plain forwarder's (floods)."""
+
 
 def _scenarios(quick: bool) -> list[dict[str, Any]]:
     if quick:
         return [
-            {"label": "20 clients, flood", "clients": 20, "flood": True},
+            {"label": "20 clients, flood", "clients": 20, "flood": True, "cpu_target": True},
+            {
+                "label": "20 clients, flood, random peers",
+                "clients": 20,
+                "flood": True,
+                "peers": "random",
+            },
             {"label": "20 clients, 500 msg/s", "clients": 20, "rate": 500},
         ]
     return [
-        {"label": "100 clients, flood", "clients": 100, "flood": True},
+        {"label": "100 clients, flood", "clients": 100, "flood": True, "cpu_target": True},
+        {
+            "label": "100 clients, flood, random peers",
+            "clients": 100,
+            "flood": True,
+            "peers": "random",
+            "cpu_target": True,
+        },
         {"label": "100 clients, 2,000 msg/s", "clients": 100, "rate": 2000},
         {"label": "1,000 clients, 5,000 msg/s", "clients": 1000, "rate": 5000, "p99_target": 5},
         {
-            "label": "1,000 clients, 5,000 msg/s, commit_delay 1 ms",
+            "label": "1,000 clients, 5,000 msg/s, random peers",
             "clients": 1000,
             "rate": 5000,
+            "peers": "random",
             "p99_target": 5,
-            "env": {"SECURECHAT_COMMIT_DELAY": "0.001"},
         },
         {"label": "1,000 clients, flood", "clients": 1000, "flood": True},
     ]
 
 
-def _measure(
-    server: Server, names: list[str], scenario: dict[str, Any], quick: bool
+def measure(
+    server: Server,
+    names: list[str],
+    scenario: dict[str, Any],
+    quick: bool = False,
+    duration: float | None = None,
 ) -> dict[str, Any]:
+    """One load-generator run against `server`: the measured window's figures."""
     spec = {
         "mode": "chat",
         "port": server.port,
@@ -63,13 +97,15 @@ def _measure(
         "password": PASSWORD,
         "body_bytes": BODY_BYTES,
         "warmup": 0.5 if quick else 1.5,
-        "duration": 1.5 if quick else 5.0,
+        "duration": duration or (1.5 if quick else 5.0),
         "flood": scenario.get("flood", False),
         "rate": scenario.get("rate", 0),
         "window": 4,
+        "peers": scenario.get("peers", "fixed"),
+        "plain": server.kind == "plain",
     }
     result = run_loadgen(spec)
-    window = result["windows"][0]
+    window: dict[str, Any] = result["windows"][0]
     window["undelivered"] = result["undelivered"]
     window["errors"] = result["errors"]
     window["pacer_lag_p99_ms"] = result["pacer_lag_p99_ms"]
@@ -84,6 +120,19 @@ def _measure(
     return window
 
 
+def register(server: Server, names: list[str]) -> None:
+    log(f"registering {len(names)} users (bcrypt cost 4)")
+    run_loadgen(
+        {
+            "mode": "register",
+            "port": server.port,
+            "server_pid": server.pid,
+            "users": names,
+            "password": PASSWORD,
+        }
+    )
+
+
 def run(quick: bool = False) -> list[Row]:
     repeats = 1 if quick else 3
     scenarios = _scenarios(quick)
@@ -91,100 +140,89 @@ def run(quick: bool = False) -> list[Row]:
     names = users("u", most)
     rows: list[Row] = []
     with scratch("relay") as tmp:
-        relay = Server("relay", tmp / "relay", env=UNLIMITED)
-        relay.start()
-        try:
-            log(f"registering {most} users (bcrypt cost 4)")
-            run_loadgen(
-                {
-                    "mode": "register",
-                    "port": relay.port,
-                    "server_pid": relay.pid,
-                    "users": names,
-                    "password": PASSWORD,
-                }
-            )
-        finally:
-            relay.stop()
+        with Server("relay", tmp / "relay", env=UNLIMITED) as relay:
+            register(relay, names)
         for scenario in scenarios:
-            env = (UNLIMITED if scenario.get("flood") else {}) | scenario.get("env", {})
-            relay = Server("relay", tmp / "relay", env=env)
-            bare = Server("bare", tmp / "bare")
-            with bare, relay:
+            env = UNLIMITED if scenario.get("flood") else {}
+            servers = [
+                Server("plain", tmp / "plain"),
+                Server("bare", tmp / "bare"),
+                Server("relay", tmp / "relay", env=env),
+            ]
+            results: dict[str, list[dict[str, Any]]] = {s.kind: [] for s in servers}
+            for server in servers:
+                server.start()
+            try:
                 chosen = names[: scenario["clients"]]
-                results: dict[str, list[dict[str, Any]]] = {"bare": [], "relay": []}
                 for i in range(repeats):
                     log(f"{scenario['label']}: repeat {i + 1}/{repeats}")
-                    for server in (bare, relay):
-                        results[server.kind].append(_measure(server, chosen, scenario, quick))
-            rows += _rows(scenario, results["relay"], results["bare"])
+                    for server in servers:
+                        results[server.kind].append(measure(server, chosen, scenario, quick))
+            finally:
+                for server in servers:
+                    server.stop()
+            rows += _rows(scenario, results)
     return rows
 
 
-def _rows(
-    scenario: dict[str, Any], relay: list[dict[str, Any]], bare: list[dict[str, Any]]
-) -> list[Row]:
+def _values(runs: list[dict[str, Any]], key: str) -> list[float]:
+    return [float(r[key] or 0) for r in runs]
+
+
+def _median_ratio(values: list[float], baselines: list[float]) -> float | None:
+    ratios = sorted(v / b for v, b in zip(values, baselines, strict=True) if b)
+    return ratios[len(ratios) // 2] if ratios else None
+
+
+def health(runs: list[dict[str, Any]]) -> str:
+    """The load generator's CPU (saturated?), errors and losses of one server's runs."""
+    load = max(r["loadgen_cpu_util"] for r in runs)
+    errors = sum(sum(r["errors"].values()) for r in runs)
+    lost = sum(r["undelivered"] for r in runs)
+    text = f"loadgen at ≤{100 * load:.0f} % CPU"
+    if errors:
+        text += f"; {errors} errors: {sorted({k for r in runs for k in r['errors']})}"
+    if lost:
+        text += f"; {lost} undelivered after 10 s"
+    return text
+
+
+def _rows(scenario: dict[str, Any], results: dict[str, list[dict[str, Any]]]) -> list[Row]:
+    """Each figure of the relay against each baseline; targets where issue 21 sets them."""
     label = scenario["label"]
-
-    def values(runs: list[dict[str, Any]], key: str) -> list[float]:
-        return [float(r[key] or 0) for r in runs]
-
-    def health(runs: list[dict[str, Any]]) -> str:
-        load = max(r["loadgen_cpu_util"] for r in runs)
-        errors = sum(sum(r["errors"].values()) for r in runs)
-        lost = sum(r["undelivered"] for r in runs)
-        text = f"loadgen at ≤{100 * load:.0f} % CPU"
-        if errors:
-            text += f"; {errors} errors: {sorted({k for r in runs for k in r['errors']})}"
-        if lost:
-            text += f"; {lost} undelivered after 10 s"
-        return text
-
-    cpu_relay, cpu_bare = values(relay, "cpu_us_per_msg"), values(bare, "cpu_us_per_msg")
-    cpu_ratios = sorted(r / b for r, b in zip(cpu_relay, cpu_bare, strict=True) if b)
-    rows = [
-        row(
-            NAME,
-            f"server CPU per message, {label}",
-            cpu_relay,
-            "µs/msg",
-            cpu_bare,
-            target="≤ 1.5x bare",
-            met=cpu_ratios[len(cpu_ratios) // 2] <= 1.5 if cpu_ratios else None,
-            note=health(relay),
-            digits=1,
-        )
+    relay = results["relay"]
+    rows: list[Row] = []
+    figures: list[tuple[str, str, str, int]] = [
+        ("server CPU per message", "cpu_us_per_msg", "µs/msg", 1)
     ]
     if scenario.get("flood"):
-        tput_relay, tput_bare = values(relay, "throughput"), values(bare, "throughput")
-        ratios = sorted(r / b for r, b in zip(tput_relay, tput_bare, strict=True) if b)
-        rows.append(
-            row(
-                NAME,
-                f"throughput, {label}",
-                tput_relay,
-                "msg/s",
-                tput_bare,
-                target="≥ 0.6x bare",
-                met=ratios[len(ratios) // 2] >= 0.6,
-                note="bare: " + health(bare),
-                digits=0,
+        figures.append(("throughput", "throughput", "msg/s", 0))
+    else:
+        figures += [("p50 latency", "p50_ms", "ms", 3), ("p99 latency", "p99_ms", "ms", 3)]
+    for figure, key, unit, digits in figures:
+        for kind, named in BASELINES.items():
+            base = results[kind]
+            values, baselines = _values(relay, key), _values(base, key)
+            ratio = _median_ratio(values, baselines)
+            target, met = "", None
+            if key == "cpu_us_per_msg" and scenario.get("cpu_target") and ratio is not None:
+                target, met = f"≤ {CPU_TARGET[kind]}x {kind}", ratio <= CPU_TARGET[kind]
+            elif key == "throughput" and kind == "plain" and ratio is not None:
+                target, met = f"≥ {THROUGHPUT_TARGET}x plain", ratio >= THROUGHPUT_TARGET
+            elif key == "p99_ms" and scenario.get("p99_target") and kind == "plain":
+                p99 = sorted(values)[len(values) // 2]
+                target, met = f"≤ {scenario['p99_target']} ms", p99 <= scenario["p99_target"]
+            rows.append(
+                row(
+                    NAME,
+                    f"{figure}, {label}, against {named}",
+                    values,
+                    unit,
+                    baselines,
+                    target=target,
+                    met=met,
+                    note=f"relay: {health(relay)}; {kind}: {health(base)}",
+                    digits=digits,
+                )
             )
-        )
-        return rows
-    p99_target = scenario.get("p99_target")
-    p99 = values(relay, "p99_ms")
-    rows += [
-        row(NAME, f"p50 latency, {label}", values(relay, "p50_ms"), "ms", values(bare, "p50_ms")),
-        row(
-            NAME,
-            f"p99 latency, {label}",
-            p99,
-            "ms",
-            values(bare, "p99_ms"),
-            target=f"≤ {p99_target} ms" if p99_target else "",
-            met=sorted(p99)[len(p99) // 2] <= p99_target if p99_target else None,
-            note="bare: " + health(bare),
-        ),
-    ]
     return rows

@@ -165,11 +165,19 @@ def _wait_listening(proc: subprocess.Popen[bytes], port: int, log_path: Path) ->
 
 
 class Server:
-    """The relay (`securechat.server.cli run`) or the bare forwarder, as a subprocess."""
+    """The relay (`securechat.server.cli run`), the bare or the plain forwarder, as a subprocess."""
 
-    def __init__(self, kind: str, data_dir: Path, env: dict[str, str] | None = None) -> None:
-        assert kind in {"relay", "bare"}
+    def __init__(
+        self,
+        kind: str,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        src: Path | None = None,
+    ) -> None:
+        """`src`: run the relay from that checkout's src/ (bench/ab.py) instead of this one."""
+        assert kind in {"relay", "bare", "plain"}
         self.kind = kind
+        self.src = src
         self.data_dir = data_dir
         self.port = free_port()
         self.extra_env = env or {}
@@ -193,15 +201,21 @@ class Server:
             "SECURECHAT_METRICS_LISTEN": "127.0.0.1:0",
             **self.extra_env,
         }
-        if os.environ.get("BENCH_SRC"):
-            env["PYTHONPATH"] = os.pathsep.join(
-                filter(None, [os.environ["BENCH_SRC"], os.environ.get("PYTHONPATH")])
-            )
+        src = str(self.src) if self.src else os.environ.get("BENCH_SRC")
+        if src:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))
         if self.kind == "relay":
             args = ["-m", "securechat.server.cli", "run", "--data-dir", str(self.data_dir)]
             args += ["--host", "127.0.0.1", "--port", str(self.port)]
         else:
-            args = ["-m", "bench.bare", "--port", str(self.port), "--dir", str(self.data_dir)]
+            args = [
+                "-m",
+                f"bench.{self.kind}",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.data_dir),
+            ]
         log_path = self.data_dir / f"{self.kind}.log"
         with open(log_path, "ab") as out:
             self.proc = subprocess.Popen(

@@ -4,10 +4,15 @@ Reads a JSON spec on stdin and writes a JSON result on stdout (progress on
 stderr). Modes:
 
 - `register`: creates the accounts `users` with `password`.
-- `chat`: logs `users` in, then client i sends to client i+1 (one-to-one),
-  either as fast as the server accepts (`flood`, `window` unaccepted sends per
-  client) or at `rate` messages a second in total. Recipients answer every
-  `deliver` with one `ack`. After `warmup` seconds it measures for `duration`
+- `chat`: logs `users` in, then client i sends to client i+1 (`peers`
+  "fixed", one-to-one) or each message to a peer drawn at random (`peers`
+  "random": every client writes to many contacts), either as fast as the
+  server accepts (`flood`, `window` unaccepted sends per client) or at `rate`
+  messages a second in total. Recipients answer every `deliver` with one
+  `ack` (rid 0), as `client/relay_client.py` does. With `plain` (the plain
+  forwarder, bench/plain.py) the server forwards the `send` frame itself:
+  its arrival is the delivery and the sender's `accepted`, and nothing is
+  acknowledged. After `warmup` seconds it measures for `duration`
   (and, with `storm`, alternates quiet periods with bursts of concurrent
   logins), then stops sending and waits for what is in flight.
 - `idle`: logs `users` in, reports, waits for a line on stdin, closes.
@@ -23,6 +28,7 @@ import asyncio
 import base64
 import json
 import os
+import random
 import resource
 import secrets
 import sys
@@ -45,6 +51,8 @@ class _Frame(msgspec.Struct):
     type: str
     rid: int | None = None
     envelopes: list[_Env] | None = None
+    eid: str | None = None
+    """Set on a `send` frame that the plain forwarder passed on."""
     code: str | None = None
     message: str | None = None
 
@@ -75,7 +83,7 @@ class Load:
         # A cluster run spreads clients over several nodes (`ports`) and sums their CPU.
         self.ports = [int(p) for p in spec.get("ports") or [spec["port"]]]
         self.server_pids = [int(p) for p in spec.get("server_pids") or [spec["server_pid"]]]
-        self.body = base64.b64encode(os.urandom(int(spec.get("body_bytes", 256)))).decode()
+        self.body = base64.b64encode(os.urandom(int(spec.get("body_bytes", 256))))
         self.run = secrets.token_hex(3)
         self.counter = 0
         self.sent_at: dict[str, float] = {}
@@ -85,6 +93,12 @@ class Load:
         self.errors: dict[str, int] = {}
         self.clients: list[WsClient] = []
         self.targets: dict[WsClient, bytes] = {}
+        self.random_peers = spec.get("peers", "fixed") == "random"
+        self.names: list[bytes] = []
+        self.index: dict[WsClient, int] = {}
+        self.plain = bool(spec.get("plain"))
+        self.sender_of: dict[str, WsClient] = {}
+        """Plain forwarder: who sent an eid, whose window its arrival frees."""
         self.inflight: dict[WsClient, int] = {}
         self.flooding = False
         self.waiters: dict[tuple[WsClient, int], asyncio.Future[_Frame]] = {}
@@ -104,12 +118,22 @@ class Load:
                 if sent is not None:
                     self.samples.append((sent, now - sent))
                     self.delivered_at.append(now)
-            self.rid += 1
-            client.send_text(b'{"type":"ack","rid":%d,"sids":%s}' % (self.rid, _ints(sids)))
+            client.send_text(b'{"type":"ack","rid":0,"sids":%s}' % _ints(sids))
         elif kind == "accepted":
             self.inflight[client] -= 1
             if self.flooding:
                 self.send(client)
+        elif kind == "send" and frame.eid is not None:
+            now = time.perf_counter()
+            sent = self.sent_at.pop(frame.eid, None)
+            if sent is not None:
+                self.samples.append((sent, now - sent))
+                self.delivered_at.append(now)
+            sender = self.sender_of.pop(frame.eid, None)
+            if sender is not None:
+                self.inflight[sender] -= 1
+                if self.flooding:
+                    self.send(sender)
         else:
             if kind == "error":
                 key = f"{frame.code}: {frame.message}"
@@ -127,9 +151,17 @@ class Load:
         eid = f"{self.run}{self.counter}"
         self.inflight[client] += 1
         self.sent_at[eid] = time.perf_counter()
+        if self.plain:
+            self.sender_of[eid] = client
+        if self.random_peers:
+            # Anyone but itself: a draw over the others, shifted past its own index.
+            pick = random.randrange(len(self.names) - 1)
+            target = self.names[pick + (pick >= self.index[client])]
+        else:
+            target = self.targets[client]
         client.send_text(
             b'{"type":"send","rid":%d,"to":"%s","eid":"%s","body":"%s"}'
-            % ((1 << 40) + self.counter, self.targets[client], eid.encode(), self.body.encode())
+            % ((1 << 40) + self.counter, target, eid.encode(), self.body)
         )
 
     async def call(self, client: WsClient, frame: dict[str, Any]) -> _Frame:
@@ -163,8 +195,10 @@ class Load:
                 return await self.open_session(user, password, index)
 
         self.clients = list(await asyncio.gather(*(one(i, u) for i, u in enumerate(users))))
+        self.names = [u.encode() for u in users]
         for i, client in enumerate(self.clients):
             self.targets[client] = users[(i + 1) % len(users)].encode()
+            self.index[client] = i
             self.inflight[client] = 0
         return time.perf_counter() - start
 

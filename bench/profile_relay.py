@@ -26,22 +26,24 @@ from bench.bench_relay import BODY_BYTES, UNLIMITED
 from bench.common import PASSWORD, Server, run_loadgen, scratch, users
 
 GROUPS = {
-    "parse + validate (msgspec)": ("parse_client_frame ",),
-    "rate limit": ("TokenBucket.take ",),
-    "queue usage query (after every ack)": ("SQLiteStore.queue_usage ",),
-    "enqueue: SQLite insert + commit": ("SQLiteStore.enqueue ",),
-    "ack: SQLite delete + commit, one transaction per user": ("SQLiteStore.ack ",),
-    "all SQLite transactions (BEGIN/COMMIT)": ("SQLiteStore._tx ",),
-    "accepted + deliver frames: build and encode": ("encode_str ", "Connection._send_envelopes "),
-    "websockets send (framing + transport.write)": ("Connection.send (websockets",),
-    "websockets receive (read, parse, assemble)": (
+    "websockets receive (read, parse frames, assemble)": (
         "_SelectorSocketTransport._read_ready ",
         "Assembler.get ",
     ),
+    "parse + validate (msgspec)": ("parse_client_frame ",),
+    "rate limit": ("TokenBucket.take ",),
+    "Relay.submit (queue usage, sid, early delivery)": ("Relay.submit ",),
+    "SQLite sid reservation (reserve_sid)": (".reserve_sid ",),
+    "write batch: Relay._write_batch": ("Relay._write_batch ",),
+    "of which the store's write_batch": (".write_batch ",),
+    "of which contact rows (_record_contacts)": ("_record_contacts ",),
+    "build and encode frames (encode_str)": ("encode_str ",),
+    "websockets send (framing + transport.write)": ("RelaySocket.write_frames ",),
+    "latency histograms (Timings.observe)": ("Timings.observe ",),
 }
 
 
-def _spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+def _spy(pid: int, seconds: float, out: Path, fmt: str = "raw") -> subprocess.Popen[bytes]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     return subprocess.Popen(
         [
@@ -55,7 +57,7 @@ def _spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
             "250",
             "--nonblocking",
             "--format",
-            "raw",
+            fmt,
             "--output",
             str(out),
         ],
@@ -110,7 +112,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2000)
     parser.add_argument("--flood", action="store_true")
     parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--peers", choices=("fixed", "random"), default="fixed")
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--svg", type=Path, help="write py-spy's flame graph (SVG) here instead of the tables"
+    )
     args = parser.parse_args()
     names = users("p", args.clients)
     with scratch("profile") as tmp, Server("relay", tmp / "relay", env=UNLIMITED) as relay:
@@ -137,10 +143,19 @@ def main() -> None:
             "flood": args.flood,
             "rate": args.rate,
             "window": 4,
+            "peers": args.peers,
         }
         spy: list[subprocess.Popen[bytes]] = []
         timer = threading.Timer(
-            warmup + 1.0, lambda: spy.append(_spy(relay.pid, args.seconds - 1, out))
+            warmup + 1.0,
+            lambda: spy.append(
+                _spy(
+                    relay.pid,
+                    args.seconds - 1,
+                    args.svg or out,
+                    "flamegraph" if args.svg else "raw",
+                )
+            ),
         )
         timer.start()
         result = run_loadgen(spec)
@@ -151,7 +166,8 @@ def main() -> None:
             f"{window['throughput']:.0f} msg/s, {window['cpu_us_per_msg']:.1f} µs CPU/msg, "
             f"server at {100 * window['server_cpu_util']:.0f} %, p99 {window['p99_ms']:.2f} ms"
         )
-        print(summarise(out))
+        if not args.svg:
+            print(summarise(out))
 
 
 if __name__ == "__main__":

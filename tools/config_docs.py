@@ -15,7 +15,7 @@ import msgspec
 
 from securechat.server.config import ENV_PREFIX, FIELDS, TABLE
 
-COMPUTED = {"bcrypt_workers": "CPUs - 1, at least 1"}
+COMPUTED = {"bcrypt_workers": "CPUs, at most 256"}
 """Defaults that depend on the machine: the page must read the same wherever it is built."""
 
 TARGET = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"

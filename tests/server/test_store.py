@@ -92,6 +92,49 @@ async def test_queue_is_ordered_idempotent_and_acknowledged(store: Store) -> Non
     assert await store.delete_conversation("bob", "alice") == 1
 
 
+async def test_write_batch_stores_resends_once_and_frees_what_acks_name(store: Store) -> None:
+    """One write_batch: new envelopes in order, a re-send in the same batch or of a stored
+    one keeps the first sid (not fresh), an id reused for another recipient gets sid 0,
+    and acknowledgements free (count, bytes) per recipient, only of their own queue."""
+    first = [NewEnvelope("bob", "alice", f"e{i}", b"x" * (i + 1), float(i)) for i in range(3)]
+    stored, freed = await store.write_batch(first, {})
+    sids = [sid for sid, _ in stored]
+    assert [fresh for _, fresh in stored] == [True] * 3 and sids == sorted(set(sids))
+    assert freed == {}
+    batch = [
+        NewEnvelope("carol", "alice", "e9", b"yy", 5.0),
+        first[1],
+        NewEnvelope("carol", "alice", "e9", b"yy", 5.0),
+        NewEnvelope("dave", "alice", "e0", b"z", 6.0),
+    ]
+    stored, freed = await store.write_batch(
+        batch, {"bob": [sids[0], sids[2]], "mallory": [sids[1]]}
+    )
+    assert stored[0][1] and stored[0][0] > sids[-1]
+    assert stored[1:] == [(sids[1], False), (stored[0][0], False), (0, False)]
+    assert {user: got for user, got in freed.items() if got != (0, 0)} == {"bob": (2, 4)}
+    assert [e.eid for e in await store.pending("bob", 0, 10)] == ["e1"]
+    assert [e.eid for e in await store.pending("carol", 0, 10)] == ["e9"]
+
+
+async def test_a_resend_keeps_its_sid_when_the_same_batch_acknowledges_the_first_copy(
+    store: Store,
+) -> None:
+    """The re-send is answered from the queue as it was before the batch's deletions:
+    it gets the first copy's sid, not a conflict."""
+    first = NewEnvelope("bob", "alice", "e1", b"xyz", 1.0)
+    [(sid, fresh)] = (await store.write_batch([first], {}))[0]
+    assert fresh
+
+    stored, freed = await store.write_batch([first], {"bob": [sid]})
+
+    assert stored == [(sid, False)]
+    assert freed == {"bob": (1, 3)}
+    assert await store.pending("bob", 0, 10) == []
+    stats = await store.stats()
+    assert (stats["envelopes"], stats["deliveries"]) == (0, 0)
+
+
 async def test_key_directory_hands_out_one_time_prekeys_once(store: Store) -> None:
     """Each one-time prekey leaves the directory with exactly one bundle."""
     count = await store.publish_keys("bob", b"ik", b"spk", b"kem", [b"o1", b"o2"], False)
@@ -273,4 +316,44 @@ async def test_sqlite_ping_fails_while_another_process_holds_the_write_lock(
         blocker.rollback()
         blocker.close()
     await store.ping()
+    await store.close()
+
+
+async def test_sqlite_contacts_of_a_write_batch_that_writes_nothing_else_wait_for_housekeeping(
+    tmp_path: Path,
+) -> None:
+    """A write batch of acknowledged envelopes only opens no transaction for its new contacts
+    (random peers: one per envelope), yet they count at once and reach the disk within
+    the next `checkpoint` (every second) or on close."""
+    path = tmp_path / "store.sqlite3"
+    store = SQLiteStore(path)
+    for name in ("alice", "bob", "carol"):
+        await store.create_account(account(name))
+    on_disk = sqlite3.connect(path)
+    acknowledged = [NewEnvelope("bob", "alice", "1", b"x", 1.0, 1)]
+
+    assert await store.write_batch([], {}, acknowledged) == ([], {})
+
+    assert await store.contacts_of("bob") == {"alice"}
+    assert await store.contacts_of("alice") == {"bob"}
+    assert on_disk.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == 0
+    await store.checkpoint()
+    assert sorted(on_disk.execute("SELECT a, b FROM contacts").fetchall()) == [
+        ("alice", "bob"),
+        ("bob", "alice"),
+    ]
+    await store.write_batch([], {}, [NewEnvelope("carol", "alice", "2", b"x", 1.0, 2)])
+    await store.close()
+    assert on_disk.execute("SELECT COUNT(*) FROM contacts WHERE a = 'carol'").fetchone()[0] == 1
+    on_disk.close()
+
+
+async def test_sqlite_unwritten_contacts_go_with_the_conversation(tmp_path: Path) -> None:
+    """Deleting a conversation drops a pair still held in memory too."""
+    store = SQLiteStore(tmp_path / "store.sqlite3")
+    await store.write_batch([], {}, [NewEnvelope("bob", "alice", "1", b"x", 1.0, 1)])
+    await store.delete_conversation("alice", "bob")
+    assert await store.contacts_of("alice") == set()
+    await store.checkpoint()
+    assert await store.contacts_of("bob") == set()
     await store.close()

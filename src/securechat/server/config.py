@@ -96,12 +96,12 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     bcrypt_workers: Annotated[
         int,
         _setting(
-            "Threads hashing passwords; the default leaves a core to the event loop, so bcrypt "
-            "never starves message relay.",
+            "Threads hashing passwords (bcrypt releases the GIL): the default uses every core "
+            "for a login storm; more logins queue.",
             ge=1,
             le=256,
         ),
-    ] = max(1, (os.cpu_count() or 2) - 1)
+    ] = min(os.cpu_count() or 2, 256)
     session_ttl: Annotated[
         float, _setting("Seconds a login token stays valid.", ge=60, le=365 * DAY)
     ] = 30.0 * DAY

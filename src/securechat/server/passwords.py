@@ -2,8 +2,12 @@
 
 bcrypt at cost 12 takes about a quarter of a second of CPU; run on the loop
 it would freeze every conversation on the relay. `PasswordHasher` runs it in
-a small thread pool, bounded so that a storm of logins queues instead of
-taking every core.
+a thread pool as large as the machine has cores (bcrypt releases the GIL),
+so a storm of logins finishes as soon as the cores allow; the pool is
+bounded, so more logins queue instead of taking more threads. The threads
+keep the process's priority: at nice +10 they starved whenever other
+processes kept the cores busy (storm logins went unanswered for two minutes
+on the shared benchmark machine, bench/README.md).
 """
 
 from __future__ import annotations

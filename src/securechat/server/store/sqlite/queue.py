@@ -34,6 +34,11 @@ class SQLiteQueue(SQLiteBase):
         super().__init__(path)
         self._known_contacts: set[tuple[str, str]] = set()
         """Pairs already in `contacts`: most envelopes go between people who talked before."""
+        self._unwritten_contacts: set[tuple[str, str]] = set()
+        """New pairs of write batches that wrote nothing else: they ride along with the next
+        transaction, or `checkpoint` writes them within a second (`contacts_of` reads them).
+        With random peers a new pair per envelope made every write batch a transaction of
+        its own, where fixed pairs acknowledged before the batch need none."""
         with GUARD:
             self._last_sid: int = self._db.execute(
                 "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'envelopes'),"
@@ -51,6 +56,7 @@ class SQLiteQueue(SQLiteBase):
     def _user_deleted(self, username: str) -> None:
         super()._user_deleted(username)
         self._known_contacts = {p for p in self._known_contacts if username not in p}
+        self._unwritten_contacts = {p for p in self._unwritten_contacts if username not in p}
 
     async def enqueue(self, envelopes: Sequence[NewEnvelope]) -> list[int]:
         pairs = self._new_contacts(envelopes)
@@ -105,13 +111,14 @@ class SQLiteQueue(SQLiteBase):
         acks: Mapping[str, Sequence[int]],
         acknowledged: Sequence[NewEnvelope] = (),
     ) -> tuple[list[tuple[int, bool]], dict[str, tuple[int, int]]]:
-        pairs = self._new_contacts(envelopes, acknowledged)
-        if not envelopes and not acks and not pairs:
+        self._unwritten_contacts |= self._new_contacts(envelopes, acknowledged)
+        if not envelopes and not acks:
             return [], {}
         with self._tx() as db:
             stored = self._enqueue(db, envelopes) if envelopes else []
-            self._record_contacts(db, pairs)
+            self._record_contacts(db, self._unwritten_contacts)
             freed = {recipient: self._ack(db, recipient, ids) for recipient, ids in acks.items()}
+        self._unwritten_contacts = set()
         return stored, freed
 
     def _enqueue(
@@ -157,7 +164,8 @@ class SQLiteQueue(SQLiteBase):
 
     def _new_contacts(self, *groups: Sequence[NewEnvelope]) -> set[tuple[str, str]]:
         """(sender, recipient) pairs not known to be contacts yet."""
-        return {(e.sender, e.recipient) for group in groups for e in group} - self._known_contacts
+        pairs = {(e.sender, e.recipient) for group in groups for e in group}
+        return pairs - self._known_contacts - self._unwritten_contacts
 
     def _record_contacts(self, db: sqlite3.Connection, pairs: set[tuple[str, str]]) -> None:
         if not pairs:
@@ -246,9 +254,31 @@ class SQLiteQueue(SQLiteBase):
                 (user, peer, peer, user),
             )
             self._known_contacts -= {(user, peer), (peer, user)}
+            self._unwritten_contacts -= {(user, peer), (peer, user)}
         return deleted
 
     async def contacts_of(self, username: str) -> set[str]:
         with GUARD:
             rows = self._db.execute("SELECT b FROM contacts WHERE a = ?", (username,)).fetchall()
-        return {row[0] for row in rows}
+        unwritten = self._unwritten_contacts
+        return (
+            {row[0] for row in rows}
+            | {b for a, b in unwritten if a == username}
+            | {a for a, b in unwritten if b == username}
+        )
+
+    async def checkpoint(self) -> None:
+        """Writes the contact pairs still held in memory first, so they reach the disk
+        within a second."""
+        self._write_unwritten_contacts()
+        await super().checkpoint()
+
+    async def close(self) -> None:
+        self._write_unwritten_contacts()
+        await super().close()
+
+    def _write_unwritten_contacts(self) -> None:
+        if self._unwritten_contacts:
+            with self._tx() as db:
+                self._record_contacts(db, self._unwritten_contacts)
+            self._unwritten_contacts = set()
