@@ -61,6 +61,7 @@ class VaultMessages:
     the index is written on the connection of the transaction that stores the message.
     """
 
+    # Set by Vault: its connection, cipher and owner, its blind index and transaction.
     _db: sqlite3.Connection
     cipher: RecordCipher
     owner: str
