@@ -21,7 +21,8 @@ from pathlib import Path
 
 from bench.common import Row, log, row, scratch
 from securechat.client.records import MessageRecord
-from securechat.client.vault_store import Vault, words
+from securechat.client.vault_messages import words
+from securechat.client.vault_store import Vault
 from securechat.crypto import generate_recovery_code
 
 NAME = "search"

@@ -33,7 +33,7 @@ from securechat.client.filenames import sanitise_filename
 from securechat.client.records import ConversationRecord, MessageRecord, StoredMessage
 from securechat.client.transfers import TransferError, human_size
 from securechat.client.trust import SafetyNumbers, rejection_warning
-from securechat.client.vault_store import matches
+from securechat.client.vault_messages import matches
 from securechat.crypto.errors import AuthenticationFailed, WrongPassword
 from securechat.crypto.identity import IdentityPublicKey
 from securechat.errors import ConnectionLost, ServerRejected, SessionError, VaultBehind

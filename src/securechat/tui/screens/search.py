@@ -15,7 +15,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from securechat.client.records import StoredMessage
-from securechat.client.vault_store import words
+from securechat.client.vault_messages import words
 from securechat.tui.safe_text import visible
 
 
