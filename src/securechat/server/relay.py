@@ -218,9 +218,9 @@ class Relay:
             await self._write_batch(batch, acks)
 
     async def _write_batch(self, batch: list[_Pending], acks: dict[str, list[int]]) -> None:
-        """Stores the batch, then answers `accepted` and wakes whoever did not have it yet.
+        """Stores the batch, wakes whoever did not have it yet, then answers `accepted`.
 
-        An envelope its recipient acknowledged before this commit was delivered and
+        An envelope its recipient acknowledged before this write was delivered and
         is done with: it is accepted without being written.
         """
         woken: set[Outlet] = set()
