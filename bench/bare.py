@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,11 +96,12 @@ class Forwarder:
                 del self.online[name]
 
 
-async def main(port: int, directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    forwarder = Forwarder(directory)
+async def serve_until_stopped(
+    handler: Callable[[ServerConnection], Awaitable[None]], port: int
+) -> None:
+    """The websocket settings of both baselines (bare.py, plain.py), until SIGTERM or SIGINT."""
     async with serve(
-        forwarder.handle,
+        handler,
         "127.0.0.1",
         port,
         compression=None,
@@ -114,6 +116,12 @@ async def main(port: int, directory: Path) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+
+
+async def main(port: int, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    forwarder = Forwarder(directory)
+    await serve_until_stopped(forwarder.handle, port)
 
 
 if __name__ == "__main__":

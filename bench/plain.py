@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 
 import msgspec
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from securechat.protocol.limits import MAX_FRAME_BYTES, SUBPROTOCOL
+from bench.bare import serve_until_stopped
 
 
 class _To(msgspec.Struct):
@@ -68,22 +67,7 @@ class Forwarder:
 
 async def main(port: int) -> None:
     forwarder = Forwarder()
-    async with serve(
-        forwarder.handle,
-        "127.0.0.1",
-        port,
-        compression=None,
-        max_size=MAX_FRAME_BYTES,
-        max_queue=64,
-        ping_interval=20,
-        ping_timeout=20,
-        subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-    ):
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+    await serve_until_stopped(forwarder.handle, port)
 
 
 if __name__ == "__main__":
