@@ -128,7 +128,8 @@ async def echo(keys: Keys, client: ChatClient, vault: Vault, peer: str) -> list[
 async def probe(directory: Path, peer: str, scroll_pages: int) -> dict[str, object]:
     vault = Vault.unlock(directory, PASSWORD)
     client = ChatClient("ws://127.0.0.1:9", directory.parent, reconnect=False)
-    client.vault, client.username = vault, "me"
+    # Signed in without a relay: the probe measures the view, not the network.
+    client._ctx.vault, client._ctx.username = vault, "me"
     app = make_app("ws://127.0.0.1:9")
     out: dict[str, object] = {"rss_start_mib": rss_mib()}
     async with app.run_test(size=SIZE):
