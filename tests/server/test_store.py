@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,20 +19,6 @@ from securechat.server.store import (
 from securechat.server.store.postgres import PostgresStore
 from securechat.server.store.schema import COUNTED, UNOWNED
 from securechat.server.store.sqlite import SQLiteStore
-from tests.services import pg_schema
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        sqlite = SQLiteStore(tmp_path / "store.sqlite3")
-        yield sqlite
-        await sqlite.close()
-        return
-    async for dsn in pg_schema():
-        pg = await PostgresStore.connect(dsn, min_size=1, max_size=3)
-        yield pg
-        await pg.close()
 
 
 def account(name: str) -> Account:
@@ -221,6 +206,7 @@ async def test_every_row_of_a_deleted_user_goes_and_stats_count_every_table(
         {},
     )
     await store.publish_keys("alice", b"ik", b"spk", b"kem", [b"o"], False, [b"k"])
+    await store.publish_key_packages("alice", "d1", [b"kp"], b"last")
     await store.create_file(
         FileRecord("f1", "alice", 10, frozenset({"bob"}), frozenset(), 0, False, 1.0)
     )

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from securechat.errors import ProtocolError
 from securechat.protocol import frames as F
+from securechat.protocol import group_frames as G
 from securechat.protocol.codec import encode_bulk, encode_str
 from securechat.protocol.errors import ErrorCode
 from securechat.server.accounts import AccountService, normalise_username
@@ -85,6 +86,8 @@ class Dispatcher:
         self._user(F.FileCancel, self._file_cancel)
         self._user(F.ScanPrefixes, self._scan_prefixes)
         self._user(F.ScanUrl, self._scan_url)
+        self._user(G.PublishKeyPackages, self._publish_key_packages)
+        self._user(G.FetchKeyPackages, self._fetch_key_packages)
 
     def _anyone(
         self, frame: type[_Frame], handler: Callable[[Connection, _Frame], Awaitable[None]]
@@ -207,6 +210,16 @@ class Dispatcher:
 
     async def _fetch_bundle(self, conn: Connection, user: str, frame: F.FetchBundle) -> None:
         await self.directory.fetch_bundle(conn, frame)
+
+    async def _publish_key_packages(
+        self, conn: Connection, user: str, frame: G.PublishKeyPackages
+    ) -> None:
+        await self.directory.publish_key_packages(conn, user, frame)
+
+    async def _fetch_key_packages(
+        self, conn: Connection, user: str, frame: G.FetchKeyPackages
+    ) -> None:
+        await self.directory.fetch_key_packages(conn, frame)
 
     async def _delete_conversation(
         self, conn: Connection, user: str, frame: F.DeleteConversation

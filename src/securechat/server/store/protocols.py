@@ -16,6 +16,7 @@ from typing import Protocol
 from securechat.server.store.records import (
     Account,
     FileRecord,
+    HandedKeyPackage,
     KeyBundle,
     NewEnvelope,
     SessionRecord,
@@ -164,6 +165,30 @@ class KeyDirectoryStore(Protocol):
     async def one_time_kem_prekey_count(self, username: str) -> int: ...
 
 
+class KeyPackageStore(Protocol):
+    """MLS key packages per device: one-time ones handed out once, one last-resort each."""
+
+    async def publish_key_packages(
+        self,
+        username: str,
+        device: str,
+        key_packages: Sequence[bytes],
+        last_resort: bytes | None,
+    ) -> int:
+        """Adds one-time packages, replaces the device's last-resort one when given, and
+        returns how many one-time packages the device now holds."""
+        ...
+
+    async def fetch_key_packages(self, usernames: Sequence[str]) -> list[HandedKeyPackage]:
+        """One package per device of each user: the oldest one-time package, deleted as it
+        is handed out (never to two fetchers, on any node), else the last-resort one."""
+        ...
+
+    async def key_package_counts(self, username: str) -> dict[str, int]:
+        """One-time packages held per device, for every device with any package."""
+        ...
+
+
 class FileStore(Protocol):
     """File metadata; the chunk bytes live in blobs on disk (`server/files.py`)."""
 
@@ -207,6 +232,7 @@ class Store(
     ThrottleStore,
     QueueStore,
     KeyDirectoryStore,
+    KeyPackageStore,
     FileStore,
     ScanCacheStore,
     Operations,

@@ -51,6 +51,18 @@ class KeyBundle:
 
 
 @dataclass(frozen=True, slots=True)
+class HandedKeyPackage:
+    """A key package as `fetch_key_packages` hands it out."""
+
+    user: str
+    device: str
+    key_package: bytes
+    last_resort: bool
+    remaining: int
+    """One-time packages the device has left after this one (its owner is told when low)."""
+
+
+@dataclass(frozen=True, slots=True)
 class FileRecord:
     file_id: str
     owner: str

@@ -44,6 +44,7 @@ USER_ROWS: tuple[UserRows, ...] = (
     UserRows("identity_keys", "username = $1"),
     UserRows("one_time_prekeys", "username = $1"),
     UserRows("one_time_kem_prekeys", "username = $1"),
+    UserRows("key_packages", "username = $1"),
     UserRows("files", "owner = $1"),
 )
 """In deletion order."""

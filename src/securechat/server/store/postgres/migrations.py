@@ -110,6 +110,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER deliveries_done AFTER DELETE ON deliveries
         FOR EACH ROW EXECUTE FUNCTION deliveries_done();
     """,
+    # 5: MLS key packages, per device: one-time ones handed out once, one last-resort each.
+    """
+    CREATE TABLE key_packages (
+        id BIGSERIAL PRIMARY KEY,
+        username TEXT NOT NULL,
+        device TEXT NOT NULL,
+        key_package BYTEA NOT NULL,
+        last_resort BOOLEAN NOT NULL
+    );
+    CREATE INDEX key_packages_device ON key_packages (username, device, last_resort, id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 """The highest row of `schema_migrations` in a database this code has migrated."""

@@ -112,6 +112,17 @@ MIGRATIONS: tuple[str, ...] = (
         DELETE FROM envelopes WHERE sid = OLD.sid;
     END;
     """,
+    # 4: MLS key packages, per device: one-time ones handed out once, one last-resort each.
+    """
+    CREATE TABLE key_packages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        username TEXT NOT NULL,
+        device TEXT NOT NULL,
+        key_package BLOB NOT NULL,
+        last_resort INTEGER NOT NULL
+    );
+    CREATE INDEX key_packages_device ON key_packages(username, device, last_resort, id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 """What `PRAGMA user_version` says of a file this code has migrated."""
