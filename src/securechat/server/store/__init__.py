@@ -14,6 +14,7 @@ from __future__ import annotations
 from securechat.server.store.protocols import (
     AccountStore,
     FileStore,
+    GroupStore,
     KeyDirectoryStore,
     KeyPackageStore,
     Operations,
@@ -39,6 +40,7 @@ __all__ = [
     "AccountStore",
     "FileRecord",
     "FileStore",
+    "GroupStore",
     "HandedKeyPackage",
     "KeyBundle",
     "KeyDirectoryStore",

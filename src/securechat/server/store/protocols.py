@@ -15,11 +15,17 @@ from typing import Protocol
 
 from securechat.server.store.records import (
     Account,
+    CommitOutcome,
     FileRecord,
+    GroupSendOutcome,
+    GroupState,
     HandedKeyPackage,
     KeyBundle,
+    NewCommit,
     NewEnvelope,
+    NewGroupSend,
     SessionRecord,
+    StoredCommit,
     StoredEnvelope,
     Throttle,
 )
@@ -126,7 +132,7 @@ class QueueStore(Protocol):
         ...
 
     async def delete_conversation(self, user: str, peer: str) -> int:
-        """Drops what waits between the two and their `contacts` rows, both ways.
+        """Drops what waits between the two (not their groups') and their `contacts` rows.
 
         Contacts are only a presence permission: once either side deletes the
         conversation, the relay keeps no record that the two ever talked.
@@ -189,6 +195,41 @@ class KeyPackageStore(Protocol):
         ...
 
 
+class GroupStore(Protocol):
+    """MLS groups at the delivery service: epochs, members, Commits, one body to N inboxes.
+
+    A group's deliveries share the inboxes and sids of one-to-one envelopes, so a
+    member's queue is one sid order for everything, acknowledged with the same `ack`.
+    """
+
+    async def group_state(self, group: bytes) -> GroupState | None: ...
+    async def memberships(self, usernames: Sequence[str]) -> dict[str, int]:
+        """How many groups each user is in, for the users that have an account."""
+        ...
+
+    async def commit_group(self, commit: NewCommit, keep: int) -> CommitOutcome:
+        """Orders a Commit in ONE transaction: at most one per epoch, across nodes.
+
+        A re-sent (group, sender, eid) is accepted again for its epoch, delivering
+        nothing. Otherwise the epoch check and increment are one statement; when it
+        matches, the Commit is kept for `group_fetch` (the last `keep` of the group),
+        delivered to the other members (removed ones included), the Welcome to the
+        added users, and the membership changed, all in the same transaction.
+        """
+        ...
+
+    async def group_send_batch(self, sends: Sequence[NewGroupSend]) -> list[GroupSendOutcome]:
+        """Stores each body once with a delivery per other member, in one transaction,
+        when its epoch is the group's current one: the check holds the group's row
+        against a concurrent Commit until the deliveries are written."""
+        ...
+
+    async def group_commits(self, group: bytes, since: int, max_bytes: int) -> list[StoredCommit]:
+        """The kept Commits from epoch `since` on, in order, at least one and at most
+        `max_bytes` of them after the first."""
+        ...
+
+
 class FileStore(Protocol):
     """File metadata; the chunk bytes live in blobs on disk (`server/files.py`)."""
 
@@ -233,6 +274,7 @@ class Store(
     QueueStore,
     KeyDirectoryStore,
     KeyPackageStore,
+    GroupStore,
     FileStore,
     ScanCacheStore,
     Operations,

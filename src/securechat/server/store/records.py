@@ -39,6 +39,88 @@ class StoredEnvelope:
     eid: str
     body: bytes
     ts: float
+    group: bytes | None = None
+    """Set on a group's deliveries, which leave as `group_deliver` (with `kind`, `epoch`)."""
+    kind: str | None = None
+    epoch: int | None = None
+
+
+WELCOME_EID_SUFFIX = "~w"
+"""A Welcome is stored under its Commit's eid and this suffix, which no client eid can
+carry (`ENVELOPE_ID_PATTERN`): (sender, eid) stays unique, and a re-sent Commit is
+recognised by its own eid."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    epoch: int
+    """Commits the relay accepted for the group."""
+    members: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class NewCommit:
+    """A Commit checked by the delivery service, for the store to order and deliver."""
+
+    group: bytes
+    epoch: int
+    sender: str
+    eid: str
+    body: bytes
+    welcome: bytes | None
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    ts: float
+    create: bool
+    """The group is unknown and this Commit (at epoch 0) creates it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fanned:
+    """One body stored once and delivered to `recipients`' inboxes under `sid`."""
+
+    sid: int
+    recipients: tuple[str, ...]
+    kind: str
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommitOutcome:
+    status: str
+    """`accepted`, `resent` (this (group, sender, eid) was accepted before, for `epoch`),
+    `conflict` (`epoch` is the current one), `forbidden` (the sender is no member) or
+    `eid_taken` (the eid names other data of the sender's still queued)."""
+    epoch: int
+    deliveries: tuple[Fanned, ...] = ()
+    """The Commit to the other members, then the Welcome to the added ones."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewGroupSend:
+    group: bytes
+    epoch: int
+    sender: str
+    eid: str
+    body: bytes
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSendOutcome:
+    status: str
+    """`stored`, `resent` (the same (sender, eid) was stored before), `conflict` (the
+    epoch is not current), `forbidden` (no member) or `eid_taken` (used for other data)."""
+    epoch: int = 0
+    """The group's current epoch."""
+    fanned: Fanned | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCommit:
+    epoch: int
+    sender: str
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,13 @@ from __future__ import annotations
 from securechat.server.store.sqlite.accounts import SQLiteAccounts
 from securechat.server.store.sqlite.directory import SQLiteDirectory
 from securechat.server.store.sqlite.files import SQLiteFiles
+from securechat.server.store.sqlite.groups import SQLiteGroups
 from securechat.server.store.sqlite.key_packages import SQLiteKeyPackages
 from securechat.server.store.sqlite.limits import SQLiteLimits
-from securechat.server.store.sqlite.queue import SQLiteQueue
 
 
 class SQLiteStore(
-    SQLiteAccounts, SQLiteLimits, SQLiteQueue, SQLiteDirectory, SQLiteKeyPackages, SQLiteFiles
+    SQLiteAccounts, SQLiteLimits, SQLiteGroups, SQLiteDirectory, SQLiteKeyPackages, SQLiteFiles
 ):
     """`Store` on one SQLite database file."""
 
