@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+GroupKind = Literal["commit", "welcome", "message"]
+"""What a group delivery carries: a Commit, a Welcome, or a message (or proposal)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +45,7 @@ class StoredEnvelope:
     ts: float
     group: bytes | None = None
     """Set on a group's deliveries, which leave as `group_deliver` (with `kind`, `epoch`)."""
-    kind: str | None = None
+    kind: GroupKind | None = None
     epoch: int | None = None
 
 
@@ -81,7 +85,7 @@ class Fanned:
 
     sid: int
     recipients: tuple[str, ...]
-    kind: str
+    kind: GroupKind
     epoch: int
 
 

@@ -19,6 +19,7 @@ from securechat.server.store.records import (
     WELCOME_EID_SUFFIX,
     CommitOutcome,
     Fanned,
+    GroupKind,
     GroupSendOutcome,
     GroupState,
     NewCommit,
@@ -57,7 +58,7 @@ async def _fan_out(
     eid: str,
     body: bytes,
     ts: float,
-    kind: str,
+    kind: GroupKind,
     epoch: int,
     recipients: Sequence[str],
 ) -> Fanned | None:

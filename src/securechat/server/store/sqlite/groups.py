@@ -17,6 +17,7 @@ from securechat.server.store.records import (
     WELCOME_EID_SUFFIX,
     CommitOutcome,
     Fanned,
+    GroupKind,
     GroupSendOutcome,
     GroupState,
     NewCommit,
@@ -146,7 +147,7 @@ class SQLiteGroups(SQLiteQueue):
         eid: str,
         body: bytes,
         ts: float,
-        kind: str,
+        kind: GroupKind,
         epoch: int,
         recipients: Sequence[str],
     ) -> Fanned | None:
