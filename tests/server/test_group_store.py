@@ -7,7 +7,7 @@ import asyncio
 
 from securechat.server.store import Account, Store
 from securechat.server.store.postgres import PostgresStore
-from securechat.server.store.records import NewCommit, NewGroupSend
+from securechat.server.store.records import NewCommit, NewEnvelope, NewGroupSend
 from securechat.server.store.sqlite import SQLiteStore
 
 GROUP = bytes(range(16))
@@ -137,3 +137,15 @@ async def test_old_commits_beyond_the_kept_number_are_dropped(store: Store) -> N
     for epoch in range(2, 6):
         assert (await store.commit_group(commit(epoch), keep=2)).status == "accepted"
     assert [c.epoch for c in await store.group_commits(GROUP, 0, 1 << 20)] == [4, 5]
+
+
+async def test_deleting_a_conversation_keeps_the_peers_group_messages(store: Store) -> None:
+    """delete_conversation drops the one-to-one envelopes between two users only."""
+    await founded(store, "bob")
+    await store.enqueue([NewEnvelope("bob", "alice", "direct", b"d", 1.0)])
+    await store.group_send_batch([send(2, "in-group")])
+    await store.delete_conversation("bob", "alice")
+    assert [(e.eid, e.kind) for e in await store.pending("bob", 0, 10)] == [
+        ("c1-alice~w", "welcome"),
+        ("in-group", "message"),
+    ]
