@@ -55,10 +55,12 @@ class Timings:
 
         A batch times up to hundreds of envelopes against one clock reading.
         Sorted, each bucket takes a run of them, found with one bisect per
-        bucket the batch reaches (two or three) instead of a call and a bisect
+        bucket the batch reaches (a few) instead of a call and a bisect
         per envelope. A batch lists its envelopes oldest first, so the waits
         are already in (descending) order and the sort is one pass."""
-        if not seconds:
+        if len(seconds) < 8:
+            for one in seconds:  # a handful: a call each costs less than sort and bisects
+                self.observe(one)
             return
         seconds.sort()
         counts, bounds = self.counts, self.bounds
