@@ -13,8 +13,9 @@ that keeps nothing, and times it with the process's CPU clock.
 
 `--ab` times two source trees (each a checkout's src/, put first on
 PYTHONPATH, as bench.ab does) in alternating subprocesses and prints the
-median of the rounds' B/A: on this shared machine one round's ratio still
-wanders by a few per cent, the median of 11 by about 1 %. The two trees'
+median of the rounds' B/A. At load 7 on 2 cores one round's ratio still
+wanders by ±5 % and the median of 11 by 1-2 %: a change smaller than that
+is for timing the pieces alone (bench/README.md, ops22). The two trees'
 Connection and Relay constructors must match this harness.
 """
 
