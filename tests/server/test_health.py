@@ -16,6 +16,7 @@ import pytest
 from securechat.server.app import RelayServer
 from tests.conftest import fast_config
 from tests.services import private_redis, start_redis
+from tests.wire import b64, signed_up
 
 __all__ = ["private_redis"]  # the fixture, used by name
 
@@ -86,5 +87,37 @@ async def test_readyz_fails_while_the_store_cannot_commit(tmp_path: Path) -> Non
             blocker.rollback()
             blocker.close()
         await _ready_within(server, True, 8)
+    finally:
+        await server.stop()
+
+
+async def test_the_store_is_probed_only_while_no_write_batch_commits(tmp_path: Path) -> None:
+    """Commits every 50 ms prove the store writable: no probe then; idle, one a second."""
+    server = RelayServer(fast_config(tmp_path / "relay"))
+    await server.start()
+    probes: list[float] = []
+    probe = server.store.ping
+
+    async def counted() -> None:
+        probes.append(time.monotonic())
+        await probe()
+
+    server.store.ping = counted  # type: ignore[method-assign]
+    try:
+        url = f"ws://127.0.0.1:{server.port}"
+        alice = await signed_up(url, "alice")
+        await signed_up(url, "bob")
+        busy_from = time.monotonic()
+        for i in range(50):
+            answer = await alice.call("send", to="bob", eid=f"m{i}", body=b64(b"x"))
+            assert answer["type"] == "accepted"
+            await asyncio.sleep(0.05)
+        busy_until = time.monotonic()
+        assert busy_until - busy_from > 2.5
+        # The first round may probe before the first commit; none after it while busy.
+        assert [t for t in probes if busy_from + 1.2 < t < busy_until] == []
+        await asyncio.sleep(2.5)
+        assert len([t for t in probes if t > busy_until]) >= 1
+        await _ready_within(server, True, 1)
     finally:
         await server.stop()

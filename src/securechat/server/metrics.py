@@ -10,7 +10,7 @@ Everything runs on the event loop, so a scrape sees each number whole.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -36,7 +36,8 @@ LOGIN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class Timings:
-    """A histogram as plain counts: `observe` is a bisect and two additions, no lock."""
+    """A histogram as plain counts: `observe` is a bisect and two additions, no lock;
+    `observe_many` files a whole write batch with a few bisects."""
 
     __slots__ = ("bounds", "counts", "total")
 
@@ -48,6 +49,33 @@ class Timings:
     def observe(self, seconds: float) -> None:
         self.counts[bisect_left(self.bounds, seconds)] += 1
         self.total += seconds
+
+    def observe_many(self, seconds: list[float]) -> None:
+        """Observes each of `seconds`, sorting the list in place: what a write batch calls.
+
+        A batch times up to hundreds of envelopes against one clock reading.
+        Sorted, each bucket takes a run of them, found with one bisect per
+        bucket the batch reaches (a few) instead of a call and a bisect
+        per envelope. A batch lists its envelopes oldest first, so the waits
+        are already in (descending) order and the sort is one pass."""
+        if len(seconds) < 8:
+            for one in seconds:  # a handful: a call each costs less than sort and bisects
+                self.observe(one)
+            return
+        seconds.sort()
+        counts, bounds = self.counts, self.bounds
+        done = 0
+        bucket = bisect_left(bounds, seconds[0])
+        while done < len(seconds):
+            upto = (
+                bisect_right(seconds, bounds[bucket], done)
+                if bucket < len(bounds)
+                else len(seconds)
+            )
+            counts[bucket] += upto - done
+            done = upto
+            bucket += 1
+        self.total += sum(seconds)
 
     def cumulative(self) -> list[tuple[str, float]]:
         """Buckets as Prometheus wants them: cumulative, ending with +Inf."""

@@ -105,6 +105,8 @@ class Relay:
     _ack_timer: asyncio.TimerHandle | None = None
     store_ok: bool = True
     """False from a failed commit until the next one succeeds (readiness, metrics)."""
+    commits: int = 0
+    """Write batches committed: while they grow, the store needs no readiness probe."""
 
     @property
     def awaiting_commit(self) -> int:
@@ -256,10 +258,10 @@ class Relay:
             # Unstored acknowledgements only mean a redelivery, which clients drop.
             return
         self.store_ok = True
+        if to_store or acks:
+            self.commits += 1  # a transaction (an empty batch writes none and proves nothing)
         now = self.clock()
-        persist = self.metrics.persist
-        for pending in to_store:
-            persist.observe(now - pending.envelope.ts)
+        self.metrics.persist.observe_many([now - pending.envelope.ts for pending in to_store])
         for recipient, (count, size) in freed.items():
             usage = self._usage.get(recipient)
             if usage is not None:
