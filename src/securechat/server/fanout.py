@@ -113,6 +113,7 @@ class Fanout:
                 if outcome.fanned is not None
             ]
         )
+        self.relay.metrics.group_messages_accepted += sum(o.status == "stored" for o in outcomes)
         answered: set[Outlet] = set()
         for pending, outcome in zip(batch, outcomes, strict=True):
             pending.outlet.push(_answer(pending, outcome))

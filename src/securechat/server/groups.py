@@ -139,6 +139,8 @@ class GroupService:
         )
         match outcome.status:
             case "accepted" | "resent":
+                if outcome.status == "accepted":
+                    self.fanout.relay.metrics.group_commits_accepted += 1
                 bodies = {
                     "commit": Body(frame.group, sender, frame.eid, frame.commit, ts),
                     "welcome": welcome_body(
