@@ -121,6 +121,7 @@ async def test_one_send_is_stored_once_and_reaches_every_other_member(
         assert await deliveries(wire, 1) == [("message", 2, "m1")]
     assert (await group_send(alice, 2, "m1"))["type"] == "accepted"
     await nothing_more(bob)
+    assert (relay.metrics.group_messages_accepted, relay.metrics.group_commits_accepted) == (1, 2)
     for wire in (alice, bob, carol, dave):
         await wire.close()
 

@@ -29,6 +29,7 @@ from securechat.server.store import GroupStore
 from securechat.server.store.records import (
     WELCOME_EID_SUFFIX,
     Fanned,
+    GroupBody,
     GroupSendOutcome,
     NewGroupSend,
     StoredEnvelope,
@@ -37,17 +38,6 @@ from securechat.server.store.records import (
 log = logging.getLogger("securechat.relay")
 
 NOT_A_MEMBER = "you are not a member of this group"
-
-
-@dataclass(frozen=True, slots=True)
-class Body:
-    """What a fan-out delivers, besides its sid, kind and epoch."""
-
-    group: bytes
-    sender: str
-    eid: str
-    body: bytes
-    ts: float
 
 
 @dataclass
@@ -108,11 +98,12 @@ class Fanout:
             return
         await self.deliver(
             [
-                (outcome.fanned, _body_of(pending.send))
+                (outcome.fanned, pending.send.stored_body())
                 for pending, outcome in zip(batch, outcomes, strict=True)
                 if outcome.fanned is not None
             ]
         )
+        self.relay.metrics.group_messages_accepted += sum(o.status == "stored" for o in outcomes)
         answered: set[Outlet] = set()
         for pending, outcome in zip(batch, outcomes, strict=True):
             pending.outlet.push(_answer(pending, outcome))
@@ -120,7 +111,7 @@ class Fanout:
         for outlet in answered:
             outlet.flush()
 
-    async def deliver(self, fanned: Sequence[tuple[Fanned, Body]]) -> None:
+    async def deliver(self, fanned: Sequence[tuple[Fanned, GroupBody]]) -> None:
         """Hands stored deliveries to the recipients' connections here, then tells the
         other nodes (before the sender's answer, as for one-to-one envelopes)."""
         woken: set[Outlet] = set()
@@ -152,15 +143,6 @@ class Fanout:
         self.relay.forget_usage(*items)
         if items and self.relay.bus.shared:
             await self.relay.bus.wake(items)
-
-
-def _body_of(send: NewGroupSend) -> Body:
-    return Body(send.group, send.sender, send.eid, send.body, send.ts)
-
-
-def welcome_body(group: bytes, sender: str, eid: str, welcome: bytes, ts: float) -> Body:
-    """A Welcome is stored under its Commit's eid with a suffix (records.WELCOME_EID_SUFFIX)."""
-    return Body(group, sender, eid + WELCOME_EID_SUFFIX, welcome, ts)
 
 
 def _answer(pending: _Pending, outcome: GroupSendOutcome) -> str:

@@ -23,7 +23,7 @@ from securechat.errors import ProtocolError
 from securechat.protocol import group_frames as G
 from securechat.protocol.codec import encode_str
 from securechat.protocol.errors import ErrorCode
-from securechat.server.fanout import NOT_A_MEMBER, Body, Fanout, welcome_body
+from securechat.server.fanout import NOT_A_MEMBER, Fanout
 from securechat.server.relay import DELIVER_FRAME_BODY_BYTES, Outlet
 from securechat.server.store import GroupStore
 from securechat.server.store.records import GroupState, NewCommit
@@ -121,31 +121,27 @@ class GroupService:
             # again); only one for the current epoch is checked against the members.
             counted = [*frame.added, sender] if state is None else list(frame.added)
             check_commit(frame, sender, state, await self.store.memberships(counted), self.limits)
-        ts = self.clock()
-        outcome = await self.store.commit_group(
-            NewCommit(
-                group=frame.group,
-                epoch=frame.epoch,
-                sender=sender,
-                eid=frame.eid,
-                body=frame.commit,
-                welcome=frame.welcome,
-                added=tuple(frame.added),
-                removed=tuple(frame.removed),
-                ts=ts,
-                create=state is None,
-            ),
-            self.limits.commits_kept,
+        commit = NewCommit(
+            group=frame.group,
+            epoch=frame.epoch,
+            sender=sender,
+            eid=frame.eid,
+            body=frame.commit,
+            welcome=frame.welcome,
+            added=tuple(frame.added),
+            removed=tuple(frame.removed),
+            ts=self.clock(),
+            create=state is None,
         )
+        outcome = await self.store.commit_group(commit, self.limits.commits_kept)
         match outcome.status:
             case "accepted" | "resent":
-                bodies = {
-                    "commit": Body(frame.group, sender, frame.eid, frame.commit, ts),
-                    "welcome": welcome_body(
-                        frame.group, sender, frame.eid, frame.welcome or b"", ts
-                    ),
-                }
-                await self.fanout.deliver([(d, bodies[d.kind]) for d in outcome.deliveries])
+                if outcome.status == "accepted":
+                    self.fanout.relay.metrics.group_commits_accepted += 1
+                bodies = {"commit": commit.commit_body(), "welcome": commit.welcome_body()}
+                await self.fanout.deliver(
+                    [(d, body) for d in outcome.deliveries if (body := bodies.get(d.kind))]
+                )
                 answer = encode_str(
                     G.GroupAccepted(
                         rid=frame.rid, group=frame.group, epoch=outcome.epoch, eid=frame.eid

@@ -95,6 +95,8 @@ class Metrics:
     frames_rejected: int = 0
     envelopes_accepted: int = 0
     envelopes_delivered: int = 0
+    group_messages_accepted: int = 0
+    group_commits_accepted: int = 0
     logins_ok: int = 0
     logins_failed: int = 0
     rate_limited: int = 0
@@ -142,6 +144,16 @@ class RelayCollector(Collector):
             "securechat_envelopes_delivered",
             "Envelopes written to a recipient's connection.",
             m.envelopes_delivered,
+        )
+        yield _counter(
+            "securechat_group_messages_accepted",
+            "Group messages stored (each once, whatever the group's size).",
+            m.group_messages_accepted,
+        )
+        yield _counter(
+            "securechat_group_commits_accepted",
+            "Group Commits accepted (one per group and epoch).",
+            m.group_commits_accepted,
         )
         logins = CounterMetricFamily(
             "securechat_logins", "Password logins by result.", labels=["result"]

@@ -78,6 +78,29 @@ class NewCommit:
     create: bool
     """The group is unknown and this Commit (at epoch 0) creates it."""
 
+    def commit_body(self) -> GroupBody:
+        return GroupBody(self.group, self.sender, self.eid, self.body, self.ts)
+
+    def welcome_body(self) -> GroupBody | None:
+        """The Welcome, stored under the Commit's eid and `WELCOME_EID_SUFFIX`."""
+        if self.welcome is None:
+            return None
+        return GroupBody(
+            self.group, self.sender, self.eid + WELCOME_EID_SUFFIX, self.welcome, self.ts
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GroupBody:
+    """One body of a group as stored once for all its recipients: a Commit, a Welcome
+    (under its Commit's eid and `WELCOME_EID_SUFFIX`) or a message."""
+
+    group: bytes
+    sender: str
+    eid: str
+    body: bytes
+    ts: float
+
 
 @dataclass(frozen=True, slots=True)
 class Fanned:
@@ -108,6 +131,9 @@ class NewGroupSend:
     eid: str
     body: bytes
     ts: float
+
+    def stored_body(self) -> GroupBody:
+        return GroupBody(self.group, self.sender, self.eid, self.body, self.ts)
 
 
 @dataclass(frozen=True, slots=True)

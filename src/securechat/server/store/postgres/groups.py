@@ -16,9 +16,9 @@ from typing import Any
 
 from securechat.server.store.postgres.base import PostgresBase
 from securechat.server.store.records import (
-    WELCOME_EID_SUFFIX,
     CommitOutcome,
     Fanned,
+    GroupBody,
     GroupKind,
     GroupSendOutcome,
     GroupState,
@@ -52,21 +52,22 @@ class _EnvelopeIdTaken(Exception):
 
 
 async def _fan_out(
-    conn: Any,
-    group: bytes,
-    sender: str,
-    eid: str,
-    body: bytes,
-    ts: float,
-    kind: GroupKind,
-    epoch: int,
-    recipients: Sequence[str],
+    conn: Any, body: GroupBody, kind: GroupKind, epoch: int, recipients: Sequence[str]
 ) -> Fanned | None:
     """One body row, one delivery row per recipient; nothing without a recipient."""
     if not recipients:
         return None
     sid = await conn.fetchval(
-        _FAN_OUT, sender, eid, body, ts, group, kind, epoch, list(recipients), DEFAULT_DEVICE
+        _FAN_OUT,
+        body.sender,
+        body.eid,
+        body.body,
+        body.ts,
+        body.group,
+        kind,
+        epoch,
+        list(recipients),
+        DEFAULT_DEVICE,
     )
     if sid is None:
         raise _EnvelopeIdTaken
@@ -149,25 +150,10 @@ class PostgresGroups(PostgresBase):
             "DELETE FROM group_commits WHERE grp = $1 AND epoch <= $2", group, epoch - keep
         )
         others = [row[0] for row in await conn.fetch(_OTHER_MEMBERS, group, sender)]
-        deliveries = [
-            await _fan_out(
-                conn, group, sender, commit.eid, commit.body, commit.ts, "commit", epoch, others
-            )
-        ]
-        if commit.welcome is not None and commit.added:
-            deliveries.append(
-                await _fan_out(
-                    conn,
-                    group,
-                    sender,
-                    commit.eid + WELCOME_EID_SUFFIX,
-                    commit.welcome,
-                    commit.ts,
-                    "welcome",
-                    epoch + 1,
-                    commit.added,
-                )
-            )
+        deliveries = [await _fan_out(conn, commit.commit_body(), "commit", epoch, others)]
+        welcome = commit.welcome_body()
+        if welcome is not None and commit.added:
+            deliveries.append(await _fan_out(conn, welcome, "welcome", epoch + 1, commit.added))
         await conn.execute(
             "DELETE FROM group_members WHERE grp = $1 AND username = ANY($2::text[])",
             group,
@@ -206,9 +192,7 @@ class PostgresGroups(PostgresBase):
         if queued is not None:
             return GroupSendOutcome("resent" if queued[0] == send.group else "eid_taken", epoch)
         others = [row[0] for row in await conn.fetch(_OTHER_MEMBERS, send.group, send.sender)]
-        fanned = await _fan_out(
-            conn, send.group, send.sender, send.eid, send.body, send.ts, "message", epoch, others
-        )
+        fanned = await _fan_out(conn, send.stored_body(), "message", epoch, others)
         return GroupSendOutcome("stored", epoch, fanned)
 
     async def group_commits(self, group: bytes, since: int, max_bytes: int) -> list[StoredCommit]:

@@ -14,9 +14,9 @@ import sqlite3
 from collections.abc import Sequence
 
 from securechat.server.store.records import (
-    WELCOME_EID_SUFFIX,
     CommitOutcome,
     Fanned,
+    GroupBody,
     GroupKind,
     GroupSendOutcome,
     GroupState,
@@ -110,25 +110,10 @@ class SQLiteGroups(SQLiteQueue):
                 (group, sender),
             )
         ]
-        deliveries = [
-            self._fan_out(
-                db, group, sender, commit.eid, commit.body, commit.ts, "commit", epoch, others
-            )
-        ]
-        if commit.welcome is not None and commit.added:
-            deliveries.append(
-                self._fan_out(
-                    db,
-                    group,
-                    sender,
-                    commit.eid + WELCOME_EID_SUFFIX,
-                    commit.welcome,
-                    commit.ts,
-                    "welcome",
-                    epoch + 1,
-                    commit.added,
-                )
-            )
+        deliveries = [self._fan_out(db, commit.commit_body(), "commit", epoch, others)]
+        welcome = commit.welcome_body()
+        if welcome is not None and commit.added:
+            deliveries.append(self._fan_out(db, welcome, "welcome", epoch + 1, commit.added))
         db.executemany(
             "DELETE FROM group_members WHERE grp = ? AND username = ?",
             [(group, name) for name in commit.removed],
@@ -142,11 +127,7 @@ class SQLiteGroups(SQLiteQueue):
     def _fan_out(
         self,
         db: sqlite3.Connection,
-        group: bytes,
-        sender: str,
-        eid: str,
-        body: bytes,
-        ts: float,
+        body: GroupBody,
         kind: GroupKind,
         epoch: int,
         recipients: Sequence[str],
@@ -158,13 +139,13 @@ class SQLiteGroups(SQLiteQueue):
         stored = db.execute(
             "INSERT INTO envelopes (sid, sender, eid, body, ts, grp, kind, epoch)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sender, eid) DO NOTHING",
-            (sid, sender, eid, body, ts, group, kind, epoch),
+            (sid, body.sender, body.eid, body.body, body.ts, body.group, kind, epoch),
         ).rowcount
         if not stored:
             raise _EnvelopeIdTaken
         db.executemany(
             "INSERT INTO deliveries VALUES (?, ?, ?, ?)",
-            [(name, DEFAULT_DEVICE, sid, len(body)) for name in recipients],
+            [(name, DEFAULT_DEVICE, sid, len(body.body)) for name in recipients],
         )
         return Fanned(sid, tuple(recipients), kind, epoch)
 
@@ -198,9 +179,7 @@ class SQLiteGroups(SQLiteQueue):
                 (send.group, send.sender),
             )
         ]
-        fanned = self._fan_out(
-            db, send.group, send.sender, send.eid, send.body, send.ts, "message", epoch, others
-        )
+        fanned = self._fan_out(db, send.stored_body(), "message", epoch, others)
         return GroupSendOutcome("stored", epoch, fanned)
 
     async def group_commits(self, group: bytes, since: int, max_bytes: int) -> list[StoredCommit]:
