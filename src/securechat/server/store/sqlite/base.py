@@ -20,15 +20,16 @@ from securechat.server.store.schema import COUNTED, USER_ROWS
 from securechat.server.store.sqlite.migrations import migrate
 
 WAL_LIMIT = 64 * 1024 * 1024
-"""WAL bytes past which a checkpoint truncates the log. A passive checkpoint never
+"""WAL bytes past which a checkpoint starts the log over. A passive checkpoint never
 blocks a commit, so under steady traffic it never catches up with the commits made
 while it copies, and SQLite starts the log over only after one that did: at 5,000
 random-peer messages a second the WAL grew to 500 MB beside an 8 MB database within
 six runs of 6.5 s (bench/README.md), and without a pause it grows until the disk is
-full."""
+full. Started over, the file is written again from its beginning: it stays near this
+size plus what the commits of one second add."""
 
-WAL_TRUNCATE_WAIT_MS = 50
-"""How long the truncating checkpoint waits for a commit or a reader in its way."""
+WAL_RESTART_WAIT_MS = 50
+"""How long the restarting checkpoint waits for a commit or a reader in its way."""
 
 
 def _size(path: Path) -> int:
@@ -163,10 +164,11 @@ class SQLiteBase:
             side.execute("PRAGMA wal_checkpoint(PASSIVE)")
             if _size(Path(f"{self.path}-wal")) > WAL_LIMIT:
                 # Copies only what was committed during the passive pass, holding the
-                # loop's commits that long; then the log starts over, truncated. A
+                # loop's commits that long (TRUNCATE held them three times as long, for
+                # the file's truncation); then the next commit starts the log over. A
                 # commit or reader in the way turns it passive: it tries again next time.
-                side.execute(f"PRAGMA busy_timeout={WAL_TRUNCATE_WAIT_MS}")
-                side.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                side.execute(f"PRAGMA busy_timeout={WAL_RESTART_WAIT_MS}")
+                side.execute("PRAGMA wal_checkpoint(RESTART)")
 
     async def ping(self) -> None:
         """Takes the write lock from a side connection and lets it go, off the event loop."""
