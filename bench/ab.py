@@ -142,6 +142,7 @@ def _scenario(
     cpu = {key: [float(r["cpu_us_per_msg"] or 0) for r in v] for key, v in runs.items()}
     tput = {key: [float(r["throughput"]) for r in v] for key, v in runs.items()}
     p99 = {key: [float(r["p99_ms"] or 0) for r in v] for key, v in runs.items()}
+    wait = {key: [float(r["server_wait_share"]) for r in v] for key, v in runs.items()}
     ratios = [bb / aa for aa, bb in zip(cpu["A"], cpu["B"], strict=True) if aa]
     return {
         "scenario": scenario["label"],
@@ -149,6 +150,7 @@ def _scenario(
         "cpu_us": {key: median_spread(v) for key, v in cpu.items()},
         "throughput": {key: median_spread(v) for key, v in tput.items()},
         "p99_ms": {key: median_spread(v) for key, v in p99.items()},
+        "wait_share": {key: median_spread(v) for key, v in wait.items()},
         "cpu_ratio_b_over_a": statistics.median(ratios),
         "cpu_ratios": ratios,
         "loadgen_cpu_max": max(r["loadgen_cpu_util"] for v in runs.values() for r in v),
@@ -168,16 +170,18 @@ def report(rev_a: str, rev_b: str, results: list[dict[str, Any]]) -> str:
         f"A = `{rev_a}`, B = `{rev_b}`; medians over rounds, spread (max - min) / median",
         "",
         "| scenario | A µs/msg | B µs/msg | plain µs/msg | B/A (median of rounds) |"
-        " B/A per round | A msg/s | B msg/s | A / B / plain p99 ms | loadgen CPU max |",
-        "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: |",
+        " B/A per round | A msg/s | B msg/s | A / B / plain p99 ms |"
+        " A / B / plain waiting for a core | loadgen CPU max |",
+        "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | --- | ---: |",
     ]
     for r in results:
-        c, t, p = r["cpu_us"], r["throughput"], r["p99_ms"]
+        c, t, p, w = r["cpu_us"], r["throughput"], r["p99_ms"], r["wait_share"]
         lines.append(
             f"| {r['scenario']} | {c['A'][0]:.1f} ({c['A'][1]:.0f} %) | {c['B'][0]:.1f} "
             f"({c['B'][1]:.0f} %) | {c['plain'][0]:.1f} | {r['cpu_ratio_b_over_a']:.3f} | "
             f"{', '.join(f'{x:.3f}' for x in r['cpu_ratios'])} | {t['A'][0]:,.0f} | "
             f"{t['B'][0]:,.0f} | {p['A'][0]:.1f} / {p['B'][0]:.1f} / {p['plain'][0]:.1f} | "
+            f"{100 * w['A'][0]:.0f} / {100 * w['B'][0]:.0f} / {100 * w['plain'][0]:.0f} % | "
             f"{100 * r['loadgen_cpu_max']:.0f} % |"
         )
     return "\n".join(lines)

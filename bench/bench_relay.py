@@ -112,8 +112,10 @@ def measure(
     log(
         f"{server.kind:>5}: {window['throughput']:8.0f} msg/s, "
         f"{window['cpu_us_per_msg'] or 0:6.1f} µs CPU/msg (server at "
-        f"{100 * window['server_cpu_util']:.0f} %, loadgen at "
-        f"{100 * window['loadgen_cpu_util']:.0f} %), p50 {window['p50_ms'] or 0:.2f} ms, "
+        f"{100 * window['server_cpu_util']:.0f} %, waiting for a core "
+        f"{100 * window['server_wait_share']:.0f} %, loadgen at "
+        f"{100 * window['loadgen_cpu_util']:.0f} %), accepted {window['accepted']} "
+        f"delivered {window['delivered']}, p50 {window['p50_ms'] or 0:.2f} ms, "
         f"p99 {window['p99_ms'] or 0:.2f} ms, errors {sum(result['errors'].values())}, "
         f"undelivered {result['undelivered']}"
     )
@@ -175,11 +177,13 @@ def _median_ratio(values: list[float], baselines: list[float]) -> float | None:
 
 
 def health(runs: list[dict[str, Any]]) -> str:
-    """The load generator's CPU (saturated?), errors and losses of one server's runs."""
+    """The load generator's CPU (saturated?), the server's wait for a core (starved by the
+    neighbours?), errors and losses of one server's runs."""
     load = max(r["loadgen_cpu_util"] for r in runs)
+    waited = max(r.get("server_wait_share", 0.0) for r in runs)
     errors = sum(sum(r["errors"].values()) for r in runs)
     lost = sum(r["undelivered"] for r in runs)
-    text = f"loadgen at ≤{100 * load:.0f} % CPU"
+    text = f"loadgen at ≤{100 * load:.0f} % CPU; server waited for a core ≤{100 * waited:.0f} %"
     if errors:
         text += f"; {errors} errors: {sorted({k for r in runs for k in r['errors']})}"
     if lost:

@@ -131,6 +131,16 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def run_queue_seconds(pid: int) -> float:
+    """Time the process's main thread (the relay's event loop) was runnable but not running:
+    over a window, a share near 1 means the machine starved it, whatever its own cost."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as handle:
+            return int(handle.read().split()[1]) / 1e9
+    except (FileNotFoundError, ValueError, IndexError):
+        return 0.0
+
+
 def memory_kib(pid: int, field: str = "VmRSS") -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):

@@ -38,7 +38,7 @@ from typing import Any
 
 import msgspec
 
-from bench.common import percentile, tree_cpu_seconds
+from bench.common import percentile, run_queue_seconds, tree_cpu_seconds
 from bench.wsclient import WsClient, connect
 
 
@@ -73,6 +73,7 @@ class Window:
     start: float
     end: float = 0.0
     server_cpu: float = 0.0
+    server_wait: float = 0.0
     own_cpu: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -90,6 +91,10 @@ class Load:
         self.samples: list[tuple[float, float]] = []
         """(sent at, latency) of every delivered message."""
         self.delivered_at: list[float] = []
+        self.accepted_at: list[float] = []
+        """When each `accepted` arrived (the plain forwarder: each passed-on `send`). A relay
+        that falls behind accepts more than it delivers within a window, and the CPU spent
+        on the difference shows up per delivered message."""
         self.errors: dict[str, int] = {}
         self.clients: list[WsClient] = []
         self.targets: dict[WsClient, bytes] = {}
@@ -120,6 +125,7 @@ class Load:
                     self.delivered_at.append(now)
             client.send_text(b'{"type":"ack","rid":0,"sids":%s}' % _ints(sids))
         elif kind == "accepted":
+            self.accepted_at.append(time.perf_counter())
             self.inflight[client] -= 1
             if self.flooding:
                 self.send(client)
@@ -131,6 +137,7 @@ class Load:
                 self.delivered_at.append(now)
             sender = self.sender_of.pop(frame.eid, None)
             if sender is not None:
+                self.accepted_at.append(now)
                 self.inflight[sender] -= 1
                 if self.flooding:
                     self.send(sender)
@@ -207,23 +214,29 @@ class Load:
     def server_cpu(self) -> float:
         return sum(tree_cpu_seconds(pid) for pid in self.server_pids)
 
+    def server_wait(self) -> float:
+        return sum(run_queue_seconds(pid) for pid in self.server_pids)
+
     def open_window(self, label: str) -> Window:
         return Window(
             label,
             time.perf_counter(),
             server_cpu=self.server_cpu(),
+            server_wait=self.server_wait(),
             own_cpu=time.process_time(),
         )
 
     def close_window(self, window: Window) -> None:
         window.end = time.perf_counter()
         window.server_cpu = self.server_cpu() - window.server_cpu
+        window.server_wait = self.server_wait() - window.server_wait
         window.own_cpu = time.process_time() - window.own_cpu
 
     def summarise(self, window: Window) -> dict[str, Any]:
         span = window.end - window.start
         latencies = [lat for sent, lat in self.samples if window.start <= sent < window.end]
         delivered = sum(1 for t in self.delivered_at if window.start <= t < window.end)
+        accepted = sum(1 for t in self.accepted_at if window.start <= t < window.end)
         return {
             "label": window.label,
             "seconds": round(span, 3),
@@ -232,6 +245,8 @@ class Load:
             "server_cpu_s": window.server_cpu,
             "server_cpu_util": window.server_cpu / span,
             "cpu_us_per_msg": 1e6 * window.server_cpu / delivered if delivered else None,
+            "accepted": accepted,
+            "server_wait_share": window.server_wait / (span * len(self.server_pids)),
             "loadgen_cpu_util": window.own_cpu / span,
             "latency_samples": len(latencies),
             "p50_ms": 1000 * percentile(latencies, 50) if latencies else None,
