@@ -109,9 +109,11 @@ def measure(
     window["undelivered"] = result["undelivered"]
     window["errors"] = result["errors"]
     window["pacer_lag_p99_ms"] = result["pacer_lag_p99_ms"]
+    window["cpu_us_per_msg_whole"] = result["whole"]["cpu_us_per_msg"]
     log(
         f"{server.kind:>5}: {window['throughput']:8.0f} msg/s, "
-        f"{window['cpu_us_per_msg'] or 0:6.1f} µs CPU/msg (server at "
+        f"{window['cpu_us_per_msg'] or 0:6.1f} µs CPU/msg (whole run, drained: "
+        f"{window['cpu_us_per_msg_whole'] or 0:.1f}; server at "
         f"{100 * window['server_cpu_util']:.0f} %, waiting for a core "
         f"{100 * window['server_wait_share']:.0f} %, loadgen at "
         f"{100 * window['loadgen_cpu_util']:.0f} %), accepted {window['accepted']} "
