@@ -385,9 +385,8 @@ class GroupSession:
         return bool(staying) and staying[0] == self.mls.own_leaf
 
     def _propose_leave(self) -> tuple[GroupSession, tuple[Output, ...]]:
-        """Never while a Commit of ours is pending: the Commit used a handshake key of
-        this epoch that the state we keep until `accepted` has not marked as used, so
-        a proposal from it would reuse that key. The leave goes out after the answer."""
+        """Never while a Commit of ours is pending: the proposal would name the epoch
+        that Commit is about to end. The leave goes out in the epoch after the answer."""
         mls, body = g.propose_self_remove(self.mls, private=True)
         return replace(self, mls=mls), (SendHandshake(self.epoch, body),)
 
@@ -431,7 +430,9 @@ class GroupSession:
             tuple(sorted(after_users - before_users)),
             tuple(sorted(before_users - after_users)),
         )
-        return replace(session, pending=pending), (action,)
+        # The Commit used one of our handshake keys of this epoch: keep the state that
+        # records it, so a Commit built again after a conflict never reuses the key.
+        return replace(session, mls=result.current, pending=pending), (action,)
 
     def _proposals(
         self, intents: Sequence[Intent]

@@ -121,6 +121,8 @@ def _encode_pending(pending: PendingCommit) -> bytes:
 
 
 def _read_pending(r: Reader, before: GroupState) -> PendingCommit:
+    """`before` is the session's state: the one the Commit was sent from, as it is
+    after sending (`CommitResult.current`)."""
     epoch = r.uint64()
     state = GroupState.decode(r.opaque())
     message = r.opaque()
@@ -133,7 +135,7 @@ def _read_pending(r: Reader, before: GroupState) -> PendingCommit:
         tuple(r.vector(Reader.uint32)),
     )
     intents = tuple(r.vector(_read_intent))
-    result = g.CommitResult(state, message, welcome, applied)
+    result = g.CommitResult(state, message, welcome, applied, before)
     return PendingCommit(epoch, result, intents, commit_events(before, state, applied))
 
 
