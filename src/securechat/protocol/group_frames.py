@@ -23,7 +23,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from securechat.protocol import limits as L
-from securechat.protocol.frames import (
+from securechat.protocol.frame_base import (
     Body,
     EnvelopeId,
     Username,
