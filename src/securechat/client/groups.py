@@ -168,14 +168,18 @@ class Groups:
         if last is not None:
             stored[K.GROUP_LAST_RESORT] = last[0].ref(suite)
         vault.record_all([], stored)
-        await self._request(
-            lambda rid: GF.PublishKeyPackages(
-                rid=rid,
-                device=device.device,
-                key_packages=[kp.encode() for kp, _ in made],
-                last_resort=last[0].encode() if last else None,
+        try:
+            await self._request(
+                lambda rid: GF.PublishKeyPackages(
+                    rid=rid,
+                    device=device.device,
+                    key_packages=[kp.encode() for kp, _ in made],
+                    last_resort=last[0].encode() if last else None,
+                )
             )
-        )
+        except BaseException:
+            vault.record_all([], {}, drop=tuple(stored))
+            raise
         vault.put(K.GROUP_KEY_PACKAGES, b"1")
 
     async def publish_key_packages_quietly(self) -> None:
