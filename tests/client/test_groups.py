@@ -9,8 +9,9 @@ import pytest
 
 from securechat.client.conversation import ConversationId
 from securechat.client.events import GroupInvited, MessageReceived
-from securechat.errors import ClientError, ClientErrorCode
+from securechat.errors import ClientError, ClientErrorCode, ConnectionLost
 from securechat.groups.outputs import MakeAdmin
+from securechat.protocol.group_frames import GroupCommit
 from tests.client.group_relay import DeliveryService, Member
 from tests.groups.keys import identities
 
@@ -194,3 +195,35 @@ async def test_only_admins_change_the_group(world: dict[str, Member]) -> None:
     assert [m.user for m in alice.groups.members(gid)] == ["alice"]
     assert alice.texts(gid)[-1] == ("", "bob left")
     assert bob.groups.groups() == []
+
+
+async def test_a_commit_whose_answer_was_lost_is_sent_again_after_reconnecting(
+    world: dict[str, Member],
+) -> None:
+    """The relay took alice's Commit but the answer never arrived: the group waits
+    (nothing is sent on a guess) until the reconnect sends the Commit again and the
+    relay repeats its answer; the Commit is applied once."""
+    alice, bob = world["alice"], world["bob"]
+    ds = alice.ds
+    gid = (await alice.groups.create("team", ["carol"])).group_id
+    handle = ds.handle
+
+    def answer_lost(user: str, frame: object) -> object:
+        answer = handle(user, frame)  # type: ignore[arg-type]
+        if isinstance(frame, GroupCommit):
+            ds.handle = handle  # type: ignore[method-assign]
+            raise ConnectionLost("the connection dropped")
+        return answer
+
+    ds.handle = answer_lost  # type: ignore[method-assign]
+    with pytest.raises(ConnectionLost):
+        await alice.groups.invite(gid, "bob")
+    with pytest.raises(ClientError) as busy:
+        await alice.groups.send_text(gid, "hello?")
+    assert busy.value.code == ClientErrorCode.GROUP_BUSY
+    await alice.groups.resume()
+    await receive_all(world)
+    await alice.groups.send_text(gid, "hello bob")
+    await receive_all(world)
+    assert bob.texts(gid)[-1] == ("alice", "hello bob")
+    assert ds.groups[bytes.fromhex(gid)].epoch == 2

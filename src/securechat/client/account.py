@@ -207,7 +207,7 @@ class Accounts:
         self._ctx.username = session.username
         vault.put(K.TOKEN, session.token.encode())
         await self._keys.maintain(session.one_time_prekeys, session.one_time_kem_prekeys)
-        self._ctx.spawn(self._groups.publish_key_packages_quietly())
+        self._ctx.spawn(self._groups.start())
         self._files.resume_all()
         peers = [c.peer for c in vault.conversations()]
         if peers:

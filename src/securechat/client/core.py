@@ -120,8 +120,9 @@ class ChatClient:
         """The relay client's events, with what the client does about two of them.
 
         A message the relay refused as `not_found` means the peer's account is
-        gone; a new connection finishes the uploads left pending and watches
-        every peer again, since the relay keeps watches per connection.
+        gone; a new connection finishes the uploads left pending, sends again the
+        group Commits whose answer was lost, and watches every peer again, since
+        the relay keeps watches per connection.
         """
         ctx = self._ctx
         if (
@@ -139,6 +140,7 @@ class ChatClient:
             and ctx.relay.connected
         ):
             self.files.resume_all()
+            ctx.spawn(self._groups.resume())
             peers = [c.peer for c in ctx.vault.conversations()]
             if peers:
                 ctx.spawn(ctx.watch(peers))

@@ -34,6 +34,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 import msgspec
 
@@ -121,6 +122,10 @@ def _group_send(group_id: str, message: O.SendMessage, eid: str) -> Callable[[in
     return build
 
 
+def _is_action(output: O.Output) -> TypeGuard[O.Action]:
+    return isinstance(output, O.SendCommit | O.SendHandshake | O.SendMessage | O.FetchCommits)
+
+
 def _group_error(exc: GroupError) -> ClientError:
     code = ClientErrorCode.GROUP_BUSY if isinstance(exc, GroupBusy) else ClientErrorCode.NOT_ALLOWED
     return ClientError(str(exc), code)
@@ -182,13 +187,18 @@ class Groups:
             raise
         vault.put(K.GROUP_KEY_PACKAGES, b"1")
 
-    async def publish_key_packages_quietly(self) -> None:
-        """At sign-in: a relay that does not serve groups yet refuses the frame, which
-        is no reason to trouble the user; the next sign-in tries again."""
+    async def start(self) -> None:
+        """At sign-in: key packages, then any Commit whose answer was lost.
+
+        A relay that does not serve groups refuses the frame, which is no reason to
+        trouble the user; the next sign-in tries again.
+        """
         try:
             await self.publish_key_packages()
         except (ServerRejected, ConnectionLost) as exc:
             log.info("key packages not published: %s", exc.code)
+            return
+        await self.resume()
 
     # --- what the API shows -----------------------------------------------------------
 
@@ -390,7 +400,13 @@ class Groups:
         for _ in range(MAX_ROUNDS):
             message = self._seal(group_id, plaintext, unstored)
             unstored = None
-            answer = await self._request(_group_send(group_id, message, eid))
+            try:
+                answer = await self._request(_group_send(group_id, message, eid))
+            except (ConnectionLost, ServerRejected, TimeoutError):
+                # Sealed for an epoch that may be gone by the reconnect: not sent again.
+                self._ctx.need_vault().update_delivery(eid, DeliveryState.FAILED)
+                self._ctx.emit(DeliveryChanged(key, eid, DeliveryState.FAILED))
+                raise
             if isinstance(answer, F.Accepted):
                 vault = self._ctx.need_vault()
                 vault.update_delivery(eid, DeliveryState.SENT)
@@ -430,6 +446,18 @@ class Groups:
                 ClientErrorCode.KEY_CHANGED,
             )
         return session
+
+    async def resume(self) -> None:
+        """After a (re)connect: Commits whose answer was lost go out again, and each
+        group catches up with what it missed while its Commit was in flight."""
+        vault = self._ctx.need_vault()
+        for group_id in self._ids(vault):
+            session = self._load(vault, group_id)
+            if session is not None and session.pending is not None:
+                try:
+                    await self._carry_out(group_id, [a for a in session.resend() if _is_action(a)])
+                except ConnectionLost:
+                    return  # the next connection tries again
 
     # --- carrying out what a session asks ------------------------------------------------
 
@@ -608,7 +636,7 @@ class Groups:
         effects.drop.extend(drop)
         actions: list[O.Action] = []
         for output in outputs:
-            if isinstance(output, O.SendCommit | O.SendHandshake | O.SendMessage | O.FetchCommits):
+            if _is_action(output):
                 actions.append(output)
             elif isinstance(output, O.MessageReceived):
                 self._message(group_id, output, envelope, effects)
