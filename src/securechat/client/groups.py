@@ -530,7 +530,12 @@ class Groups:
                     lambda rid: GF.GroupFetch(rid=rid, group=group, since=action.since)
                 )
                 if isinstance(answer, GF.GroupCommits):
-                    return self._receive_commits(group_id, answer.commits)
+                    more = self._receive_commits(group_id, answer.commits)
+                    # One frame holds what fits: ask again while the relay is ahead.
+                    following = max((c.epoch + 1 for c in answer.commits), default=answer.epoch)
+                    if following < answer.epoch:
+                        more.append(O.FetchCommits(following))
+                    return more
         raise ClientError(f"unexpected answer {type(answer).__name__} from the relay")
 
     def _receive_commits(self, group_id: str, commits: Sequence[GF.CommitEntry]) -> list[O.Action]:
