@@ -207,7 +207,8 @@ class Accounts:
         self._ctx.username = session.username
         vault.put(K.TOKEN, session.token.encode())
         await self._keys.maintain(session.one_time_prekeys, session.one_time_kem_prekeys)
-        self._ctx.spawn(self._groups.start())
+        # Awaited, not spawned: a CLI run ends (and cancels what runs) right after.
+        await self._groups.start()
         self._files.resume_all()
         peers = [c.peer for c in vault.conversations()]
         if peers:
