@@ -97,7 +97,7 @@ async def test_two_admins_commit_at_once_and_agree(relay_url: str, tmp_path: Pat
         await asyncio.sleep(0.5)
         infos = [m.groups()[0] for m in (alice, bob, carol)]
         assert {(i.name, i.topic, i.epoch) for i in infos} == {("renamed", "topic", 4)}
-        sessions = [m._groups._session(gid) for m in (alice, bob, carol)]
+        sessions = [m._groups.store.session(gid) for m in (alice, bob, carol)]
         assert len({s.mls.epoch_authenticator for s in sessions}) == 1
 
 
