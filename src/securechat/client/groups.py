@@ -49,7 +49,7 @@ from securechat.client.group_keys import GroupKeys
 from securechat.client.group_store import Effects, GroupStore, is_action
 from securechat.client.records import MessageRecord
 from securechat.client.relay_client import Request, new_envelope_id
-from securechat.client.trust import Trust
+from securechat.client.trust import Trust, key_changed_advice
 from securechat.client.vault_store import Vault
 from securechat.crypto.mls.errors import MLSError
 from securechat.crypto.mls.framing import MLSMessage
@@ -238,13 +238,7 @@ class Groups:
     # --- sending ------------------------------------------------------------------------
 
     async def send_text(self, group_id: str, text: str) -> str:
-        if not text:
-            raise ClientError("nothing to send", ClientErrorCode.INVALID_MESSAGE)
-        if len(text) > P.MAX_TEXT_CHARS:
-            raise ClientError(
-                f"a message holds at most {P.MAX_TEXT_CHARS} characters",
-                ClientErrorCode.INVALID_MESSAGE,
-            )
+        P.check_text(text)
         return await self.send_inner(group_id, P.Text(text=text), kind="text", text=text)
 
     async def send_inner(
@@ -317,11 +311,7 @@ class Groups:
         session = session.recheck(self._trust.pinned_key)
         if session.blocked:
             user = sorted(session.blocked)[0]
-            raise ClientError(
-                f"{user}'s key changed: compare `verify {user}` with them, then "
-                f"`reject {user}` keeps the key you had or `trust {user}` accepts the new one",
-                ClientErrorCode.KEY_CHANGED,
-            )
+            raise ClientError(key_changed_advice(user), ClientErrorCode.KEY_CHANGED)
         return session
 
     async def resume(self) -> None:
