@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from securechat.client.core import ChatClient
-from securechat.client.events import GroupChange, GroupChanged, GroupInvited, MessageReceived
+from securechat.client.events import (
+    GroupChange,
+    GroupChanged,
+    GroupInvited,
+    MessageReceived,
+    PresenceChanged,
+)
 from securechat.groups.outputs import MakeAdmin
 from securechat.server.app import RelayServer
 from tests.client.helpers import PASSWORD, clients, drain, wait_for
@@ -161,5 +167,23 @@ async def test_a_restart_between_receive_and_ack_loses_and_repeats_nothing(
                 ("alice", "twice"),
             ]
             assert not [e for e in drain(back) if isinstance(e, MessageReceived)]
+        finally:
+            await back.close()
+
+
+async def test_a_group_conversation_does_not_stop_presence(relay_url: str, tmp_path: Path) -> None:
+    """Signing in watches the direct contacts only: a group's key is no username, and
+    the relay would refuse the whole watch, leaving every contact's presence unknown."""
+    async with clients(relay_url, tmp_path, "alice", "bob", "carol") as (alice, bob, carol):
+        await started(alice, bob, carol)
+        await alice.create_group("team", ["bob"])
+        await alice.sharekey("carol")
+        await carol.sharekey("alice")
+        await alice.close()
+        back = ChatClient(relay_url, tmp_path / "alice")
+        try:
+            await back.connect()
+            await back.login("alice", PASSWORD)
+            await wait_for(back, PresenceChanged, user="carol", state="online")
         finally:
             await back.close()

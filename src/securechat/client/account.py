@@ -210,7 +210,7 @@ class Accounts:
         # Awaited, not spawned: a CLI run ends (and cancels what runs) right after.
         await self._groups.start()
         self._files.resume_all()
-        peers = [c.peer for c in vault.conversations()]
+        peers = self._ctx.contacts()
         if peers:
             await self._ctx.watch(peers)
         if self._rotation is None:

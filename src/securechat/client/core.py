@@ -141,7 +141,7 @@ class ChatClient:
         ):
             self.files.resume_all()
             ctx.spawn(self._groups.resume())
-            peers = [c.peer for c in ctx.vault.conversations()]
+            peers = ctx.contacts()
             if peers:
                 ctx.spawn(ctx.watch(peers))
 
