@@ -11,6 +11,7 @@ import pytest
 
 from securechat.client.core import ChatClient
 from securechat.client.events import (
+    FileOffered,
     GroupChange,
     GroupChanged,
     GroupInvited,
@@ -187,3 +188,23 @@ async def test_a_group_conversation_does_not_stop_presence(relay_url: str, tmp_p
             await wait_for(back, PresenceChanged, user="carol", state="online")
         finally:
             await back.close()
+
+
+async def test_a_file_in_a_group_is_uploaded_once_and_every_member_opens_it(
+    relay_url: str, tmp_path: Path
+) -> None:
+    """The offer travels in the group message with the file's key; the relay lets each
+    member download the one upload."""
+    async with clients(relay_url, tmp_path, "alice", "bob", "carol") as (alice, bob, carol):
+        await started(alice, bob, carol)
+        gid = (await alice.create_group("team", ["bob", "carol"])).group_id
+        await wait_for(carol, GroupInvited)
+        source = tmp_path / "plan.txt"
+        source.write_bytes(b"the plan, for members only\n" * 100)
+        blob_id = await alice.group_send_file(gid, source)
+        for member in (bob, carol):
+            offer = await wait_for(member, FileOffered, file_id=blob_id)
+            assert (offer.conversation.name, offer.sender, offer.name) == (gid, "alice", "plan.txt")  # type: ignore[attr-defined]
+            saved = await member.download(blob_id, tmp_path / f"{member.username}-downloads")
+            assert saved.read_bytes() == source.read_bytes()
+        assert texts(alice, gid)[-1] == ("alice", "plan.txt (2.7 kB)")
