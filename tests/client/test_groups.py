@@ -10,7 +10,6 @@ import pytest
 from securechat.client.conversation import ConversationId
 from securechat.client.events import GroupInvited, MessageReceived
 from securechat.errors import ClientError, ClientErrorCode, ConnectionLost
-from securechat.groups.outputs import MakeAdmin
 from securechat.protocol.group_frames import GroupCommit
 from tests.client.group_relay import DeliveryService, Member
 from tests.groups.keys import identities
@@ -117,7 +116,7 @@ async def test_two_members_commit_at_once_one_wins_and_the_other_retries(
     alice, bob, carol = world["alice"], world["bob"], world["carol"]
     gid = (await alice.groups.create("team", ["bob", "carol"])).group_id
     await receive_all(world)
-    await alice.groups._command(gid, MakeAdmin("bob"))
+    await alice.groups.make_admin(gid, "bob")
     await receive_all(world)
     await alice.groups.rename(gid, "renamed")
     assert bob.groups.store.info(gid).epoch == alice.groups.store.info(gid).epoch - 1
