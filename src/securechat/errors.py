@@ -88,6 +88,12 @@ class ClientErrorCode(StrEnum):
     TRANSFER_FAILED = "transfer_failed"
     E2E = "e2e"
     """A message from a peer could not be opened and was dropped (an event, not a raise)."""
+    NOT_IMPLEMENTED = "not_implemented"
+    """This client cannot do that yet (groups, until the relay serves them)."""
+    NO_GROUP = "no_group"
+    """No group with that id on this device (never joined, or left)."""
+    NOT_ADMIN = "not_admin"
+    """The group's policy lets only its admins do that."""
 
 
 class ClientError(SecureChatError):

@@ -18,11 +18,13 @@ other one way, each on those listed before it:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 from securechat.client import links
 from securechat.client import vault_keys as K
 from securechat.client.account import Accounts
+from securechat.client.api import GroupInfo, GroupMember
 from securechat.client.context import ClientContext
 from securechat.client.delivery import DeliveryWatch
 from securechat.client.direct import DirectSessions
@@ -43,6 +45,7 @@ from securechat.client.relay_client import RelayClient
 from securechat.client.trust import SafetyNumbers, Trust
 from securechat.client.vault_store import Vault
 from securechat.crypto.identity import IdentityKeyPair, IdentityPublicKey
+from securechat.errors import ClientError, ClientErrorCode
 from securechat.protocol import frames as F
 from securechat.protocol.errors import ErrorCode
 from securechat.scanner import Verdict
@@ -250,3 +253,40 @@ class ChatClient:
 
     async def delete_conversation(self, peer: str) -> None:
         await self._history.delete_conversation(peer)
+
+    # --- groups --------------------------------------------------------------------
+
+    async def create_group(self, name: str, users: Sequence[str]) -> GroupInfo:
+        raise _no_groups()
+
+    async def group_invite(self, group_id: str, user: str) -> GroupInfo:
+        raise _no_groups()
+
+    async def group_remove(self, group_id: str, user: str) -> GroupInfo:
+        raise _no_groups()
+
+    async def group_leave(self, group_id: str) -> None:
+        raise _no_groups()
+
+    async def group_rename(self, group_id: str, name: str) -> GroupInfo:
+        raise _no_groups()
+
+    async def group_set_topic(self, group_id: str, topic: str) -> GroupInfo:
+        raise _no_groups()
+
+    def group_members(self, group_id: str) -> list[GroupMember]:
+        raise _no_groups()
+
+    def groups(self) -> list[GroupInfo]:
+        return []
+
+    async def group_send_text(self, group_id: str, text: str) -> str:
+        raise _no_groups()
+
+    async def group_send_file(self, group_id: str, path: str | Path) -> str:
+        raise _no_groups()
+
+
+def _no_groups() -> ClientError:
+    text = "groups are not available in this client yet"
+    return ClientError(text, ClientErrorCode.NOT_IMPLEMENTED)
