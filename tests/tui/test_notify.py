@@ -12,7 +12,7 @@ def test_sender_only_unless_the_text_is_asked_for() -> None:
 
 
 def test_a_group_message_names_the_group_and_the_sender() -> None:
-    """"bob" alone would not say which conversation to open: a group's name comes with it."""
+    """ "bob" alone would not say which conversation to open: a group's name comes with it."""
     assert notification("bob", "hi", False, "night shift").body == (
         "New message from bob in night shift"
     )

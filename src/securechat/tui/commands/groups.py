@@ -56,7 +56,7 @@ class Remove(Command):
     user: str
 
     def run(self, actions: Actions) -> object:
-        return actions.remove(self.user)
+        return actions.remove_member(self.user)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +67,7 @@ class Leave(Command):
     palette_help: ClassVar[str] = "after confirming; the history here stays"
 
     def run(self, actions: Actions) -> object:
-        return actions.leave()
+        return actions.leave_group()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,7 @@ class Members(Command):
     palette_help: ClassVar[str] = "fingerprints, ✓ verified, admins"
 
     def run(self, actions: Actions) -> object:
-        return actions.members()
+        return actions.list_members()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +92,7 @@ class Rename(Command):
     group_name: str
 
     def run(self, actions: Actions) -> object:
-        return actions.rename(self.group_name)
+        return actions.rename_group(self.group_name)
 
 
 @dataclass(frozen=True, slots=True)
