@@ -60,7 +60,7 @@ def badge(state: ConversationState) -> Text:
 def group_badge(group: GroupInfo | None) -> Text:
     """A group's badge: MLS and its size, a member's changed key first, or that we left."""
     if group is None:
-        return Text("you left this group", style="dim")
+        return Text("no longer a member", style="dim")
     if group.key_changed:
         return Text("key changed!", style="bold red")
     count = len(group.members)

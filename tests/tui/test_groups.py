@@ -1,0 +1,292 @@
+"""Group conversations in the TUI, through Pilot on the fake client's in-memory groups."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import OptionList, Static
+
+from securechat.client.events import GroupChange
+from securechat.scanner import Rating
+from securechat.tui.screens.confirm import ConfirmScreen
+from securechat.tui.screens.invitation import InvitationScreen
+from securechat.tui.screens.main import MainScreen
+from securechat.tui.screens.members import MembersScreen
+from securechat.tui.widgets.chat_line import MessageLine
+from securechat.tui.widgets.chat_log import ChatLog
+from securechat.tui.widgets.conversation_header import ConversationHeader
+from tests.tui.conftest import (
+    PASSWORD,
+    Harness,
+    build,
+    feedback,
+    main_screen,
+    settle,
+    sign_in,
+    type_line,
+    wait_for_screen,
+)
+from tests.tui.fakes import FINGERPRINT, OFFERED_FINGERPRINT
+
+
+@pytest.fixture
+def harness() -> Harness:
+    """Four users on the fake relay, so a group has someone left to invite."""
+    return build(accounts={user: PASSWORD for user in ("alice", "bob", "carol", "dave")})
+
+
+def lines(pilot: Pilot[None]) -> list[str]:
+    return [str(line.content) for line in pilot.app.screen.query(MessageLine)]
+
+
+def conversation_list(pilot: Pilot[None]) -> str:
+    options = pilot.app.screen.query_one("#conversations", OptionList).options
+    return "\n".join(str(o.prompt) for o in options)
+
+
+def header(pilot: Pilot[None]) -> str:
+    return str(pilot.app.screen.query_one(ConversationHeader).content)
+
+
+async def team(pilot: Pilot[None], harness: Harness) -> str:
+    """Signs in as alice and creates "team" with bob and carol; returns the group id."""
+    await sign_in(pilot)
+    await type_line(pilot, "/group new team bob carol")
+    (group,) = harness.client.groups()
+    return group.group_id
+
+
+async def test_group_new_opens_the_group_with_its_badge_and_members(harness: Harness) -> None:
+    """The list row, the header and the chat all say what the group is and who is in it."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        group_id = await team(pilot, harness)
+        assert main_screen(pilot).current == f"#{group_id}"
+        assert "team is created with bob, carol" in feedback(pilot)
+        listing = conversation_list(pilot)
+        assert "# team" in listing and "🔒 E2E Active · MLS · 3 members" in listing
+        assert "# team" in header(pilot)
+        assert "🔒 E2E Active · MLS · 3 members" in header(pilot)
+        assert pilot.app.screen.query_one(ChatLog).border_title == "team"
+        shown = lines(pilot)
+        assert any("alice created the group team" in line for line in shown)
+        assert any("alice added carol" in line for line in shown)
+
+
+async def test_group_messages_show_their_sender_both_ways(harness: Harness) -> None:
+    """A group has many senders: each line names its own, and typing sends to the group."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        group_id = await team(pilot, harness)
+        await type_line(pilot, "hello all")
+        assert harness.client.sent == [(f"#{group_id}", "hello all")]
+        harness.client.receive_group(group_id, "bob", "hi alice")
+        harness.client.receive_group(group_id, "carol", "hi both")
+        await settle(pilot)
+        shown = lines(pilot)
+        assert "alice: hello all" in shown[-3] and "✓ sent" in shown[-3]
+        assert "bob: hi alice" in shown[-2]
+        assert "carol: hi both" in shown[-1]
+
+
+async def test_membership_changes_appear_in_the_conversation(harness: Harness) -> None:
+    """Another member's add and a member leaving are lines in the chat; the count follows."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        group_id = await team(pilot, harness)
+        harness.client.group_event(group_id, GroupChange.ADDED, "bob", "dave")
+        harness.client.group_event(group_id, GroupChange.LEFT, "carol", "carol")
+        await settle(pilot)
+        shown = lines(pilot)
+        assert "bob added dave" in shown[-2]
+        assert "carol left" in shown[-1]
+        assert "3 members" in header(pilot)
+
+
+async def test_a_group_message_elsewhere_counts_unread_and_notifies_with_the_group(
+    harness: Harness,
+) -> None:
+    """Out of view: the group's row counts it, and toast and OSC name sender and group."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        group_id = await team(pilot, harness)
+        harness.client.add_history("bob", ["hi"])
+        await type_line(pilot, "/open bob")
+        harness.client.receive_group(group_id, "carol", "psst")
+        await settle(pilot)
+        assert "# team (1)" in conversation_list(pilot)
+        assert any(n.title == "message from carol in team" for n in pilot.app._notifications)
+        osc = [w for w in harness.written if w.startswith("\x1b]9;")]
+        assert osc == ["\x1b]9;securechat: New message from carol in team\x07"]
+
+
+async def test_invite_remove_rename_and_topic_change_the_open_group(harness: Harness) -> None:
+    """Each command acts on the open group and says what it did."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        group_id = await team(pilot, harness)
+        await type_line(pilot, "/invite dave")
+        assert "dave is added to team" in feedback(pilot)
+        assert "4 members" in header(pilot)
+        await type_line(pilot, "/remove bob")
+        assert "bob is removed from team" in feedback(pilot)
+        assert "alice removed bob" in lines(pilot)[-1]
+        await type_line(pilot, "/rename night shift")
+        assert "# night shift" in header(pilot) and "# night shift" in conversation_list(pilot)
+        await type_line(pilot, "/topic rota for [bold]May[/bold]")
+        assert "rota for [bold]May[/bold]" in header(pilot)
+        members = [m.user for m in harness.client.group_members(group_id)]
+        assert members == ["alice", "carol", "dave"]
+
+
+async def test_group_commands_outside_a_group_say_how_to_get_one(harness: Harness) -> None:
+    """No group open: nothing is sent anywhere, and the line names `/group new`."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        harness.client.add_history("bob", ["hi"])
+        await type_line(pilot, "/open bob")
+        for line in ("/invite carol", "/remove carol", "/leave", "/members", "/topic x"):
+            await type_line(pilot, line)
+            assert "works in a group" in feedback(pilot) and "/group new" in feedback(pilot)
+        assert harness.client.groups() == []
+
+
+async def test_refusals_unknown_user_and_not_admin_are_explained(harness: Harness) -> None:
+    """The core's refusals reach the feedback line as sentences; the group is unchanged."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await team(pilot, harness)
+        await type_line(pilot, "/invite nobody")
+        assert "nobody was not added: nobody has not published keys" in feedback(pilot)
+        await type_line(pilot, "/group new other bob alice")
+        assert "name only the others" in feedback(pilot)
+        other = harness.client.invite_me("carol", "carols", ["bob"])
+        await settle(pilot)
+        await pilot.click("#open")
+        await settle(pilot)
+        assert main_screen(pilot).current == f"#{other}"
+        await type_line(pilot, "/remove bob")
+        assert "bob was not removed: only an admin of carols can remove members" in feedback(pilot)
+
+
+async def test_leave_asks_first_and_keeps_the_history(harness: Harness) -> None:
+    """Leaving is confirmed; afterwards the group is read-only history in the list."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        group_id = await team(pilot, harness)
+        await type_line(pilot, "/leave")
+        assert isinstance(pilot.app.screen, ConfirmScreen)
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert harness.client.groups() == []
+        assert "you left team" in feedback(pilot)
+        assert "no longer a member" in header(pilot)
+        assert "no longer a member" in conversation_list(pilot)
+        assert harness.client.history(f"#{group_id}"), "the history stays"
+
+
+async def test_members_lists_fingerprints_and_verified_marks(harness: Harness) -> None:
+    """Each member with the full fingerprint; ✓ for a key verified, the admin named."""
+    async with harness.app.run_test(size=(120, 30)) as pilot:
+        await team(pilot, harness)
+        harness.client.verified.add("bob")
+        await type_line(pilot, "/members")
+        assert isinstance(pilot.app.screen, MembersScreen)
+        console = Console(width=120, record=True, file=io.StringIO())
+        for static in pilot.app.screen.query(Static):
+            console.print(static.content)
+        shown = console.export_text()
+        assert "team · 3 members" in shown
+        assert f"alice (you) admin  {FINGERPRINT}  not verified" in shown
+        assert f"bob                {FINGERPRINT}  ✓ verified" in shown
+        assert f"carol              {FINGERPRINT}  not verified" in shown
+        await pilot.press("escape")
+        assert isinstance(pilot.app.screen, MainScreen)
+
+
+async def test_an_invitation_shows_inviter_members_and_a_new_key_first(
+    harness: Harness,
+) -> None:
+    """Before the group opens: who invited, who is in it, and an unpinned inviter's fingerprint."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        group_id = harness.client.invite_me("dave", "book club", ["bob"], "novels", pinned=False)
+        await wait_for_screen(pilot, InvitationScreen)
+        shown = "\n".join(str(s.content) for s in pilot.app.screen.query(Static))
+        assert "dave invited you to the group book club" in shown
+        assert "Members (3): dave, bob and you (alice)" in shown
+        assert "dave's key is new to this device" in shown and OFFERED_FINGERPRINT in shown
+        assert main_screen_under(pilot).current is None
+        await pilot.click("#open")
+        await settle(pilot)
+        assert main_screen(pilot).current == f"#{group_id}"
+        assert "dave added alice" in lines(pilot)[-1]
+
+
+async def test_an_invitation_from_a_pinned_key_and_leaving_at_once(harness: Harness) -> None:
+    """A pinned inviter shows no fingerprint to compare; "Leave group" leaves straight away."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        harness.client.invite_me("bob", "spam", ["carol"], pinned=True)
+        await wait_for_screen(pilot, InvitationScreen)
+        key_line = str(pilot.app.screen.query_one("#invitation-key", Static).content)
+        assert "bob's key is the one pinned" in key_line
+        await pilot.click("#leave")
+        await settle(pilot)
+        assert harness.client.groups() == []
+        assert "you left spam" in feedback(pilot)
+
+
+async def test_a_key_change_in_a_group_warns_and_blocks_sending(harness: Harness) -> None:
+    """The warning names the member; nothing goes out until trust, then it does."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        group_id = await team(pilot, harness)
+        harness.client.change_group_key(group_id, "bob")
+        await settle(pilot)
+        assert "key of bob changed" in header(pilot) and "`/trust bob`" in header(pilot)
+        assert "key changed!" in conversation_list(pilot)
+        assert any("bob's key changed in team" in n.message for n in pilot.app._notifications)
+        await type_line(pilot, "still there?")
+        assert harness.client.sent == []
+        assert "not sent: bob's key changed" in feedback(pilot)
+        await type_line(pilot, "/trust bob")
+        await type_line(pilot, "still there?")
+        assert harness.client.sent == [(f"#{group_id}", "still there?")]
+        assert "MLS · 3 members" in header(pilot)
+
+
+async def test_files_and_link_badges_work_in_a_group(harness: Harness, tmp_path: Path) -> None:
+    """`/send` uploads to the group; a member's link is checked and badged as in 1:1."""
+    source = tmp_path / "rota.pdf"
+    source.write_bytes(b"%" * 2000)
+    phish = "http://paypal.com@evil.example/login"
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        group_id = await team(pilot, harness)
+        await type_line(pilot, f"/send {source}")
+        assert harness.client.uploads == [(f"#{group_id}", "rota.pdf")]
+        assert "rota.pdf sent to team" in feedback(pilot)
+        harness.client.ratings[phish] = Rating.MALICIOUS
+        harness.client.receive_group(group_id, "carol", f"log in at {phish}")
+        await settle(pilot)
+        assert harness.client.scans == [(phish, False)]
+        assert "carol: log in at hxxp://paypal[.]com@evil[.]example/login" in lines(pilot)[-1]
+        assert "⚠ MALICIOUS" in lines(pilot)[-1]
+
+
+async def test_being_removed_is_said_and_the_group_turns_read_only(harness: Harness) -> None:
+    """Another admin removes us: a warning, the line in the chat, and no more sending."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        group_id = harness.client.invite_me("bob", "team", ["carol"])
+        await wait_for_screen(pilot, InvitationScreen)
+        await pilot.click("#open")
+        await settle(pilot)
+        harness.client.group_event(group_id, GroupChange.REMOVED, "bob", "alice")
+        await settle(pilot)
+        assert "bob removed alice" in lines(pilot)[-1]
+        assert any("bob removed you from" in n.message for n in pilot.app._notifications)
+        assert "no longer a member" in header(pilot)
+        await type_line(pilot, "/members")
+        assert "you are no longer in" in feedback(pilot)
+
+
+def main_screen_under(pilot: Pilot[None]) -> MainScreen:
+    """The main screen under a dialog."""
+    return next(s for s in pilot.app.screen_stack if isinstance(s, MainScreen))
