@@ -57,16 +57,20 @@ def badge(state: ConversationState) -> Text:
     return Text(label, style=style)
 
 
-def group_badge(group: GroupInfo | None) -> Text:
-    """A group's badge: MLS and its size, a member's changed key first, or that we left."""
+def group_badge(group: GroupInfo | None, short: bool = False) -> Text:
+    """A group's badge: MLS and its size, a member's changed key first, or that we left.
+
+    `short` drops "E2E Active" so the list's narrow rows keep it on one line.
+    """
     if group is None:
         return Text("no longer a member", style="dim")
     if group.key_changed:
         return Text("key changed!", style="bold red")
     count = len(group.members)
-    return Text.assemble(
-        badge(ConversationState.ACTIVE), (f" · MLS · {count} member{'s' * (count != 1)}", "green")
-    )
+    size = f"MLS · {count} member{'s' * (count != 1)}"
+    if short:
+        return Text(f"🔒 {size}", style="green")
+    return Text.assemble(badge(ConversationState.ACTIVE), (f" · {size}", "green"))
 
 
 def group_name(group: GroupInfo | None, key: str, limit: int = 64) -> Text:
@@ -121,7 +125,7 @@ class ConversationList(OptionList):
             if summary.unread:
                 line.append(f" ({summary.unread})", style="bold cyan")
             line.append("\n  ")
-            line.append_text(group_badge(summary.group))
+            line.append_text(group_badge(summary.group, short=True))
             return line
         # Usernames are limited to [a-z0-9_.-] by the relay, so they are safe as text.
         if summary.deleted:
