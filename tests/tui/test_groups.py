@@ -16,6 +16,7 @@ from securechat.tui.screens.confirm import ConfirmScreen
 from securechat.tui.screens.invitation import InvitationScreen
 from securechat.tui.screens.main import MainScreen
 from securechat.tui.screens.members import MembersScreen
+from securechat.tui.screens.search import SearchScreen
 from securechat.tui.widgets.chat_line import MessageLine
 from securechat.tui.widgets.chat_log import ChatLog
 from securechat.tui.widgets.conversation_header import ConversationHeader
@@ -291,3 +292,33 @@ async def test_being_removed_is_said_and_the_group_turns_read_only(harness: Harn
 def main_screen_under(pilot: Pilot[None]) -> MainScreen:
     """The main screen under a dialog."""
     return next(s for s in pilot.app.screen_stack if isinstance(s, MainScreen))
+
+
+async def test_search_names_the_group_and_sender_and_jumps_into_the_group(
+    harness: Harness,
+) -> None:
+    """A hit in a group says who wrote it where (its key is not a name); Enter opens it there."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        group_id = await team(pilot, harness)
+        harness.client.receive_group(group_id, "bob", "the pineapple plan")
+        harness.client.add_history("carol", ["hi"])
+        await settle(pilot)
+        await type_line(pilot, "/open carol")
+        await type_line(pilot, "/search pineapple")
+        screen = pilot.app.screen
+        assert isinstance(screen, SearchScreen)
+        results = screen.query_one("#search-results", OptionList)
+        assert "bob in team" in str(results.options[0].prompt)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert main_screen(pilot).current == f"#{group_id}"
+
+
+async def test_ctrl_t_in_a_group_starts_no_session(harness: Harness) -> None:
+    """The stuck-session key is for direct conversations: in a group it explains, not `talk`s."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        group_id = await team(pilot, harness)
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        assert "a group has no session to restart" in feedback(pilot)
+        assert f"#{group_id}" not in harness.client.states

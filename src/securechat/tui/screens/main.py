@@ -476,6 +476,10 @@ class MainScreen(FileTransfers, PeopleCommands, GroupCommands):
         if self.current is None:
             self._say("open a conversation first")
             return
+        if is_group(self.current):
+            # MLS has no session to restart: its keys move on with every epoch.
+            self._say("a group has no session to restart; ctrl+t is for a direct conversation")
+            return
         self.talk(self.current)
 
     def palette_entries(self) -> list[commands.PaletteEntry]:
