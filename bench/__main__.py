@@ -34,6 +34,7 @@ BENCHMARKS = {
     "cluster": "bench.bench_cluster",
     "mls": "bench.bench_mls",
     "groups": "bench.bench_groups",
+    "group-relay": "bench.bench_group_relay",
     "daemon": "bench.bench_daemon",
     "chatlog": "bench.bench_chatlog",
 }

@@ -13,6 +13,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.procs import RelayProcess
+from tests.server.test_groups import commit as group_commit
+from tests.server.test_groups import deliveries as group_deliveries
+from tests.server.test_groups import group_send
 from tests.services import REDIS_URL, pg_schema, private_redis, redis_prefix, start_redis
 from tests.wire import PASSWORD, Wire, b64, logged_in, signed_up
 
@@ -282,3 +285,30 @@ async def test_a_replaced_session_closes_on_the_node_that_holds_it(cluster: Clus
     assert answer["type"] == "session"
     assert await old.closed_because() == "logged in again on this device"
     assert (await other.call("watch", users=[]))["type"] == "presence_list"
+
+
+async def test_racing_commits_on_two_nodes_one_wins_and_groups_fan_out_across_nodes(
+    cluster: Cluster,
+) -> None:
+    """One PostgreSQL orders each group's Commits for every node: of two Commits for one
+    epoch sent to two nodes at once, exactly one is accepted, five times over; the
+    members on other nodes get every Commit and message, woken through the bus."""
+    a, b, c = (node.url for node in cluster.nodes)
+    alice, bob, carol = [
+        await signed_up(node, name) for node, name in ((a, "alice"), (b, "bob"), (c, "carol"))
+    ]
+    assert (await group_commit(alice, 0, "create"))["type"] == "group_accepted"
+    assert (await group_commit(alice, 1, "add", added=["bob", "carol"]))["epoch"] == 1
+    for wire in (bob, carol):
+        assert await group_deliveries(wire, 1) == [("welcome", 2, "add")]
+    for epoch in range(2, 7):
+        answers = await asyncio.gather(
+            group_commit(alice, epoch, f"a{epoch}"), group_commit(bob, epoch, f"b{epoch}")
+        )
+        assert sorted(x["type"] for x in answers) == ["group_accepted", "group_conflict"]
+        assert next(x for x in answers if x["type"] == "group_conflict")["epoch"] == epoch + 1
+    assert [kind for kind, _, _ in await group_deliveries(carol, 5)] == ["commit"] * 5
+    assert (await group_send(alice, 7, "hello"))["type"] == "accepted"
+    assert await group_deliveries(carol, 1) == [("message", 7, "hello")]
+    for wire in (alice, bob, carol):
+        await wire.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,22 +17,9 @@ from securechat.server.store import (
     Throttle,
 )
 from securechat.server.store.postgres import PostgresStore
+from securechat.server.store.records import NewCommit
 from securechat.server.store.schema import COUNTED, UNOWNED
 from securechat.server.store.sqlite import SQLiteStore
-from tests.services import pg_schema
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        sqlite = SQLiteStore(tmp_path / "store.sqlite3")
-        yield sqlite
-        await sqlite.close()
-        return
-    async for dsn in pg_schema():
-        pg = await PostgresStore.connect(dsn, min_size=1, max_size=3)
-        yield pg
-        await pg.close()
 
 
 def account(name: str) -> Account:
@@ -221,6 +207,11 @@ async def test_every_row_of_a_deleted_user_goes_and_stats_count_every_table(
         {},
     )
     await store.publish_keys("alice", b"ik", b"spk", b"kem", [b"o"], False, [b"k"])
+    await store.publish_key_packages("alice", "d1", [b"kp"], b"last")
+    group = bytes(16)
+    for epoch, added in ((0, ()), (1, ("alice",))):
+        change = NewCommit(group, epoch, "bob", f"c{epoch}", b"c", b"w", added, (), 1.0, True)
+        assert (await store.commit_group(change, keep=10)).status == "accepted"
     await store.create_file(
         FileRecord("f1", "alice", 10, frozenset({"bob"}), frozenset(), 0, False, 1.0)
     )
@@ -229,7 +220,13 @@ async def test_every_row_of_a_deleted_user_goes_and_stats_count_every_table(
     assert all(before[table] > 0 for table in COUNTED), before
     await store.delete_account("alice")
     after = await store.stats()
-    assert {table: after[table] for table in COUNTED} == dict.fromkeys(COUNTED, 0) | {"accounts": 1}
+    # bob's account and membership stay, and so does the group's state.
+    assert {table: after[table] for table in COUNTED} == dict.fromkeys(COUNTED, 0) | {
+        "accounts": 1,
+        "group_members": 1,
+        "mls_groups": 1,
+        "group_commits": 2,
+    }
 
 
 async def test_a_migrated_sqlite_database_has_no_table_outside_the_schema_lists(

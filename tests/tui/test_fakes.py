@@ -58,12 +58,3 @@ async def test_the_fake_group_keeps_members_history_and_the_admin_rule() -> None
     assert blocked.value.code == ClientErrorCode.KEY_CHANGED
     alice.trust("bob")
     await alice.group_send_text(group.group_id, "anyone?")
-
-
-async def test_the_real_client_refuses_groups_with_a_code_until_they_are_served() -> None:
-    """Until the relay serves groups, a script learns so from a stable code, not a crash."""
-    client = ChatClient("wss://127.0.0.1:1", reconnect=False)
-    with pytest.raises(ClientError) as refused:
-        await client.create_group("team", ["bob"])
-    assert refused.value.code == ClientErrorCode.NOT_IMPLEMENTED
-    assert client.groups() == []

@@ -27,6 +27,7 @@ from securechat.client.vault_store import Vault
 from securechat.crypto.identity import IdentityKeyPair
 from securechat.errors import ClientErrorCode, SecureChatError, SessionError
 from securechat.protocol import frames as F
+from securechat.protocol.group_frames import GroupEnvelope
 
 
 class ClientContext:
@@ -37,7 +38,7 @@ class ClientContext:
         *,
         pin_sha256: str | None,
         reconnect: bool,
-        on_envelope: Callable[[F.Envelope], Awaitable[None]],
+        on_envelope: Callable[[F.Envelope | GroupEnvelope], Awaitable[None]],
         on_push: Callable[[F.ServerFrame], Awaitable[None]],
         on_event: Callable[[Event], None],
     ) -> None:

@@ -165,6 +165,8 @@ class GroupChange(StrEnum):
     LEFT = "left"
     RENAMED = "renamed"
     TOPIC = "topic"
+    ADMINS = "admins"
+    """`subject` names the members made admins, comma-separated."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +199,8 @@ class GroupChanged:
                 return f"{self.by} renamed the group to {self.subject}"
             case GroupChange.TOPIC:
                 return f"{self.by} set the topic to {self.subject}"
+            case GroupChange.ADMINS:
+                return f"{self.by} made {self.subject} an admin"
 
 
 @dataclass(frozen=True, slots=True)

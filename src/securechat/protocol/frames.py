@@ -23,34 +23,28 @@ from typing import Annotated, Any, Final
 import msgspec
 
 from securechat.protocol import limits as L
-
-RequestId = Annotated[int, msgspec.Meta(ge=0, le=L.MAX_REQUEST_ID)]
-Username = Annotated[str, msgspec.Meta(pattern=L.USERNAME_PATTERN)]
-Password = Annotated[str, msgspec.Meta(min_length=1, max_length=L.MAX_PASSWORD_CHARS)]
-Token = Annotated[str, msgspec.Meta(min_length=1, max_length=L.MAX_TOKEN_CHARS)]
-EnvelopeId = Annotated[str, msgspec.Meta(pattern=L.ENVELOPE_ID_PATTERN)]
-Body = Annotated[bytes, msgspec.Meta(min_length=1, max_length=L.MAX_BODY_BYTES)]
-KeyBlob = Annotated[bytes, msgspec.Meta(min_length=1, max_length=L.MAX_KEY_BLOB_BYTES)]
-RecoveryToken = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
-ServerId = Annotated[int, msgspec.Meta(ge=1, le=L.MAX_REQUEST_ID)]
-FileId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_\-]{16,64}$")]
-ChunkIndex = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
-ChunkBlob = Annotated[bytes, msgspec.Meta(max_length=L.MAX_FILE_CHUNK_BLOB)]
-HashPrefix = Annotated[bytes, msgspec.Meta(min_length=4, max_length=32)]
-Url = Annotated[str, msgspec.Meta(min_length=1, max_length=L.MAX_URL_CHARS)]
-
-
-class _ClientFrame(
-    msgspec.Struct, tag_field="type", forbid_unknown_fields=True, frozen=True, kw_only=True
-):
-    """A request from a client. Strict: see the module docstring."""
-
-    rid: RequestId
-
-
-class _ServerFrame(msgspec.Struct, tag_field="type", frozen=True, kw_only=True):
-    """A frame from the relay. Lenient on decode: see the module docstring."""
-
+from securechat.protocol.frame_base import (
+    Body,
+    ChunkBlob,
+    ChunkIndex,
+    EnvelopeId,
+    FileId,
+    HashPrefix,
+    KeyBlob,
+    Password,
+    RecoveryToken,
+    ServerId,
+    Token,
+    Url,
+    Username,
+    _ClientFrame,
+    _ServerFrame,
+)
+from securechat.protocol.group_frames import (
+    GROUP_REQUEST_TYPES,
+    GroupClientFrame,
+    GroupServerFrame,
+)
 
 # --- accounts ------------------------------------------------------------------
 
@@ -231,6 +225,7 @@ ClientFrame = (
     | FileCancel
     | ScanPrefixes
     | ScanUrl
+    | GroupClientFrame
 )
 
 # --- server frames ---------------------------------------------------------------
@@ -373,30 +368,34 @@ ServerFrame = (
     | FileData
     | ScanHashes
     | ScanVerdict
+    | GroupServerFrame
 )
 
-REQUEST_TYPES: Final = frozenset(
-    cls.__struct_config__.tag
-    for cls in (
-        Register,
-        Login,
-        Resume,
-        Logout,
-        ResetPassword,
-        DeleteAccount,
-        Send,
-        Ack,
-        Watch,
-        DeleteConversation,
-        PublishKeys,
-        FetchBundle,
-        FileBegin,
-        FileChunk,
-        FileStatus,
-        FileGet,
-        FileDone,
-        FileCancel,
-        ScanPrefixes,
-        ScanUrl,
+REQUEST_TYPES: Final = (
+    frozenset(
+        cls.__struct_config__.tag
+        for cls in (
+            Register,
+            Login,
+            Resume,
+            Logout,
+            ResetPassword,
+            DeleteAccount,
+            Send,
+            Ack,
+            Watch,
+            DeleteConversation,
+            PublishKeys,
+            FetchBundle,
+            FileBegin,
+            FileChunk,
+            FileStatus,
+            FileGet,
+            FileDone,
+            FileCancel,
+            ScanPrefixes,
+            ScanUrl,
+        )
     )
+    | GROUP_REQUEST_TYPES
 )

@@ -1,4 +1,4 @@
-"""Wire frames for group conversations (MLS): not yet served by the relay.
+"""Wire frames for group conversations (MLS), served by the relay (server/groups.py).
 
 The relay is MLS's delivery service: it hands out key packages, orders each
 group's Commits (one per epoch, the first valid one wins) and fans each group
@@ -7,9 +7,9 @@ Welcomes and messages are opaque MLS bytes, and every handshake message is a
 PrivateMessage. What the relay needs to route, it is told in the frame: the
 group's random id, the epoch, and which users a Commit adds and removes.
 
-These frames follow protocol/frames.py's rules (they share its base classes:
-strict client frames, lenient server frames, `rid` on requests) and join its
-unions when the relay serves them. `docs/protocol.md` ("Groups") describes them.
+These frames follow protocol/frames.py's rules (they share its base classes in
+frame_base.py: strict client frames, lenient server frames, `rid` on requests)
+and are part of its unions. `docs/protocol.md` ("Groups") describes them.
 
 An `epoch` here is the relay's: the number of Commits it accepted for the group
 before. It equals the MLS epoch unless members refused a Commit (see
@@ -23,7 +23,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from securechat.protocol import limits as L
-from securechat.protocol.frames import (
+from securechat.protocol.frame_base import (
     Body,
     EnvelopeId,
     Username,

@@ -35,7 +35,9 @@ from securechat.server.config import PUBLIC, ServerConfig, listen_address, redac
 from securechat.server.connection import Connection, RelaySocket, TurnWriter
 from securechat.server.directory import Directory
 from securechat.server.dispatch import Dispatcher
+from securechat.server.fanout import Fanout
 from securechat.server.files import FileService
+from securechat.server.groups import GroupLimits, GroupService
 from securechat.server.metrics import Health, Metrics, exposition, registry_for
 from securechat.server.passwords import PasswordHasher
 from securechat.server.ratelimit import KNOWN_ADDRESS_TTL, FailureLimiter
@@ -133,11 +135,23 @@ class RelayServer:
             clock,
         )
         self.directory = Directory(self.store, lambda user: self.relay.online.get(user, ()))
+        self.groups = GroupService(
+            self.store,
+            Fanout(self.store, self.relay, clock, config.commit_delay),
+            GroupLimits(
+                max_members=config.group_max_members,
+                max_per_user=config.group_max_per_user,
+                commits_kept=config.group_commits_kept,
+                welcome_max_bytes=config.group_welcome_max_bytes,
+            ),
+            clock,
+        )
         self.dispatcher = Dispatcher(
             accounts=self.accounts,
             relay=self.relay,
             revocations=self.revocations,
             directory=self.directory,
+            groups=self.groups,
             files=self.files,
             scans=self.scans,
             store=self.store,
@@ -264,10 +278,12 @@ class RelayServer:
         for task in (self._janitor, self._poller, self._checkpointer, self._reporter):
             if task:
                 task.cancel()
+        await self.groups.fanout.drain()
         await self.relay.drain()
         for conn in list(self._connections):
             await conn.ws.close(1001, "relay shutting down")
         await self._server.wait_closed()
+        await self.groups.fanout.drain()
         await self.relay.drain()
         await self.scans.close()
         await self.bus.close()

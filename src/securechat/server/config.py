@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from securechat.errors import ConfigError
+from securechat.protocol.group_frames import MAX_WELCOME_BYTES
 from securechat.server import systemd
 
 ENV_PREFIX = "SECURECHAT_"
@@ -177,6 +178,41 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     file_ttl: Annotated[
         float, _setting("Seconds an uploaded file is kept.", ge=60, le=365 * DAY)
     ] = 7.0 * DAY
+    group_max_members: Annotated[
+        int,
+        _setting(
+            "Members of one group at most: a Commit that would add more is refused.",
+            ge=2,
+            le=100_000,
+        ),
+    ] = 1000
+    group_max_per_user: Annotated[
+        int,
+        _setting(
+            "Groups one user may be a member of at once (creating or being added to one "
+            "more is refused).",
+            ge=1,
+            le=1_000_000,
+        ),
+    ] = 1000
+    group_commits_kept: Annotated[
+        int,
+        _setting(
+            "Commits kept per group for members who catch up with `group_fetch`; a member "
+            "further behind than this must be added again.",
+            ge=16,
+            le=1_000_000,
+        ),
+    ] = 1000
+    group_welcome_max_bytes: Annotated[
+        int,
+        _setting(
+            "Bytes of one Welcome at most (it carries the group's whole ratchet tree, about "
+            "3.4 KB a member).",
+            ge=1024,
+            le=MAX_WELCOME_BYTES,
+        ),
+    ] = MAX_WELCOME_BYTES
     scan_rate_per_minute: Annotated[
         float,
         _setting("Full link look-ups one user may ask for per minute.", ge=0, le=100_000),

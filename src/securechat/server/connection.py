@@ -17,6 +17,7 @@ takes over and waits for the socket to drain.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,7 @@ from websockets.protocol import State
 
 from securechat.errors import ProtocolError, StoreError
 from securechat.protocol import frames as F
+from securechat.protocol import group_frames as G
 from securechat.protocol.codec import (
     encode_str,
     parse_client_bulk,
@@ -35,6 +37,7 @@ from securechat.protocol.codec import (
 )
 from securechat.protocol.errors import ErrorCode
 from securechat.protocol.limits import MAX_DELIVER_BATCH
+from securechat.server.fanout import group_envelope
 from securechat.server.metrics import Metrics
 from securechat.server.ratelimit import TokenBucket
 from securechat.server.relay import Relay, deliver_batches, pending_deliveries
@@ -357,7 +360,7 @@ class Connection:
                 page = await self._relay.backlog_page(username, cursor)
                 fresh = [env for env in page if not self._already_sent(env.sid)]
                 for batch in deliver_batches(fresh):
-                    await self._write([self._deliver_frame(batch)])
+                    await self._write(self._deliver_frames(batch))
                 if len(page) < MAX_DELIVER_BATCH:
                     break
                 cursor = page[-1].sid
@@ -389,24 +392,38 @@ class Connection:
             envelope = live.popleft()
             if not self._already_sent(envelope.sid):
                 deliver.observe(now - envelope.ts)
-                frames.append(self._deliver_frame([envelope]))
+                frames.extend(self._deliver_frames([envelope]))
             return frames
         for batch in deliver_batches(pending_deliveries(live, self._already_sent)):
             for envelope in batch:
                 deliver.observe(now - envelope.ts)
-            frames.append(self._deliver_frame(batch))
+            frames.extend(self._deliver_frames(batch))
         return frames
 
-    def _deliver_frame(self, envelopes: list[StoredEnvelope]) -> str:
-        frame = F.Deliver(
+    def _deliver_frames(self, envelopes: list[StoredEnvelope]) -> list[str | bytes]:
+        """`deliver` frames, and `group_deliver` frames for a group's deliveries, in
+        sid order: a run of either kind is one frame."""
+        self._unacked.update(e.sid for e in envelopes)
+        self._metrics.envelopes_delivered += len(envelopes)
+        if all(e.group is None for e in envelopes):  # one-to-one only: nearly all traffic
+            return [_deliver_frame(envelopes)]
+        return [
+            encode_str(G.GroupDeliver(envelopes=[group_envelope(e) for e in run]))
+            if is_group
+            else _deliver_frame(list(run))
+            for is_group, run in itertools.groupby(envelopes, lambda e: e.group is not None)
+        ]
+
+
+def _deliver_frame(envelopes: list[StoredEnvelope]) -> str:
+    return encode_str(
+        F.Deliver(
             envelopes=[
                 F.Envelope(sid=e.sid, sender=e.sender, eid=e.eid, body=e.body, ts=e.ts)
                 for e in envelopes
             ]
         )
-        self._unacked.update(e.sid for e in envelopes)
-        self._metrics.envelopes_delivered += len(envelopes)
-        return encode_str(frame)
+    )
 
 
 def _address(ws: ServerConnection) -> str:

@@ -4,7 +4,11 @@ The relay only holds public keys here; what it must get right is the
 one-time keys: each is handed out once, a user holds no more than the caps
 below, and a user running low is told (`prekeys_low`) on every connection,
 so their client publishes more before a peer gets a bundle without one.
-Key packages for groups will live here too.
+
+MLS key packages follow the same rules per device: each one-time package is
+handed out once, a device's last-resort package stands in when none is left
+(and is kept), a device holds at most `MAX_KEY_PACKAGES_HELD`, and a device
+running low is told (`key_packages_low`) on its user's connections.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Callable, Iterable
 
 from securechat.errors import ProtocolError
 from securechat.protocol import frames as F
+from securechat.protocol import group_frames as G
 from securechat.protocol.codec import encode_str
 from securechat.protocol.errors import ErrorCode
 from securechat.server.accounts import normalise_username
@@ -23,6 +28,12 @@ PREKEYS_LOW_WATER = 10
 MAX_ONE_TIME_PREKEYS_HELD = 1000
 KEM_PREKEYS_LOW_WATER = 5
 MAX_ONE_TIME_KEM_PREKEYS_HELD = 200
+KEY_PACKAGES_LOW_WATER = PREKEYS_LOW_WATER
+MAX_KEY_PACKAGES_HELD = 200
+"""One-time key packages per device (16 KiB each at most: 3.2 MiB a device)."""
+MAX_KEY_PACKAGE_DEVICES = 16
+"""Devices with key packages per user: device ids are the client's to choose, so
+without a bound one account could fill the disk with made-up devices."""
 
 
 class Directory:
@@ -106,3 +117,56 @@ class Directory:
                 raise ProtocolError(
                     ErrorCode.TOO_LARGE, f"the directory holds at most {limit} {what} per user"
                 )
+
+    async def publish_key_packages(
+        self, outlet: Outlet, user: str, frame: G.PublishKeyPackages
+    ) -> None:
+        held = await self.store.key_package_counts(user)
+        if frame.device not in held and len(held) >= MAX_KEY_PACKAGE_DEVICES:
+            raise ProtocolError(
+                ErrorCode.TOO_LARGE,
+                f"the directory holds key packages of at most {MAX_KEY_PACKAGE_DEVICES} devices"
+                " per user",
+            )
+        if held.get(frame.device, 0) + len(frame.key_packages) > MAX_KEY_PACKAGES_HELD:
+            raise ProtocolError(
+                ErrorCode.TOO_LARGE,
+                f"the directory holds at most {MAX_KEY_PACKAGES_HELD} one-time key packages"
+                " per device",
+            )
+        count = await self.store.publish_key_packages(
+            user, frame.device, frame.key_packages, frame.last_resort
+        )
+        outlet.push(encode_str(F.Done(rid=frame.rid)))
+        if count < KEY_PACKAGES_LOW_WATER:
+            outlet.push(encode_str(G.KeyPackagesLow(device=frame.device, remaining=count)))
+
+    async def fetch_key_packages(self, outlet: Outlet, frame: G.FetchKeyPackages) -> None:
+        """One package per device of each user; owners running low are told."""
+        users = list(dict.fromkeys(normalise_username(user) for user in frame.users))
+        handed = await self.store.fetch_key_packages(users)
+        found = {package.user for package in handed}
+        outlet.push(
+            encode_str(
+                G.KeyPackages(
+                    rid=frame.rid,
+                    packages=[
+                        G.KeyPackageEntry(
+                            user=package.user,
+                            device=package.device,
+                            key_package=package.key_package,
+                            last_resort=package.last_resort,
+                        )
+                        for package in handed
+                    ],
+                    missing=[user for user in users if user not in found],
+                )
+            )
+        )
+        for package in handed:
+            if package.remaining < KEY_PACKAGES_LOW_WATER:
+                low = encode_str(
+                    G.KeyPackagesLow(device=package.device, remaining=package.remaining)
+                )
+                for owners_outlet in self._outlets_of(package.user):
+                    owners_outlet.push(low)

@@ -5,7 +5,7 @@ One table maps a frame type to its handler. Frames that carry credentials
 connection; every other frame needs one that is logged in, and its handler
 is given the user the connection acts for, so no handler can forget to
 check. The handlers here are glue: what they do lives in accounts, relay,
-directory, files, scanning and revocation. A new frame is one line in the
+directory, groups, files, scanning and revocation. A new frame is one line in the
 table and, unless a service's method fits as it is, one handler.
 """
 
@@ -18,12 +18,14 @@ from typing import Any, TypeVar
 
 from securechat.errors import ProtocolError
 from securechat.protocol import frames as F
+from securechat.protocol import group_frames as G
 from securechat.protocol.codec import encode_bulk, encode_str
 from securechat.protocol.errors import ErrorCode
 from securechat.server.accounts import AccountService, normalise_username
 from securechat.server.connection import Connection
 from securechat.server.directory import Directory
 from securechat.server.files import FileService
+from securechat.server.groups import GroupService
 from securechat.server.metrics import Metrics
 from securechat.server.relay import Relay
 from securechat.server.revocation import Revocations
@@ -45,6 +47,7 @@ class Dispatcher:
         relay: Relay,
         revocations: Revocations,
         directory: Directory,
+        groups: GroupService,
         files: FileService,
         scans: ScanService,
         store: Store,
@@ -55,6 +58,7 @@ class Dispatcher:
         self.relay = relay
         self.revocations = revocations
         self.directory = directory
+        self.groups = groups
         self.files = files
         self.scans = scans
         self.store = store
@@ -85,6 +89,11 @@ class Dispatcher:
         self._user(F.FileCancel, self._file_cancel)
         self._user(F.ScanPrefixes, self._scan_prefixes)
         self._user(F.ScanUrl, self._scan_url)
+        self._user(G.PublishKeyPackages, self._publish_key_packages)
+        self._user(G.FetchKeyPackages, self._fetch_key_packages)
+        self._user(G.GroupCommit, self._group_commit)
+        self._user(G.GroupSend, self._group_send)
+        self._user(G.GroupFetch, self._group_fetch)
 
     def _anyone(
         self, frame: type[_Frame], handler: Callable[[Connection, _Frame], Awaitable[None]]
@@ -207,6 +216,25 @@ class Dispatcher:
 
     async def _fetch_bundle(self, conn: Connection, user: str, frame: F.FetchBundle) -> None:
         await self.directory.fetch_bundle(conn, frame)
+
+    async def _publish_key_packages(
+        self, conn: Connection, user: str, frame: G.PublishKeyPackages
+    ) -> None:
+        await self.directory.publish_key_packages(conn, user, frame)
+
+    async def _fetch_key_packages(
+        self, conn: Connection, user: str, frame: G.FetchKeyPackages
+    ) -> None:
+        await self.directory.fetch_key_packages(conn, frame)
+
+    async def _group_commit(self, conn: Connection, user: str, frame: G.GroupCommit) -> None:
+        await self.groups.commit(conn, user, frame)
+
+    async def _group_send(self, conn: Connection, user: str, frame: G.GroupSend) -> None:
+        self.groups.fanout.submit(conn, user, frame)
+
+    async def _group_fetch(self, conn: Connection, user: str, frame: G.GroupFetch) -> None:
+        await self.groups.fetch(conn, user, frame)
 
     async def _delete_conversation(
         self, conn: Connection, user: str, frame: F.DeleteConversation

@@ -15,10 +15,17 @@ from typing import Protocol
 
 from securechat.server.store.records import (
     Account,
+    CommitOutcome,
     FileRecord,
+    GroupSendOutcome,
+    GroupState,
+    HandedKeyPackage,
     KeyBundle,
+    NewCommit,
     NewEnvelope,
+    NewGroupSend,
     SessionRecord,
+    StoredCommit,
     StoredEnvelope,
     Throttle,
 )
@@ -125,7 +132,7 @@ class QueueStore(Protocol):
         ...
 
     async def delete_conversation(self, user: str, peer: str) -> int:
-        """Drops what waits between the two and their `contacts` rows, both ways.
+        """Drops what waits between the two (not their groups') and their `contacts` rows.
 
         Contacts are only a presence permission: once either side deletes the
         conversation, the relay keeps no record that the two ever talked.
@@ -162,6 +169,65 @@ class KeyDirectoryStore(Protocol):
 
     async def one_time_prekey_count(self, username: str) -> int: ...
     async def one_time_kem_prekey_count(self, username: str) -> int: ...
+
+
+class KeyPackageStore(Protocol):
+    """MLS key packages per device: one-time ones handed out once, one last-resort each."""
+
+    async def publish_key_packages(
+        self,
+        username: str,
+        device: str,
+        key_packages: Sequence[bytes],
+        last_resort: bytes | None,
+    ) -> int:
+        """Adds one-time packages, replaces the device's last-resort one when given, and
+        returns how many one-time packages the device now holds."""
+        ...
+
+    async def fetch_key_packages(self, usernames: Sequence[str]) -> list[HandedKeyPackage]:
+        """One package per device of each user: the oldest one-time package, deleted as it
+        is handed out (never to two fetchers, on any node), else the last-resort one."""
+        ...
+
+    async def key_package_counts(self, username: str) -> dict[str, int]:
+        """One-time packages held per device, for every device with any package."""
+        ...
+
+
+class GroupStore(Protocol):
+    """MLS groups at the delivery service: epochs, members, Commits, one body to N inboxes.
+
+    A group's deliveries share the inboxes and sids of one-to-one envelopes, so a
+    member's queue is one sid order for everything, acknowledged with the same `ack`.
+    """
+
+    async def group_state(self, group: bytes) -> GroupState | None: ...
+    async def memberships(self, usernames: Sequence[str]) -> dict[str, int]:
+        """How many groups each user is in, for the users that have an account."""
+        ...
+
+    async def commit_group(self, commit: NewCommit, keep: int) -> CommitOutcome:
+        """Orders a Commit in ONE transaction: at most one per epoch, across nodes.
+
+        A re-sent (group, sender, eid) is accepted again for its epoch, delivering
+        nothing. Otherwise the epoch check and increment are one statement; when it
+        matches, the Commit is kept for `group_fetch` (the last `keep` of the group),
+        delivered to the other members (removed ones included), the Welcome to the
+        added users, and the membership changed, all in the same transaction.
+        """
+        ...
+
+    async def group_send_batch(self, sends: Sequence[NewGroupSend]) -> list[GroupSendOutcome]:
+        """Stores each body once with a delivery per other member, in one transaction,
+        when its epoch is the group's current one: the check holds the group's row
+        against a concurrent Commit until the deliveries are written."""
+        ...
+
+    async def group_commits(self, group: bytes, since: int, max_bytes: int) -> list[StoredCommit]:
+        """The kept Commits from epoch `since` on, in order, at least one and at most
+        `max_bytes` of them after the first."""
+        ...
 
 
 class FileStore(Protocol):
@@ -207,6 +273,8 @@ class Store(
     ThrottleStore,
     QueueStore,
     KeyDirectoryStore,
+    KeyPackageStore,
+    GroupStore,
     FileStore,
     ScanCacheStore,
     Operations,

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+GroupKind = Literal["commit", "welcome", "message"]
+"""What a group delivery carries: a Commit, a Welcome, or a message (or proposal)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,88 @@ class StoredEnvelope:
     eid: str
     body: bytes
     ts: float
+    group: bytes | None = None
+    """Set on a group's deliveries, which leave as `group_deliver` (with `kind`, `epoch`)."""
+    kind: GroupKind | None = None
+    epoch: int | None = None
+
+
+WELCOME_EID_SUFFIX = "~w"
+"""A Welcome is stored under its Commit's eid and this suffix, which no client eid can
+carry (`ENVELOPE_ID_PATTERN`): (sender, eid) stays unique, and a re-sent Commit is
+recognised by its own eid."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    epoch: int
+    """Commits the relay accepted for the group."""
+    members: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class NewCommit:
+    """A Commit checked by the delivery service, for the store to order and deliver."""
+
+    group: bytes
+    epoch: int
+    sender: str
+    eid: str
+    body: bytes
+    welcome: bytes | None
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    ts: float
+    create: bool
+    """The group is unknown and this Commit (at epoch 0) creates it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fanned:
+    """One body stored once and delivered to `recipients`' inboxes under `sid`."""
+
+    sid: int
+    recipients: tuple[str, ...]
+    kind: GroupKind
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommitOutcome:
+    status: str
+    """`accepted`, `resent` (this (group, sender, eid) was accepted before, for `epoch`),
+    `conflict` (`epoch` is the current one), `forbidden` (the sender is no member) or
+    `eid_taken` (the eid names other data of the sender's still queued)."""
+    epoch: int
+    deliveries: tuple[Fanned, ...] = ()
+    """The Commit to the other members, then the Welcome to the added ones."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewGroupSend:
+    group: bytes
+    epoch: int
+    sender: str
+    eid: str
+    body: bytes
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSendOutcome:
+    status: str
+    """`stored`, `resent` (the same (sender, eid) was stored before), `conflict` (the
+    epoch is not current), `forbidden` (no member) or `eid_taken` (used for other data)."""
+    epoch: int = 0
+    """The group's current epoch."""
+    fanned: Fanned | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCommit:
+    epoch: int
+    sender: str
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +134,18 @@ class KeyBundle:
     kem_prekey: bytes
     one_time_prekey: bytes | None
     one_time_kem_prekey: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HandedKeyPackage:
+    """A key package as `fetch_key_packages` hands it out."""
+
+    user: str
+    device: str
+    key_package: bytes
+    last_resort: bool
+    remaining: int
+    """One-time packages the device has left after this one (its owner is told when low)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,13 +44,19 @@ USER_ROWS: tuple[UserRows, ...] = (
     UserRows("identity_keys", "username = $1"),
     UserRows("one_time_prekeys", "username = $1"),
     UserRows("one_time_kem_prekeys", "username = $1"),
+    UserRows("key_packages", "username = $1"),
+    UserRows("group_members", "username = $1"),
     UserRows("files", "owner = $1"),
 )
 """In deletion order."""
 
-UNOWNED = ("throttle", "scan_cache")
-"""Every other table: login back-off is keyed by name and address and expires on its
-own; the scan cache belongs to nobody."""
+GROUP_TABLES = ("mls_groups", "group_commits")
+"""A group's epoch and Commits belong to the group, not to one member: they stay when
+a member's account goes (the others still fetch those Commits)."""
 
-COUNTED = tuple(rows.table for rows in USER_ROWS)
+UNOWNED = ("throttle", "scan_cache", *GROUP_TABLES)
+"""Every other table: login back-off is keyed by name and address and expires on its
+own; the scan cache belongs to nobody; the group tables belong to groups."""
+
+COUNTED = (*(rows.table for rows in USER_ROWS), *GROUP_TABLES)
 """Tables whose sizes `stats` reports (with the live sessions)."""

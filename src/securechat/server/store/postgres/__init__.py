@@ -9,12 +9,20 @@ from __future__ import annotations
 from securechat.server.store.postgres.accounts import PostgresAccounts
 from securechat.server.store.postgres.directory import PostgresDirectory
 from securechat.server.store.postgres.files import PostgresFiles
+from securechat.server.store.postgres.groups import PostgresGroups
+from securechat.server.store.postgres.key_packages import PostgresKeyPackages
 from securechat.server.store.postgres.limits import PostgresLimits
 from securechat.server.store.postgres.queue import PostgresQueue
 
 
 class PostgresStore(
-    PostgresAccounts, PostgresLimits, PostgresQueue, PostgresDirectory, PostgresFiles
+    PostgresAccounts,
+    PostgresLimits,
+    PostgresQueue,
+    PostgresGroups,
+    PostgresDirectory,
+    PostgresKeyPackages,
+    PostgresFiles,
 ):
     """`Store` on PostgreSQL."""
 

@@ -110,6 +110,42 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER deliveries_done AFTER DELETE ON deliveries
         FOR EACH ROW EXECUTE FUNCTION deliveries_done();
     """,
+    # 5: MLS key packages, per device: one-time ones handed out once, one last-resort each.
+    """
+    CREATE TABLE key_packages (
+        id BIGSERIAL PRIMARY KEY,
+        username TEXT NOT NULL,
+        device TEXT NOT NULL,
+        key_package BYTEA NOT NULL,
+        last_resort BOOLEAN NOT NULL
+    );
+    CREATE INDEX key_packages_device ON key_packages (username, device, last_resort, id);
+    """,
+    # 6: MLS groups at the delivery service; a group's deliveries share the inboxes.
+    """
+    ALTER TABLE envelopes ADD COLUMN grp BYTEA, ADD COLUMN kind TEXT, ADD COLUMN epoch BIGINT;
+    CREATE TABLE mls_groups (
+        grp BYTEA PRIMARY KEY,
+        epoch BIGINT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE group_members (
+        grp BYTEA NOT NULL,
+        username TEXT NOT NULL,
+        PRIMARY KEY (grp, username)
+    );
+    CREATE INDEX group_members_user ON group_members (username);
+    CREATE TABLE group_commits (
+        grp BYTEA NOT NULL,
+        epoch BIGINT NOT NULL,
+        sender TEXT NOT NULL,
+        eid TEXT NOT NULL,
+        body BYTEA NOT NULL,
+        ts DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (grp, epoch)
+    );
+    CREATE UNIQUE INDEX group_commits_eid ON group_commits (grp, sender, eid);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 """The highest row of `schema_migrations` in a database this code has migrated."""

@@ -15,10 +15,12 @@ from securechat.server.store.records import NewEnvelope, StoredEnvelope
 from securechat.server.store.schema import DEFAULT_DEVICE
 
 _ENVELOPE = (
-    "SELECT d.sid, d.username, e.sender, e.eid, e.body, e.ts FROM deliveries d"
+    "SELECT d.sid, d.username, e.sender, e.eid, e.body, e.ts, e.grp, e.kind, e.epoch"
+    " FROM deliveries d"
     " JOIN envelopes e ON e.sid = d.sid"
 )
-"""A delivery as the recipient gets it: its inbox row joined with the body."""
+"""A delivery as the recipient gets it: its inbox row joined with the body (and, for a
+group's, the group, kind and epoch)."""
 
 _NEW, _QUEUED, _FREED = 1, 2, 3
 """The first column of `_WRITE_BATCH`'s rows: a body inserted (sid, sender, eid), a
@@ -228,9 +230,10 @@ class PostgresQueue(PostgresBase):
     async def delete_conversation(self, user: str, peer: str) -> int:
         async with self._conn(transaction=True) as conn:
             rows = await conn.fetch(
-                "DELETE FROM deliveries WHERE (username = $1"
-                " AND sid IN (SELECT sid FROM envelopes WHERE sender = $2))"
-                " OR (username = $2 AND sid IN (SELECT sid FROM envelopes WHERE sender = $1))"
+                "DELETE FROM deliveries WHERE (username = $1 AND sid IN"
+                " (SELECT sid FROM envelopes WHERE sender = $2 AND grp IS NULL))"
+                " OR (username = $2 AND sid IN"
+                " (SELECT sid FROM envelopes WHERE sender = $1 AND grp IS NULL))"
                 " RETURNING sid",
                 user,
                 peer,

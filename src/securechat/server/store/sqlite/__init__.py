@@ -9,11 +9,14 @@ from __future__ import annotations
 from securechat.server.store.sqlite.accounts import SQLiteAccounts
 from securechat.server.store.sqlite.directory import SQLiteDirectory
 from securechat.server.store.sqlite.files import SQLiteFiles
+from securechat.server.store.sqlite.groups import SQLiteGroups
+from securechat.server.store.sqlite.key_packages import SQLiteKeyPackages
 from securechat.server.store.sqlite.limits import SQLiteLimits
-from securechat.server.store.sqlite.queue import SQLiteQueue
 
 
-class SQLiteStore(SQLiteAccounts, SQLiteLimits, SQLiteQueue, SQLiteDirectory, SQLiteFiles):
+class SQLiteStore(
+    SQLiteAccounts, SQLiteLimits, SQLiteGroups, SQLiteDirectory, SQLiteKeyPackages, SQLiteFiles
+):
     """`Store` on one SQLite database file."""
 
 

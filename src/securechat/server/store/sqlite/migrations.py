@@ -112,6 +112,44 @@ MIGRATIONS: tuple[str, ...] = (
         DELETE FROM envelopes WHERE sid = OLD.sid;
     END;
     """,
+    # 4: MLS key packages, per device: one-time ones handed out once, one last-resort each.
+    """
+    CREATE TABLE key_packages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        username TEXT NOT NULL,
+        device TEXT NOT NULL,
+        key_package BLOB NOT NULL,
+        last_resort INTEGER NOT NULL
+    );
+    CREATE INDEX key_packages_device ON key_packages(username, device, last_resort, id);
+    """,
+    # 5: MLS groups at the delivery service; a group's deliveries share the inboxes.
+    """
+    ALTER TABLE envelopes ADD COLUMN grp BLOB;
+    ALTER TABLE envelopes ADD COLUMN kind TEXT;
+    ALTER TABLE envelopes ADD COLUMN epoch INTEGER;
+    CREATE TABLE mls_groups (
+        grp BLOB PRIMARY KEY,
+        epoch INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE group_members (
+        grp BLOB NOT NULL,
+        username TEXT NOT NULL,
+        PRIMARY KEY (grp, username)
+    ) WITHOUT ROWID;
+    CREATE INDEX group_members_user ON group_members(username);
+    CREATE TABLE group_commits (
+        grp BLOB NOT NULL,
+        epoch INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        eid TEXT NOT NULL,
+        body BLOB NOT NULL,
+        ts REAL NOT NULL,
+        PRIMARY KEY (grp, epoch)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX group_commits_eid ON group_commits(grp, sender, eid);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 """What `PRAGMA user_version` says of a file this code has migrated."""

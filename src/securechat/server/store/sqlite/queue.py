@@ -23,10 +23,12 @@ SID_BLOCK = 1024
 """Sids claimed on disk at a time: one small write per this many envelopes."""
 
 _ENVELOPE = (
-    "SELECT d.sid, d.username, e.sender, e.eid, e.body, e.ts FROM deliveries d"
+    "SELECT d.sid, d.username, e.sender, e.eid, e.body, e.ts, e.grp, e.kind, e.epoch"
+    " FROM deliveries d"
     " JOIN envelopes e ON e.sid = d.sid"
 )
-"""A delivery as the recipient gets it: its inbox row joined with the body."""
+"""A delivery as the recipient gets it: its inbox row joined with the body (and, for a
+group's, the group, kind and epoch)."""
 
 
 class SQLiteQueue(SQLiteBase):
@@ -244,9 +246,10 @@ class SQLiteQueue(SQLiteBase):
     async def delete_conversation(self, user: str, peer: str) -> int:
         with self._tx() as db:
             deleted = db.execute(
-                "DELETE FROM deliveries WHERE (username = ?1"
-                " AND sid IN (SELECT sid FROM envelopes WHERE sender = ?2))"
-                " OR (username = ?2 AND sid IN (SELECT sid FROM envelopes WHERE sender = ?1))",
+                "DELETE FROM deliveries WHERE (username = ?1 AND sid IN"
+                " (SELECT sid FROM envelopes WHERE sender = ?2 AND grp IS NULL))"
+                " OR (username = ?2 AND sid IN"
+                " (SELECT sid FROM envelopes WHERE sender = ?1 AND grp IS NULL))",
                 (user, peer),
             ).rowcount
             db.execute(
