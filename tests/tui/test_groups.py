@@ -12,6 +12,7 @@ from textual.widgets import OptionList, Static
 
 from securechat.client.events import GroupChange
 from securechat.scanner import Rating
+from securechat.tui import commands as C
 from securechat.tui.screens.confirm import ConfirmScreen
 from securechat.tui.screens.invitation import InvitationScreen
 from securechat.tui.screens.main import MainScreen
@@ -322,3 +323,16 @@ async def test_ctrl_t_in_a_group_starts_no_session(harness: Harness) -> None:
         await settle(pilot)
         assert "a group has no session to restart" in feedback(pilot)
         assert f"#{group_id}" not in harness.client.states
+
+
+async def test_the_palette_offers_group_commands_and_no_peer_entries_for_groups(
+    harness: Harness,
+) -> None:
+    """Group commands are in the palette; a group's key is never offered as a user to talk to."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        group_id = await team(pilot, harness)
+        entries = main_screen(pilot).palette_entries()
+        titles = [title for title, _, _ in entries]
+        assert ("New group…", C.NewGroup.palette_help, "/group new ") in entries
+        assert "Leave this group" in titles and "Members of this group" in titles
+        assert not any(group_id in title for title in titles)

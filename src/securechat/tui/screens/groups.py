@@ -8,6 +8,8 @@ from the client core as sentences and land on the feedback line.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from textual import work
 
 from securechat.client.api import GroupInfo
@@ -53,36 +55,35 @@ class GroupCommands(ChatView):
         )
         self._open(group.conversation.key)
 
-    @work(group="command")
-    async def invite(self, user: str) -> None:
-        group = self._open_group("invite")
-        if group is None:
-            return
+    async def _change(self, change: Awaitable[object], refused: str, done: str) -> None:
+        """Carries out one change to a group and says how it went, either way."""
         try:
-            await self.client.group_invite(group.group_id, user)
+            await change
         except SecureChatError as exc:
-            self._say(f"{user} was not added: {self.services.explain(exc)}", error=True)
+            self._say(f"{refused}: {self.services.explain(exc)}", error=True)
             return
-        self._say(f"{user} is added to {one_line(group.name, 40)}")
+        self._say(done)
         self._refresh()
 
     @work(group="command")
+    async def invite(self, user: str) -> None:
+        if group := self._open_group("invite"):
+            await self._change(
+                self.client.group_invite(group.group_id, user),
+                f"{user} was not added",
+                f"{user} is added to {one_line(group.name, 40)}",
+            )
+
+    @work(group="command")
     async def remove_member(self, user: str) -> None:
-        group = self._open_group("remove")
-        if group is None:
-            return
         if user == self.me:
             self._say("to leave the group, type `/leave`", error=True)
-            return
-        try:
-            await self.client.group_remove(group.group_id, user)
-        except SecureChatError as exc:
-            self._say(f"{user} was not removed: {self.services.explain(exc)}", error=True)
-            return
-        self._say(
-            f"{user} is removed from {one_line(group.name, 40)}: they read nothing after this"
-        )
-        self._refresh()
+        elif group := self._open_group("remove"):
+            await self._change(
+                self.client.group_remove(group.group_id, user),
+                f"{user} was not removed",
+                f"{user} is removed from {one_line(group.name, 40)}: they read nothing after this",
+            )
 
     def leave_group(self) -> None:
         group = self._open_group("leave")
@@ -106,13 +107,11 @@ class GroupCommands(ChatView):
 
     @work(group="command")
     async def _leave(self, group_id: str, name: str) -> None:
-        try:
-            await self.client.group_leave(group_id)
-        except SecureChatError as exc:
-            self._say(f"you are still in {name}: {self.services.explain(exc)}", error=True)
-            return
-        self._say(f"you left {name}; its history stays on this device")
-        self._refresh()
+        await self._change(
+            self.client.group_leave(group_id),
+            f"you are still in {name}",
+            f"you left {name}; its history stays on this device",
+        )
 
     def list_members(self) -> None:
         group = self._open_group("members")
@@ -129,29 +128,21 @@ class GroupCommands(ChatView):
 
     @work(group="command")
     async def rename_group(self, name: str) -> None:
-        group = self._open_group("rename")
-        if group is None:
-            return
-        try:
-            await self.client.group_rename(group.group_id, name)
-        except SecureChatError as exc:
-            self._say(f"not renamed: {self.services.explain(exc)}", error=True)
-            return
-        self._say(f"the group is now called {one_line(name, 40)}")
-        self._refresh()
+        if group := self._open_group("rename"):
+            await self._change(
+                self.client.group_rename(group.group_id, name),
+                "not renamed",
+                f"the group is now called {one_line(name, 40)}",
+            )
 
     @work(group="command")
     async def set_topic(self, text: str) -> None:
-        group = self._open_group("topic")
-        if group is None:
-            return
-        try:
-            await self.client.group_set_topic(group.group_id, text)
-        except SecureChatError as exc:
-            self._say(f"the topic is unchanged: {self.services.explain(exc)}", error=True)
-            return
-        self._say(f"the topic of {one_line(group.name, 40)} is set")
-        self._refresh()
+        if group := self._open_group("topic"):
+            await self._change(
+                self.client.group_set_topic(group.group_id, text),
+                "the topic is unchanged",
+                f"the topic of {one_line(group.name, 40)} is set",
+            )
 
     def _invited(self, invitation: GroupInvited) -> None:
         """Shows who invited us and who is in the group before it opens."""
