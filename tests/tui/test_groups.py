@@ -336,3 +336,21 @@ async def test_the_palette_offers_group_commands_and_no_peer_entries_for_groups(
         assert ("New group…", C.NewGroup.palette_help, "/group new ") in entries
         assert "Leave this group" in titles and "Members of this group" in titles
         assert not any(group_id in title for title in titles)
+
+
+async def test_a_group_name_is_text_everywhere_never_markup(harness: Harness) -> None:
+    """A member names the group `[/b][red]x`: list, header, toast and warning show it as typed."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await type_line(pilot, "/group new [/b][red]x bob")
+        (group,) = harness.client.groups()
+        assert "# [/b][red]x" in header(pilot) and "# [/b][red]x" in conversation_list(pilot)
+        harness.client.add_history("carol", ["hi"])
+        await type_line(pilot, "/open carol")
+        harness.client.receive_group(group.group_id, "bob", "[/i]psst")
+        harness.client.change_group_key(group.group_id, "bob")
+        await settle(pilot)
+        await pilot.pause(0.1)
+        shown = [(n.title, n.message, n.markup) for n in pilot.app._notifications]
+        assert ("message from bob in [/b][red]x", "[/i]psst", False) in shown
+        assert all(not markup for _, _, markup in shown)

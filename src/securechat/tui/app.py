@@ -242,7 +242,8 @@ class SecureChatApp(App[None]):
         `peer` is who wrote it; `group` the name of the group it was written in, if any.
         """
         where = f" in {one_line(group, 40)}" if group else ""
-        self.notify(one_line(text), title=f"message from {peer}{where}")
+        # Not markup: the text and the group's name are other people's.
+        self.notify(one_line(text), title=f"message from {peer}{where}", markup=False)
         if self.config.bell:
             self._write("\x07")
         if self.config.desktop_notifications:

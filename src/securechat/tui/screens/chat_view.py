@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.css.query import NoMatches
 from textual.screen import Screen
@@ -168,7 +169,7 @@ class ChatView(Screen[None]):
             header.show(self.current, state, self.current in self.online, deleted)
         chat = self.query_one(ChatLog)
         if chat.peer is not None:
-            chat.border_title = self._title(chat.peer)
+            chat.border_title = Text(self._title(chat.peer))  # a Text: a str is markup
         # Members of our groups complete as usernames too: `/invite`, `/talk` to one of them.
         members = {m.user for g in self.groups.values() for m in g.members} - {self.me}
         direct = {s.peer for s in summaries if not s.is_group}
@@ -195,10 +196,14 @@ class ChatView(Screen[None]):
         return one_line(group.name, 40) if group is not None else "a group you left"
 
     def _say(self, text: str, error: bool = False) -> None:
-        """One line under the chat that stays until the next command: errors and results."""
+        """One line under the chat that stays until the next command: errors and results.
+
+        Text, never markup: it names groups (chosen by a member) and quotes refusals,
+        and a stray `[/b]` would not only show wrong but raise while drawing.
+        """
         feedback = self.query_one("#feedback", Static)
         feedback.set_class(error, "-error")
-        feedback.update(text)
+        feedback.update(Text(text))
 
     @work(exclusive=True, group="history")
     async def _open(self, peer: str | None, jump_to: int | None = None) -> None:

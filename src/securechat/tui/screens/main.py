@@ -190,6 +190,7 @@ class MainScreen(FileTransfers, PeopleCommands, GroupCommands):
                     f"the key you had or `/trust {user}` accepts the new one.",
                     severity="error",
                     timeout=15,
+                    markup=False,
                 )
                 if key == self.current:
                     await self._show_arrivals()
@@ -286,6 +287,7 @@ class MainScreen(FileTransfers, PeopleCommands, GroupCommands):
                 f"{change.by} removed you from {self._title(key)}; its history stays here",
                 severity="warning",
                 timeout=15,
+                markup=False,
             )
 
     def _ask_to_sign_in_again(self, reason: str) -> None:
