@@ -21,6 +21,13 @@ from textual.widgets import Button, Static
 from securechat.client.api import GroupMember
 
 
+def in_rows(fingerprint: str, per_row: int = 8) -> str:
+    """A spaced fingerprint in rows of `per_row` groups: compared a row at a time, and a
+    64-digit one would otherwise wrap wherever the dialog's width falls."""
+    groups = fingerprint.split()
+    return "\n".join(" ".join(groups[i : i + per_row]) for i in range(0, len(groups), per_row))
+
+
 class MembersScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "close", "Close")]
 
@@ -47,7 +54,7 @@ class MembersScreen(ModalScreen[None]):
                 mark = Text("✓ verified", style="bold green")
             else:
                 mark = Text("not verified", style="dim")
-            table.add_row(name, Text(member.fingerprint), mark)
+            table.add_row(name, Text(in_rows(member.fingerprint)), mark)
         count = len(self.members)
         with Vertical(classes="dialog -wide"):
             yield Static(

@@ -91,5 +91,5 @@ class ConversationHeader(Static):
         elif group.topic:
             line.append("  " + one_line(group.topic, 200), style="dim")
         else:
-            line.append("  `/members` lists who reads this, with their keys", style="dim")
+            line.append("  `/members` lists who reads this", style="dim")
         self.update(line)
