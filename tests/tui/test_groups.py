@@ -355,3 +355,25 @@ async def test_a_group_name_is_text_everywhere_never_markup(harness: Harness) ->
         shown = [(n.title, n.message, n.markup) for n in pilot.app._notifications]
         assert ("message from bob in [/b][red]x", "[/i]psst", False) in shown
         assert all(not markup for _, _, markup in shown)
+
+
+async def test_help_lists_the_group_commands(harness: Harness) -> None:
+    """F1 shows each group command with its usage, written once in its class."""
+    async with harness.app.run_test(size=(120, 40)) as pilot:
+        await sign_in(pilot)
+        await pilot.press("f1")
+        await settle(pilot)
+        console = Console(width=120, record=True, file=io.StringIO())
+        for static in pilot.app.screen.query(Static):
+            console.print(static.content)
+        shown = console.export_text()
+        for usage in (
+            "/group new <name> <user> [<user>...]",
+            "/invite <user>",
+            "/remove <user>",
+            "/leave",
+            "/members",
+            "/rename <name>",
+            "/topic <text>",
+        ):
+            assert usage in shown
