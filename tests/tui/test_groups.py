@@ -10,6 +10,7 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import OptionList, Static
 
+from securechat.client.api import GroupInfo
 from securechat.client.events import GroupChange
 from securechat.scanner import Rating
 from securechat.tui import commands as C
@@ -377,3 +378,24 @@ async def test_help_lists_the_group_commands(harness: Harness) -> None:
             "/topic <text>",
         ):
             assert usage in shown
+
+
+async def test_arriving_messages_do_not_reload_the_groups(harness: Harness) -> None:
+    """A burst of messages changes no group: the core's MLS states stay unread in the vault."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        group_id = await team(pilot, harness)
+        client = harness.client
+        calls = 0
+        groups = client.groups
+
+        def counted() -> list[GroupInfo]:
+            nonlocal calls
+            calls += 1
+            return groups()
+
+        client.groups = counted  # type: ignore[method-assign]
+        for n in range(5):
+            client.receive_group(group_id, "bob", f"message {n}")
+        await settle(pilot)
+        assert "bob: message 4" in lines(pilot)[-1]
+        assert calls == 0

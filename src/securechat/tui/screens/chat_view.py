@@ -122,7 +122,7 @@ class ChatView(Screen[None]):
             self.client.mark_read(shown[0].record.peer)
         if self._list_stale:
             self._list_stale = False
-            self._refresh()
+            self._refresh(groups=False)
         # From the end: on a slow machine the redraw itself takes a while.
         self._arrivals_shown_at = time.monotonic()
 
@@ -146,10 +146,15 @@ class ChatView(Screen[None]):
 
     # --- what is shown ------------------------------------------------------------------
 
-    def _refresh(self) -> None:
-        """Redraws the list, the header and the completion names from the vault."""
+    def _refresh(self, groups: bool = True) -> None:
+        """Redraws the list, the header and the completion names from the vault.
+
+        `groups=False` keeps the groups read last time: arriving messages change no
+        group, and reading them loads every group's MLS state from the vault.
+        """
         records = self.client.conversations()
-        self.groups = {g.conversation.key: g for g in self.client.groups()}
+        if groups:
+            self.groups = {g.conversation.key: g for g in self.client.groups()}
         summaries = [self._summary(r.peer, r.unread) for r in records]
         listed = {r.peer for r in records}
         summaries += [self._summary(key, 0) for key in self.groups if key not in listed]
