@@ -18,7 +18,7 @@ PASSWORD = "correct horse battery"
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeClient:
     monkeypatch.setenv("SECURECHAT_PASSWORD", PASSWORD)
-    monkeypatch.setattr("securechat.client.cli._settled", _no_wait)
+    monkeypatch.setattr("securechat.client.cli_groups.settled", _no_wait)
     return FakeClient(
         "ws://relay", accounts={"alice": PASSWORD, "bob": PASSWORD, "carol": PASSWORD}
     )

@@ -24,7 +24,7 @@ async def world(tmp_path: Path) -> dict[str, Member]:
         name: Member(tmp_path, name, keys[name], ds) for name in ("alice", "bob", "carol", "dave")
     }
     for member in members.values():
-        await member.groups.publish_key_packages()
+        await member.groups.keys.publish()
     return members
 
 
@@ -61,13 +61,13 @@ async def test_create_message_invite_remove(world: dict[str, Member]) -> None:
 
     await alice.groups.remove(gid, "bob")
     await receive_all(world)
-    assert {m.user for m in alice.groups.members(gid)} == {"alice", "carol"}
+    assert {m.user for m in alice.groups.store.members(gid)} == {"alice", "carol"}
     assert bob.texts(gid)[-1] == ("", "alice removed bob")
-    assert bob.groups.groups() == []
+    assert bob.groups.store.groups() == []
     with pytest.raises(ClientError) as gone:
         await bob.groups.send_text(gid, "still here?")
     assert gone.value.code == ClientErrorCode.NO_GROUP
-    assert alice.groups.info(gid).epoch == carol.groups.info(gid).epoch == 3
+    assert alice.groups.store.info(gid).epoch == carol.groups.store.info(gid).epoch == 3
 
 
 async def test_a_removed_member_cannot_read_what_follows(world: dict[str, Member]) -> None:
@@ -105,8 +105,8 @@ async def test_a_member_offline_for_five_epochs_catches_up(world: dict[str, Memb
     await dave.receive()
     texts = [t for t in dave.texts(gid) if t[0] == "alice"]
     assert texts == expected
-    assert dave.groups.info(gid).name == "team 4"
-    assert dave.groups.info(gid).epoch == alice.groups.info(gid).epoch
+    assert dave.groups.store.info(gid).name == "team 4"
+    assert dave.groups.store.info(gid).epoch == alice.groups.store.info(gid).epoch
 
 
 async def test_two_members_commit_at_once_one_wins_and_the_other_retries(
@@ -120,13 +120,13 @@ async def test_two_members_commit_at_once_one_wins_and_the_other_retries(
     await alice.groups._command(gid, MakeAdmin("bob"))
     await receive_all(world)
     await alice.groups.rename(gid, "renamed")
-    assert bob.groups.info(gid).epoch == alice.groups.info(gid).epoch - 1
+    assert bob.groups.store.info(gid).epoch == alice.groups.store.info(gid).epoch - 1
     await bob.groups.set_topic(gid, "bob's topic")
     assert alice.ds.conflicts == 1
     await receive_all(world)
-    infos = [m.groups.info(gid) for m in (alice, bob, carol)]
+    infos = [m.groups.store.info(gid) for m in (alice, bob, carol)]
     assert {(i.name, i.topic, i.epoch) for i in infos} == {("renamed", "bob's topic", 4)}
-    sessions = [m.groups._session(gid) for m in (alice, bob, carol)]
+    sessions = [m.groups.store.session(gid) for m in (alice, bob, carol)]
     assert len({s.mls.epoch_authenticator for s in sessions}) == 1
 
 
@@ -192,9 +192,9 @@ async def test_only_admins_change_the_group(world: dict[str, Member]) -> None:
     assert refused.value.code == ClientErrorCode.NOT_ADMIN
     await bob.groups.leave(gid)
     await receive_all(world)
-    assert [m.user for m in alice.groups.members(gid)] == ["alice"]
+    assert [m.user for m in alice.groups.store.members(gid)] == ["alice"]
     assert alice.texts(gid)[-1] == ("", "bob left")
-    assert bob.groups.groups() == []
+    assert bob.groups.store.groups() == []
 
 
 async def test_a_commit_whose_answer_was_lost_is_sent_again_after_reconnecting(

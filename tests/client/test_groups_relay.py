@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from securechat.client.core import ChatClient
-from securechat.client.events import GroupChange, GroupChanged, GroupInvited, MessageReceived
+from securechat.client.events import (
+    FileOffered,
+    GroupChange,
+    GroupChanged,
+    GroupInvited,
+    MessageReceived,
+    PresenceChanged,
+)
 from securechat.groups.outputs import MakeAdmin
 from securechat.server.app import RelayServer
 from tests.client.helpers import PASSWORD, clients, drain, wait_for
@@ -97,7 +104,7 @@ async def test_two_admins_commit_at_once_and_agree(relay_url: str, tmp_path: Pat
         await asyncio.sleep(0.5)
         infos = [m.groups()[0] for m in (alice, bob, carol)]
         assert {(i.name, i.topic, i.epoch) for i in infos} == {("renamed", "topic", 4)}
-        sessions = [m._groups._session(gid) for m in (alice, bob, carol)]
+        sessions = [m._groups.store.session(gid) for m in (alice, bob, carol)]
         assert len({s.mls.epoch_authenticator for s in sessions}) == 1
 
 
@@ -163,3 +170,41 @@ async def test_a_restart_between_receive_and_ack_loses_and_repeats_nothing(
             assert not [e for e in drain(back) if isinstance(e, MessageReceived)]
         finally:
             await back.close()
+
+
+async def test_a_group_conversation_does_not_stop_presence(relay_url: str, tmp_path: Path) -> None:
+    """Signing in watches the direct contacts only: a group's key is no username, and
+    the relay would refuse the whole watch, leaving every contact's presence unknown."""
+    async with clients(relay_url, tmp_path, "alice", "bob", "carol") as (alice, bob, carol):
+        await started(alice, bob, carol)
+        await alice.create_group("team", ["bob"])
+        await alice.sharekey("carol")
+        await carol.sharekey("alice")
+        await alice.close()
+        back = ChatClient(relay_url, tmp_path / "alice")
+        try:
+            await back.connect()
+            await back.login("alice", PASSWORD)
+            await wait_for(back, PresenceChanged, user="carol", state="online")
+        finally:
+            await back.close()
+
+
+async def test_a_file_in_a_group_is_uploaded_once_and_every_member_opens_it(
+    relay_url: str, tmp_path: Path
+) -> None:
+    """The offer travels in the group message with the file's key; the relay lets each
+    member download the one upload."""
+    async with clients(relay_url, tmp_path, "alice", "bob", "carol") as (alice, bob, carol):
+        await started(alice, bob, carol)
+        gid = (await alice.create_group("team", ["bob", "carol"])).group_id
+        await wait_for(carol, GroupInvited)
+        source = tmp_path / "plan.txt"
+        source.write_bytes(b"the plan, for members only\n" * 100)
+        blob_id = await alice.group_send_file(gid, source)
+        for member in (bob, carol):
+            offer = await wait_for(member, FileOffered, file_id=blob_id)
+            assert (offer.conversation.name, offer.sender, offer.name) == (gid, "alice", "plan.txt")  # type: ignore[attr-defined]
+            saved = await member.download(blob_id, tmp_path / f"{member.username}-downloads")
+            assert saved.read_bytes() == source.read_bytes()
+        assert texts(alice, gid)[-1] == ("alice", "plan.txt (2.7 kB)")

@@ -38,7 +38,7 @@ from securechat.client.events import (
 from securechat.client.filenames import sanitise_filename
 from securechat.client.records import ConversationRecord, MessageRecord, StoredMessage
 from securechat.client.transfers import TransferError, human_size
-from securechat.client.trust import SafetyNumbers, rejection_warning
+from securechat.client.trust import SafetyNumbers, key_changed_advice, rejection_warning
 from securechat.client.vault_messages import matches
 from securechat.crypto.errors import AuthenticationFailed, WrongPassword
 from securechat.crypto.identity import IdentityPublicKey
@@ -581,11 +581,7 @@ class FakeClient:
         group = self._group(group_id)
         if group.key_changed:
             user = sorted(group.key_changed)[0]
-            raise SessionError(
-                f"{user}'s key changed: compare `verify {user}` with them, then "
-                f"`reject {user}` keeps the key you had or `trust {user}` accepts the new one",
-                ClientErrorCode.KEY_CHANGED,
-            )
+            raise SessionError(key_changed_advice(user), ClientErrorCode.KEY_CHANGED)
         return group
 
     async def group_send_text(self, group_id: str, text: str) -> str:

@@ -207,9 +207,10 @@ class Accounts:
         self._ctx.username = session.username
         vault.put(K.TOKEN, session.token.encode())
         await self._keys.maintain(session.one_time_prekeys, session.one_time_kem_prekeys)
-        self._ctx.spawn(self._groups.start())
+        # Awaited, not spawned: a CLI run ends (and cancels what runs) right after.
+        await self._groups.start()
         self._files.resume_all()
-        peers = [c.peer for c in vault.conversations()]
+        peers = self._ctx.contacts()
         if peers:
             await self._ctx.watch(peers)
         if self._rotation is None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import getpass
 import json
 import os
@@ -28,21 +27,14 @@ from typing import Any
 import msgspec
 
 from securechat import __version__
-from securechat.client.api import ChatAPI, GroupInfo
+from securechat.client import cli_groups
+from securechat.client.api import ChatAPI
 from securechat.client.core import ChatClient
 from securechat.client.events import Event, TransferProgress
 from securechat.client.render import describe
 from securechat.crypto.errors import WrongPassword
 from securechat.daemon import main as daemon_main
-from securechat.errors import (
-    ClientError,
-    ClientErrorCode,
-    ConfigError,
-    ConnectionLost,
-    SecureChatError,
-    VaultBehind,
-    explain,
-)
+from securechat.errors import ConfigError, ConnectionLost, SecureChatError, VaultBehind, explain
 from securechat.scanner.report import format_verdict
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_LOCKED = 0, 1, 2, 3, 4
@@ -103,28 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--stdio", action="store_true", help="requests on stdin, answers on stdout")
     where.add_argument("--tcp", default=None, metavar="127.0.0.1:PORT", help="loopback TCP")
     daemon.add_argument("--token-file", default=None, help="with --tcp: the token clients send")
-    create = command("group-create", "create a group with you as its admin")
-    create.add_argument("name")
-    create.add_argument("users", nargs="*", help="the first members")
-    for name, text in [
-        ("group-invite", "add a user to a group (admins)"),
-        ("group-remove", "remove a user from a group (admins)"),
-    ]:
-        group_command = command(name, text)
-        group_command.add_argument("group", help="the group's id or its name")
-        group_command.add_argument("member", help="the user (not --user: that is you)")
-    for name, text in [
-        ("group-leave", "leave a group; its history stays here"),
-        ("group-members", "list a group's members, fingerprints and admins"),
-    ]:
-        command(name, text).add_argument("group", help="the group's id or its name")
-    group_send = command("group-send", "send an end-to-end encrypted message to a group")
-    group_send.add_argument("group", help="the group's id or its name")
-    group_send.add_argument("text", help="the message; - reads it from stdin")
-    group_file = command("group-send-file", "send an encrypted file to a group")
-    group_file.add_argument("group", help="the group's id or its name")
-    group_file.add_argument("path")
-    command("groups", "list the groups you are in")
+    cli_groups.add_commands(command)
     for name, text in [
         ("sharekey", "send your identity key to a user"),
         ("talk", "start an end-to-end session with a user"),
@@ -242,18 +213,7 @@ async def _dispatch(client: ChatAPI, args: argparse.Namespace) -> int:
         "download": lambda: _transfer(
             client, client.download(args.file_id, args.to), "saved", "path"
         ),
-        "group-create": lambda: _group_create(client, args.name, args.users),
-        "group-invite": lambda: _group_change(
-            client, lambda gid: client.group_invite(gid, args.member), args.group, "added"
-        ),
-        "group-remove": lambda: _group_change(
-            client, lambda gid: client.group_remove(gid, args.member), args.group, "removed"
-        ),
-        "group-leave": lambda: _group_leave(client, args.group),
-        "group-members": lambda: _group_members(client, args.group),
-        "group-send": lambda: _group_send(client, args.group, _text(args.text)),
         "group-send-file": lambda: _group_file(client, args.group, args.path),
-        "groups": lambda: _groups(client),
         "sharekey": lambda: _sharekey(client, args.peer),
         "talk": lambda: _talk(client, args.peer),
         "verify": lambda: _verify(client, args.peer),
@@ -269,6 +229,9 @@ async def _dispatch(client: ChatAPI, args: argparse.Namespace) -> int:
             fingerprint=key,
         ),
     }
+    if command in cli_groups.COMMANDS:
+        text, fields = await cli_groups.run(client, args, _text)
+        return _print(args, Out(text, fields))
     return _print(args, await actions[command]())
 
 
@@ -377,95 +340,10 @@ async def _verify(client: ChatAPI, peer: str) -> Out:
     return Out(numbers.describe(), fields)
 
 
-def _group_id(client: ChatAPI, ref: str) -> str:
-    """A group named by its id or, when no id matches and one group has it, its name."""
-    groups = client.groups()
-    if any(g.group_id == ref for g in groups):
-        return ref
-    named = [g.group_id for g in groups if g.name == ref]
-    if len(named) > 1:
-        raise ClientError(
-            f"{len(named)} groups are named {ref}: name one by its id (`groups`)",
-            ClientErrorCode.NO_GROUP,
-        )
-    return named[0] if named else ref
-
-
-def _group_fields(info: GroupInfo) -> dict[str, Any]:
-    return {
-        "group": info.group_id,
-        "name": info.name,
-        "topic": info.topic,
-        "epoch": info.epoch,
-        "members": [m.user for m in info.members],
-        "admins": [m.user for m in info.members if m.admin],
-        "key_changed": list(info.key_changed),
-    }
-
-
-async def _settled(client: ChatAPI) -> None:
-    """Lets queued group deliveries land first: a change built on a stale epoch would
-    only meet a conflict."""
-    await asyncio.sleep(0.2)
-    await client.settle()
-
-
-async def _group_create(client: ChatAPI, name: str, users: list[str]) -> Out:
-    info = await client.create_group(name, users)
-    await client.settle()
-    text = f"created {info.name} ({info.group_id}) with {', '.join(m.user for m in info.members)}"
-    return Out(text, _group_fields(info))
-
-
-async def _group_change(
-    client: ChatAPI, change: Callable[[str], Awaitable[GroupInfo]], ref: str, verb: str
-) -> Out:
-    await _settled(client)
-    info = await change(_group_id(client, ref))
-    await client.settle()
-    members = ", ".join(m.user for m in info.members)
-    return Out(f"{verb}; {info.name} now has {members}", _group_fields(info))
-
-
-async def _group_leave(client: ChatAPI, ref: str) -> Out:
-    await _settled(client)
-    group_id = _group_id(client, ref)
-    await client.group_leave(group_id)
-    await client.settle()
-    return Out(f"left {ref}; the next member to commit removes you", {"group": group_id})
-
-
-async def _group_members(client: ChatAPI, ref: str) -> Out:
-    await _settled(client)
-    group_id = _group_id(client, ref)
-    members = client.group_members(group_id)
-    lines = [
-        f"{m.user}  {m.fingerprint}{'  ✓' if m.verified else ''}{'  admin' if m.admin else ''}"
-        for m in members
-    ]
-    fields = {"group": group_id, "members": [dataclasses.asdict(m) for m in members]}
-    return Out("\n".join(lines), fields)
-
-
-async def _group_send(client: ChatAPI, ref: str, text: str) -> Out:
-    await _settled(client)
-    group_id = _group_id(client, ref)
-    eid = await client.group_send_text(group_id, text)
-    await client.settle()
-    return Out(f"sent {eid}", {"id": eid, "group": group_id})
-
-
 async def _group_file(client: ChatAPI, ref: str, path: str) -> Out:
-    await _settled(client)
-    group_id = _group_id(client, ref)
+    await cli_groups.settled(client)
+    group_id = cli_groups.group_id(client, ref)
     return await _transfer(client, client.group_send_file(group_id, path), "sent", "file_id")
-
-
-async def _groups(client: ChatAPI) -> Out:
-    await _settled(client)
-    groups = client.groups()
-    lines = [f"{g.group_id}  {g.name}  ({len(g.members)} members)" for g in groups]
-    return Out("\n".join(lines), {"groups": [_group_fields(g) for g in groups]})
 
 
 async def _receive(client: ChatAPI, wait: float, as_json: bool) -> int:

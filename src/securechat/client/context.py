@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from securechat import paths
+from securechat.client.conversation import ConversationId
 from securechat.client.events import (
     DeliveryChanged,
     DeliveryState,
@@ -89,6 +90,12 @@ class ClientContext:
         vault = self.need_vault()
         assert self.identity is not None and self.username is not None
         return vault, self.identity, self.username
+
+    def contacts(self) -> list[str]:
+        """The peers of direct conversations, whose presence we follow: a group's
+        conversation key is no username, and the relay would refuse the whole watch."""
+        conversations = self.need_vault().conversations()
+        return [c.peer for c in conversations if ConversationId.parse(c.peer).is_direct]
 
     async def watch(self, peers: list[str]) -> None:
         """Follows the presence of `peers`: the relay keeps watches per connection."""

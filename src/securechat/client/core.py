@@ -112,7 +112,7 @@ class ChatClient:
 
     async def _on_push(self, frame: F.ServerFrame) -> None:
         if isinstance(frame, GF.KeyPackagesLow):
-            self._ctx.spawn(self._groups.publish_key_packages(more=True))
+            self._ctx.spawn(self._groups.keys.publish(more=True))
         else:
             await self._receiver.on_push(frame)
 
@@ -141,7 +141,7 @@ class ChatClient:
         ):
             self.files.resume_all()
             ctx.spawn(self._groups.resume())
-            peers = [c.peer for c in ctx.vault.conversations()]
+            peers = ctx.contacts()
             if peers:
                 ctx.spawn(ctx.watch(peers))
 
@@ -286,10 +286,10 @@ class ChatClient:
         return await self._groups.set_topic(group_id, topic)
 
     def group_members(self, group_id: str) -> list[GroupMember]:
-        return self._groups.members(group_id)
+        return self._groups.store.members(group_id)
 
     def groups(self) -> list[GroupInfo]:
-        return self._groups.groups()
+        return self._groups.store.groups()
 
     async def group_send_text(self, group_id: str, text: str) -> str:
         return await self._groups.send_text(group_id, text)

@@ -47,6 +47,8 @@ class Outbox(Protocol):
 EnvelopeHandler = Callable[[F.Envelope | GroupEnvelope], Awaitable[None]]
 """Both kinds of delivery (1:1 `deliver`, `group_deliver`) are acknowledged alike."""
 PushListener = Callable[[F.ServerFrame], Awaitable[None]]
+Request = Callable[[Callable[[int], F.ClientFrame]], Awaitable[F.ServerFrame]]
+"""`RelayClient.request`, as the parts that only make requests take it (tests pass a fake)."""
 
 
 def new_envelope_id() -> str:
