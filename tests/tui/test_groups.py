@@ -11,7 +11,7 @@ from textual.pilot import Pilot
 from textual.widgets import OptionList, Static
 
 from securechat.client.api import GroupInfo
-from securechat.client.events import GroupChange
+from securechat.client.events import GroupChange, KeyShared
 from securechat.scanner import Rating
 from securechat.tui import commands as C
 from securechat.tui.screens.confirm import ConfirmScreen
@@ -399,3 +399,18 @@ async def test_arriving_messages_do_not_reload_the_groups(harness: Harness) -> N
         await settle(pilot)
         assert "bob: message 4" in lines(pilot)[-1]
         assert calls == 0
+
+
+async def test_a_key_first_seen_in_a_group_is_not_called_a_sharekey(harness: Harness) -> None:
+    """The core pins a new member's key as it reads the group: no `talk` is asked for."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await team(pilot, harness)
+        harness.client._emit(KeyShared("dave", FINGERPRINT))
+        await settle(pilot)
+        assert "dave's key is pinned (A1B2 C3D4 E5F6 A7B8), first seen in a group" in (
+            feedback(pilot)
+        )
+        harness.client.add_history("bob", ["hi"])
+        harness.client._emit(KeyShared("bob", FINGERPRINT))
+        await settle(pilot)
+        assert "bob shared their key (A1B2 C3D4 E5F6 A7B8); `talk bob` next" in feedback(pilot)

@@ -230,7 +230,15 @@ class MainScreen(FileTransfers, PeopleCommands, GroupCommands):
                 self._refresh()
             case KeyShared(peer=peer, fingerprint=fingerprint):
                 short = short_fingerprint(fingerprint)
-                self._say(f"{peer} shared their key ({short}); `talk {peer}` next")
+                if any(r.peer == peer for r in self.client.conversations()):
+                    self._say(f"{peer} shared their key ({short}); `talk {peer}` next")
+                else:
+                    # Pinned from a group's members, not sent by `sharekey`: the core opens
+                    # no conversation for it, and there is nothing to answer.
+                    self._say(
+                        f"{peer}'s key is pinned ({short}), first seen in a group; "
+                        f"`/verify {peer}` compares it"
+                    )
                 self._refresh()
             case KeyChanged(peer=peer):
                 self.notify(
