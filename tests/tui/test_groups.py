@@ -11,7 +11,7 @@ from textual.pilot import Pilot
 from textual.widgets import OptionList, Static
 
 from securechat.client.api import GroupInfo
-from securechat.client.events import GroupChange, KeyShared
+from securechat.client.events import GroupChange, KeyChanged, KeyShared
 from securechat.scanner import Rating
 from securechat.tui import commands as C
 from securechat.tui.screens.confirm import ConfirmScreen
@@ -414,3 +414,15 @@ async def test_a_key_first_seen_in_a_group_is_not_called_a_sharekey(harness: Har
         harness.client._emit(KeyShared("bob", FINGERPRINT))
         await settle(pilot)
         assert "bob shared their key (A1B2 C3D4 E5F6 A7B8); `talk bob` next" in feedback(pilot)
+
+
+async def test_a_group_members_key_change_warns_once_naming_the_group(harness: Harness) -> None:
+    """The core reports a member's key change twice (as a key and in the group): one toast."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        group_id = await team(pilot, harness)
+        pilot.app.clear_notifications()
+        harness.client._emit(KeyChanged("bob", FINGERPRINT, OFFERED_FINGERPRINT))
+        harness.client.change_group_key(group_id, "bob")
+        await settle(pilot)
+        warnings = [n.message for n in pilot.app._notifications if "key changed" in n.message]
+        assert len(warnings) == 1 and "bob's key changed in team" in warnings[0]

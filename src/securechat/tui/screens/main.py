@@ -230,7 +230,7 @@ class MainScreen(FileTransfers, PeopleCommands, GroupCommands):
                 self._refresh()
             case KeyShared(peer=peer, fingerprint=fingerprint):
                 short = short_fingerprint(fingerprint)
-                if any(r.peer == peer for r in self.client.conversations()):
+                if self._direct(peer):
                     self._say(f"{peer} shared their key ({short}); `talk {peer}` next")
                 else:
                     # Pinned from a group's members, not sent by `sharekey`: the core opens
@@ -241,13 +241,15 @@ class MainScreen(FileTransfers, PeopleCommands, GroupCommands):
                     )
                 self._refresh()
             case KeyChanged(peer=peer):
-                self.notify(
-                    f"{peer}'s key changed! Compare `/verify {peer}` with them, then "
-                    f"`/reject {peer}` keeps the key you had or `/trust {peer}` accepts the new "
-                    "one.",
-                    severity="error",
-                    timeout=15,
-                )
+                # A member known only from a group: its `GroupKeyChanged` names the group.
+                if self._direct(peer):
+                    self.notify(
+                        f"{peer}'s key changed! Compare `/verify {peer}` with them, then "
+                        f"`/reject {peer}` keeps the key you had or `/trust {peer}` accepts the "
+                        "new one.",
+                        severity="error",
+                        timeout=15,
+                    )
                 if peer == self.current:
                     await self._show_arrivals()
                     await chat.add_notice(f"⚠ {peer}'s key changed; messages are held", True)
@@ -276,6 +278,11 @@ class MainScreen(FileTransfers, PeopleCommands, GroupCommands):
                 self.notify(one_line(shown, 200), severity="error", timeout=10)
             case _:
                 pass
+
+    def _direct(self, peer: str) -> bool:
+        """We have a direct conversation with `peer`; the core opens none for a user whose
+        key it pinned from a group's members."""
+        return any(r.peer == peer for r in self.client.conversations())
 
     def _alert(self, key: str, sender: str, text: str) -> None:
         """A toast and notification naming the sender, and the group when it is one."""
