@@ -56,6 +56,9 @@ async def test_group_commands_print_what_they_did(
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["alice", "bob", "carol"]
     assert lines[0].endswith("admin")
+    assert await run(fake, "group-admin", "team", "carol") == EXIT_OK
+    assert "promoted" in capsys.readouterr().out
+    assert fake.group_members(created["group"])[2].admin
     assert await run(fake, "group-remove", "team", "bob", "--json") == EXIT_OK
     assert json.loads(capsys.readouterr().out)["members"] == ["alice", "carol"]
 

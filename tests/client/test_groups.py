@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from securechat.client.conversation import ConversationId
 from securechat.client.events import GroupInvited, MessageReceived
 from securechat.errors import ClientError, ClientErrorCode, ConnectionLost
-from securechat.groups.outputs import MakeAdmin
 from securechat.protocol.group_frames import GroupCommit
 from tests.client.group_relay import DeliveryService, Member
 from tests.groups.keys import identities
@@ -117,7 +117,7 @@ async def test_two_members_commit_at_once_one_wins_and_the_other_retries(
     alice, bob, carol = world["alice"], world["bob"], world["carol"]
     gid = (await alice.groups.create("team", ["bob", "carol"])).group_id
     await receive_all(world)
-    await alice.groups._command(gid, MakeAdmin("bob"))
+    await alice.groups.make_admin(gid, "bob")
     await receive_all(world)
     await alice.groups.rename(gid, "renamed")
     assert bob.groups.store.info(gid).epoch == alice.groups.store.info(gid).epoch - 1
@@ -227,3 +227,44 @@ async def test_a_commit_whose_answer_was_lost_is_sent_again_after_reconnecting(
     await receive_all(world)
     assert bob.texts(gid)[-1] == ("alice", "hello bob")
     assert ds.groups[bytes.fromhex(gid)].epoch == 2
+
+
+async def test_a_commit_the_relay_drops_for_one_member_is_fetched(
+    world: dict[str, Member],
+) -> None:
+    """Dave never gets the first rename's Commit: the next Commit names a later epoch,
+    his client fetches what it missed, and he reads what follows."""
+    alice, dave = world["alice"], world["dave"]
+    gid = (await alice.groups.create("team", ["bob", "dave"])).group_id
+    await receive_all(world)
+    await alice.groups.rename(gid, "one")
+    dropped = dave.ds.queues["dave"].pop()
+    assert dropped.kind == "commit"
+    await alice.groups.rename(gid, "two")
+    await alice.groups.send_text(gid, "after two")
+    await receive_all(world)
+    assert dave.texts(gid)[-1] == ("alice", "after two")
+    assert dave.groups.store.info(gid).name == "two"
+
+
+async def test_a_replayed_commit_and_a_message_ahead_of_its_commit(
+    world: dict[str, Member],
+) -> None:
+    """A Commit delivered twice changes nothing the second time; a message the relay
+    puts before its epoch's Commit is held, the Commit fetched, and the message opened."""
+    alice, bob = world["alice"], world["bob"]
+    gid = (await alice.groups.create("team", ["bob"])).group_id
+    await receive_all(world)
+    await alice.groups.rename(gid, "renamed")
+    commit = bob.ds.queues["bob"][0]
+    await bob.receive()
+    bob.ds.queues["bob"].append(msgspec.structs.replace(commit, sid=10_000))
+    await bob.receive()
+    assert [t for _, t in bob.texts(gid)].count("alice renamed the group to renamed") == 1
+    await alice.groups.set_topic(gid, "new topic")
+    await alice.groups.send_text(gid, "in the topic's epoch")
+    queue = bob.ds.queues["bob"]
+    queue.reverse()  # the message first, then its Commit
+    await bob.receive()
+    assert bob.texts(gid)[-1] == ("alice", "in the topic's epoch")
+    assert bob.groups.store.info(gid).topic == "new topic"

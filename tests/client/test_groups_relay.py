@@ -18,7 +18,6 @@ from securechat.client.events import (
     MessageReceived,
     PresenceChanged,
 )
-from securechat.groups.outputs import MakeAdmin
 from securechat.server.app import RelayServer
 from tests.client.helpers import PASSWORD, clients, drain, wait_for
 
@@ -95,7 +94,7 @@ async def test_two_admins_commit_at_once_and_agree(relay_url: str, tmp_path: Pat
         await started(alice, bob, carol)
         gid = (await alice.create_group("team", ["bob", "carol"])).group_id
         await wait_for(bob, GroupInvited)
-        await alice._groups._command(gid, MakeAdmin("bob"))
+        await alice.group_make_admin(gid, "bob")
         await wait_for(bob, GroupChanged, change=GroupChange.ADMINS)
         await wait_for(carol, GroupChanged, change=GroupChange.ADMINS)
         await asyncio.gather(alice.group_rename(gid, "renamed"), bob.group_set_topic(gid, "topic"))

@@ -570,6 +570,15 @@ class FakeClient:
         self._group_line(group, GroupChange.TOPIC, self.username or "", topic)
         return self._info(group)
 
+    async def group_make_admin(self, group_id: str, user: str) -> GroupInfo:
+        group = self._group(group_id)
+        self._admin(group, "make admins")
+        if user not in group.members:
+            raise ClientError(f"{user} is not in {group.name}", ClientErrorCode.NOT_ALLOWED)
+        group.admins.add(user)
+        self._group_line(group, GroupChange.ADMINS, self.username or "", user)
+        return self._info(group)
+
     def group_members(self, group_id: str) -> list[GroupMember]:
         return list(self._info(self._group(group_id)).members)
 

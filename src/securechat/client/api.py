@@ -175,6 +175,9 @@ class ChatAPI(Protocol):
 
     async def group_set_topic(self, group_id: str, topic: str) -> GroupInfo: ...
 
+    async def group_make_admin(self, group_id: str, user: str) -> GroupInfo:
+        """Admins add, remove and make other admins; anyone may leave."""
+
     def group_members(self, group_id: str) -> list[GroupMember]: ...
 
     def groups(self) -> list[GroupInfo]:

@@ -17,7 +17,8 @@ from securechat.client.api import ChatAPI, GroupInfo
 from securechat.errors import ClientError, ClientErrorCode
 
 COMMANDS = frozenset(
-    {"group-create", "group-invite", "group-remove", "group-leave", "group-members"}
+    {"group-create", "group-invite", "group-remove", "group-admin", "group-leave"}
+    | {"group-members"}
     | {"group-send", "groups"}
 )
 _GROUP = "the group's id or its name"
@@ -30,6 +31,7 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None
     for name, text in [
         ("group-invite", "add a user to a group (admins)"),
         ("group-remove", "remove a user from a group (admins)"),
+        ("group-admin", "make a member an admin (admins)"),
     ]:
         change = command(name, text)
         change.add_argument("group", help=_GROUP)
@@ -68,6 +70,8 @@ async def run(
             return await _changed(client, client.group_invite(gid, args.member), "added")
         case "group-remove":
             return await _changed(client, client.group_remove(gid, args.member), "removed")
+        case "group-admin":
+            return await _changed(client, client.group_make_admin(gid, args.member), "promoted")
         case "group-leave":
             await client.group_leave(gid)
             await client.settle()

@@ -285,6 +285,9 @@ class ChatClient:
     async def group_set_topic(self, group_id: str, topic: str) -> GroupInfo:
         return await self._groups.set_topic(group_id, topic)
 
+    async def group_make_admin(self, group_id: str, user: str) -> GroupInfo:
+        return await self._groups.make_admin(group_id, user)
+
     def group_members(self, group_id: str) -> list[GroupMember]:
         return self._groups.store.members(group_id)
 

@@ -178,6 +178,11 @@ class Groups:
         await self._command(group_id, O.SetTopic(topic))
         return self.store.info(group_id)
 
+    async def make_admin(self, group_id: str, user: str) -> GroupInfo:
+        self._admin(group_id, "make admins")
+        await self._command(group_id, O.MakeAdmin(user))
+        return self.store.info(group_id)
+
     async def leave(self, group_id: str) -> None:
         """Proposes our removal; the next member to commit includes it."""
         actions = self._step(group_id, lambda s: s.leave())
