@@ -138,8 +138,10 @@ async def test_invite_remove_rename_and_topic_change_the_open_group(harness: Har
         assert "# night shift" in header(pilot) and "# night shift" in conversation_list(pilot)
         await type_line(pilot, "/topic rota for [bold]May[/bold]")
         assert "rota for [bold]May[/bold]" in header(pilot)
-        members = [m.user for m in harness.client.group_members(group_id)]
-        assert members == ["alice", "carol", "dave"]
+        await type_line(pilot, "/admin carol")
+        assert "carol is now an admin of night shift" in feedback(pilot)
+        members = [(m.user, m.admin) for m in harness.client.group_members(group_id)]
+        assert members == [("alice", True), ("carol", True), ("dave", False)]
 
 
 async def test_group_commands_outside_a_group_say_how_to_get_one(harness: Harness) -> None:
@@ -148,7 +150,7 @@ async def test_group_commands_outside_a_group_say_how_to_get_one(harness: Harnes
         await sign_in(pilot)
         harness.client.add_history("bob", ["hi"])
         await type_line(pilot, "/open bob")
-        for line in ("/invite carol", "/remove carol", "/leave", "/members", "/topic x"):
+        for line in ("/invite carol", "/remove carol", "/admin carol", "/leave", "/members"):
             await type_line(pilot, line)
             assert "works in a group" in feedback(pilot) and "/group new" in feedback(pilot)
         assert harness.client.groups() == []
@@ -376,6 +378,7 @@ async def test_help_lists_the_group_commands(harness: Harness) -> None:
             "/members",
             "/rename <name>",
             "/topic <text>",
+            "/admin <user>",
         ):
             assert usage in shown
 

@@ -39,6 +39,7 @@ from securechat.tui.commands.grammar import (
 from securechat.tui.commands.groups import (
     Invite,
     Leave,
+    MakeAdmin,
     Members,
     NewGroup,
     Remove,
@@ -59,6 +60,7 @@ __all__ = [
     "Help",
     "Invite",
     "Leave",
+    "MakeAdmin",
     "Members",
     "Message",
     "NewGroup",

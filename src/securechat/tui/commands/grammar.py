@@ -30,7 +30,16 @@ from securechat.protocol.limits import USERNAME_PATTERN
 from securechat.tui.commands.base import Command, ParseError
 from securechat.tui.commands.files import Download, SendFile
 from securechat.tui.commands.general import DeleteAccount, Help, Message, Quit, Reset, Scan, Search
-from securechat.tui.commands.groups import Invite, Leave, Members, NewGroup, Remove, Rename, Topic
+from securechat.tui.commands.groups import (
+    Invite,
+    Leave,
+    MakeAdmin,
+    Members,
+    NewGroup,
+    Remove,
+    Rename,
+    Topic,
+)
 from securechat.tui.commands.people import Delete, Open, Reject, ShareKey, Talk, Trust, Verify
 
 COMMANDS: dict[str, type[Command]] = {
@@ -50,6 +59,7 @@ COMMANDS: dict[str, type[Command]] = {
         NewGroup,
         Invite,
         Remove,
+        MakeAdmin,
         Leave,
         Members,
         Rename,

@@ -60,6 +60,19 @@ class Remove(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class MakeAdmin(Command):
+    name: ClassVar[str] = "admin"
+    args: ClassVar[tuple[str, ...]] = ("user",)
+    summary: ClassVar[str] = "make a member of the open group an admin too (admins)"
+    palette_title: ClassVar[str] = "Make an admin of this group…"
+    palette_help: ClassVar[str] = "admins add and remove members"
+    user: str
+
+    def run(self, actions: Actions) -> object:
+        return actions.make_admin(self.user)
+
+
+@dataclass(frozen=True, slots=True)
 class Leave(Command):
     name: ClassVar[str] = "leave"
     summary: ClassVar[str] = "leave the open group"

@@ -85,6 +85,15 @@ class GroupCommands(ChatView):
                 f"{user} is removed from {one_line(group.name, 40)}: they read nothing after this",
             )
 
+    @work(group="command")
+    async def make_admin(self, user: str) -> None:
+        if group := self._open_group("admin"):
+            await self._change(
+                self.client.group_make_admin(group.group_id, user),
+                f"{user} is not an admin",
+                f"{user} is now an admin of {one_line(group.name, 40)}",
+            )
+
     def leave_group(self) -> None:
         group = self._open_group("leave")
         if group is None:
