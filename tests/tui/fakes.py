@@ -378,7 +378,9 @@ class FakeClient:
         return found[:limit]
 
     def conversations(self) -> list[ConversationRecord]:
-        peers = [p for p in self.states if p not in self.hidden]
+        """As the core: direct conversations and every group with history here (left ones too)."""
+        groups = [ConversationId.group(g).key for g in self.group_state]
+        peers = [p for p in [*self.states, *groups] if p not in self.hidden]
         last = {m.record.peer: m.record.ts for m in self.messages}
         records = [
             ConversationRecord(peer=p, last_ts=last.get(p, 0.0), unread=self.unread.get(p, 0))

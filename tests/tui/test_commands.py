@@ -35,6 +35,17 @@ CODE = "ABCD-EFGH-JKMN-PQRS-TVWX-YZ01"
         ("/reset bob ABCD-EFGH pass word", C.Reset("bob", "ABCD-EFGH", "pass word")),
         ("/help", C.Help()),
         ("/quit", C.Quit()),
+        ("/group new team bob carol", C.NewGroup("team", ("bob", "carol"))),
+        ("/GROUP NEW team bob bob", C.NewGroup("team", ("bob",))),
+        ("/invite dave", C.Invite("dave")),
+        ("/remove bob", C.Remove("bob")),
+        ("/leave", C.Leave()),
+        ("/admin carol", C.MakeAdmin("carol")),
+        ("/members", C.Members()),
+        ("/rename the night shift", C.Rename("the night shift")),
+        ("/topic rota for [bold]May[/bold]", C.Topic("rota for [bold]May[/bold]")),
+        ("invite dave", C.Message("invite dave")),
+        ("leave", C.Message("leave")),
         # The first release's three commands, bare, in exactly their shape.
         ("sharekey bob", C.ShareKey("bob")),
         ("talk bob", C.Talk("bob")),
@@ -66,6 +77,7 @@ def test_parse(text: str, expected: C.Command) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        ("/group", "/group new <name> <user> [<user>...] — " + C.NewGroup.summary),
         ("talk bob", C.BARE_HINT),
         (f"reset bob {CODE} x", C.BARE_HINT),
         (" talk bob", None),
@@ -99,6 +111,15 @@ def test_hint_says_what_enter_will_do(text: str, expected: str | None) -> None:
         ("/scan", "missing <url>. Usage: /scan [--full] <url>"),
         ("/scan --fast http://x.example", "`/scan` has no option `--fast`"),
         ("/help me", "takes no arguments"),
+        ("/group team bob", "`/group` needs `new`. Usage: /group new <name> <user> [<user>...]"),
+        ("/group", "`/group` needs `new`"),
+        ("/group new team", "missing <user>. Usage: /group new <name> <user> [<user>...]"),
+        ("/group new team bob B@D", "`B@D` is not a username"),
+        ("/invite", "missing <user>. Usage: /invite <user>"),
+        ("/remove bob carol", "too many arguments"),
+        ("/leave now", "takes no arguments"),
+        ("/rename", "missing <name>"),
+        ("/topic", "missing <text>"),
         ("/tlak bob", "Did you mean `/talk`?"),
         ("/frobnicate", "unknown command `/frobnicate`"),
         ("   ", "type a message"),
@@ -135,6 +156,9 @@ def test_completion_of_words_and_usernames() -> None:
     assert C.complete("talk b", ["bob", "carol", "bea"]) == ["talk bea", "talk bob"]
     assert C.complete("/talk b", ["bob"]) == ["/talk bob"]
     assert C.complete("search b", ["bob"]) == []
+    assert C.complete("/invite b", ["bob", "carol"]) == ["/invite bob"]
+    assert C.complete("/group new team bob c", ["bob", "carol"]) == ["/group new team bob carol"]
+    assert C.complete("/group new c", ["carol"]) == []
 
 
 def test_send_completes_paths(tmp_path: Path) -> None:
@@ -193,6 +217,14 @@ RUNS = {
     "/delete bob": ("delete_conversation", ("bob",)),
     "/delete-account": ("delete_account", ()),
     "/reset bob op-12345678 new pass": ("reset", ("bob", "op-12345678", "new pass")),
+    "/group new team bob carol": ("new_group", ("team", ("bob", "carol"))),
+    "/invite dave": ("invite", ("dave",)),
+    "/remove bob": ("remove_member", ("bob",)),
+    "/leave": ("leave_group", ()),
+    "/admin carol": ("make_admin", ("carol",)),
+    "/members": ("list_members", ()),
+    "/rename night shift": ("rename_group", ("night shift",)),
+    "/topic rota": ("set_topic", ("rota",)),
     "/help": ("help", ()),
     "/quit": ("quit", ()),
     "hello there": ("message", ("hello there",)),
@@ -225,3 +257,4 @@ def test_every_registered_command_is_covered_and_documented() -> None:
     assert ("Talk to…", "start an end-to-end session with a user", "/talk ") in talk
     assert ("Talk to bob", "start an end-to-end session", C.Talk("bob")) in talk
     assert C.Help.palette([]) == [("Help", "list commands and keys", C.Help())]
+    assert C.NewGroup.palette([])[0][2] == "/group new "

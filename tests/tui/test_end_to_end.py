@@ -11,12 +11,14 @@ from textual.widgets import Checkbox, Input, OptionList, Static
 
 from securechat import paths
 from securechat.client.core import ChatClient
-from securechat.client.events import FileOffered, MessageReceived
+from securechat.client.events import FileOffered, GroupChanged, GroupInvited, MessageReceived
 from securechat.tui.app import make_app
+from securechat.tui.screens.invitation import InvitationScreen
 from securechat.tui.screens.main import MainScreen
 from securechat.tui.screens.recovery import RecoveryCodeScreen
 from securechat.tui.screens.signin import SignInScreen
 from securechat.tui.widgets.chat_line import FileLine, MessageLine
+from tests.client.helpers import clients, wait_for
 from tests.tui.conftest import (
     PASSWORD,
     feedback,
@@ -168,3 +170,55 @@ async def test_presence_of_a_first_contact_is_right_in_the_first_session(
             await until(pilot, lambda: "○ bob" in conversation_text(pilot), "bob offline", 10)
     finally:
         await bob.close()
+
+
+async def test_a_group_from_the_tui_on_a_real_relay(relay_url: str, tmp_path: Path) -> None:
+    """The TUI creates a group of three real clients, talks in it, and removes a member."""
+    async with clients(relay_url, tmp_path, "bob", "carol") as (bob, carol):
+        await bob.settle()
+        await carol.settle()
+        app = make_app(relay_url, data_dir=tmp_path / "alice", time_format=utc_time)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await register(pilot, "alice")
+            assert app.client is not None
+            await app.client.settle()
+            await type_line(pilot, "/group new team bob carol")
+            await until(pilot, lambda: "team is created" in feedback(pilot), "the group")
+            assert "🔒 MLS · 3 members" in conversation_text(pilot)
+            await wait_for(bob, GroupInvited)
+            await wait_for(carol, GroupInvited)
+            await type_line(pilot, "hello team")
+            got = await wait_for(bob, MessageReceived, text="hello team")
+            group_id = got.conversation.name  # type: ignore[attr-defined]
+            await wait_for(carol, MessageReceived, text="hello team")
+            await carol.group_send_text(group_id, "hi alice")
+            await until(pilot, lambda: "carol: hi alice" in chat_text(pilot), "carol's line")
+            await type_line(pilot, "/remove bob")
+            await until(pilot, lambda: "alice removed bob" in chat_text(pilot), "the removal")
+            await wait_for(bob, GroupChanged, subject="bob")
+            assert "🔒 MLS · 2 members" in conversation_text(pilot)
+
+
+async def test_a_real_invitation_shows_the_inviters_new_key_before_the_group(
+    relay_url: str, tmp_path: Path
+) -> None:
+    """Bob, never pinned here, adds alice: she sees his fingerprint and the members first."""
+    async with clients(relay_url, tmp_path, "bob", "carol") as (bob, carol):
+        app = make_app(relay_url, data_dir=tmp_path / "alice", time_format=utc_time)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await register(pilot, "alice")
+            assert app.client is not None
+            await app.client.settle()
+            await carol.settle()
+            await bob.create_group("book club", ["alice", "carol"])
+            await wait_for_screen(pilot, InvitationScreen)
+            shown = "\n".join(str(s.content) for s in pilot.app.screen.query(Static))
+            assert "bob invited you to the group book club" in shown
+            assert "Members (3): bob, carol and you (alice)" in shown
+            assert "bob's key is new to this device" in shown
+            pinned = app.client.pinned_key("bob")
+            assert pinned is not None and pinned.fingerprint_hex() in shown
+            await pilot.click("#open")
+            await settle(pilot)
+            await bob.group_send_text(bob.groups()[0].group_id, "welcome, alice")
+            await until(pilot, lambda: "bob: welcome, alice" in chat_text(pilot), "bob's line")

@@ -11,6 +11,16 @@ def test_sender_only_unless_the_text_is_asked_for() -> None:
     assert notification("bob", "the secret", True).body == "the secret"
 
 
+def test_a_group_message_names_the_group_and_the_sender() -> None:
+    """ "bob" alone would not say which conversation to open: a group's name comes with it."""
+    assert notification("bob", "hi", False, "night shift").body == (
+        "New message from bob in night shift"
+    )
+    assert notification("bob", "hi", True, "night shift").title == "securechat: bob in night shift"
+    hostile = notification("bob", "", False, "x\x1b]0;owned\x07;y")
+    assert "\x1b" not in desktop_sequence(hostile, {"TERM_PROGRAM": "WezTerm"})[1:-1]
+
+
 def test_channel_prefers_a_known_terminal_then_notify_send() -> None:
     """OSC where the terminal reads it; inside tmux or an unknown terminal, notify-send."""
     assert channel({"TERM_PROGRAM": "WezTerm"}, True) == "osc"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.pilot import Pilot
 
+from securechat.client.events import GroupChange
 from securechat.scanner import Rating
 from tests.tui.conftest import build, settle, sign_in, steady_cursor, type_line
 
@@ -82,6 +83,27 @@ def test_file_and_flagged_links(snap_compare) -> None:  # type: ignore[no-untype
         harness.client.receive_file("bob", "report.pdf", b"%" * 2_300_000)
         harness.client.receive("bob", "log in here first: http://paypal.com@evil.example/login")
         harness.client.receive("bob", "the docs: https://docs.python.org/3/ and example.org/x")
+        await settle(pilot)
+        pilot.app.clear_notifications()
+        await steady_cursor(pilot)
+
+    assert snap_compare(harness.app, run_before=run_before, terminal_size=SIZE)
+
+
+def test_group_conversation(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """A group: its row and MLS header, senders on each line, a membership change, a topic."""
+    harness = build()
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await sign_in(pilot)
+        harness.client.add_history("carol", ["see you at the station"])
+        await type_line(pilot, "/group new team bob carol")
+        (group,) = harness.client.groups()
+        await type_line(pilot, "/topic the rota for May")
+        harness.client.receive_group(group.group_id, "bob", "who takes Friday?")
+        await type_line(pilot, "I can")
+        harness.client.receive_group(group.group_id, "carol", "thanks! [bold]not bold[/bold]")
+        harness.client.group_event(group.group_id, GroupChange.LEFT, "bob", "bob")
         await settle(pilot)
         pilot.app.clear_notifications()
         await steady_cursor(pilot)

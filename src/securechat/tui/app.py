@@ -236,13 +236,18 @@ class SecureChatApp(App[None]):
         """An error as a sentence; `--debug` adds the relay's code for bug reports."""
         return explain(exc, self.show_error_codes)
 
-    def alert_incoming(self, peer: str, text: str) -> None:
-        """A message for a conversation not in view: toast, bell, desktop notification."""
-        self.notify(one_line(text), title=f"message from {peer}")
+    def alert_incoming(self, peer: str, text: str, group: str = "") -> None:
+        """A message for a conversation not in view: toast, bell, desktop notification.
+
+        `peer` is who wrote it; `group` the name of the group it was written in, if any.
+        """
+        where = f" in {one_line(group, 40)}" if group else ""
+        # Not markup: the text and the group's name are other people's.
+        self.notify(one_line(text), title=f"message from {peer}{where}", markup=False)
         if self.config.bell:
             self._write("\x07")
         if self.config.desktop_notifications:
-            note = notification(peer, text, self.config.notification_text)
+            note = notification(peer, text, self.config.notification_text, group)
             if channel(self._env, self._which(NOTIFY_SEND) is not None) == "notify-send":
                 self._spawn(notify_send_argv(note))
             else:

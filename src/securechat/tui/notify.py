@@ -12,7 +12,8 @@ no shell, and `--` so a message starting with `-` is not read as an option.
 (The desktop-notifier package would cover the same ground with a D-Bus stack
 per platform; one optional command line is enough for a fallback.)
 
-By default a notification names the sender only ("New message from bob"):
+By default a notification names the sender only ("New message from bob", and
+the group for a group message: "New message from bob in night shift"):
 a desktop notification shows on a locked screen and to anyone near it, so
 the text appears only with `notification_text = true`.
 """
@@ -36,11 +37,16 @@ class Notification:
     body: str
 
 
-def notification(peer: str, text: str, show_text: bool) -> Notification:
-    """What a new message from `peer` says on the desktop: the sender, and the text if asked."""
+def notification(peer: str, text: str, show_text: bool, group: str = "") -> Notification:
+    """What a new message from `peer` says on the desktop: the sender, and the text if asked.
+
+    A group message names the group too (`group`, its name as members set it):
+    "bob" alone would not say which conversation to look at.
+    """
+    sender = f"{peer} in {group}" if group else peer
     if show_text:
-        return Notification(f"securechat: {peer}", text)
-    return Notification("securechat", f"New message from {peer}")
+        return Notification(f"securechat: {sender}", text)
+    return Notification("securechat", f"New message from {sender}")
 
 
 def channel(env: Mapping[str, str], have_notify_send: bool) -> Literal["osc", "notify-send"]:

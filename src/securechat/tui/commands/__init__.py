@@ -1,4 +1,4 @@
-"""The input line's commands: one class per command (`people`, `files`, `general`), the
+"""The input line's commands: one class per command (`people`, `groups`, `files`, `general`), the
 grammar that reads them (`grammar`), and what a command needs to run (`base.Actions`).
 
 A new command is one frozen dataclass deriving from `Command`, with its word,
@@ -36,6 +36,16 @@ from securechat.tui.commands.grammar import (
     secret_span,
     suggest,
 )
+from securechat.tui.commands.groups import (
+    Invite,
+    Leave,
+    MakeAdmin,
+    Members,
+    NewGroup,
+    Remove,
+    Rename,
+    Topic,
+)
 from securechat.tui.commands.people import Delete, Open, Reject, ShareKey, Talk, Trust, Verify
 
 __all__ = [
@@ -48,7 +58,12 @@ __all__ = [
     "DeleteAccount",
     "Download",
     "Help",
+    "Invite",
+    "Leave",
+    "MakeAdmin",
+    "Members",
     "Message",
+    "NewGroup",
     "Open",
     "PaletteEntry",
     "PaletteSource",
@@ -56,12 +71,15 @@ __all__ = [
     "ParseError",
     "Quit",
     "Reject",
+    "Remove",
+    "Rename",
     "Reset",
     "Scan",
     "Search",
     "SendFile",
     "ShareKey",
     "Talk",
+    "Topic",
     "Trust",
     "Verify",
     "complete",

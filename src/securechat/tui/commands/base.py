@@ -34,6 +34,14 @@ class Actions(Protocol):
     def delete_conversation(self, user: str) -> object: ...
     def delete_account(self) -> object: ...
     def reset(self, user: str, token: str, new_password: str) -> object: ...
+    def new_group(self, name: str, users: tuple[str, ...]) -> object: ...
+    def invite(self, user: str) -> object: ...
+    def remove_member(self, user: str) -> object: ...
+    def make_admin(self, user: str) -> object: ...
+    def leave_group(self) -> object: ...
+    def list_members(self) -> object: ...
+    def rename_group(self, name: str) -> object: ...
+    def set_topic(self, text: str) -> object: ...
     def help(self) -> object: ...
     def quit(self) -> object: ...
 
@@ -44,8 +52,12 @@ class Command:
     name: ClassVar[str] = ""
     args: ClassVar[tuple[str, ...]] = ()
     summary: ClassVar[str] = ""
+    verb: ClassVar[str] = ""
+    """A fixed word after the name (`/group new`): typed, checked, and not an argument."""
     rest: ClassVar[bool] = False
     """The last argument takes the rest of the line (search text, a path with spaces)."""
+    repeat: ClassVar[bool] = False
+    """The last argument may be given more than once (`/group new <name> <user> [<user>...]`)."""
     flags: ClassVar[tuple[str, ...]] = ()
     """Optional `--words` allowed before the arguments."""
     bare: ClassVar[bool] = False
@@ -58,9 +70,11 @@ class Command:
 
     @classmethod
     def usage(cls) -> str:
-        return " ".join(
-            [f"/{cls.name}", *(f"[{f}]" for f in cls.flags), *(f"<{a}>" for a in cls.args)]
-        )
+        words = [f"/{cls.name}", *([cls.verb] if cls.verb else []), *(f"[{f}]" for f in cls.flags)]
+        words += [f"<{a}>" for a in cls.args]
+        if cls.repeat:
+            words.append(f"[<{cls.args[-1]}>...]")
+        return " ".join(words)
 
     @classmethod
     def bare_usage(cls) -> str | None:
@@ -76,7 +90,8 @@ class Command:
     def palette(cls, peers: list[str]) -> list[tuple[str, str, Command | str]]:
         out: list[tuple[str, str, Command | str]] = []
         if cls.palette_title:
-            target: Command | str = f"/{cls.name} " if cls.args else cls.build([], set())
+            typed = " ".join([f"/{cls.name}", *([cls.verb] if cls.verb else [])]) + " "
+            target: Command | str = typed if cls.args else cls.build([], set())
             out.append((cls.palette_title, cls.palette_help, target))
         if cls.per_peer is not None:
             title, help = cls.per_peer

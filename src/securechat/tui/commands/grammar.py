@@ -30,6 +30,16 @@ from securechat.protocol.limits import USERNAME_PATTERN
 from securechat.tui.commands.base import Command, ParseError
 from securechat.tui.commands.files import Download, SendFile
 from securechat.tui.commands.general import DeleteAccount, Help, Message, Quit, Reset, Scan, Search
+from securechat.tui.commands.groups import (
+    Invite,
+    Leave,
+    MakeAdmin,
+    Members,
+    NewGroup,
+    Remove,
+    Rename,
+    Topic,
+)
 from securechat.tui.commands.people import Delete, Open, Reject, ShareKey, Talk, Trust, Verify
 
 COMMANDS: dict[str, type[Command]] = {
@@ -46,6 +56,14 @@ COMMANDS: dict[str, type[Command]] = {
         Download,
         Scan,
         Delete,
+        NewGroup,
+        Invite,
+        Remove,
+        MakeAdmin,
+        Leave,
+        Members,
+        Rename,
+        Topic,
         DeleteAccount,
         Reset,
         Help,
@@ -124,15 +142,18 @@ def _command(line: str) -> Command:
     if command is None:
         raise ParseError(f"unknown command `/{word}`.{_did_you_mean(name)} Type `/help`.")
     args = _split(command, rest.strip())
+    if command.verb and (not args or args.pop(0).lower() != command.verb):
+        raise ParseError(f"`/{name}` needs `{command.verb}`. Usage: {command.usage()}")
     flags: set[str] = set()
     while command.flags and args and args[0].startswith("--"):
         flag = args.pop(0).lower()
         if flag not in command.flags:
             raise ParseError(f"`/{name}` has no option `{flag}`. Usage: {command.usage()}")
         flags.add(flag)
-    if len(args) != len(command.args):
+    if len(args) != len(command.args) and not (command.repeat and len(args) > len(command.args)):
         raise ParseError(_arity_message(command, len(args)))
-    for arg_name, value in zip(command.args, args, strict=True):
+    names = command.args + command.args[-1:] * (len(args) - len(command.args))
+    for arg_name, value in zip(names, args, strict=True):
         if arg_name == "user" and not _USERNAME.match(value):
             raise ParseError(
                 f"`{value}` is not a username: 3 to 32 of a-z, 0-9, `_`, `.` and `-`. "
@@ -211,14 +232,16 @@ PathLister = Callable[[str], list[str]]
 
 
 def complete(text: str, usernames: list[str], list_paths: PathLister | None = None) -> list[str]:
-    """Whole-line completions for `text`: command words, usernames, and paths for `send`."""
+    """Whole-line completions for `text`: command words, usernames (the members of a new
+    group too), and paths for `send`."""
     if " " not in text.lstrip():
         word = text.strip().removeprefix("/").lower()
         return [f"/{name} " for name in COMMANDS if name.startswith(word) and word != name]
     head, _, partial = text.rpartition(" ")
     words = head.split()
     name = words[0].removeprefix("/").lower() if words else ""
-    if len(words) == 1 and (name in USER_ARGUMENT_COMMANDS or name == Reset.name):
+    wants_user = len(words) == 1 and (name in USER_ARGUMENT_COMMANDS or name == Reset.name)
+    if wants_user or (name == NewGroup.name and len(words) >= 3):
         return [f"{head} {user}" for user in sorted(usernames) if user.startswith(partial)]
     word, _, path = text.lstrip().partition(" ")
     if word.removeprefix("/").lower() == SendFile.name and list_paths is not None:

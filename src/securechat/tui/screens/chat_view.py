@@ -13,21 +13,27 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Static
 
-from securechat.client.api import ChatAPI
+from securechat.client.api import ChatAPI, GroupInfo
 from securechat.client.events import ConversationState
 from securechat.client.records import StoredMessage
 from securechat.scanner.brands import DEFAULT_BRANDS, parse_brands
 from securechat.tui.links import LinkBook
+from securechat.tui.safe_text import one_line
 from securechat.tui.services import AppServices
 from securechat.tui.widgets.chat_log import ChatLog
 from securechat.tui.widgets.command_input import CommandInput
 from securechat.tui.widgets.conversation_header import ConversationHeader
-from securechat.tui.widgets.conversation_list import ConversationList, ConversationSummary
+from securechat.tui.widgets.conversation_list import (
+    ConversationList,
+    ConversationSummary,
+    is_group,
+)
 
 PAGE = 50
 NARROW = 90
@@ -77,6 +83,8 @@ class ChatView(Screen[None]):
         self._list_stale = False
         self._arrivals_shown_at = 0.0
         self._arrivals_due = False
+        self.groups: dict[str, GroupInfo] = {}
+        """Conversation key -> the group we are in, as of the last redraw."""
         self._awaiting_session: set[str] = set()
         """Peers told "session set-up sent", to be told when it is active."""
 
@@ -114,7 +122,7 @@ class ChatView(Screen[None]):
             self.client.mark_read(shown[0].record.peer)
         if self._list_stale:
             self._list_stale = False
-            self._refresh()
+            self._refresh(groups=False)
         # From the end: on a slow machine the redraw itself takes a while.
         self._arrivals_shown_at = time.monotonic()
 
@@ -138,38 +146,69 @@ class ChatView(Screen[None]):
 
     # --- what is shown ------------------------------------------------------------------
 
-    def _refresh(self) -> None:
-        """Redraws the list, the header and the completion names from the vault."""
+    def _refresh(self, groups: bool = True) -> None:
+        """Redraws the list, the header and the completion names from the vault.
+
+        `groups=False` keeps the groups read last time: arriving messages change no
+        group, and reading them loads every group's MLS state from the vault.
+        """
         records = self.client.conversations()
-        summaries = [
-            ConversationSummary(
-                r.peer,
-                r.unread,
-                r.peer in self.online,
-                self.client.conversation_state(r.peer),
-                self.client.is_verified(r.peer),
-                self.client.peer_deleted(r.peer),
-            )
-            for r in records
-        ]
-        if self.current and self.current not in {r.peer for r in records}:
-            state = self.client.conversation_state(self.current)
-            summaries.insert(0, ConversationSummary(self.current, 0, False, state))
+        if groups:
+            self.groups = {g.conversation.key: g for g in self.client.groups()}
+        summaries = [self._summary(r.peer, r.unread) for r in records]
+        listed = {r.peer for r in records}
+        summaries += [self._summary(key, 0) for key in self.groups if key not in listed]
+        if self.current and self.current not in {s.peer for s in summaries}:
+            summaries.insert(0, self._summary(self.current, 0))
         self.query_one(ConversationList).show(summaries, self.current)
-        state = (
-            self.client.conversation_state(self.current) if self.current else ConversationState.NONE
+        header = self.query_one(ConversationHeader)
+        if self.current is not None and is_group(self.current):
+            header.show_group(self.current, self.groups.get(self.current))
+        else:
+            state = (
+                self.client.conversation_state(self.current)
+                if self.current
+                else ConversationState.NONE
+            )
+            deleted = self.current is not None and self.client.peer_deleted(self.current)
+            header.show(self.current, state, self.current in self.online, deleted)
+        chat = self.query_one(ChatLog)
+        if chat.peer is not None:
+            chat.border_title = Text(self._title(chat.peer))  # a Text: a str is markup
+        # Members of our groups complete as usernames too: `/invite`, `/talk` to one of them.
+        members = {m.user for g in self.groups.values() for m in g.members} - {self.me}
+        direct = {s.peer for s in summaries if not s.is_group}
+        self.query_one(CommandInput).usernames = sorted(direct | members)
+
+    def _summary(self, key: str, unread: int) -> ConversationSummary:
+        if is_group(key):
+            group = self.groups.get(key)
+            return ConversationSummary(key, unread, False, ConversationState.ACTIVE, group=group)
+        return ConversationSummary(
+            key,
+            unread,
+            key in self.online,
+            self.client.conversation_state(key),
+            self.client.is_verified(key),
+            self.client.peer_deleted(key),
         )
-        deleted = self.current is not None and self.client.peer_deleted(self.current)
-        self.query_one(ConversationHeader).show(
-            self.current, state, self.current in self.online, deleted
-        )
-        self.query_one(CommandInput).usernames = [s.peer for s in summaries]
+
+    def _title(self, key: str) -> str:
+        """What a conversation is called on screen: the peer, or the group's name."""
+        if not is_group(key):
+            return key
+        group = self.groups.get(key)
+        return one_line(group.name, 40) if group is not None else "a group you left"
 
     def _say(self, text: str, error: bool = False) -> None:
-        """One line under the chat that stays until the next command: errors and results."""
+        """One line under the chat that stays until the next command: errors and results.
+
+        Text, never markup: it names groups (chosen by a member) and quotes refusals,
+        and a stray `[/b]` would not only show wrong but raise while drawing.
+        """
         feedback = self.query_one("#feedback", Static)
         feedback.set_class(error, "-error")
-        feedback.update(text)
+        feedback.update(Text(text))
 
     @work(exclusive=True, group="history")
     async def _open(self, peer: str | None, jump_to: int | None = None) -> None:

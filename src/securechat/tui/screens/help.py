@@ -59,6 +59,12 @@ class HelpScreen(ModalScreen[None]):
                 )
                 yield Static(
                     Text(
+                        "\nGroups: `/group new <name> <user> …` creates one and opens it; the "
+                        "other group commands act on the group open in the chat."
+                    )
+                )
+                yield Static(
+                    Text(
                         "\nLinks carry a badge: [✓ safe], [? unknown], [⚠ suspicious] or a red "
                         "⚠ MALICIOUS, which is also shown defanged (hxxp, [.]). The automatic "
                         "check sends only hash prefixes to the relay; `/scan --full <url>` "

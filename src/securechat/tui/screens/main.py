@@ -7,7 +7,9 @@ message waiting in the outbox until the next reconnect.
 
 Link checks run in their own workers, a few at a time, and never hold up a
 message. What is shown and paging are `chat_view.ChatView`; file commands are
-`transfers.FileTransfers`, commands about a user `people.PeopleCommands`.
+`transfers.FileTransfers`, commands about a user `people.PeopleCommands`, about
+a group `groups.GroupCommands`. A conversation is named by its key everywhere
+here (`ConversationId.key`: a peer's username, or `#` and a group's id).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Input, Static
 
 import securechat.tui.commands as commands
+from securechat.client.conversation import ConversationId
 from securechat.client.events import (
     ConnectionChanged,
     ConnectionState,
@@ -34,6 +37,10 @@ from securechat.client.events import (
     DeliveryState,
     ErrorRaised,
     FileOffered,
+    GroupChange,
+    GroupChanged,
+    GroupInvited,
+    GroupKeyChanged,
     KeyChanged,
     KeyKept,
     KeyShared,
@@ -51,6 +58,7 @@ from securechat.tui.links import LinkState
 from securechat.tui.messages import CoreEvent
 from securechat.tui.providers import SecureChatCommands
 from securechat.tui.safe_text import one_line
+from securechat.tui.screens.groups import GroupCommands
 from securechat.tui.screens.help import HelpScreen
 from securechat.tui.screens.people import PeopleCommands
 from securechat.tui.screens.scan import ScanScreen
@@ -60,7 +68,7 @@ from securechat.tui.widgets.chat_line import MessageLine
 from securechat.tui.widgets.chat_log import ChatLog
 from securechat.tui.widgets.command_input import CommandInput
 from securechat.tui.widgets.conversation_header import ConversationHeader
-from securechat.tui.widgets.conversation_list import ConversationList
+from securechat.tui.widgets.conversation_list import ConversationList, is_group
 from securechat.tui.widgets.status_bar import StatusBar
 from securechat.tui.widgets.transfers import TransferPanel
 
@@ -69,7 +77,7 @@ LINK_TIMEOUT = 20.0
 FULL_LINK_TIMEOUT = 95.0
 
 
-class MainScreen(FileTransfers, PeopleCommands):
+class MainScreen(FileTransfers, PeopleCommands, GroupCommands):
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {SecureChatCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help", id="help"),
@@ -133,26 +141,60 @@ class MainScreen(FileTransfers, PeopleCommands):
                 if ended:
                     self._ask_to_sign_in_again(detail)
             case MessageReceived(
-                peer=peer, text=text, ts=ts, message_id=message_id, received_ts=received
+                conversation=conversation,
+                sender=sender,
+                text=text,
+                ts=ts,
+                message_id=message_id,
+                received_ts=received,
             ):
                 self._check_links(extract_urls(text))
+                key = conversation.key
                 record = MessageRecord(
-                    peer=peer, outgoing=False, text=text, ts=ts, received=received
+                    peer=key,
+                    conversation=key,
+                    sender=sender,
+                    outgoing=False,
+                    text=text,
+                    ts=ts,
+                    received=received,
                 )
-                if self._in_view(peer):
+                if self._in_view(key):
                     self._arrivals.append(StoredMessage(message_id, record))
                 else:
-                    self.services.alert_incoming(peer, text)
+                    self._alert(key, sender, text)
                 await self._arrived()
-            case FileOffered(peer=peer, name=name, size=size, message_id=message_id):
-                stored = self._stored(peer, lambda m: m.id == message_id)
+            case FileOffered(
+                conversation=conversation, sender=sender, name=name, size=size, message_id=mid
+            ):
+                key = conversation.key
+                stored = self._stored(key, lambda m: m.id == mid)
                 await self._show_arrivals()
-                if self._in_view(peer) and stored is not None:
+                if self._in_view(key) and stored is not None:
                     await chat.append(stored)
-                    self.client.mark_read(peer)
-                    self._say(f"{peer} sent a file; Enter on it, a click or `/download` saves it")
+                    self.client.mark_read(key)
+                    self._say(f"{sender} sent a file; Enter on it, a click or `/download` saves it")
                 else:
-                    self.services.alert_incoming(peer, f"📎 {name} ({human_size(size)})")
+                    self._alert(key, sender, f"📎 {name} ({human_size(size)})")
+                self._refresh()
+            case GroupChanged(conversation=conversation, message_id=mid):
+                await self._group_changed(conversation.key, message.event, mid)
+            case GroupInvited():
+                self._refresh()
+                self._invited(message.event)
+            case GroupKeyChanged(conversation=conversation, user=user):
+                key = conversation.key
+                self.notify(
+                    f"{user}'s key changed in {self._title(key)}! Nothing is sent to the group "
+                    f"until you compare `/verify {user}` with them, then `/reject {user}` keeps "
+                    f"the key you had or `/trust {user}` accepts the new one.",
+                    severity="error",
+                    timeout=15,
+                    markup=False,
+                )
+                if key == self.current:
+                    await self._show_arrivals()
+                    await chat.add_notice(f"⚠ {user}'s key changed; sending here is blocked", True)
                 self._refresh()
             case TransferProgress():
                 self._progress(message.event)
@@ -188,16 +230,26 @@ class MainScreen(FileTransfers, PeopleCommands):
                 self._refresh()
             case KeyShared(peer=peer, fingerprint=fingerprint):
                 short = short_fingerprint(fingerprint)
-                self._say(f"{peer} shared their key ({short}); `talk {peer}` next")
+                if self._direct(peer):
+                    self._say(f"{peer} shared their key ({short}); `talk {peer}` next")
+                else:
+                    # Pinned from a group's members, not sent by `sharekey`: the core opens
+                    # no conversation for it, and there is nothing to answer.
+                    self._say(
+                        f"{peer}'s key is pinned ({short}), first seen in a group; "
+                        f"`/verify {peer}` compares it"
+                    )
                 self._refresh()
             case KeyChanged(peer=peer):
-                self.notify(
-                    f"{peer}'s key changed! Compare `/verify {peer}` with them, then "
-                    f"`/reject {peer}` keeps the key you had or `/trust {peer}` accepts the new "
-                    "one.",
-                    severity="error",
-                    timeout=15,
-                )
+                # A member known only from a group: its `GroupKeyChanged` names the group.
+                if self._direct(peer):
+                    self.notify(
+                        f"{peer}'s key changed! Compare `/verify {peer}` with them, then "
+                        f"`/reject {peer}` keeps the key you had or `/trust {peer}` accepts the "
+                        "new one.",
+                        severity="error",
+                        timeout=15,
+                    )
                 if peer == self.current:
                     await self._show_arrivals()
                     await chat.add_notice(f"⚠ {peer}'s key changed; messages are held", True)
@@ -226,6 +278,32 @@ class MainScreen(FileTransfers, PeopleCommands):
                 self.notify(one_line(shown, 200), severity="error", timeout=10)
             case _:
                 pass
+
+    def _direct(self, peer: str) -> bool:
+        """We have a direct conversation with `peer`; the core opens none for a user whose
+        key it pinned from a group's members."""
+        return any(r.peer == peer for r in self.client.conversations())
+
+    def _alert(self, key: str, sender: str, text: str) -> None:
+        """A toast and notification naming the sender, and the group when it is one."""
+        group = self._title(key) if is_group(key) else ""
+        self.services.alert_incoming(sender, text, group)
+
+    async def _group_changed(self, key: str, change: GroupChanged, message_id: int) -> None:
+        """A membership or name change: its stored line in the chat, the list redrawn."""
+        line = self._stored(key, lambda m: m.id == message_id, kind="system")
+        await self._show_arrivals()
+        if self._in_view(key) and line is not None:
+            await self.query_one(ChatLog).append(line)
+            self.client.mark_read(key)
+        self._refresh()
+        if change.subject == self.me and change.change == GroupChange.REMOVED:
+            self.notify(
+                f"{change.by} removed you from {self._title(key)}; its history stays here",
+                severity="warning",
+                timeout=15,
+                markup=False,
+            )
 
     def _ask_to_sign_in_again(self, reason: str) -> None:
         """In place, over this screen: the draft, the conversation and the outbox stay."""
@@ -298,15 +376,21 @@ class MainScreen(FileTransfers, PeopleCommands):
 
     @work(group="send")
     async def _send(self, peer: str, text: str) -> None:
-        """The core encrypts or refuses: it never sends without a session."""
+        """The core encrypts or refuses: it never sends without a session (or, in a group,
+        while a member's key change is unresolved)."""
         async with self._send_lock:
             try:
-                eid = await self.client.send_text(peer, text)
+                if is_group(peer):
+                    eid = await self.client.group_send_text(ConversationId.parse(peer).name, text)
+                else:
+                    eid = await self.client.send_text(peer, text)
             except SecureChatError as exc:
                 self._say(f"not sent: {self.services.explain(exc)}", error=True)
                 return
             record = MessageRecord(
                 peer=peer,
+                conversation=peer,
+                sender=self.me,
                 outgoing=True,
                 text=text,
                 ts=self.services.clock(),
@@ -409,6 +493,10 @@ class MainScreen(FileTransfers, PeopleCommands):
         if self.current is None:
             self._say("open a conversation first")
             return
+        if is_group(self.current):
+            # MLS has no session to restart: its keys move on with every epoch.
+            self._say("a group has no session to restart; ctrl+t is for a direct conversation")
+            return
         self.talk(self.current)
 
     def palette_entries(self) -> list[commands.PaletteEntry]:
@@ -428,7 +516,7 @@ class MainScreen(FileTransfers, PeopleCommands):
                 partial(change, "desktop_notifications", not notifications),
             ),
         ]
-        peers = [record.peer for record in self.client.conversations()]
+        peers = [r.peer for r in self.client.conversations() if not is_group(r.peer)]
         for command in commands.COMMANDS.values():
             entries += command.palette(peers)
         for line in self.query_one(ChatLog).files():

@@ -109,7 +109,9 @@ class PeopleCommands(ChatView):
                 self._open(message.record.peer, jump_to=message.id)
                 self.query_one("#input").focus()
 
-        self.app.push_screen(SearchScreen(query, results, self.services.time_format), chosen)
+        self.app.push_screen(
+            SearchScreen(query, results, self.services.time_format, self._title), chosen
+        )
 
     def delete_conversation(self, user: str) -> None:
         def chosen(answer: str | None) -> None:

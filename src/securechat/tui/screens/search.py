@@ -37,12 +37,18 @@ class SearchScreen(ModalScreen[StoredMessage | None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
 
     def __init__(
-        self, query: str, results: list[StoredMessage], time_format: Callable[[float], str]
+        self,
+        query: str,
+        results: list[StoredMessage],
+        time_format: Callable[[float], str],
+        title: Callable[[str], str] = str,
     ) -> None:
+        """`title` names a conversation by its key: a group's key is not its name."""
         super().__init__()
         self.query_text = query
         self.results = results
         self._time_format = time_format
+        self._title = title
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -wide"):
@@ -61,7 +67,13 @@ class SearchScreen(ModalScreen[StoredMessage | None]):
         options = []
         for message in self.results:
             record = message.record
-            who = f"you → {record.peer}" if record.outgoing else record.peer
+            where = self._title(record.peer)
+            if record.outgoing:
+                who = f"you → {where}"
+            elif record.conversation_id.is_direct:
+                who = where
+            else:
+                who = f"{record.sender or 'securechat'} in {where}"
             prompt = Text.assemble(
                 (self._time_format(record.ts), "dim"), " ", (who, "bold"), "\n  "
             )

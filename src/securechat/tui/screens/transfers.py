@@ -14,12 +14,14 @@ from pathlib import Path
 from rich.text import Text
 from textual import on, work
 
+from securechat.client.conversation import ConversationId
 from securechat.client.events import TransferProgress
 from securechat.crypto.errors import AuthenticationFailed
 from securechat.errors import ConnectionLost, SecureChatError, ServerRejected
 from securechat.tui.screens.chat_view import ChatView, home_relative
 from securechat.tui.widgets.chat_line import FileLine
 from securechat.tui.widgets.chat_log import ChatLog
+from securechat.tui.widgets.conversation_list import is_group
 from securechat.tui.widgets.transfers import TransferPanel
 
 
@@ -42,10 +44,16 @@ class FileTransfers(ChatView):
         name = path.name or typed
         panel = self.query_one(TransferPanel)
         async with self._file_lock:
-            key = panel.start(Text.assemble("⇡ ", (name, "bold"), f" to {peer}"))
+            to = self._title(peer)
+            key = panel.start(Text.assemble("⇡ ", (name, "bold"), f" to {to}"))
             self._upload_in_flight = key
             try:
-                blob_id = await self.client.send_file(peer, path)
+                if is_group(peer):
+                    # Uploaded once; the file's key goes to every member in one group message.
+                    group_id = ConversationId.parse(peer).name
+                    blob_id = await self.client.group_send_file(group_id, path)
+                else:
+                    blob_id = await self.client.send_file(peer, path)
             except SecureChatError as exc:
                 resumes = isinstance(exc.__cause__, ConnectionLost)
                 await self._in_event_order(lambda: self._upload_ended(key, name, resumes))
@@ -56,7 +64,7 @@ class FileTransfers(ChatView):
                 return
             await self._in_event_order(lambda: self._upload_ended(key, name, False))
             self._finished.add(blob_id)
-        self._say(f"📎 {name} sent to {peer}, encrypted end to end")
+        self._say(f"📎 {name} sent to {to}, encrypted end to end")
         sent = self._stored(peer, lambda m: m.record.file_id == blob_id, kind="file")
         await self._show_arrivals()
         if sent is not None and self._in_view(peer):

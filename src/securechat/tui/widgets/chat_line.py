@@ -101,11 +101,16 @@ class MessageLine(Static):
     def _text(self) -> Text:
         record = self.message.record
         if record.kind == "system":
-            # Written by securechat, not the peer: never shown under their name.
+            # Written by securechat, not the peer: never shown under their name. In a group
+            # these say who joined and left (names and topics chosen by members: inert text);
+            # in a direct conversation they are key warnings.
+            group = not record.conversation_id.is_direct
             return Text.assemble(
-                (f"{self._time_format(record.ts)} ", "dim"), safe(record.text, "bold red")
+                (f"{self._time_format(record.ts)} ", "dim"),
+                safe(record.text, "italic" if group else "bold red"),
             )
-        sender = self._me if record.outgoing else record.peer
+        # A group has many senders: the record names each (a direct one's is the peer).
+        sender = self._me if record.outgoing else record.sender or record.peer
         line = Text.assemble(
             (f"{self._time_format(record.ts)} ", "dim"),
             (sender, "bold cyan" if record.outgoing else "bold magenta"),

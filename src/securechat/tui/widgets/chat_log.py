@@ -112,6 +112,8 @@ class ChatLog(VerticalScroll):
         """At the newest message, staying there as messages arrive."""
         self._unseen = 0
         """Messages appended below while the user reads further up."""
+        self._mounting: set[int] = set()
+        """Ids of the page `show` or `jump` is mounting."""
 
     def _follow(self) -> None:
         self.following = True
@@ -179,9 +181,13 @@ class ChatLog(VerticalScroll):
     ) -> None:
         self.peer, self.has_more, self._loading = peer, has_more, False
         self.newer_hidden = newer_hidden
+        # An event for a message of this page may be handled while it mounts (a group's
+        # lines arrive as it opens): `append_all` must not show it a second time.
+        self._mounting = {m.id for m in page}
         await self.remove_children()
         if peer is not None:
             await self._mount_lines(self._lines(page))
+        self._mounting = set()
 
     async def prepend(self, page: list[StoredMessage], has_more: bool) -> None:
         """Adds an older page above, keeping the messages in view where they were."""
@@ -239,7 +245,7 @@ class ChatLog(VerticalScroll):
 
     async def append_all(self, messages: list[StoredMessage]) -> None:
         """Adds new messages at the bottom in one mount: one relayout for the lot."""
-        shown = {line.message.id for line in self.query_children(MessageLine)}
+        shown = {line.message.id for line in self.query_children(MessageLine)} | self._mounting
         new = []
         for message in messages:
             if not message.id or message.id not in shown:

@@ -1,12 +1,18 @@
-"""The line above the chat: who the conversation is with and how safe it is."""
+"""The line above the chat: who the conversation is with and how safe it is.
+
+For a group: its name, "🔒 E2E Active · MLS · N members" and its topic; when a
+member's key changed, the same warning as a direct conversation's, naming them.
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import Static
 
+from securechat.client.api import GroupInfo
 from securechat.client.events import ConversationState
-from securechat.tui.widgets.conversation_list import badge
+from securechat.tui.safe_text import one_line
+from securechat.tui.widgets.conversation_list import badge, group_badge, group_name
 
 _HINTS = {
     ConversationState.NONE: "`sharekey {peer}` and `talk {peer}` start an encrypted session",
@@ -28,15 +34,15 @@ class ConversationHeader(Static):
     }
     """
 
-    _shown: tuple[str | None, ConversationState, bool, bool] | None = None
+    _shown: tuple[str | None, ConversationState, bool, bool, GroupInfo | None] | None = None
 
     def show(
         self, peer: str | None, state: ConversationState, online: bool, deleted: bool = False
     ) -> None:
         """Redraws only on a change: every update relays out the whole screen (auto height)."""
-        if self._shown == (peer, state, online, deleted):
+        if self._shown == (peer, state, online, deleted, None):
             return
-        self._shown = (peer, state, online, deleted)
+        self._shown = (peer, state, online, deleted, None)
         self.set_class(state == ConversationState.KEY_CHANGED and peer is not None, "-key-changed")
         if peer is None:
             self.update(Text("securechat", style="bold"))
@@ -61,4 +67,29 @@ class ConversationHeader(Static):
             )
         else:
             line.append("  " + _HINTS[state].format(peer=peer), style="dim")
+        self.update(line)
+
+    def show_group(self, key: str, group: GroupInfo | None) -> None:
+        """A group's header; `group` is None once we left it (the history stays readable)."""
+        if self._shown == (key, ConversationState.ACTIVE, False, False, group):
+            return
+        self._shown = (key, ConversationState.ACTIVE, False, False, group)
+        self.set_class(group is not None and bool(group.key_changed), "-key-changed")
+        line = Text.assemble(("# ", "cyan"), group_name(group, key), "  ", group_badge(group))
+        if group is None:
+            line.append("  you are no longer a member: nothing can be sent here", style="dim")
+        elif group.key_changed:
+            users = ", ".join(group.key_changed)
+            first = group.key_changed[0]
+            line.append(
+                f"\n⚠ the key of {users} changed! This can mean someone is intercepting. "
+                f"Nothing is sent to this group until you compare `/verify {first}` with "
+                f"{first} in person or by phone, then `/reject {first}` keeps the key you had "
+                f"or `/trust {first}` accepts the new one.",
+                style="bold",
+            )
+        elif group.topic:
+            line.append("  " + one_line(group.topic, 200), style="dim")
+        else:
+            line.append("  `/members` lists who reads this", style="dim")
         self.update(line)

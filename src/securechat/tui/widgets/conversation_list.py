@@ -1,4 +1,8 @@
-"""The left pane: every conversation with unread count, presence and security badge."""
+"""The left pane: every conversation with unread count, presence and security badge.
+
+A group's row has its name (chosen by a member: shown as text, never markup),
+its member count and the MLS badge; its id is the conversation key (`#…`).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from securechat.client.api import GroupInfo
+from securechat.client.conversation import GROUP_PREFIX
 from securechat.client.events import ConversationState
+from securechat.tui.safe_text import one_line
 
 BADGES: dict[ConversationState, tuple[str, str]] = {
     ConversationState.ACTIVE: ("🔒 E2E Active", "green"),
@@ -31,12 +38,46 @@ class ConversationSummary:
     """The user compared safety numbers and marked the key (cleared by a key change)."""
     deleted: bool = False
     """The peer's account is gone: nothing sent can reach them."""
+    group: GroupInfo | None = None
+    """For a group we are in: its name and members (None for one we left)."""
+
+    @property
+    def is_group(self) -> bool:
+        return is_group(self.peer)
+
+
+def is_group(key: str) -> bool:
+    """A conversation key names a group (`ConversationId.key`): no username starts with `#`."""
+    return key.startswith(GROUP_PREFIX)
 
 
 def badge(state: ConversationState) -> Text:
     """The security badge for a conversation state: the words the issue asks for, coloured."""
     label, style = BADGES[state]
     return Text(label, style=style)
+
+
+def group_badge(group: GroupInfo | None, short: bool = False) -> Text:
+    """A group's badge: MLS and its size, a member's changed key first, or that we left.
+
+    `short` drops "E2E Active" so the list's narrow rows keep it on one line.
+    """
+    if group is None:
+        return Text("no longer a member", style="dim")
+    if group.key_changed:
+        return Text("key changed!", style="bold red")
+    count = len(group.members)
+    size = f"MLS · {count} member{'s' * (count != 1)}"
+    if short:
+        return Text(f"🔒 {size}", style="green")
+    return Text.assemble(badge(ConversationState.ACTIVE), (f" · {size}", "green"))
+
+
+def group_name(group: GroupInfo | None, key: str, limit: int = 64) -> Text:
+    """A group's name as its members set it, made inert; a left group keeps its id."""
+    if group is None:
+        return Text(f"group {key.removeprefix(GROUP_PREFIX)[:8]}", style="bold")
+    return Text(one_line(group.name, limit), style="bold")
 
 
 class ConversationList(OptionList):
@@ -79,6 +120,13 @@ class ConversationList(OptionList):
 
     @staticmethod
     def _prompt(summary: ConversationSummary) -> Text:
+        if summary.is_group:
+            line = Text.assemble(("# ", "cyan"), group_name(summary.group, summary.peer, 26))
+            if summary.unread:
+                line.append(f" ({summary.unread})", style="bold cyan")
+            line.append("\n  ")
+            line.append_text(group_badge(summary.group, short=True))
+            return line
         # Usernames are limited to [a-z0-9_.-] by the relay, so they are safe as text.
         if summary.deleted:
             line = Text.assemble(("✗ ", "red"), (summary.peer, "dim strike"))
