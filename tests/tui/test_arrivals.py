@@ -98,10 +98,13 @@ async def test_at_the_newest_a_burst_keeps_only_a_short_tail_mounted(harness: Ha
         chat = pilot.app.screen.query_one(ChatLog)
         for i in range(5 * BURST):
             harness.client.receive("bob", f"burst {i}")
-        await settle(pilot)
+            if i % 5 == 4:
+                await settle(pilot)
+                mounted = len(list(chat.query_children(MessageLine)))
+                assert mounted <= TAIL + TAIL // 2, "the dropped lines were not loaded back"
         lines = [str(line.content) for line in chat.query_children(MessageLine)]
-        assert len(lines) <= TAIL + TAIL // 2
         assert f"burst {5 * BURST - 1}" in lines[-1] and chat.is_vertical_scroll_end
+        assert chat.following
         await pilot.press("ctrl+o")
         await settle(pilot)
         assert len(list(chat.query_children(MessageLine))) > len(lines), "older still pages in"

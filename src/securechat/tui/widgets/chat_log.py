@@ -117,6 +117,8 @@ class ChatLog(VerticalScroll):
         """At the newest message, staying there as messages arrive."""
         self._unseen = 0
         """Messages appended below while the user reads further up."""
+        self._trimming = False
+        """Lines above the view are being dropped; the view is put back after."""
 
     def _follow(self) -> None:
         self.following = True
@@ -220,6 +222,7 @@ class ChatLog(VerticalScroll):
         self.has_more = True
         keep_place = self._place_keeper()
         first_kept = lines[len(lines) - keep]
+        self._trimming = True
         await self.remove_children(self.children[: self.children.index(first_kept)])
         self.call_after_refresh(keep_place)
 
@@ -230,9 +233,13 @@ class ChatLog(VerticalScroll):
         top = self.content_region.y
         anchor = next((c for c in self.children if c.region.bottom > top), None)
         before_y = anchor.region.y if anchor is not None else 0
+        following = self.following
 
         def keep_place() -> None:
-            if anchor is not None and anchor.is_attached:
+            self._trimming = False
+            if following:
+                self._follow()
+            elif anchor is not None and anchor.is_attached:
                 y = self.scroll_y + anchor.region.y - before_y
                 self.scroll_to(y=y, animate=False, immediate=True)
             self._loading = False
@@ -365,8 +372,14 @@ class ChatLog(VerticalScroll):
             self._follow()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        """Within a screen of either edge of the window, the next page is asked for."""
+        """Within a screen of either edge of the window, the next page is asked for.
+
+        Not while lines above the view are dropped: that moves the view without the
+        user, and reading it as scrolling would stop following or load them back.
+        """
         super().watch_scroll_y(old_value, new_value)
+        if self._trimming:
+            return
         self.following = new_value >= self.max_scroll_y and not self.newer_hidden
         if self._unseen and self.following:
             self._count_unseen(0)
