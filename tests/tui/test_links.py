@@ -210,7 +210,7 @@ async def test_full_lookup_says_what_a_relay_without_keys_asked(harness: Harness
         (
             (),
             "The relay has no online scanner keys: a full lookup sends it the link itself, "
-            "and only its offline rules and blocklist check it.",
+            "and only its offline rules and any blocklists it holds check it.",
             ["VirusTotal", "OTX"],
         ),
     ],

@@ -43,7 +43,7 @@ def private_note(scanners: tuple[str, ...] | None) -> str:
     if not scanners:
         return sent + (
             "The relay has no online scanner keys: a full lookup sends it the link itself, "
-            "and only its offline rules and blocklist check it."
+            "and only its offline rules and any blocklists it holds check it."
         )
     return sent + (
         f"A full lookup sends the link itself to the relay, which asks "
