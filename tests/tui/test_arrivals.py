@@ -89,13 +89,18 @@ async def test_typing_does_not_lay_out_the_screen(
         assert len(layouts) < 5
 
 
+async def _opened(pilot, harness: Harness) -> ChatLog:  # type: ignore[no-untyped-def]
+    """Bob's conversation open on 40 older messages."""
+    await _secured(pilot, harness)
+    harness.client.add_history("bob", [f"old {i}" for i in range(40)])
+    await type_line(pilot, "/open bob")
+    return pilot.app.screen.query_one(ChatLog)
+
+
 async def test_at_the_newest_a_burst_keeps_only_a_short_tail_mounted(harness: Harness) -> None:
     """Each arrival lays out every mounted line: following, only a tail of them stays."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
-        await _secured(pilot, harness)
-        harness.client.add_history("bob", [f"old {i}" for i in range(40)])
-        await type_line(pilot, "/open bob")
-        chat = pilot.app.screen.query_one(ChatLog)
+        chat = await _opened(pilot, harness)
         for i in range(5 * BURST):
             harness.client.receive("bob", f"burst {i}")
             if i % 5 == 4:
@@ -113,10 +118,7 @@ async def test_at_the_newest_a_burst_keeps_only_a_short_tail_mounted(harness: Ha
 async def test_scrolled_back_arrivals_are_counted_not_mounted(harness: Harness) -> None:
     """Reading older messages, a burst lays nothing out: End brings it from the vault."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
-        await _secured(pilot, harness)
-        harness.client.add_history("bob", [f"old {i}" for i in range(40)])
-        await type_line(pilot, "/open bob")
-        chat = pilot.app.screen.query_one(ChatLog)
+        chat = await _opened(pilot, harness)
         chat.focus()
         await pilot.press("pageup")
         await settle(pilot)
