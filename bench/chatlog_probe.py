@@ -40,20 +40,25 @@ KEYS = 100
 
 
 class Keys:
-    """Key presses as the terminal driver delivers them, and the time of every repaint.
+    """Key presses as the terminal driver delivers them, and the repaint that shows each.
 
     Pilot's `press` waits for the process to go idle, which never happens while
-    messages arrive 20 times a second, so the probe sends keys itself and polls.
+    messages arrive 20 times a second, so the probe sends keys itself. Whether a
+    repaint shows the key is checked as it is painted: a key's own repaint often
+    comes before a poll could see the change, and the next repaint after the poll
+    (an arrival's, a cursor blink's) would then be counted as the key's.
     """
 
     def __init__(self, app: App[None]) -> None:
         self.app = app
-        self.painted = 0.0
+        self._shown: Callable[[], bool] | None = None
+        self._shown_at = 0.0
         display = app._display
 
         def timed(*args: Any) -> None:
             display(*args)
-            self.painted = time.perf_counter()
+            if self._shown is not None and self._shown():
+                self._shown, self._shown_at = None, time.perf_counter()
 
         app._display = timed  # type: ignore[method-assign,assignment]
 
@@ -64,13 +69,12 @@ class Keys:
         self.app._driver.send_message(event)
 
     async def echo(self, key: str, shown: Callable[[], bool]) -> float:
-        """Milliseconds from the key to the first repaint after `shown()` holds."""
+        """Milliseconds from the key to the first repaint made once `shown()` holds."""
+        self._shown, self._shown_at = shown, 0.0
         start = time.perf_counter()
         self.send(key)
-        await until(shown)
-        changed = time.perf_counter()
-        await until(lambda: self.painted >= changed)
-        return 1000 * (self.painted - start)
+        await until(lambda: self._shown_at > 0)
+        return 1000 * (self._shown_at - start)
 
 
 async def until(check: Callable[[], bool], timeout: float = 120.0) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -124,3 +125,33 @@ def test_prefix_helpers_agree_with_the_index() -> None:
     index.add_expression("evil.example/phish/", Rating.MALICIOUS, "test")
     answers = index.full_hashes_for(prefixes_for(PHISH))
     assert decide_from_hashes(PHISH, answers).rating == "malicious"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"VT_API_KEY": "vt-secret-0123", "OTX_API_KEY": "otx-secret-4567"}, ["virustotal", "otx"]),
+        ({"OTX_API_KEY": "otx-secret-4567"}, ["otx"]),
+        ({}, []),
+    ],
+)
+async def test_session_names_the_scanners_the_relay_has_keys_for(
+    tmp_path: Path, env: dict[str, str], named: list[str]
+) -> None:
+    """The client's scan dialog names what a full lookup asks: the names, never the keys."""
+    server = RelayServer(fast_config(tmp_path / "relay"), scanner=Scanner.from_env(env=env))
+    await server.start()
+    try:
+        url = f"ws://127.0.0.1:{server.port}"
+        await signed_up(url, "alice")
+        wire = await Wire.open(url)
+        session = await wire.call("login", username="alice", password=PASSWORD)
+        assert session["online_scanners"] == named
+        assert not [key for key in env.values() if key in json.dumps(session)]
+        client = ChatClient(url, tmp_path / "c", reconnect=False)
+        await client.connect()
+        await client.register("bob", PASSWORD)
+        assert client.online_scanners == tuple(named)
+        await client.close()
+    finally:
+        await server.stop()

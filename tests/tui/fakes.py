@@ -140,8 +140,8 @@ class FakeClient:
         self.scan_gate: asyncio.Event | None = None
         """When set, every scan waits for it: a relay that is slow to answer."""
         self.scans: list[tuple[str, bool]] = []
-        self.relay_keys = True
-        """False: the relay has no VirusTotal or OTX key, as a full lookup then reports."""
+        self.online_scanners: tuple[str, ...] | None = ("virustotal", "otx")
+        """What the relay said at sign-in it has keys for; a full lookup asks only those."""
         # groups
         self.group_state: dict[str, FakeGroup] = {}
         self._group_ids = itertools.count(1)
@@ -466,18 +466,24 @@ class FakeClient:
             raise self.scan_error
         rating = self.ratings.get(url)
         reports: tuple[ProviderReport, ...]
-        if full and not self.relay_keys:
-            reports = (
-                ProviderReport("blocklist", ProviderStatus.NOT_FOUND, detail="not listed"),
-                ProviderReport("virustotal", ProviderStatus.DISABLED, detail="no API key"),
-                ProviderReport("otx", ProviderStatus.DISABLED, detail="no API key"),
-            )
-        elif full:
+        if full:
             engines = "3 of 90 engines flag it" if rating else "0 of 90 engines flag it"
-            reports = (
-                ProviderReport("virustotal", ProviderStatus.OK, rating or Rating.SAFE, engines),
-                ProviderReport("otx", ProviderStatus.NOT_FOUND, detail="no pulse"),
+            asked = {
+                "virustotal": ProviderReport(
+                    "virustotal", ProviderStatus.OK, rating or Rating.SAFE, engines
+                ),
+                "otx": ProviderReport("otx", ProviderStatus.NOT_FOUND, detail="no pulse"),
+            }
+            keys = self.online_scanners or ()
+            reports = tuple(
+                asked[name]
+                if name in keys
+                else ProviderReport(name, ProviderStatus.DISABLED, detail="no API key")
+                for name in asked
             )
+            if not keys:
+                listed = ProviderReport("blocklist", ProviderStatus.NOT_FOUND, detail="not listed")
+                reports = (listed, *reports)
         elif rating is not None:
             reports = (
                 ProviderReport("relay", ProviderStatus.OK, rating, detail="listed by urlhaus"),

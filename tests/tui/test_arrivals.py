@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import OptionList
 
 from securechat.tui.widgets.chat_line import MessageLine
+from securechat.tui.widgets.chat_log import TAIL, ChatLog
 from securechat.tui.widgets.conversation_header import ConversationHeader
 from tests.tui.conftest import Harness, settle, sign_in, type_line
 
@@ -86,3 +87,50 @@ async def test_typing_does_not_lay_out_the_screen(
         await settle(pilot)
         assert pilot.app.screen.query_one("#input").value == "twenty keys typed here"  # type: ignore[attr-defined]
         assert len(layouts) < 5
+
+
+async def _opened(pilot, harness: Harness) -> ChatLog:  # type: ignore[no-untyped-def]
+    """Bob's conversation open on 40 older messages."""
+    await _secured(pilot, harness)
+    harness.client.add_history("bob", [f"old {i}" for i in range(40)])
+    await type_line(pilot, "/open bob")
+    return pilot.app.screen.query_one(ChatLog)
+
+
+async def test_at_the_newest_a_burst_keeps_only_a_short_tail_mounted(harness: Harness) -> None:
+    """Each arrival lays out every mounted line: following, only a tail of them stays."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        chat = await _opened(pilot, harness)
+        for i in range(5 * BURST):
+            harness.client.receive("bob", f"burst {i}")
+            if i % 5 == 4:
+                await settle(pilot)
+                mounted = len(list(chat.query_children(MessageLine)))
+                assert mounted <= TAIL + TAIL // 2, "the dropped lines were not loaded back"
+        lines = [str(line.content) for line in chat.query_children(MessageLine)]
+        assert f"burst {5 * BURST - 1}" in lines[-1] and chat.is_vertical_scroll_end
+        assert chat.following
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        assert len(list(chat.query_children(MessageLine))) > len(lines), "older still pages in"
+
+
+async def test_scrolled_back_arrivals_are_counted_not_mounted(harness: Harness) -> None:
+    """Reading older messages, a burst lays nothing out: End brings it from the vault."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        chat = await _opened(pilot, harness)
+        chat.focus()
+        await pilot.press("pageup")
+        await settle(pilot)
+        before = [str(line.content) for line in chat.query_children(MessageLine)]
+        for i in range(BURST):
+            harness.client.receive("bob", f"burst {i}")
+        await settle(pilot)
+        assert [str(line.content) for line in chat.query_children(MessageLine)] == before
+        assert f"{BURST} new messages ↓" in str(chat.border_subtitle)
+        assert harness.client.unread.get("bob", 0) == 0
+        await pilot.press("end")
+        await settle(pilot)
+        lines = [str(line.content) for line in chat.query_children(MessageLine)]
+        assert f"burst {BURST - 1}" in lines[-1] and chat.is_vertical_scroll_end
+        assert not chat.border_subtitle

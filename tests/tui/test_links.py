@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Static
 
@@ -12,7 +13,7 @@ from securechat.scanner import Rating, Verdict
 from securechat.tui.config import TuiConfig
 from securechat.tui.links import LinkBook, defang, linkify
 from securechat.tui.screens.main import MainScreen
-from securechat.tui.screens.scan import PRIVATE_NOTE, ScanScreen
+from securechat.tui.screens.scan import ScanScreen
 from securechat.tui.widgets.chat_line import MessageLine
 from tests.tui.conftest import Harness, build, settle, type_line, until
 from tests.tui.test_main import secured
@@ -121,7 +122,7 @@ async def test_scan_dialog_shows_the_private_result(harness: Harness) -> None:
         assert "relay: malicious (listed by urlhaus)" in text
         assert "relay  ok, malicious: listed by urlhaus" in text
         assert "the link really goes to evil.example" in text
-        assert PRIVATE_NOTE in text
+        assert "only short hash prefixes of the link went to the relay" in text
         assert harness.client.scans == [(PHISH, False)]
         await pilot.press("escape")
         assert isinstance(pilot.app.screen, MainScreen)
@@ -189,7 +190,7 @@ async def test_full_lookup_says_what_a_relay_without_keys_asked(harness: Harness
     """With VirusTotal and OTX both off, the dialog must not claim the relay asked them."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
         await secured(pilot, harness)
-        harness.client.relay_keys = False
+        harness.client.online_scanners = ()
         await type_line(pilot, f"/scan --full {PLAIN}")
         await settle(pilot)
         text = " ".join(dialog_text(pilot).split())
@@ -199,6 +200,47 @@ async def test_full_lookup_says_what_a_relay_without_keys_asked(harness: Harness
             "there): only its blocklists and the offline checks looked at it." in text
         )
         assert "virustotal disabled: no API key" in text and "[? unknown]" in text
+
+
+@pytest.mark.parametrize(
+    ("scanners", "said", "unsaid"),
+    [
+        (("virustotal", "otx"), "to the relay, which asks VirusTotal and OTX.", []),
+        (("otx",), "to the relay, which asks OTX.", ["VirusTotal"]),
+        (
+            (),
+            "The relay has no online scanner keys: a full lookup sends it the link itself, "
+            "and only its offline rules and any blocklists it holds check it.",
+            ["VirusTotal", "OTX"],
+        ),
+    ],
+)
+async def test_scan_dialog_names_the_scanners_the_relay_has_keys_for(
+    harness: Harness, scanners: tuple[str, ...], said: str, unsaid: list[str]
+) -> None:
+    """Before a full lookup the note names what the relay said it would ask, and no other."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client.online_scanners = scanners
+        await type_line(pilot, f"/scan {PLAIN}")
+        await settle(pilot)
+        note = " ".join(str(pilot.app.screen.query_one("#scan-note", Static).content).split())
+        assert said in note
+        assert not [name for name in unsaid if name in note]
+
+
+async def test_full_lookup_with_one_key_says_which_was_asked(harness: Harness) -> None:
+    """The verdict's note comes from the reports: OTX asked, VirusTotal not set up."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await secured(pilot, harness)
+        harness.client.online_scanners = ("otx",)
+        await type_line(pilot, f"/scan --full {PLAIN}")
+        await settle(pilot)
+        note = " ".join(str(pilot.app.screen.query_one("#scan-note", Static).content).split())
+        assert note == (
+            "Full lookup: the link went to the relay, which asked OTX. "
+            "VirusTotal is not set up on the relay."
+        )
 
 
 async def test_brand_in_front_of_another_site_warns_in_the_chat() -> None:

@@ -134,6 +134,11 @@ class ChatAPI(Protocol):
 
     async def scan(self, url: str, *, full: bool = False, submit: bool = False) -> Verdict: ...
 
+    @property
+    def online_scanners(self) -> tuple[str, ...] | None:
+        """The online scanners the relay's full lookup asks (`virustotal`, `otx`), as the
+        relay said at sign-in; None when it did not say (an older relay)."""
+
     # --- history
 
     def history(

@@ -236,6 +236,10 @@ class ChatClient:
     async def scan(self, url: str, *, full: bool = False, submit: bool = False) -> Verdict:
         return await links.scan(self._ctx.relay, url, full=full, submit=submit)
 
+    @property
+    def online_scanners(self) -> tuple[str, ...] | None:
+        return self._ctx.relay.online_scanners
+
     # --- history -------------------------------------------------------------------
 
     def history(

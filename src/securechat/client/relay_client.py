@@ -81,6 +81,8 @@ class RelayClient:
         self.username: str | None = None
         self.token: str | None = None
         self.one_time_prekeys = 0
+        self.online_scanners: tuple[str, ...] | None = None
+        """What the relay's full lookup asks, from `session`; None: not said (or not yet)."""
         self._conn: RelayConnection | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -214,6 +216,7 @@ class RelayClient:
         self.username = session.username
         self.token = session.token
         self.one_time_prekeys = session.one_time_prekeys
+        self.online_scanners = session.online_scanners
         self._ready.set()
         if self._supervisor is None and self.reconnect:
             self._supervisor = asyncio.create_task(self._supervise())

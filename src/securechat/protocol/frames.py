@@ -262,6 +262,9 @@ class Session(_ServerFrame, tag="session", frozen=True):
     """The same for one-time ML-KEM prekeys; None from a relay that predates them."""
     binary_files: bool = False
     """The relay takes `file_chunk` and answers `file_get` as binary messages."""
+    online_scanners: tuple[str, ...] | None = None
+    """The online scanners a full lookup asks (`virustotal`, `otx`): those the relay has
+    API keys for, never the keys. None from a relay that predates the field."""
 
 
 class Accepted(_ServerFrame, tag="accepted", frozen=True):

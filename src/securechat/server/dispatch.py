@@ -186,6 +186,7 @@ class Dispatcher:
                     one_time_prekeys=remaining,
                     one_time_kem_prekeys=kem_remaining,
                     binary_files=True,
+                    online_scanners=self.scans.online_scanners(),
                 )
             )
         )

@@ -55,6 +55,10 @@ class ScanService:
         self._buckets: dict[str, TokenBucket] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def online_scanners(self) -> tuple[str, ...]:
+        """The providers a full lookup asks, by name: the client's scan dialog names them."""
+        return tuple(p.name for p in self.scanner.providers if p.enabled)
+
     def _admit(self, user: str, cost: float = 1.0) -> None:
         bucket = self._buckets.get(user)
         if bucket is None:

@@ -132,8 +132,9 @@ class ChatView(Screen[None]):
         self.query_one(ConversationList).display = shown
 
     def _in_view(self, peer: str) -> bool:
+        """The open conversation: its messages go to the chat (which shows or counts them)."""
         chat = self.query_one(ChatLog)
-        return peer == self.current and chat.peer == peer and not chat.newer_hidden
+        return peer == self.current and chat.peer == peer
 
     def _stored(
         self, peer: str, wanted: Callable[[StoredMessage], bool], kind: str = ""

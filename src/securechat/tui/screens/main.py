@@ -350,7 +350,7 @@ class MainScreen(FileTransfers, PeopleCommands, GroupCommands):
         self._open(user)
 
     def scan(self, url: str, full: bool) -> None:
-        self.app.push_screen(ScanScreen(url, self._lookup, full))
+        self.app.push_screen(ScanScreen(url, self._lookup, full, self.client.online_scanners))
 
     def reset(self, user: str, token: str, new_password: str) -> None:
         self.services.run_reset(commands.Reset(user, token, new_password), self.server)
@@ -440,7 +440,9 @@ class MainScreen(FileTransfers, PeopleCommands, GroupCommands):
 
     @on(MessageLine.LinkChosen)
     def _link_chosen(self, message: MessageLine.LinkChosen) -> None:
-        self.app.push_screen(ScanScreen(message.url, self._lookup))
+        self.app.push_screen(
+            ScanScreen(message.url, self._lookup, scanners=self.client.online_scanners)
+        )
 
     # --- bindings ------------------------------------------------------------------------
 

@@ -3,10 +3,10 @@
 The dialog never talks to the network itself: the main screen hands it a
 `lookup` that asks the client (and keeps the answer for the chat's badges).
 The private check runs first; the full lookup is a button, because it sends
-the link itself to the relay and on to the online scanners (VirusTotal, OTX)
-the relay has keys for. The note under the answer says which ones it asked,
-read from the providers' reports: a relay with no keys asked nobody, and the
-dialog must not claim otherwise.
+the link itself to the relay and on to the online scanners the relay has keys
+for, which it names at sign-in (`session.online_scanners`). Before the lookup
+the note names those; after it, the ones the providers' reports say were
+asked: a relay with no keys asks nobody, and the dialog must not claim otherwise.
 """
 
 from __future__ import annotations
@@ -28,13 +28,27 @@ from securechat.tui.safe_text import visible
 
 Lookup = Callable[[str, bool], Awaitable[LinkState]]
 
-PRIVATE_NOTE = (
-    "Checked privately: only short hash prefixes of the link went to the relay. "
-    "A full lookup sends the link itself to the relay, which asks the online scanners "
-    "it has keys for (VirusTotal, OTX)."
-)
 #: How the online providers' names read; the relay's blocklist is named apart.
 PROVIDER_NAMES = {"virustotal": "VirusTotal", "otx": "OTX"}
+
+
+def private_note(scanners: tuple[str, ...] | None) -> str:
+    """What the private check sent, and what a full lookup would ask, as the relay said."""
+    sent = "Checked privately: only short hash prefixes of the link went to the relay. "
+    if scanners is None:
+        return sent + (
+            "A full lookup sends the link itself to the relay, which asks the online "
+            "scanners it has keys for, if any."
+        )
+    if not scanners:
+        return sent + (
+            "The relay has no online scanner keys: a full lookup sends it the link itself, "
+            "and only its offline rules and any blocklists it holds check it."
+        )
+    return sent + (
+        f"A full lookup sends the link itself to the relay, which asks "
+        f"{_and([_name(s) for s in scanners])}."
+    )
 
 
 def full_note(verdict: Verdict) -> str:
@@ -70,11 +84,19 @@ def _and(names: list[str]) -> str:
 class ScanScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
 
-    def __init__(self, url: str, lookup: Lookup, full: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        lookup: Lookup,
+        full: bool = False,
+        scanners: tuple[str, ...] | None = None,
+    ) -> None:
         super().__init__()
         self.url = url
         self.lookup = lookup
         self.full = full
+        self.scanners = scanners
+        """The online scanners the relay said a full lookup asks; None: it did not say."""
         self.state: LinkState | None = None
 
     def compose(self) -> ComposeResult:
@@ -111,7 +133,10 @@ class ScanScreen(ModalScreen[None]):
         self.query_one("#scan-rating", Static).update(rating)
         self.query_one("#scan-details", Static).update(_details(state))
         self.query_one("#scan-note", Static).update(
-            Text(full_note(state.verdict) if state.full else PRIVATE_NOTE, style="dim")
+            Text(
+                full_note(state.verdict) if state.full else private_note(self.scanners),
+                style="dim",
+            )
         )
         self.query_one("#full", Button).disabled = state.full and not state.failed
 

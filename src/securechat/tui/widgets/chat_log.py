@@ -33,6 +33,11 @@ from securechat.tui.widgets.chat_line import FileLine, MessageLine, Notice, Time
 
 WINDOW = 200
 """Messages kept as widgets: four vault pages, several screens on any terminal."""
+TAIL = 50
+"""Messages kept as widgets at the newest, at least: every arrival lays out the whole
+screen, each of these lines included, and a key pressed meanwhile waits for it (bench
+chatlog: 250 lines held key echo to about 150 ms, 60 to under 50). Older ones are a
+page load away, as in the window."""
 
 
 class ChatLog(VerticalScroll):
@@ -114,6 +119,8 @@ class ChatLog(VerticalScroll):
         """Messages appended below while the user reads further up."""
         self._mounting: set[int] = set()
         """Ids of the page `show` or `jump` is mounting."""
+        self._trimming = False
+        """Lines above the view are being dropped; the view is put back after."""
 
     def _follow(self) -> None:
         self.following = True
@@ -211,15 +218,17 @@ class ChatLog(VerticalScroll):
         await self._mount_lines(self._lines([m for m in page if m.id not in shown]))
         await self._trim_top(WINDOW)
 
-    async def _trim_top(self, limit: int) -> None:
-        """Drops the oldest lines past `limit`, the view staying on the same messages."""
+    async def _trim_top(self, limit: int, keep: int = WINDOW) -> None:
+        """Past `limit` lines, drops the oldest but `keep`, the view staying on the same
+        messages."""
         lines = list(self.query_children(MessageLine))
         if len(lines) <= limit:
             self._loading = False
             return
         self.has_more = True
         keep_place = self._place_keeper()
-        first_kept = lines[len(lines) - WINDOW]
+        first_kept = lines[len(lines) - keep]
+        self._trimming = True
         await self.remove_children(self.children[: self.children.index(first_kept)])
         self.call_after_refresh(keep_place)
 
@@ -230,9 +239,13 @@ class ChatLog(VerticalScroll):
         top = self.content_region.y
         anchor = next((c for c in self.children if c.region.bottom > top), None)
         before_y = anchor.region.y if anchor is not None else 0
+        following = self.following
 
         def keep_place() -> None:
-            if anchor is not None and anchor.is_attached:
+            self._trimming = False
+            if following:
+                self._follow()
+            elif anchor is not None and anchor.is_attached:
                 y = self.scroll_y + anchor.region.y - before_y
                 self.scroll_to(y=y, animate=False, immediate=True)
             self._loading = False
@@ -244,7 +257,11 @@ class ChatLog(VerticalScroll):
         await self.append_all([message])
 
     async def append_all(self, messages: list[StoredMessage]) -> None:
-        """Adds new messages at the bottom in one mount: one relayout for the lot."""
+        """Adds new messages at the bottom in one mount: one relayout for the lot.
+
+        Scrolled back, they are only counted: mounting would lay out the whole window
+        while the user reads, and End or scrolling down loads them from the vault.
+        """
         shown = {line.message.id for line in self.query_children(MessageLine)} | self._mounting
         new = []
         for message in messages:
@@ -253,12 +270,15 @@ class ChatLog(VerticalScroll):
                 shown.add(message.id)
         if not new:
             return
-        await self._mount_lines(self._lines(new))
-        if not self.following:
+        if not self.following or self.newer_hidden:
+            self.newer_hidden = True
             self._count_unseen(self._unseen + len(new))
+            return
+        await self._mount_lines(self._lines(new))
         if not self._loading:
-            # A page at a time, so a busy conversation does not relayout on every message.
-            await self._trim_top(WINDOW + WINDOW // 4)
+            # In steps, so a busy conversation does not also relayout to drop each line.
+            keep = max(TAIL, 2 * self.scrollable_content_region.height)
+            await self._trim_top(keep + keep // 2, keep)
 
     async def _mount_lines(self, lines: list[MessageLine], before: int | None = None) -> None:
         await self.mount_all(lines, before=before)
@@ -358,8 +378,14 @@ class ChatLog(VerticalScroll):
             self._follow()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        """Within a screen of either edge of the window, the next page is asked for."""
+        """Within a screen of either edge of the window, the next page is asked for.
+
+        Not while lines above the view are dropped: that moves the view without the
+        user, and reading it as scrolling would stop following or load them back.
+        """
         super().watch_scroll_y(old_value, new_value)
+        if self._trimming:
+            return
         self.following = new_value >= self.max_scroll_y and not self.newer_hidden
         if self._unseen and self.following:
             self._count_unseen(0)
