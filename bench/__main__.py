@@ -35,6 +35,7 @@ BENCHMARKS = {
     "mls": "bench.bench_mls",
     "groups": "bench.bench_groups",
     "group-relay": "bench.bench_group_relay",
+    "group-cli": "bench.bench_group_cli",
     "daemon": "bench.bench_daemon",
     "chatlog": "bench.bench_chatlog",
 }

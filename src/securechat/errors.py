@@ -88,6 +88,14 @@ class ClientErrorCode(StrEnum):
     TRANSFER_FAILED = "transfer_failed"
     E2E = "e2e"
     """A message from a peer could not be opened and was dropped (an event, not a raise)."""
+    NO_GROUP = "no_group"
+    """No group with that id on this device (never joined, or left)."""
+    NOT_ADMIN = "not_admin"
+    """The group's policy lets only its admins do that."""
+    NOT_ALLOWED = "not_allowed"
+    """The group's policy forbids it otherwise (the only admin leaving, a non-member)."""
+    GROUP_BUSY = "group_busy"
+    """A change of ours awaits the relay's answer: try again once it is confirmed."""
 
 
 class ClientError(SecureChatError):

@@ -339,3 +339,31 @@ def test_json_errors_carry_the_clients_stable_code(capsys: pytest.CaptureFixture
     assert json.loads(capsys.readouterr().err)["error"]["code"] == "no_session"
     _fail(args, ConnectionLost("cannot reach the relay"), 3)
     assert json.loads(capsys.readouterr().err)["error"]["code"] == "unreachable"
+
+
+def test_cli_group_walkthrough(running_relay: RelayProcess, tmp_path: Path) -> None:
+    """group-create, group-send and receive --json between three CLI users, then a removal."""
+    homes = {name: tmp_path / name for name in ("alice", "bob", "carol")}
+    for name, home in homes.items():
+        assert cli(running_relay, home, name, "register").returncode == 0
+    created = cli(running_relay, homes["alice"], "alice", "group-create", "team", "bob", "--json")
+    assert created.returncode == 0, created.stderr
+    group = json.loads(created.stdout)["group"]
+    sent = cli(running_relay, homes["alice"], "alice", "group-send", "team", "hello team")
+    assert sent.returncode == 0, sent.stderr
+    got = cli(running_relay, homes["bob"], "bob", "receive", "--wait", "1", "--json")
+    lines = [json.loads(line) for line in got.stdout.splitlines()]
+    messages = [
+        (m["group"], m["group_name"], m["from"], m["text"]) for m in lines if m["type"] == "message"
+    ]
+    assert messages == [(group, "team", "alice", "hello team")]
+    invited = cli(running_relay, homes["alice"], "alice", "group-invite", group, "carol")
+    assert invited.returncode == 0, invited.stderr
+    assert cli(running_relay, homes["carol"], "carol", "receive", "--wait", "1").returncode == 0
+    removed = cli(running_relay, homes["alice"], "alice", "group-remove", "team", "bob", "--json")
+    assert json.loads(removed.stdout)["members"] == ["alice", "carol"]
+    members = cli(running_relay, homes["carol"], "carol", "group-members", "team")
+    assert [line.split()[0] for line in members.stdout.splitlines()] == ["alice", "carol"]
+    refused = cli(running_relay, homes["carol"], "carol", "group-remove", "team", "alice", "--json")
+    assert refused.returncode == 1
+    assert json.loads(refused.stderr)["error"]["code"] == "not_admin"

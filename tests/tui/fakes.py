@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from securechat.client.account import VAULT_BEHIND
-from securechat.client.api import ChatAPI
+from securechat.client.api import ChatAPI, GroupInfo, GroupMember
 from securechat.client.conversation import ConversationId
 from securechat.client.events import (
     ConnectionChanged,
@@ -23,6 +25,10 @@ from securechat.client.events import (
     DeliveryState,
     Event,
     FileOffered,
+    GroupChange,
+    GroupChanged,
+    GroupInvited,
+    GroupKeyChanged,
     KeyChanged,
     KeyKept,
     MessageReceived,
@@ -32,11 +38,18 @@ from securechat.client.events import (
 from securechat.client.filenames import sanitise_filename
 from securechat.client.records import ConversationRecord, MessageRecord, StoredMessage
 from securechat.client.transfers import TransferError, human_size
-from securechat.client.trust import SafetyNumbers, rejection_warning
+from securechat.client.trust import SafetyNumbers, key_changed_advice, rejection_warning
 from securechat.client.vault_messages import matches
 from securechat.crypto.errors import AuthenticationFailed, WrongPassword
 from securechat.crypto.identity import IdentityPublicKey
-from securechat.errors import ConnectionLost, ServerRejected, SessionError, VaultBehind
+from securechat.errors import (
+    ClientError,
+    ClientErrorCode,
+    ConnectionLost,
+    ServerRejected,
+    SessionError,
+    VaultBehind,
+)
 from securechat.protocol.limits import MAX_FILE_PLAINTEXT_BYTES
 from securechat.scanner import (
     ProviderReport,
@@ -60,6 +73,19 @@ TAMPERED = (
     "The file was altered, truncated or mixed with another file in transit; "
     "ask the sender to share it again."
 )
+
+
+@dataclass
+class FakeGroup:
+    """One group as the fake holds it: members in the order they joined."""
+
+    group_id: str
+    name: str
+    topic: str = ""
+    members: list[str] = field(default_factory=list)
+    admins: set[str] = field(default_factory=set)
+    epoch: int = 0
+    key_changed: set[str] = field(default_factory=set)
 
 
 class FakeClient:
@@ -116,6 +142,9 @@ class FakeClient:
         self.scans: list[tuple[str, bool]] = []
         self.relay_keys = True
         """False: the relay has no VirusTotal or OTX key, as a full lookup then reports."""
+        # groups
+        self.group_state: dict[str, FakeGroup] = {}
+        self._group_ids = itertools.count(1)
 
     # --- accounts
 
@@ -249,6 +278,11 @@ class FakeClient:
         return peer in self.gone
 
     def trust(self, peer: str) -> str:
+        changed_groups = [g for g in self.group_state.values() if peer in g.key_changed]
+        for group in changed_groups:
+            group.key_changed.discard(peer)
+        if changed_groups and peer not in self.states:
+            return OFFERED_FINGERPRINT
         if peer not in self.states:
             raise SessionError(f"no key from {peer} to trust yet")
         if self.key_changes.pop(peer, None) is not None:
@@ -451,6 +485,133 @@ class FakeClient:
             reports = (ProviderReport("relay", ProviderStatus.NOT_FOUND, detail=unlisted),)
         return combine(url, reports, check(url))
 
+    # --- groups
+
+    def _group(self, group_id: str) -> FakeGroup:
+        group = self.group_state.get(group_id)
+        if group is None or self.username not in group.members:
+            raise ClientError(f"you are not in a group {group_id}", ClientErrorCode.NO_GROUP)
+        return group
+
+    def _admin(self, group: FakeGroup, what: str) -> None:
+        if self.username not in group.admins:
+            text = f"only an admin of {group.name} can {what}"
+            raise ClientError(text, ClientErrorCode.NOT_ADMIN)
+
+    def _info(self, group: FakeGroup) -> GroupInfo:
+        members = tuple(
+            GroupMember(user, FINGERPRINT, user in self.verified, user in group.admins)
+            for user in group.members
+        )
+        key_changed = tuple(sorted(group.key_changed))
+        return GroupInfo(group.group_id, group.name, group.topic, members, group.epoch, key_changed)
+
+    def _group_line(self, group: FakeGroup, change: GroupChange, by: str, subject: str) -> None:
+        """As the core: a system line in the group's history, and its event."""
+        conversation = ConversationId.group(group.group_id)
+        event = GroupChanged(conversation, change, by, subject, 0)
+        message_id = self._store(conversation.key, False, event.text, kind="system")
+        group.epoch += 1
+        self._emit(replace(event, message_id=message_id))
+
+    async def create_group(self, name: str, users: Sequence[str]) -> GroupInfo:
+        me = self.username or ""
+        for user in users:
+            self._known(user)
+        group_id = f"{next(self._group_ids):032x}"
+        group = FakeGroup(group_id, name, members=[me], admins={me})
+        self.group_state[group_id] = group
+        self._group_line(group, GroupChange.CREATED, me, name)
+        for user in users:
+            if user not in group.members:
+                group.members.append(user)
+                self._group_line(group, GroupChange.ADDED, me, user)
+        return self._info(group)
+
+    async def group_invite(self, group_id: str, user: str) -> GroupInfo:
+        group = self._group(group_id)
+        self._admin(group, "add members")
+        self._known(user)
+        if user not in group.members:
+            group.members.append(user)
+            self._group_line(group, GroupChange.ADDED, self.username or "", user)
+        return self._info(group)
+
+    async def group_remove(self, group_id: str, user: str) -> GroupInfo:
+        group = self._group(group_id)
+        self._admin(group, "remove members")
+        if user not in group.members:
+            raise ClientError(f"{user} is not in {group.name}", ClientErrorCode.NO_GROUP)
+        group.members.remove(user)
+        group.admins.discard(user)
+        self._group_line(group, GroupChange.REMOVED, self.username or "", user)
+        return self._info(group)
+
+    async def group_leave(self, group_id: str) -> None:
+        group = self._group(group_id)
+        me = self.username or ""
+        self._group_line(group, GroupChange.LEFT, me, me)
+        group.members.remove(me)
+        group.admins.discard(me)
+
+    async def group_rename(self, group_id: str, name: str) -> GroupInfo:
+        group = self._group(group_id)
+        self._admin(group, "rename it")
+        group.name = name
+        self._group_line(group, GroupChange.RENAMED, self.username or "", name)
+        return self._info(group)
+
+    async def group_set_topic(self, group_id: str, topic: str) -> GroupInfo:
+        group = self._group(group_id)
+        self._admin(group, "set its topic")
+        group.topic = topic
+        self._group_line(group, GroupChange.TOPIC, self.username or "", topic)
+        return self._info(group)
+
+    async def group_make_admin(self, group_id: str, user: str) -> GroupInfo:
+        group = self._group(group_id)
+        self._admin(group, "make admins")
+        if user not in group.members:
+            raise ClientError(f"{user} is not in {group.name}", ClientErrorCode.NOT_ALLOWED)
+        group.admins.add(user)
+        self._group_line(group, GroupChange.ADMINS, self.username or "", user)
+        return self._info(group)
+
+    def group_members(self, group_id: str) -> list[GroupMember]:
+        return list(self._info(self._group(group_id)).members)
+
+    def groups(self) -> list[GroupInfo]:
+        mine = [g for g in self.group_state.values() if self.username in g.members]
+        return [self._info(g) for g in mine]
+
+    def _sendable(self, group_id: str) -> FakeGroup:
+        group = self._group(group_id)
+        if group.key_changed:
+            user = sorted(group.key_changed)[0]
+            raise SessionError(key_changed_advice(user), ClientErrorCode.KEY_CHANGED)
+        return group
+
+    async def group_send_text(self, group_id: str, text: str) -> str:
+        group = self._sendable(group_id)
+        key = ConversationId.group(group.group_id).key
+        eid = f"e{next(self._eids)}"
+        self._store(key, True, text, eid=eid, state=DeliveryState.SENDING)
+        self.sent.append((key, text))
+        self._emit(DeliveryChanged(key, eid, DeliveryState.SENT))
+        return eid
+
+    async def group_send_file(self, group_id: str, path: str | Path) -> str:
+        group = self._sendable(group_id)
+        source = Path(path).expanduser()
+        try:
+            size = source.stat().st_size
+        except OSError as exc:
+            raise TransferError(f"cannot read {source}: {exc.strerror}") from exc
+        blob_id = f"blob{next(self._blobs):04d}AAAAAAAAAAAAAAAAAAAAAAAA"
+        await self._transfer(blob_id, size, "up")
+        self._offer(blob_id, ConversationId.group(group.group_id).key, source.name, size)
+        return blob_id
+
     # --- what tests do to it
 
     def _emit(self, event: Event) -> None:
@@ -465,13 +626,16 @@ class FakeClient:
         state: str = "",
         kind: str = "text",
         file_id: str = "",
+        sender: str | None = None,
     ) -> int:
+        """`sender` defaults to who wrote it in a direct conversation; a group names it."""
         message_id = next(self._ids)
         ts = BASE_TS + message_id * 60
-        sender = "" if kind == "system" else (self.username or "") if outgoing else peer
+        if sender is None:
+            sender = "" if kind == "system" else (self.username or "") if outgoing else peer
         record = MessageRecord(
             peer=peer,
-            conversation=ConversationId.direct(peer).key,
+            conversation=ConversationId.parse(peer).key,
             sender=sender,
             outgoing=outgoing,
             text=text,
@@ -482,7 +646,8 @@ class FakeClient:
             file_id=file_id,
         )
         self.messages.append(StoredMessage(message_id, record))
-        self.states.setdefault(peer, ConversationState.NONE)
+        if ConversationId.parse(peer).is_direct:
+            self.states.setdefault(peer, ConversationState.NONE)
         self.hidden.discard(peer)
         return message_id
 
@@ -553,6 +718,51 @@ class FakeClient:
             self._emit(TransferProgress(blob_id, size, size, "up"))
             self._offer(blob_id, peer, name, size)
         self.interrupted = []
+
+    def invite_me(
+        self, by: str, name: str, members: Sequence[str], topic: str = "", pinned: bool = True
+    ) -> str:
+        """`by` adds us to a new group, as the core reports a Welcome; returns its id."""
+        group_id = f"{next(self._group_ids):032x}"
+        me = self.username or ""
+        group = FakeGroup(group_id, name, topic, [by, *members, me], {by})
+        self.group_state[group_id] = group
+        conversation = ConversationId.group(group_id)
+        fingerprint = FINGERPRINT if pinned else OFFERED_FINGERPRINT
+        self._emit(
+            GroupInvited(conversation, by, fingerprint, pinned, name, topic, tuple(group.members))
+        )
+        self._group_line(group, GroupChange.ADDED, by, me)
+        return group_id
+
+    def receive_group(self, group_id: str, sender: str, text: str) -> int:
+        """A member's message arrives in a group; returns its message id."""
+        key = ConversationId.group(group_id).key
+        message_id = self._store(key, False, text, sender=sender)
+        ts = self.messages[-1].record.ts
+        self.unread[key] = self.unread.get(key, 0) + 1
+        self._emit(MessageReceived(ConversationId.group(group_id), sender, text, ts, message_id))
+        return message_id
+
+    def group_event(self, group_id: str, change: GroupChange, by: str, subject: str) -> None:
+        """Another member changes the group, as the core reports a Commit."""
+        group = self.group_state[group_id]
+        if change == GroupChange.ADDED:
+            group.members.append(subject)
+        elif change in (GroupChange.REMOVED, GroupChange.LEFT):
+            group.members.remove(subject)
+        elif change == GroupChange.RENAMED:
+            group.name = subject
+        elif change == GroupChange.TOPIC:
+            group.topic = subject
+        self._group_line(group, change, by, subject)
+
+    def change_group_key(self, group_id: str, user: str) -> None:
+        """A member's leaf names another identity key: the group stops sending."""
+        self.group_state[group_id].key_changed.add(user)
+        self.verified.discard(user)
+        conversation = ConversationId.group(group_id)
+        self._emit(GroupKeyChanged(conversation, user, FINGERPRINT, OFFERED_FINGERPRINT))
 
 
 def as_client(fake: FakeClient) -> ChatAPI:

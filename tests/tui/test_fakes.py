@@ -7,6 +7,7 @@ import inspect
 import pytest
 
 from securechat.client.core import ChatClient
+from securechat.errors import ClientError, ClientErrorCode
 from tests.tui.fakes import FINGERPRINT, FakeClient
 
 SHARED = sorted(
@@ -34,3 +35,26 @@ def test_the_fake_fingerprint_is_spaced_as_the_core_spaces_it() -> None:
     """Groups of four upper-case hex digits, as `IdentityPublicKey.fingerprint_hex`."""
     groups = FINGERPRINT.split(" ")
     assert all(len(g) == 4 and g == g.upper() for g in groups)
+
+
+async def test_the_fake_group_keeps_members_history_and_the_admin_rule() -> None:
+    """The TUI's group screens are built on this: members, system lines, sends and refusals."""
+    alice = FakeClient("wss://relay", accounts={"alice": "pw", "bob": "pw", "carol": "pw"})
+    await alice.login("alice", "pw")
+    group = await alice.create_group("team", ["bob"])
+    assert [(m.user, m.admin) for m in group.members] == [("alice", True), ("bob", False)]
+    await alice.group_invite(group.group_id, "carol")
+    await alice.group_send_text(group.group_id, "hello all")
+    alice.receive_group(group.group_id, "bob", "hi alice")
+    lines = [(m.record.sender, m.record.text) for m in alice.history(group.conversation.key)]
+    assert lines[-3:] == [("", "alice added carol"), ("alice", "hello all"), ("bob", "hi alice")]
+    invited = alice.invite_me("carol", "other", ["bob"])
+    with pytest.raises(ClientError) as refused:
+        await alice.group_remove(invited, "bob")
+    assert refused.value.code == ClientErrorCode.NOT_ADMIN
+    alice.change_group_key(group.group_id, "bob")
+    with pytest.raises(ClientError) as blocked:
+        await alice.group_send_text(group.group_id, "anyone?")
+    assert blocked.value.code == ClientErrorCode.KEY_CHANGED
+    alice.trust("bob")
+    await alice.group_send_text(group.group_id, "anyone?")

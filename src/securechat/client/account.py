@@ -17,6 +17,7 @@ from securechat.client.context import ClientContext
 from securechat.client.delivery import DeliveryWatch
 from securechat.client.directory import KeyDirectory
 from securechat.client.files import Files
+from securechat.client.groups import Groups
 from securechat.client.vault_store import Vault
 from securechat.crypto.errors import WrongPassword
 from securechat.crypto.identity import IdentityKeyPair
@@ -57,12 +58,18 @@ def _token(vault: Vault) -> str | None:
 
 class Accounts:
     def __init__(
-        self, ctx: ClientContext, keys: KeyDirectory, files: Files, delivery: DeliveryWatch
+        self,
+        ctx: ClientContext,
+        keys: KeyDirectory,
+        files: Files,
+        delivery: DeliveryWatch,
+        groups: Groups,
     ) -> None:
         self._ctx = ctx
         self._keys = keys
         self._files = files
         self._delivery = delivery
+        self._groups = groups
         self._rotation: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
 
@@ -200,8 +207,10 @@ class Accounts:
         self._ctx.username = session.username
         vault.put(K.TOKEN, session.token.encode())
         await self._keys.maintain(session.one_time_prekeys, session.one_time_kem_prekeys)
+        # Awaited, not spawned: a CLI run ends (and cancels what runs) right after.
+        await self._groups.start()
         self._files.resume_all()
-        peers = [c.peer for c in vault.conversations()]
+        peers = self._ctx.contacts()
         if peers:
             await self._ctx.watch(peers)
         if self._rotation is None:

@@ -14,14 +14,44 @@ refusals (see errors.py). What happens without being asked for arrives on
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from securechat.client.conversation import ConversationId
 from securechat.client.events import ConversationState, Event
 from securechat.client.records import ConversationRecord, StoredMessage
 from securechat.client.trust import SafetyNumbers
 from securechat.crypto.identity import IdentityPublicKey
 from securechat.scanner import Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMember:
+    user: str
+    fingerprint: str
+    """Of the identity key the member's credential is bound to (and this device pinned)."""
+    verified: bool
+    admin: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    """A group as this device holds it; its name and topic are known to members only."""
+
+    group_id: str
+    """The relay's random group id, in hex: `ConversationId.group(group_id)` names it."""
+    name: str
+    topic: str
+    members: tuple[GroupMember, ...]
+    epoch: int
+    key_changed: tuple[str, ...] = ()
+    """Members whose key changed: nothing is sent to the group until each is resolved."""
+
+    @property
+    def conversation(self) -> ConversationId:
+        return ConversationId.group(self.group_id)
 
 
 class ChatAPI(Protocol):
@@ -126,3 +156,35 @@ class ChatAPI(Protocol):
     def mark_read(self, peer: str) -> None: ...
 
     async def delete_conversation(self, peer: str) -> None: ...
+
+    # --- groups: a group's history, unread count and deletion go through the
+    # conversation methods above with its `ConversationId.key`; its messages
+    # arrive as `MessageReceived` and `FileOffered` with a group conversation.
+
+    async def create_group(self, name: str, users: Sequence[str]) -> GroupInfo:
+        """Creates a group with us as its admin and `users` as members."""
+
+    async def group_invite(self, group_id: str, user: str) -> GroupInfo: ...
+
+    async def group_remove(self, group_id: str, user: str) -> GroupInfo: ...
+
+    async def group_leave(self, group_id: str) -> None:
+        """Leaves the group; its history stays on this device."""
+
+    async def group_rename(self, group_id: str, name: str) -> GroupInfo: ...
+
+    async def group_set_topic(self, group_id: str, topic: str) -> GroupInfo: ...
+
+    async def group_make_admin(self, group_id: str, user: str) -> GroupInfo:
+        """Admins add, remove and make other admins; anyone may leave."""
+
+    def group_members(self, group_id: str) -> list[GroupMember]: ...
+
+    def groups(self) -> list[GroupInfo]:
+        """The groups this device is a member of."""
+
+    async def group_send_text(self, group_id: str, text: str) -> str:
+        """Returns the envelope id, which `DeliveryChanged` events then name."""
+
+    async def group_send_file(self, group_id: str, path: str | Path) -> str:
+        """Uploads once and offers the file to every member; returns its blob id."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import os
@@ -26,6 +27,7 @@ from typing import Any
 import msgspec
 
 from securechat import __version__
+from securechat.client import cli_groups
 from securechat.client.api import ChatAPI
 from securechat.client.core import ChatClient
 from securechat.client.events import Event, TransferProgress
@@ -93,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--stdio", action="store_true", help="requests on stdin, answers on stdout")
     where.add_argument("--tcp", default=None, metavar="127.0.0.1:PORT", help="loopback TCP")
     daemon.add_argument("--token-file", default=None, help="with --tcp: the token clients send")
+    cli_groups.add_commands(command)
     for name, text in [
         ("sharekey", "send your identity key to a user"),
         ("talk", "start an end-to-end session with a user"),
@@ -210,6 +213,7 @@ async def _dispatch(client: ChatAPI, args: argparse.Namespace) -> int:
         "download": lambda: _transfer(
             client, client.download(args.file_id, args.to), "saved", "path"
         ),
+        "group-send-file": lambda: _group_file(client, args.group, args.path),
         "sharekey": lambda: _sharekey(client, args.peer),
         "talk": lambda: _talk(client, args.peer),
         "verify": lambda: _verify(client, args.peer),
@@ -225,6 +229,9 @@ async def _dispatch(client: ChatAPI, args: argparse.Namespace) -> int:
             fingerprint=key,
         ),
     }
+    if command in cli_groups.COMMANDS:
+        text, fields = await cli_groups.run(client, args, _text)
+        return _print(args, Out(text, fields))
     return _print(args, await actions[command]())
 
 
@@ -333,6 +340,12 @@ async def _verify(client: ChatAPI, peer: str) -> Out:
     return Out(numbers.describe(), fields)
 
 
+async def _group_file(client: ChatAPI, ref: str, path: str) -> Out:
+    await cli_groups.settled(client)
+    group_id = cli_groups.group_id(client, ref)
+    return await _transfer(client, client.group_send_file(group_id, path), "sent", "file_id")
+
+
 async def _receive(client: ChatAPI, wait: float, as_json: bool) -> int:
     """Prints what arrives for `wait` seconds, and then what arrived while closing.
 
@@ -341,8 +354,17 @@ async def _receive(client: ChatAPI, wait: float, as_json: bool) -> int:
     or a script polling with `receive` would never see that message.
     """
 
+    names: dict[str, str] = {}
+
+    def group_name(group_id: str) -> str:
+        if group_id not in names:
+            # After the close below the vault is shut: the names read before stay.
+            with contextlib.suppress(SecureChatError):
+                names.update({g.group_id: g.name for g in client.groups()})
+        return names.get(group_id, "")
+
     def show(event: Event) -> None:
-        described = describe(event)
+        described = describe(event, group_name)
         if described:
             line = json.dumps(described.fields) if as_json else described.text
             print(line, flush=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from securechat import paths
+from securechat.client.conversation import ConversationId
 from securechat.client.events import (
     DeliveryChanged,
     DeliveryState,
@@ -27,6 +28,7 @@ from securechat.client.vault_store import Vault
 from securechat.crypto.identity import IdentityKeyPair
 from securechat.errors import ClientErrorCode, SecureChatError, SessionError
 from securechat.protocol import frames as F
+from securechat.protocol.group_frames import GroupEnvelope
 
 
 class ClientContext:
@@ -37,7 +39,7 @@ class ClientContext:
         *,
         pin_sha256: str | None,
         reconnect: bool,
-        on_envelope: Callable[[F.Envelope], Awaitable[None]],
+        on_envelope: Callable[[F.Envelope | GroupEnvelope], Awaitable[None]],
         on_push: Callable[[F.ServerFrame], Awaitable[None]],
         on_event: Callable[[Event], None],
     ) -> None:
@@ -88,6 +90,12 @@ class ClientContext:
         vault = self.need_vault()
         assert self.identity is not None and self.username is not None
         return vault, self.identity, self.username
+
+    def contacts(self) -> list[str]:
+        """The peers of direct conversations, whose presence we follow: a group's
+        conversation key is no username, and the relay would refuse the whole watch."""
+        conversations = self.need_vault().conversations()
+        return [c.peer for c in conversations if ConversationId.parse(c.peer).is_direct]
 
     async def watch(self, peers: list[str]) -> None:
         """Follows the presence of `peers`: the relay keeps watches per connection."""

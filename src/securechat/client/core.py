@@ -8,6 +8,7 @@ other one way, each on those listed before it:
     directory   the keys this device publishes, kept fresh
     trust       pinned and offered keys, the user's decisions
     direct      1:1 sessions: starting, state, sealing what we send
+    groups      group conversations on MLS: key packages, commands, deliveries
     delivery    gaps in what arrives, retries of what was not confirmed
     files       uploads, offers and downloads
     receive     the envelope router: opening, storing once, events
@@ -18,11 +19,13 @@ other one way, each on those listed before it:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 from securechat.client import links
 from securechat.client import vault_keys as K
 from securechat.client.account import Accounts
+from securechat.client.api import GroupInfo, GroupMember
 from securechat.client.context import ClientContext
 from securechat.client.delivery import DeliveryWatch
 from securechat.client.direct import DirectSessions
@@ -36,6 +39,7 @@ from securechat.client.events import (
     Event,
 )
 from securechat.client.files import Files
+from securechat.client.groups import Groups
 from securechat.client.history import History
 from securechat.client.receive import Receiver
 from securechat.client.records import ConversationRecord, StoredMessage
@@ -44,6 +48,7 @@ from securechat.client.trust import SafetyNumbers, Trust
 from securechat.client.vault_store import Vault
 from securechat.crypto.identity import IdentityKeyPair, IdentityPublicKey
 from securechat.protocol import frames as F
+from securechat.protocol import group_frames as GF
 from securechat.protocol.errors import ErrorCode
 from securechat.scanner import Verdict
 
@@ -71,10 +76,11 @@ class ChatClient:
         self._trust = Trust(ctx, self.conversation_state)
         self._direct = DirectSessions(ctx, self._trust)
         self.delivery = DeliveryWatch(ctx, self._direct.session_id)
-        self.files = Files(ctx, self._direct)
+        self._groups = Groups(ctx, self._trust)
+        self.files = Files(ctx, self._direct, self._groups)
         self._receiver = Receiver(ctx, self._trust, self._direct, self.keys)
         self._history = History(ctx)
-        self._accounts = Accounts(ctx, self.keys, self.files, self.delivery)
+        self._accounts = Accounts(ctx, self.keys, self.files, self.delivery, self._groups)
 
     @property
     def events(self) -> asyncio.Queue[Event]:
@@ -98,18 +104,25 @@ class ChatClient:
 
     # --- wiring --------------------------------------------------------------------
 
-    async def _on_envelope(self, envelope: F.Envelope) -> None:
-        await self._receiver.on_envelope(envelope)
+    async def _on_envelope(self, envelope: F.Envelope | GF.GroupEnvelope) -> None:
+        if isinstance(envelope, GF.GroupEnvelope):
+            self._groups.on_delivery(envelope)
+        else:
+            await self._receiver.on_envelope(envelope)
 
     async def _on_push(self, frame: F.ServerFrame) -> None:
-        await self._receiver.on_push(frame)
+        if isinstance(frame, GF.KeyPackagesLow):
+            self._ctx.spawn(self._groups.keys.publish(more=True))
+        else:
+            await self._receiver.on_push(frame)
 
     def _on_relay_event(self, event: Event) -> None:
         """The relay client's events, with what the client does about two of them.
 
         A message the relay refused as `not_found` means the peer's account is
-        gone; a new connection finishes the uploads left pending and watches
-        every peer again, since the relay keeps watches per connection.
+        gone; a new connection finishes the uploads left pending, sends again the
+        group Commits whose answer was lost, and watches every peer again, since
+        the relay keeps watches per connection.
         """
         ctx = self._ctx
         if (
@@ -127,7 +140,8 @@ class ChatClient:
             and ctx.relay.connected
         ):
             self.files.resume_all()
-            peers = [c.peer for c in ctx.vault.conversations()]
+            ctx.spawn(self._groups.resume())
+            peers = ctx.contacts()
             if peers:
                 ctx.spawn(ctx.watch(peers))
 
@@ -250,3 +264,38 @@ class ChatClient:
 
     async def delete_conversation(self, peer: str) -> None:
         await self._history.delete_conversation(peer)
+
+    # --- groups ------------------------------------------------------------------
+
+    async def create_group(self, name: str, users: Sequence[str]) -> GroupInfo:
+        return await self._groups.create(name, users)
+
+    async def group_invite(self, group_id: str, user: str) -> GroupInfo:
+        return await self._groups.invite(group_id, user)
+
+    async def group_remove(self, group_id: str, user: str) -> GroupInfo:
+        return await self._groups.remove(group_id, user)
+
+    async def group_leave(self, group_id: str) -> None:
+        await self._groups.leave(group_id)
+
+    async def group_rename(self, group_id: str, name: str) -> GroupInfo:
+        return await self._groups.rename(group_id, name)
+
+    async def group_set_topic(self, group_id: str, topic: str) -> GroupInfo:
+        return await self._groups.set_topic(group_id, topic)
+
+    async def group_make_admin(self, group_id: str, user: str) -> GroupInfo:
+        return await self._groups.make_admin(group_id, user)
+
+    def group_members(self, group_id: str) -> list[GroupMember]:
+        return self._groups.store.members(group_id)
+
+    def groups(self) -> list[GroupInfo]:
+        return self._groups.store.groups()
+
+    async def group_send_text(self, group_id: str, text: str) -> str:
+        return await self._groups.send_text(group_id, text)
+
+    async def group_send_file(self, group_id: str, path: str | Path) -> str:
+        return await self.files.send_group_file(group_id, path)

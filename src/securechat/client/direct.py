@@ -107,13 +107,7 @@ class DirectSessions:
 
     async def send_text(self, peer: str, text: str) -> str:
         """Encrypts and queues a message; never sends anything in clear."""
-        if not text:
-            raise SessionError("nothing to send", ClientErrorCode.INVALID_MESSAGE)
-        if len(text) > P.MAX_TEXT_CHARS:
-            raise SessionError(
-                f"a message holds at most {P.MAX_TEXT_CHARS} characters",
-                ClientErrorCode.INVALID_MESSAGE,
-            )
+        P.check_text(text)
         _, _, me = self._ctx.need_identity()
         eid = new_envelope_id()
         record = MessageRecord(

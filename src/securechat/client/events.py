@@ -69,6 +69,7 @@ class MessageReceived:
 @dataclass(frozen=True, slots=True)
 class DeliveryChanged:
     peer: str
+    """The conversation's key: the peer's username, or `#` and the group id for a group."""
     eid: str
     state: DeliveryState
     detail: str = ""
@@ -157,6 +158,82 @@ class MessagesMissing:
         return f"{self.count} {noun} from {self.peer} {verb} missing"
 
 
+class GroupChange(StrEnum):
+    CREATED = "created"
+    ADDED = "added"
+    REMOVED = "removed"
+    LEFT = "left"
+    RENAMED = "renamed"
+    TOPIC = "topic"
+    ADMINS = "admins"
+    """`subject` names the members made admins, comma-separated."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupChanged:
+    """A change to a group's members or metadata, also stored in its history as a system line.
+
+    `subject` is the user added, removed or who left, or the new name or topic.
+    When `subject` is the signed-in user and `change` is REMOVED, this device
+    is no longer in the group: it keeps the history and can send no more.
+    """
+
+    conversation: ConversationId
+    change: GroupChange
+    by: str
+    subject: str
+    message_id: int
+
+    @property
+    def text(self) -> str:
+        match self.change:
+            case GroupChange.CREATED:
+                return f"{self.by} created the group {self.subject}"
+            case GroupChange.ADDED:
+                return f"{self.by} added {self.subject}"
+            case GroupChange.REMOVED:
+                return f"{self.by} removed {self.subject}"
+            case GroupChange.LEFT:
+                return f"{self.subject} left"
+            case GroupChange.RENAMED:
+                return f"{self.by} renamed the group to {self.subject}"
+            case GroupChange.TOPIC:
+                return f"{self.by} set the topic to {self.subject}"
+            case GroupChange.ADMINS:
+                return f"{self.by} made {self.subject} an admin"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInvited:
+    """We were added to a group: who did it, and who is in it, shown before it opens.
+
+    `pinned` is False when the inviter's key was not pinned before: it is pinned
+    now (trust on first use, as `sharekey`), and the UI shows `fingerprint` to compare.
+    """
+
+    conversation: ConversationId
+    by: str
+    fingerprint: str
+    pinned: bool
+    name: str
+    topic: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupKeyChanged:
+    """A member of a group presents another identity key than the pinned one.
+
+    The group sends nothing until the user compares keys (`verify user`) and
+    keeps (`reject user`) or accepts (`trust user`) one, as in 1:1 conversations.
+    """
+
+    conversation: ConversationId
+    user: str
+    pinned_fingerprint: str
+    offered_fingerprint: str
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorRaised:
     message: str
@@ -175,5 +252,8 @@ Event = (
     | FileOffered
     | MessagesMissing
     | TransferProgress
+    | GroupChanged
+    | GroupInvited
+    | GroupKeyChanged
     | ErrorRaised
 )

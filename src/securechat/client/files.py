@@ -22,6 +22,7 @@ from securechat.client.context import ClientContext
 from securechat.client.conversation import ConversationId
 from securechat.client.direct import DirectSessions
 from securechat.client.events import DeliveryState, TransferProgress
+from securechat.client.groups import Groups
 from securechat.client.records import MessageRecord
 from securechat.client.relay_client import new_envelope_id
 from securechat.crypto.filestream import FileManifest, SealLedger, tags_digest
@@ -40,14 +41,16 @@ class PendingUpload(msgspec.Struct, frozen=True, array_like=True):
 
     blob_id: str
     peer: str
+    """The `ConversationId.key` it is offered in: the peer, or `#` and a group id."""
     path: str
     manifest: bytes
 
 
 class Files:
-    def __init__(self, ctx: ClientContext, direct: DirectSessions) -> None:
+    def __init__(self, ctx: ClientContext, direct: DirectSessions, groups: Groups) -> None:
         self._ctx = ctx
         self._direct = direct
+        self._groups = groups
         self._uploading: set[str] = set()
 
     async def send_file(self, peer: str, path: str | Path) -> str:
@@ -55,14 +58,26 @@ class Files:
 
         Returns the relay's blob id. An interrupted upload resumes after reconnecting.
         """
+        self._direct.usable_session(peer)
+        return await self._send(ConversationId.direct(peer), [peer], path)
+
+    async def send_group_file(self, group_id: str, path: str | Path) -> str:
+        """As `send_file`, uploaded once: the offer, inside a group message, carries the
+        file key to every member, and the relay lets each member download it."""
+        recipients = self._groups.recipients(group_id)
+        return await self._send(ConversationId.group(group_id), recipients, path)
+
+    async def _send(
+        self, conversation: ConversationId, recipients: list[str], path: str | Path
+    ) -> str:
         ctx = self._ctx
         vault = ctx.need_vault()
-        self._direct.usable_session(peer)
+        peer = conversation.key
         outgoing = await asyncio.to_thread(transfers.outgoing_file, Path(path).expanduser())
         # The digest only goes into the offer: a thread computes it while the chunks go out.
         hashing = asyncio.ensure_future(asyncio.to_thread(transfers.file_tags, outgoing))
         try:
-            blob_id = await transfers.begin_upload(ctx.relay, outgoing.size, [peer])
+            blob_id = await transfers.begin_upload(ctx.relay, outgoing.size, recipients)
         except BaseException:
             await asyncio.gather(hashing, return_exceptions=True)
             raise
@@ -152,6 +167,16 @@ class Files:
 
     async def _offer(self, pending: PendingUpload, manifest: FileManifest) -> None:
         vault, _, me = self._ctx.need_identity()
+        offer = P.FileOffer(manifest=pending.manifest, blob_id=pending.blob_id)
+        text = f"{manifest.name} ({transfers.human_size(manifest.size)})"
+        conversation = ConversationId.parse(pending.peer)
+        if not conversation.is_direct:
+            vault.put(K.offered_file(pending.blob_id), pending.manifest)
+            await self._groups.send_inner(
+                conversation.name, offer, kind="file", text=text, file_id=pending.blob_id
+            )
+            self._forget(pending.blob_id)
+            return
         eid = new_envelope_id()
         record = MessageRecord(
             peer=pending.peer,
@@ -160,18 +185,13 @@ class Files:
             outgoing=True,
             kind="file",
             file_id=pending.blob_id,
-            text=f"{manifest.name} ({transfers.human_size(manifest.size)})",
+            text=text,
             ts=time.time(),
             eid=eid,
             state=DeliveryState.SENDING,
         )
         vault.put(K.offered_file(pending.blob_id), pending.manifest)
-        await self._direct.send_inner(
-            pending.peer,
-            P.FileOffer(manifest=pending.manifest, blob_id=pending.blob_id),
-            record,
-            eid,
-        )
+        await self._direct.send_inner(pending.peer, offer, record, eid)
         self._forget(pending.blob_id)
 
     async def download(self, blob_id: str, directory: str | Path | None = None) -> Path:

@@ -11,6 +11,7 @@ import contextlib
 from securechat.client import payloads as P
 from securechat.client import vault_keys as K
 from securechat.client.context import ClientContext
+from securechat.client.conversation import ConversationId
 from securechat.client.events import Event, FileOffered, MessageReceived
 from securechat.client.records import ConversationRecord, StoredMessage
 from securechat.crypto.filestream import FileManifest
@@ -93,6 +94,8 @@ class History:
         a reply must still open there.
         """
         vault = self._ctx.need_vault()
-        with contextlib.suppress(SecureChatError):
-            await self._ctx.relay.request(lambda rid: F.DeleteConversation(rid=rid, peer=peer))
+        if ConversationId.parse(peer).is_direct:
+            # `delete_conversation` names a peer; a group is no peer (the relay would refuse it).
+            with contextlib.suppress(SecureChatError):
+                await self._ctx.relay.request(lambda rid: F.DeleteConversation(rid=rid, peer=peer))
         vault.delete_conversation(peer)

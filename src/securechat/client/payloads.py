@@ -27,7 +27,7 @@ from typing import Annotated
 import msgspec
 
 from securechat.crypto.ratchet import MESSAGE_OVERHEAD
-from securechat.errors import ProtocolError
+from securechat.errors import ClientErrorCode, ProtocolError, SessionError
 from securechat.protocol import padding
 from securechat.protocol.errors import ErrorCode
 
@@ -129,6 +129,17 @@ def clocks_disagree(sent_at: float, relayed_at: float) -> bool:
     the one shown. A wide gap is shown too, rather than silently believed.
     """
     return abs(sent_at - relayed_at) > CLOCK_DISAGREEMENT
+
+
+def check_text(text: str) -> None:
+    """A message a user may send: not empty, within the limit (1:1 and groups alike)."""
+    if not text:
+        raise SessionError("nothing to send", ClientErrorCode.INVALID_MESSAGE)
+    if len(text) > MAX_TEXT_CHARS:
+        raise SessionError(
+            f"a message holds at most {MAX_TEXT_CHARS} characters",
+            ClientErrorCode.INVALID_MESSAGE,
+        )
 
 
 def counted(content: Inner) -> bool:

@@ -24,6 +24,7 @@ from securechat.client.events import ConnectionChanged, ConnectionState, Event
 from securechat.errors import ConnectionLost, ServerRejected
 from securechat.protocol import frames as F
 from securechat.protocol.errors import ErrorCode
+from securechat.protocol.group_frames import GroupDeliver, GroupEnvelope
 
 log = logging.getLogger("securechat.client")
 
@@ -43,8 +44,11 @@ class Outbox(Protocol):
     def outbox_items(self) -> list[OutboxItem]: ...
 
 
-EnvelopeHandler = Callable[[F.Envelope], Awaitable[None]]
+EnvelopeHandler = Callable[[F.Envelope | GroupEnvelope], Awaitable[None]]
+"""Both kinds of delivery (1:1 `deliver`, `group_deliver`) are acknowledged alike."""
 PushListener = Callable[[F.ServerFrame], Awaitable[None]]
+Request = Callable[[Callable[[int], F.ClientFrame]], Awaitable[F.ServerFrame]]
+"""`RelayClient.request`, as the parts that only make requests take it (tests pass a fake)."""
 
 
 def new_envelope_id() -> str:
@@ -312,7 +316,7 @@ class RelayClient:
     # --- pushes --------------------------------------------------------------------
 
     async def _dispatch(self, frame: F.ServerFrame) -> None:
-        if isinstance(frame, F.Deliver):
+        if isinstance(frame, F.Deliver | GroupDeliver):
             acked: list[int] = []
             for envelope in frame.envelopes:
                 if self.on_envelope is not None:

@@ -9,6 +9,7 @@ resumes from.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,9 @@ from securechat.client.events import (
     ErrorRaised,
     Event,
     FileOffered,
+    GroupChanged,
+    GroupInvited,
+    GroupKeyChanged,
     KeyChanged,
     KeyKept,
     KeyShared,
@@ -34,8 +38,22 @@ class Described:
     text: str
 
 
-def describe(event: Event) -> Described | None:
-    """The event as JSON fields and as a line for a person; None for events scripts skip."""
+def describe(event: Event, group_name: Callable[[str], str] | None = None) -> Described | None:
+    """The event as JSON fields and as a line for a person; None for events scripts skip.
+
+    A group's message or file offer also names the group: `group` (its id) and,
+    when `group_name` can tell it (only members know it), `group_name`.
+    """
+    described = _describe(event)
+    conversation = getattr(event, "conversation", None)
+    if described is None or conversation is None or conversation.is_direct:
+        return described
+    name = group_name(conversation.name) if group_name is not None else ""
+    fields = {**described.fields, "group": conversation.name, "group_name": name}
+    return Described(fields, printable(f"[{name or conversation.name[:8]}] ") + described.text)
+
+
+def _describe(event: Event) -> Described | None:
     fields: dict[str, Any]
     match event:
         case FileOffered():
@@ -123,6 +141,39 @@ def describe(event: Event) -> Described | None:
         case ErrorRaised():
             fields = {"type": "error", "message": event.message, "code": event.code}
             text = f"error: {event.message}"
+        case GroupChanged():
+            fields = {
+                "type": "group_change",
+                "change": event.change.value,
+                "by": event.by,
+                "subject": event.subject,
+                "id": event.message_id,
+            }
+            text = event.text
+        case GroupInvited():
+            fields = {
+                "type": "group_invite",
+                "by": event.by,
+                "fingerprint": event.fingerprint,
+                "pinned": event.pinned,
+                "name": event.name,
+                "topic": event.topic,
+                "members": list(event.members),
+            }
+            text = f"{event.by} added you to {event.name} with {', '.join(event.members)}"
+            if not event.pinned:
+                text += f"; {event.by}'s key, first seen here: {event.fingerprint}"
+        case GroupKeyChanged():
+            fields = {
+                "type": "group_key_changed",
+                "user": event.user,
+                "pinned": event.pinned_fingerprint,
+                "offered": event.offered_fingerprint,
+            }
+            text = (
+                f"WARNING: {event.user}'s key changed; nothing is sent to this group until "
+                f"you run `verify {event.user}`, then `reject {event.user}` or `trust {event.user}`"
+            )
         case _:
             return None
     return Described(fields, printable(text))

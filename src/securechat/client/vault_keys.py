@@ -75,3 +75,26 @@ def sent_count(peer: str) -> str:
 def received_window(peer: str) -> str:
     """The window of numbered messages that arrived from `peer` (`sequence.Window`)."""
     return f"rxseq:{peer}"
+
+
+GROUP_DEVICE = "group_device"
+"""`groups.device.Device`: this device's MLS signing key and credential (groups/stored.py)."""
+GROUPS = "groups"
+"""The ids (hex) of the groups this device is in, msgpack: the vault cannot list by prefix."""
+GROUP_KEY_PACKAGES = "group_key_packages"
+"""Set once this device's first batch of key packages was published."""
+
+
+def group(group_id: str) -> str:
+    """The stored `GroupSession` of the group with this hex id (groups/stored.py)."""
+    return f"group:{group_id}"
+
+
+def key_package(ref: bytes) -> str:
+    """A published key package and its private keys, by its MLS reference, until a
+    Welcome uses it (the last-resort one is kept)."""
+    return f"group_kp:{ref.hex()}"
+
+
+GROUP_LAST_RESORT = "group_last_resort"
+"""The reference of this device's last-resort key package, which a Welcome does not use up."""

@@ -16,7 +16,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -258,16 +258,38 @@ class Vault(VaultMessages):
         the redelivery decrypts again; after it, the redelivery is recognised and dropped.
         `drop` names key/value entries the envelope ends (a dismissed key change).
         """
+        ids = self.record_all([record] if record else [], state, seen=(sender, eid), drop=drop)
+        return ids[0] if ids else None
+
+    def record_all(
+        self,
+        records: Sequence[MessageRecord],
+        state: dict[str, bytes],
+        *,
+        seen: tuple[str, str] | None = None,
+        drop: tuple[str, ...] = (),
+    ) -> list[int]:
+        """One transaction: the messages (ids returned in order), the state, and `seen`.
+
+        A group delivery stores all it did at once (its message or the lines a
+        Commit adds, the group state, pins), before the relay is acknowledged.
+        Incoming messages count as unread; outgoing ones and system lines do not,
+        unless `seen` says they arrived from the relay.
+        """
         with self._tx() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO seen VALUES (?, ?)",
-                (self._tag("seen", f"{sender}\x00{eid}"), time.time()),
-            )
+            if seen is not None:
+                db.execute(
+                    "INSERT OR IGNORE INTO seen VALUES (?, ?)",
+                    (self._tag("seen", f"{seen[0]}\x00{seen[1]}"), time.time()),
+                )
             for name, value in state.items():
                 self._put(db, name, value)
             for name in drop:
                 self._delete(db, name)
-            return self._add_message(db, record, unread=True) if record else None
+            return [
+                self._add_message(db, r, unread=not r.outgoing and seen is not None)
+                for r in records
+            ]
 
     def record_outgoing(
         self,

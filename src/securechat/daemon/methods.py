@@ -17,6 +17,7 @@ import msgspec
 
 from securechat import __version__
 from securechat.client.api import ChatAPI
+from securechat.client.conversation import ConversationId
 from securechat.client.payloads import MAX_TEXT_CHARS
 from securechat.client.records import StoredMessage
 from securechat.crypto.errors import WrongPassword
@@ -157,6 +158,8 @@ async def _trust(client: ChatAPI, conn: Subscriptions, p: PeerParams) -> object:
 async def _contacts(client: ChatAPI, conn: Subscriptions, p: NoParams) -> object:
     contacts = []
     for conversation in client.conversations():
+        if not ConversationId.parse(conversation.peer).is_direct:
+            continue  # a group: its members are contacts, not the group
         key = client.pinned_key(conversation.peer)
         contacts.append(
             {

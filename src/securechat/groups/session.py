@@ -237,6 +237,13 @@ class GroupSession:
         mls, body = g.protect(self.mls, data)
         return replace(self, mls=mls), (SendMessage(self.epoch, body),)
 
+    def resend(self) -> tuple[Output, ...]:
+        """Our Commit in flight, to send again when its answer was lost (a dropped
+        connection, a restart): the relay answers it as it answered it first."""
+        if self.pending is None:
+            return ()
+        return (_send_commit(self.mls, self.pending),)
+
     def recheck(self, pins: PinnedKeys) -> GroupSession:
         """After the user kept or trusted a key: who still has an unresolved change."""
         blocked = {
@@ -385,9 +392,8 @@ class GroupSession:
         return bool(staying) and staying[0] == self.mls.own_leaf
 
     def _propose_leave(self) -> tuple[GroupSession, tuple[Output, ...]]:
-        """Never while a Commit of ours is pending: the Commit used a handshake key of
-        this epoch that the state we keep until `accepted` has not marked as used, so
-        a proposal from it would reuse that key. The leave goes out after the answer."""
+        """Never while a Commit of ours is pending: the proposal would name the epoch
+        that Commit is about to end. The leave goes out in the epoch after the answer."""
         mls, body = g.propose_self_remove(self.mls, private=True)
         return replace(self, mls=mls), (SendHandshake(self.epoch, body),)
 
@@ -421,17 +427,12 @@ class GroupSession:
         if not proposals and not _others_proposals(session.mls):
             return session, ()
         result = g.commit(session.mls, mls_policy(now), proposals=proposals, private=True)
-        before_users, after_users = usernames(session.mls), usernames(result.state)
         events = commit_events(session.mls, result.state, result.output)
         pending = PendingCommit(session.epoch, result, intents, events)
-        action = SendCommit(
-            session.epoch,
-            result.message,
-            result.welcome,
-            tuple(sorted(after_users - before_users)),
-            tuple(sorted(before_users - after_users)),
-        )
-        return replace(session, pending=pending), (action,)
+        action = _send_commit(session.mls, pending)
+        # The Commit used one of our handshake keys of this epoch: keep the state that
+        # records it, so a Commit built again after a conflict never reuses the key.
+        return replace(session, mls=result.current, pending=pending), (action,)
 
     def _proposals(
         self, intents: Sequence[Intent]
@@ -475,6 +476,20 @@ class GroupSession:
         if extensions != state.context.extensions:
             proposals.append(g.GroupContextExtensions(extensions))
         return proposals
+
+
+def _send_commit(before: GroupState, pending: PendingCommit) -> SendCommit:
+    """`before`: the epoch's state the Commit was built on; who it adds and removes
+    are names the relay needs to route the Welcome and stop deliveries."""
+    result = pending.result
+    before_users, after_users = usernames(before), usernames(result.state)
+    return SendCommit(
+        pending.epoch,
+        result.message,
+        result.welcome,
+        tuple(sorted(after_users - before_users)),
+        tuple(sorted(before_users - after_users)),
+    )
 
 
 def _epoch_of(body: bytes) -> int:

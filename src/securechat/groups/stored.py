@@ -27,6 +27,15 @@ MLS state's); the caller keeps them encrypted, as the vault does.
 
     Intent: uint8 kind, then for add: (opaque user<V>, KeyPackage)<V>; for
     remove, rename, topic, admin: opaque text<V>; for commit-proposals: nothing.
+
+This device's part (`Device`) and each key package it published with its
+private keys are stored alike, so that a Welcome that arrives after a restart
+still finds the key package it was made for:
+
+    struct { uint16 version = 1; opaque username<V>; opaque device<V>;
+             uint16 suite; opaque signature_private<V>; Credential credential; } StoredDevice;
+    struct { uint16 version = 1; KeyPackage key_package;
+             opaque init<V>; opaque encryption<V>; opaque signature<V>; } StoredKeyPackage;
 """
 
 from __future__ import annotations
@@ -44,7 +53,8 @@ from securechat.crypto.mls.codec import (
 )
 from securechat.crypto.mls.errors import MLSError
 from securechat.crypto.mls.group_state import GroupState
-from securechat.crypto.mls.leaf_node import KeyPackage
+from securechat.crypto.mls.leaf_node import Credential, KeyPackage
+from securechat.groups.device import Device
 from securechat.groups.errors import GroupError, InvalidGroupData
 from securechat.groups.outputs import (
     AddMembers,
@@ -121,6 +131,8 @@ def _encode_pending(pending: PendingCommit) -> bytes:
 
 
 def _read_pending(r: Reader, before: GroupState) -> PendingCommit:
+    """`before` is the session's state: the one the Commit was sent from, as it is
+    after sending (`CommitResult.current`)."""
     epoch = r.uint64()
     state = GroupState.decode(r.opaque())
     message = r.opaque()
@@ -133,7 +145,7 @@ def _read_pending(r: Reader, before: GroupState) -> PendingCommit:
         tuple(r.vector(Reader.uint32)),
     )
     intents = tuple(r.vector(_read_intent))
-    result = g.CommitResult(state, message, welcome, applied)
+    result = g.CommitResult(state, message, welcome, applied, before)
     return PendingCommit(epoch, result, intents, commit_events(before, state, applied))
 
 
@@ -159,9 +171,7 @@ def decode_session(data: bytes) -> GroupSession:
     """Any corruption or unknown version is InvalidGroupData."""
     r = Reader(data)
     try:
-        version = r.uint16()
-        if version != STORED_VERSION:
-            raise InvalidGroupData(f"Stored group version {version} is not one this build reads.")
+        _version(r)
         mls = GroupState.decode(r.opaque())
         epoch, relay_epoch = r.uint64(), r.uint64()
         leaving, removed = r.boolean(), r.boolean()
@@ -187,3 +197,61 @@ def decode_session(data: bytes) -> GroupSession:
         early=early,
         relay_epoch=relay_epoch,
     )
+
+
+def encode_device(device: Device) -> bytes:
+    return b"".join(
+        (
+            uint16(STORED_VERSION),
+            opaque(device.username.encode()),
+            opaque(device.device.encode()),
+            uint16(device.suite_id),
+            opaque(device.signature_private),
+            device.credential.encode(),
+        )
+    )
+
+
+def decode_device(data: bytes) -> Device:
+    """Any corruption or unknown version is InvalidGroupData."""
+    r = Reader(data)
+    try:
+        _version(r)
+        username, device = r.opaque().decode(), r.opaque().decode()
+        suite_id, signature_private = r.uint16(), r.opaque()
+        credential = Credential.read(r)
+        r.finish()
+    except (MLSError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidGroupData(f"The stored group device does not decode: {exc}") from None
+    return Device(username, device, suite_id, signature_private, credential)
+
+
+def encode_key_package(key_package: KeyPackage, private: g.KeyPackagePrivate) -> bytes:
+    return b"".join(
+        (
+            uint16(STORED_VERSION),
+            key_package.encode(),
+            opaque(private.init_private),
+            opaque(private.encryption_private),
+            opaque(private.signature_private),
+        )
+    )
+
+
+def decode_key_package(data: bytes) -> tuple[KeyPackage, g.KeyPackagePrivate]:
+    """Any corruption or unknown version is InvalidGroupData."""
+    r = Reader(data)
+    try:
+        _version(r)
+        key_package = KeyPackage.read(r)
+        private = g.KeyPackagePrivate(r.opaque(), r.opaque(), r.opaque())
+        r.finish()
+    except (MLSError, ValueError) as exc:
+        raise InvalidGroupData(f"The stored key package does not decode: {exc}") from None
+    return key_package, private
+
+
+def _version(r: Reader) -> None:
+    version = r.uint16()
+    if version != STORED_VERSION:
+        raise InvalidGroupData(f"Stored group version {version} is not one this build reads.")

@@ -368,3 +368,21 @@ def test_state_decode_refuses_garbage_and_future_versions() -> None:
             GroupState.decode(data[:cut])
     with pytest.raises(InvalidState):
         GroupState.decode(data + b"\x00")
+
+
+def test_a_proposal_sent_while_a_commit_is_pending_uses_a_fresh_handshake_key() -> None:
+    """The state a Commit was sent from records the handshake generation it used.
+
+    A client keeps that state until the DS accepts the Commit; a proposal sent from
+    it (a leave) must not reuse the Commit's key, or a member who reads both gets
+    the second refused as a replay, and the key is used twice.
+    """
+    group = Group.create(S, "alice", "bob", "carol")
+    result = g.commit(group.states["bob"], group.policy, private=True)
+    _, proposal = g.propose_self_remove(result.current, private=True)
+    alice = group.states["alice"]
+    alice, received = g.process(alice, proposal, group.policy)
+    assert isinstance(received, g.ProposalReceived)
+    alice, applied = g.process(alice, result.message, group.policy)
+    assert isinstance(applied, g.CommitApplied)
+    assert alice.epoch_authenticator == result.state.epoch_authenticator

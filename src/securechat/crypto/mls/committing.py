@@ -129,7 +129,7 @@ def commit(
         suite, state.init_secret, commit_secret, applied.psk_secret, context.encode()
     )
     tag = key_schedule.confirmation_tag(suite, secrets.confirmation_key, confirmed)
-    _, message = send(state, content, signature, private, tag)
+    current, message = send(state, content, signature, private, tag)
     new_state = epoch_state(
         context=context,
         tree=tree,
@@ -165,4 +165,4 @@ def commit(
         applied.updated,
         applied.reinit,
     )
-    return CommitResult(new_state, message, welcome, output)
+    return CommitResult(new_state, message, welcome, output, current)

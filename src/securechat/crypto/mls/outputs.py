@@ -52,6 +52,12 @@ Output = ApplicationMessage | ProposalReceived | CommitApplied | RemovedFromGrou
 @dataclass(frozen=True, repr=False)
 class CommitResult:
     state: GroupState
+    """The next epoch's state: adopt it once the DS confirms the Commit."""
     message: bytes
     welcome: bytes | None
     output: CommitApplied
+    current: GroupState
+    """The epoch the Commit was sent in, after sending it: a private Commit used a
+    handshake key of our leaf, which this state records as used. Keep this one, not
+    the state given to `commit`, until the DS confirms or refuses the Commit, so that
+    a proposal or message sent meanwhile never uses that key again."""

@@ -1,0 +1,495 @@
+"""Group conversations on this device: the I/O shell around the pure `groups/` layer.
+
+A `GroupSession` (groups/session.py) takes inputs and returns outputs; this
+module carries out the actions it returns against the relay, and its two
+helpers keep the rest: group_store.py each session in the vault with what a
+step leaves (history lines, pins, client events), group_keys.py this device's
+MLS identity and key packages.
+
+    SendCommit              -> group_commit; `group_accepted` / `group_conflict` fed back
+    SendMessage, SendHandshake -> group_send; a conflict fetches and sends again
+    FetchCommits            -> group_fetch; each Commit processed in epoch order
+
+Every change to a session is one synchronous load-compute-save with no await in
+between, so deliveries and the user's commands interleave safely without a lock
+(a lock held across a request would stall the connection that answers it).
+
+Deliveries (`group_deliver`) make no request: each envelope's new session
+state, the lines it adds, the pins it learns and its `seen` mark are written in
+one vault transaction before the relay is acknowledged, as for 1:1 messages, so
+a crash loses and duplicates nothing. The actions a delivery calls for (a
+Commit of others' leave proposals, a fetch after a gap) run afterwards.
+
+Identity: every member's credential is bound to an RSA identity key, compared
+with the pinned one. A first key is pinned (trust on first use, as `sharekey`);
+another key than the pinned one blocks sending to the group until the user
+runs `verify` and then `reject` or `trust`, as in 1:1 conversations.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from securechat.client import payloads as P
+from securechat.client import vault_keys as K
+from securechat.client.api import GroupInfo
+from securechat.client.context import ClientContext
+from securechat.client.conversation import ConversationId
+from securechat.client.events import (
+    DeliveryChanged,
+    DeliveryState,
+    ErrorRaised,
+    GroupChange,
+)
+from securechat.client.group_keys import GroupKeys
+from securechat.client.group_store import Effects, GroupStore, is_action
+from securechat.client.records import MessageRecord
+from securechat.client.relay_client import Request, new_envelope_id
+from securechat.client.trust import Trust, key_changed_advice
+from securechat.client.vault_store import Vault
+from securechat.crypto.mls.errors import MLSError
+from securechat.crypto.mls.framing import MLSMessage
+from securechat.crypto.mls.leaf_node import KeyPackage
+from securechat.crypto.mls.welcome import Welcome
+from securechat.errors import (
+    ClientError,
+    ClientErrorCode,
+    ConnectionLost,
+    SecureChatError,
+    ServerRejected,
+)
+from securechat.groups import outputs as O
+from securechat.groups.credentials import FirstSeen, Refused, classify_key_package
+from securechat.groups.credentials import KeyChanged as KeyMismatch
+from securechat.groups.errors import GroupBusy, GroupError
+from securechat.groups.session import GroupSession
+from securechat.groups.stored import (
+    decode_key_package,
+)
+from securechat.protocol import frames as F
+from securechat.protocol import group_frames as GF
+
+log = logging.getLogger("securechat.client")
+
+KEY_PACKAGE_BATCH = 20
+"""One-time key packages published at a time: each invitation uses one."""
+MAX_ROUNDS = 8
+"""Answers fed back for one command (conflicts, fetches) before it gives up: the
+relay moving on that often means others commit faster than we catch up."""
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def _commit_eid(commit: bytes) -> str:
+    """The same Commit always goes with the same eid, so sending it again after a
+    lost answer gets the relay's first answer rather than a second Commit."""
+    return base64.urlsafe_b64encode(hashlib.sha256(commit).digest()[:18]).decode()
+
+
+def _group_send(group_id: str, message: O.SendMessage, eid: str) -> Callable[[int], F.ClientFrame]:
+    def build(rid: int) -> F.ClientFrame:
+        group = bytes.fromhex(group_id)
+        return GF.GroupSend(rid=rid, group=group, epoch=message.epoch, eid=eid, body=message.body)
+
+    return build
+
+
+def _group_error(exc: GroupError) -> ClientError:
+    code = ClientErrorCode.GROUP_BUSY if isinstance(exc, GroupBusy) else ClientErrorCode.NOT_ALLOWED
+    return ClientError(str(exc), code)
+
+
+class Groups:
+    def __init__(self, ctx: ClientContext, trust: Trust, *, request: Request | None = None) -> None:
+        """`request` defaults to the relay's; tests pass an in-memory delivery service."""
+        self._ctx = ctx
+        self._trust = trust
+        self._request: Request = request if request is not None else ctx.relay.request
+        self.keys = GroupKeys(ctx, self._request)
+        self.store = GroupStore(ctx, trust)
+
+    async def start(self) -> None:
+        """At sign-in: key packages, then any Commit whose answer was lost.
+
+        A relay that does not serve groups refuses the frame, which is no reason to
+        trouble the user; the next sign-in tries again.
+        """
+        try:
+            await self.keys.publish()
+        except (ServerRejected, ConnectionLost) as exc:
+            log.info("key packages not published: %s", exc.code)
+            return
+        await self.resume()
+
+    # --- what the API shows -----------------------------------------------------------
+
+    def recipients(self, group_id: str) -> list[str]:
+        """Everyone else in a group we may send to now (a file's readers)."""
+        session = self._sendable(self.store.session(group_id))
+        return sorted({m.username for m in session.members} - {session.own_user})
+
+    # --- commands -----------------------------------------------------------------------
+
+    async def create(self, name: str, users: Sequence[str]) -> GroupInfo:
+        """A group with us as admin; the relay learns of it from the Commit adding `users`."""
+        _, _, me = self._ctx.need_identity()
+        if not name.strip():
+            raise ClientError("a group needs a name", ClientErrorCode.INVALID_MESSAGE)
+        others = list(dict.fromkeys(u for u in users if u != me))
+        packages = await self._key_packages(others) if others else []
+        try:
+            session = GroupSession.create(self.keys.device(), name, now=_now())
+        except GroupError as exc:
+            raise _group_error(exc) from exc
+        group_id = session.group_id.hex()
+        effects = Effects(received=time.time())
+        self.store.line(group_id, GroupChange.CREATED, me, name, effects)
+        self.store.save(group_id, session, effects, new=True)
+        if packages:
+            await self._command(group_id, O.AddMembers(tuple(packages)))
+        return self.store.info(group_id)
+
+    async def invite(self, group_id: str, user: str) -> GroupInfo:
+        self._admin(group_id, "add members")
+        packages = await self._key_packages([user])
+        await self._command(group_id, O.AddMembers(tuple(packages)))
+        return self.store.info(group_id)
+
+    async def remove(self, group_id: str, user: str) -> GroupInfo:
+        self._admin(group_id, "remove members")
+        if user not in {m.username for m in self.store.session(group_id).members}:
+            raise ClientError(f"{user} is not in this group", ClientErrorCode.NOT_ALLOWED)
+        await self._command(group_id, O.RemoveMember(user))
+        return self.store.info(group_id)
+
+    async def rename(self, group_id: str, name: str) -> GroupInfo:
+        self._admin(group_id, "rename it")
+        await self._command(group_id, O.Rename(name))
+        return self.store.info(group_id)
+
+    async def set_topic(self, group_id: str, topic: str) -> GroupInfo:
+        self._admin(group_id, "set its topic")
+        await self._command(group_id, O.SetTopic(topic))
+        return self.store.info(group_id)
+
+    async def make_admin(self, group_id: str, user: str) -> GroupInfo:
+        self._admin(group_id, "make admins")
+        await self._command(group_id, O.MakeAdmin(user))
+        return self.store.info(group_id)
+
+    async def leave(self, group_id: str) -> None:
+        """Proposes our removal; the next member to commit includes it."""
+        actions = self._step(group_id, lambda s: s.leave())
+        await self._carry_out(group_id, actions)
+
+    def _admin(self, group_id: str, what: str) -> None:
+        session = self.store.session(group_id)
+        if session.own_user not in session.admins:
+            name = session.metadata.name
+            raise ClientError(f"only an admin of {name} can {what}", ClientErrorCode.NOT_ADMIN)
+
+    async def _command(self, group_id: str, intent: O.Intent) -> None:
+        pins = self._trust.pinned_key
+        actions = self._step(group_id, lambda s: s.request(intent, now=_now(), pins=pins))
+        await self._carry_out(group_id, actions)
+
+    async def _key_packages(self, users: list[str]) -> list[tuple[str, KeyPackage]]:
+        """One key package per device of each user, checked against our pins first.
+
+        A user never met is pinned now (trust on first use, as `sharekey`); a
+        package signed by another key than the pinned one is refused with the
+        key-change advice.
+        """
+        vault = self._ctx.need_vault()
+        answer = await self._request(lambda rid: GF.FetchKeyPackages(rid=rid, users=users))
+        if not isinstance(answer, GF.KeyPackages):
+            raise ClientError(f"unexpected answer {type(answer).__name__} to fetch_key_packages")
+        if answer.missing:
+            raise ClientError(
+                f"{', '.join(answer.missing)} cannot be added: no key packages published "
+                "(they have not signed in since groups arrived, or do not exist)",
+                ClientErrorCode.NO_KEY,
+            )
+        packages: list[tuple[str, KeyPackage]] = []
+        pins: dict[str, bytes] = {}
+        for entry in answer.packages:
+            if entry.user not in users:
+                continue
+            try:
+                package = KeyPackage.decode(entry.key_package)
+            except MLSError as exc:
+                raise ClientError(f"{entry.user}'s key package is invalid: {exc}") from exc
+            check = classify_key_package(package, self._trust.pinned_key, expected_user=entry.user)
+            if isinstance(check, Refused):
+                raise ClientError(check.reason, ClientErrorCode.INVALID_KEYS)
+            if isinstance(check, KeyMismatch):
+                raise ClientError(
+                    f"{entry.user}'s key changed: compare `verify {entry.user}` with them, then "
+                    f"`reject {entry.user}` or `trust {entry.user}`",
+                    ClientErrorCode.KEY_CHANGED,
+                )
+            if isinstance(check, FirstSeen):
+                pins[K.pin(entry.user)] = check.member.identity.der
+            packages.append((entry.user, package))
+        vault.record_all([], pins)
+        return packages
+
+    # --- sending ------------------------------------------------------------------------
+
+    async def send_text(self, group_id: str, text: str) -> str:
+        P.check_text(text)
+        return await self.send_inner(group_id, P.Text(text=text), kind="text", text=text)
+
+    async def send_inner(
+        self, group_id: str, content: P.Inner, *, kind: str, text: str, file_id: str = ""
+    ) -> str:
+        """Encrypts `content` once for every member and sends it; returns its eid.
+
+        The message is stored (SENDING) with the session it advanced; when the
+        relay says our epoch is stale, the Commits we missed are processed and
+        the same content goes out again, under the same eid, for the new epoch.
+        """
+        _, _, me = self._ctx.need_identity()
+        key = ConversationId.group(group_id).key
+        sent_at = time.time()
+        eid = new_envelope_id()
+        record = MessageRecord(
+            peer=key,
+            conversation=key,
+            sender=me,
+            outgoing=True,
+            text=text,
+            ts=sent_at,
+            eid=eid,
+            state=DeliveryState.SENDING,
+            kind=kind,
+            file_id=file_id,
+        )
+        plaintext = P.encode_inner(content, sent_at)
+        unstored: MessageRecord | None = record
+        for _ in range(MAX_ROUNDS):
+            message = self._seal(group_id, plaintext, unstored)
+            unstored = None
+            try:
+                answer = await self._request(_group_send(group_id, message, eid))
+            except (ConnectionLost, ServerRejected, TimeoutError):
+                # Sealed for an epoch that may be gone by the reconnect: not sent again.
+                self._ctx.need_vault().update_delivery(eid, DeliveryState.FAILED)
+                self._ctx.emit(DeliveryChanged(key, eid, DeliveryState.FAILED))
+                raise
+            if isinstance(answer, F.Accepted):
+                vault = self._ctx.need_vault()
+                vault.update_delivery(eid, DeliveryState.SENT)
+                self._ctx.emit(DeliveryChanged(key, eid, DeliveryState.SENT))
+                return eid
+            if not isinstance(answer, GF.GroupConflict):
+                raise ClientError(f"unexpected answer {type(answer).__name__} to group_send")
+            await self._carry_out(group_id, [O.FetchCommits(message.epoch)])
+        raise ClientError(
+            "the group changed faster than this device could follow; try again",
+            ClientErrorCode.GROUP_BUSY,
+        )
+
+    def _seal(self, group_id: str, plaintext: bytes, record: MessageRecord | None) -> O.SendMessage:
+        session = self._sendable(self.store.session(group_id))
+        try:
+            session, outputs = session.send(plaintext)
+        except GroupError as exc:
+            raise _group_error(exc) from exc
+        (message,) = outputs
+        assert isinstance(message, O.SendMessage)
+        effects = Effects(received=time.time())
+        if record is not None:
+            effects.records.append(record)
+        self.store.save(group_id, session, effects)
+        return message
+
+    def _sendable(self, session: GroupSession) -> GroupSession:
+        """The session with key changes the user resolved since cleared; refused while any
+        member's key change is unresolved (the 1:1 rule: nothing goes to a swapped key)."""
+        session = session.recheck(self._trust.pinned_key)
+        if session.blocked:
+            user = sorted(session.blocked)[0]
+            raise ClientError(key_changed_advice(user), ClientErrorCode.KEY_CHANGED)
+        return session
+
+    async def resume(self) -> None:
+        """After a (re)connect: Commits whose answer was lost go out again, and each
+        group catches up with what it missed while its Commit was in flight."""
+        vault = self._ctx.need_vault()
+        for group_id in self.store.ids(vault):
+            session = self.store.load(vault, group_id)
+            if session is not None and session.pending is not None:
+                try:
+                    await self._carry_out(group_id, [a for a in session.resend() if is_action(a)])
+                except ConnectionLost:
+                    return  # the next connection tries again
+
+    # --- carrying out what a session asks ------------------------------------------------
+
+    def _step(
+        self,
+        group_id: str,
+        change: Callable[[GroupSession], tuple[GroupSession, tuple[O.Output, ...]]],
+    ) -> list[O.Action]:
+        """Load, change, save with the lines and events of the change: one vault write."""
+        session = self.store.session(group_id)
+        try:
+            session, outputs = change(session)
+        except GroupError as exc:
+            raise _group_error(exc) from exc
+        return self.store.apply(group_id, session, outputs)
+
+    async def _carry_out(self, group_id: str, actions: Iterable[O.Action]) -> None:
+        queue = list(actions)
+        rounds = 0
+        while queue:
+            rounds += 1
+            if rounds > MAX_ROUNDS * 4:
+                raise ClientError(
+                    "the group changed faster than this device could follow; try again",
+                    ClientErrorCode.GROUP_BUSY,
+                )
+            queue = [*await self._act(group_id, queue[0]), *queue[1:]]
+
+    async def _act(self, group_id: str, action: O.Action) -> list[O.Action]:
+        group = bytes.fromhex(group_id)
+        now = _now()
+        match action:
+            case O.SendCommit():
+                answer = await self._request(
+                    lambda rid: GF.GroupCommit(
+                        rid=rid,
+                        group=group,
+                        epoch=action.epoch,
+                        eid=_commit_eid(action.commit),
+                        commit=action.commit,
+                        welcome=action.welcome,
+                        added=list(action.added),
+                        removed=list(action.removed),
+                    )
+                )
+                if isinstance(answer, GF.GroupAccepted):
+                    return self._step(group_id, lambda s: s.accepted(action.epoch, now=now))
+                if isinstance(answer, GF.GroupConflict):
+                    current = answer.epoch
+                    return self._step(
+                        group_id, lambda s: s.conflict(action.epoch, current, now=now)
+                    )
+            case O.SendHandshake() | O.SendMessage():
+                answer = await self._request(
+                    lambda rid: GF.GroupSend(
+                        rid=rid,
+                        group=group,
+                        epoch=action.epoch,
+                        eid=new_envelope_id(),
+                        body=action.body,
+                    )
+                )
+                if isinstance(answer, F.Accepted):
+                    return []
+                if isinstance(answer, GF.GroupConflict):
+                    # A leave proposal goes out again by itself in the next epoch.
+                    return [O.FetchCommits(action.epoch)]
+            case O.FetchCommits():
+                answer = await self._request(
+                    lambda rid: GF.GroupFetch(rid=rid, group=group, since=action.since)
+                )
+                if isinstance(answer, GF.GroupCommits):
+                    more = self._receive_commits(group_id, answer.commits)
+                    # One frame holds what fits: ask again while the relay is ahead.
+                    following = max((c.epoch + 1 for c in answer.commits), default=answer.epoch)
+                    if following < answer.epoch:
+                        more.append(O.FetchCommits(following))
+                    return more
+        raise ClientError(f"unexpected answer {type(answer).__name__} from the relay")
+
+    def _receive_commits(self, group_id: str, commits: Sequence[GF.CommitEntry]) -> list[O.Action]:
+        actions: list[O.Action] = []
+        pins = self._trust.pinned_key
+        for entry in sorted(commits, key=lambda c: c.epoch):
+
+            def receive(
+                s: GroupSession, e: GF.CommitEntry = entry
+            ) -> tuple[GroupSession, tuple[O.Output, ...]]:
+                return s.receive_commit(e.epoch, e.commit, now=_now(), pins=pins)
+
+            more = self._step(group_id, receive)
+            actions.extend(a for a in more if not isinstance(a, O.FetchCommits))
+        return actions
+
+    # --- deliveries ---------------------------------------------------------------------
+
+    def on_delivery(self, envelope: GF.GroupEnvelope) -> None:
+        """`on_envelope`, with what it calls for started in the background."""
+        actions = self.on_envelope(envelope)
+        if actions:
+            self._ctx.spawn(self._carry_out(envelope.group.hex(), actions))
+
+    def on_envelope(self, envelope: GF.GroupEnvelope) -> list[O.Action]:
+        """Runs for each delivery before it is acknowledged; makes no request.
+
+        Returns what the group asks to do next, for the caller to start once the
+        delivery is acknowledged. Input that does not open is reported and marked
+        seen (a poison delivery must not come back forever); a vault failure
+        raises, and the relay delivers again.
+        """
+        vault = self._ctx.need_vault()
+        group_id = envelope.group.hex()
+        seen = (ConversationId.group(group_id).key + "/" + envelope.sender, envelope.eid)
+        if vault.seen(*seen):
+            return []
+        try:
+            if envelope.kind == "welcome":
+                return self._join(vault, group_id, envelope, seen)
+            session = self.store.load(vault, group_id)
+            if session is None:
+                raise ClientError("a delivery for a group this device is not in")
+            pins = self._trust.pinned_key
+            if envelope.kind == "commit":
+                session, outputs = session.receive_commit(
+                    envelope.epoch, envelope.body, now=_now(), pins=pins
+                )
+            else:
+                session, outputs = session.receive_message(envelope.body, now=_now())
+        except (SecureChatError, MLSError) as exc:
+            vault.record_all([], {}, seen=seen)
+            self._ctx.emit(ErrorRaised(f"a group delivery was dropped: {exc}", ClientErrorCode.E2E))
+            return []
+        return self.store.apply(group_id, session, outputs, envelope=envelope, seen=seen)
+
+    def _join(
+        self, vault: Vault, group_id: str, envelope: GF.GroupEnvelope, seen: tuple[str, str]
+    ) -> list[O.Action]:
+        message = MLSMessage.decode(envelope.body).message
+        if not isinstance(message, Welcome):
+            raise ClientError("a welcome delivery that is not an MLS Welcome")
+        for secrets in message.secrets:
+            blob = vault.get(K.key_package(secrets.new_member))
+            if blob is not None:
+                break
+        else:
+            raise ClientError("a Welcome for none of this device's key packages")
+        package, private = decode_key_package(blob)
+        session, outputs = GroupSession.join(
+            envelope.body,
+            package,
+            private,
+            epoch=envelope.epoch,
+            now=_now(),
+            pins=self._trust.pinned_key,
+        )
+        used = (
+            ()
+            if vault.get(K.GROUP_LAST_RESORT) == secrets.new_member
+            else (K.key_package(secrets.new_member),)
+        )
+        return self.store.apply(
+            group_id, session, outputs, envelope=envelope, seen=seen, new=True, drop=used
+        )

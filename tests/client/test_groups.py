@@ -1,0 +1,270 @@
+"""Group conversations through the client's group layer (client/groups.py), three
+and more users on one in-memory delivery service (tests/client/group_relay.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from securechat.client.conversation import ConversationId
+from securechat.client.events import GroupInvited, MessageReceived
+from securechat.errors import ClientError, ClientErrorCode, ConnectionLost
+from securechat.protocol.group_frames import GroupCommit
+from tests.client.group_relay import DeliveryService, Member
+from tests.groups.keys import identities
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> dict[str, Member]:
+    ds = DeliveryService()
+    keys = identities()
+    members = {
+        name: Member(tmp_path, name, keys[name], ds) for name in ("alice", "bob", "carol", "dave")
+    }
+    for member in members.values():
+        await member.groups.keys.publish()
+    return members
+
+
+async def receive_all(world: dict[str, Member]) -> None:
+    """Until every queue is empty: a delivery may lead to a Commit others must receive."""
+    while any(world[name].ds.queues.get(name) for name in world):
+        for member in world.values():
+            await member.receive()
+
+
+async def test_create_message_invite_remove(world: dict[str, Member]) -> None:
+    """The whole life of a small group: each member sees the same lines, senders named."""
+    alice, bob, carol = world["alice"], world["bob"], world["carol"]
+    info = await alice.groups.create("team", ["bob"])
+    gid = info.group_id
+    assert [(m.user, m.admin) for m in info.members] == [("alice", True), ("bob", False)]
+    await receive_all(world)
+    invited = [e for e in bob.events() if isinstance(e, GroupInvited)]
+    assert invited[0].by == "alice" and invited[0].name == "team" and not invited[0].pinned
+    assert invited[0].members == ("alice", "bob")
+
+    await alice.groups.send_text(gid, "hello bob")
+    await receive_all(world)
+    received = [e for e in bob.events() if isinstance(e, MessageReceived)]
+    assert [(e.conversation, e.sender, e.text) for e in received] == [
+        (ConversationId.group(gid), "alice", "hello bob")
+    ]
+
+    await alice.groups.invite(gid, "carol")
+    await receive_all(world)
+    await carol.groups.send_text(gid, "hi all")
+    await receive_all(world)
+    assert bob.texts(gid)[-2:] == [("", "alice added carol"), ("carol", "hi all")]
+
+    await alice.groups.remove(gid, "bob")
+    await receive_all(world)
+    assert {m.user for m in alice.groups.store.members(gid)} == {"alice", "carol"}
+    assert bob.texts(gid)[-1] == ("", "alice removed bob")
+    assert bob.groups.store.groups() == []
+    with pytest.raises(ClientError) as gone:
+        await bob.groups.send_text(gid, "still here?")
+    assert gone.value.code == ClientErrorCode.NO_GROUP
+    assert alice.groups.store.info(gid).epoch == carol.groups.store.info(gid).epoch == 3
+
+
+async def test_a_removed_member_cannot_read_what_follows(world: dict[str, Member]) -> None:
+    """The relay still hands bob the next message: MLS keeps him from opening it."""
+    alice, bob, carol = world["alice"], world["bob"], world["carol"]
+    gid = (await alice.groups.create("team", ["bob", "carol"])).group_id
+    await receive_all(world)
+    await alice.groups.remove(gid, "bob")
+    await receive_all(world)
+    await alice.groups.send_text(gid, "after bob left")
+    group = alice.ds.groups[bytes.fromhex(gid)]
+    body = alice.ds.stored[-1]
+    group.members.add("bob")  # a relay that keeps delivering to him
+    alice.ds._enqueue("bob", bytes.fromhex(gid), "message", group.epoch, "alice", "x1", body)
+    bob.events()
+    await receive_all(world)
+    assert "after bob left" not in [text for _, text in bob.texts(gid)]
+    assert not [e for e in bob.events() if isinstance(e, MessageReceived)]
+    assert carol.texts(gid)[-1] == ("alice", "after bob left")
+
+
+async def test_a_member_offline_for_five_epochs_catches_up(world: dict[str, Member]) -> None:
+    """Dave's queue keeps the Commits before the messages of their epochs: he reads all."""
+    alice, bob, dave = world["alice"], world["bob"], world["dave"]
+    gid = (await alice.groups.create("team", ["bob", "dave"])).group_id
+    await receive_all(world)
+    expected = []
+    for n in range(5):
+        await alice.groups.rename(gid, f"team {n}")
+        text = f"message in epoch {n}"
+        await alice.groups.send_text(gid, text)
+        expected.append(("alice", text))
+        await bob.receive()
+    assert len(dave.ds.queues["dave"]) == 10
+    await dave.receive()
+    texts = [t for t in dave.texts(gid) if t[0] == "alice"]
+    assert texts == expected
+    assert dave.groups.store.info(gid).name == "team 4"
+    assert dave.groups.store.info(gid).epoch == alice.groups.store.info(gid).epoch
+
+
+async def test_two_members_commit_at_once_one_wins_and_the_other_retries(
+    world: dict[str, Member],
+) -> None:
+    """Alice and bob (both admins) change the group in the same epoch: the relay takes
+    alice's; bob is told `conflict`, catches up, builds his change again, and it lands."""
+    alice, bob, carol = world["alice"], world["bob"], world["carol"]
+    gid = (await alice.groups.create("team", ["bob", "carol"])).group_id
+    await receive_all(world)
+    await alice.groups.make_admin(gid, "bob")
+    await receive_all(world)
+    await alice.groups.rename(gid, "renamed")
+    assert bob.groups.store.info(gid).epoch == alice.groups.store.info(gid).epoch - 1
+    await bob.groups.set_topic(gid, "bob's topic")
+    assert alice.ds.conflicts == 1
+    await receive_all(world)
+    infos = [m.groups.store.info(gid) for m in (alice, bob, carol)]
+    assert {(i.name, i.topic, i.epoch) for i in infos} == {("renamed", "bob's topic", 4)}
+    sessions = [m.groups.store.session(gid) for m in (alice, bob, carol)]
+    assert len({s.mls.epoch_authenticator for s in sessions}) == 1
+
+
+async def test_the_relay_never_holds_the_group_name_or_a_message(world: dict[str, Member]) -> None:
+    """Name, topic and text travel inside MLS: nothing the relay stores contains them."""
+    alice = world["alice"]
+    gid = (await alice.groups.create("secret-project-name", ["bob", "carol"])).group_id
+    await alice.groups.set_topic(gid, "a-topic-nobody-sees")
+    await alice.groups.send_text(gid, "a-message-text-nobody-sees")
+    await receive_all(world)
+    assert world["carol"].texts(gid)[-1] == ("alice", "a-message-text-nobody-sees")
+    stored = b"".join(alice.ds.stored)
+    for secret in (b"secret-project-name", b"a-topic-nobody-sees", b"a-message-text-nobody-sees"):
+        assert secret not in stored
+
+
+async def test_a_restart_between_storing_and_the_ack_loses_and_repeats_nothing(
+    world: dict[str, Member],
+) -> None:
+    """Bob stores a delivery, dies before the ack, and is handed it again: it shows once,
+    and the next message still opens (the group state was saved with the message)."""
+    alice, bob = world["alice"], world["bob"]
+    gid = (await alice.groups.create("team", ["bob"])).group_id
+    await receive_all(world)
+    await alice.groups.send_text(gid, "once")
+    envelope = bob.ds.queues["bob"][0]
+    bob.groups.on_envelope(envelope)  # stored; the ack never left
+    bob.restart()
+    await bob.receive()  # the relay delivers it again
+    await alice.groups.send_text(gid, "twice")
+    await bob.receive()
+    assert [t for t in bob.texts(gid) if t[0] == "alice"] == [("alice", "once"), ("alice", "twice")]
+    assert [e.text for e in bob.events() if isinstance(e, MessageReceived)] == ["twice"]
+
+
+async def test_a_members_key_change_blocks_sending_until_the_user_decides(
+    world: dict[str, Member],
+) -> None:
+    """Bob's pinned key differs from the one his credential binds: alice's group sends
+    nothing (as 1:1 does) until she trusts the new key."""
+    alice, bob = world["alice"], world["bob"]
+    assert alice.ctx.vault is not None
+    gid = (await alice.groups.create("team", ["bob", "carol"])).group_id
+    await receive_all(world)
+    other = identities()["mallory"].public.der
+    alice.ctx.vault.put("pin:bob", other)
+    with pytest.raises(ClientError) as blocked:
+        await alice.groups.send_text(gid, "to a swapped key?")
+    assert blocked.value.code == ClientErrorCode.KEY_CHANGED
+    alice.ctx.vault.put("pin:bob", identities()["bob"].public.der)
+    await alice.groups.send_text(gid, "keys agree again")
+    await receive_all(world)
+    assert bob.texts(gid)[-1] == ("alice", "keys agree again")
+
+
+async def test_only_admins_change_the_group(world: dict[str, Member]) -> None:
+    """Bob is a member, not an admin: the client refuses with a code before any Commit."""
+    alice, bob = world["alice"], world["bob"]
+    gid = (await alice.groups.create("team", ["bob"])).group_id
+    await receive_all(world)
+    with pytest.raises(ClientError) as refused:
+        await bob.groups.invite(gid, "carol")
+    assert refused.value.code == ClientErrorCode.NOT_ADMIN
+    await bob.groups.leave(gid)
+    await receive_all(world)
+    assert [m.user for m in alice.groups.store.members(gid)] == ["alice"]
+    assert alice.texts(gid)[-1] == ("", "bob left")
+    assert bob.groups.store.groups() == []
+
+
+async def test_a_commit_whose_answer_was_lost_is_sent_again_after_reconnecting(
+    world: dict[str, Member],
+) -> None:
+    """The relay took alice's Commit but the answer never arrived: the group waits
+    (nothing is sent on a guess) until the reconnect sends the Commit again and the
+    relay repeats its answer; the Commit is applied once."""
+    alice, bob = world["alice"], world["bob"]
+    ds = alice.ds
+    gid = (await alice.groups.create("team", ["carol"])).group_id
+    handle = ds.handle
+
+    def answer_lost(user: str, frame: object) -> object:
+        answer = handle(user, frame)  # type: ignore[arg-type]
+        if isinstance(frame, GroupCommit):
+            ds.handle = handle  # type: ignore[method-assign]
+            raise ConnectionLost("the connection dropped")
+        return answer
+
+    ds.handle = answer_lost  # type: ignore[method-assign]
+    with pytest.raises(ConnectionLost):
+        await alice.groups.invite(gid, "bob")
+    with pytest.raises(ClientError) as busy:
+        await alice.groups.send_text(gid, "hello?")
+    assert busy.value.code == ClientErrorCode.GROUP_BUSY
+    await alice.groups.resume()
+    await receive_all(world)
+    await alice.groups.send_text(gid, "hello bob")
+    await receive_all(world)
+    assert bob.texts(gid)[-1] == ("alice", "hello bob")
+    assert ds.groups[bytes.fromhex(gid)].epoch == 2
+
+
+async def test_a_commit_the_relay_drops_for_one_member_is_fetched(
+    world: dict[str, Member],
+) -> None:
+    """Dave never gets the first rename's Commit: the next Commit names a later epoch,
+    his client fetches what it missed, and he reads what follows."""
+    alice, dave = world["alice"], world["dave"]
+    gid = (await alice.groups.create("team", ["bob", "dave"])).group_id
+    await receive_all(world)
+    await alice.groups.rename(gid, "one")
+    dropped = dave.ds.queues["dave"].pop()
+    assert dropped.kind == "commit"
+    await alice.groups.rename(gid, "two")
+    await alice.groups.send_text(gid, "after two")
+    await receive_all(world)
+    assert dave.texts(gid)[-1] == ("alice", "after two")
+    assert dave.groups.store.info(gid).name == "two"
+
+
+async def test_a_replayed_commit_and_a_message_ahead_of_its_commit(
+    world: dict[str, Member],
+) -> None:
+    """A Commit delivered twice changes nothing the second time; a message the relay
+    puts before its epoch's Commit is held, the Commit fetched, and the message opened."""
+    alice, bob = world["alice"], world["bob"]
+    gid = (await alice.groups.create("team", ["bob"])).group_id
+    await receive_all(world)
+    await alice.groups.rename(gid, "renamed")
+    commit = bob.ds.queues["bob"][0]
+    await bob.receive()
+    bob.ds.queues["bob"].append(msgspec.structs.replace(commit, sid=10_000))
+    await bob.receive()
+    assert [t for _, t in bob.texts(gid)].count("alice renamed the group to renamed") == 1
+    await alice.groups.set_topic(gid, "new topic")
+    await alice.groups.send_text(gid, "in the topic's epoch")
+    queue = bob.ds.queues["bob"]
+    queue.reverse()  # the message first, then its Commit
+    await bob.receive()
+    assert bob.texts(gid)[-1] == ("alice", "in the topic's epoch")
+    assert bob.groups.store.info(gid).topic == "new topic"
