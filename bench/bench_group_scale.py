@@ -32,6 +32,7 @@ from functools import partial
 from pathlib import Path
 
 from bench.bench_crypto import MESSAGE, _session
+from bench.bench_groups import NOW, BuiltGroup
 from bench.common import Row, log, row, scratch
 from securechat.client import vault_keys as K
 from securechat.client.context import ClientContext
@@ -41,14 +42,10 @@ from securechat.client.groups import Groups
 from securechat.client.trust import Trust
 from securechat.client.vault_store import Vault
 from securechat.crypto import encrypt, generate_recovery_code
-from securechat.crypto.identity import IdentityKeyPair, IdentityPublicKey
-from securechat.groups.device import key_package, new_device
-from securechat.groups.outputs import AddMembers, RemoveMember, SendCommit
-from securechat.groups.session import GroupSession
+from securechat.crypto.identity import IdentityKeyPair
 from securechat.protocol import frames as F
 from securechat.protocol import group_frames as GF
 
-NOW = 1_800_000_000
 SIZES = (10, 100, 1_000)
 QUICK_SIZES = (10, 100)
 TARGET_MS = 50.0
@@ -101,38 +98,6 @@ def _client(root: Path, name: str, identity: IdentityKeyPair, size: int) -> Grou
     return Groups(ctx, trust, request=_accept)
 
 
-class _Group:
-    """A group of `size` built by one bulk add, its creator, one member and two Commits."""
-
-    def __init__(self, size: int, identity: IdentityKeyPair) -> None:
-        def pins(user: str) -> IdentityPublicKey:
-            return identity.public
-
-        self.pins = pins
-        creator = GroupSession.create(new_device(identity, "user0"), "g", now=NOW)
-        members = [
-            (f"user{i}", key_package(new_device(identity, f"user{i}"), now=NOW))
-            for i in range(1, size)
-        ]
-        creator, outputs = creator.request(
-            AddMembers(tuple((user, kp) for user, (kp, _) in members)), now=NOW, pins=pins
-        )
-        action = next(o for o in outputs if isinstance(o, SendCommit))
-        self.creator, _ = creator.accepted(action.epoch, now=NOW)
-        assert action.welcome is not None
-        kp, private = members[-1][1]
-        self.member, _ = GroupSession.join(action.welcome, kp, private, epoch=1, now=NOW, pins=pins)
-        joiner, _ = key_package(new_device(identity, "joiner"), now=NOW)
-        self.commits = {
-            "an add": self._commit(AddMembers((("joiner", joiner),))),
-            "a remove": self._commit(RemoveMember("user1")),
-        }
-
-    def _commit(self, intent: AddMembers | RemoveMember) -> bytes:
-        _, outputs = self.creator.request(intent, now=NOW, pins=self.pins)
-        return next(o for o in outputs if isinstance(o, SendCommit)).commit
-
-
 async def _sent_ms(client: Groups, group_id: str, text: str, sends: int) -> float:
     start = time.perf_counter()
     for _ in range(sends):
@@ -141,7 +106,7 @@ async def _sent_ms(client: Groups, group_id: str, text: str, sends: int) -> floa
 
 
 def _sender_rows(
-    groups: dict[int, _Group], clients: dict[int, Groups], rounds: int, sends: int
+    groups: dict[int, BuiltGroup], clients: dict[int, Groups], rounds: int, sends: int
 ) -> list[Row]:
     alice, _ = _session()
     ratchet = {"state": alice}
@@ -190,7 +155,7 @@ def _sender_rows(
     return rows
 
 
-def _member_rows(n: int, group: _Group, client: Groups, repeats: int) -> list[Row]:
+def _member_rows(n: int, group: BuiltGroup, client: Groups, repeats: int) -> list[Row]:
     gid = f"{n:032x}"
     rows = []
     for what, commit in group.commits.items():
@@ -231,10 +196,10 @@ def run(quick: bool = False) -> list[Row]:
     sizes = QUICK_SIZES if quick else SIZES
     rounds, sends, repeats = (2, 5, 2) if quick else (5, 20, 5)
     identity = IdentityKeyPair.generate()
-    groups: dict[int, _Group] = {}
+    groups: dict[int, BuiltGroup] = {}
     for n in sizes:
         started = time.perf_counter()
-        groups[n] = _Group(n, identity)
+        groups[n] = BuiltGroup(n, identity)
         log(f"group of {n:,} built in {time.perf_counter() - started:.1f} s")
     rows: list[Row] = []
     with scratch("group-scale") as root:
