@@ -36,6 +36,7 @@ BENCHMARKS = {
     "groups": "bench.bench_groups",
     "group-relay": "bench.bench_group_relay",
     "group-cli": "bench.bench_group_cli",
+    "group-scale": "bench.bench_group_scale",
     "daemon": "bench.bench_daemon",
     "chatlog": "bench.bench_chatlog",
 }

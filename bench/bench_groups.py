@@ -20,7 +20,7 @@ from bench.common import Row, log, row, timed_ms
 from securechat.crypto.identity import IdentityKeyPair, IdentityPublicKey
 from securechat.crypto.mls import group as g
 from securechat.crypto.mls.suite import HYBRID_X25519
-from securechat.groups.device import key_package, mls_policy, new_device
+from securechat.groups.device import Device, key_package, mls_policy, new_device
 from securechat.groups.outputs import AddMembers, RemoveMember, SendCommit
 from securechat.groups.session import GroupSession
 
@@ -31,40 +31,50 @@ SUITES = {"suite 1": 1, "X-Wing hybrid": HYBRID_X25519}
 TARGET_MS = 50.0
 
 
-def _commit(session: GroupSession, outputs: tuple[object, ...]) -> tuple[GroupSession, bytes]:
-    action = next(o for o in outputs if isinstance(o, SendCommit))
-    accepted, _ = session.accepted(action.epoch, now=NOW)
-    return accepted, action.commit
+class BuiltGroup:
+    """A group of `size` built by one bulk add: its creator, its last member, and an add
+    and a remove Commit by the creator for that member to process (bench_group_scale.py
+    uses it too)."""
+
+    def __init__(self, size: int, identity: IdentityKeyPair, suite_id: int = 1) -> None:
+        def pins(user: str) -> IdentityPublicKey:
+            return identity.public
+
+        self.pins = pins
+
+        def device(user: str) -> Device:
+            return new_device(identity, user, suite_id=suite_id)
+
+        creator = GroupSession.create(device("user0"), "g", now=NOW)
+        members = [(f"user{i}", key_package(device(f"user{i}"), now=NOW)) for i in range(1, size)]
+        creator, outputs = creator.request(
+            AddMembers(tuple((user, kp) for user, (kp, _) in members)), now=NOW, pins=pins
+        )
+        action = next(o for o in outputs if isinstance(o, SendCommit))
+        self.creator, _ = creator.accepted(action.epoch, now=NOW)
+        assert action.welcome is not None
+        kp, private = members[-1][1]
+        self.member, _ = GroupSession.join(action.welcome, kp, private, epoch=1, now=NOW, pins=pins)
+        joiner, _ = key_package(device("joiner"), now=NOW)
+        self.commits = {
+            "an add": self._commit(AddMembers((("joiner", joiner),))),
+            "a remove": self._commit(RemoveMember("user1")),
+        }
+
+    def _commit(self, intent: AddMembers | RemoveMember) -> bytes:
+        _, outputs = self.creator.request(intent, now=NOW, pins=self.pins)
+        return next(o for o in outputs if isinstance(o, SendCommit)).commit
 
 
 def _one_size(
     label: str, suite_id: int, size: int, identity: IdentityKeyPair, repeats: int
 ) -> list[Row]:
-    def pins(user: str) -> IdentityPublicKey:
-        return identity.public
-
     start = time.perf_counter()
-    creator = GroupSession.create(new_device(identity, "user0", suite_id=suite_id), "g", now=NOW)
-    members = [
-        (f"user{i}", key_package(new_device(identity, f"user{i}", suite_id=suite_id), now=NOW))
-        for i in range(1, size)
-    ]
-    creator, outputs = creator.request(
-        AddMembers(tuple((user, kp) for user, (kp, _) in members)), now=NOW, pins=pins
-    )
-    action = next(o for o in outputs if isinstance(o, SendCommit))
-    creator, _ = creator.accepted(action.epoch, now=NOW)
-    assert action.welcome is not None
-    kp, private = members[-1][1]
-    other, _ = GroupSession.join(action.welcome, kp, private, epoch=1, now=NOW, pins=pins)
+    group = BuiltGroup(size, identity, suite_id)
+    other, pins = group.member, group.pins
     log(f"{label} n={size}: group built in {time.perf_counter() - start:.1f} s")
-    joiner, _ = key_package(new_device(identity, "joiner", suite_id=suite_id), now=NOW)
-    _, add = _commit(
-        creator, creator.request(AddMembers((("joiner", joiner),)), now=NOW, pins=pins)[1]
-    )
-    _, remove = _commit(creator, creator.request(RemoveMember("user1"), now=NOW, pins=pins)[1])
     rows = []
-    for what, body in (("an add", add), ("a remove", remove)):
+    for what, body in group.commits.items():
         session = [timed_ms(lambda b=body: other.receive_commit(1, b, now=NOW, pins=pins), repeats)]
         bare = timed_ms(lambda b=body: g.process(other.mls, b, mls_policy(NOW)), repeats)
         met = None
