@@ -14,8 +14,9 @@ A message the relay accepted for an epoch may reach us after we moved past it
 crosses the bus). So the state of the one MLS epoch before ours is kept
 (`previous`) until the next epoch change: it opens application data only, each
 message once, deleting each key it uses; a proposal of that epoch is dropped
-(RFC 9420 §12.1: proposals are valid only in their epoch) and a Commit is never
-processed with it. Anything older is refused with MessageUnreadable.
+(a proposal belongs to its epoch; RFC 9420 §12.4 has its sender send it again
+for the next one) and a Commit is never processed with it. Anything older is
+refused with MessageUnreadable.
 
 At most one Commit of ours is in flight (`pending`); what the user asks for
 meanwhile waits in `intents`. When another member's Commit wins the epoch, the
@@ -128,9 +129,9 @@ class GroupSession:
     """The relay's epoch as its last `conflict` gave it: no Commit is built before
     we have processed the Commits up to it (it would only conflict again)."""
     previous: GroupState | None = None
-    """The state of the MLS epoch just before ours, for its late application
-    messages: one epoch only (forward secrecy, docs/security.md), dropped on the
-    next epoch change, never used to process a Commit."""
+    """The MLS epoch just before ours, as `g.for_late_messages` keeps it, for its
+    late application messages: one epoch only (forward secrecy, docs/security.md),
+    dropped on the next epoch change, never used to process a Commit."""
 
     @property
     def group_id(self) -> bytes:
@@ -273,7 +274,11 @@ class GroupSession:
         if pending is None or pending.epoch != epoch:
             return self, ()
         session = replace(
-            self, mls=pending.result.state, epoch=epoch + 1, pending=None, previous=self.mls
+            self,
+            mls=pending.result.state,
+            epoch=epoch + 1,
+            pending=None,
+            previous=g.for_late_messages(self.mls),
         )
         outputs: list[Output] = list(pending.events)
         if session.leaving:
@@ -338,7 +343,7 @@ class GroupSession:
         except (PolicyViolation, InvalidGroupData) as exc:
             return replace(session, epoch=epoch + 1), (CommitRefused(str(exc)),)
         events = commit_events(before, after, output)
-        session = replace(session, mls=after, epoch=epoch + 1, previous=before)
+        session = replace(session, mls=after, epoch=epoch + 1, previous=g.for_late_messages(before))
         session, checked = session._check_identities((*output.added, *output.updated), pins)
         outputs: list[Output] = [*events, *checked]
         if session.leaving:
