@@ -15,7 +15,8 @@ MLS state's); the caller keeps them encrypted, as the vault does.
         opaque early<V>;               // held messages
         Intent intents<V>; Intent lost<V>;
         optional<Pending> pending;
-        optional<opaque previous<V>>;  // the previous epoch's GroupState (version 2)
+        optional<opaque previous<V>>;  // version 2: the previous epoch's state,
+                                       // GroupState.encode_beside(mls)
     } StoredSession;
 
     struct {
@@ -167,7 +168,11 @@ def encode_session(session: GroupSession) -> bytes:
             vector(_encode_intent(i) for i in session.intents),
             vector(_encode_intent(i) for i in session.lost),
             optional(None if session.pending is None else _encode_pending(session.pending)),
-            optional(None if session.previous is None else opaque(session.previous.encode())),
+            optional(
+                None
+                if session.previous is None
+                else opaque(session.previous.encode_beside(session.mls))
+            ),
         )
     )
 
@@ -187,7 +192,9 @@ def decode_session(data: bytes) -> GroupSession:
         intents = tuple(r.vector(_read_intent))
         lost = tuple(r.vector(_read_intent))
         pending = r.optional(lambda i: _read_pending(i, mls))
-        previous = r.optional(lambda i: GroupState.decode(i.opaque())) if version > 1 else None
+        previous = (
+            r.optional(lambda i: GroupState.decode_beside(i.opaque(), mls)) if version > 1 else None
+        )
         r.finish()
     except InvalidGroupData:
         raise

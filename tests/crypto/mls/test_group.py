@@ -407,3 +407,21 @@ def test_an_ended_epoch_kept_for_late_messages_opens_them_and_nothing_else() -> 
         with pytest.raises(MLSError):
             g.process(kept, handshake, POLICY)
     assert GroupState.decode(kept.encode()) == kept
+
+
+def test_a_state_kept_beside_the_next_is_written_as_its_changed_nodes() -> None:
+    """After a remove (the tree shrinks) and a path update the trees differ; the
+    kept state reads back equal from far fewer bytes, and corruption is InvalidState."""
+    group = Group.create(S, "alice", "bob", "carol", "dave", "eve")
+    for change in ({"proposals": [g.Remove(4)]}, {}):
+        before = group.states["alice"]
+        group.commit("alice", **change)
+        after = group.states["alice"]
+        assert before.tree != after.tree
+        beside = before.encode_beside(after)
+        assert GroupState.decode_beside(beside, after) == before
+        assert len(beside) < len(before.encode()) - len(after.tree.encode()) // 2
+    wide = beside[:-4] + (2**20 - 1).to_bytes(4, "big")
+    for bad in (wide, beside[:-1], beside + b"\x00"):
+        with pytest.raises(InvalidState):
+            GroupState.decode_beside(bad, after)
