@@ -354,7 +354,8 @@ class GroupSession:
         return session, (*outputs, *opened, *more)
 
     def receive_message(self, body: bytes, *, now: int) -> tuple[GroupSession, tuple[Output, ...]]:
-        """Application data or a proposal of the current epoch."""
+        """Application data or a proposal of the current epoch; application data
+        of the previous one (`_receive_late`); anything of a later one is held."""
         if self.removed:
             return self, ()
         epoch = _epoch_of(body)
@@ -402,7 +403,8 @@ class GroupSession:
                     "only the previous epoch's keys are kept, so it cannot be opened."
                 ),
             )
-        content_type = _content_type_of(body)
+        message = _private(body)
+        content_type = None if message is None else message.content_type
         if content_type == ContentType.PROPOSAL:
             return self, (
                 ProposalDropped(f"A proposal of epoch {epoch}, which has ended, was dropped."),
@@ -539,24 +541,21 @@ def _send_commit(before: GroupState, pending: PendingCommit) -> SendCommit:
     )
 
 
-def _epoch_of(body: bytes) -> int:
-    """The MLS epoch a PrivateMessage names in clear; -1 for anything else, which
-    processing then refuses with its own error."""
-    try:
-        message = MLSMessage.decode(body).message
-    except MLSError:
-        return -1
-    return message.epoch if isinstance(message, PrivateMessage) else -1
-
-
-def _content_type_of(body: bytes) -> ContentType | None:
-    """What a PrivateMessage says it carries, in clear; MLS checks it again when
-    it decrypts (the content type is part of the AEAD's additional data)."""
+def _private(body: bytes) -> PrivateMessage | None:
+    """A PrivateMessage, for what it says in clear; None for anything else, which
+    processing then refuses with its own error. MLS checks the clear header again
+    when it decrypts (epoch and content type are part of the AEAD's data)."""
     try:
         message = MLSMessage.decode(body).message
     except MLSError:
         return None
-    return message.content_type if isinstance(message, PrivateMessage) else None
+    return message if isinstance(message, PrivateMessage) else None
+
+
+def _epoch_of(body: bytes) -> int:
+    """The MLS epoch a PrivateMessage names; -1 for anything else."""
+    message = _private(body)
+    return -1 if message is None else message.epoch
 
 
 def _message_received(state: GroupState, output: g.ApplicationMessage) -> MessageReceived:
