@@ -155,8 +155,8 @@ async def test_a_group_across_three_nodes_survives_a_killed_node(
         await asyncio.gather(*traffic)
         for name in ("bob", "carol"):
             await members[name].moved_to(urls[1 + PLACES[name] % 2])
-        # Commits while others send would lose messages for the committer (see
-        # test_groups_late_message.py): the Commits come after the killing.
+        # The Commits come after the killing, so each member's order is one to compare;
+        # a message crossing its committer's Commit is test_groups_late_message.py's.
         names = await _admin(alice, gid, accepted)
 
         for m in members.values():

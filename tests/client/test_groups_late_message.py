@@ -1,28 +1,22 @@
 """A message accepted for an epoch, delivered to a member after that member's own Commit
 ending the epoch was accepted: issue 20 says every accepted message reaches every
-member, but the MLS core keeps no earlier epoch (docs/mls.md, "Not implemented
-yet"), so the committer cannot open it.
+member, so the session keeps the previous epoch's state to open it
+(GroupSession.previous).
 
 On one relay this needs the answer to the Commit to overtake a delivery on the
 same connection; on a cluster it is ordinary, since the delivery crosses the bus
 while the answer does not (tests/client/test_groups_cluster.py met it one run in
-three). Marked xfail(strict): when the session keeps the previous epoch, this
-passes, the mark fails the suite, and the mark goes.
+three).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.client.group_relay import DeliveryService, Member
 from tests.groups.keys import identities
 
 
-@pytest.mark.xfail(
-    strict=True, reason="no retention of the previous epoch (docs/mls.md): the message is lost"
-)
 async def test_a_message_of_the_epoch_the_committer_just_ended_still_opens(
     tmp_path: Path,
 ) -> None:

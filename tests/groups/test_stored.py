@@ -74,8 +74,8 @@ def test_plain_session_round_trip(identities: dict[str, IdentityKeyPair]) -> Non
 
 def test_unknown_version_is_named(identities: dict[str, IdentityKeyPair]) -> None:
     _, _, data = stored_with_pending(identities)
-    with pytest.raises(InvalidGroupData, match="version 2"):
-        decode_session(b"\x00\x02" + data[2:])
+    with pytest.raises(InvalidGroupData, match="version 3"):
+        decode_session(b"\x00\x03" + data[2:])
 
 
 @cache

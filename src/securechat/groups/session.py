@@ -9,6 +9,15 @@ counts the Commits we received from it in order, which equals the MLS epoch
 until a Commit that every member refuses (the policy forbids it, or it does not
 process) takes a relay epoch without moving the MLS one.
 
+A message the relay accepted for an epoch may reach us after we moved past it
+(our own Commit's answer overtook the delivery; on a cluster the delivery
+crosses the bus). So the state of the one MLS epoch before ours is kept
+(`previous`) until the next epoch change: it opens application data only, each
+message once, deleting each key it uses; a proposal of that epoch is dropped
+(a proposal belongs to its epoch; RFC 9420 §12.4 has its sender send it again
+for the next one) and a Commit is never processed with it. Anything older is
+refused with MessageUnreadable.
+
 At most one Commit of ours is in flight (`pending`); what the user asks for
 meanwhile waits in `intents`. When another member's Commit wins the epoch, the
 pending Commit is dropped and its intents are built again on the new state (an
@@ -31,7 +40,7 @@ from dataclasses import dataclass, replace
 from securechat.crypto.identity import IdentityPublicKey
 from securechat.crypto.mls import group as g
 from securechat.crypto.mls.errors import MLSError
-from securechat.crypto.mls.framing import MLSMessage, PrivateMessage
+from securechat.crypto.mls.framing import ContentType, MLSMessage, PrivateMessage
 from securechat.crypto.mls.group_context import Extension
 from securechat.crypto.mls.group_state import GroupState
 from securechat.crypto.mls.leaf_node import KeyPackage
@@ -119,6 +128,10 @@ class GroupSession:
     relay_epoch: int = 0
     """The relay's epoch as its last `conflict` gave it: no Commit is built before
     we have processed the Commits up to it (it would only conflict again)."""
+    previous: GroupState | None = None
+    """The MLS epoch just before ours, as `g.for_late_messages` keeps it, for its
+    late application messages: one epoch only (forward secrecy, docs/security.md),
+    dropped on the next epoch change, never used to process a Commit."""
 
     @property
     def group_id(self) -> bytes:
@@ -260,7 +273,13 @@ class GroupSession:
         pending = self.pending
         if pending is None or pending.epoch != epoch:
             return self, ()
-        session = replace(self, mls=pending.result.state, epoch=epoch + 1, pending=None)
+        session = replace(
+            self,
+            mls=pending.result.state,
+            epoch=epoch + 1,
+            pending=None,
+            previous=g.for_late_messages(self.mls),
+        )
         outputs: list[Output] = list(pending.events)
         if session.leaving:
             session, again = session._propose_leave()
@@ -313,9 +332,10 @@ class GroupSession:
             except PolicyViolation as exc:
                 return replace(session, epoch=epoch + 1), (CommitRefused(str(exc)),)
             by = leaf_user(before, output.committer)
-            return replace(session, epoch=epoch + 1, removed=True, intents=(), lost=()), (
-                RemovedFromGroup(by),
+            removed = replace(
+                session, epoch=epoch + 1, removed=True, intents=(), lost=(), previous=None
             )
+            return removed, (RemovedFromGroup(by),)
         if not isinstance(output, g.CommitApplied):
             return replace(session, epoch=epoch + 1), (CommitRefused("It was not a Commit."),)
         try:
@@ -323,7 +343,7 @@ class GroupSession:
         except (PolicyViolation, InvalidGroupData) as exc:
             return replace(session, epoch=epoch + 1), (CommitRefused(str(exc)),)
         events = commit_events(before, after, output)
-        session = replace(session, mls=after, epoch=epoch + 1)
+        session = replace(session, mls=after, epoch=epoch + 1, previous=g.for_late_messages(before))
         session, checked = session._check_identities((*output.added, *output.updated), pins)
         outputs: list[Output] = [*events, *checked]
         if session.leaving:
@@ -334,23 +354,23 @@ class GroupSession:
         return session, (*outputs, *opened, *more)
 
     def receive_message(self, body: bytes, *, now: int) -> tuple[GroupSession, tuple[Output, ...]]:
-        """Application data or a proposal of the current epoch."""
+        """Application data or a proposal of the current epoch; application data
+        of the previous one (`_receive_late`); anything of a later one is held."""
         if self.removed:
             return self, ()
-        if _epoch_of(body) > self.mls.epoch:
+        epoch = _epoch_of(body)
+        if epoch > self.mls.epoch:
             if len(self.early) >= MAX_EARLY_MESSAGES:
                 return self, (MessageUnreadable("Too many messages arrived before their Commit."),)
             return replace(self, early=(*self.early, body)), (FetchCommits(self.epoch),)
+        if 0 <= epoch < self.mls.epoch:
+            return self._receive_late(body, epoch, now=now)
         try:
             mls, output = g.process(self.mls, body, mls_policy(now))
         except MLSError as exc:
             return self, (MessageUnreadable(str(exc)),)
         if isinstance(output, g.ApplicationMessage):
-            leaf = mls.tree.leaf(output.sender)
-            assert leaf is not None
-            member = credentials.member_of(leaf.credential)
-            event = MessageReceived(member.username, member.device, output.data)
-            return replace(self, mls=mls), (event,)
+            return replace(self, mls=mls), (_message_received(mls, output),)
         if not isinstance(output, g.ProposalReceived):
             return self, (MessageUnreadable("A Commit arrived as a message."),)
         cached = mls.proposals[-1]
@@ -368,6 +388,35 @@ class GroupSession:
     def _check_active(self) -> None:
         if self.removed:
             raise GroupBusy("You are no longer a member of this group.")
+
+    def _receive_late(
+        self, body: bytes, epoch: int, *, now: int
+    ) -> tuple[GroupSession, tuple[Output, ...]]:
+        """A PrivateMessage of an MLS epoch before ours: application data of the
+        previous epoch opens with its retained state, whose secret tree then
+        forgets the key used (a replay is refused); nothing else of a past epoch does."""
+        previous = self.previous
+        if previous is None or previous.epoch != epoch:
+            return self, (
+                MessageUnreadable(
+                    f"A message of epoch {epoch} arrived after epoch {self.mls.epoch} began; "
+                    "only the previous epoch's keys are kept, so it cannot be opened."
+                ),
+            )
+        message = _private(body)
+        content_type = None if message is None else message.content_type
+        if content_type == ContentType.PROPOSAL:
+            return self, (
+                ProposalDropped(f"A proposal of epoch {epoch}, which has ended, was dropped."),
+            )
+        if content_type != ContentType.APPLICATION:
+            return self, (MessageUnreadable(f"A Commit of the ended epoch {epoch} arrived."),)
+        try:
+            kept, output = g.process(previous, body, mls_policy(now))
+        except MLSError as exc:
+            return self, (MessageUnreadable(str(exc)),)
+        assert isinstance(output, g.ApplicationMessage)
+        return replace(self, previous=kept), (_message_received(kept, output),)
 
     def _open_early(self, *, now: int) -> tuple[GroupSession, tuple[Output, ...]]:
         """Messages held for the epoch we just reached; later ones stay held."""
@@ -492,14 +541,28 @@ def _send_commit(before: GroupState, pending: PendingCommit) -> SendCommit:
     )
 
 
-def _epoch_of(body: bytes) -> int:
-    """The MLS epoch a PrivateMessage names in clear; -1 for anything else, which
-    processing then refuses with its own error."""
+def _private(body: bytes) -> PrivateMessage | None:
+    """A PrivateMessage, for what it says in clear; None for anything else, which
+    processing then refuses with its own error. MLS checks the clear header again
+    when it decrypts (epoch and content type are part of the AEAD's data)."""
     try:
         message = MLSMessage.decode(body).message
     except MLSError:
-        return -1
-    return message.epoch if isinstance(message, PrivateMessage) else -1
+        return None
+    return message if isinstance(message, PrivateMessage) else None
+
+
+def _epoch_of(body: bytes) -> int:
+    """The MLS epoch a PrivateMessage names; -1 for anything else."""
+    message = _private(body)
+    return -1 if message is None else message.epoch
+
+
+def _message_received(state: GroupState, output: g.ApplicationMessage) -> MessageReceived:
+    leaf = state.tree.leaf(output.sender)
+    assert leaf is not None
+    member = credentials.member_of(leaf.credential)
+    return MessageReceived(member.username, member.device, output.data)
 
 
 def _no_pins(user: str) -> IdentityPublicKey | None:

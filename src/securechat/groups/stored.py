@@ -7,7 +7,7 @@ they are derived again from the two states. The bytes hold private keys (the
 MLS state's); the caller keeps them encrypted, as the vault does.
 
     struct {
-        uint16 version = 1;
+        uint16 version = 2;            // 1: the same without `previous`
         opaque mls<V>;                 // GroupState.encode()
         uint64 epoch; uint64 relay_epoch;
         uint8 leaving; uint8 removed;
@@ -15,6 +15,8 @@ MLS state's); the caller keeps them encrypted, as the vault does.
         opaque early<V>;               // held messages
         Intent intents<V>; Intent lost<V>;
         optional<Pending> pending;
+        optional<opaque previous<V>>;  // version 2: the previous epoch's state,
+                                       // GroupState.encode_beside(mls)
     } StoredSession;
 
     struct {
@@ -68,6 +70,9 @@ from securechat.groups.outputs import (
 from securechat.groups.session import GroupSession, PendingCommit, commit_events
 
 STORED_VERSION = 1
+"""Of devices and key packages."""
+SESSION_VERSION = 2
+"""Version 2 added the previous epoch's state; version 1 sessions load without it."""
 _TEXT_INTENTS: dict[int, type[RemoveMember | Rename | SetTopic | MakeAdmin]] = {
     2: RemoveMember,
     3: Rename,
@@ -152,7 +157,7 @@ def _read_pending(r: Reader, before: GroupState) -> PendingCommit:
 def encode_session(session: GroupSession) -> bytes:
     return b"".join(
         (
-            uint16(STORED_VERSION),
+            uint16(SESSION_VERSION),
             opaque(session.mls.encode()),
             uint64(session.epoch),
             uint64(session.relay_epoch),
@@ -163,6 +168,11 @@ def encode_session(session: GroupSession) -> bytes:
             vector(_encode_intent(i) for i in session.intents),
             vector(_encode_intent(i) for i in session.lost),
             optional(None if session.pending is None else _encode_pending(session.pending)),
+            optional(
+                None
+                if session.previous is None
+                else opaque(session.previous.encode_beside(session.mls))
+            ),
         )
     )
 
@@ -171,7 +181,9 @@ def decode_session(data: bytes) -> GroupSession:
     """Any corruption or unknown version is InvalidGroupData."""
     r = Reader(data)
     try:
-        _version(r)
+        version = r.uint16()
+        if version not in (1, SESSION_VERSION):
+            raise InvalidGroupData(f"Stored group version {version} is not one this build reads.")
         mls = GroupState.decode(r.opaque())
         epoch, relay_epoch = r.uint64(), r.uint64()
         leaving, removed = r.boolean(), r.boolean()
@@ -180,6 +192,9 @@ def decode_session(data: bytes) -> GroupSession:
         intents = tuple(r.vector(_read_intent))
         lost = tuple(r.vector(_read_intent))
         pending = r.optional(lambda i: _read_pending(i, mls))
+        previous = (
+            r.optional(lambda i: GroupState.decode_beside(i.opaque(), mls)) if version > 1 else None
+        )
         r.finish()
     except InvalidGroupData:
         raise
@@ -196,6 +211,7 @@ def decode_session(data: bytes) -> GroupSession:
         lost=lost,
         early=early,
         relay_epoch=relay_epoch,
+        previous=previous,
     )
 
 

@@ -386,3 +386,42 @@ def test_a_proposal_sent_while_a_commit_is_pending_uses_a_fresh_handshake_key() 
     alice, applied = g.process(alice, result.message, group.policy)
     assert isinstance(applied, g.CommitApplied)
     assert alice.epoch_authenticator == result.state.epoch_authenticator
+
+
+def test_an_ended_epoch_kept_for_late_messages_opens_them_and_nothing_else() -> None:
+    """Bob's message of epoch 1 reaches alice after her Commit: the kept state opens
+    it once, holds no secret that would derive the next epoch, and takes no Commit."""
+    group = Group.create(S, "alice", "bob", "carol")
+    group.states["bob"], late = g.protect(group.states["bob"], b"late")
+    kept = g.for_late_messages(group.states["alice"])
+    _, competing = g.propose_update(group.states["carol"])
+    carol_commit = g.commit(group.states["carol"], POLICY, private=True).message
+    group.commit("alice")
+    assert (kept.init_secret, kept.exporter_secret, kept.membership_key) == (b"", b"", b"")
+    assert list(kept.node_keys) == [2 * kept.own_leaf]
+    kept, output = g.process(kept, late, POLICY)
+    assert isinstance(output, g.ApplicationMessage) and output.data == b"late"
+    with pytest.raises(GenerationUnavailable):
+        g.process(kept, late, POLICY)
+    for handshake in (carol_commit, competing):
+        with pytest.raises(MLSError):
+            g.process(kept, handshake, POLICY)
+    assert GroupState.decode(kept.encode()) == kept
+
+
+def test_a_state_kept_beside_the_next_is_written_as_its_changed_nodes() -> None:
+    """After a remove (the tree shrinks) and a path update the trees differ; the
+    kept state reads back equal from far fewer bytes, and corruption is InvalidState."""
+    group = Group.create(S, "alice", "bob", "carol", "dave", "eve")
+    for change in ({"proposals": [g.Remove(4)]}, {}):
+        before = group.states["alice"]
+        group.commit("alice", **change)
+        after = group.states["alice"]
+        assert before.tree != after.tree
+        beside = before.encode_beside(after)
+        assert GroupState.decode_beside(beside, after) == before
+        assert len(beside) < len(before.encode()) - len(after.tree.encode()) // 2
+    wide = beside[:-4] + (2**20 - 1).to_bytes(4, "big")
+    for bad in (wide, beside[:-1], beside + b"\x00"):
+        with pytest.raises(InvalidState):
+            GroupState.decode_beside(bad, after)

@@ -10,6 +10,7 @@ the delivery service has accepted its Commit; until then it keeps the old one.
     propose_psk / propose_reinit / propose_group_context_extensions
     commit -> CommitResult (message, Welcome)
     protect (application data) / process (any handshake or application message)
+    for_late_messages (an ended epoch's state, kept to open its late messages)
     group_info / export_secret / epoch_authenticator
 
 This module is the API only: each operation lives in the module that owns its
@@ -19,7 +20,13 @@ application), and callers import them from here.
 
 from __future__ import annotations
 
-from securechat.crypto.mls.application import epoch_authenticator, export_secret, protect, roster
+from securechat.crypto.mls.application import (
+    epoch_authenticator,
+    export_secret,
+    for_late_messages,
+    protect,
+    roster,
+)
 from securechat.crypto.mls.committing import commit
 from securechat.crypto.mls.creation import (
     DEFAULT_LIFETIME,
@@ -94,6 +101,7 @@ __all__ = [
     "epoch_authenticator",
     "export_secret",
     "external_psk_id",
+    "for_late_messages",
     "group_info",
     "join_external",
     "join_from_welcome",

@@ -9,12 +9,17 @@ resumption PSKs for PreSharedKey proposals.
 
 The encoding is this package's own, in the TLS presentation language, behind a
 version number: STATE_VERSION 1 is the only one so far. It holds private keys;
-the caller keeps it encrypted (the vault does).
+the caller keeps it encrypted (the vault does). `encode_beside` writes an ended
+epoch's state kept next to the current one with its tree as the nodes that
+differ (a Commit changes a few nodes of a tree of up to thousands of members):
+
+    struct { uint32 index; optional<Node> node; } ChangedNode;
+    struct { ChangedNode changed<V>; uint32 width; } TreeBeside;
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -39,7 +44,7 @@ from securechat.crypto.mls.proposals import (
     encode_proposal,
     read_proposal,
 )
-from securechat.crypto.mls.ratchet_tree import RatchetTree
+from securechat.crypto.mls.ratchet_tree import RatchetTree, encode_node, read_node
 from securechat.crypto.mls.secret_tree import HashRatchet, RatchetKey, RatchetType, SecretTree
 from securechat.crypto.mls.suite import CipherSuite, get_suite
 
@@ -122,17 +127,33 @@ class GroupState:
         )
 
     def encode(self) -> bytes:
-        return uint16(STATE_VERSION) + _encode_v1(self)
+        return uint16(STATE_VERSION) + _encode_v1(self, opaque(self.tree.encode()))
+
+    def encode_beside(self, base: GroupState) -> bytes:
+        """This state with its tree written as the nodes that differ from `base`'s;
+        `decode_beside` with the same base reads it back."""
+        return uint16(STATE_VERSION) + _encode_v1(self, _tree_beside(self.tree, base.tree))
+
+    @classmethod
+    def decode_beside(cls, data: bytes, base: GroupState) -> GroupState:
+        """Any corruption is InvalidState."""
+        return cls._decode(data, lambda suite, r: _read_tree_beside(suite, r, base.tree))
 
     @classmethod
     def decode(cls, data: bytes) -> GroupState:
         """Any corruption is InvalidState; a future version is named as such."""
+        return cls._decode(data, lambda suite, r: RatchetTree.decode(suite, r.opaque()))
+
+    @classmethod
+    def _decode(
+        cls, data: bytes, read_tree: Callable[[CipherSuite, Reader], RatchetTree]
+    ) -> GroupState:
         r = Reader(data)
         try:
             version = r.uint16()
             if version != STATE_VERSION:
                 raise InvalidState(f"Group state version {version} is not one this build reads.")
-            state = _read_v1(cls, r)
+            state = _read_v1(cls, r, read_tree)
             r.finish()
         except InvalidState:
             raise
@@ -189,11 +210,36 @@ def _read_secret_tree(suite: CipherSuite, r: Reader) -> SecretTree:
     )
 
 
-def _encode_v1(s: GroupState) -> bytes:
+def _tree_beside(tree: RatchetTree, base: RatchetTree) -> bytes:
+    changed = (
+        uint32(i) + optional(None if node is None else encode_node(node))
+        for i, node in enumerate(tree.nodes)
+        if i >= len(base.nodes) or not (node is base.nodes[i] or node == base.nodes[i])
+    )
+    return vector(changed) + uint32(len(tree.nodes))
+
+
+def _read_tree_beside(suite: CipherSuite, r: Reader, base: RatchetTree) -> RatchetTree:
+    changed = r.vector(lambda i: (i.uint32(), i.optional(read_node)))
+    width = r.uint32()
+    # A full tree's last non-blank node is in its right half: a width past twice
+    # the nodes known is corruption, not a reason to allocate.
+    known = max((i for i, _ in changed), default=0) + 1
+    if width > 2 * max(len(base.nodes), known) + 1:
+        raise DecodeError(f"a kept tree of {width} nodes is wider than its nodes allow")
+    nodes = list(base.nodes[:width]) + [None] * (width - len(base.nodes))
+    for index, node in changed:
+        if index >= width:
+            raise DecodeError(f"node {index} is outside a tree of {width} nodes")
+        nodes[index] = node
+    return RatchetTree(suite, tuple(nodes))
+
+
+def _encode_v1(s: GroupState, tree: bytes) -> bytes:
     return b"".join(
         (
             s.context.encode(),
-            opaque(s.tree.encode()),
+            tree,
             uint32(s.own_leaf),
             opaque(s.signature_private),
             vector(uint32(x) + opaque(k) for x, k in sorted(s.node_keys.items())),
@@ -225,10 +271,12 @@ def _encode_v1(s: GroupState) -> bytes:
     )
 
 
-def _read_v1(cls: type[GroupState], r: Reader) -> GroupState:
+def _read_v1(
+    cls: type[GroupState], r: Reader, read_tree: Callable[[CipherSuite, Reader], RatchetTree]
+) -> GroupState:
     context = GroupContext.read(r)
     suite = get_suite(context.cipher_suite)
-    tree = RatchetTree.decode(suite, r.opaque())
+    tree = read_tree(suite, r)
     own_leaf = r.uint32()
     if tree.leaf(own_leaf) is None if own_leaf < tree.n_leaves else True:
         raise DecodeError("our own leaf is not in the tree")
