@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from securechat.server.app import RelayServer
 from securechat.server.config import ServerConfig
 from tests.client.helpers import PASSWORD, clients, drain, secure, wait_for
 from tests.conftest import fast_config
+from tests.wire import signed_up
 
 
 @pytest.fixture
@@ -245,6 +247,29 @@ async def test_the_receiving_side_follows_presence_from_the_first_envelope(
     await wait_for(bob, PresenceChanged, user="alice", state="online", timeout=5)
     await alice.close()
     assert await wait_for(bob, PresenceChanged, user="alice", state="offline", timeout=5)
+
+
+async def test_a_watch_answer_read_with_a_newer_presence_push_does_not_undo_it(
+    relay_url: str, tmp_path: Path
+) -> None:
+    """The relay answers bob's watch "unknown" and pushes "online" at the commit a moment
+    later; read together, the push was shown first and the answer's task then undid it,
+    and bob saw "alice offline" for the whole session."""
+    alice = await signed_up(relay_url, "alice")
+    async with clients(relay_url, tmp_path, "bob") as (bob,):
+        connection = bob.relay._conn
+        assert connection is not None
+        connection.ws.transport.pause_reading()
+        watching = asyncio.create_task(bob._ctx.watch(["alice"]))
+        sending = asyncio.create_task(bob.relay.send_envelope("alice", b"x"))
+        await alice.next_push("deliver")
+        await asyncio.sleep(0.3)  # the commit that makes them contacts pushes "online"
+        drain(bob)
+        connection.ws.transport.resume_reading()
+        await asyncio.gather(watching, sending)
+        states = [e.state for e in drain(bob) if isinstance(e, PresenceChanged)]
+        assert states and states[-1] == "online"
+    await alice.close()
 
 
 async def test_presence_goes_offline_soon_after_a_silent_network_loss(tmp_path: Path) -> None:
