@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from securechat.client import connection as client_connection
 from securechat.client.connection import CLIENT_PING_INTERVAL, CLIENT_PING_TIMEOUT
 from securechat.client.core import ChatClient
 from securechat.client.events import (
@@ -272,19 +273,29 @@ async def test_a_watch_answer_read_with_a_newer_presence_push_does_not_undo_it(
     await alice.close()
 
 
-async def test_presence_goes_offline_soon_after_a_silent_network_loss(tmp_path: Path) -> None:
-    """bob's socket stops answering (no FIN, as when a network drops): the keepalive notices."""
+@pytest.mark.parametrize("lost", ["alice", "bob"])
+async def test_presence_goes_offline_soon_after_a_silent_network_loss(
+    tmp_path: Path, lost: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One side's socket stops answering (no FIN, as when a network drops): the keepalives
+    notice on both ends. The other side sees it offline, and the side that lost the
+    network learns it is disconnected (its presence view is then unknown, not stale)."""
+    monkeypatch.setattr(client_connection, "CLIENT_PING_INTERVAL", 0.3)
+    monkeypatch.setattr(client_connection, "CLIENT_PING_TIMEOUT", 0.3)
     server = RelayServer(fast_config(tmp_path / "relay", ping_interval=0.3, ping_timeout=0.3))
     await server.start()
     try:
         url = f"ws://127.0.0.1:{server.port}"
         async with clients(url, tmp_path, "alice", "bob") as (alice, bob):
             await secure(alice, bob)
-            drain(alice)
-            connection = bob.relay._conn
+            loser, watcher = (alice, bob) if lost == "alice" else (bob, alice)
+            drain(watcher)
+            connection = loser.relay._conn
             assert connection is not None
             connection.ws.transport.pause_reading()
-            offline = await wait_for(alice, PresenceChanged, user="bob", state="offline", timeout=3)
+            offline = await wait_for(
+                watcher, PresenceChanged, user=lost, state="offline", timeout=3
+            )
             assert isinstance(offline, PresenceChanged)
     finally:
         await server.stop()
