@@ -432,6 +432,8 @@ class Relay:
                 )
             else:
                 states[user] = "unknown"
+                if len(waiting) < MAX_WATCH_USERS:
+                    waiting.add(user)  # room that the contacts among `users` held during the read
         if not waiting:
             self.waiting_watches.pop(outlet, None)
         return states
