@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from securechat.client import connection as client_connection
 from securechat.client.connection import CLIENT_PING_INTERVAL, CLIENT_PING_TIMEOUT
 from securechat.client.core import ChatClient
 from securechat.client.events import (
@@ -25,6 +27,7 @@ from securechat.server.app import RelayServer
 from securechat.server.config import ServerConfig
 from tests.client.helpers import PASSWORD, clients, drain, secure, wait_for
 from tests.conftest import fast_config
+from tests.wire import signed_up
 
 
 @pytest.fixture
@@ -247,19 +250,52 @@ async def test_the_receiving_side_follows_presence_from_the_first_envelope(
     assert await wait_for(bob, PresenceChanged, user="alice", state="offline", timeout=5)
 
 
-async def test_presence_goes_offline_soon_after_a_silent_network_loss(tmp_path: Path) -> None:
-    """bob's socket stops answering (no FIN, as when a network drops): the keepalive notices."""
+async def test_a_watch_answer_read_with_a_newer_presence_push_does_not_undo_it(
+    relay_url: str, tmp_path: Path
+) -> None:
+    """The relay answers bob's watch "unknown" and pushes "online" at the commit a moment
+    later; read together, the push was shown first and the answer's task then undid it,
+    and bob saw "alice offline" for the whole session."""
+    alice = await signed_up(relay_url, "alice")
+    async with clients(relay_url, tmp_path, "bob") as (bob,):
+        connection = bob.relay._conn
+        assert connection is not None
+        connection.ws.transport.pause_reading()
+        watching = asyncio.create_task(bob._ctx.watch(["alice"]))
+        sending = asyncio.create_task(bob.relay.send_envelope("alice", b"x"))
+        await alice.next_push("deliver")
+        await asyncio.sleep(0.3)  # the commit that makes them contacts pushes "online"
+        drain(bob)
+        connection.ws.transport.resume_reading()
+        await asyncio.gather(watching, sending)
+        states = [e.state for e in drain(bob) if isinstance(e, PresenceChanged)]
+        assert states and states[-1] == "online"
+    await alice.close()
+
+
+@pytest.mark.parametrize("lost", ["alice", "bob"])
+async def test_presence_goes_offline_soon_after_a_silent_network_loss(
+    tmp_path: Path, lost: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One side's socket stops answering (no FIN, as when a network drops): the keepalives
+    notice on both ends. The other side sees it offline, and the side that lost the
+    network learns it is disconnected (its presence view is then unknown, not stale)."""
+    monkeypatch.setattr(client_connection, "CLIENT_PING_INTERVAL", 0.3)
+    monkeypatch.setattr(client_connection, "CLIENT_PING_TIMEOUT", 0.3)
     server = RelayServer(fast_config(tmp_path / "relay", ping_interval=0.3, ping_timeout=0.3))
     await server.start()
     try:
         url = f"ws://127.0.0.1:{server.port}"
         async with clients(url, tmp_path, "alice", "bob") as (alice, bob):
             await secure(alice, bob)
-            drain(alice)
-            connection = bob.relay._conn
+            loser, watcher = (alice, bob) if lost == "alice" else (bob, alice)
+            drain(watcher)
+            connection = loser.relay._conn
             assert connection is not None
             connection.ws.transport.pause_reading()
-            offline = await wait_for(alice, PresenceChanged, user="bob", state="offline", timeout=3)
+            offline = await wait_for(
+                watcher, PresenceChanged, user=lost, state="offline", timeout=3
+            )
             assert isinstance(offline, PresenceChanged)
     finally:
         await server.stop()

@@ -58,6 +58,9 @@ class ClientContext:
             reconnect=reconnect,
         )
         self.tasks: set[asyncio.Task[Any]] = set()
+        self._presence_pushes: dict[str, int] = {}
+        """Presence pushes read per user: a watch's answer gives way to any read after its
+        request went out (see `watch`)."""
 
     def emit(self, event: Event) -> None:
         self.events.put_nowait(event)
@@ -98,12 +101,26 @@ class ClientContext:
         return [c.peer for c in conversations if ConversationId.parse(c.peer).is_direct]
 
     async def watch(self, peers: list[str]) -> None:
-        """Follows the presence of `peers`: the relay keeps watches per connection."""
+        """Follows the presence of `peers`: the relay keeps watches per connection.
+
+        The answer's task runs after the reader may have handled pushes that followed
+        the answer on the wire (the commit that makes a first contact pushes "online" to
+        a watch answered "unknown"). A push read after the request went out is as new as
+        the answer (the relay pushes to a watcher every change before answering) or
+        newer, so the answer is shown only for users without such a push.
+        """
+        before = {peer: self._presence_pushes.get(peer, 0) for peer in peers}
         with contextlib.suppress(SecureChatError):
             answer = await self.relay.request(lambda rid: F.Watch(rid=rid, users=peers))
             if isinstance(answer, F.PresenceList):
                 for user, state in answer.states.items():
-                    self.emit(PresenceChanged(user, state))
+                    if self._presence_pushes.get(user, 0) == before.get(user, 0):
+                        self.emit(PresenceChanged(user, state))
+
+    def presence_pushed(self, user: str, state: str) -> None:
+        """A presence push from the relay, in the order the reader reads them."""
+        self._presence_pushes[user] = self._presence_pushes.get(user, 0) + 1
+        self.emit(PresenceChanged(user, state))
 
     def ensure_conversation(self, vault: Vault, peer: str) -> None:
         """A conversation opened by the peer: follow their presence (we are contacts now)."""

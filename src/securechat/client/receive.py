@@ -26,7 +26,6 @@ from securechat.client.events import (
     ErrorRaised,
     FileOffered,
     MessageReceived,
-    PresenceChanged,
 )
 from securechat.client.records import MessageRecord
 from securechat.client.trust import Trust
@@ -112,7 +111,7 @@ class Receiver:
             case F.Presence():
                 if frame.state == "deleted" and self._ctx.vault is not None:
                     self._ctx.vault.put(K.gone(frame.user), b"1")
-                self._ctx.emit(PresenceChanged(frame.user, frame.state))
+                self._ctx.presence_pushed(frame.user, frame.state)
             case F.PrekeysLow():
                 self._ctx.spawn(self._keys.maintain(frame.remaining, frame.kem_remaining))
             case F.Error():

@@ -405,13 +405,25 @@ class Relay:
             self._signal(self.bus.presence(outlet.username, "offline"))
 
     async def watch(self, outlet: Outlet, users: list[str]) -> dict[str, str]:
-        """Presence is shared only between contacts (users who exchanged envelopes)."""
-        assert outlet.username is not None
-        contacts = await self.store.contacts_of(outlet.username)
-        states: dict[str, str] = {}
+        """Presence is shared only between contacts (users who exchanged envelopes).
+
+        The users wait before the store is read, not after: a commit that makes them
+        contacts while the read is under way then starts the watch, where otherwise
+        the watch would wait after the only commit that could start it.
+        """
+        username = outlet.username
+        assert username is not None
         waiting = self.waiting_watches.setdefault(outlet, set())
         for user in users:
-            if user in contacts:
+            if len(waiting) < MAX_WATCH_USERS:
+                waiting.add(user)
+        contacts = await self.store.contacts_of(username)
+        if outlet not in self.online.get(username, ()):
+            return dict.fromkeys(users, "unknown")  # gone meanwhile: nothing to follow
+        waiting = self.waiting_watches.setdefault(outlet, set())
+        states: dict[str, str] = {}
+        for user in users:
+            if user in contacts or outlet in self.watchers.get(user, ()):
                 waiting.discard(user)
                 self.watchers[user].add(outlet)
                 here = bool(self.online.get(user))
@@ -421,9 +433,9 @@ class Relay:
             else:
                 states[user] = "unknown"
                 if len(waiting) < MAX_WATCH_USERS:
-                    waiting.add(user)
+                    waiting.add(user)  # room that the contacts among `users` held during the read
         if not waiting:
-            del self.waiting_watches[outlet]
+            self.waiting_watches.pop(outlet, None)
         return states
 
     def conversation_deleted(self, user: str, peer: str) -> None:
