@@ -10,7 +10,8 @@ import pytest
 
 from securechat.client.conversation import ConversationId
 from securechat.client.events import GroupInvited, MessageReceived
-from securechat.errors import ClientError, ClientErrorCode, ConnectionLost
+from securechat.client.vault_store import Vault
+from securechat.errors import ClientError, ClientErrorCode, ConnectionLost, SecureChatError
 from securechat.protocol.group_frames import GroupCommit
 from tests.client.group_relay import DeliveryService, Member
 from tests.groups.keys import identities
@@ -171,6 +172,7 @@ async def test_a_members_key_change_blocks_sending_until_the_user_decides(
     assert alice.ctx.vault is not None
     gid = (await alice.groups.create("team", ["bob", "carol"])).group_id
     await receive_all(world)
+    await alice.groups.send_text(gid, "before the change")
     other = identities()["mallory"].public.der
     alice.ctx.vault.put("pin:bob", other)
     with pytest.raises(ClientError) as blocked:
@@ -182,14 +184,79 @@ async def test_a_members_key_change_blocks_sending_until_the_user_decides(
     assert bob.texts(gid)[-1] == ("alice", "keys agree again")
 
 
+async def test_a_pin_changed_by_another_process_blocks_sending_too(
+    world: dict[str, Member],
+) -> None:
+    """Alice's CLI pins another key for bob while her TUI runs on the same vault: the
+    TUI's group does not send on the strength of what it remembered."""
+    alice = world["alice"]
+    gid = (await alice.groups.create("team", ["bob"])).group_id
+    await receive_all(world)
+    await alice.groups.send_text(gid, "before the change")
+    other_process = Vault.unlock(alice.path, alice.password, "alice")
+    other_process.put("pin:bob", identities()["mallory"].public.der)
+    other_process.close()
+    with pytest.raises(ClientError) as blocked:
+        await alice.groups.send_text(gid, "to a swapped key?")
+    assert blocked.value.code == ClientErrorCode.KEY_CHANGED
+
+
+async def test_a_message_rewrites_the_session_record_and_not_the_tree(
+    world: dict[str, Member], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What keeps a message's cost flat in large groups: the tree (most of a large
+    group's bytes) is written when a Commit changes it, not with every message."""
+    alice, bob = world["alice"], world["bob"]
+    gid = (await alice.groups.create("team", ["bob", "carol"])).group_id
+    await receive_all(world)
+    written: list[set[str]] = []
+    record_all = Vault.record_all
+
+    def spy(self: Vault, records: object, state: dict[str, bytes], **kw: object) -> list[int]:
+        written.append(set(state))
+        return record_all(self, records, state, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Vault, "record_all", spy)
+    await alice.groups.send_text(gid, "one")
+    await bob.receive()
+    await alice.groups.send_text(gid, "two")
+    await bob.receive()
+    assert written and all(f"group_tree:{gid}" not in keys for keys in written)
+    assert all(f"group:{gid}" in keys for keys in written)
+    written.clear()
+    await alice.groups.remove(gid, "carol")
+    assert any(f"group_tree:{gid}" in keys for keys in written)
+    await receive_all(world)
+    bob.restart()
+    await alice.groups.send_text(gid, "after the restart")
+    await bob.receive()
+    assert bob.texts(gid)[-1] == ("alice", "after the restart")
+
+
+async def test_a_group_whose_tree_record_is_gone_says_so(world: dict[str, Member]) -> None:
+    alice = world["alice"]
+    assert alice.ctx.vault is not None
+    gid = (await alice.groups.create("team", ["bob"])).group_id
+    alice.ctx.vault.delete(f"group_tree:{gid}")
+    alice.restart()
+    with pytest.raises(SecureChatError, match="tree is missing"):
+        await alice.groups.send_text(gid, "hello")
+
+
 async def test_only_admins_change_the_group(world: dict[str, Member]) -> None:
-    """Bob is a member, not an admin: the client refuses with a code before any Commit."""
+    """Bob is a member, not an admin: the client refuses with a code before any Commit to
+    add; renaming and the topic are any member's (groups/policy.py)."""
     alice, bob = world["alice"], world["bob"]
     gid = (await alice.groups.create("team", ["bob"])).group_id
     await receive_all(world)
     with pytest.raises(ClientError) as refused:
         await bob.groups.invite(gid, "carol")
     assert refused.value.code == ClientErrorCode.NOT_ADMIN
+    await bob.groups.rename(gid, "bob's name for it")
+    await bob.groups.set_topic(gid, "any member may")
+    await receive_all(world)
+    assert alice.groups.store.info(gid).name == "bob's name for it"
+    assert alice.groups.store.info(gid).topic == "any member may"
     await bob.groups.leave(gid)
     await receive_all(world)
     assert [m.user for m in alice.groups.store.members(gid)] == ["alice"]

@@ -16,8 +16,8 @@ from securechat.groups.outputs import (
     SendHandshake,
     SendMessage,
 )
-from securechat.groups.stored import decode_session, encode_session
 from tests.groups.test_session import make_group
+from tests.groups.test_stored import restored, stored
 from tests.groups.world import NOW, World
 
 
@@ -124,27 +124,14 @@ def test_the_retained_epoch_is_stored_and_still_opens_once(
     body = held_message(world, "bob", b"survives a restart")
     rename(world, "renamed")
     alice = world.clients["alice"]
-    data = encode_session(alice.s)
-    restored = decode_session(data)
-    assert restored.previous is not None
-    assert encode_session(restored) == data
-    after, outputs = restored.receive_message(body, now=NOW)
+    data = stored(alice.s)
+    session = restored(data)
+    assert session.previous is not None
+    assert stored(session) == data
+    after, outputs = session.receive_message(body, now=NOW)
     assert opened(outputs) == [("bob", b"survives a restart")]
-    _, again = decode_session(encode_session(after)).receive_message(body, now=NOW)
+    _, again = restored(stored(after)).receive_message(body, now=NOW)
     assert len(again) == 1 and isinstance(again[0], MessageUnreadable)
-
-
-def test_a_version_1_session_without_a_retained_epoch_still_loads(
-    identities: dict[str, IdentityKeyPair],
-) -> None:
-    """Version 1 is version 2 without the trailing `optional previous`."""
-    world = make_group(identities, "bob")
-    bob = world.clients["bob"].s
-    current = encode_session(bob)
-    assert bob.previous is None and current[:2] == b"\x00\x02" and current[-1:] == b"\x00"
-    restored = decode_session(b"\x00\x01" + current[2:-1])
-    assert restored.previous is None
-    assert encode_session(restored) == current
 
 
 def test_removal_forgets_the_previous_epoch(identities: dict[str, IdentityKeyPair]) -> None:

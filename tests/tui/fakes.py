@@ -564,14 +564,12 @@ class FakeClient:
 
     async def group_rename(self, group_id: str, name: str) -> GroupInfo:
         group = self._group(group_id)
-        self._admin(group, "rename it")
         group.name = name
         self._group_line(group, GroupChange.RENAMED, self.username or "", name)
         return self._info(group)
 
     async def group_set_topic(self, group_id: str, topic: str) -> GroupInfo:
         group = self._group(group_id)
-        self._admin(group, "set its topic")
         group.topic = topic
         self._group_line(group, GroupChange.TOPIC, self.username or "", topic)
         return self._info(group)

@@ -4,6 +4,15 @@ Each step of a `GroupSession` (groups/session.py) returns outputs; here they
 become history lines, pins, offered keys and client events, written with the
 new session in one vault transaction (with the delivery's `seen` mark when it
 came from the relay), and the events are emitted once the write is done.
+
+A session is two records (groups/stored.py): the ratchet tree, which only a
+Commit changes and which is most of a large group's bytes, and the rest. The
+decoded tree of each group is kept in memory by its digest, with who among its
+members has a key other than the pinned one, so that a message costs the same
+in a group of 1,000 as in a group of 3: no tree decoded, hashed, compared with
+the pins or written again. The vault stays the record: the tree is written
+whenever it is not the one last written through this object, or another
+process wrote to the vault since (`Vault.data_version`).
 """
 
 from __future__ import annotations
@@ -11,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeGuard
 
 import msgspec
@@ -39,10 +48,13 @@ from securechat.client.records import MessageRecord
 from securechat.client.trust import Trust
 from securechat.client.vault_store import Vault
 from securechat.crypto.filestream import FileManifest
+from securechat.crypto.mls.ratchet_tree import RatchetTree
+from securechat.crypto.mls.suite import CipherSuite
 from securechat.errors import ClientError, ClientErrorCode, SecureChatError
 from securechat.groups import outputs as O
+from securechat.groups.errors import InvalidGroupData
 from securechat.groups.session import GroupSession
-from securechat.groups.stored import decode_session, encode_session
+from securechat.groups.stored import StoredTree, decode_session, decode_tree, encode_session
 from securechat.protocol import group_frames as GF
 
 
@@ -50,10 +62,24 @@ def is_action(output: O.Output) -> TypeGuard[O.Action]:
     return isinstance(output, O.SendCommit | O.SendHandshake | O.SendMessage | O.FetchCommits)
 
 
+@dataclass
+class _KeptTree:
+    """One group's tree as last read from or written to `vault`."""
+
+    vault: Vault
+    digest: bytes
+    tree: RatchetTree
+    data_version: int
+    pins: tuple[int, int] | None = None
+    """(`pin_writes`, `data_version`) when `blocked` was worked out for this tree."""
+    blocked: frozenset[str] = frozenset()
+
+
 class GroupStore:
     def __init__(self, ctx: ClientContext, trust: Trust) -> None:
         self._ctx = ctx
         self._trust = trust
+        self._trees: dict[str, _KeptTree] = {}
 
     def ids(self, vault: Vault) -> list[str]:
         blob = vault.get(K.GROUPS)
@@ -61,7 +87,36 @@ class GroupStore:
 
     def load(self, vault: Vault, group_id: str) -> GroupSession | None:
         blob = vault.get(K.group(group_id))
-        return decode_session(blob) if blob is not None else None
+        if blob is None:
+            return None
+        return decode_session(
+            blob, lambda digest, suite: self._tree(vault, group_id, digest, suite)
+        )
+
+    def _tree(self, vault: Vault, group_id: str, digest: bytes, suite: CipherSuite) -> RatchetTree:
+        kept = self._trees.get(group_id)
+        if kept is not None and kept.vault is vault and kept.digest == digest:
+            return kept.tree
+        version = vault.data_version()
+        data = vault.get(K.group_tree(group_id))
+        if data is None:
+            raise InvalidGroupData("The stored group's tree is missing from the vault.")
+        tree = decode_tree(data, digest, suite)
+        self._trees[group_id] = _KeptTree(vault, digest, tree, version)
+        return tree
+
+    def rechecked(self, group_id: str, session: GroupSession) -> GroupSession:
+        """`session.recheck` against the pins, worked out again only when the tree or a
+        pin may have changed since (a 1,000-member check reads 1,000 pins)."""
+        vault = self._ctx.need_vault()
+        kept = self._trees.get(group_id)
+        if kept is None or kept.vault is not vault or kept.tree is not session.mls.tree:
+            return session.recheck(self._trust.pinned_key)
+        pins = (vault.pin_writes, vault.data_version())
+        if kept.pins != pins:
+            kept.blocked = session.recheck(self._trust.pinned_key).blocked
+            kept.pins = pins
+        return replace(session, blocked=kept.blocked)
 
     def session(self, group_id: str) -> GroupSession:
         session = self.load(self._ctx.need_vault(), group_id)
@@ -141,12 +196,27 @@ class GroupStore:
         seen: tuple[str, str] | None = None,
     ) -> None:
         vault = self._ctx.need_vault()
-        effects.state[K.group(group_id)] = encode_session(session)
+        tree, kept = session.mls.tree, self._trees.get(group_id)
+        version = vault.data_version()
+        if (
+            kept is not None
+            and kept.vault is vault
+            and kept.tree is tree
+            and kept.data_version == version
+        ):
+            digest = kept.digest
+        else:
+            stored = StoredTree.of(tree)
+            digest = stored.digest
+            effects.state[K.group_tree(group_id)] = stored.data
+            kept = _KeptTree(vault, digest, tree, version)
+        effects.state[K.group(group_id)] = encode_session(session, digest)
         if new and group_id not in (ids := self.ids(vault)):
             effects.state[K.GROUPS] = msgspec.msgpack.encode([*ids, group_id])
         message_ids = iter(
             vault.record_all(effects.records, effects.state, seen=seen, drop=tuple(effects.drop))
         )
+        self._trees[group_id] = kept
         for event in effects.events:
             self._ctx.emit(event(next(message_ids)) if callable(event) else event)
 

@@ -131,7 +131,7 @@ class Groups:
 
     def recipients(self, group_id: str) -> list[str]:
         """Everyone else in a group we may send to now (a file's readers)."""
-        session = self._sendable(self.store.session(group_id))
+        session = self._sendable(group_id, self.store.session(group_id))
         return sorted({m.username for m in session.members} - {session.own_user})
 
     # --- commands -----------------------------------------------------------------------
@@ -169,12 +169,11 @@ class Groups:
         return self.store.info(group_id)
 
     async def rename(self, group_id: str, name: str) -> GroupInfo:
-        self._admin(group_id, "rename it")
+        """Any member may (groups/policy.py), as in Signal's default: no admin check."""
         await self._command(group_id, O.Rename(name))
         return self.store.info(group_id)
 
     async def set_topic(self, group_id: str, topic: str) -> GroupInfo:
-        self._admin(group_id, "set its topic")
         await self._command(group_id, O.SetTopic(topic))
         return self.store.info(group_id)
 
@@ -297,7 +296,7 @@ class Groups:
         )
 
     def _seal(self, group_id: str, plaintext: bytes, record: MessageRecord | None) -> O.SendMessage:
-        session = self._sendable(self.store.session(group_id))
+        session = self._sendable(group_id, self.store.session(group_id))
         try:
             session, outputs = session.send(plaintext)
         except GroupError as exc:
@@ -310,10 +309,10 @@ class Groups:
         self.store.save(group_id, session, effects)
         return message
 
-    def _sendable(self, session: GroupSession) -> GroupSession:
+    def _sendable(self, group_id: str, session: GroupSession) -> GroupSession:
         """The session with key changes the user resolved since cleared; refused while any
         member's key change is unresolved (the 1:1 rule: nothing goes to a swapped key)."""
-        session = session.recheck(self._trust.pinned_key)
+        session = self.store.rechecked(group_id, session)
         if session.blocked:
             user = sorted(session.blocked)[0]
             raise ClientError(key_changed_advice(user), ClientErrorCode.KEY_CHANGED)

@@ -49,9 +49,12 @@ def saved_file(blob_id: str) -> str:
     return f"saved:{blob_id}"
 
 
+PIN_PREFIX = "pin:"
+
+
 def pin(peer: str) -> str:
     """The key we trust for `peer`."""
-    return f"pin:{peer}"
+    return f"{PIN_PREFIX}{peer}"
 
 
 def offered_key(peer: str) -> str:
@@ -88,6 +91,11 @@ GROUP_KEY_PACKAGES = "group_key_packages"
 def group(group_id: str) -> str:
     """The stored `GroupSession` of the group with this hex id (groups/stored.py)."""
     return f"group:{group_id}"
+
+
+def group_tree(group_id: str) -> str:
+    """The ratchet tree of that session (`StoredTree`), apart: a message leaves it as it is."""
+    return f"group_tree:{group_id}"
 
 
 def key_package(ref: bytes) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import msgspec
 
+from securechat.client import vault_keys as K
 from securechat.client.records import ConversationRecord, MessageRecord, Unconfirmed
 from securechat.client.relay_client import OutboxItem
 from securechat.client.vault_messages import VaultMessages
@@ -90,6 +91,9 @@ class Vault(VaultMessages):
         self.header = header
         self._key = vault_key
         self.cipher = RecordCipher(vault_key)
+        self.pin_writes = 0
+        """Pins written or deleted through this object: with `data_version`, whether
+        anything computed from the pins may have changed."""
         try:
             self._db = sqlite3.connect(
                 directory / DATABASE_FILE, isolation_level=None, check_same_thread=False
@@ -165,6 +169,12 @@ class Vault(VaultMessages):
         except sqlite3.OperationalError as exc:
             raise StorageFullError(f"cannot write the vault: {exc}") from exc
 
+    def data_version(self) -> int:
+        """Changes when another connection (another process on this vault) commits:
+        whatever was kept in memory from the vault may be out of date then."""
+        row = self._db.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
     def _tag(self, kind: str, value: str) -> bytes:
         return self.cipher.blind_index(f"{kind}\x00{value}")
 
@@ -180,6 +190,8 @@ class Vault(VaultMessages):
             self._put(db, name, value)
 
     def _put(self, db: sqlite3.Connection, name: str, value: bytes) -> None:
+        if name.startswith(K.PIN_PREFIX):
+            self.pin_writes += 1
         db.execute(
             "INSERT OR REPLACE INTO kv VALUES (?, ?)",
             (self._tag("kv", name), self.cipher.seal("kv", name.encode(), value)),
@@ -191,6 +203,8 @@ class Vault(VaultMessages):
         self._checkpoint()
 
     def _delete(self, db: sqlite3.Connection, name: str) -> None:
+        if name.startswith(K.PIN_PREFIX):
+            self.pin_writes += 1
         db.execute("DELETE FROM kv WHERE name = ?", (self._tag("kv", name),))
 
     def _checkpoint(self) -> None:

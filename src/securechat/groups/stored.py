@@ -7,25 +7,36 @@ they are derived again from the two states. The bytes hold private keys (the
 MLS state's); the caller keeps them encrypted, as the vault does.
 
     struct {
-        uint16 version = 2;            // 1: the same without `previous`
-        opaque mls<V>;                 // GroupState.encode()
+        uint16 version = 3;            // 1, 2: below
+        opaque tree_digest<V>;         // SHA-256 of the StoredTree of `mls`
+        opaque mls<V>;                 // GroupState.encode_apart()
         uint64 epoch; uint64 relay_epoch;
         uint8 leaving; uint8 removed;
         opaque blocked<V>;             // usernames
         opaque early<V>;               // held messages
         Intent intents<V>; Intent lost<V>;
         optional<Pending> pending;
-        optional<opaque previous<V>>;  // version 2: the previous epoch's state,
+        optional<opaque previous<V>>;  // the previous epoch's state,
                                        // GroupState.encode_beside(mls)
     } StoredSession;
 
+    struct { uint16 version = 1; opaque tree<V>; } StoredTree;   // RatchetTree.encode()
+
     struct {
         uint64 epoch;
-        opaque state<V>; opaque message<V>; optional<opaque welcome<V>>;
+        opaque state<V>;               // GroupState.encode_beside(mls)
+        opaque message<V>; optional<opaque welcome<V>>;
         uint64 applied_epoch; uint32 committer;
         uint32 added<V>; uint32 removed<V>; uint32 updated<V>;
         Intent intents<V>;
     } Pending;
+
+The tree is a record of its own because it is most of a session (about 2 MB at
+1,000 members) and a message does not change it: sending or receiving one
+rewrites the StoredSession only, whatever the group's size. The digest ties the
+two records together, so a tree from another write is refused rather than used.
+Versions 1 and 2 (still read) held the tree inside `mls` (GroupState.encode())
+and the pending state whole (GroupState.encode()); version 1 had no `previous`.
 
     Intent: uint8 kind, then for add: (opaque user<V>, KeyPackage)<V>; for
     remove, rename, topic, admin: opaque text<V>; for commit-proposals: nothing.
@@ -42,6 +53,10 @@ still finds the key package it was made for:
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from securechat.crypto.mls import group as g
 from securechat.crypto.mls.codec import (
     Reader,
@@ -56,6 +71,8 @@ from securechat.crypto.mls.codec import (
 from securechat.crypto.mls.errors import MLSError
 from securechat.crypto.mls.group_state import GroupState
 from securechat.crypto.mls.leaf_node import Credential, KeyPackage
+from securechat.crypto.mls.ratchet_tree import RatchetTree
+from securechat.crypto.mls.suite import CipherSuite
 from securechat.groups.device import Device
 from securechat.groups.errors import GroupError, InvalidGroupData
 from securechat.groups.outputs import (
@@ -70,9 +87,12 @@ from securechat.groups.outputs import (
 from securechat.groups.session import GroupSession, PendingCommit, commit_events
 
 STORED_VERSION = 1
-"""Of devices and key packages."""
-SESSION_VERSION = 2
-"""Version 2 added the previous epoch's state; version 1 sessions load without it."""
+"""Of devices, key packages and trees."""
+SESSION_VERSION = 3
+"""Version 3 stores the tree apart; versions 1 and 2 load (2 added the previous epoch)."""
+TreeOf = Callable[[bytes, CipherSuite], RatchetTree]
+"""Given a StoredSession's tree digest and suite, the tree (from a StoredTree
+whose digest the caller checked, or one it kept in memory)."""
 _TEXT_INTENTS: dict[int, type[RemoveMember | Rename | SetTopic | MakeAdmin]] = {
     2: RemoveMember,
     3: Rename,
@@ -117,12 +137,12 @@ def _u32s(values: tuple[int, ...]) -> bytes:
     return vector(uint32(v) for v in values)
 
 
-def _encode_pending(pending: PendingCommit) -> bytes:
+def _encode_pending(pending: PendingCommit, before: GroupState) -> bytes:
     result, applied = pending.result, pending.result.output
     return b"".join(
         (
             uint64(pending.epoch),
-            opaque(result.state.encode()),
+            opaque(result.state.encode_beside(before)),
             opaque(result.message),
             optional(None if result.welcome is None else opaque(result.welcome)),
             uint64(applied.epoch),
@@ -135,11 +155,12 @@ def _encode_pending(pending: PendingCommit) -> bytes:
     )
 
 
-def _read_pending(r: Reader, before: GroupState) -> PendingCommit:
+def _read_pending(r: Reader, before: GroupState, version: int) -> PendingCommit:
     """`before` is the session's state: the one the Commit was sent from, as it is
     after sending (`CommitResult.current`)."""
     epoch = r.uint64()
-    state = GroupState.decode(r.opaque())
+    data = r.opaque()
+    state = GroupState.decode(data) if version < 3 else GroupState.decode_beside(data, before)
     message = r.opaque()
     welcome = r.optional(Reader.opaque)
     applied = g.CommitApplied(
@@ -154,11 +175,40 @@ def _read_pending(r: Reader, before: GroupState) -> PendingCommit:
     return PendingCommit(epoch, result, intents, commit_events(before, state, applied))
 
 
-def encode_session(session: GroupSession) -> bytes:
+@dataclass(frozen=True)
+class StoredTree:
+    """A StoredTree record and its digest, which the StoredSession names."""
+
+    data: bytes
+    digest: bytes
+
+    @classmethod
+    def of(cls, tree: RatchetTree) -> StoredTree:
+        data = uint16(STORED_VERSION) + opaque(tree.encode())
+        return cls(data, hashlib.sha256(data).digest())
+
+
+def decode_tree(data: bytes, digest: bytes, suite: CipherSuite) -> RatchetTree:
+    """The tree of a StoredTree record, if it is the one `digest` names; else InvalidGroupData."""
+    if hashlib.sha256(data).digest() != digest:
+        raise InvalidGroupData("The stored group's tree is not the one its session was saved with.")
+    r = Reader(data)
+    try:
+        _version(r)
+        tree = RatchetTree.decode(suite, r.opaque())
+        r.finish()
+    except (MLSError, ValueError) as exc:
+        raise InvalidGroupData(f"The stored group's tree does not decode: {exc}") from None
+    return tree
+
+
+def encode_session(session: GroupSession, tree_digest: bytes) -> bytes:
+    """The StoredSession; `tree_digest` is that of `StoredTree.of(session.mls.tree)`."""
     return b"".join(
         (
             uint16(SESSION_VERSION),
-            opaque(session.mls.encode()),
+            opaque(tree_digest),
+            opaque(session.mls.encode_apart()),
             uint64(session.epoch),
             uint64(session.relay_epoch),
             uint8(session.leaving),
@@ -167,7 +217,9 @@ def encode_session(session: GroupSession) -> bytes:
             vector(opaque(m) for m in session.early),
             vector(_encode_intent(i) for i in session.intents),
             vector(_encode_intent(i) for i in session.lost),
-            optional(None if session.pending is None else _encode_pending(session.pending)),
+            optional(
+                None if session.pending is None else _encode_pending(session.pending, session.mls)
+            ),
             optional(
                 None
                 if session.previous is None
@@ -177,21 +229,26 @@ def encode_session(session: GroupSession) -> bytes:
     )
 
 
-def decode_session(data: bytes) -> GroupSession:
-    """Any corruption or unknown version is InvalidGroupData."""
+def decode_session(data: bytes, tree_of: TreeOf) -> GroupSession:
+    """Any corruption or unknown version is InvalidGroupData. `tree_of` is asked for
+    the tree only by a version 3 record (earlier ones hold theirs)."""
     r = Reader(data)
     try:
         version = r.uint16()
-        if version not in (1, SESSION_VERSION):
+        if version not in (1, 2, SESSION_VERSION):
             raise InvalidGroupData(f"Stored group version {version} is not one this build reads.")
-        mls = GroupState.decode(r.opaque())
+        if version < 3:
+            mls = GroupState.decode(r.opaque())
+        else:
+            digest = r.opaque()
+            mls = GroupState.decode_apart(r.opaque(), lambda suite: tree_of(digest, suite))
         epoch, relay_epoch = r.uint64(), r.uint64()
         leaving, removed = r.boolean(), r.boolean()
         blocked = frozenset(u.decode() for u in r.vector(Reader.opaque))
         early = tuple(r.vector(Reader.opaque))
         intents = tuple(r.vector(_read_intent))
         lost = tuple(r.vector(_read_intent))
-        pending = r.optional(lambda i: _read_pending(i, mls))
+        pending = r.optional(lambda i: _read_pending(i, mls, version))
         previous = (
             r.optional(lambda i: GroupState.decode_beside(i.opaque(), mls)) if version > 1 else None
         )

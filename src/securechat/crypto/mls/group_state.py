@@ -15,6 +15,11 @@ differ (a Commit changes a few nodes of a tree of up to thousands of members):
 
     struct { uint32 index; optional<Node> node; } ChangedNode;
     struct { ChangedNode changed<V>; uint32 width; } TreeBeside;
+
+`encode_apart` writes the state with no tree at all (the tree field empty), for
+a caller that stores the tree on its own: a message moves the secret tree on
+and leaves the ratchet tree as it is, so what a message changes stays small
+however large the group (`decode_apart` is given the tree back).
 """
 
 from __future__ import annotations
@@ -133,6 +138,15 @@ class GroupState:
         """This state with its tree written as the nodes that differ from `base`'s;
         `decode_beside` with the same base reads it back."""
         return uint16(STATE_VERSION) + _encode_v1(self, _tree_beside(self.tree, base.tree))
+
+    def encode_apart(self) -> bytes:
+        """This state without its tree; `decode_apart` with the same tree reads it back."""
+        return uint16(STATE_VERSION) + _encode_v1(self, b"")
+
+    @classmethod
+    def decode_apart(cls, data: bytes, tree_of: Callable[[CipherSuite], RatchetTree]) -> GroupState:
+        """Any corruption is InvalidState; `tree_of` is given the state's suite."""
+        return cls._decode(data, lambda suite, _: tree_of(suite))
 
     @classmethod
     def decode_beside(cls, data: bytes, base: GroupState) -> GroupState:
