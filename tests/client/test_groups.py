@@ -10,6 +10,8 @@ import pytest
 
 from securechat.client.conversation import ConversationId
 from securechat.client.events import GroupInvited, MessageReceived
+from securechat.client.group_store import Effects
+from securechat.client.groups import Groups
 from securechat.client.vault_store import Vault
 from securechat.errors import ClientError, ClientErrorCode, ConnectionLost, SecureChatError
 from securechat.protocol.group_frames import GroupCommit
@@ -231,6 +233,24 @@ async def test_a_message_rewrites_the_session_record_and_not_the_tree(
     await alice.groups.send_text(gid, "after the restart")
     await bob.receive()
     assert bob.texts(gid)[-1] == ("alice", "after the restart")
+
+
+async def test_a_write_by_another_object_is_never_built_upon(world: dict[str, Member]) -> None:
+    """Bob's second `Groups` on the same vault processes a Commit (a new tree) while the
+    first still keeps the old tree: a save by the first writes its tree again instead
+    of naming a tree the vault no longer holds."""
+    alice, bob = world["alice"], world["bob"]
+    gid = (await alice.groups.create("team", ["bob"])).group_id
+    await receive_all(world)
+    kept = bob.groups.store.session(gid)
+    await alice.groups.invite(gid, "carol")
+    other = Groups(bob.ctx, bob.trust, request=bob.ds.requester("bob"))  # type: ignore[arg-type]
+    for envelope in bob.ds.queues.pop("bob"):
+        other.on_envelope(envelope)
+    assert len(other.store.session(gid).members) == 3
+    bob.groups.store.save(gid, kept, Effects(received=0.0))
+    fresh = Groups(bob.ctx, bob.trust, request=bob.ds.requester("bob"))  # type: ignore[arg-type]
+    assert fresh.store.session(gid).epoch == kept.epoch
 
 
 async def test_a_group_whose_tree_record_is_gone_says_so(world: dict[str, Member]) -> None:

@@ -11,8 +11,8 @@ decoded tree of each group is kept in memory by its digest, with who among its
 members has a key other than the pinned one, so that a message costs the same
 in a group of 1,000 as in a group of 3: no tree decoded, hashed, compared with
 the pins or written again. The vault stays the record: the tree is written
-whenever it is not the one last written through this object, or another
-process wrote to the vault since (`Vault.data_version`).
+unless it is the one kept and the session record in the vault names it (so a
+write by another process or object in between is never built upon).
 """
 
 from __future__ import annotations
@@ -54,7 +54,13 @@ from securechat.errors import ClientError, ClientErrorCode, SecureChatError
 from securechat.groups import outputs as O
 from securechat.groups.errors import InvalidGroupData
 from securechat.groups.session import GroupSession
-from securechat.groups.stored import StoredTree, decode_session, decode_tree, encode_session
+from securechat.groups.stored import (
+    StoredTree,
+    decode_session,
+    decode_tree,
+    encode_session,
+    tree_digest_of,
+)
 from securechat.protocol import group_frames as GF
 
 
@@ -69,7 +75,6 @@ class _KeptTree:
     vault: Vault
     digest: bytes
     tree: RatchetTree
-    data_version: int
     pins: tuple[int, int] | None = None
     """(`pin_writes`, `data_version`) when `blocked` was worked out for this tree."""
     blocked: frozenset[str] = frozenset()
@@ -97,12 +102,11 @@ class GroupStore:
         kept = self._trees.get(group_id)
         if kept is not None and kept.vault is vault and kept.digest == digest:
             return kept.tree
-        version = vault.data_version()
         data = vault.get(K.group_tree(group_id))
         if data is None:
             raise InvalidGroupData("The stored group's tree is missing from the vault.")
         tree = decode_tree(data, digest, suite)
-        self._trees[group_id] = _KeptTree(vault, digest, tree, version)
+        self._trees[group_id] = _KeptTree(vault, digest, tree)
         return tree
 
     def rechecked(self, group_id: str, session: GroupSession) -> GroupSession:
@@ -197,19 +201,13 @@ class GroupStore:
     ) -> None:
         vault = self._ctx.need_vault()
         tree, kept = session.mls.tree, self._trees.get(group_id)
-        version = vault.data_version()
-        if (
-            kept is not None
-            and kept.vault is vault
-            and kept.tree is tree
-            and kept.data_version == version
-        ):
+        if kept is not None and kept.tree is tree and self._names(vault, group_id, kept.digest):
             digest = kept.digest
         else:
             stored = StoredTree.of(tree)
             digest = stored.digest
             effects.state[K.group_tree(group_id)] = stored.data
-            kept = _KeptTree(vault, digest, tree, version)
+            kept = _KeptTree(vault, digest, tree)
         effects.state[K.group(group_id)] = encode_session(session, digest)
         if new and group_id not in (ids := self.ids(vault)):
             effects.state[K.GROUPS] = msgspec.msgpack.encode([*ids, group_id])
@@ -219,6 +217,12 @@ class GroupStore:
         self._trees[group_id] = kept
         for event in effects.events:
             self._ctx.emit(event(next(message_ids)) if callable(event) else event)
+
+    @staticmethod
+    def _names(vault: Vault, group_id: str, digest: bytes) -> bool:
+        """Whether the session record in the vault names this tree digest."""
+        record = vault.get(K.group(group_id))
+        return record is not None and tree_digest_of(record) == digest
 
     def _message(
         self,

@@ -202,6 +202,16 @@ def decode_tree(data: bytes, digest: bytes, suite: CipherSuite) -> RatchetTree:
     return tree
 
 
+def tree_digest_of(record: bytes) -> bytes | None:
+    """The tree digest a StoredSession names; None for versions 1 and 2 or bytes
+    that are not a StoredSession."""
+    r = Reader(record)
+    try:
+        return r.opaque() if r.uint16() == SESSION_VERSION else None
+    except MLSError:
+        return None
+
+
 def encode_session(session: GroupSession, tree_digest: bytes) -> bytes:
     """The StoredSession; `tree_digest` is that of `StoredTree.of(session.mls.tree)`."""
     return b"".join(
