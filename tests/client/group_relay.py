@@ -58,6 +58,8 @@ class DeliveryService:
     def handle(self, user: str, frame: F.ClientFrame) -> F.ServerFrame:
         match frame:
             case GF.PublishKeyPackages():
+                if frame.replace:
+                    self.packages[user] = []
                 self.packages.setdefault(user, []).extend(frame.key_packages)
                 if frame.last_resort is not None:
                     self.last_resort[user] = frame.last_resort

@@ -3,16 +3,21 @@ and more users on one in-memory delivery service (tests/client/group_relay.py)."
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import msgspec
 import pytest
 
+from securechat.client import vault_keys as K
 from securechat.client.conversation import ConversationId
 from securechat.client.events import GroupInvited, MessageReceived
+from securechat.client.group_keys import KEY_PACKAGE_BATCH, REFRESH_AFTER
 from securechat.client.group_store import Effects
 from securechat.client.groups import Groups
 from securechat.client.vault_store import Vault
+from securechat.crypto.mls.leaf_node import KeyPackage
+from securechat.crypto.mls.suite import DEFAULT_SUITE, get_suite
 from securechat.errors import ClientError, ClientErrorCode, ConnectionLost, SecureChatError
 from securechat.protocol.group_frames import GroupCommit
 from tests.client.group_relay import DeliveryService, Member
@@ -261,6 +266,34 @@ async def test_a_group_whose_tree_record_is_gone_says_so(world: dict[str, Member
     alice.restart()
     with pytest.raises(SecureChatError, match="tree is missing"):
         await alice.groups.send_text(gid, "hello")
+
+
+async def test_key_packages_are_replaced_before_their_lifetime_runs_out(
+    world: dict[str, Member],
+) -> None:
+    """A month after publishing, bob's next sign-in puts a new batch and last-resort
+    package in place of the old ones (they live 90 days: nobody could add him after);
+    the private keys of a replaced batch go one refresh later, not at once, for a
+    Welcome the relay may still hold."""
+    bob = world["bob"]
+    vault = bob.ctx.vault
+    assert vault is not None
+    suite = get_suite(DEFAULT_SUITE)
+    first = list(bob.ds.packages["bob"])
+    start = int(time.time())
+    await bob.groups.keys.publish(now=start + REFRESH_AFTER - 3_600)
+    assert bob.ds.packages["bob"] == first
+    month = start + REFRESH_AFTER + 60
+    await bob.groups.keys.publish(now=month)
+    second = list(bob.ds.packages["bob"])
+    assert len(second) == KEY_PACKAGE_BATCH and not set(second) & set(first)
+    lifetime = KeyPackage.decode(bob.ds.last_resort["bob"]).leaf_node.lifetime
+    assert lifetime is not None and lifetime[1] > month + 80 * 24 * 3600
+    old_key = K.key_package(KeyPackage.decode(first[0]).ref(suite))
+    assert vault.get(old_key) is not None
+    await bob.groups.keys.publish(now=month + REFRESH_AFTER)
+    assert vault.get(old_key) is None
+    assert vault.get(K.key_package(KeyPackage.decode(second[0]).ref(suite))) is not None
 
 
 async def test_only_admins_change_the_group(world: dict[str, Member]) -> None:

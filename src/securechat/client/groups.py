@@ -84,8 +84,6 @@ from securechat.protocol import group_frames as GF
 
 log = logging.getLogger("securechat.client")
 
-KEY_PACKAGE_BATCH = 20
-"""One-time key packages published at a time: each invitation uses one."""
 MAX_ROUNDS = 8
 """Answers fed back for one command (conflicts, fetches) before it gives up: the
 relay moving on that often means others commit faster than we catch up."""

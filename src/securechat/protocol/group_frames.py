@@ -55,11 +55,14 @@ MemberChanges = Annotated[list[Username], msgspec.Meta(max_length=MAX_MEMBER_CHA
 
 class PublishKeyPackages(_ClientFrame, tag="publish_key_packages", frozen=True, omit_defaults=True):
     """One-time key packages of one device, and optionally its last-resort package,
-    which is handed out when none is left and kept (it replaces the previous one)."""
+    which is handed out when none is left and kept (it replaces the previous one).
+    `replace`: these one-time packages take the place of the device's others (a device
+    refreshing packages whose lifetime runs out)."""
 
     device: DeviceId
     key_packages: Annotated[list[KeyPackageBlob], msgspec.Meta(max_length=MAX_KEY_PACKAGES)]
     last_resort: KeyPackageBlob | None = None
+    replace: bool = False
 
 
 class FetchKeyPackages(_ClientFrame, tag="fetch_key_packages", frozen=True):
