@@ -18,7 +18,13 @@ from securechat.client.groups import Groups
 from securechat.client.vault_store import Vault
 from securechat.crypto.mls.leaf_node import KeyPackage
 from securechat.crypto.mls.suite import DEFAULT_SUITE, get_suite
-from securechat.errors import ClientError, ClientErrorCode, ConnectionLost, SecureChatError
+from securechat.errors import (
+    ClientError,
+    ClientErrorCode,
+    ConnectionLost,
+    SecureChatError,
+    ServerRejected,
+)
 from securechat.protocol.group_frames import GroupCommit
 from tests.client.group_relay import DeliveryService, Member
 from tests.groups.keys import identities
@@ -440,6 +446,34 @@ async def test_a_queued_message_that_can_no_longer_go_fails_and_says_why(
     assert _states(alice, gid) == [("to whom?", "failed")]
     assert any("was not sent" in str(e) for e in alice.events())
     assert not bob.ds.queues.get("bob")
+
+
+async def test_a_change_the_relay_refuses_for_good_is_dropped_and_the_group_goes_on(
+    world: dict[str, Member],
+) -> None:
+    """The relay refuses alice's add (its Welcome is over the relay's limit): she is told
+    why, the group is not left waiting for an answer that will never come, and the next
+    message and the next change go through."""
+    alice, bob = world["alice"], world["bob"]
+    ds = alice.ds
+    gid = (await alice.groups.create("team", ["bob"])).group_id
+    await receive_all(world)
+    handle = ds.handle
+
+    def welcome_too_large(user: str, frame: object) -> object:
+        if isinstance(frame, GroupCommit) and frame.welcome is not None:
+            raise ServerRejected("too_large", "a Welcome may be at most 512 bytes on this relay")
+        return handle(user, frame)  # type: ignore[arg-type]
+
+    ds.handle = welcome_too_large  # type: ignore[method-assign]
+    with pytest.raises(ClientError, match=r"too large for this relay .* nobody was added"):
+        await alice.groups.invite(gid, "carol")
+    ds.handle = handle  # type: ignore[method-assign]
+    assert alice.groups.store.session(gid).pending is None
+    await alice.groups.send_text(gid, "still here")
+    await alice.groups.invite(gid, "dave")
+    await receive_all(world)
+    assert bob.texts(gid)[-2:] == [("alice", "still here"), ("", "alice added dave")]
 
 
 async def test_a_commit_the_relay_drops_for_one_member_is_fetched(
