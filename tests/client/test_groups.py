@@ -25,8 +25,15 @@ from securechat.errors import (
     SecureChatError,
     ServerRejected,
 )
+from securechat.protocol.frames import ClientFrame, ServerFrame
 from securechat.protocol.group_frames import GroupCommit
-from tests.client.group_relay import DeliveryService, Member
+from tests.client.group_relay import (
+    DeliveryService,
+    Handler,
+    Member,
+    answer_lost,
+    unreachable,
+)
 from tests.groups.keys import identities
 
 
@@ -373,21 +380,17 @@ async def test_messages_written_offline_go_out_in_order_after_reconnecting(
     await receive_all(world)
     await alice.groups.make_admin(gid, "carol")
     await receive_all(world)
-    handle = ds.handle
 
-    def unreachable(user: str, frame: object) -> object:
-        if user == "alice":
-            raise ConnectionLost("not connected to the relay")
-        return handle(user, frame)  # type: ignore[arg-type]
+    def alice_unreachable(handle: Handler, user: str, frame: ClientFrame) -> ServerFrame:
+        return unreachable(handle, user, frame) if user == "alice" else handle(user, frame)
 
-    ds.handle = unreachable  # type: ignore[method-assign]
-    await alice.groups.send_text(gid, "one")
-    await alice.groups.send_text(gid, "two")
-    assert _states(alice, gid) == [("one", "sending"), ("two", "sending")]
-    await carol.groups.rename(gid, "later")
-    await bob.receive()
-    await carol.receive()
-    ds.handle = handle  # type: ignore[method-assign]
+    with ds.intercepted(alice_unreachable):
+        await alice.groups.send_text(gid, "one")
+        await alice.groups.send_text(gid, "two")
+        assert _states(alice, gid) == [("one", "sending"), ("two", "sending")]
+        await carol.groups.rename(gid, "later")
+        await bob.receive()
+        await carol.receive()
     await alice.receive()
     await alice.groups.send_text(gid, "three")
     await receive_all(world)
@@ -409,15 +412,8 @@ async def test_a_queued_message_whose_answer_was_lost_is_stored_once(
     ds = alice.ds
     gid = (await alice.groups.create("team", ["bob"])).group_id
     await receive_all(world)
-    handle = ds.handle
-
-    def answer_lost(user: str, frame: object) -> object:
-        handle(user, frame)  # type: ignore[arg-type]
-        raise ConnectionLost("the connection dropped")
-
-    ds.handle = answer_lost  # type: ignore[method-assign]
-    await alice.groups.send_text(gid, "only once")
-    ds.handle = handle  # type: ignore[method-assign]
+    with ds.intercepted(answer_lost):
+        await alice.groups.send_text(gid, "only once")
     await alice.groups.resume()
     await receive_all(world)
     assert [t for t in bob.texts(gid) if t[0] == "alice"] == [("alice", "only once")]
@@ -432,14 +428,8 @@ async def test_a_queued_message_that_can_no_longer_go_fails_and_says_why(
     ds = alice.ds
     gid = (await alice.groups.create("team", ["bob"])).group_id
     await receive_all(world)
-    handle = ds.handle
-
-    def unreachable(user: str, frame: object) -> object:
-        raise ConnectionLost("not connected to the relay")
-
-    ds.handle = unreachable  # type: ignore[method-assign]
-    await alice.groups.send_text(gid, "to whom?")
-    ds.handle = handle  # type: ignore[method-assign]
+    with ds.intercepted(unreachable):
+        await alice.groups.send_text(gid, "to whom?")
     alice.ctx.vault.put("pin:bob", identities()["mallory"].public.der)
     alice.events()
     await alice.groups.resume()
@@ -458,17 +448,17 @@ async def test_a_change_the_relay_refuses_for_good_is_dropped_and_the_group_goes
     ds = alice.ds
     gid = (await alice.groups.create("team", ["bob"])).group_id
     await receive_all(world)
-    handle = ds.handle
 
-    def welcome_too_large(user: str, frame: object) -> object:
+    def welcome_too_large(handle: Handler, user: str, frame: ClientFrame) -> ServerFrame:
         if isinstance(frame, GroupCommit) and frame.welcome is not None:
             raise ServerRejected("too_large", "a Welcome may be at most 512 bytes on this relay")
-        return handle(user, frame)  # type: ignore[arg-type]
+        return handle(user, frame)
 
-    ds.handle = welcome_too_large  # type: ignore[method-assign]
-    with pytest.raises(ClientError, match=r"too large for this relay .* nobody was added"):
+    with (
+        ds.intercepted(welcome_too_large),
+        pytest.raises(ClientError, match=r"too large for this relay .* nobody was added"),
+    ):
         await alice.groups.invite(gid, "carol")
-    ds.handle = handle  # type: ignore[method-assign]
     assert alice.groups.store.session(gid).pending is None
     await alice.groups.send_text(gid, "still here")
     await alice.groups.invite(gid, "dave")
