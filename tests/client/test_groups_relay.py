@@ -18,6 +18,7 @@ from securechat.client.events import (
     MessageReceived,
     PresenceChanged,
 )
+from securechat.client.groups import Groups
 from securechat.server.app import RelayServer
 from tests.client.helpers import PASSWORD, clients, drain, wait_for
 
@@ -207,3 +208,36 @@ async def test_a_file_in_a_group_is_uploaded_once_and_every_member_opens_it(
             saved = await member.download(blob_id, tmp_path / f"{member.username}-downloads")
             assert saved.read_bytes() == source.read_bytes()
         assert texts(alice, gid)[-1] == ("alice", "plan.txt (2.7 kB)")
+
+
+async def test_a_welcome_too_large_to_travel_inline_goes_as_a_file(
+    relay_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the inline limit (low here; about 75 members on the hybrid suite) the
+    Welcome is uploaded as a file readable by the added users. Dave, offline when he
+    is added, gets it with the group's next changes and messages behind it: he fetches
+    it, joins, then reads them in order, and all three agree on the epoch."""
+    monkeypatch.setattr(Groups, "welcome_inline_max", 1_000)
+    async with clients(relay_url, tmp_path, "alice", "bob", "dave") as (alice, bob, dave):
+        await started(alice, bob, dave)
+        await dave.close()
+        gid = (await alice.create_group("team", ["bob", "dave"])).group_id
+        await wait_for(bob, GroupInvited)
+        await alice.group_send_text(gid, "first")
+        await alice.group_rename(gid, "renamed")
+        await alice.group_send_text(gid, "second")
+        await wait_for(bob, MessageReceived, text="second")
+        back = ChatClient(relay_url, tmp_path / "dave")
+        try:
+            await back.connect()
+            await back.login("dave", PASSWORD)
+            await wait_for(back, GroupInvited)
+            await wait_for(back, MessageReceived, text="second")
+            assert [t for s, t in texts(back, gid) if s == "alice"] == ["first", "second"]
+            assert back.groups()[0].name == "renamed"
+            await back.group_send_text(gid, "dave made it")
+            await wait_for(alice, MessageReceived, text="dave made it")
+            sessions = [m._groups.store.session(gid) for m in (alice, bob, back)]
+            assert len({s.mls.epoch_authenticator for s in sessions}) == 1
+        finally:
+            await back.close()

@@ -35,7 +35,9 @@ runs `verify` and then `reject` or `trust`, as in 1:1 conversations.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import logging
 import time
@@ -81,9 +83,14 @@ from securechat.groups.stored import (
 )
 from securechat.protocol import frames as F
 from securechat.protocol import group_frames as GF
+from securechat.protocol.limits import FILE_CHUNK_BYTES, MAX_FILE_PLAINTEXT_BYTES
 
 log = logging.getLogger("securechat.client")
 
+WELCOME_INLINE_MAX = 256 * 1024
+"""A larger Welcome goes as a file (a relay takes 512 KiB inline by default; a
+hybrid-suite Welcome grows by about 3.4 KB a member)."""
+MAX_WELCOME_CHUNKS = 1 + MAX_FILE_PLAINTEXT_BYTES // FILE_CHUNK_BYTES
 MAX_ROUNDS = 8
 """Answers fed back for one command (conflicts, fetches) before it gives up: the
 relay moving on that often means others commit faster than we catch up."""
@@ -116,8 +123,26 @@ class QueuedGroupMessage(msgspec.Struct, frozen=True, array_like=True):
     """`payloads.encode_inner` of the content: sealed anew for the epoch it goes in."""
 
 
+_encode_ids = msgspec.msgpack.Encoder().encode
+_decode_ids = msgspec.msgpack.Decoder(list[str]).decode
+_encode_envelope = msgspec.msgpack.Encoder().encode
+_decode_envelope = msgspec.msgpack.Decoder(GF.GroupEnvelope).decode
+_encode_envelopes = msgspec.msgpack.Encoder().encode
+_decode_envelopes = msgspec.msgpack.Decoder(list[GF.GroupEnvelope]).decode
 _encode_queue = msgspec.msgpack.Encoder().encode
 _decode_queue = msgspec.msgpack.Decoder(list[QueuedGroupMessage]).decode
+
+
+def _file_chunk(file_id: str, index: int, data: bytes) -> Callable[[int], F.ClientFrame]:
+    return lambda rid: F.FileChunk(rid=rid, file_id=file_id, index=index, data=data)
+
+
+def _file_get(file_id: str, index: int) -> Callable[[int], F.ClientFrame]:
+    return lambda rid: F.FileGet(rid=rid, file_id=file_id, index=index)
+
+
+def _file_done(file_id: str) -> Callable[[int], F.ClientFrame]:
+    return lambda rid: F.FileDone(rid=rid, file_id=file_id)
 
 
 def _commit_refused(exc: ServerRejected, commit: O.SendCommit) -> ClientError:
@@ -138,6 +163,8 @@ def _group_error(exc: GroupError) -> ClientError:
 
 
 class Groups:
+    welcome_inline_max = WELCOME_INLINE_MAX
+
     def __init__(self, ctx: ClientContext, trust: Trust, *, request: Request | None = None) -> None:
         """`request` defaults to the relay's; tests pass an in-memory delivery service."""
         self._ctx = ctx
@@ -145,6 +172,7 @@ class Groups:
         self._request: Request = request if request is not None else ctx.relay.request
         self.keys = GroupKeys(ctx, self._request)
         self.store = GroupStore(ctx, trust)
+        self._joining = asyncio.Lock()
 
     async def start(self) -> None:
         """At sign-in: key packages, then any Commit whose answer was lost.
@@ -405,8 +433,8 @@ class Groups:
 
     async def resume(self) -> None:
         """After a (re)connect: Commits whose answer was lost go out again, each group
-        catches up with what it missed while its Commit was in flight, then the
-        messages written while offline go out."""
+        catches up with what it missed while its Commit was in flight, Welcomes sent
+        as files are fetched, then the messages written while offline go out."""
         vault = self._ctx.need_vault()
         for group_id in self.store.ids(vault):
             session = self.store.load(vault, group_id)
@@ -417,6 +445,7 @@ class Groups:
                     return  # the next connection tries again
                 except ClientError as exc:  # refused for good: dropped, and the user told
                     self._ctx.emit(ErrorRaised(f"a change to a group failed: {exc}", exc.code))
+        await self.finish_joins()
         await self._send_queued(self._queued())
 
     # --- carrying out what a session asks ------------------------------------------------
@@ -451,6 +480,10 @@ class Groups:
         now = _now()
         match action:
             case O.SendCommit():
+                welcome, welcome_file = action.welcome, None
+                if welcome is not None and len(welcome) > self.welcome_inline_max:
+                    welcome_file = await self._upload(welcome, list(action.added))
+                    welcome = None
                 try:
                     answer = await self._request(
                         lambda rid: GF.GroupCommit(
@@ -459,7 +492,8 @@ class Groups:
                             epoch=action.epoch,
                             eid=_commit_eid(action.commit),
                             commit=action.commit,
-                            welcome=action.welcome,
+                            welcome=welcome,
+                            welcome_file=welcome_file,
                             added=list(action.added),
                             removed=list(action.removed),
                         )
@@ -525,6 +559,8 @@ class Groups:
         actions = self.on_envelope(envelope)
         if actions:
             self._ctx.spawn(self._carry_out(envelope.group.hex(), actions))
+        if envelope.file is not None:
+            self._ctx.spawn(self.finish_joins())
 
     def on_envelope(self, envelope: GF.GroupEnvelope) -> list[O.Action]:
         """Runs for each delivery before it is acknowledged; makes no request.
@@ -532,18 +568,33 @@ class Groups:
         Returns what the group asks to do next, for the caller to start once the
         delivery is acknowledged. Input that does not open is reported and marked
         seen (a poison delivery must not come back forever); a vault failure
-        raises, and the relay delivers again.
+        raises, and the relay delivers again. A Welcome sent as a file is kept
+        until `finish_joins` has fetched it, and the group's deliveries that
+        follow it are held until then.
         """
         vault = self._ctx.need_vault()
         group_id = envelope.group.hex()
         seen = (ConversationId.group(group_id).key + "/" + envelope.sender, envelope.eid)
         if vault.seen(*seen):
             return []
+        return self._receive(vault, group_id, envelope, seen)
+
+    def _receive(
+        self,
+        vault: Vault,
+        group_id: str,
+        envelope: GF.GroupEnvelope,
+        seen: tuple[str, str] | None,
+    ) -> list[O.Action]:
         try:
             if envelope.kind == "welcome":
+                if envelope.file is not None:
+                    return self._await_welcome(vault, group_id, envelope, seen)
                 return self._join(vault, group_id, envelope, seen)
             session = self.store.load(vault, group_id)
             if session is None:
+                if vault.get(K.group_join(group_id)) is not None:
+                    return self._hold(vault, group_id, envelope, seen)
                 raise ClientError("a delivery for a group this device is not in")
             pins = self._trust.pinned_key
             if envelope.kind == "commit":
@@ -558,8 +609,131 @@ class Groups:
             return []
         return self.store.apply(group_id, session, outputs, envelope=envelope, seen=seen)
 
+    # --- a Welcome sent as a file --------------------------------------------------------
+
+    def _await_welcome(
+        self,
+        vault: Vault,
+        group_id: str,
+        envelope: GF.GroupEnvelope,
+        seen: tuple[str, str] | None,
+    ) -> list[O.Action]:
+        joins = self._joins(vault)
+        state = {K.group_join(group_id): _encode_envelope(envelope)}
+        if group_id not in joins:
+            state[K.GROUP_JOINS] = _encode_ids([*joins, group_id])
+        vault.record_all([], state, seen=seen)
+        return []
+
+    def _hold(
+        self,
+        vault: Vault,
+        group_id: str,
+        envelope: GF.GroupEnvelope,
+        seen: tuple[str, str] | None,
+    ) -> list[O.Action]:
+        held = [*self._held(vault, group_id), envelope]
+        vault.record_all([], {K.group_held(group_id): _encode_envelopes(held)}, seen=seen)
+        return []
+
+    @staticmethod
+    def _joins(vault: Vault) -> list[str]:
+        blob = vault.get(K.GROUP_JOINS)
+        return _decode_ids(blob) if blob else []
+
+    @staticmethod
+    def _held(vault: Vault, group_id: str) -> list[GF.GroupEnvelope]:
+        blob = vault.get(K.group_held(group_id))
+        return _decode_envelopes(blob) if blob else []
+
+    async def finish_joins(self) -> None:
+        """Fetches each Welcome sent as a file, joins, then opens what was held for the
+        group meanwhile, in order. Offline, it stops; the next connection goes on.
+
+        One run at a time (a delivery and a reconnect may both start one); the join
+        and the held deliveries are one synchronous stretch, so a delivery arriving
+        meanwhile cannot overtake them.
+        """
+        async with self._joining:
+            vault = self._ctx.need_vault()
+            for group_id in self._joins(vault):
+                blob = vault.get(K.group_join(group_id))
+                welcome = None
+                if blob is not None:
+                    envelope = _decode_envelope(blob)
+                    assert envelope.file is not None
+                    try:
+                        welcome = await self._download(envelope.file)
+                    except ConnectionLost:
+                        return
+                    except SecureChatError as exc:
+                        self._join_failed(vault, group_id, envelope, exc)
+                        continue
+                actions: list[O.Action] = []
+                if welcome is not None:
+                    joined = msgspec.structs.replace(envelope, body=welcome, file=None)
+                    try:
+                        done = (K.group_join(group_id),)
+                        actions += self._join(vault, group_id, joined, None, done=done)
+                    except (SecureChatError, MLSError) as exc:
+                        self._join_failed(vault, group_id, envelope, exc)
+                        continue
+                for held in self._held(vault, group_id):
+                    actions += self._receive(vault, group_id, held, None)
+                self._forget_join(vault, group_id)
+                if actions:
+                    self._ctx.spawn(self._carry_out(group_id, actions))
+                if welcome is not None and envelope.file is not None:
+                    with contextlib.suppress(ConnectionLost, ServerRejected):
+                        await self._request(_file_done(envelope.file))
+
+    def _join_failed(
+        self, vault: Vault, group_id: str, envelope: GF.GroupEnvelope, exc: Exception
+    ) -> None:
+        """The invitation cannot be used (the file expired, the Welcome does not open):
+        said once, and what was held for the group goes with it."""
+        self._forget_join(vault, group_id)
+        text = f"an invitation from {envelope.sender} to a group did not open: {exc}"
+        self._ctx.emit(ErrorRaised(text, ClientErrorCode.E2E))
+
+    def _forget_join(self, vault: Vault, group_id: str) -> None:
+        remaining = [g for g in self._joins(vault) if g != group_id]
+        vault.record_all(
+            [],
+            {K.GROUP_JOINS: _encode_ids(remaining)},
+            drop=(K.group_join(group_id), K.group_held(group_id)),
+        )
+
+    async def _download(self, file_id: str) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            answer = await self._request(_file_get(file_id, len(chunks)))
+            if not isinstance(answer, F.FileData) or len(chunks) > MAX_WELCOME_CHUNKS:
+                raise ClientError("the relay's answer is not the Welcome's file")
+            chunks.append(answer.data)
+            if answer.last:
+                return b"".join(chunks)
+
+    async def _upload(self, data: bytes, readers: list[str]) -> str:
+        """A Welcome too large to travel inline, as a file the added users may fetch."""
+        begun = await self._request(
+            lambda rid: F.FileBegin(rid=rid, size=len(data), recipients=readers)
+        )
+        if not isinstance(begun, F.FileReady):
+            raise ClientError(f"unexpected answer {type(begun).__name__} to file_begin")
+        for index, start in enumerate(range(0, len(data), FILE_CHUNK_BYTES)):
+            chunk = data[start : start + FILE_CHUNK_BYTES]
+            await self._request(_file_chunk(begun.file_id, index, chunk))
+        return begun.file_id
+
     def _join(
-        self, vault: Vault, group_id: str, envelope: GF.GroupEnvelope, seen: tuple[str, str]
+        self,
+        vault: Vault,
+        group_id: str,
+        envelope: GF.GroupEnvelope,
+        seen: tuple[str, str] | None,
+        *,
+        done: tuple[str, ...] = (),
     ) -> list[O.Action]:
         message = MLSMessage.decode(envelope.body).message
         if not isinstance(message, Welcome):
@@ -585,5 +759,5 @@ class Groups:
             else (K.key_package(secrets.new_member),)
         )
         return self.store.apply(
-            group_id, session, outputs, envelope=envelope, seen=seen, new=True, drop=used
+            group_id, session, outputs, envelope=envelope, seen=seen, new=True, drop=used + done
         )

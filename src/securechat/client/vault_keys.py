@@ -105,6 +105,20 @@ def key_package(ref: bytes) -> str:
     return f"group_kp:{ref.hex()}"
 
 
+GROUP_JOINS = "group_joins"
+"""Ids (hex) of groups whose Welcome came as a file not yet fetched, msgpack."""
+
+
+def group_join(group_id: str) -> str:
+    """The `welcome` delivery naming the file that holds the group's Welcome."""
+    return f"group_join:{group_id}"
+
+
+def group_held(group_id: str) -> str:
+    """The group's deliveries that came after its Welcome, until it is fetched."""
+    return f"group_held:{group_id}"
+
+
 GROUP_OUTBOX = "group_outbox"
 """Group messages not yet stored by the relay (`groups.QueuedGroupMessage`, msgpack), in
 the order they were written: sealed again for the group's epoch when they go out."""
