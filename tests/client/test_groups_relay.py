@@ -11,6 +11,7 @@ import pytest
 
 from securechat.client.core import ChatClient
 from securechat.client.events import (
+    ErrorRaised,
     FileOffered,
     GroupChange,
     GroupChanged,
@@ -18,8 +19,10 @@ from securechat.client.events import (
     MessageReceived,
     PresenceChanged,
 )
+from securechat.errors import ClientErrorCode
 from securechat.server.app import RelayServer
 from tests.client.helpers import PASSWORD, clients, drain, wait_for
+from tests.conftest import fast_config
 
 
 async def started(*members: ChatClient) -> None:
@@ -207,3 +210,42 @@ async def test_a_file_in_a_group_is_uploaded_once_and_every_member_opens_it(
             saved = await member.download(blob_id, tmp_path / f"{member.username}-downloads")
             assert saved.read_bytes() == source.read_bytes()
         assert texts(alice, gid)[-1] == ("alice", "plan.txt (2.7 kB)")
+
+
+async def test_the_sender_hears_whose_queue_was_too_full_for_a_message(tmp_path: Path) -> None:
+    """carol is away until her queue on the relay is full: alice's next message reaches
+    bob, alice is told carol did not get it, and carol, back, reads the ones before it."""
+    relay = RelayServer(fast_config(tmp_path / "relay", queue_max_count=2))
+    await relay.start()
+    url = f"ws://127.0.0.1:{relay.port}"
+    try:
+        async with clients(url, tmp_path, "alice", "bob", "carol") as (alice, bob, carol):
+            await started(alice, bob, carol)
+            gid = (await alice.create_group("team", ["bob", "carol"])).group_id
+            await wait_for(bob, GroupInvited)
+            await wait_for(carol, GroupInvited)
+            await carol.close()
+            async with asyncio.timeout(5):
+                while await relay.store.queue_usage("carol") != (0, 0):
+                    await asyncio.sleep(0.02)
+            for text in ("one", "two", "three"):
+                await alice.group_send_text(gid, text)
+                await wait_for(bob, MessageReceived, text=text)
+            notice = await wait_for(alice, ErrorRaised, code=ClientErrorCode.QUEUE_FULL)
+            assert notice == ErrorRaised(
+                "not delivered to carol: their queue on the relay is full",
+                ClientErrorCode.QUEUE_FULL,
+            )
+            assert not [e for e in drain(alice) if isinstance(e, ErrorRaised)]
+        back = ChatClient(url, tmp_path / "carol")
+        try:
+            await back.connect()
+            await back.login("carol", PASSWORD)
+            for text in ("one", "two"):
+                await wait_for(back, MessageReceived, text=text)
+            await asyncio.sleep(0.3)
+            assert [t for _, t in texts(back, gid)][-2:] == ["one", "two"]
+        finally:
+            await back.close()
+    finally:
+        await relay.stop()

@@ -286,6 +286,19 @@ class Groups:
                 vault = self._ctx.need_vault()
                 vault.update_delivery(eid, DeliveryState.SENT)
                 self._ctx.emit(DeliveryChanged(key, eid, DeliveryState.SENT))
+                if answer.full:
+                    # The relay kept no copy for them: they will never read this message.
+                    queues = (
+                        "queue on the relay is"
+                        if len(answer.full) == 1
+                        else "queues on the relay are"
+                    )
+                    self._ctx.emit(
+                        ErrorRaised(
+                            f"not delivered to {', '.join(answer.full)}: their {queues} full",
+                            ClientErrorCode.QUEUE_FULL,
+                        )
+                    )
                 return eid
             if not isinstance(answer, GF.GroupConflict):
                 raise ClientError(f"unexpected answer {type(answer).__name__} to group_send")

@@ -22,6 +22,7 @@ from securechat.server.store.records import (
     GroupState,
     NewCommit,
     NewGroupSend,
+    QueueLimits,
     StoredCommit,
 )
 from securechat.server.store.schema import DEFAULT_DEVICE
@@ -149,13 +150,22 @@ class SQLiteGroups(SQLiteQueue):
         )
         return Fanned(sid, tuple(recipients), kind, epoch)
 
-    async def group_send_batch(self, sends: Sequence[NewGroupSend]) -> list[GroupSendOutcome]:
+    async def group_send_batch(
+        self, sends: Sequence[NewGroupSend], limits: QueueLimits
+    ) -> list[GroupSendOutcome]:
         if not sends:
             return []
+        usage: dict[str, tuple[int, int]] = {}
         with self._tx() as db:
-            return [self._group_send(db, send) for send in sends]
+            return [self._group_send(db, send, limits, usage) for send in sends]
 
-    def _group_send(self, db: sqlite3.Connection, send: NewGroupSend) -> GroupSendOutcome:
+    def _group_send(
+        self,
+        db: sqlite3.Connection,
+        send: NewGroupSend,
+        limits: QueueLimits,
+        usage: dict[str, tuple[int, int]],
+    ) -> GroupSendOutcome:
         row = db.execute(
             "SELECT epoch, EXISTS (SELECT 1 FROM group_members WHERE grp = ?1 AND username = ?2)"
             " FROM mls_groups WHERE grp = ?1",
@@ -179,8 +189,20 @@ class SQLiteGroups(SQLiteQueue):
                 (send.group, send.sender),
             )
         ]
-        fanned = self._fan_out(db, send.stored_body(), "message", epoch, others)
-        return GroupSendOutcome("stored", epoch, fanned)
+        unread = [name for name in others if name not in usage]
+        if unread:
+            # Once per member and write batch: the count walks the member's whole queue.
+            usage.update(dict.fromkeys(unread, (0, 0)))
+            for name, count, size in db.execute(
+                "SELECT username, COUNT(*), SUM(size) FROM deliveries"
+                " WHERE username IN (SELECT value FROM json_each(?)) AND device = ?"
+                " GROUP BY username",
+                (json.dumps(unread), DEFAULT_DEVICE),
+            ):
+                usage[name] = (int(count), int(size))
+        recipients, full = limits.share(others, usage, send)
+        fanned = self._fan_out(db, send.stored_body(), "message", epoch, recipients)
+        return GroupSendOutcome("stored", epoch, fanned, full)
 
     async def group_commits(self, group: bytes, since: int, max_bytes: int) -> list[StoredCommit]:
         commits: list[StoredCommit] = []
