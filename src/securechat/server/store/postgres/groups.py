@@ -6,7 +6,8 @@ send reads its group's row `FOR SHARE` in the transaction that writes its
 deliveries: a Commit's UPDATE waits for that transaction, and a send that comes
 after the UPDATE waits for the Commit's transaction, then sees the new epoch and
 is refused. So every send of epoch n+1 is written after the Commit of n, and
-takes a later sid in every inbox.
+takes a later sid in every inbox. The same transaction counts the members' queues
+(what every node committed) before it writes a copy to any of them.
 """
 
 from __future__ import annotations

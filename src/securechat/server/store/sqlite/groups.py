@@ -4,7 +4,8 @@ This process is the file's only writer and each method is one transaction run
 without a pause on the event loop, so the epoch check, the increment and the
 deliveries are atomic with respect to every other Commit and send: a send for
 epoch n is either written before the Commit of n (its sids come first in every
-inbox) or refused as a conflict after it.
+inbox) or refused as a conflict after it. A send's queue limits are checked in its
+transaction too, against what the file holds.
 """
 
 from __future__ import annotations
