@@ -242,3 +242,33 @@ async def test_a_body_goes_with_its_last_copy_acknowledged_or_its_holder_deleted
     # carol's Welcome went with her account too.
     assert await count(store, "envelopes") == envelopes
     assert [e.eid for e in await store.pending("bob", 0, 10)] == ["c1-alice~w"]
+
+
+async def test_the_queue_sizes_a_send_checks_follow_every_write(store: Store) -> None:
+    """SQLite keeps the sizes it counted once (counting walks a queue) and every write
+    changes them: acknowledgements, one-to-one envelopes, Commits, deleted conversations,
+    expiry. Each send here is checked against what the store holds at that moment."""
+    await founded(store, "bob", "carol")  # a Welcome each
+    limits = QueueLimits(max_count=2, max_bytes=1 << 20)
+
+    async def withheld(eid: str, epoch: int = 2) -> tuple[str, ...]:
+        [sent] = await store.group_send_batch([send(epoch, eid)], limits)
+        return sent.full
+
+    async def sids(user: str) -> list[int]:
+        return [e.sid for e in await store.pending(user, 0, 10)]
+
+    assert await withheld("m1") == ()
+    assert await withheld("m2") == ("bob", "carol")  # the copies of m1 counted
+    await store.ack("bob", await sids("bob"))
+    assert await withheld("m3") == ("carol",)
+    await store.enqueue([NewEnvelope("bob", "eve", "direct", b"d", 2.0)])
+    assert await withheld("m4") == ("bob", "carol")
+    await store.delete_conversation("bob", "eve")
+    assert await withheld("m5") == ("carol",)
+    await store.ack("bob", await sids("bob"))
+    await store.commit_group(commit(2), KEEP)  # bob holds the Commit
+    assert await withheld("m6", epoch=3) == ("carol",)
+    assert await store.queue_usage("bob") == (2, len(b"commit 2" + b"message m6"))
+    await store.expire_envelopes(before=10.0)
+    assert await withheld("m7", epoch=3) == ()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -137,19 +137,13 @@ class QueueLimits:
         return count < self.max_count and size + body <= self.max_bytes
 
     def share(
-        self, members: Sequence[str], usage: dict[str, tuple[int, int]], send: NewGroupSend
+        self, members: Sequence[str], usage: Mapping[str, tuple[int, int]], send: NewGroupSend
     ) -> tuple[list[str], tuple[str, ...]]:
         """The members who get a copy of `send` and those whose queue is full (none for a
-        handshake message, which is counted all the same).
-
-        `usage` holds each member's (count, bytes) as read in the send's transaction; the
-        copies are added to it, so that the batch's later sends see them.
+        handshake message), from each member's (count, bytes) read in the send's transaction.
         """
         body = len(send.body)
         room = [m for m in members if send.handshake or self.admits(*usage[m], body)]
-        for member in room:
-            count, size = usage[member]
-            usage[member] = (count + 1, size + body)
         if len(room) == len(members):
             return room, ()
         taken = set(room)

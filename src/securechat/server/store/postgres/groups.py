@@ -216,6 +216,9 @@ class PostgresGroups(PostgresBase):
                 usage[name] = (int(count), int(size))
         recipients, full = limits.share(others, usage, send)
         fanned = await _fan_out(conn, send.stored_body(), "message", epoch, recipients)
+        for name in recipients:  # the batch's later sends count these copies too
+            count, size = usage[name]
+            usage[name] = (count + 1, size + len(send.body))
         return GroupSendOutcome("stored", epoch, fanned, full)
 
     async def group_commits(self, group: bytes, since: int, max_bytes: int) -> list[StoredCommit]:

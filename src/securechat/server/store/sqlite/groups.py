@@ -149,6 +149,8 @@ class SQLiteGroups(SQLiteQueue):
             "INSERT INTO deliveries VALUES (?, ?, ?, ?)",
             [(name, DEFAULT_DEVICE, sid, len(body.body)) for name in recipients],
         )
+        if self._inboxes:
+            self._counted(recipients, len(body.body))
         return Fanned(sid, tuple(recipients), kind, epoch)
 
     async def group_send_batch(
@@ -156,16 +158,11 @@ class SQLiteGroups(SQLiteQueue):
     ) -> list[GroupSendOutcome]:
         if not sends:
             return []
-        usage: dict[str, tuple[int, int]] = {}
         with self._tx() as db:
-            return [self._group_send(db, send, limits, usage) for send in sends]
+            return [self._group_send(db, send, limits) for send in sends]
 
     def _group_send(
-        self,
-        db: sqlite3.Connection,
-        send: NewGroupSend,
-        limits: QueueLimits,
-        usage: dict[str, tuple[int, int]],
+        self, db: sqlite3.Connection, send: NewGroupSend, limits: QueueLimits
     ) -> GroupSendOutcome:
         row = db.execute(
             "SELECT epoch, EXISTS (SELECT 1 FROM group_members WHERE grp = ?1 AND username = ?2)"
@@ -190,18 +187,7 @@ class SQLiteGroups(SQLiteQueue):
                 (send.group, send.sender),
             )
         ]
-        unread = [name for name in others if name not in usage]
-        if unread:
-            # Once per member and write batch: the count walks the member's whole queue.
-            usage.update(dict.fromkeys(unread, (0, 0)))
-            for name, count, size in db.execute(
-                "SELECT username, COUNT(*), SUM(size) FROM deliveries"
-                " WHERE username IN (SELECT value FROM json_each(?)) AND device = ?"
-                " GROUP BY username",
-                (json.dumps(unread), DEFAULT_DEVICE),
-            ):
-                usage[name] = (int(count), int(size))
-        recipients, full = limits.share(others, usage, send)
+        recipients, full = limits.share(others, self._inbox_usage(db, others), send)
         fanned = self._fan_out(db, send.stored_body(), "message", epoch, recipients)
         return GroupSendOutcome("stored", epoch, fanned, full)
 
