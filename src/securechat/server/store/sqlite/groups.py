@@ -150,7 +150,7 @@ class SQLiteGroups(SQLiteQueue):
             [(name, DEFAULT_DEVICE, sid, len(body.body)) for name in recipients],
         )
         if self._inboxes:
-            self._counted(recipients, len(body.body))
+            self._counted((name, len(body.body)) for name in recipients)
         return Fanned(sid, tuple(recipients), kind, epoch)
 
     async def group_send_batch(

@@ -124,10 +124,10 @@ class SQLiteQueue(SQLiteBase):
         self._inboxes.update(counted)
         return self._inboxes
 
-    def _counted(self, recipients: Iterable[str], size: int) -> None:
-        """A delivery of `size` bytes was written to each of these inboxes."""
+    def _counted(self, deliveries: Iterable[tuple[str, int]]) -> None:
+        """These (inbox, bytes) deliveries were written."""
         inboxes = self._inboxes
-        for name in recipients:
+        for name, size in deliveries:
             kept = inboxes.get(name)
             if kept is not None:
                 inboxes[name] = (kept[0] + 1, kept[1] + size)
@@ -192,8 +192,7 @@ class SQLiteQueue(SQLiteBase):
                 stored.append((self._queued_sid(db, env, written), False))
         db.executemany("INSERT INTO deliveries VALUES (?, ?, ?, ?)", deliveries)
         if self._inboxes:
-            for recipient, _, _, size in deliveries:
-                self._counted((recipient,), size)
+            self._counted((recipient, size) for recipient, _, _, size in deliveries)
         return stored
 
     def _queued_sid(
