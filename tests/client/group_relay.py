@@ -84,6 +84,8 @@ class DeliveryService:
             case GF.GroupCommit():
                 return self._commit(user, frame)
             case GF.GroupSend():
+                if (user, frame.eid) in self.answered:
+                    return F.Accepted(rid=frame.rid, eid=frame.eid)  # as the relay: stored once
                 group = self.groups[frame.group]
                 if frame.epoch != group.epoch:
                     self.conflicts += 1
@@ -93,6 +95,7 @@ class DeliveryService:
                     self._enqueue(
                         member, frame.group, "message", frame.epoch, user, frame.eid, frame.body
                     )
+                self.answered[(user, frame.eid)] = F.Accepted(rid=frame.rid, eid=frame.eid)
                 return F.Accepted(rid=frame.rid, eid=frame.eid)
             case GF.GroupFetch():
                 group = self.groups[frame.group]

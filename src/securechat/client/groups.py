@@ -14,6 +14,13 @@ Every change to a session is one synchronous load-compute-save with no await in
 between, so deliveries and the user's commands interleave safely without a lock
 (a lock held across a request would stall the connection that answers it).
 
+A message written while the relay is out of reach waits in the group outbox
+(`QueuedGroupMessage`, in the vault with its history line) and goes out after
+the next (re)connect, in order, as 1:1 messages do. It is kept as plaintext and
+sealed when it goes: a sealed message belongs to an epoch the group may have
+left by then. It goes out under the eid it was given, so if a send did reach
+the relay before its answer was lost, the relay answers for the first copy.
+
 Deliveries (`group_deliver`) make no request: each envelope's new session
 state, the lines it adds, the pins it learns and its `seen` mark are written in
 one vault transaction before the relay is acknowledged, as for 1:1 messages, so
@@ -33,6 +40,8 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+
+import msgspec
 
 from securechat.client import payloads as P
 from securechat.client import vault_keys as K
@@ -98,6 +107,19 @@ def _group_send(group_id: str, message: O.SendMessage, eid: str) -> Callable[[in
         return GF.GroupSend(rid=rid, group=group, epoch=message.epoch, eid=eid, body=message.body)
 
     return build
+
+
+class QueuedGroupMessage(msgspec.Struct, frozen=True, array_like=True):
+    """A group message the relay has not stored yet."""
+
+    group_id: str
+    eid: str
+    plaintext: bytes
+    """`payloads.encode_inner` of the content: sealed anew for the epoch it goes in."""
+
+
+_encode_queue = msgspec.msgpack.Encoder().encode
+_decode_queue = msgspec.msgpack.Decoder(list[QueuedGroupMessage]).decode
 
 
 def _group_error(exc: GroupError) -> ClientError:
@@ -250,14 +272,16 @@ class Groups:
     ) -> str:
         """Encrypts `content` once for every member and sends it; returns its eid.
 
-        The message is stored (SENDING) with the session it advanced; when the
-        relay says our epoch is stale, the Commits we missed are processed and
-        the same content goes out again, under the same eid, for the new epoch.
+        The message is stored (SENDING) with the session it advanced and a place in
+        the group outbox; when the relay says our epoch is stale, the Commits we
+        missed are processed and the same content goes out again, under the same
+        eid, for the new epoch. Offline, it returns at once and the message goes
+        out after reconnecting; refused for good, it raises.
         """
         _, _, me = self._ctx.need_identity()
         key = ConversationId.group(group_id).key
         sent_at = time.time()
-        eid = new_envelope_id()
+        item = QueuedGroupMessage(group_id, new_envelope_id(), P.encode_inner(content, sent_at))
         record = MessageRecord(
             peer=key,
             conversation=key,
@@ -265,27 +289,35 @@ class Groups:
             outgoing=True,
             text=text,
             ts=sent_at,
-            eid=eid,
+            eid=item.eid,
             state=DeliveryState.SENDING,
             kind=kind,
             file_id=file_id,
         )
-        plaintext = P.encode_inner(content, sent_at)
-        unstored: MessageRecord | None = record
+        message = self._seal(group_id, item.plaintext, record, queued=item)
+        earlier = [q for q in self._queued() if q.eid != item.eid]
+        if earlier and not await self._send_queued(earlier):
+            return item.eid  # offline again: the new one waits behind them
+        await self._deliver(item, message)
+        return item.eid
+
+    async def _deliver(self, item: QueuedGroupMessage, message: O.SendMessage | None) -> bool:
+        """Sends one queued message until the relay stores it; False if the connection
+        went first (it stays queued). Refused for good, it is FAILED and raises."""
         for _ in range(MAX_ROUNDS):
-            message = self._seal(group_id, plaintext, unstored)
-            unstored = None
+            if message is None:
+                message = self._seal(item.group_id, item.plaintext, None)
             try:
-                answer = await self._request(_group_send(group_id, message, eid))
-            except (ConnectionLost, ServerRejected, TimeoutError):
-                # Sealed for an epoch that may be gone by the reconnect: not sent again.
-                self._ctx.need_vault().update_delivery(eid, DeliveryState.FAILED)
-                self._ctx.emit(DeliveryChanged(key, eid, DeliveryState.FAILED))
+                answer = await self._request(_group_send(item.group_id, message, item.eid))
+            except (ConnectionLost, TimeoutError):
+                return False
+            except ServerRejected as exc:
+                if exc.transient:
+                    return False
+                self._finish(item, DeliveryState.FAILED)
                 raise
             if isinstance(answer, F.Accepted):
-                vault = self._ctx.need_vault()
-                vault.update_delivery(eid, DeliveryState.SENT)
-                self._ctx.emit(DeliveryChanged(key, eid, DeliveryState.SENT))
+                self._finish(item, DeliveryState.SENT)
                 if answer.full:
                     # The relay kept no copy for them: they will never read this message.
                     queues = (
@@ -299,16 +331,57 @@ class Groups:
                             ClientErrorCode.QUEUE_FULL,
                         )
                     )
-                return eid
+                return True
             if not isinstance(answer, GF.GroupConflict):
                 raise ClientError(f"unexpected answer {type(answer).__name__} to group_send")
-            await self._carry_out(group_id, [O.FetchCommits(message.epoch)])
+            await self._carry_out(item.group_id, [O.FetchCommits(message.epoch)])
+            message = None
+        self._finish(item, DeliveryState.FAILED)
         raise ClientError(
             "the group changed faster than this device could follow; try again",
             ClientErrorCode.GROUP_BUSY,
         )
 
-    def _seal(self, group_id: str, plaintext: bytes, record: MessageRecord | None) -> O.SendMessage:
+    async def _send_queued(self, items: Sequence[QueuedGroupMessage]) -> bool:
+        """The queued messages in order; False once the connection is gone. One that can
+        no longer go (we left, a key changed) is FAILED and reported, and the rest go on."""
+        for item in items:
+            try:
+                if not await self._deliver(item, None):
+                    return False
+            except SecureChatError as exc:
+                self._finish(item, DeliveryState.FAILED)
+                code = exc.code if isinstance(exc, ClientError) else ClientErrorCode.E2E
+                self._ctx.emit(ErrorRaised(f"a group message was not sent: {exc}", code))
+        return True
+
+    def _queued(self) -> list[QueuedGroupMessage]:
+        blob = self._ctx.need_vault().get(K.GROUP_OUTBOX)
+        return _decode_queue(blob) if blob else []
+
+    def _finish(self, item: QueuedGroupMessage, state: DeliveryState) -> None:
+        """Out of the outbox, its line marked: the mark first, so a crash in between
+        sends it again (the relay answers for the first copy) rather than losing it.
+        Finished already (a failure reported on its way up), it is left alone."""
+        queued = self._queued()
+        if item not in queued:
+            return
+        vault = self._ctx.need_vault()
+        vault.update_delivery(item.eid, state)
+        remaining = [q for q in queued if q.eid != item.eid]
+        vault.record_all([], {K.GROUP_OUTBOX: _encode_queue(remaining)})
+        self._ctx.emit(DeliveryChanged(ConversationId.group(item.group_id).key, item.eid, state))
+
+    def _seal(
+        self,
+        group_id: str,
+        plaintext: bytes,
+        record: MessageRecord | None,
+        *,
+        queued: QueuedGroupMessage | None = None,
+    ) -> O.SendMessage:
+        """Protects `plaintext` for the current epoch and saves the session with the
+        message's line and outbox place when given (one transaction)."""
         session = self._sendable(group_id, self.store.session(group_id))
         try:
             session, outputs = session.send(plaintext)
@@ -319,6 +392,8 @@ class Groups:
         effects = Effects(received=time.time())
         if record is not None:
             effects.records.append(record)
+        if queued is not None:
+            effects.state[K.GROUP_OUTBOX] = _encode_queue([*self._queued(), queued])
         self.store.save(group_id, session, effects)
         return message
 
@@ -332,8 +407,9 @@ class Groups:
         return session
 
     async def resume(self) -> None:
-        """After a (re)connect: Commits whose answer was lost go out again, and each
-        group catches up with what it missed while its Commit was in flight."""
+        """After a (re)connect: Commits whose answer was lost go out again, each group
+        catches up with what it missed while its Commit was in flight, then the
+        messages written while offline go out."""
         vault = self._ctx.need_vault()
         for group_id in self.store.ids(vault):
             session = self.store.load(vault, group_id)
@@ -342,6 +418,7 @@ class Groups:
                     await self._carry_out(group_id, [a for a in session.resend() if is_action(a)])
                 except ConnectionLost:
                     return  # the next connection tries again
+        await self._send_queued(self._queued())
 
     # --- carrying out what a session asks ------------------------------------------------
 

@@ -104,5 +104,8 @@ def key_package(ref: bytes) -> str:
     return f"group_kp:{ref.hex()}"
 
 
+GROUP_OUTBOX = "group_outbox"
+"""Group messages not yet stored by the relay (`groups.QueuedGroupMessage`, msgpack), in
+the order they were written: sealed again for the group's epoch when they go out."""
 GROUP_LAST_RESORT = "group_last_resort"
 """The reference of this device's last-resort key package, which a Welcome does not use up."""
