@@ -14,7 +14,8 @@ the relay never holds a group's name or a message.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from securechat.client.trust import Trust
 from securechat.client.vault_store import Vault
 from securechat.crypto.identity import IdentityKeyPair
 from securechat.crypto.vault import generate_recovery_code
+from securechat.errors import ConnectionLost
 from securechat.protocol import frames as F
 from securechat.protocol import group_frames as GF
 
@@ -34,6 +36,20 @@ class _Group:
     epoch: int = 0
     members: set[str] = field(default_factory=set)
     commits: list[GF.CommitEntry] = field(default_factory=list)
+
+
+Handler = Callable[[str, F.ClientFrame], F.ServerFrame]
+Intercept = Callable[[Handler, str, F.ClientFrame], F.ServerFrame]
+
+
+def unreachable(handle: Handler, user: str, frame: F.ClientFrame) -> F.ServerFrame:
+    raise ConnectionLost("not connected to the relay")
+
+
+def answer_lost(handle: Handler, user: str, frame: F.ClientFrame) -> F.ServerFrame:
+    """The relay handles the request; its answer never arrives."""
+    handle(user, frame)
+    raise ConnectionLost("the connection dropped")
 
 
 class DeliveryService:
@@ -49,6 +65,17 @@ class DeliveryService:
         self._sids = itertools.count(1)
         self._rids = itertools.count(1)
 
+    @contextmanager
+    def intercepted(self, intercept: Intercept) -> Iterator[None]:
+        """Every request answered through `intercept`, which is given the real handler:
+        a relay out of reach, an answer lost on the way, a refusal."""
+        handle = self.handle
+        self.handle = lambda user, frame: intercept(handle, user, frame)  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            self.handle = handle  # type: ignore[method-assign]
+
     def requester(self, user: str) -> Callable[..., object]:
         async def request(build: Callable[[int], F.ClientFrame]) -> F.ServerFrame:
             return self.handle(user, build(next(self._rids)))
@@ -58,6 +85,8 @@ class DeliveryService:
     def handle(self, user: str, frame: F.ClientFrame) -> F.ServerFrame:
         match frame:
             case GF.PublishKeyPackages():
+                if frame.replace:
+                    self.packages[user] = []
                 self.packages.setdefault(user, []).extend(frame.key_packages)
                 if frame.last_resort is not None:
                     self.last_resort[user] = frame.last_resort

@@ -3,19 +3,37 @@ and more users on one in-memory delivery service (tests/client/group_relay.py)."
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import msgspec
 import pytest
 
+from securechat.client import vault_keys as K
 from securechat.client.conversation import ConversationId
 from securechat.client.events import GroupInvited, MessageReceived
+from securechat.client.group_keys import KEY_PACKAGE_BATCH, REFRESH_AFTER
 from securechat.client.group_store import Effects
 from securechat.client.groups import Groups
 from securechat.client.vault_store import Vault
-from securechat.errors import ClientError, ClientErrorCode, ConnectionLost, SecureChatError
+from securechat.crypto.mls.leaf_node import KeyPackage
+from securechat.crypto.mls.suite import DEFAULT_SUITE, get_suite
+from securechat.errors import (
+    ClientError,
+    ClientErrorCode,
+    ConnectionLost,
+    SecureChatError,
+    ServerRejected,
+)
+from securechat.protocol.frames import ClientFrame, ServerFrame
 from securechat.protocol.group_frames import GroupCommit
-from tests.client.group_relay import DeliveryService, Member
+from tests.client.group_relay import (
+    DeliveryService,
+    Handler,
+    Member,
+    answer_lost,
+    unreachable,
+)
 from tests.groups.keys import identities
 
 
@@ -263,6 +281,34 @@ async def test_a_group_whose_tree_record_is_gone_says_so(world: dict[str, Member
         await alice.groups.send_text(gid, "hello")
 
 
+async def test_key_packages_are_replaced_before_their_lifetime_runs_out(
+    world: dict[str, Member],
+) -> None:
+    """A month after publishing, bob's next sign-in puts a new batch and last-resort
+    package in place of the old ones (they live 90 days: nobody could add him after);
+    the private keys of a replaced batch go one refresh later, not at once, for a
+    Welcome the relay may still hold."""
+    bob = world["bob"]
+    vault = bob.ctx.vault
+    assert vault is not None
+    suite = get_suite(DEFAULT_SUITE)
+    first = list(bob.ds.packages["bob"])
+    start = int(time.time())
+    await bob.groups.keys.publish(now=start + REFRESH_AFTER - 3_600)
+    assert bob.ds.packages["bob"] == first
+    month = start + REFRESH_AFTER + 60
+    await bob.groups.keys.publish(now=month)
+    second = list(bob.ds.packages["bob"])
+    assert len(second) == KEY_PACKAGE_BATCH and not set(second) & set(first)
+    lifetime = KeyPackage.decode(bob.ds.last_resort["bob"]).leaf_node.lifetime
+    assert lifetime is not None and lifetime[1] > month + 80 * 24 * 3600
+    old_key = K.key_package(KeyPackage.decode(first[0]).ref(suite))
+    assert vault.get(old_key) is not None
+    await bob.groups.keys.publish(now=month + REFRESH_AFTER)
+    assert vault.get(old_key) is None
+    assert vault.get(K.key_package(KeyPackage.decode(second[0]).ref(suite))) is not None
+
+
 async def test_only_admins_change_the_group(world: dict[str, Member]) -> None:
     """Bob is a member, not an admin: the client refuses with a code before any Commit to
     add; renaming and the topic are any member's (groups/policy.py)."""
@@ -334,21 +380,17 @@ async def test_messages_written_offline_go_out_in_order_after_reconnecting(
     await receive_all(world)
     await alice.groups.make_admin(gid, "carol")
     await receive_all(world)
-    handle = ds.handle
 
-    def unreachable(user: str, frame: object) -> object:
-        if user == "alice":
-            raise ConnectionLost("not connected to the relay")
-        return handle(user, frame)  # type: ignore[arg-type]
+    def alice_unreachable(handle: Handler, user: str, frame: ClientFrame) -> ServerFrame:
+        return unreachable(handle, user, frame) if user == "alice" else handle(user, frame)
 
-    ds.handle = unreachable  # type: ignore[method-assign]
-    await alice.groups.send_text(gid, "one")
-    await alice.groups.send_text(gid, "two")
-    assert _states(alice, gid) == [("one", "sending"), ("two", "sending")]
-    await carol.groups.rename(gid, "later")
-    await bob.receive()
-    await carol.receive()
-    ds.handle = handle  # type: ignore[method-assign]
+    with ds.intercepted(alice_unreachable):
+        await alice.groups.send_text(gid, "one")
+        await alice.groups.send_text(gid, "two")
+        assert _states(alice, gid) == [("one", "sending"), ("two", "sending")]
+        await carol.groups.rename(gid, "later")
+        await bob.receive()
+        await carol.receive()
     await alice.receive()
     await alice.groups.send_text(gid, "three")
     await receive_all(world)
@@ -370,15 +412,8 @@ async def test_a_queued_message_whose_answer_was_lost_is_stored_once(
     ds = alice.ds
     gid = (await alice.groups.create("team", ["bob"])).group_id
     await receive_all(world)
-    handle = ds.handle
-
-    def answer_lost(user: str, frame: object) -> object:
-        handle(user, frame)  # type: ignore[arg-type]
-        raise ConnectionLost("the connection dropped")
-
-    ds.handle = answer_lost  # type: ignore[method-assign]
-    await alice.groups.send_text(gid, "only once")
-    ds.handle = handle  # type: ignore[method-assign]
+    with ds.intercepted(answer_lost):
+        await alice.groups.send_text(gid, "only once")
     await alice.groups.resume()
     await receive_all(world)
     assert [t for t in bob.texts(gid) if t[0] == "alice"] == [("alice", "only once")]
@@ -393,20 +428,42 @@ async def test_a_queued_message_that_can_no_longer_go_fails_and_says_why(
     ds = alice.ds
     gid = (await alice.groups.create("team", ["bob"])).group_id
     await receive_all(world)
-    handle = ds.handle
-
-    def unreachable(user: str, frame: object) -> object:
-        raise ConnectionLost("not connected to the relay")
-
-    ds.handle = unreachable  # type: ignore[method-assign]
-    await alice.groups.send_text(gid, "to whom?")
-    ds.handle = handle  # type: ignore[method-assign]
+    with ds.intercepted(unreachable):
+        await alice.groups.send_text(gid, "to whom?")
     alice.ctx.vault.put("pin:bob", identities()["mallory"].public.der)
     alice.events()
     await alice.groups.resume()
     assert _states(alice, gid) == [("to whom?", "failed")]
     assert any("was not sent" in str(e) for e in alice.events())
     assert not bob.ds.queues.get("bob")
+
+
+async def test_a_change_the_relay_refuses_for_good_is_dropped_and_the_group_goes_on(
+    world: dict[str, Member],
+) -> None:
+    """The relay refuses alice's add (its Welcome is over the relay's limit): she is told
+    why, the group is not left waiting for an answer that will never come, and the next
+    message and the next change go through."""
+    alice, bob = world["alice"], world["bob"]
+    ds = alice.ds
+    gid = (await alice.groups.create("team", ["bob"])).group_id
+    await receive_all(world)
+
+    def welcome_too_large(handle: Handler, user: str, frame: ClientFrame) -> ServerFrame:
+        if isinstance(frame, GroupCommit) and frame.welcome is not None:
+            raise ServerRejected("too_large", "a Welcome may be at most 512 bytes on this relay")
+        return handle(user, frame)
+
+    with (
+        ds.intercepted(welcome_too_large),
+        pytest.raises(ClientError, match=r"too large for this relay .* nobody was added"),
+    ):
+        await alice.groups.invite(gid, "carol")
+    assert alice.groups.store.session(gid).pending is None
+    await alice.groups.send_text(gid, "still here")
+    await alice.groups.invite(gid, "dave")
+    await receive_all(world)
+    assert bob.texts(gid)[-2:] == [("alice", "still here"), ("", "alice added dave")]
 
 
 async def test_a_commit_the_relay_drops_for_one_member_is_fetched(

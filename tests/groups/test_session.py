@@ -143,6 +143,31 @@ def test_leaving_while_own_commit_is_pending(identities: dict[str, IdentityKeyPa
     assert MemberLeft("bob") in world.clients["dave"].events
 
 
+def test_a_commit_refused_for_good_is_dropped_and_the_next_change_goes_out(
+    identities: dict[str, IdentityKeyPair],
+) -> None:
+    """The relay refuses alice's add for good: her session goes back to the state the
+    Commit was built on, and a rename asked for meanwhile goes out as the next Commit."""
+    world = make_group(identities, "bob")
+    alice = world.clients["alice"]
+    before = alice.s.mls.epoch_authenticator
+    alice.session, outputs = alice.s.request(
+        AddMembers((("carol", world.fetch_key_package("carol")),)), now=NOW, pins=alice.pinned
+    )
+    (commit,) = [o for o in outputs if isinstance(o, SendCommit)]
+    alice.session, waiting = alice.s.request(Rename("renamed"), now=NOW, pins=alice.pinned)
+    assert waiting == () and alice.s.pending is not None
+    alice.session, outputs = alice.s.refused(commit.epoch, now=NOW)
+    assert alice.s.mls.epoch_authenticator == before
+    (rename,) = [o for o in outputs if isinstance(o, SendCommit)]
+    assert rename.added == () and alice.s.pending is not None
+    world.run("alice", outputs)
+    world.deliver()
+    assert world.clients["bob"].s.metadata.name == "renamed"
+    assert "carol" not in {m.username for m in world.clients["bob"].s.members}
+    assert alice.s.refused(commit.epoch, now=NOW) == (alice.s, ())
+
+
 def test_only_admins_add_remove_and_promote(identities: dict[str, IdentityKeyPair]) -> None:
     """Bob may rename and set the topic, not add or remove, until alice makes him admin."""
     world = make_group(identities, "bob", "carol")

@@ -309,3 +309,74 @@ async def test_a_full_member_is_skipped_named_and_still_gets_commits_and_proposa
     await nothing_more(carol)
     for wire in (alice, bob, carol):
         await wire.close()
+
+
+async def upload(wire: Wire, data: bytes, readers: list[str], *, finish: bool = True) -> str:
+    begun = await wire.call("file_begin", size=len(data), recipients=readers)
+    if finish:
+        ready = await wire.call("file_chunk", file_id=begun["file_id"], index=0, data=b64(data))
+        assert ready["complete"] is True
+    return str(begun["file_id"])
+
+
+async def test_a_welcome_too_large_to_travel_inline_goes_as_a_file(
+    start_relay: StartRelay,
+) -> None:
+    """The added user gets a `welcome` naming the file (its body empty) and fetches it;
+    the relay refuses a file that is not the sender's finished upload readable by every
+    added user, and a Commit with both kinds of Welcome."""
+    relay = await start_relay()
+    alice, bob = await founded(relay, "bob")
+    carol = await signed_up(url(relay), "carol")
+    dave = await signed_up(url(relay), "dave")
+    welcome = os.urandom(3000)
+
+    unfinished = await upload(alice, welcome, ["carol"], finish=False)
+    not_readable = await upload(alice, welcome, ["dave"])
+    bobs = await upload(bob, welcome, ["carol"])
+    for file_id, code, says in (
+        (unfinished, "conflict", "not finished"),
+        (not_readable, "bad_request", "not readable by carol"),
+        (bobs, "not_found", ""),
+    ):
+        refused = await alice.call(
+            "group_commit",
+            group=GROUP,
+            epoch=2,
+            eid="f",
+            commit=b64(b"c"),
+            welcome_file=file_id,
+            added=["carol"],
+        )
+        assert refused["code"] == code and says in refused["message"]
+    good = await upload(alice, welcome, ["carol"])
+    both = await alice.call(
+        "group_commit",
+        group=GROUP,
+        epoch=2,
+        eid="f",
+        commit=b64(b"c"),
+        welcome=b64(b"w"),
+        welcome_file=good,
+        added=["carol"],
+    )
+    assert both["code"] == "bad_request" and "not both" in both["message"]
+    accepted = await alice.call(
+        "group_commit",
+        group=GROUP,
+        epoch=2,
+        eid="f",
+        commit=b64(b"c"),
+        welcome_file=good,
+        added=["carol"],
+    )
+    assert accepted["type"] == "group_accepted"
+    push = await carol.next_push("group_deliver")
+    (envelope,) = push["envelopes"]
+    assert (envelope["kind"], envelope["eid"], envelope["file"]) == ("welcome", "f", good)
+    assert envelope["body"] == ""
+    got = await carol.call("file_get", file_id=good, index=0)
+    assert (got["type"], got["data"], got["last"]) == ("file_data", b64(welcome), True)
+    assert await deliveries(bob, 1) == [("commit", 2, "f")]
+    for wire in (alice, bob, carol, dave):
+        await wire.close()

@@ -29,6 +29,20 @@ async def test_one_package_per_device_oldest_first_then_the_last_resort(store: S
     assert await store.key_package_counts("alice") == {"d1": 0}
 
 
+async def test_a_refresh_replaces_the_devices_one_time_packages_only(store: Store) -> None:
+    """A device whose packages near the end of their lifetime publishes new ones in
+    their place: the stale ones are never handed out again, other devices keep theirs."""
+    await store.publish_key_packages("alice", "d1", [b"old1", b"old2"], b"last1")
+    await store.publish_key_packages("alice", "d2", [b"other"], None)
+    assert await store.publish_key_packages("alice", "d1", [b"new1"], b"last2", replace=True) == 1
+    handed = [await store.fetch_key_packages(["alice"]) for _ in range(3)]
+    assert [[(p.device, p.key_package) for p in h] for h in handed] == [
+        [("d1", b"new1"), ("d2", b"other")],
+        [("d1", b"last2")],
+        [("d1", b"last2")],
+    ]
+
+
 async def test_concurrent_fetchers_never_get_the_same_one_time_package(store: Store) -> None:
     """Twenty fetches at once (several connections on PostgreSQL) for ten packages:
     each one-time package goes to exactly one fetcher, the rest get the last-resort one."""

@@ -3,11 +3,20 @@
 The signing key and credential (`groups.device.Device`) are made once per
 device; each key package's private keys are stored before the relay has the
 package, since a Welcome may be on its way the moment it hands one out.
+
+A key package lives 90 days (crypto/mls/creation.py) and nobody can add a
+device whose packages have all run out, so a device publishes a new batch and
+last-resort package in place of the old ones at the first sign-in once its
+batch is `REFRESH_AFTER` old. The private keys of a replaced batch stay until
+the refresh after, for Welcomes the relay still holds (it keeps a queued
+envelope 30 days by default).
 """
 
 from __future__ import annotations
 
 import time
+
+import msgspec
 
 from securechat.client import vault_keys as K
 from securechat.client.context import ClientContext
@@ -19,6 +28,30 @@ from securechat.protocol import group_frames as GF
 
 KEY_PACKAGE_BATCH = 20
 """One-time key packages published at a time: each invitation uses one."""
+REFRESH_AFTER = 30 * 24 * 3600
+"""A batch this old (seconds) is replaced at the next sign-in: 60 of its 90 days left."""
+
+
+class PublishedKeyPackages(msgspec.Struct, frozen=True, array_like=True):
+    """What this device has on the relay, by MLS key package reference."""
+
+    at: int
+    """When the batch on the relay was first published (Unix seconds)."""
+    current: list[bytes]
+    replaced: list[bytes]
+    """The batch the current one replaced: its private keys go at the next refresh."""
+
+
+_encode_published = msgspec.msgpack.Encoder().encode
+_decode_published = msgspec.msgpack.Decoder(PublishedKeyPackages).decode
+
+
+def _published(blob: bytes | None) -> PublishedKeyPackages | None:
+    if blob is None:
+        return None
+    if blob == b"1":  # published before refreshes were recorded: refresh at once
+        return PublishedKeyPackages(0, [], [])
+    return _decode_published(blob)
 
 
 class GroupKeys:
@@ -36,26 +69,29 @@ class GroupKeys:
         vault.put(K.GROUP_DEVICE, encode_device(device))
         return device
 
-    async def publish(self, *, more: bool = False) -> None:
-        """After sign-in, once per device: a batch and a last-resort package. `more`
-        (the relay said `key_packages_low`): another batch.
+    async def publish(self, *, more: bool = False, now: int | None = None) -> None:
+        """After sign-in: a batch and a last-resort package the first time, the same in
+        place of the old ones once they are `REFRESH_AFTER` old. `more` (the relay said
+        `key_packages_low`): another batch.
 
         The private keys are stored before the relay has the packages: a Welcome
         may be on its way the moment it hands one out.
         """
         vault = self._ctx.need_vault()
-        first = vault.get(K.GROUP_KEY_PACKAGES) is None
-        if not first and not more:
+        now = int(time.time()) if now is None else now
+        published = _published(vault.get(K.GROUP_KEY_PACKAGES))
+        refresh = published is not None and now - published.at >= REFRESH_AFTER
+        if published is not None and not refresh and not more:
             return
         device = self.device()
         suite = get_suite(device.suite_id)
-        now = int(time.time())
         made = [key_package(device, now=now) for _ in range(KEY_PACKAGE_BATCH)]
-        last = key_package(device, now=now) if first else None
+        last = key_package(device, now=now) if published is None or refresh else None
         stored = {
             K.key_package(kp.ref(suite)): encode_key_package(kp, private)
             for kp, private in [*made, *([last] if last else [])]
         }
+        refs = [kp.ref(suite) for kp, _ in [*made, *([last] if last else [])]]
         if last is not None:
             stored[K.GROUP_LAST_RESORT] = last[0].ref(suite)
         vault.record_all([], stored)
@@ -66,9 +102,23 @@ class GroupKeys:
                     device=device.device,
                     key_packages=[kp.encode() for kp, _ in made],
                     last_resort=last[0].encode() if last else None,
+                    replace=refresh,
                 )
             )
         except BaseException:
             vault.record_all([], {}, drop=tuple(stored))
             raise
-        vault.put(K.GROUP_KEY_PACKAGES, b"1")
+        if published is None:
+            record, gone = PublishedKeyPackages(now, refs, []), []
+        elif refresh:
+            record, gone = PublishedKeyPackages(now, refs, published.current), published.replaced
+        else:
+            record = PublishedKeyPackages(
+                published.at, [*published.current, *refs], published.replaced
+            )
+            gone = []
+        vault.record_all(
+            [],
+            {K.GROUP_KEY_PACKAGES: _encode_published(record)},
+            drop=tuple(K.key_package(ref) for ref in gone),
+        )

@@ -84,8 +84,6 @@ from securechat.protocol import group_frames as GF
 
 log = logging.getLogger("securechat.client")
 
-KEY_PACKAGE_BATCH = 20
-"""One-time key packages published at a time: each invitation uses one."""
 MAX_ROUNDS = 8
 """Answers fed back for one command (conflicts, fetches) before it gives up: the
 relay moving on that often means others commit faster than we catch up."""
@@ -120,6 +118,18 @@ class QueuedGroupMessage(msgspec.Struct, frozen=True, array_like=True):
 
 _encode_queue = msgspec.msgpack.Encoder().encode
 _decode_queue = msgspec.msgpack.Decoder(list[QueuedGroupMessage]).decode
+
+
+def _commit_refused(exc: ServerRejected, commit: O.SendCommit) -> ClientError:
+    """What the user reads when the relay refuses a change for good; the change is dropped."""
+    if exc.code == "too_large" and commit.welcome is not None:
+        size = len(commit.welcome) // 1024
+        return ClientError(
+            f"the group is too large for this relay to send a new member its state "
+            f"({size} KiB; {exc.message}); nobody was added",
+            ClientErrorCode.NOT_ALLOWED,
+        )
+    return ClientError(f"the relay refused the change: {exc.message}", ClientErrorCode.NOT_ALLOWED)
 
 
 def _group_error(exc: GroupError) -> ClientError:
@@ -418,6 +428,8 @@ class Groups:
                     await self._carry_out(group_id, [a for a in session.resend() if is_action(a)])
                 except ConnectionLost:
                     return  # the next connection tries again
+                except ClientError as exc:  # refused for good: dropped, and the user told
+                    self._ctx.emit(ErrorRaised(f"a change to a group failed: {exc}", exc.code))
         await self._send_queued(self._queued())
 
     # --- carrying out what a session asks ------------------------------------------------
@@ -452,18 +464,24 @@ class Groups:
         now = _now()
         match action:
             case O.SendCommit():
-                answer = await self._request(
-                    lambda rid: GF.GroupCommit(
-                        rid=rid,
-                        group=group,
-                        epoch=action.epoch,
-                        eid=_commit_eid(action.commit),
-                        commit=action.commit,
-                        welcome=action.welcome,
-                        added=list(action.added),
-                        removed=list(action.removed),
+                try:
+                    answer = await self._request(
+                        lambda rid: GF.GroupCommit(
+                            rid=rid,
+                            group=group,
+                            epoch=action.epoch,
+                            eid=_commit_eid(action.commit),
+                            commit=action.commit,
+                            welcome=action.welcome,
+                            added=list(action.added),
+                            removed=list(action.removed),
+                        )
                     )
-                )
+                except ServerRejected as exc:
+                    if exc.transient:
+                        raise
+                    self._step(group_id, lambda s: s.refused(action.epoch, now=now))
+                    raise _commit_refused(exc, action) from exc
                 if isinstance(answer, GF.GroupAccepted):
                     return self._step(group_id, lambda s: s.accepted(action.epoch, now=now))
                 if isinstance(answer, GF.GroupConflict):

@@ -85,7 +85,8 @@ GROUP_DEVICE = "group_device"
 GROUPS = "groups"
 """The ids (hex) of the groups this device is in, msgpack: the vault cannot list by prefix."""
 GROUP_KEY_PACKAGES = "group_key_packages"
-"""Set once this device's first batch of key packages was published."""
+"""`group_keys.PublishedKeyPackages`: when this device's batch of key packages was
+published and the references of its packages (`1` from before refreshes)."""
 
 
 def group(group_id: str) -> str:

@@ -28,7 +28,7 @@ epoch until a Commit removes us.
 
     create / join                       -> a session (and events)
     request(intent) / leave / send      -> actions for the relay
-    accepted / conflict                 -> answers to our Commit
+    accepted / conflict / refused       -> answers to our Commit
     receive_commit / receive_message    -> relay deliveries, in relay order
 """
 
@@ -305,6 +305,16 @@ class GroupSession:
         if session.epoch < current:
             return session, (FetchCommits(session.epoch),)
         return session._next_commit(now=now)
+
+    def refused(self, epoch: int, *, now: int) -> tuple[GroupSession, tuple[Output, ...]]:
+        """The relay refused our Commit for `epoch` for good (a Welcome over its limit,
+        a user it does not know): the change is dropped and the group goes on from the
+        state it was built on, with the next waiting change if any. Without this the
+        Commit would stay in flight and block the group on this device for ever."""
+        pending = self.pending
+        if pending is None or pending.epoch != epoch:
+            return self, ()
+        return replace(self, pending=None)._next_commit(now=now)
 
     # --- deliveries ---------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from securechat.protocol import limits as L
 from securechat.protocol.frame_base import (
     Body,
     EnvelopeId,
+    FileId,
     Username,
     _ClientFrame,
     _ServerFrame,
@@ -55,11 +56,14 @@ MemberChanges = Annotated[list[Username], msgspec.Meta(max_length=MAX_MEMBER_CHA
 
 class PublishKeyPackages(_ClientFrame, tag="publish_key_packages", frozen=True, omit_defaults=True):
     """One-time key packages of one device, and optionally its last-resort package,
-    which is handed out when none is left and kept (it replaces the previous one)."""
+    which is handed out when none is left and kept (it replaces the previous one).
+    `replace`: these one-time packages take the place of the device's others (a device
+    refreshing packages whose lifetime runs out)."""
 
     device: DeviceId
     key_packages: Annotated[list[KeyPackageBlob], msgspec.Meta(max_length=MAX_KEY_PACKAGES)]
     last_resort: KeyPackageBlob | None = None
+    replace: bool = False
 
 
 class FetchKeyPackages(_ClientFrame, tag="fetch_key_packages", frozen=True):
@@ -84,6 +88,9 @@ class GroupCommit(_ClientFrame, tag="group_commit", frozen=True, omit_defaults=T
     """Chosen by the sender; re-sending the same (sender, eid) is answered as before."""
     commit: Body
     welcome: WelcomeBlob | None = None
+    welcome_file: FileId | None = None
+    """A Welcome too large to travel inline: the sender's finished upload of it, readable
+    by every added user (`file_begin` ... `file_chunk`), in place of `welcome`."""
     added: MemberChanges = msgspec.field(default_factory=list)
     removed: MemberChanges = msgspec.field(default_factory=list)
 
@@ -166,20 +173,26 @@ class GroupCommits(_ServerFrame, tag="group_commits", frozen=True):
     commits: list[CommitEntry]
 
 
-class GroupEnvelope(msgspec.Struct, frozen=True, kw_only=True):
+DeliveryKind = Literal["commit", "welcome", "message"]
+
+
+class GroupEnvelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One delivery of a group: a Commit (of `epoch`), a Welcome (into `epoch`) or a
     message (of `epoch`). A member's queue holds a group's Commits before the
     messages of the epoch they start."""
 
     sid: int
     group: bytes
-    kind: Literal["commit", "welcome", "message"]
+    kind: DeliveryKind
     epoch: int
     sender: str
     """Stamped by the relay from the authenticated connection."""
     eid: str
     body: bytes
     ts: float
+    file: str | None = None
+    """A Welcome sent as a file (`group_commit.welcome_file`): fetch it with `file_get`;
+    `body` is empty. Left out otherwise."""
 
 
 class GroupDeliver(_ServerFrame, tag="group_deliver", frozen=True):

@@ -145,6 +145,7 @@ class RelayServer:
                 commits_kept=config.group_commits_kept,
                 welcome_max_bytes=config.group_welcome_max_bytes,
             ),
+            self.files,
             clock,
         )
         self.dispatcher = Dispatcher(

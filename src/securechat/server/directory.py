@@ -128,14 +128,15 @@ class Directory:
                 f"the directory holds key packages of at most {MAX_KEY_PACKAGE_DEVICES} devices"
                 " per user",
             )
-        if held.get(frame.device, 0) + len(frame.key_packages) > MAX_KEY_PACKAGES_HELD:
+        already = 0 if frame.replace else held.get(frame.device, 0)
+        if already + len(frame.key_packages) > MAX_KEY_PACKAGES_HELD:
             raise ProtocolError(
                 ErrorCode.TOO_LARGE,
                 f"the directory holds at most {MAX_KEY_PACKAGES_HELD} one-time key packages"
                 " per device",
             )
         count = await self.store.publish_key_packages(
-            user, frame.device, frame.key_packages, frame.last_resort
+            user, frame.device, frame.key_packages, frame.last_resort, replace=frame.replace
         )
         outlet.push(encode_str(F.Done(rid=frame.rid)))
         if count < KEY_PACKAGES_LOW_WATER:

@@ -36,6 +36,7 @@ from securechat.server.store.records import (
     WELCOME_EID_SUFFIX,
     Fanned,
     GroupBody,
+    GroupKind,
     GroupSendOutcome,
     NewGroupSend,
     StoredEnvelope,
@@ -186,17 +187,27 @@ def _error(rid: int, code: ErrorCode, message: str) -> str:
     return encode_str(F.Error(rid=rid, code=code.value, message=message))
 
 
+_DELIVERY_KIND: dict[GroupKind, G.DeliveryKind] = {
+    "commit": "commit",
+    "welcome": "welcome",
+    "welcome_file": "welcome",
+    "message": "message",
+}
+
+
 def group_envelope(envelope: StoredEnvelope) -> G.GroupEnvelope:
     """A stored group delivery as its recipient gets it."""
     assert envelope.group is not None and envelope.kind is not None
     assert envelope.epoch is not None
+    as_file = envelope.kind == "welcome_file"
     return G.GroupEnvelope(
         sid=envelope.sid,
         group=envelope.group,
-        kind=envelope.kind,
+        kind=_DELIVERY_KIND[envelope.kind],
         epoch=envelope.epoch,
         sender=envelope.sender,
         eid=envelope.eid.removesuffix(WELCOME_EID_SUFFIX),
-        body=envelope.body,
+        body=b"" if as_file else envelope.body,
         ts=envelope.ts,
+        file=envelope.body.decode() if as_file else None,
     )

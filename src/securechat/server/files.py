@@ -19,7 +19,7 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -216,6 +216,18 @@ class FileService:
         for file_id in expired:
             await self.delete(file_id)
         return len(expired)
+
+    async def check_welcome(self, file_id: str, sender: str, added: Collection[str]) -> None:
+        """A group Welcome sent as a file (`group_commit.welcome_file`) must be the
+        sender's own finished upload, readable by every user the Commit adds."""
+        record = await self._get(file_id, sender, owner_only=True)
+        if not record.complete:
+            raise ProtocolError(ErrorCode.CONFLICT, "the Welcome's upload is not finished")
+        missing = sorted(set(added) - record.recipients)
+        if missing:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, f"the Welcome's file is not readable by {missing[0]}"
+            )
 
     async def _get(self, file_id: str, user: str, owner_only: bool = False) -> FileRecord:
         record = await self.store.get_file(file_id)

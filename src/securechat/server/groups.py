@@ -26,9 +26,10 @@ from securechat.protocol import group_frames as G
 from securechat.protocol.codec import encode_str
 from securechat.protocol.errors import ErrorCode
 from securechat.server.fanout import NOT_A_MEMBER, Fanout
+from securechat.server.files import FileService
 from securechat.server.relay import DELIVER_FRAME_BODY_BYTES, Outlet
 from securechat.server.store import GroupStore
-from securechat.server.store.records import GroupState, NewCommit
+from securechat.server.store.records import GroupKind, GroupState, NewCommit
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,11 @@ def check_shape(frame: G.GroupCommit, limits: GroupLimits) -> None:
             ErrorCode.TOO_LARGE,
             f"a Welcome may be at most {limits.welcome_max_bytes} bytes on this relay",
         )
-    if bool(frame.added) != (frame.welcome is not None):
+    if frame.welcome is not None and frame.welcome_file is not None:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, "a Commit carries its Welcome inline or as a file, not both"
+        )
+    if bool(frame.added) != (frame.welcome is not None or frame.welcome_file is not None):
         raise ProtocolError(
             ErrorCode.BAD_REQUEST,
             "a Commit carries a Welcome exactly when it adds users",
@@ -100,11 +105,19 @@ def check_commit(
         )
 
 
+def _welcome(frame: G.GroupCommit) -> tuple[bytes | None, GroupKind]:
+    """What the store keeps for the added users: the Welcome, or the id of its file."""
+    if frame.welcome_file is not None:
+        return frame.welcome_file.encode(), "welcome_file"
+    return frame.welcome, "welcome"
+
+
 @dataclass
 class GroupService:
     store: GroupStore
     fanout: Fanout
     limits: GroupLimits
+    files: FileService
     clock: Callable[[], float] = time.time
 
     async def commit(self, outlet: Outlet, sender: str, frame: G.GroupCommit) -> None:
@@ -123,24 +136,28 @@ class GroupService:
             # again); only one for the current epoch is checked against the members.
             counted = [*frame.added, sender] if state is None else list(frame.added)
             check_commit(frame, sender, state, await self.store.memberships(counted), self.limits)
+            if frame.welcome_file is not None:
+                await self.files.check_welcome(frame.welcome_file, sender, frame.added)
+        welcome, welcome_kind = _welcome(frame)
         commit = NewCommit(
             group=frame.group,
             epoch=frame.epoch,
             sender=sender,
             eid=frame.eid,
             body=frame.commit,
-            welcome=frame.welcome,
+            welcome=welcome,
             added=tuple(frame.added),
             removed=tuple(frame.removed),
             ts=self.clock(),
             create=state is None,
+            welcome_kind=welcome_kind,
         )
         outcome = await self.store.commit_group(commit, self.limits.commits_kept)
         match outcome.status:
             case "accepted" | "resent":
                 if outcome.status == "accepted":
                     self.fanout.relay.metrics.group_commits_accepted += 1
-                bodies = {"commit": commit.commit_body(), "welcome": commit.welcome_body()}
+                bodies = {"commit": commit.commit_body(), welcome_kind: commit.welcome_body()}
                 await self.fanout.deliver(
                     [(d, body) for d in outcome.deliveries if (body := bodies.get(d.kind))]
                 )

@@ -181,9 +181,12 @@ class KeyPackageStore(Protocol):
         device: str,
         key_packages: Sequence[bytes],
         last_resort: bytes | None,
+        *,
+        replace: bool = False,
     ) -> int:
-        """Adds one-time packages, replaces the device's last-resort one when given, and
-        returns how many one-time packages the device now holds."""
+        """Adds one-time packages (in place of the device's others when `replace`),
+        replaces the device's last-resort one when given, and returns how many one-time
+        packages the device now holds."""
         ...
 
     async def fetch_key_packages(self, usernames: Sequence[str]) -> list[HandedKeyPackage]:

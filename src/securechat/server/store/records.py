@@ -6,7 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-GroupKind = Literal["commit", "welcome", "message"]
+GroupKind = Literal["commit", "welcome", "welcome_file", "message"]
+"""`welcome_file`: a Welcome sent as a file, its body the file id (delivered as a
+`welcome` with `file`)."""
 """What a group delivery carries: a Commit, a Welcome, or a message (or proposal)."""
 
 
@@ -78,6 +80,8 @@ class NewCommit:
     ts: float
     create: bool
     """The group is unknown and this Commit (at epoch 0) creates it."""
+    welcome_kind: GroupKind = "welcome"
+    """`welcome_file` when `welcome` is the id of a file holding the Welcome."""
 
     def commit_body(self) -> GroupBody:
         return GroupBody(self.group, self.sender, self.eid, self.body, self.ts)

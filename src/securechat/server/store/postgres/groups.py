@@ -159,7 +159,9 @@ class PostgresGroups(PostgresBase):
         deliveries = [await _fan_out(conn, commit.commit_body(), "commit", epoch, others)]
         welcome = commit.welcome_body()
         if welcome is not None and commit.added:
-            deliveries.append(await _fan_out(conn, welcome, "welcome", epoch + 1, commit.added))
+            deliveries.append(
+                await _fan_out(conn, welcome, commit.welcome_kind, epoch + 1, commit.added)
+            )
         await conn.execute(
             "DELETE FROM group_members WHERE grp = $1 AND username = ANY($2::text[])",
             group,

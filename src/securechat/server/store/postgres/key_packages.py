@@ -27,8 +27,17 @@ class PostgresKeyPackages(PostgresBase):
         device: str,
         key_packages: Sequence[bytes],
         last_resort: bytes | None,
+        *,
+        replace: bool = False,
     ) -> int:
         async with self._conn(transaction=True) as conn:
+            if replace:
+                await conn.execute(
+                    "DELETE FROM key_packages WHERE username = $1 AND device = $2"
+                    " AND NOT last_resort",
+                    username,
+                    device,
+                )
             if last_resort is not None:
                 await conn.execute(
                     "DELETE FROM key_packages WHERE username = $1 AND device = $2 AND last_resort",

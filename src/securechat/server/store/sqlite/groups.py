@@ -115,7 +115,9 @@ class SQLiteGroups(SQLiteQueue):
         deliveries = [self._fan_out(db, commit.commit_body(), "commit", epoch, others)]
         welcome = commit.welcome_body()
         if welcome is not None and commit.added:
-            deliveries.append(self._fan_out(db, welcome, "welcome", epoch + 1, commit.added))
+            deliveries.append(
+                self._fan_out(db, welcome, commit.welcome_kind, epoch + 1, commit.added)
+            )
         db.executemany(
             "DELETE FROM group_members WHERE grp = ? AND username = ?",
             [(group, name) for name in commit.removed],

@@ -24,8 +24,16 @@ class SQLiteKeyPackages(SQLiteBase):
         device: str,
         key_packages: Sequence[bytes],
         last_resort: bytes | None,
+        *,
+        replace: bool = False,
     ) -> int:
         with self._tx() as db:
+            if replace:
+                db.execute(
+                    "DELETE FROM key_packages WHERE username = ? AND device = ?"
+                    " AND NOT last_resort",
+                    (username, device),
+                )
             if last_resort is not None:
                 db.execute(
                     "DELETE FROM key_packages WHERE username = ? AND device = ? AND last_resort",
