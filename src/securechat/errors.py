@@ -96,6 +96,9 @@ class ClientErrorCode(StrEnum):
     """The group's policy forbids it otherwise (the only admin leaving, a non-member)."""
     GROUP_BUSY = "group_busy"
     """A change of ours awaits the relay's answer: try again once it is confirmed."""
+    QUEUE_FULL = "queue_full"
+    """A group message reached the others but not the members named: their queue on the
+    relay is full (an event, not a raise)."""
 
 
 class ClientError(SecureChatError):

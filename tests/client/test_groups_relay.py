@@ -11,6 +11,7 @@ import pytest
 
 from securechat.client.core import ChatClient
 from securechat.client.events import (
+    ErrorRaised,
     FileOffered,
     GroupChange,
     GroupChanged,
@@ -19,8 +20,10 @@ from securechat.client.events import (
     PresenceChanged,
 )
 from securechat.client.groups import Groups
+from securechat.errors import ClientErrorCode
 from securechat.server.app import RelayServer
 from tests.client.helpers import PASSWORD, clients, drain, wait_for
+from tests.conftest import fast_config
 
 
 async def started(*members: ChatClient) -> None:
@@ -241,3 +244,48 @@ async def test_a_welcome_too_large_to_travel_inline_goes_as_a_file(
             assert len({s.mls.epoch_authenticator for s in sessions}) == 1
         finally:
             await back.close()
+
+
+async def emptied(relay: RelayServer, user: str) -> None:
+    """Acknowledgements are written a moment after the client handled the delivery."""
+    async with asyncio.timeout(5):
+        while await relay.store.queue_usage(user) != (0, 0):
+            await asyncio.sleep(0.02)
+
+
+async def test_the_sender_hears_whose_queue_was_too_full_for_a_message(tmp_path: Path) -> None:
+    """carol is away until her queue on the relay is full: alice's next message reaches
+    bob, alice is told carol did not get it, and carol, back, reads the ones before it."""
+    relay = RelayServer(fast_config(tmp_path / "relay", queue_max_count=2))
+    await relay.start()
+    url = f"ws://127.0.0.1:{relay.port}"
+    try:
+        async with clients(url, tmp_path, "alice", "bob", "carol") as (alice, bob, carol):
+            await started(alice, bob, carol)
+            gid = (await alice.create_group("team", ["bob", "carol"])).group_id
+            await wait_for(bob, GroupInvited)
+            await wait_for(carol, GroupInvited)
+            await carol.close()
+            await emptied(relay, "carol")
+            for text in ("one", "two", "three"):
+                await alice.group_send_text(gid, text)
+                await wait_for(bob, MessageReceived, text=text)
+                await emptied(relay, "bob")  # bob stays far from the limit
+            notice = await wait_for(alice, ErrorRaised, code=ClientErrorCode.QUEUE_FULL)
+            assert notice == ErrorRaised(
+                "not delivered to carol: their queue on the relay is full",
+                ClientErrorCode.QUEUE_FULL,
+            )
+            assert not [e for e in drain(alice) if isinstance(e, ErrorRaised)]
+        back = ChatClient(url, tmp_path / "carol")
+        try:
+            await back.connect()
+            await back.login("carol", PASSWORD)
+            for text in ("one", "two"):
+                await wait_for(back, MessageReceived, text=text)
+            await asyncio.sleep(0.3)
+            assert [t for _, t in texts(back, gid)][-2:] == ["one", "two"]
+        finally:
+            await back.close()
+    finally:
+        await relay.stop()

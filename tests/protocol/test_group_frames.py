@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from securechat.crypto.mls.framing import ContentType, MLSMessage, PrivateMessage
 from securechat.protocol import frames as F
 from securechat.protocol import group_frames as G
 from securechat.protocol.codec import parse_client_frame
@@ -113,3 +114,47 @@ def test_group_frames_are_in_the_protocol_unions() -> None:
 def test_random_bytes_never_escape_as_other_errors(data: bytes) -> None:
     with contextlib.suppress(msgspec.ValidationError, msgspec.DecodeError):
         client_decoder.decode(data)
+
+
+def test_accepted_names_full_members_only_when_there_are_some() -> None:
+    """`full` is left out when empty, so a one-to-one `accepted` reads as before, and a
+    client from before the field decodes one that carries it (it ignores the field)."""
+    assert encoder.encode(F.Accepted(rid=3, eid="e")) == b'{"type":"accepted","rid":3,"eid":"e"}'
+    named = encoder.encode(F.Accepted(rid=3, eid="e", full=["dave"]))
+    assert named == b'{"type":"accepted","rid":3,"eid":"e","full":["dave"]}'
+    assert msgspec.json.decode(named, type=F.ServerFrame) == F.Accepted(
+        rid=3, eid="e", full=["dave"]
+    )
+
+    class OldAccepted(msgspec.Struct, tag_field="type", tag="accepted", frozen=True, kw_only=True):
+        rid: int
+        eid: str
+
+    assert msgspec.json.decode(named, type=OldAccepted) == OldAccepted(rid=3, eid="e")
+
+
+def _private(group: bytes, content_type: ContentType) -> bytes:
+    message = PrivateMessage(group, 7, content_type, b"aad", b"sender", b"ciphertext")
+    return MLSMessage(message).encode()
+
+
+@pytest.mark.parametrize("group", [bytes(16), bytes(range(63)), bytes(range(64))])
+def test_the_relay_tells_handshake_messages_from_application_data(group: bytes) -> None:
+    """Read against the MLS encoder itself, for group ids whose length takes one byte
+    and two: a proposal or a Commit of the group is a handshake message."""
+    assert G.is_handshake(group, _private(group, ContentType.PROPOSAL))
+    assert G.is_handshake(group, _private(group, ContentType.COMMIT))
+    assert not G.is_handshake(group, _private(group, ContentType.APPLICATION))
+
+
+def test_anything_but_a_handshake_message_of_the_group_is_application_data() -> None:
+    """A sender cannot pass a full queue with a proposal of another group, another wire
+    format, a truncated header or bytes that merely end like one."""
+    proposal = _private(GROUP, ContentType.PROPOSAL)
+    assert not G.is_handshake(bytes(32), proposal)
+    assert not G.is_handshake(GROUP, b"\x00\x01\x00\x01" + proposal[4:])
+    assert not G.is_handshake(GROUP, b"\x00\x02" + proposal[2:])
+    start = 4 + 1 + len(GROUP) + 8  # where the content type is
+    assert not G.is_handshake(GROUP, proposal[:start])
+    assert G.is_handshake(GROUP, proposal[: start + 1])
+    assert not G.is_handshake(GROUP, b"M" + proposal)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from securechat.crypto.mls.framing import ContentType, MLSMessage, PrivateMessage
 from securechat.server.app import RelayServer
 from securechat.server.store.postgres import PostgresStore
 from tests.conftest import fast_config
@@ -254,6 +255,59 @@ async def test_hostile_group_input_gets_clear_errors_and_the_relay_keeps_serving
     assert (await commit(alice, 2, "ok", added=["carol"]))["type"] == "group_accepted"
     assert (await group_send(bob, 3, "still-here"))["type"] == "accepted"
     for wire in (alice, bob):
+        await wire.close()
+
+
+def proposal(eid: str) -> str:
+    """A PrivateMessage of the group whose clear header says proposal (its content is not
+    the relay's business, so any bytes do)."""
+    message = PrivateMessage(GROUP_ID, 2, ContentType.PROPOSAL, b"", b"sender", eid.encode())
+    return b64(MLSMessage(message).encode())
+
+
+async def queue_emptied(relay: RelayServer, user: str) -> None:
+    """Acknowledgements are written a moment after they arrive."""
+    async with asyncio.timeout(5):
+        while await relay.store.queue_usage(user) != (0, 0):
+            await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize(
+    ("limit", "body"),
+    [({"queue_max_count": 3}, b"M"), ({"queue_max_bytes": 1024}, b"M" * 341)],
+    ids=["count", "bytes"],
+)
+async def test_a_full_member_is_skipped_named_and_still_gets_commits_and_proposals(
+    start_relay: StartRelay, limit: dict[str, int], body: bytes
+) -> None:
+    """carol is away and her queue fills (count or bytes, the one-to-one limits): the
+    next message reaches bob, and alice hears that carol got none; a Commit and a
+    proposal reach carol all the same, and back online she reads all but that message."""
+    relay = await start_relay(**limit)
+    alice, bob, carol = await founded(relay, "bob", "carol")
+    await carol.close()
+    await queue_emptied(relay, "carol")
+    for n in range(3):
+        sent = await alice.call("group_send", group=GROUP, epoch=2, eid=f"m{n}", body=b64(body))
+        assert sent == {"type": "accepted", "rid": alice.rid, "eid": f"m{n}"}
+    expected = [("message", 2, f"m{n}") for n in range(3)]
+    assert await deliveries(bob, 3) == expected
+    await queue_emptied(relay, "bob")
+    withheld = await alice.call("group_send", group=GROUP, epoch=2, eid="m3", body=b64(body))
+    assert withheld == {"type": "accepted", "rid": alice.rid, "eid": "m3", "full": ["carol"]}
+    proposed = await alice.call("group_send", group=GROUP, epoch=2, eid="p", body=proposal("p"))
+    assert proposed == {"type": "accepted", "rid": alice.rid, "eid": "p"}
+    assert (await commit(alice, 2, "c2"))["type"] == "group_accepted"
+    assert await deliveries(bob, 3) == [
+        ("message", 2, "m3"),
+        ("message", 2, "p"),
+        ("commit", 2, "c2"),
+    ]
+    assert relay.metrics.group_copies_withheld == 1
+    carol = await logged_in(url(relay), "carol")
+    assert await deliveries(carol, 5) == [*expected, ("message", 2, "p"), ("commit", 2, "c2")]
+    await nothing_more(carol)
+    for wire in (alice, bob, carol):
         await wire.close()
 
 

@@ -356,6 +356,19 @@ class Groups:
                 raise
             if isinstance(answer, F.Accepted):
                 self._finish(item, DeliveryState.SENT)
+                if answer.full:
+                    # The relay kept no copy for them: they will never read this message.
+                    queues = (
+                        "queue on the relay is"
+                        if len(answer.full) == 1
+                        else "queues on the relay are"
+                    )
+                    self._ctx.emit(
+                        ErrorRaised(
+                            f"not delivered to {', '.join(answer.full)}: their {queues} full",
+                            ClientErrorCode.QUEUE_FULL,
+                        )
+                    )
                 return True
             if not isinstance(answer, GF.GroupConflict):
                 raise ClientError(f"unexpected answer {type(answer).__name__} to group_send")

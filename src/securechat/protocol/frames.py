@@ -267,11 +267,14 @@ class Session(_ServerFrame, tag="session", frozen=True):
     API keys for, never the keys. None from a relay that predates the field."""
 
 
-class Accepted(_ServerFrame, tag="accepted", frozen=True):
+class Accepted(_ServerFrame, tag="accepted", frozen=True, omit_defaults=True):
     """The envelope is persisted: it will be delivered even if the relay crashes."""
 
     rid: int
     eid: str
+    full: list[str] = msgspec.field(default_factory=list)
+    """A `group_send`'s members whose queue on the relay was full: they get no copy.
+    Left out when empty (always, for a `send`), so older clients read the frame as before."""
 
 
 class Envelope(msgspec.Struct, frozen=True, kw_only=True):

@@ -209,3 +209,35 @@ GROUP_REQUEST_TYPES: Final = frozenset(
     cls.__struct_config__.tag
     for cls in (PublishKeyPackages, FetchKeyPackages, GroupCommit, GroupSend, GroupFetch)
 )
+
+# --- what the relay reads of a group_send body ---------------------------------------------
+
+_MLS10_PRIVATE_MESSAGE = b"\x00\x01\x00\x02"
+"""MLSMessage (RFC 9420 §6): version mls10, then wire format `mls_private_message`."""
+_PROPOSAL, _COMMIT = 2, 3
+"""A PrivateMessage's `content_type`, after its group id and 8-byte epoch."""
+
+
+def is_handshake(group: bytes, body: bytes) -> bool:
+    """Whether a `group_send` body is a proposal or a Commit of `group`.
+
+    A PrivateMessage leaves its content type in clear (RFC 9420 §6.3, and the
+    AEAD authenticates it), so the delivery service can tell a handshake message
+    from application data without reading either. The relay withholds a message
+    from a member whose queue is full, never a handshake message: a member who
+    misses a proposal cannot process the Commit that names it, and loses the group.
+    Anything else (another group's message, another wire format, a truncated body)
+    is application data. A member can pass a full queue only with what has the
+    header of a proposal or a Commit, which the recipient's MLS then opens as one
+    and drops unless it is one, as it drops a bogus Commit, which passes it too.
+    """
+    # `opaque group_id<V>`: 16 to 64 bytes, a one-byte length below 64, else two.
+    length = len(group)
+    prefix = bytes([length]) if length < 64 else (length | 0x4000).to_bytes(2, "big")
+    start = len(_MLS10_PRIVATE_MESSAGE) + len(prefix) + length
+    return (
+        len(body) > start + 8
+        and body.startswith(_MLS10_PRIVATE_MESSAGE)
+        and body[len(_MLS10_PRIVATE_MESSAGE) : start] == prefix + group
+        and body[start + 8] in (_PROPOSAL, _COMMIT)
+    )

@@ -108,15 +108,28 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     ] = 30.0 * DAY
     queue_max_count: Annotated[
         int,
-        _setting("Envelopes waiting for one recipient at most.", ge=1, le=10_000_000),
+        _setting(
+            "Envelopes waiting for one recipient at most, group copies included: a group "
+            "message skips a full member (the sender is told); Commits and proposals pass.",
+            ge=1,
+            le=10_000_000,
+        ),
     ] = 10_000
     queue_max_bytes: Annotated[
         int,
-        _setting("Bytes waiting for one recipient at most.", ge=1024, le=1 << 40),
+        _setting(
+            "Bytes waiting for one recipient at most, counted as `queue_max_count` is.",
+            ge=1024,
+            le=1 << 40,
+        ),
     ] = 256 * 1024 * 1024
     queue_ttl: Annotated[
         float,
-        _setting("Seconds an undelivered envelope is kept.", ge=60, le=365 * DAY),
+        _setting(
+            "Seconds an undelivered envelope is kept (a group's copies too).",
+            ge=60,
+            le=365 * DAY,
+        ),
     ] = 30.0 * DAY
     max_connections_per_user: Annotated[
         int, _setting("Simultaneous sessions of one user.", ge=1, le=1000)

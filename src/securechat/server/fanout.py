@@ -8,6 +8,12 @@ Then the members' connections on this node are woken, then the other nodes
 the message is stored. Group batches are apart from the one-to-one batches, so
 the one-to-one path is unchanged; the two share the inboxes and the sids.
 Re-sending the same (sender, eid) is answered `accepted` again, as for `send`.
+
+A member whose queue is full (`queue_max_count`, `queue_max_bytes`: the numbers and
+the rule of a one-to-one `send`) gets no copy of a message, and `accepted` names
+them in `full`: one member away for months does not stop the group for the others.
+Handshake messages go to every member, full or not, and count: a member who missed
+one could not follow the group any more (so do Commits, server/groups.py).
 """
 
 from __future__ import annotations
@@ -60,7 +66,15 @@ class Fanout:
 
     def submit(self, outlet: Outlet, sender: str, frame: G.GroupSend) -> None:
         """Queues a send for the next group write batch; `accepted` follows it."""
-        send = NewGroupSend(frame.group, frame.epoch, sender, frame.eid, frame.body, self.clock())
+        send = NewGroupSend(
+            frame.group,
+            frame.epoch,
+            sender,
+            frame.eid,
+            frame.body,
+            self.clock(),
+            G.is_handshake(frame.group, frame.body),
+        )
         self._batch.append(_Pending(send, outlet, frame.rid))
         if self._timer is None and (self._flush_task is None or self._flush_task.done()):
             self._timer = asyncio.get_running_loop().call_later(self.commit_delay, self._due)
@@ -86,7 +100,9 @@ class Fanout:
 
     async def _write(self, batch: list[_Pending]) -> None:
         try:
-            outcomes = await self.store.group_send_batch([p.send for p in batch])
+            outcomes = await self.store.group_send_batch(
+                [p.send for p in batch], self.relay.queue_limits
+            )
         except Exception as exc:
             text = (
                 str(exc)
@@ -104,7 +120,9 @@ class Fanout:
                 if outcome.fanned is not None
             ]
         )
-        self.relay.metrics.group_messages_accepted += sum(o.status == "stored" for o in outcomes)
+        metrics = self.relay.metrics
+        metrics.group_messages_accepted += sum(o.status == "stored" for o in outcomes)
+        metrics.group_copies_withheld += sum(len(o.full) for o in outcomes)
         answered: set[Outlet] = set()
         for pending, outcome in zip(batch, outcomes, strict=True):
             pending.outlet.push(_answer(pending, outcome))
@@ -150,7 +168,7 @@ def _answer(pending: _Pending, outcome: GroupSendOutcome) -> str:
     send = pending.send
     match outcome.status:
         case "stored" | "resent":
-            return encode_str(F.Accepted(rid=pending.rid, eid=send.eid))
+            return encode_str(F.Accepted(rid=pending.rid, eid=send.eid, full=list(outcome.full)))
         case "conflict":
             return encode_str(
                 G.GroupConflict(rid=pending.rid, group=send.group, epoch=outcome.epoch)

@@ -8,7 +8,9 @@ increment are one statement, so a state read before a concurrent Commit only
 ever leads to a `group_conflict`, never to a second Commit for one epoch.
 
 An accepted Commit is delivered (kind `commit`) to every other member, the
-removed ones included: it is their last delivery of the group. Its Welcome
+removed ones included: it is their last delivery of the group. A full queue
+(`queue_max_count`, `queue_max_bytes`) takes it all the same, and counts it: a
+member who missed a Commit could not follow the group any more. Its Welcome
 goes (kind `welcome`) to the added users. Both are in the members' inboxes,
 woken here and on the other nodes, before the committer hears `group_accepted`.
 """

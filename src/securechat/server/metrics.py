@@ -97,6 +97,7 @@ class Metrics:
     envelopes_delivered: int = 0
     group_messages_accepted: int = 0
     group_commits_accepted: int = 0
+    group_copies_withheld: int = 0
     logins_ok: int = 0
     logins_failed: int = 0
     rate_limited: int = 0
@@ -154,6 +155,11 @@ class RelayCollector(Collector):
             "securechat_group_commits_accepted",
             "Group Commits accepted (one per group and epoch).",
             m.group_commits_accepted,
+        )
+        yield _counter(
+            "securechat_group_copies_withheld",
+            "Copies of group messages not stored because the member's queue was full.",
+            m.group_copies_withheld,
         )
         logins = CounterMetricFamily(
             "securechat_logins", "Password logins by result.", labels=["result"]

@@ -30,6 +30,7 @@ from securechat.protocol.limits import MAX_DELIVER_BATCH, MAX_WATCH_USERS
 from securechat.server.bus import Bus, LocalBus
 from securechat.server.metrics import Metrics
 from securechat.server.store import NewEnvelope, QueueStore, StoredEnvelope
+from securechat.server.store.records import QueueLimits
 
 log = logging.getLogger("securechat.relay")
 
@@ -107,6 +108,11 @@ class Relay:
     """False from a failed commit until the next one succeeds (readiness, metrics)."""
     commits: int = 0
     """Write batches committed: while they grow, the store needs no readiness probe."""
+    queue_limits: QueueLimits = field(init=False)
+    """`queue_max_count` and `queue_max_bytes`, which a group's copies meet too (fanout.py)."""
+
+    def __post_init__(self) -> None:
+        self.queue_limits = QueueLimits(self.queue_max_count, self.queue_max_bytes)
 
     @property
     def awaiting_commit(self) -> int:
@@ -121,10 +127,7 @@ class Relay:
         if usage is None:
             outlet.push(_error(frame.rid, ErrorCode.NOT_FOUND, f"no account named {frame.to!r}"))
             return
-        if (
-            usage.count >= self.queue_max_count
-            or usage.bytes + len(frame.body) > self.queue_max_bytes
-        ):
+        if not self.queue_limits.admits(usage.count, usage.bytes, len(frame.body)):
             outlet.push(
                 _error(
                     frame.rid,

@@ -24,6 +24,7 @@ from securechat.server.store.records import (
     NewCommit,
     NewEnvelope,
     NewGroupSend,
+    QueueLimits,
     SessionRecord,
     StoredCommit,
     StoredEnvelope,
@@ -221,10 +222,17 @@ class GroupStore(Protocol):
         """
         ...
 
-    async def group_send_batch(self, sends: Sequence[NewGroupSend]) -> list[GroupSendOutcome]:
+    async def group_send_batch(
+        self, sends: Sequence[NewGroupSend], limits: QueueLimits
+    ) -> list[GroupSendOutcome]:
         """Stores each body once with a delivery per other member, in one transaction,
         when its epoch is the group's current one: the check holds the group's row
-        against a concurrent Commit until the deliveries are written."""
+        against a concurrent Commit until the deliveries are written.
+
+        A member whose queue has no room under `limits` (counted in that transaction,
+        group copies included) gets no delivery and is named in the outcome's `full`;
+        a handshake message reaches every member. Nothing is stored when nobody has room.
+        """
         ...
 
     async def group_commits(self, group: bytes, since: int, max_bytes: int) -> list[StoredCommit]:

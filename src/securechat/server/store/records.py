@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -128,6 +129,32 @@ class CommitOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueLimits:
+    """What one inbox holds at most (`queue_max_count`, `queue_max_bytes`): one rule for a
+    one-to-one envelope (server/relay.py) and a group's copy (`GroupStore.group_send_batch`)."""
+
+    max_count: int
+    max_bytes: int
+
+    def admits(self, count: int, size: int, body: int) -> bool:
+        """Whether a queue of `count` deliveries and `size` bytes takes a body of `body` bytes."""
+        return count < self.max_count and size + body <= self.max_bytes
+
+    def share(
+        self, members: Sequence[str], usage: Mapping[str, tuple[int, int]], send: NewGroupSend
+    ) -> tuple[list[str], tuple[str, ...]]:
+        """The members who get a copy of `send` and those whose queue is full (none for a
+        handshake message), from each member's (count, bytes) read in the send's transaction.
+        """
+        body = len(send.body)
+        room = [m for m in members if send.handshake or self.admits(*usage[m], body)]
+        if len(room) == len(members):
+            return room, ()
+        taken = set(room)
+        return room, tuple(m for m in members if m not in taken)
+
+
+@dataclass(frozen=True, slots=True)
 class NewGroupSend:
     group: bytes
     epoch: int
@@ -135,6 +162,9 @@ class NewGroupSend:
     eid: str
     body: bytes
     ts: float
+    handshake: bool = False
+    """A proposal (or Commit) in clear header (`group_frames.is_handshake`): it reaches every
+    member, full queue or not, since a member who misses one loses the group."""
 
     def stored_body(self) -> GroupBody:
         return GroupBody(self.group, self.sender, self.eid, self.body, self.ts)
@@ -148,6 +178,9 @@ class GroupSendOutcome:
     epoch: int = 0
     """The group's current epoch."""
     fanned: Fanned | None = None
+    full: tuple[str, ...] = ()
+    """Members whose queue had no room (`QueueLimits`): they got no copy. Empty for a
+    re-send, which stores nothing."""
 
 
 @dataclass(frozen=True, slots=True)

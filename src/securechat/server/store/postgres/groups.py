@@ -6,7 +6,8 @@ send reads its group's row `FOR SHARE` in the transaction that writes its
 deliveries: a Commit's UPDATE waits for that transaction, and a send that comes
 after the UPDATE waits for the Commit's transaction, then sees the new epoch and
 is refused. So every send of epoch n+1 is written after the Commit of n, and
-takes a later sid in every inbox.
+takes a later sid in every inbox. The same transaction counts the members' queues
+(what every node committed) before it writes a copy to any of them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from securechat.server.store.records import (
     GroupState,
     NewCommit,
     NewGroupSend,
+    QueueLimits,
     StoredCommit,
 )
 from securechat.server.store.schema import DEFAULT_DEVICE
@@ -44,6 +46,10 @@ SELECT sid FROM body
 
 _OTHER_MEMBERS = (
     "SELECT username FROM group_members WHERE grp = $1 AND username <> $2 ORDER BY username"
+)
+_QUEUE_USAGE = (
+    "SELECT username, COUNT(*), SUM(size) FROM deliveries"
+    " WHERE username = ANY($1::text[]) AND device = $2 GROUP BY username"
 )
 
 
@@ -169,13 +175,22 @@ class PostgresGroups(PostgresBase):
         )
         return CommitOutcome("accepted", epoch, tuple(d for d in deliveries if d is not None))
 
-    async def group_send_batch(self, sends: Sequence[NewGroupSend]) -> list[GroupSendOutcome]:
+    async def group_send_batch(
+        self, sends: Sequence[NewGroupSend], limits: QueueLimits
+    ) -> list[GroupSendOutcome]:
         if not sends:
             return []
+        usage: dict[str, tuple[int, int]] = {}
         async with self._conn(transaction=True) as conn:
-            return [await self._group_send(conn, send) for send in sends]
+            return [await self._group_send(conn, send, limits, usage) for send in sends]
 
-    async def _group_send(self, conn: Any, send: NewGroupSend) -> GroupSendOutcome:
+    async def _group_send(
+        self,
+        conn: Any,
+        send: NewGroupSend,
+        limits: QueueLimits,
+        usage: dict[str, tuple[int, int]],
+    ) -> GroupSendOutcome:
         # FOR SHARE: a Commit of this group waits until these deliveries are committed.
         row = await conn.fetchrow(
             "SELECT epoch, EXISTS (SELECT 1 FROM group_members WHERE grp = $1"
@@ -194,8 +209,19 @@ class PostgresGroups(PostgresBase):
         if queued is not None:
             return GroupSendOutcome("resent" if queued[0] == send.group else "eid_taken", epoch)
         others = [row[0] for row in await conn.fetch(_OTHER_MEMBERS, send.group, send.sender)]
-        fanned = await _fan_out(conn, send.stored_body(), "message", epoch, others)
-        return GroupSendOutcome("stored", epoch, fanned)
+        unread = [name for name in others if name not in usage]
+        if unread:
+            # What every node committed so far, read in the transaction that adds the copies;
+            # once per member and write batch, which then counts its own copies.
+            usage.update(dict.fromkeys(unread, (0, 0)))
+            for name, count, size in await conn.fetch(_QUEUE_USAGE, unread, DEFAULT_DEVICE):
+                usage[name] = (int(count), int(size))
+        recipients, full = limits.share(others, usage, send)
+        fanned = await _fan_out(conn, send.stored_body(), "message", epoch, recipients)
+        for name in recipients:  # the batch's later sends count these copies too
+            count, size = usage[name]
+            usage[name] = (count + 1, size + len(send.body))
+        return GroupSendOutcome("stored", epoch, fanned, full)
 
     async def group_commits(self, group: bytes, since: int, max_bytes: int) -> list[StoredCommit]:
         async with self._conn() as conn:

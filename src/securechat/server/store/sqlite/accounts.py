@@ -28,6 +28,7 @@ class SQLiteAccounts(SQLiteBase):
                     "DELETE FROM deliveries WHERE username = ? AND device = ?",
                     (account.username, DEFAULT_DEVICE),
                 )
+                self._inbox_emptied(account.username)
         except sqlite3.IntegrityError:
             return False
         return True

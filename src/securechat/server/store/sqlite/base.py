@@ -122,6 +122,9 @@ class SQLiteBase:
     def _rolled_back(self) -> None:
         """A transaction failed: what a concern keeps in memory about the file may be wrong."""
 
+    def _inbox_emptied(self, username: str) -> None:
+        """Every delivery to the user's inbox is gone (a name registered anew)."""
+
     def _user_deleted(self, username: str) -> None:
         """The user's rows are gone: a concern forgets what it keeps in memory about them."""
 

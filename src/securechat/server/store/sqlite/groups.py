@@ -4,7 +4,8 @@ This process is the file's only writer and each method is one transaction run
 without a pause on the event loop, so the epoch check, the increment and the
 deliveries are atomic with respect to every other Commit and send: a send for
 epoch n is either written before the Commit of n (its sids come first in every
-inbox) or refused as a conflict after it.
+inbox) or refused as a conflict after it. A send's queue limits are checked in its
+transaction too, against what the file holds.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from securechat.server.store.records import (
     GroupState,
     NewCommit,
     NewGroupSend,
+    QueueLimits,
     StoredCommit,
 )
 from securechat.server.store.schema import DEFAULT_DEVICE
@@ -149,15 +151,21 @@ class SQLiteGroups(SQLiteQueue):
             "INSERT INTO deliveries VALUES (?, ?, ?, ?)",
             [(name, DEFAULT_DEVICE, sid, len(body.body)) for name in recipients],
         )
+        if self._inboxes:
+            self._counted((name, len(body.body)) for name in recipients)
         return Fanned(sid, tuple(recipients), kind, epoch)
 
-    async def group_send_batch(self, sends: Sequence[NewGroupSend]) -> list[GroupSendOutcome]:
+    async def group_send_batch(
+        self, sends: Sequence[NewGroupSend], limits: QueueLimits
+    ) -> list[GroupSendOutcome]:
         if not sends:
             return []
         with self._tx() as db:
-            return [self._group_send(db, send) for send in sends]
+            return [self._group_send(db, send, limits) for send in sends]
 
-    def _group_send(self, db: sqlite3.Connection, send: NewGroupSend) -> GroupSendOutcome:
+    def _group_send(
+        self, db: sqlite3.Connection, send: NewGroupSend, limits: QueueLimits
+    ) -> GroupSendOutcome:
         row = db.execute(
             "SELECT epoch, EXISTS (SELECT 1 FROM group_members WHERE grp = ?1 AND username = ?2)"
             " FROM mls_groups WHERE grp = ?1",
@@ -181,8 +189,9 @@ class SQLiteGroups(SQLiteQueue):
                 (send.group, send.sender),
             )
         ]
-        fanned = self._fan_out(db, send.stored_body(), "message", epoch, others)
-        return GroupSendOutcome("stored", epoch, fanned)
+        recipients, full = limits.share(others, self._inbox_usage(db, others), send)
+        fanned = self._fan_out(db, send.stored_body(), "message", epoch, recipients)
+        return GroupSendOutcome("stored", epoch, fanned, full)
 
     async def group_commits(self, group: bytes, since: int, max_bytes: int) -> list[StoredCommit]:
         commits: list[StoredCommit] = []
