@@ -7,7 +7,7 @@ member of a 1,000-member group processes an add in under 50 ms.
 
 - Sender, protect: `GroupSession.send` of a 1 KiB message against the 1:1 Double
   Ratchet's `encrypt` of the same message, rounds interleaved.
-- Sender, client: `Groups.send_text` (the session loaded from the vault,
+- Sender, client: `GroupSending.send_text` (the session loaded from the vault,
   protected, written back with the message, the relay's answer recorded; the
   relay is an in-memory stub) against the same at 10 members: the ratio is what
   the group's size adds. The 1:1 ratchet `encrypt` is given for scale.
@@ -102,7 +102,7 @@ def _client(root: Path, name: str, identity: IdentityKeyPair, size: int) -> Grou
 async def _sent_ms(client: Groups, group_id: str, text: str, sends: int) -> float:
     start = time.perf_counter()
     for _ in range(sends):
-        await client.send_text(group_id, text)
+        await client.sending.send_text(group_id, text)
     return (time.perf_counter() - start) * 1000 / sends
 
 

@@ -67,7 +67,7 @@ async def test_create_message_invite_remove(world: dict[str, Member]) -> None:
     assert invited[0].by == "alice" and invited[0].name == "team" and not invited[0].pinned
     assert invited[0].members == ("alice", "bob")
 
-    await alice.groups.send_text(gid, "hello bob")
+    await alice.groups.sending.send_text(gid, "hello bob")
     await receive_all(world)
     received = [e for e in bob.events() if isinstance(e, MessageReceived)]
     assert [(e.conversation, e.sender, e.text) for e in received] == [
@@ -76,7 +76,7 @@ async def test_create_message_invite_remove(world: dict[str, Member]) -> None:
 
     await alice.groups.invite(gid, "carol")
     await receive_all(world)
-    await carol.groups.send_text(gid, "hi all")
+    await carol.groups.sending.send_text(gid, "hi all")
     await receive_all(world)
     assert bob.texts(gid)[-2:] == [("", "alice added carol"), ("carol", "hi all")]
 
@@ -86,7 +86,7 @@ async def test_create_message_invite_remove(world: dict[str, Member]) -> None:
     assert bob.texts(gid)[-1] == ("", "alice removed bob")
     assert bob.groups.store.groups() == []
     with pytest.raises(ClientError) as gone:
-        await bob.groups.send_text(gid, "still here?")
+        await bob.groups.sending.send_text(gid, "still here?")
     assert gone.value.code == ClientErrorCode.NO_GROUP
     assert alice.groups.store.info(gid).epoch == carol.groups.store.info(gid).epoch == 3
 
@@ -98,7 +98,7 @@ async def test_a_removed_member_cannot_read_what_follows(world: dict[str, Member
     await receive_all(world)
     await alice.groups.remove(gid, "bob")
     await receive_all(world)
-    await alice.groups.send_text(gid, "after bob left")
+    await alice.groups.sending.send_text(gid, "after bob left")
     group = alice.ds.groups[bytes.fromhex(gid)]
     body = alice.ds.stored[-1]
     group.members.add("bob")  # a relay that keeps delivering to him
@@ -119,7 +119,7 @@ async def test_a_member_offline_for_five_epochs_catches_up(world: dict[str, Memb
     for n in range(5):
         await alice.groups.rename(gid, f"team {n}")
         text = f"message in epoch {n}"
-        await alice.groups.send_text(gid, text)
+        await alice.groups.sending.send_text(gid, text)
         expected.append(("alice", text))
         await bob.receive()
     assert len(dave.ds.queues["dave"]) == 10
@@ -156,7 +156,7 @@ async def test_the_relay_never_holds_the_group_name_or_a_message(world: dict[str
     alice = world["alice"]
     gid = (await alice.groups.create("secret-project-name", ["bob", "carol"])).group_id
     await alice.groups.set_topic(gid, "a-topic-nobody-sees")
-    await alice.groups.send_text(gid, "a-message-text-nobody-sees")
+    await alice.groups.sending.send_text(gid, "a-message-text-nobody-sees")
     await receive_all(world)
     assert world["carol"].texts(gid)[-1] == ("alice", "a-message-text-nobody-sees")
     stored = b"".join(alice.ds.stored)
@@ -172,12 +172,12 @@ async def test_a_restart_between_storing_and_the_ack_loses_and_repeats_nothing(
     alice, bob = world["alice"], world["bob"]
     gid = (await alice.groups.create("team", ["bob"])).group_id
     await receive_all(world)
-    await alice.groups.send_text(gid, "once")
+    await alice.groups.sending.send_text(gid, "once")
     envelope = bob.ds.queues["bob"][0]
     bob.groups.on_envelope(envelope)  # stored; the ack never left
     bob.restart()
     await bob.receive()  # the relay delivers it again
-    await alice.groups.send_text(gid, "twice")
+    await alice.groups.sending.send_text(gid, "twice")
     await bob.receive()
     assert [t for t in bob.texts(gid) if t[0] == "alice"] == [("alice", "once"), ("alice", "twice")]
     assert [e.text for e in bob.events() if isinstance(e, MessageReceived)] == ["twice"]
@@ -192,14 +192,14 @@ async def test_a_members_key_change_blocks_sending_until_the_user_decides(
     assert alice.ctx.vault is not None
     gid = (await alice.groups.create("team", ["bob", "carol"])).group_id
     await receive_all(world)
-    await alice.groups.send_text(gid, "before the change")
+    await alice.groups.sending.send_text(gid, "before the change")
     other = identities()["mallory"].public.der
     alice.ctx.vault.put("pin:bob", other)
     with pytest.raises(ClientError) as blocked:
-        await alice.groups.send_text(gid, "to a swapped key?")
+        await alice.groups.sending.send_text(gid, "to a swapped key?")
     assert blocked.value.code == ClientErrorCode.KEY_CHANGED
     alice.ctx.vault.put("pin:bob", identities()["bob"].public.der)
-    await alice.groups.send_text(gid, "keys agree again")
+    await alice.groups.sending.send_text(gid, "keys agree again")
     await receive_all(world)
     assert bob.texts(gid)[-1] == ("alice", "keys agree again")
 
@@ -212,12 +212,12 @@ async def test_a_pin_changed_by_another_process_blocks_sending_too(
     alice = world["alice"]
     gid = (await alice.groups.create("team", ["bob"])).group_id
     await receive_all(world)
-    await alice.groups.send_text(gid, "before the change")
+    await alice.groups.sending.send_text(gid, "before the change")
     other_process = Vault.unlock(alice.path, alice.password, "alice")
     other_process.put("pin:bob", identities()["mallory"].public.der)
     other_process.close()
     with pytest.raises(ClientError) as blocked:
-        await alice.groups.send_text(gid, "to a swapped key?")
+        await alice.groups.sending.send_text(gid, "to a swapped key?")
     assert blocked.value.code == ClientErrorCode.KEY_CHANGED
 
 
@@ -237,9 +237,9 @@ async def test_a_message_rewrites_the_session_record_and_not_the_tree(
         return record_all(self, records, state, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Vault, "record_all", spy)
-    await alice.groups.send_text(gid, "one")
+    await alice.groups.sending.send_text(gid, "one")
     await bob.receive()
-    await alice.groups.send_text(gid, "two")
+    await alice.groups.sending.send_text(gid, "two")
     await bob.receive()
     assert written and all(f"group_tree:{gid}" not in keys for keys in written)
     assert sum(f"group:{gid}" in keys for keys in written) >= 4
@@ -248,7 +248,7 @@ async def test_a_message_rewrites_the_session_record_and_not_the_tree(
     assert any(f"group_tree:{gid}" in keys for keys in written)
     await receive_all(world)
     bob.restart()
-    await alice.groups.send_text(gid, "after the restart")
+    await alice.groups.sending.send_text(gid, "after the restart")
     await bob.receive()
     assert bob.texts(gid)[-1] == ("alice", "after the restart")
 
@@ -278,7 +278,7 @@ async def test_a_group_whose_tree_record_is_gone_says_so(world: dict[str, Member
     alice.ctx.vault.delete(f"group_tree:{gid}")
     alice.restart()
     with pytest.raises(SecureChatError, match="tree is missing"):
-        await alice.groups.send_text(gid, "hello")
+        await alice.groups.sending.send_text(gid, "hello")
 
 
 async def test_key_packages_are_replaced_before_their_lifetime_runs_out(
@@ -352,11 +352,11 @@ async def test_a_commit_whose_answer_was_lost_is_sent_again_after_reconnecting(
     with pytest.raises(ConnectionLost):
         await alice.groups.invite(gid, "bob")
     with pytest.raises(ClientError) as busy:
-        await alice.groups.send_text(gid, "hello?")
+        await alice.groups.sending.send_text(gid, "hello?")
     assert busy.value.code == ClientErrorCode.GROUP_BUSY
     await alice.groups.resume()
     await receive_all(world)
-    await alice.groups.send_text(gid, "hello bob")
+    await alice.groups.sending.send_text(gid, "hello bob")
     await receive_all(world)
     assert bob.texts(gid)[-1] == ("alice", "hello bob")
     assert ds.groups[bytes.fromhex(gid)].epoch == 2
@@ -385,14 +385,14 @@ async def test_messages_written_offline_go_out_in_order_after_reconnecting(
         return unreachable(handle, user, frame) if user == "alice" else handle(user, frame)
 
     with ds.intercepted(alice_unreachable):
-        await alice.groups.send_text(gid, "one")
-        await alice.groups.send_text(gid, "two")
+        await alice.groups.sending.send_text(gid, "one")
+        await alice.groups.sending.send_text(gid, "two")
         assert _states(alice, gid) == [("one", "sending"), ("two", "sending")]
         await carol.groups.rename(gid, "later")
         await bob.receive()
         await carol.receive()
     await alice.receive()
-    await alice.groups.send_text(gid, "three")
+    await alice.groups.sending.send_text(gid, "three")
     await receive_all(world)
     assert [t for t in bob.texts(gid) if t[0] == "alice"][-3:] == [
         ("alice", "one"),
@@ -400,7 +400,7 @@ async def test_messages_written_offline_go_out_in_order_after_reconnecting(
         ("alice", "three"),
     ]
     assert _states(alice, gid) == [("one", "sent"), ("two", "sent"), ("three", "sent")]
-    assert alice.groups._queued() == []
+    assert alice.groups.sending.queued() == []
 
 
 async def test_a_queued_message_whose_answer_was_lost_is_stored_once(
@@ -413,7 +413,7 @@ async def test_a_queued_message_whose_answer_was_lost_is_stored_once(
     gid = (await alice.groups.create("team", ["bob"])).group_id
     await receive_all(world)
     with ds.intercepted(answer_lost):
-        await alice.groups.send_text(gid, "only once")
+        await alice.groups.sending.send_text(gid, "only once")
     await alice.groups.resume()
     await receive_all(world)
     assert [t for t in bob.texts(gid) if t[0] == "alice"] == [("alice", "only once")]
@@ -429,7 +429,7 @@ async def test_a_queued_message_that_can_no_longer_go_fails_and_says_why(
     gid = (await alice.groups.create("team", ["bob"])).group_id
     await receive_all(world)
     with ds.intercepted(unreachable):
-        await alice.groups.send_text(gid, "to whom?")
+        await alice.groups.sending.send_text(gid, "to whom?")
     alice.ctx.vault.put("pin:bob", identities()["mallory"].public.der)
     alice.events()
     await alice.groups.resume()
@@ -460,7 +460,7 @@ async def test_a_change_the_relay_refuses_for_good_is_dropped_and_the_group_goes
     ):
         await alice.groups.invite(gid, "carol")
     assert alice.groups.store.session(gid).pending is None
-    await alice.groups.send_text(gid, "still here")
+    await alice.groups.sending.send_text(gid, "still here")
     await alice.groups.invite(gid, "dave")
     await receive_all(world)
     assert bob.texts(gid)[-2:] == [("alice", "still here"), ("", "alice added dave")]
@@ -478,7 +478,7 @@ async def test_a_commit_the_relay_drops_for_one_member_is_fetched(
     dropped = dave.ds.queues["dave"].pop()
     assert dropped.kind == "commit"
     await alice.groups.rename(gid, "two")
-    await alice.groups.send_text(gid, "after two")
+    await alice.groups.sending.send_text(gid, "after two")
     await receive_all(world)
     assert dave.texts(gid)[-1] == ("alice", "after two")
     assert dave.groups.store.info(gid).name == "two"
@@ -499,7 +499,7 @@ async def test_a_replayed_commit_and_a_message_ahead_of_its_commit(
     await bob.receive()
     assert [t for _, t in bob.texts(gid)].count("alice renamed the group to renamed") == 1
     await alice.groups.set_topic(gid, "new topic")
-    await alice.groups.send_text(gid, "in the topic's epoch")
+    await alice.groups.sending.send_text(gid, "in the topic's epoch")
     queue = bob.ds.queues["bob"]
     queue.reverse()  # the message first, then its Commit
     await bob.receive()

@@ -28,7 +28,7 @@ async def test_a_message_of_the_epoch_the_committer_just_ended_still_opens(
         await member.groups.keys.publish()
     gid = (await alice.groups.create("team", ["bob"])).group_id
     await bob.receive()
-    await bob.groups.send_text(gid, "sent in epoch 1")
+    await bob.groups.sending.send_text(gid, "sent in epoch 1")
     await alice.groups.rename(gid, "renamed")
     await alice.receive()
     await bob.receive()

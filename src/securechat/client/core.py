@@ -299,7 +299,7 @@ class ChatClient:
         return self._groups.store.groups()
 
     async def group_send_text(self, group_id: str, text: str) -> str:
-        return await self._groups.send_text(group_id, text)
+        return await self._groups.sending.send_text(group_id, text)
 
     async def group_send_file(self, group_id: str, path: str | Path) -> str:
         return await self.files.send_group_file(group_id, path)

@@ -64,7 +64,7 @@ class Files:
     async def send_group_file(self, group_id: str, path: str | Path) -> str:
         """As `send_file`, uploaded once: the offer, inside a group message, carries the
         file key to every member, and the relay lets each member download it."""
-        recipients = self._groups.recipients(group_id)
+        recipients = self._groups.sending.recipients(group_id)
         return await self._send(ConversationId.group(group_id), recipients, path)
 
     async def _send(
@@ -172,7 +172,7 @@ class Files:
         conversation = ConversationId.parse(pending.peer)
         if not conversation.is_direct:
             vault.put(K.offered_file(pending.blob_id), pending.manifest)
-            await self._groups.send_inner(
+            await self._groups.sending.send_inner(
                 conversation.name, offer, kind="file", text=text, file_id=pending.blob_id
             )
             self._forget(pending.blob_id)

@@ -1,10 +1,11 @@
 """Group conversations on this device: the I/O shell around the pure `groups/` layer.
 
 A `GroupSession` (groups/session.py) takes inputs and returns outputs; this
-module carries out the actions it returns against the relay, and its two
-helpers keep the rest: group_store.py each session in the vault with what a
-step leaves (history lines, pins, client events), group_keys.py this device's
-MLS identity and key packages.
+module carries out the actions it returns against the relay, and its helpers
+keep the rest: group_store.py each session in the vault with what a step
+leaves (history lines, pins, client events), group_keys.py this device's MLS
+identity and key packages, group_sending.py messages going out (and the group
+outbox), group_welcomes.py a Welcome too large to travel inline.
 
     SendCommit              -> group_commit; `group_accepted` / `group_conflict` fed back
     SendMessage, SendHandshake -> group_send; a conflict fetches and sends again
@@ -13,13 +14,6 @@ MLS identity and key packages.
 Every change to a session is one synchronous load-compute-save with no await in
 between, so deliveries and the user's commands interleave safely without a lock
 (a lock held across a request would stall the connection that answers it).
-
-A message written while the relay is out of reach waits in the group outbox
-(`QueuedGroupMessage`, in the vault with its history line) and goes out after
-the next (re)connect, in order, as 1:1 messages do. It is kept as plaintext and
-sealed when it goes: a sealed message belongs to an epoch the group may have
-left by then. It goes out under the eid it was given, so if a send did reach
-the relay before its answer was lost, the relay answers for the first copy.
 
 Deliveries (`group_deliver`) make no request: each envelope's new session
 state, the lines it adds, the pins it learns and its `seen` mark are written in
@@ -45,22 +39,26 @@ from collections.abc import Callable, Iterable, Sequence
 
 import msgspec
 
-from securechat.client import payloads as P
 from securechat.client import vault_keys as K
 from securechat.client.api import GroupInfo
 from securechat.client.context import ClientContext
 from securechat.client.conversation import ConversationId
 from securechat.client.events import (
-    DeliveryChanged,
-    DeliveryState,
     ErrorRaised,
     GroupChange,
 )
 from securechat.client.group_keys import GroupKeys
+from securechat.client.group_sending import BUSY, MAX_ROUNDS, GroupSending, group_error
 from securechat.client.group_store import Effects, GroupStore, is_action
-from securechat.client.records import MessageRecord
+from securechat.client.group_welcomes import (
+    WELCOME_INLINE_MAX,
+    PendingJoins,
+    download,
+    release,
+    upload,
+)
 from securechat.client.relay_client import Request, new_envelope_id
-from securechat.client.trust import Trust, key_changed_advice
+from securechat.client.trust import Trust
 from securechat.client.vault_store import Vault
 from securechat.crypto.mls.errors import MLSError
 from securechat.crypto.mls.framing import MLSMessage
@@ -76,24 +74,15 @@ from securechat.errors import (
 from securechat.groups import outputs as O
 from securechat.groups.credentials import FirstSeen, Refused, classify_key_package
 from securechat.groups.credentials import KeyChanged as KeyMismatch
-from securechat.groups.errors import GroupBusy, GroupError
+from securechat.groups.errors import GroupError
 from securechat.groups.session import GroupSession
 from securechat.groups.stored import (
     decode_key_package,
 )
 from securechat.protocol import frames as F
 from securechat.protocol import group_frames as GF
-from securechat.protocol.limits import FILE_CHUNK_BYTES, MAX_FILE_PLAINTEXT_BYTES
 
 log = logging.getLogger("securechat.client")
-
-WELCOME_INLINE_MAX = 256 * 1024
-"""A larger Welcome goes as a file (a relay takes 512 KiB inline by default; a
-hybrid-suite Welcome grows by about 3.4 KB a member)."""
-MAX_WELCOME_CHUNKS = 1 + MAX_FILE_PLAINTEXT_BYTES // FILE_CHUNK_BYTES
-MAX_ROUNDS = 8
-"""Answers fed back for one command (conflicts, fetches) before it gives up: the
-relay moving on that often means others commit faster than we catch up."""
 
 
 def _now() -> int:
@@ -104,45 +93,6 @@ def _commit_eid(commit: bytes) -> str:
     """The same Commit always goes with the same eid, so sending it again after a
     lost answer gets the relay's first answer rather than a second Commit."""
     return base64.urlsafe_b64encode(hashlib.sha256(commit).digest()[:18]).decode()
-
-
-def _group_send(group_id: str, message: O.SendMessage, eid: str) -> Callable[[int], F.ClientFrame]:
-    def build(rid: int) -> F.ClientFrame:
-        group = bytes.fromhex(group_id)
-        return GF.GroupSend(rid=rid, group=group, epoch=message.epoch, eid=eid, body=message.body)
-
-    return build
-
-
-class QueuedGroupMessage(msgspec.Struct, frozen=True, array_like=True):
-    """A group message the relay has not stored yet."""
-
-    group_id: str
-    eid: str
-    plaintext: bytes
-    """`payloads.encode_inner` of the content: sealed anew for the epoch it goes in."""
-
-
-_encode_ids = msgspec.msgpack.Encoder().encode
-_decode_ids = msgspec.msgpack.Decoder(list[str]).decode
-_encode_envelope = msgspec.msgpack.Encoder().encode
-_decode_envelope = msgspec.msgpack.Decoder(GF.GroupEnvelope).decode
-_encode_envelopes = msgspec.msgpack.Encoder().encode
-_decode_envelopes = msgspec.msgpack.Decoder(list[GF.GroupEnvelope]).decode
-_encode_queue = msgspec.msgpack.Encoder().encode
-_decode_queue = msgspec.msgpack.Decoder(list[QueuedGroupMessage]).decode
-
-
-def _file_chunk(file_id: str, index: int, data: bytes) -> Callable[[int], F.ClientFrame]:
-    return lambda rid: F.FileChunk(rid=rid, file_id=file_id, index=index, data=data)
-
-
-def _file_get(file_id: str, index: int) -> Callable[[int], F.ClientFrame]:
-    return lambda rid: F.FileGet(rid=rid, file_id=file_id, index=index)
-
-
-def _file_done(file_id: str) -> Callable[[int], F.ClientFrame]:
-    return lambda rid: F.FileDone(rid=rid, file_id=file_id)
 
 
 def _commit_refused(exc: ServerRejected, commit: O.SendCommit) -> ClientError:
@@ -157,13 +107,9 @@ def _commit_refused(exc: ServerRejected, commit: O.SendCommit) -> ClientError:
     return ClientError(f"the relay refused the change: {exc.message}", ClientErrorCode.NOT_ALLOWED)
 
 
-def _group_error(exc: GroupError) -> ClientError:
-    code = ClientErrorCode.GROUP_BUSY if isinstance(exc, GroupBusy) else ClientErrorCode.NOT_ALLOWED
-    return ClientError(str(exc), code)
-
-
 class Groups:
     welcome_inline_max = WELCOME_INLINE_MAX
+    """Past this a Welcome goes as a file (tests set it lower)."""
 
     def __init__(self, ctx: ClientContext, trust: Trust, *, request: Request | None = None) -> None:
         """`request` defaults to the relay's; tests pass an in-memory delivery service."""
@@ -172,6 +118,7 @@ class Groups:
         self._request: Request = request if request is not None else ctx.relay.request
         self.keys = GroupKeys(ctx, self._request)
         self.store = GroupStore(ctx, trust)
+        self.sending = GroupSending(ctx, self.store, self._request, self._fetch)
         self._joining = asyncio.Lock()
 
     async def start(self) -> None:
@@ -187,13 +134,6 @@ class Groups:
             return
         await self.resume()
 
-    # --- what the API shows -----------------------------------------------------------
-
-    def recipients(self, group_id: str) -> list[str]:
-        """Everyone else in a group we may send to now (a file's readers)."""
-        session = self._sendable(group_id, self.store.session(group_id))
-        return sorted({m.username for m in session.members} - {session.own_user})
-
     # --- commands -----------------------------------------------------------------------
 
     async def create(self, name: str, users: Sequence[str]) -> GroupInfo:
@@ -206,7 +146,7 @@ class Groups:
         try:
             session = GroupSession.create(self.keys.device(), name, now=_now())
         except GroupError as exc:
-            raise _group_error(exc) from exc
+            raise group_error(exc) from exc
         group_id = session.group_id.hex()
         effects = Effects(received=time.time())
         self.store.line(group_id, GroupChange.CREATED, me, name, effects)
@@ -299,151 +239,6 @@ class Groups:
         vault.record_all([], pins)
         return packages
 
-    # --- sending ------------------------------------------------------------------------
-
-    async def send_text(self, group_id: str, text: str) -> str:
-        P.check_text(text)
-        return await self.send_inner(group_id, P.Text(text=text), kind="text", text=text)
-
-    async def send_inner(
-        self, group_id: str, content: P.Inner, *, kind: str, text: str, file_id: str = ""
-    ) -> str:
-        """Encrypts `content` once for every member and sends it; returns its eid.
-
-        The message is stored (SENDING) with the session it advanced and a place in
-        the group outbox; when the relay says our epoch is stale, the Commits we
-        missed are processed and the same content goes out again, under the same
-        eid, for the new epoch. Offline, it returns at once and the message goes
-        out after reconnecting; refused for good, it raises.
-        """
-        _, _, me = self._ctx.need_identity()
-        key = ConversationId.group(group_id).key
-        sent_at = time.time()
-        item = QueuedGroupMessage(group_id, new_envelope_id(), P.encode_inner(content, sent_at))
-        record = MessageRecord(
-            peer=key,
-            conversation=key,
-            sender=me,
-            outgoing=True,
-            text=text,
-            ts=sent_at,
-            eid=item.eid,
-            state=DeliveryState.SENDING,
-            kind=kind,
-            file_id=file_id,
-        )
-        message = self._seal(group_id, item.plaintext, record, queued=item)
-        earlier = [q for q in self._queued() if q.eid != item.eid]
-        if earlier and not await self._send_queued(earlier):
-            return item.eid  # offline again: the new one waits behind them
-        await self._deliver(item, message)
-        return item.eid
-
-    async def _deliver(self, item: QueuedGroupMessage, message: O.SendMessage | None) -> bool:
-        """Sends one queued message until the relay stores it; False if the connection
-        went first (it stays queued). Refused for good, it is FAILED and raises."""
-        for _ in range(MAX_ROUNDS):
-            if message is None:
-                message = self._seal(item.group_id, item.plaintext, None)
-            try:
-                answer = await self._request(_group_send(item.group_id, message, item.eid))
-            except (ConnectionLost, TimeoutError):
-                return False
-            except ServerRejected as exc:
-                if exc.transient:
-                    return False
-                self._finish(item, DeliveryState.FAILED)
-                raise
-            if isinstance(answer, F.Accepted):
-                self._finish(item, DeliveryState.SENT)
-                if answer.full:
-                    # The relay kept no copy for them: they will never read this message.
-                    queues = (
-                        "queue on the relay is"
-                        if len(answer.full) == 1
-                        else "queues on the relay are"
-                    )
-                    self._ctx.emit(
-                        ErrorRaised(
-                            f"not delivered to {', '.join(answer.full)}: their {queues} full",
-                            ClientErrorCode.QUEUE_FULL,
-                        )
-                    )
-                return True
-            if not isinstance(answer, GF.GroupConflict):
-                raise ClientError(f"unexpected answer {type(answer).__name__} to group_send")
-            await self._carry_out(item.group_id, [O.FetchCommits(message.epoch)])
-            message = None
-        self._finish(item, DeliveryState.FAILED)
-        raise ClientError(
-            "the group changed faster than this device could follow; try again",
-            ClientErrorCode.GROUP_BUSY,
-        )
-
-    async def _send_queued(self, items: Sequence[QueuedGroupMessage]) -> bool:
-        """The queued messages in order; False once the connection is gone. One that can
-        no longer go (we left, a key changed) is FAILED and reported, and the rest go on."""
-        for item in items:
-            try:
-                if not await self._deliver(item, None):
-                    return False
-            except SecureChatError as exc:
-                self._finish(item, DeliveryState.FAILED)
-                code = exc.code if isinstance(exc, ClientError) else ClientErrorCode.E2E
-                self._ctx.emit(ErrorRaised(f"a group message was not sent: {exc}", code))
-        return True
-
-    def _queued(self) -> list[QueuedGroupMessage]:
-        blob = self._ctx.need_vault().get(K.GROUP_OUTBOX)
-        return _decode_queue(blob) if blob else []
-
-    def _finish(self, item: QueuedGroupMessage, state: DeliveryState) -> None:
-        """Out of the outbox, its line marked: the mark first, so a crash in between
-        sends it again (the relay answers for the first copy) rather than losing it.
-        Finished already (a failure reported on its way up), it is left alone."""
-        queued = self._queued()
-        if item not in queued:
-            return
-        vault = self._ctx.need_vault()
-        vault.update_delivery(item.eid, state)
-        remaining = [q for q in queued if q.eid != item.eid]
-        vault.record_all([], {K.GROUP_OUTBOX: _encode_queue(remaining)})
-        self._ctx.emit(DeliveryChanged(ConversationId.group(item.group_id).key, item.eid, state))
-
-    def _seal(
-        self,
-        group_id: str,
-        plaintext: bytes,
-        record: MessageRecord | None,
-        *,
-        queued: QueuedGroupMessage | None = None,
-    ) -> O.SendMessage:
-        """Protects `plaintext` for the current epoch and saves the session with the
-        message's line and outbox place when given (one transaction)."""
-        session = self._sendable(group_id, self.store.session(group_id))
-        try:
-            session, outputs = session.send(plaintext)
-        except GroupError as exc:
-            raise _group_error(exc) from exc
-        (message,) = outputs
-        assert isinstance(message, O.SendMessage)
-        effects = Effects(received=time.time())
-        if record is not None:
-            effects.records.append(record)
-        if queued is not None:
-            effects.state[K.GROUP_OUTBOX] = _encode_queue([*self._queued(), queued])
-        self.store.save(group_id, session, effects)
-        return message
-
-    def _sendable(self, group_id: str, session: GroupSession) -> GroupSession:
-        """The session with key changes the user resolved since cleared; refused while any
-        member's key change is unresolved (the 1:1 rule: nothing goes to a swapped key)."""
-        session = self.store.rechecked(group_id, session)
-        if session.blocked:
-            user = sorted(session.blocked)[0]
-            raise ClientError(key_changed_advice(user), ClientErrorCode.KEY_CHANGED)
-        return session
-
     async def resume(self) -> None:
         """After a (re)connect: Commits whose answer was lost go out again, each group
         catches up with what it missed while its Commit was in flight, Welcomes sent
@@ -459,7 +254,7 @@ class Groups:
                 except ClientError as exc:  # refused for good: dropped, and the user told
                     self._ctx.emit(ErrorRaised(f"a change to a group failed: {exc}", exc.code))
         await self.finish_joins()
-        await self._send_queued(self._queued())
+        await self.sending.send_queued(self.sending.queued())
 
     # --- carrying out what a session asks ------------------------------------------------
 
@@ -473,8 +268,11 @@ class Groups:
         try:
             session, outputs = change(session)
         except GroupError as exc:
-            raise _group_error(exc) from exc
+            raise group_error(exc) from exc
         return self.store.apply(group_id, session, outputs)
+
+    async def _fetch(self, group_id: str, since: int) -> None:
+        await self._carry_out(group_id, [O.FetchCommits(since)])
 
     async def _carry_out(self, group_id: str, actions: Iterable[O.Action]) -> None:
         queue = list(actions)
@@ -482,10 +280,7 @@ class Groups:
         while queue:
             rounds += 1
             if rounds > MAX_ROUNDS * 4:
-                raise ClientError(
-                    "the group changed faster than this device could follow; try again",
-                    ClientErrorCode.GROUP_BUSY,
-                )
+                raise ClientError(BUSY, ClientErrorCode.GROUP_BUSY)
             queue = [*await self._act(group_id, queue[0]), *queue[1:]]
 
     async def _act(self, group_id: str, action: O.Action) -> list[O.Action]:
@@ -495,7 +290,7 @@ class Groups:
             case O.SendCommit():
                 welcome, welcome_file = action.welcome, None
                 if welcome is not None and len(welcome) > self.welcome_inline_max:
-                    welcome_file = await self._upload(welcome, list(action.added))
+                    welcome_file = await upload(self._request, welcome, list(action.added))
                     welcome = None
                 try:
                     answer = await self._request(
@@ -602,12 +397,14 @@ class Groups:
         try:
             if envelope.kind == "welcome":
                 if envelope.file is not None:
-                    return self._await_welcome(vault, group_id, envelope, seen)
+                    PendingJoins.wait(vault, group_id, envelope, seen)
+                    return []
                 return self._join(vault, group_id, envelope, seen)
             session = self.store.load(vault, group_id)
             if session is None:
-                if vault.get(K.group_join(group_id)) is not None:
-                    return self._hold(vault, group_id, envelope, seen)
+                if PendingJoins.waiting(vault, group_id):
+                    PendingJoins.hold(vault, group_id, envelope, seen)
+                    return []
                 raise ClientError("a delivery for a group this device is not in")
             pins = self._trust.pinned_key
             if envelope.kind == "commit":
@@ -624,41 +421,6 @@ class Groups:
 
     # --- a Welcome sent as a file --------------------------------------------------------
 
-    def _await_welcome(
-        self,
-        vault: Vault,
-        group_id: str,
-        envelope: GF.GroupEnvelope,
-        seen: tuple[str, str] | None,
-    ) -> list[O.Action]:
-        joins = self._joins(vault)
-        state = {K.group_join(group_id): _encode_envelope(envelope)}
-        if group_id not in joins:
-            state[K.GROUP_JOINS] = _encode_ids([*joins, group_id])
-        vault.record_all([], state, seen=seen)
-        return []
-
-    def _hold(
-        self,
-        vault: Vault,
-        group_id: str,
-        envelope: GF.GroupEnvelope,
-        seen: tuple[str, str] | None,
-    ) -> list[O.Action]:
-        held = [*self._held(vault, group_id), envelope]
-        vault.record_all([], {K.group_held(group_id): _encode_envelopes(held)}, seen=seen)
-        return []
-
-    @staticmethod
-    def _joins(vault: Vault) -> list[str]:
-        blob = vault.get(K.GROUP_JOINS)
-        return _decode_ids(blob) if blob else []
-
-    @staticmethod
-    def _held(vault: Vault, group_id: str) -> list[GF.GroupEnvelope]:
-        blob = vault.get(K.group_held(group_id))
-        return _decode_envelopes(blob) if blob else []
-
     async def finish_joins(self) -> None:
         """Fetches each Welcome sent as a file, joins, then opens what was held for the
         group meanwhile, in order. Offline, it stops; the next connection goes on.
@@ -669,75 +431,32 @@ class Groups:
         """
         async with self._joining:
             vault = self._ctx.need_vault()
-            for group_id in self._joins(vault):
-                blob = vault.get(K.group_join(group_id))
-                welcome = None
-                if blob is not None:
-                    envelope = _decode_envelope(blob)
-                    assert envelope.file is not None
-                    try:
-                        welcome = await self._download(envelope.file)
-                    except ConnectionLost:
-                        return
-                    except SecureChatError as exc:
-                        self._join_failed(vault, group_id, envelope, exc)
-                        continue
+            for group_id in PendingJoins.groups(vault):
+                envelope = PendingJoins.welcome(vault, group_id)
                 actions: list[O.Action] = []
-                if welcome is not None:
-                    joined = msgspec.structs.replace(envelope, body=welcome, file=None)
+                if envelope is not None and envelope.file is not None:
                     try:
+                        welcome = await download(self._request, envelope.file)
+                        joined = msgspec.structs.replace(envelope, body=welcome, file=None)
                         done = (K.group_join(group_id),)
                         actions += self._join(vault, group_id, joined, None, done=done)
+                    except ConnectionLost:
+                        return
                     except (SecureChatError, MLSError) as exc:
-                        self._join_failed(vault, group_id, envelope, exc)
+                        PendingJoins.forget(vault, group_id)
+                        text = (
+                            f"an invitation from {envelope.sender} to a group did not open: {exc}"
+                        )
+                        self._ctx.emit(ErrorRaised(text, ClientErrorCode.E2E))
                         continue
-                for held in self._held(vault, group_id):
+                for held in PendingJoins.held(vault, group_id):
                     actions += self._receive(vault, group_id, held, None)
-                self._forget_join(vault, group_id)
+                PendingJoins.forget(vault, group_id)
                 if actions:
                     self._ctx.spawn(self._carry_out(group_id, actions))
-                if welcome is not None and envelope.file is not None:
+                if envelope is not None and envelope.file is not None:
                     with contextlib.suppress(ConnectionLost, ServerRejected):
-                        await self._request(_file_done(envelope.file))
-
-    def _join_failed(
-        self, vault: Vault, group_id: str, envelope: GF.GroupEnvelope, exc: Exception
-    ) -> None:
-        """The invitation cannot be used (the file expired, the Welcome does not open):
-        said once, and what was held for the group goes with it."""
-        self._forget_join(vault, group_id)
-        text = f"an invitation from {envelope.sender} to a group did not open: {exc}"
-        self._ctx.emit(ErrorRaised(text, ClientErrorCode.E2E))
-
-    def _forget_join(self, vault: Vault, group_id: str) -> None:
-        remaining = [g for g in self._joins(vault) if g != group_id]
-        vault.record_all(
-            [],
-            {K.GROUP_JOINS: _encode_ids(remaining)},
-            drop=(K.group_join(group_id), K.group_held(group_id)),
-        )
-
-    async def _download(self, file_id: str) -> bytes:
-        chunks: list[bytes] = []
-        while True:
-            answer = await self._request(_file_get(file_id, len(chunks)))
-            if not isinstance(answer, F.FileData) or len(chunks) > MAX_WELCOME_CHUNKS:
-                raise ClientError("the relay's answer is not the Welcome's file")
-            chunks.append(answer.data)
-            if answer.last:
-                return b"".join(chunks)
-
-    async def _upload(self, data: bytes, readers: list[str]) -> str:
-        """A Welcome too large to travel inline, as a file the added users may fetch."""
-        begun = await self._request(
-            lambda rid: F.FileBegin(rid=rid, size=len(data), recipients=readers)
-        )
-        if not isinstance(begun, F.FileReady):
-            raise ClientError(f"unexpected answer {type(begun).__name__} to file_begin")
-        for index, start in enumerate(range(0, len(data), FILE_CHUNK_BYTES)):
-            chunk = data[start : start + FILE_CHUNK_BYTES]
-            await self._request(_file_chunk(begun.file_id, index, chunk))
-        return begun.file_id
+                        await self._request(release(envelope.file))
 
     def _join(
         self,
