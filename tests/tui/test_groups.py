@@ -294,6 +294,26 @@ async def test_being_removed_is_said_and_the_group_turns_read_only(harness: Harn
         assert "you are no longer in" in feedback(pilot)
 
 
+async def test_a_group_we_are_removed_from_keeps_its_name(harness: Harness) -> None:
+    """The core lists only groups we are in: the name must not turn into the group's id
+    (walkthrough 16: dave saw "group 664e05eb" and "removed you from a group you left")."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        group_id = harness.client.invite_me("bob", "team", ["carol"])
+        await wait_for_screen(pilot, InvitationScreen)
+        await pilot.click("#open")
+        await settle(pilot)
+        harness.client.group_event(group_id, GroupChange.REMOVED, "bob", "alice")
+        await settle(pilot)
+        assert harness.client.groups() == []
+        assert any("bob removed you from team;" in n.message for n in pilot.app._notifications)
+        assert "# team  no longer a member" in header(pilot)
+        assert "# team\n  no longer a member" in conversation_list(pilot)
+        assert str(pilot.app.screen.query_one(ChatLog).border_title) == "team"
+        await type_line(pilot, "/members")
+        assert "you are no longer in team" in feedback(pilot)
+
+
 def main_screen_under(pilot: Pilot[None]) -> MainScreen:
     """The main screen under a dialog."""
     return next(s for s in pilot.app.screen_stack if isinstance(s, MainScreen))

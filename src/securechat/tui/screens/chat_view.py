@@ -24,7 +24,6 @@ from securechat.client.events import ConversationState
 from securechat.client.records import StoredMessage
 from securechat.scanner.brands import DEFAULT_BRANDS, parse_brands
 from securechat.tui.links import LinkBook
-from securechat.tui.safe_text import one_line
 from securechat.tui.services import AppServices
 from securechat.tui.widgets.chat_log import ChatLog
 from securechat.tui.widgets.command_input import CommandInput
@@ -32,6 +31,7 @@ from securechat.tui.widgets.conversation_header import ConversationHeader
 from securechat.tui.widgets.conversation_list import (
     ConversationList,
     ConversationSummary,
+    group_name,
     is_group,
 )
 
@@ -85,6 +85,10 @@ class ChatView(Screen[None]):
         self._arrivals_due = False
         self.groups: dict[str, GroupInfo] = {}
         """Conversation key -> the group we are in, as of the last redraw."""
+        self._group_names: dict[str, str] = {}
+        """Conversation key -> the name of every group seen in this run. The core lists only
+        the groups we are in, so a group we were just removed from (or left) would otherwise
+        lose its name on screen the moment that happens."""
         self._awaiting_session: set[str] = set()
         """Peers told "session set-up sent", to be told when it is active."""
 
@@ -156,6 +160,7 @@ class ChatView(Screen[None]):
         records = self.client.conversations()
         if groups:
             self.groups = {g.conversation.key: g for g in self.client.groups()}
+            self._group_names.update((key, g.name) for key, g in self.groups.items())
         summaries = [self._summary(r.peer, r.unread) for r in records]
         listed = {r.peer for r in records}
         summaries += [self._summary(key, 0) for key in self.groups if key not in listed]
@@ -164,7 +169,8 @@ class ChatView(Screen[None]):
         self.query_one(ConversationList).show(summaries, self.current)
         header = self.query_one(ConversationHeader)
         if self.current is not None and is_group(self.current):
-            header.show_group(self.current, self.groups.get(self.current))
+            known = self._group_names.get(self.current, "")
+            header.show_group(self.current, self.groups.get(self.current), known)
         else:
             state = (
                 self.client.conversation_state(self.current)
@@ -184,7 +190,10 @@ class ChatView(Screen[None]):
     def _summary(self, key: str, unread: int) -> ConversationSummary:
         if is_group(key):
             group = self.groups.get(key)
-            return ConversationSummary(key, unread, False, ConversationState.ACTIVE, group=group)
+            known = self._group_names.get(key, "")
+            return ConversationSummary(
+                key, unread, False, ConversationState.ACTIVE, group=group, name=known
+            )
         return ConversationSummary(
             key,
             unread,
@@ -199,7 +208,7 @@ class ChatView(Screen[None]):
         if not is_group(key):
             return key
         group = self.groups.get(key)
-        return one_line(group.name, 40) if group is not None else "a group you left"
+        return group_name(group, key, 40, self._group_names.get(key, "")).plain
 
     def _say(self, text: str, error: bool = False) -> None:
         """One line under the chat that stays until the next command: errors and results.
