@@ -316,6 +316,20 @@ async def test_a_group_we_are_removed_from_keeps_its_name(harness: Harness) -> N
         assert "you are no longer in team" in feedback(pilot)
 
 
+async def test_an_invitation_read_late_shows_who_is_in_the_group_now(harness: Harness) -> None:
+    """Offline when invited: the Welcome and the Commits after it arrive together, and the
+    dialog names the members and topic as they are, not a member removed since."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        group_id = harness.client.invite_me("bob", "team", ["carol", "dave"])
+        harness.client.group_event(group_id, GroupChange.REMOVED, "bob", "dave")
+        harness.client.group_event(group_id, GroupChange.TOPIC, "bob", "launch plans")
+        await wait_for_screen(pilot, InvitationScreen)
+        shown = "\n".join(str(s.content) for s in pilot.app.screen.query(Static))
+        assert "Members (3): bob, carol and you (alice)" in shown
+        assert "launch plans" in shown
+
+
 def main_screen_under(pilot: Pilot[None]) -> MainScreen:
     """The main screen under a dialog."""
     return next(s for s in pilot.app.screen_stack if isinstance(s, MainScreen))
