@@ -14,6 +14,7 @@ from securechat.client.api import GroupInfo
 from securechat.client.events import GroupChange, KeyChanged, KeyShared
 from securechat.scanner import Rating
 from securechat.tui import commands as C
+from securechat.tui.messages import SignedIn
 from securechat.tui.screens.confirm import ConfirmScreen
 from securechat.tui.screens.invitation import InvitationScreen
 from securechat.tui.screens.main import MainScreen
@@ -31,9 +32,10 @@ from tests.tui.conftest import (
     settle,
     sign_in,
     type_line,
+    until,
     wait_for_screen,
 )
-from tests.tui.fakes import FINGERPRINT, OFFERED_FINGERPRINT
+from tests.tui.fakes import FINGERPRINT, OFFERED_FINGERPRINT, FakeGroup
 
 
 @pytest.fixture
@@ -314,6 +316,24 @@ async def test_a_group_we_are_removed_from_keeps_its_name(harness: Harness) -> N
         assert str(pilot.app.screen.query_one(ChatLog).border_title) == "team"
         await type_line(pilot, "/members")
         assert "you are no longer in team" in feedback(pilot)
+
+
+async def test_a_group_we_were_removed_from_before_a_restart_keeps_its_name(
+    harness: Harness,
+) -> None:
+    """The core's `groups()` leaves it out: the name comes from `group_names()`, not an id."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        group_id = "ab" * 16
+        harness.client.group_state[group_id] = FakeGroup(group_id, "team", members=["bob"])
+        harness.client.add_history(f"#{group_id}", ["hi all"])
+        # A main screen starting on that vault, as after a restart.
+        pilot.app.post_message(SignedIn("alice"))
+        await until(pilot, lambda: main_screen(pilot).current == f"#{group_id}", "the group open")
+        await settle(pilot)
+        assert "# team\n  no longer a member" in conversation_list(pilot)
+        assert "# team  no longer a member" in header(pilot)
+        assert str(pilot.app.screen.query_one(ChatLog).border_title) == "team"
 
 
 async def test_an_invitation_read_late_shows_who_is_in_the_group_now(harness: Harness) -> None:

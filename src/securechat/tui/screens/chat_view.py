@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from securechat.client.api import ChatAPI, GroupInfo
+from securechat.client.conversation import ConversationId
 from securechat.client.events import ConversationState
 from securechat.client.records import StoredMessage
 from securechat.scanner.brands import DEFAULT_BRANDS, parse_brands
@@ -86,9 +87,9 @@ class ChatView(Screen[None]):
         self.groups: dict[str, GroupInfo] = {}
         """Conversation key -> the group we are in, as of the last redraw."""
         self._group_names: dict[str, str] = {}
-        """Conversation key -> the name of every group seen in this run. The core lists only
-        the groups we are in, so a group we were just removed from (or left) would otherwise
-        lose its name on screen the moment that happens."""
+        """Conversation key -> the name of every group on this device, those we left or were
+        removed from too: `client.groups()` lists only the groups we are in. Read from the
+        core once (`_load_group_names`), then kept current from each read of the groups."""
         self._awaiting_session: set[str] = set()
         """Peers told "session set-up sent", to be told when it is active."""
 
@@ -129,6 +130,14 @@ class ChatView(Screen[None]):
             self._refresh(groups=False)
         # From the end: on a slow machine the redraw itself takes a while.
         self._arrivals_shown_at = time.monotonic()
+
+    def _load_group_names(self) -> None:
+        """Once, when the screen starts: reading every group's state on each redraw would
+        double the cost of `client.groups()`."""
+        self._group_names = {
+            ConversationId.group(group_id).key: name
+            for group_id, name in self.client.group_names().items()
+        }
 
     def _place_sidebar(self) -> None:
         wide = self.size.width >= NARROW

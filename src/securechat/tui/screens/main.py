@@ -115,6 +115,7 @@ class MainScreen(FileTransfers, PeopleCommands, GroupCommands):
         status.server, status.user = self.server, self.me
         self._read_events()
         records = self.client.conversations()
+        self._load_group_names()
         self._refresh()
         self.query_one("#input").focus()
         self._open(records[0].peer if records else None)

@@ -41,7 +41,7 @@ class ConversationSummary:
     group: GroupInfo | None = None
     """For a group we are in: its name and members (None for one we left)."""
     name: str = ""
-    """A group's name as last seen in this run, kept for one we are no longer in."""
+    """A group's name as last known: for one we are no longer in, `group` is None."""
 
     @property
     def is_group(self) -> bool:
@@ -77,8 +77,7 @@ def group_badge(group: GroupInfo | None, short: bool = False) -> Text:
 
 def group_name(group: GroupInfo | None, key: str, limit: int = 64, known: str = "") -> Text:
     """A group's name as its members set it, made inert. A group we are no longer in keeps
-    the name last seen (`known`), or its id after a restart (the core lists only the groups
-    we are in)."""
+    its last name (`known`); its id shows only when no name is known."""
     name = group.name if group is not None else known
     if not name:
         return Text(f"group {key.removeprefix(GROUP_PREFIX)[:8]}", style="bold")
