@@ -35,7 +35,7 @@ from tests.tui.conftest import (
     until,
     wait_for_screen,
 )
-from tests.tui.fakes import FINGERPRINT, OFFERED_FINGERPRINT, FakeGroup
+from tests.tui.fakes import FINGERPRINT, OFFERED_FINGERPRINT, FakeClient, FakeGroup
 
 
 @pytest.fixture
@@ -334,6 +334,31 @@ async def test_a_group_we_were_removed_from_before_a_restart_keeps_its_name(
         assert "# team\n  no longer a member" in conversation_list(pilot)
         assert "# team  no longer a member" in header(pilot)
         assert str(pilot.app.screen.query_one(ChatLog).border_title) == "team"
+
+
+async def test_an_invitation_read_at_sign_in_comes_before_the_group_opens(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Invited while offline: the group is the newest conversation when the screen starts,
+    and it must not open by itself behind the invitation (walkthrough 16, erin)."""
+    login = FakeClient.login
+
+    async def invited_while_offline(
+        client: FakeClient, username: str, password: str, previous: str | None = None
+    ) -> None:
+        await login(client, username, password, previous)
+        client.invite_me("bob", "team", ["carol"])
+
+    monkeypatch.setattr(FakeClient, "login", invited_while_offline)
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await wait_for_screen(pilot, InvitationScreen)
+        await settle(pilot)
+        assert main_screen_under(pilot).current is None
+        await pilot.press("escape")
+        await settle(pilot)
+        assert main_screen(pilot).current is None
+        assert "it waits in the list" in feedback(pilot)
 
 
 async def test_an_invitation_read_late_shows_who_is_in_the_group_now(harness: Harness) -> None:

@@ -91,6 +91,9 @@ class ChatView(Screen[None]):
         removed from too: `client.groups()` lists only the groups we are in. Read from the
         core once (`_load_group_names`), then kept current from each read of the groups."""
         self._awaiting_session: set[str] = set()
+        self._opened_at_start: str | None = None
+        """The conversation the screen opened by itself when it started, until another is
+        opened: a group invitation read with the backlog may be for it."""
         """Peers told "session set-up sent", to be told when it is active."""
 
     async def _arrived(self) -> None:
@@ -234,6 +237,8 @@ class ChatView(Screen[None]):
         """Shows a conversation from its last page; for a search hit, the page around it."""
         chat = self.query_one(ChatLog)
         self.current = peer
+        if peer != self._opened_at_start:
+            self._opened_at_start = None
         if peer is None:
             await chat.show(None, [], False)
             self._refresh()
