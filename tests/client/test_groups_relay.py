@@ -67,6 +67,19 @@ async def test_three_users_create_message_invite_and_remove(relay_url: str, tmp_
         assert texts(bob, gid)[-1] == ("", "alice removed bob")
 
 
+async def test_a_group_we_were_removed_from_keeps_its_name(relay_url: str, tmp_path: Path) -> None:
+    """`groups()` drops it, `group_names()` keeps it: its history stays and is shown by name."""
+    async with clients(relay_url, tmp_path, "alice", "bob") as (alice, bob):
+        await started(alice, bob)
+        gid = (await alice.create_group("team", ["bob"])).group_id
+        await wait_for(bob, GroupInvited)
+        await alice.group_remove(gid, "bob")
+        await wait_for(bob, GroupChanged, subject="bob")
+        assert bob.groups() == []
+        assert bob.group_names() == {gid: "team"}
+        assert alice.group_names() == {gid: "team"}
+
+
 async def test_an_offline_member_catches_up_after_five_epochs(
     relay_url: str, tmp_path: Path
 ) -> None:

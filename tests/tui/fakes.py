@@ -590,6 +590,9 @@ class FakeClient:
         mine = [g for g in self.group_state.values() if self.username in g.members]
         return [self._info(g) for g in mine]
 
+    def group_names(self) -> dict[str, str]:
+        return {g.group_id: g.name for g in self.group_state.values()}
+
     def _sendable(self, group_id: str) -> FakeGroup:
         group = self._group(group_id)
         if group.key_changed:

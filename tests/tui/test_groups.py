@@ -14,6 +14,7 @@ from securechat.client.api import GroupInfo
 from securechat.client.events import GroupChange, KeyChanged, KeyShared
 from securechat.scanner import Rating
 from securechat.tui import commands as C
+from securechat.tui.messages import SignedIn
 from securechat.tui.screens.confirm import ConfirmScreen
 from securechat.tui.screens.invitation import InvitationScreen
 from securechat.tui.screens.main import MainScreen
@@ -31,9 +32,10 @@ from tests.tui.conftest import (
     settle,
     sign_in,
     type_line,
+    until,
     wait_for_screen,
 )
-from tests.tui.fakes import FINGERPRINT, OFFERED_FINGERPRINT
+from tests.tui.fakes import FINGERPRINT, OFFERED_FINGERPRINT, FakeClient, FakeGroup
 
 
 @pytest.fixture
@@ -201,7 +203,9 @@ async def test_members_lists_fingerprints_and_verified_marks(harness: Harness) -
         shown = console.export_text()
         assert "team · 3 members" in shown
         first, second = " ".join(FINGERPRINT.split()[:8]), " ".join(FINGERPRINT.split()[8:])
-        assert f"alice (you) admin  {first}  not verified\n" in shown
+        # One's own key has nothing to be compared with (`/verify` refuses it): no mark.
+        assert f"alice (you) admin  {first}  your key " in shown
+        assert shown.count("not verified") == 1
         assert f"bob                {first}  ✓ verified" in shown
         assert f"carol              {first}  not verified\n                   {second}" in shown
         await pilot.press("escape")
@@ -292,6 +296,83 @@ async def test_being_removed_is_said_and_the_group_turns_read_only(harness: Harn
         assert "no longer a member" in header(pilot)
         await type_line(pilot, "/members")
         assert "you are no longer in" in feedback(pilot)
+
+
+async def test_a_group_we_are_removed_from_keeps_its_name(harness: Harness) -> None:
+    """The core lists only groups we are in: the name must not turn into the group's id
+    (walkthrough 16: dave saw "group 664e05eb" and "removed you from a group you left")."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        group_id = harness.client.invite_me("bob", "team", ["carol"])
+        await wait_for_screen(pilot, InvitationScreen)
+        await pilot.click("#open")
+        await settle(pilot)
+        harness.client.group_event(group_id, GroupChange.REMOVED, "bob", "alice")
+        await settle(pilot)
+        assert harness.client.groups() == []
+        assert any("bob removed you from team;" in n.message for n in pilot.app._notifications)
+        assert "# team  no longer a member" in header(pilot)
+        assert "# team\n  no longer a member" in conversation_list(pilot)
+        assert str(pilot.app.screen.query_one(ChatLog).border_title) == "team"
+        await type_line(pilot, "/members")
+        assert "you are no longer in team" in feedback(pilot)
+
+
+async def test_a_group_we_were_removed_from_before_a_restart_keeps_its_name(
+    harness: Harness,
+) -> None:
+    """The core's `groups()` leaves it out: the name comes from `group_names()`, not an id."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        group_id = "ab" * 16
+        harness.client.group_state[group_id] = FakeGroup(group_id, "team", members=["bob"])
+        harness.client.add_history(f"#{group_id}", ["hi all"])
+        # A main screen starting on that vault, as after a restart.
+        pilot.app.post_message(SignedIn("alice"))
+        await until(pilot, lambda: main_screen(pilot).current == f"#{group_id}", "the group open")
+        await settle(pilot)
+        assert "# team\n  no longer a member" in conversation_list(pilot)
+        assert "# team  no longer a member" in header(pilot)
+        assert str(pilot.app.screen.query_one(ChatLog).border_title) == "team"
+
+
+async def test_an_invitation_read_at_sign_in_comes_before_the_group_opens(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Invited while offline: the group is the newest conversation when the screen starts,
+    and it must not open by itself behind the invitation (walkthrough 16, erin)."""
+    login = FakeClient.login
+
+    async def invited_while_offline(
+        client: FakeClient, username: str, password: str, previous: str | None = None
+    ) -> None:
+        await login(client, username, password, previous)
+        client.invite_me("bob", "team", ["carol"])
+
+    monkeypatch.setattr(FakeClient, "login", invited_while_offline)
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await wait_for_screen(pilot, InvitationScreen)
+        await settle(pilot)
+        assert main_screen_under(pilot).current is None
+        await pilot.press("escape")
+        await settle(pilot)
+        assert main_screen(pilot).current is None
+        assert "it waits in the list" in feedback(pilot)
+
+
+async def test_an_invitation_read_late_shows_who_is_in_the_group_now(harness: Harness) -> None:
+    """Offline when invited: the Welcome and the Commits after it arrive together, and the
+    dialog names the members and topic as they are, not a member removed since."""
+    async with harness.app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        group_id = harness.client.invite_me("bob", "team", ["carol", "dave"])
+        harness.client.group_event(group_id, GroupChange.REMOVED, "bob", "dave")
+        harness.client.group_event(group_id, GroupChange.TOPIC, "bob", "launch plans")
+        await wait_for_screen(pilot, InvitationScreen)
+        shown = "\n".join(str(s.content) for s in pilot.app.screen.query(Static))
+        assert "Members (3): bob, carol and you (alice)" in shown
+        assert "launch plans" in shown
 
 
 def main_screen_under(pilot: Pilot[None]) -> MainScreen:

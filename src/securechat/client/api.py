@@ -188,6 +188,10 @@ class ChatAPI(Protocol):
     def groups(self) -> list[GroupInfo]:
         """The groups this device is a member of."""
 
+    def group_names(self) -> dict[str, str]:
+        """Group id -> name of every group this device holds, those it left or was removed
+        from too: their history stays readable, and should keep its name."""
+
     async def group_send_text(self, group_id: str, text: str) -> str:
         """Returns the envelope id, which `DeliveryChanged` events then name."""
 

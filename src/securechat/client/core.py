@@ -298,6 +298,12 @@ class ChatClient:
     def groups(self) -> list[GroupInfo]:
         return self._groups.store.groups()
 
+    def group_names(self) -> dict[str, str]:
+        vault = self._ctx.need_vault()
+        store = self._groups.store
+        sessions = ((group_id, store.load(vault, group_id)) for group_id in store.ids(vault))
+        return {group_id: s.metadata.name for group_id, s in sessions if s is not None}
+
     async def group_send_text(self, group_id: str, text: str) -> str:
         return await self._groups.sending.send_text(group_id, text)
 

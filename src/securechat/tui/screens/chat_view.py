@@ -20,11 +20,11 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from securechat.client.api import ChatAPI, GroupInfo
+from securechat.client.conversation import ConversationId
 from securechat.client.events import ConversationState
 from securechat.client.records import StoredMessage
 from securechat.scanner.brands import DEFAULT_BRANDS, parse_brands
 from securechat.tui.links import LinkBook
-from securechat.tui.safe_text import one_line
 from securechat.tui.services import AppServices
 from securechat.tui.widgets.chat_log import ChatLog
 from securechat.tui.widgets.command_input import CommandInput
@@ -32,6 +32,7 @@ from securechat.tui.widgets.conversation_header import ConversationHeader
 from securechat.tui.widgets.conversation_list import (
     ConversationList,
     ConversationSummary,
+    group_name,
     is_group,
 )
 
@@ -85,7 +86,14 @@ class ChatView(Screen[None]):
         self._arrivals_due = False
         self.groups: dict[str, GroupInfo] = {}
         """Conversation key -> the group we are in, as of the last redraw."""
+        self._group_names: dict[str, str] = {}
+        """Conversation key -> the name of every group on this device, those we left or were
+        removed from too: `client.groups()` lists only the groups we are in. Read from the
+        core once (`_load_group_names`), then kept current from each read of the groups."""
         self._awaiting_session: set[str] = set()
+        self._opened_at_start: str | None = None
+        """The conversation the screen opened by itself when it started, until another is
+        opened: a group invitation read with the backlog may be for it."""
         """Peers told "session set-up sent", to be told when it is active."""
 
     async def _arrived(self) -> None:
@@ -126,6 +134,14 @@ class ChatView(Screen[None]):
         # From the end: on a slow machine the redraw itself takes a while.
         self._arrivals_shown_at = time.monotonic()
 
+    def _load_group_names(self) -> None:
+        """Once, when the screen starts: reading every group's state on each redraw would
+        double the cost of `client.groups()`."""
+        self._group_names = {
+            ConversationId.group(group_id).key: name
+            for group_id, name in self.client.group_names().items()
+        }
+
     def _place_sidebar(self) -> None:
         wide = self.size.width >= NARROW
         shown = wide if self._sidebar_choice is None else self._sidebar_choice
@@ -156,6 +172,7 @@ class ChatView(Screen[None]):
         records = self.client.conversations()
         if groups:
             self.groups = {g.conversation.key: g for g in self.client.groups()}
+            self._group_names.update((key, g.name) for key, g in self.groups.items())
         summaries = [self._summary(r.peer, r.unread) for r in records]
         listed = {r.peer for r in records}
         summaries += [self._summary(key, 0) for key in self.groups if key not in listed]
@@ -164,7 +181,8 @@ class ChatView(Screen[None]):
         self.query_one(ConversationList).show(summaries, self.current)
         header = self.query_one(ConversationHeader)
         if self.current is not None and is_group(self.current):
-            header.show_group(self.current, self.groups.get(self.current))
+            known = self._group_names.get(self.current, "")
+            header.show_group(self.current, self.groups.get(self.current), known)
         else:
             state = (
                 self.client.conversation_state(self.current)
@@ -184,7 +202,10 @@ class ChatView(Screen[None]):
     def _summary(self, key: str, unread: int) -> ConversationSummary:
         if is_group(key):
             group = self.groups.get(key)
-            return ConversationSummary(key, unread, False, ConversationState.ACTIVE, group=group)
+            known = self._group_names.get(key, "")
+            return ConversationSummary(
+                key, unread, False, ConversationState.ACTIVE, group=group, name=known
+            )
         return ConversationSummary(
             key,
             unread,
@@ -199,7 +220,7 @@ class ChatView(Screen[None]):
         if not is_group(key):
             return key
         group = self.groups.get(key)
-        return one_line(group.name, 40) if group is not None else "a group you left"
+        return group_name(group, key, 40, self._group_names.get(key, "")).plain
 
     def _say(self, text: str, error: bool = False) -> None:
         """One line under the chat that stays until the next command: errors and results.
@@ -216,6 +237,8 @@ class ChatView(Screen[None]):
         """Shows a conversation from its last page; for a search hit, the page around it."""
         chat = self.query_one(ChatLog)
         self.current = peer
+        if peer != self._opened_at_start:
+            self._opened_at_start = None
         if peer is None:
             await chat.show(None, [], False)
             self._refresh()

@@ -8,6 +8,7 @@ from the client core as sentences and land on the feedback line.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable
 
 from textual import work
@@ -154,8 +155,20 @@ class GroupCommands(ChatView):
             )
 
     def _invited(self, invitation: GroupInvited) -> None:
-        """Shows who invited us and who is in the group before it opens."""
+        """Shows who invited us and who is in the group before it opens.
+
+        Who is in it now: a member offline when invited reads the Welcome with the
+        backlog, and the Commits after it (a removal, a topic) may be read before the
+        dialog shows. The invitation alone would then name a member already removed.
+        """
         key = invitation.conversation.key
+        if (group := self.groups.get(key)) is not None:
+            invitation = dataclasses.replace(
+                invitation,
+                name=group.name,
+                topic=group.topic,
+                members=tuple(m.user for m in group.members),
+            )
 
         def chosen(choice: InvitationChoice | None) -> None:
             if choice == "open":

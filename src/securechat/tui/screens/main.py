@@ -115,9 +115,11 @@ class MainScreen(FileTransfers, PeopleCommands, GroupCommands):
         status.server, status.user = self.server, self.me
         self._read_events()
         records = self.client.conversations()
+        self._load_group_names()
         self._refresh()
         self.query_one("#input").focus()
-        self._open(records[0].peer if records else None)
+        self._opened_at_start = records[0].peer if records else None
+        self._open(self._opened_at_start)
 
     # --- events from the client core ---------------------------------------------------
 
@@ -179,7 +181,12 @@ class MainScreen(FileTransfers, PeopleCommands, GroupCommands):
                 self._refresh()
             case GroupChanged(conversation=conversation, message_id=mid):
                 await self._group_changed(conversation.key, message.event, mid)
-            case GroupInvited():
+            case GroupInvited(conversation=conversation):
+                if conversation.key == self._opened_at_start:
+                    # Invited while offline, the group was the newest conversation and the
+                    # screen opened it by itself: closed again, so that the invitation comes
+                    # before the group opens, as for a member invited while online.
+                    self._open(None)
                 self._refresh()
                 self._invited(message.event)
             case GroupKeyChanged(conversation=conversation, user=user):

@@ -48,7 +48,10 @@ class MembersScreen(ModalScreen[None]):
                 name.append(" (you)", style="dim")
             if member.admin:
                 name.append(" admin", style="cyan")
-            if member.user in self.key_changed:
+            if member.user == self.me:
+                # There is nothing to compare one's own key with: `/verify` refuses it.
+                mark = Text("your key", style="dim")
+            elif member.user in self.key_changed:
                 mark = Text("⚠ key changed", style="bold red")
             elif member.verified:
                 mark = Text("✓ verified", style="bold green")

@@ -34,15 +34,15 @@ class ConversationHeader(Static):
     }
     """
 
-    _shown: tuple[str | None, ConversationState, bool, bool, GroupInfo | None] | None = None
+    _shown: tuple[str | None, ConversationState, bool, bool, GroupInfo | None, str] | None = None
 
     def show(
         self, peer: str | None, state: ConversationState, online: bool, deleted: bool = False
     ) -> None:
         """Redraws only on a change: every update relays out the whole screen (auto height)."""
-        if self._shown == (peer, state, online, deleted, None):
+        if self._shown == (peer, state, online, deleted, None, ""):
             return
-        self._shown = (peer, state, online, deleted, None)
+        self._shown = (peer, state, online, deleted, None, "")
         self.set_class(state == ConversationState.KEY_CHANGED and peer is not None, "-key-changed")
         if peer is None:
             self.update(Text("securechat", style="bold"))
@@ -69,13 +69,16 @@ class ConversationHeader(Static):
             line.append("  " + _HINTS[state].format(peer=peer), style="dim")
         self.update(line)
 
-    def show_group(self, key: str, group: GroupInfo | None) -> None:
-        """A group's header; `group` is None once we left it (the history stays readable)."""
-        if self._shown == (key, ConversationState.ACTIVE, False, False, group):
+    def show_group(self, key: str, group: GroupInfo | None, known: str = "") -> None:
+        """A group's header; `group` is None once we are no longer in it (the history stays
+        readable), and `known` is then its name as last seen."""
+        if self._shown == (key, ConversationState.ACTIVE, False, False, group, known):
             return
-        self._shown = (key, ConversationState.ACTIVE, False, False, group)
+        self._shown = (key, ConversationState.ACTIVE, False, False, group, known)
         self.set_class(group is not None and bool(group.key_changed), "-key-changed")
-        line = Text.assemble(("# ", "cyan"), group_name(group, key), "  ", group_badge(group))
+        line = Text.assemble(
+            ("# ", "cyan"), group_name(group, key, known=known), "  ", group_badge(group)
+        )
         if group is None:
             line.append("  you are no longer a member: nothing can be sent here", style="dim")
         elif group.key_changed:

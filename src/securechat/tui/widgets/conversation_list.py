@@ -40,6 +40,8 @@ class ConversationSummary:
     """The peer's account is gone: nothing sent can reach them."""
     group: GroupInfo | None = None
     """For a group we are in: its name and members (None for one we left)."""
+    name: str = ""
+    """A group's name as last known: for one we are no longer in, `group` is None."""
 
     @property
     def is_group(self) -> bool:
@@ -73,11 +75,13 @@ def group_badge(group: GroupInfo | None, short: bool = False) -> Text:
     return Text.assemble(badge(ConversationState.ACTIVE), (f" · {size}", "green"))
 
 
-def group_name(group: GroupInfo | None, key: str, limit: int = 64) -> Text:
-    """A group's name as its members set it, made inert; a left group keeps its id."""
-    if group is None:
+def group_name(group: GroupInfo | None, key: str, limit: int = 64, known: str = "") -> Text:
+    """A group's name as its members set it, made inert. A group we are no longer in keeps
+    its last name (`known`); its id shows only when no name is known."""
+    name = group.name if group is not None else known
+    if not name:
         return Text(f"group {key.removeprefix(GROUP_PREFIX)[:8]}", style="bold")
-    return Text(one_line(group.name, limit), style="bold")
+    return Text(one_line(name, limit), style="bold")
 
 
 class ConversationList(OptionList):
@@ -121,7 +125,9 @@ class ConversationList(OptionList):
     @staticmethod
     def _prompt(summary: ConversationSummary) -> Text:
         if summary.is_group:
-            line = Text.assemble(("# ", "cyan"), group_name(summary.group, summary.peer, 26))
+            line = Text.assemble(
+                ("# ", "cyan"), group_name(summary.group, summary.peer, 26, summary.name)
+            )
             if summary.unread:
                 line.append(f" ({summary.unread})", style="bold cyan")
             line.append("\n  ")
