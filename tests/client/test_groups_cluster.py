@@ -17,7 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from securechat.client.core import ChatClient
-from securechat.client.events import ErrorRaised, Event, GroupInvited, MessageReceived
+from securechat.client.events import (
+    DeliveryState,
+    ErrorRaised,
+    Event,
+    GroupInvited,
+    MessageReceived,
+)
 from securechat.errors import ClientError, ClientErrorCode, SecureChatError
 from tests.client.helpers import PASSWORD
 from tests.server.test_cluster import Cluster, cluster, dsn, prefix
@@ -75,6 +81,10 @@ class Member:
         page = self.client.history("#" + gid, limit=500)
         return [m.record.text for m in page if m.record.sender]
 
+    def state(self, gid: str, eid: str) -> str:
+        page = self.client.history("#" + gid, limit=500)
+        return next(m.record.state for m in page if m.record.eid == eid)
+
     def lines(self, gid: str) -> list[str]:
         """The group's history, messages and system lines, in the order it was applied."""
         return [m.record.text for m in self.client.history("#" + gid, limit=500)]
@@ -92,14 +102,17 @@ async def until(what: Callable[[], str], check: Callable[[], bool]) -> None:
 async def _sender(
     member: Member, gid: str, accepted: list[tuple[str, str]], stopped: dict[str, str]
 ) -> None:
-    """Sends its messages: one written while its node is down waits in the group outbox
-    and counts, since it must arrive too. A send refused while the member's own Commit
+    """Sends its messages. One the relay has stored (SENT when the call returns) counts
+    as accepted; one written while its node is down waits in the group outbox (and
+    goes out once the member is on another node, checked at the end), and one whose
+    answer the dying node never gave may have been stored without the other nodes
+    hearing of it, so neither is counted. A send refused while the member's own Commit
     awaits the relay is tried again; any other failure stops the sender."""
     n = 0
     while n < SENDS:
         text = f"{member.name} {n}"
         try:
-            await member.client.group_send_text(gid, text)
+            eid = await member.client.group_send_text(gid, text)
         except ClientError as exc:
             if exc.code != ClientErrorCode.GROUP_BUSY:
                 stopped[member.name] = repr(exc)
@@ -109,7 +122,8 @@ async def _sender(
         except SecureChatError as exc:
             stopped[member.name] = repr(exc)
             return
-        accepted.append((member.name, text))
+        if member.state(gid, eid) == DeliveryState.SENT:
+            accepted.append((member.name, text))
         n += 1
         await asyncio.sleep(0.05)
 
@@ -173,6 +187,11 @@ async def test_a_group_across_three_nodes_survives_a_killed_node(
         # The killed node's sender, mid-traffic, did not stop: what he wrote while it was
         # down waited in his group outbox and went out once he was on another node.
         assert stopped == {}, stopped
+        bob = members["bob"]
+        await until(
+            lambda: f"bob's outbox still holds {bob.client._groups.sending.queued()}",
+            lambda: not bob.client._groups.sending.queued(),
+        )
         for m in members.values():
             shown, kept = m.received(gid), m.read(gid)
             assert len(shown) == len(set(shown)), f"{m.name} was shown a message twice"
@@ -183,7 +202,7 @@ async def test_a_group_across_three_nodes_survives_a_killed_node(
                 line
                 for name in names
                 for line in (f"alice renamed the group to {name}", f"alice in {name}")
-            ], m.lines(gid)
+            ], (m.name, m.lines(gid))
 
         infos = [m.client.groups()[0] for m in members.values()]
         assert {(i.name, i.epoch) for i in infos} == {(names[-1], infos[0].epoch)}

@@ -38,7 +38,8 @@ def test_dropped_commit_is_fetched(identities: dict[str, IdentityKeyPair]) -> No
     rename(world, "alice", "two")
     carol = world.clients["carol"]
     (_, epoch, body) = world.relay.inboxes["carol"][0]
-    assert carol.s.receive_commit(epoch, body, now=NOW, pins=carol.pinned)[1] == (FetchCommits(1),)
+    fetch = carol.s.receive_commit(epoch, body, now=NOW, pins=carol.pinned)[1]
+    assert fetch == (FetchCommits(1, until=epoch + 1),)  # up to the Commit she was given
     world.deliver()
     world.members_agree("alice", "bob", "carol")
     assert carol.s.metadata.name == "two"
@@ -59,7 +60,7 @@ def test_message_before_its_commit_is_held(identities: dict[str, IdentityKeyPair
     message = outputs[0].body  # type: ignore[union-attr]
     carol = world.clients["carol"]
     carol.session, held = carol.s.receive_message(message, now=NOW)
-    assert held == (FetchCommits(1),)
+    assert held == (FetchCommits(1, until=2),)  # no further than the message needs
     carol.session, outputs = carol.s.receive_commit(epoch, commit, now=NOW, pins=carol.pinned)
     opened = [o for o in outputs if isinstance(o, MessageReceived)]
     assert [(o.sender, o.data) for o in opened] == [("bob", b"in epoch 2")]

@@ -99,7 +99,7 @@ def test_add_then_remove_and_removed_member_cannot_read(
     assert received(world, "dave")[-1] == ("carol", b"after bob")
     body = outputs[0].body  # type: ignore[union-attr]
     held, fetch = bob_before.receive_message(body, now=NOW)
-    assert fetch == (FetchCommits(bob_before.epoch),)
+    assert fetch == (FetchCommits(bob_before.epoch, until=bob_before.epoch + 1),)
     epoch, _, removal = world.relay.log[-1]
     _, outputs = held.receive_commit(epoch, removal, now=NOW, pins=lambda _: None)
     assert outputs == (RemovedFromGroup("alice"),)

@@ -1,4 +1,5 @@
-"""This device's MLS identity and key packages, kept in the vault and published.
+"""This device's MLS identity and key packages, kept in the vault and published;
+and the key packages of users we add, fetched and checked against our pins.
 
 The signing key and credential (`groups.device.Device`) are made once per
 device; each key package's private keys are stored before the relay has the
@@ -21,7 +22,12 @@ import msgspec
 from securechat.client import vault_keys as K
 from securechat.client.context import ClientContext
 from securechat.client.relay_client import Request
+from securechat.crypto.mls.errors import MLSError
+from securechat.crypto.mls.leaf_node import KeyPackage
 from securechat.crypto.mls.suite import get_suite
+from securechat.errors import ClientError, ClientErrorCode
+from securechat.groups.credentials import FirstSeen, PinnedKeys, Refused, classify_key_package
+from securechat.groups.credentials import KeyChanged as KeyMismatch
 from securechat.groups.device import Device, key_package, new_device
 from securechat.groups.stored import decode_device, encode_device, encode_key_package
 from securechat.protocol import group_frames as GF
@@ -122,3 +128,45 @@ class GroupKeys:
             {K.GROUP_KEY_PACKAGES: _encode_published(record)},
             drop=tuple(K.key_package(ref) for ref in gone),
         )
+
+    async def fetch(self, users: list[str], pinned: PinnedKeys) -> list[tuple[str, KeyPackage]]:
+        """One key package per device of each user, to add them, checked against our
+        pins first.
+
+        A user never met is pinned now (trust on first use, as `sharekey`); a
+        package signed by another key than the pinned one is refused with the
+        key-change advice.
+        """
+        vault = self._ctx.need_vault()
+        answer = await self._request(lambda rid: GF.FetchKeyPackages(rid=rid, users=users))
+        if not isinstance(answer, GF.KeyPackages):
+            raise ClientError(f"unexpected answer {type(answer).__name__} to fetch_key_packages")
+        if answer.missing:
+            raise ClientError(
+                f"{', '.join(answer.missing)} cannot be added: no key packages published "
+                "(they have not signed in since groups arrived, or do not exist)",
+                ClientErrorCode.NO_KEY,
+            )
+        packages: list[tuple[str, KeyPackage]] = []
+        pins: dict[str, bytes] = {}
+        for entry in answer.packages:
+            if entry.user not in users:
+                continue
+            try:
+                package = KeyPackage.decode(entry.key_package)
+            except MLSError as exc:
+                raise ClientError(f"{entry.user}'s key package is invalid: {exc}") from exc
+            check = classify_key_package(package, pinned, expected_user=entry.user)
+            if isinstance(check, Refused):
+                raise ClientError(check.reason, ClientErrorCode.INVALID_KEYS)
+            if isinstance(check, KeyMismatch):
+                raise ClientError(
+                    f"{entry.user}'s key changed: compare `verify {entry.user}` with them, then "
+                    f"`reject {entry.user}` or `trust {entry.user}`",
+                    ClientErrorCode.KEY_CHANGED,
+                )
+            if isinstance(check, FirstSeen):
+                pins[K.pin(entry.user)] = check.member.identity.der
+            packages.append((entry.user, package))
+        vault.record_all([], pins)
+        return packages

@@ -62,7 +62,6 @@ from securechat.client.trust import Trust
 from securechat.client.vault_store import Vault
 from securechat.crypto.mls.errors import MLSError
 from securechat.crypto.mls.framing import MLSMessage
-from securechat.crypto.mls.leaf_node import KeyPackage
 from securechat.crypto.mls.welcome import Welcome
 from securechat.errors import (
     ClientError,
@@ -72,8 +71,6 @@ from securechat.errors import (
     ServerRejected,
 )
 from securechat.groups import outputs as O
-from securechat.groups.credentials import FirstSeen, Refused, classify_key_package
-from securechat.groups.credentials import KeyChanged as KeyMismatch
 from securechat.groups.errors import GroupError
 from securechat.groups.session import GroupSession
 from securechat.groups.stored import (
@@ -83,6 +80,12 @@ from securechat.protocol import frames as F
 from securechat.protocol import group_frames as GF
 
 log = logging.getLogger("securechat.client")
+
+
+QUIET = 0.3
+"""Seconds without a group delivery after which the queue the relay handed over
+at a (re)connect counts as taken in; `QUIET_MAX` bounds the wait."""
+QUIET_MAX = 5.0
 
 
 def _now() -> int:
@@ -120,6 +123,8 @@ class Groups:
         self.store = GroupStore(ctx, trust)
         self.sending = GroupSending(ctx, self.store, self._request, self._fetch)
         self._joining = asyncio.Lock()
+        self._last_delivery = 0.0
+        """`time.monotonic()` of the last group delivery."""
 
     async def start(self) -> None:
         """At sign-in: key packages, then any Commit whose answer was lost.
@@ -142,7 +147,7 @@ class Groups:
         if not name.strip():
             raise ClientError("a group needs a name", ClientErrorCode.INVALID_MESSAGE)
         others = list(dict.fromkeys(u for u in users if u != me))
-        packages = await self._key_packages(others) if others else []
+        packages = await self.keys.fetch(others, self._trust.pinned_key) if others else []
         try:
             session = GroupSession.create(self.keys.device(), name, now=_now())
         except GroupError as exc:
@@ -157,7 +162,7 @@ class Groups:
 
     async def invite(self, group_id: str, user: str) -> GroupInfo:
         self._admin(group_id, "add members")
-        packages = await self._key_packages([user])
+        packages = await self.keys.fetch([user], self._trust.pinned_key)
         await self._command(group_id, O.AddMembers(tuple(packages)))
         return self.store.info(group_id)
 
@@ -198,47 +203,6 @@ class Groups:
         actions = self._step(group_id, lambda s: s.request(intent, now=_now(), pins=pins))
         await self._carry_out(group_id, actions)
 
-    async def _key_packages(self, users: list[str]) -> list[tuple[str, KeyPackage]]:
-        """One key package per device of each user, checked against our pins first.
-
-        A user never met is pinned now (trust on first use, as `sharekey`); a
-        package signed by another key than the pinned one is refused with the
-        key-change advice.
-        """
-        vault = self._ctx.need_vault()
-        answer = await self._request(lambda rid: GF.FetchKeyPackages(rid=rid, users=users))
-        if not isinstance(answer, GF.KeyPackages):
-            raise ClientError(f"unexpected answer {type(answer).__name__} to fetch_key_packages")
-        if answer.missing:
-            raise ClientError(
-                f"{', '.join(answer.missing)} cannot be added: no key packages published "
-                "(they have not signed in since groups arrived, or do not exist)",
-                ClientErrorCode.NO_KEY,
-            )
-        packages: list[tuple[str, KeyPackage]] = []
-        pins: dict[str, bytes] = {}
-        for entry in answer.packages:
-            if entry.user not in users:
-                continue
-            try:
-                package = KeyPackage.decode(entry.key_package)
-            except MLSError as exc:
-                raise ClientError(f"{entry.user}'s key package is invalid: {exc}") from exc
-            check = classify_key_package(package, self._trust.pinned_key, expected_user=entry.user)
-            if isinstance(check, Refused):
-                raise ClientError(check.reason, ClientErrorCode.INVALID_KEYS)
-            if isinstance(check, KeyMismatch):
-                raise ClientError(
-                    f"{entry.user}'s key changed: compare `verify {entry.user}` with them, then "
-                    f"`reject {entry.user}` or `trust {entry.user}`",
-                    ClientErrorCode.KEY_CHANGED,
-                )
-            if isinstance(check, FirstSeen):
-                pins[K.pin(entry.user)] = check.member.identity.der
-            packages.append((entry.user, package))
-        vault.record_all([], pins)
-        return packages
-
     async def resume(self) -> None:
         """After a (re)connect: Commits whose answer was lost go out again, each group
         catches up with what it missed while its Commit was in flight, Welcomes sent
@@ -254,7 +218,20 @@ class Groups:
                 except ClientError as exc:  # refused for good: dropped, and the user told
                     self._ctx.emit(ErrorRaised(f"a change to a group failed: {exc}", exc.code))
         await self.finish_joins()
-        await self.sending.send_queued(self.sending.queued())
+        if self.sending.queued():
+            await self._deliveries_quiet()
+            await self.sending.send_queued(self.sending.queued())
+
+    async def _deliveries_quiet(self) -> None:
+        """Before sending what waited: the relay hands over our queue right after a
+        (re)connect, and a message must go in the group's current epoch, so sending
+        first would catch up by fetching the Commits and jump past messages of
+        earlier epochs still on their way, which would then no longer open (one
+        previous epoch is kept: docs/security.md)."""
+        give_up = time.monotonic() + QUIET_MAX
+        await asyncio.sleep(QUIET)
+        while time.monotonic() < give_up and time.monotonic() - self._last_delivery < QUIET:
+            await asyncio.sleep(QUIET / 2)
 
     # --- carrying out what a session asks ------------------------------------------------
 
@@ -338,11 +315,13 @@ class Groups:
                     lambda rid: GF.GroupFetch(rid=rid, group=group, since=action.since)
                 )
                 if isinstance(answer, GF.GroupCommits):
-                    more = self._receive_commits(group_id, answer.commits)
+                    until = answer.epoch if action.until is None else action.until
+                    wanted = [c for c in answer.commits if c.epoch < until]
+                    more = self._receive_commits(group_id, wanted)
                     # One frame holds what fits: ask again while the relay is ahead.
                     following = max((c.epoch + 1 for c in answer.commits), default=answer.epoch)
-                    if following < answer.epoch:
-                        more.append(O.FetchCommits(following))
+                    if following < min(answer.epoch, until):
+                        more.append(O.FetchCommits(following, action.until))
                     return more
         raise ClientError(f"unexpected answer {type(answer).__name__} from the relay")
 
@@ -380,6 +359,7 @@ class Groups:
         until `finish_joins` has fetched it, and the group's deliveries that
         follow it are held until then.
         """
+        self._last_delivery = time.monotonic()
         vault = self._ctx.need_vault()
         group_id = envelope.group.hex()
         seen = (ConversationId.group(group_id).key + "/" + envelope.sender, envelope.eid)

@@ -78,9 +78,16 @@ class SendMessage:
 
 @dataclass(frozen=True)
 class FetchCommits:
-    """We missed Commits: ask the relay for those from relay epoch `since` on."""
+    """We missed Commits: ask the relay for those from relay epoch `since` on.
+
+    `until`: process them up to the relay epoch before it only (a delivery that
+    overtook its Commit needs no more); later ones still reach us in our queue,
+    and catching up past them would leave messages on their way to us more than
+    the one kept epoch behind (docs/security.md). None: as far as the relay is
+    (before sending, which must be in the relay's epoch)."""
 
     since: int
+    until: int | None = None
 
 
 Action = SendCommit | SendHandshake | SendMessage | FetchCommits

@@ -325,7 +325,7 @@ class GroupSession:
         if self.removed or epoch < self.epoch:
             return self, ()
         if epoch > self.epoch:
-            return self, (FetchCommits(self.epoch),)
+            return self, (FetchCommits(self.epoch, until=epoch + 1),)
         session = self
         if session.pending is not None and session.pending.epoch == epoch:
             if body == session.pending.result.message:
@@ -372,7 +372,8 @@ class GroupSession:
         if epoch > self.mls.epoch:
             if len(self.early) >= MAX_EARLY_MESSAGES:
                 return self, (MessageUnreadable("Too many messages arrived before their Commit."),)
-            return replace(self, early=(*self.early, body)), (FetchCommits(self.epoch),)
+            needed = self.epoch + epoch - self.mls.epoch
+            return replace(self, early=(*self.early, body)), (FetchCommits(self.epoch, needed),)
         if 0 <= epoch < self.mls.epoch:
             return self._receive_late(body, epoch, now=now)
         try:
