@@ -15,6 +15,7 @@ import pytest
 from securechat.crypto.mls.framing import ContentType, MLSMessage, PrivateMessage
 from securechat.server.app import RelayServer
 from securechat.server.store.postgres import PostgresStore
+from securechat.server.store.records import NewGroupSend, QueueLimits
 from tests.conftest import fast_config
 from tests.server.test_group_store import count
 from tests.services import pg_schema
@@ -379,4 +380,26 @@ async def test_a_welcome_too_large_to_travel_inline_goes_as_a_file(
     assert (got["type"], got["data"], got["last"]) == ("file_data", b64(welcome), True)
     assert await deliveries(bob, 1) == [("commit", 2, "f")]
     for wire in (alice, bob, carol, dave):
+        await wire.close()
+
+
+async def test_a_resend_announces_a_copy_stored_but_never_announced(
+    start_relay: StartRelay,
+) -> None:
+    """A node stored alice's message and died before announcing it (here: stored
+    behind the relay's back): when alice sends it again, unsure of the first try,
+    bob, online all along, gets the first copy at once, once."""
+    relay = await start_relay()
+    alice, bob = await founded(relay, "bob")
+    first = NewGroupSend(GROUP_ID, 2, "alice", "lost", b"the first copy", 1.0)
+    roomy = QueueLimits(max_count=100, max_bytes=1 << 20)
+    [stored] = await relay.store.group_send_batch([first], roomy)
+    assert stored.status == "stored"
+    await nothing_more(bob)
+    assert (await group_send(alice, 2, "lost"))["type"] == "accepted"
+    push = await bob.next_push("group_deliver")
+    assert [(e["eid"], e["body"]) for e in push["envelopes"]] == [("lost", b64(b"the first copy"))]
+    await bob.send({"type": "ack", "rid": 0, "sids": [e["sid"] for e in push["envelopes"]]})
+    await nothing_more(bob)
+    for wire in (alice, bob):
         await wire.close()

@@ -7,7 +7,10 @@ Then the members' connections on this node are woken, then the other nodes
 (through the bus), and only then is the sender told `accepted`: from then on
 the message is stored. Group batches are apart from the one-to-one batches, so
 the one-to-one path is unchanged; the two share the inboxes and the sids.
-Re-sending the same (sender, eid) is answered `accepted` again, as for `send`.
+Re-sending the same (sender, eid) is answered `accepted` again, as for `send`,
+and the first copy is announced again to the members still waiting for it: a
+sender sends again when it never heard the answer, which is when a node may have
+died between storing a copy and announcing it to the other nodes.
 
 A member whose queue is full (`queue_max_count`, `queue_max_bytes`: the numbers and
 the rule of a one-to-one `send`) gets no copy of a message, and `accepted` names
@@ -115,7 +118,7 @@ class Fanout:
             return
         await self.deliver(
             [
-                (outcome.fanned, pending.send.stored_body())
+                (outcome.fanned, outcome.body or pending.send.stored_body())
                 for pending, outcome in zip(batch, outcomes, strict=True)
                 if outcome.fanned is not None
             ]

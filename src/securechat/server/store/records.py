@@ -178,9 +178,13 @@ class GroupSendOutcome:
     epoch: int = 0
     """The group's current epoch."""
     fanned: Fanned | None = None
+    """The copies to announce: those just stored; for a re-send, those of the first
+    copy still waiting (a node may have died between storing and announcing them)."""
     full: tuple[str, ...] = ()
     """Members whose queue had no room (`QueueLimits`): they got no copy. Empty for a
     re-send, which stores nothing."""
+    body: GroupBody | None = None
+    """For a re-send, the first copy's body (the one its recipients get)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,14 @@ async def _fan_out(
     return Fanned(int(sid), tuple(recipients), kind, epoch)
 
 
+def _resent(
+    send: NewGroupSend, epoch: int, sid: int, waiting: list[str], copy: Sequence[Any]
+) -> GroupSendOutcome:
+    body = GroupBody(send.group, send.sender, send.eid, bytes(copy[0]), float(copy[1]))
+    fanned = Fanned(sid, tuple(waiting), "message", int(copy[2])) if waiting else None
+    return GroupSendOutcome("resent", epoch, fanned, body=body)
+
+
 class PostgresGroups(PostgresBase):
     async def group_state(self, group: bytes) -> GroupState | None:
         async with self._conn() as conn:
@@ -204,10 +212,16 @@ class PostgresGroups(PostgresBase):
         if epoch != send.epoch:
             return GroupSendOutcome("conflict", epoch)
         queued = await conn.fetchrow(
-            "SELECT grp FROM envelopes WHERE sender = $1 AND eid = $2", send.sender, send.eid
+            "SELECT grp, sid, body, ts, epoch FROM envelopes WHERE sender = $1 AND eid = $2",
+            send.sender,
+            send.eid,
         )
         if queued is not None:
-            return GroupSendOutcome("resent" if queued[0] == send.group else "eid_taken", epoch)
+            if queued[0] != send.group:
+                return GroupSendOutcome("eid_taken", epoch)
+            sid = int(queued[1])
+            waiting = await conn.fetch("SELECT username FROM deliveries WHERE sid = $1", sid)
+            return _resent(send, epoch, sid, [r[0] for r in waiting], queued[2:])
         others = [row[0] for row in await conn.fetch(_OTHER_MEMBERS, send.group, send.sender)]
         unread = [name for name in others if name not in usage]
         if unread:

@@ -177,10 +177,20 @@ class SQLiteGroups(SQLiteQueue):
         if epoch != send.epoch:
             return GroupSendOutcome("conflict", epoch)
         queued = db.execute(
-            "SELECT grp FROM envelopes WHERE sender = ? AND eid = ?", (send.sender, send.eid)
+            "SELECT grp, sid, body, ts, epoch FROM envelopes WHERE sender = ? AND eid = ?",
+            (send.sender, send.eid),
         ).fetchone()
         if queued is not None:
-            return GroupSendOutcome("resent" if queued[0] == send.group else "eid_taken", epoch)
+            if queued[0] != send.group:
+                return GroupSendOutcome("eid_taken", epoch)
+            sid, copy, ts, copy_epoch = queued[1:]
+            waiting = [
+                name
+                for (name,) in db.execute("SELECT username FROM deliveries WHERE sid = ?", (sid,))
+            ]
+            body = GroupBody(send.group, send.sender, send.eid, copy, ts)
+            fanned = Fanned(sid, tuple(waiting), "message", copy_epoch) if waiting else None
+            return GroupSendOutcome("resent", epoch, fanned, body=body)
         others = [
             name
             for (name,) in db.execute(
