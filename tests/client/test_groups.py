@@ -3,6 +3,7 @@ and more users on one in-memory delivery service (tests/client/group_relay.py)."
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from securechat.client import vault_keys as K
 from securechat.client.conversation import ConversationId
 from securechat.client.events import GroupInvited, MessageReceived
 from securechat.client.group_keys import KEY_PACKAGE_BATCH, REFRESH_AFTER
+from securechat.client.group_sending import GroupSending
 from securechat.client.group_store import Effects
 from securechat.client.groups import Groups
 from securechat.client.vault_store import Vault
@@ -401,6 +403,26 @@ async def test_messages_written_offline_go_out_in_order_after_reconnecting(
     ]
     assert _states(alice, gid) == [("one", "sent"), ("two", "sent"), ("three", "sent")]
     assert alice.groups.sending.queued() == []
+
+
+async def test_a_message_the_relay_was_too_busy_for_goes_out_shortly(
+    world: dict[str, Member], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, bob = world["alice"], world["bob"]
+    monkeypatch.setattr(GroupSending, "retry_after", 0.05)
+    gid = (await alice.groups.create("team", ["bob"])).group_id
+    await receive_all(world)
+
+    def busy(handle: Handler, user: str, frame: ClientFrame) -> ServerFrame:
+        raise ServerRejected("rate_limited", "slow down")
+
+    with alice.ds.intercepted(busy):
+        await alice.groups.sending.send_text(gid, "in a moment")
+        assert _states(alice, gid) == [("in a moment", "sending")]
+    await asyncio.sleep(0.3)
+    assert _states(alice, gid) == [("in a moment", "sent")]
+    await bob.receive()
+    assert bob.texts(gid)[-1] == ("alice", "in a moment")
 
 
 async def test_a_queued_message_whose_answer_was_lost_is_stored_once(

@@ -14,6 +14,8 @@ answer was lost, the relay answers for the first copy.
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -74,6 +76,9 @@ def _group_send(group_id: str, message: O.SendMessage, eid: str) -> Callable[[in
 
 
 class GroupSending:
+    retry_after = 4.0
+    """Seconds before messages the relay was too busy for are sent again."""
+
     def __init__(
         self,
         ctx: ClientContext,
@@ -86,6 +91,15 @@ class GroupSending:
         self._store = store
         self._request = request
         self._catch_up = catch_up
+        self._retry: asyncio.Task[None] | None = None
+
+    def _retry_soon(self) -> None:
+        if self._retry is None or self._retry.done():
+            self._retry = asyncio.get_running_loop().create_task(self._send_later())
+
+    async def _send_later(self) -> None:
+        await asyncio.sleep(self.retry_after * random.uniform(0.8, 1.2))
+        await self.send_queued(self.queued())
 
     def recipients(self, group_id: str) -> list[str]:
         """Everyone else in a group we may send to now (a file's readers)."""
@@ -141,7 +155,8 @@ class GroupSending:
             except (ConnectionLost, TimeoutError):
                 return False
             except ServerRejected as exc:
-                if exc.transient:
+                if exc.transient:  # busy or rate-limited: tried again shortly
+                    self._retry_soon()
                     return False
                 self._finish(item, DeliveryState.FAILED)
                 raise
