@@ -273,6 +273,21 @@ async def test_a_write_by_another_object_is_never_built_upon(world: dict[str, Me
     assert fresh.store.session(gid).epoch == kept.epoch
 
 
+async def test_sign_in_warms_each_groups_tree(world: dict[str, Member]) -> None:
+    """After a restart the trees are read at sign-in, so the first Commit does not read
+    (here: cannot read) its tree from the vault."""
+    alice, bob = world["alice"], world["bob"]
+    gid = (await alice.groups.create("team", ["bob"])).group_id
+    await receive_all(world)
+    bob.restart()
+    bob.groups.store.warm()
+    assert bob.ctx.vault is not None
+    bob.ctx.vault.delete(f"group_tree:{gid}")
+    await alice.groups.rename(gid, "warm")
+    await bob.receive()
+    assert bob.groups.store.info(gid).name == "warm"
+
+
 async def test_a_group_whose_tree_record_is_gone_says_so(world: dict[str, Member]) -> None:
     alice = world["alice"]
     assert alice.ctx.vault is not None

@@ -127,11 +127,13 @@ class Groups:
         """`time.monotonic()` of the last group delivery."""
 
     async def start(self) -> None:
-        """At sign-in: key packages, then any Commit whose answer was lost.
+        """At sign-in: the trees warmed, key packages, then any Commit whose answer was
+        lost.
 
         A relay that does not serve groups refuses the frame, which is no reason to
         trouble the user; the next sign-in tries again.
         """
+        self.store.warm()
         try:
             await self.keys.publish()
         except (ServerRejected, ConnectionLost) as exc:
