@@ -335,42 +335,29 @@ async def test_a_welcome_too_large_to_travel_inline_goes_as_a_file(
     unfinished = await upload(alice, welcome, ["carol"], finish=False)
     not_readable = await upload(alice, welcome, ["dave"])
     bobs = await upload(bob, welcome, ["carol"])
-    for file_id, code, says in (
-        (unfinished, "conflict", "not finished"),
-        (not_readable, "bad_request", "not readable by carol"),
-        (bobs, "not_found", ""),
-    ):
-        refused = await alice.call(
+
+    async def commit_welcoming_carol(**welcome: str) -> dict[str, Any]:
+        return await alice.call(
             "group_commit",
             group=GROUP,
             epoch=2,
             eid="f",
             commit=b64(b"c"),
-            welcome_file=file_id,
             added=["carol"],
+            **welcome,
         )
+
+    for file_id, code, says in (
+        (unfinished, "conflict", "not finished"),
+        (not_readable, "bad_request", "not readable by carol"),
+        (bobs, "not_found", ""),
+    ):
+        refused = await commit_welcoming_carol(welcome_file=file_id)
         assert refused["code"] == code and says in refused["message"]
     good = await upload(alice, welcome, ["carol"])
-    both = await alice.call(
-        "group_commit",
-        group=GROUP,
-        epoch=2,
-        eid="f",
-        commit=b64(b"c"),
-        welcome=b64(b"w"),
-        welcome_file=good,
-        added=["carol"],
-    )
+    both = await commit_welcoming_carol(welcome=b64(b"w"), welcome_file=good)
     assert both["code"] == "bad_request" and "not both" in both["message"]
-    accepted = await alice.call(
-        "group_commit",
-        group=GROUP,
-        epoch=2,
-        eid="f",
-        commit=b64(b"c"),
-        welcome_file=good,
-        added=["carol"],
-    )
+    accepted = await commit_welcoming_carol(welcome_file=good)
     assert accepted["type"] == "group_accepted"
     push = await carol.next_push("group_deliver")
     (envelope,) = push["envelopes"]
