@@ -31,7 +31,7 @@ MAX_WELCOME_CHUNKS = 1 + MAX_FILE_PLAINTEXT_BYTES // FILE_CHUNK_BYTES
 _encode = msgspec.msgpack.Encoder().encode
 _decode_ids = msgspec.msgpack.Decoder(list[str]).decode
 _decode_envelope = msgspec.msgpack.Decoder(GF.GroupEnvelope).decode
-_decode_envelopes = msgspec.msgpack.Decoder(list[GF.GroupEnvelope]).decode
+_decode_count = msgspec.msgpack.Decoder(int).decode
 
 
 async def upload(request: Request, data: bytes, readers: list[str]) -> str:
@@ -91,8 +91,19 @@ class PendingJoins:
     def hold(
         vault: Vault, group_id: str, envelope: GF.GroupEnvelope, seen: tuple[str, str] | None
     ) -> None:
-        held = [*PendingJoins.held(vault, group_id), envelope]
-        vault.record_all([], {K.group_held(group_id): _encode(held)}, seen=seen)
+        """One record per held delivery and a count, so a long backlog behind the
+        Welcome costs one small write a delivery, not the whole list again."""
+        n = PendingJoins._count(vault, group_id)
+        state = {
+            K.group_held(group_id, n): _encode(envelope),
+            K.group_held_count(group_id): _encode(n + 1),
+        }
+        vault.record_all([], state, seen=seen)
+
+    @staticmethod
+    def _count(vault: Vault, group_id: str) -> int:
+        blob = vault.get(K.group_held_count(group_id))
+        return _decode_count(blob) if blob else 0
 
     @staticmethod
     def groups(vault: Vault) -> list[str]:
@@ -107,14 +118,20 @@ class PendingJoins:
 
     @staticmethod
     def held(vault: Vault, group_id: str) -> list[GF.GroupEnvelope]:
-        blob = vault.get(K.group_held(group_id))
-        return _decode_envelopes(blob) if blob else []
+        found = []
+        for n in range(PendingJoins._count(vault, group_id)):
+            blob = vault.get(K.group_held(group_id, n))
+            if blob is not None:
+                found.append(_decode_envelope(blob))
+        return found
 
     @staticmethod
     def forget(vault: Vault, group_id: str) -> None:
         remaining = [g for g in PendingJoins.groups(vault) if g != group_id]
+        count = PendingJoins._count(vault, group_id)
+        held = tuple(K.group_held(group_id, n) for n in range(count))
         vault.record_all(
             [],
             {K.GROUP_JOINS: _encode(remaining)},
-            drop=(K.group_join(group_id), K.group_held(group_id)),
+            drop=(K.group_join(group_id), K.group_held_count(group_id), *held),
         )

@@ -114,9 +114,14 @@ def group_join(group_id: str) -> str:
     return f"group_join:{group_id}"
 
 
-def group_held(group_id: str) -> str:
-    """The group's deliveries that came after its Welcome, until it is fetched."""
+def group_held_count(group_id: str) -> str:
+    """How many of the group's deliveries came after its Welcome, until it is fetched."""
     return f"group_held:{group_id}"
+
+
+def group_held(group_id: str, n: int) -> str:
+    """The `n`th of them (from 0)."""
+    return f"group_held:{group_id}:{n}"
 
 
 GROUP_OUTBOX = "group_outbox"
