@@ -27,7 +27,7 @@ from securechat.errors import (
     SecureChatError,
     ServerRejected,
 )
-from securechat.protocol.frames import ClientFrame, ServerFrame
+from securechat.protocol.frames import ClientFrame, FileBegin, ServerFrame
 from securechat.protocol.group_frames import GroupCommit
 from tests.client.group_relay import (
     DeliveryService,
@@ -501,6 +501,33 @@ async def test_a_change_the_relay_refuses_for_good_is_dropped_and_the_group_goes
     await alice.groups.invite(gid, "dave")
     await receive_all(world)
     assert bob.texts(gid)[-2:] == [("alice", "still here"), ("", "alice added dave")]
+
+
+async def test_a_welcome_file_the_relay_will_not_take_drops_the_change_too(
+    world: dict[str, Member], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Welcome must go as a file and the relay refuses the upload (the sender's
+    storage quota is used up): the add is dropped as a refused Commit is, not left in
+    flight for ever."""
+    alice = world["alice"]
+    gid = (await alice.groups.create("team", ["bob"])).group_id
+    await receive_all(world)
+    monkeypatch.setattr(Groups, "welcome_inline_max", 100)
+
+    def quota_used_up(handle: Handler, user: str, frame: ClientFrame) -> ServerFrame:
+        if isinstance(frame, FileBegin):
+            raise ServerRejected("too_large", "your relay storage quota (100 MB) is used up")
+        return handle(user, frame)
+
+    with (
+        alice.ds.intercepted(quota_used_up),
+        pytest.raises(ClientError, match=r"quota \(100 MB\) is used up.*nobody was added"),
+    ):
+        await alice.groups.invite(gid, "carol")
+    assert alice.groups.store.session(gid).pending is None
+    await alice.groups.sending.send_text(gid, "still here")
+    await receive_all(world)
+    assert world["bob"].texts(gid)[-1] == ("alice", "still here")
 
 
 async def test_a_commit_the_relay_drops_for_one_member_is_fetched(

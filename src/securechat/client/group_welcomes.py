@@ -60,6 +60,11 @@ def release(file_id: str) -> Callable[[int], F.ClientFrame]:
     return lambda rid: F.FileDone(rid=rid, file_id=file_id)
 
 
+def withdraw(file_id: str) -> Callable[[int], F.ClientFrame]:
+    """`file_cancel`: a Welcome whose Commit the relay did not take."""
+    return lambda rid: F.FileCancel(rid=rid, file_id=file_id)
+
+
 def _chunk(file_id: str, index: int, data: bytes) -> Callable[[int], F.ClientFrame]:
     return lambda rid: F.FileChunk(rid=rid, file_id=file_id, index=index, data=data)
 

@@ -56,6 +56,7 @@ from securechat.client.group_welcomes import (
     download,
     release,
     upload,
+    withdraw,
 )
 from securechat.client.relay_client import Request, new_envelope_id
 from securechat.client.trust import Trust
@@ -96,6 +97,25 @@ def _commit_eid(commit: bytes) -> str:
     """The same Commit always goes with the same eid, so sending it again after a
     lost answer gets the relay's first answer rather than a second Commit."""
     return base64.urlsafe_b64encode(hashlib.sha256(commit).digest()[:18]).decode()
+
+
+def _group_commit(
+    group_id: str, action: O.SendCommit, welcome_file: str | None
+) -> Callable[[int], F.ClientFrame]:
+    def build(rid: int) -> F.ClientFrame:
+        return GF.GroupCommit(
+            rid=rid,
+            group=bytes.fromhex(group_id),
+            epoch=action.epoch,
+            eid=_commit_eid(action.commit),
+            commit=action.commit,
+            welcome=None if welcome_file is not None else action.welcome,
+            welcome_file=welcome_file,
+            added=list(action.added),
+            removed=list(action.removed),
+        )
+
+    return build
 
 
 def _commit_refused(exc: ServerRejected, commit: O.SendCommit) -> ClientError:
@@ -264,39 +284,9 @@ class Groups:
 
     async def _act(self, group_id: str, action: O.Action) -> list[O.Action]:
         group = bytes.fromhex(group_id)
-        now = _now()
         match action:
             case O.SendCommit():
-                welcome, welcome_file = action.welcome, None
-                if welcome is not None and len(welcome) > self.welcome_inline_max:
-                    welcome_file = await upload(self._request, welcome, list(action.added))
-                    welcome = None
-                try:
-                    answer = await self._request(
-                        lambda rid: GF.GroupCommit(
-                            rid=rid,
-                            group=group,
-                            epoch=action.epoch,
-                            eid=_commit_eid(action.commit),
-                            commit=action.commit,
-                            welcome=welcome,
-                            welcome_file=welcome_file,
-                            added=list(action.added),
-                            removed=list(action.removed),
-                        )
-                    )
-                except ServerRejected as exc:
-                    if exc.transient:
-                        raise
-                    self._step(group_id, lambda s: s.refused(action.epoch, now=now))
-                    raise _commit_refused(exc, action) from exc
-                if isinstance(answer, GF.GroupAccepted):
-                    return self._step(group_id, lambda s: s.accepted(action.epoch, now=now))
-                if isinstance(answer, GF.GroupConflict):
-                    current = answer.epoch
-                    return self._step(
-                        group_id, lambda s: s.conflict(action.epoch, current, now=now)
-                    )
+                return await self._send_commit(group_id, action)
             case O.SendHandshake() | O.SendMessage():
                 answer = await self._request(
                     lambda rid: GF.GroupSend(
@@ -326,6 +316,35 @@ class Groups:
                         more.append(O.FetchCommits(following, action.until))
                     return more
         raise ClientError(f"unexpected answer {type(answer).__name__} from the relay")
+
+    async def _send_commit(self, group_id: str, action: O.SendCommit) -> list[O.Action]:
+        """The Commit, its Welcome inline or as a file. Refused for good (the Welcome's
+        upload included), the change is dropped; a Welcome file the relay did not take
+        is withdrawn, which would otherwise hold the sender's quota for `file_ttl`."""
+        now = _now()
+        welcome_file = None
+        try:
+            if action.welcome is not None and len(action.welcome) > self.welcome_inline_max:
+                welcome_file = await upload(self._request, action.welcome, list(action.added))
+            answer = await self._request(_group_commit(group_id, action, welcome_file))
+        except ServerRejected as exc:
+            if exc.transient:
+                raise
+            await self._withdraw(welcome_file)
+            self._step(group_id, lambda s: s.refused(action.epoch, now=now))
+            raise _commit_refused(exc, action) from exc
+        if isinstance(answer, GF.GroupAccepted):
+            return self._step(group_id, lambda s: s.accepted(action.epoch, now=now))
+        await self._withdraw(welcome_file)
+        if isinstance(answer, GF.GroupConflict):
+            current = answer.epoch
+            return self._step(group_id, lambda s: s.conflict(action.epoch, current, now=now))
+        raise ClientError(f"unexpected answer {type(answer).__name__} to group_commit")
+
+    async def _withdraw(self, welcome_file: str | None) -> None:
+        if welcome_file is not None:
+            with contextlib.suppress(ConnectionLost, ServerRejected):
+                await self._request(withdraw(welcome_file))
 
     def _receive_commits(self, group_id: str, commits: Sequence[GF.CommitEntry]) -> list[O.Action]:
         actions: list[O.Action] = []
