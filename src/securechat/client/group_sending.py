@@ -137,8 +137,8 @@ class GroupSending:
             kind=kind,
             file_id=file_id,
         )
-        message = self._seal(group_id, item.plaintext, record, queued=item)
-        earlier = [q for q in self.queued() if q.eid != item.eid]
+        earlier = self.queued()
+        message = self._seal(group_id, item.plaintext, record, queue=[*earlier, item])
         if earlier and not await self.send_queued(earlier):
             return item.eid  # offline again: the new one waits behind them
         await self._deliver(item, message)
@@ -219,10 +219,10 @@ class GroupSending:
         plaintext: bytes,
         record: MessageRecord | None,
         *,
-        queued: QueuedGroupMessage | None = None,
+        queue: list[QueuedGroupMessage] | None = None,
     ) -> O.SendMessage:
         """Protects `plaintext` for the current epoch and saves the session with the
-        message's line and outbox place when given (one transaction)."""
+        message's line and the outbox with it when given (one transaction)."""
         session = self._sendable(group_id, self._store.session(group_id))
         try:
             session, outputs = session.send(plaintext)
@@ -233,8 +233,8 @@ class GroupSending:
         effects = Effects(received=time.time())
         if record is not None:
             effects.records.append(record)
-        if queued is not None:
-            effects.state[K.GROUP_OUTBOX] = _encode_queue([*self.queued(), queued])
+        if queue is not None:
+            effects.state[K.GROUP_OUTBOX] = _encode_queue(queue)
         self._store.save(group_id, session, effects)
         return message
 
