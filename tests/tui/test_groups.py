@@ -281,16 +281,21 @@ async def test_files_and_link_badges_work_in_a_group(harness: Harness, tmp_path:
         assert "⚠ MALICIOUS" in lines(pilot)[-1]
 
 
+async def removed_by_bob(pilot: Pilot[None], harness: Harness) -> None:
+    """Signed in, invited by bob to "team", the group opened, then removed by bob."""
+    await sign_in(pilot)
+    group_id = harness.client.invite_me("bob", "team", ["carol"])
+    await wait_for_screen(pilot, InvitationScreen)
+    await pilot.click("#open")
+    await settle(pilot)
+    harness.client.group_event(group_id, GroupChange.REMOVED, "bob", "alice")
+    await settle(pilot)
+
+
 async def test_being_removed_is_said_and_the_group_turns_read_only(harness: Harness) -> None:
     """Another admin removes us: a warning, the line in the chat, and no more sending."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
-        await sign_in(pilot)
-        group_id = harness.client.invite_me("bob", "team", ["carol"])
-        await wait_for_screen(pilot, InvitationScreen)
-        await pilot.click("#open")
-        await settle(pilot)
-        harness.client.group_event(group_id, GroupChange.REMOVED, "bob", "alice")
-        await settle(pilot)
+        await removed_by_bob(pilot, harness)
         assert "bob removed alice" in lines(pilot)[-1]
         assert any("bob removed you from" in n.message for n in pilot.app._notifications)
         assert "no longer a member" in header(pilot)
@@ -302,13 +307,7 @@ async def test_a_group_we_are_removed_from_keeps_its_name(harness: Harness) -> N
     """The core lists only groups we are in: the name must not turn into the group's id
     (walkthrough 16: dave saw "group 664e05eb" and "removed you from a group you left")."""
     async with harness.app.run_test(size=(100, 30)) as pilot:
-        await sign_in(pilot)
-        group_id = harness.client.invite_me("bob", "team", ["carol"])
-        await wait_for_screen(pilot, InvitationScreen)
-        await pilot.click("#open")
-        await settle(pilot)
-        harness.client.group_event(group_id, GroupChange.REMOVED, "bob", "alice")
-        await settle(pilot)
+        await removed_by_bob(pilot, harness)
         assert harness.client.groups() == []
         assert any("bob removed you from team;" in n.message for n in pilot.app._notifications)
         assert "# team  no longer a member" in header(pilot)
