@@ -196,7 +196,7 @@ async def test_reset_and_deletion_end_sessions_on_every_node(cluster: Cluster) -
     on_b = await logged_in(b, "alice", "a new pass phrase")
     on_c = await logged_in(c, "alice", "a new pass phrase")
     sent = await bystander.call("send", to="alice", eid="before", body=b64(b"x"))
-    assert sent["type"] == "accepted"
+    assert sent["type"] == "accepted", sent
     answer = await on_b.call("delete_account", password="a new pass phrase")
     assert answer["type"] == "done", answer
     assert await on_c.closed_because() == "account deleted"

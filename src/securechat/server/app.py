@@ -27,6 +27,7 @@ from websockets.typing import Subprotocol
 
 from securechat import __version__, paths
 from securechat.errors import ConfigError
+from securechat.protocol import frames as F
 from securechat.protocol.limits import MAX_FRAME_BYTES, SUBPROTOCOL
 from securechat.scanner import Scanner
 from securechat.server import systemd
@@ -172,6 +173,13 @@ class RelayServer:
         self._metrics_server: Server | None = None
         self._connections: set[Connection] = set()
         self.turn_writer = TurnWriter()
+        self._inline: frozenset[type[F.ClientFrame]] = (
+            frozenset({F.Send, F.Ack})
+            if self.store.answers_at_once and not self.bus.shared
+            else frozenset({F.Ack})
+        )
+        """Frames handled in the callback that read them (`Connection._on_message`):
+        `send` only where nothing on its path waits (one node on SQLite)."""
         self._janitor: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
@@ -422,6 +430,7 @@ class RelayServer:
             frame_rate=self.config.frame_rate,
             frame_burst=self.config.frame_burst,
             auth_timeout=self.config.auth_timeout,
+            inline=self._inline,
         )
         self._connections.add(conn)
         self.metrics.connections_open += 1

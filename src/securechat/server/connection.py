@@ -20,11 +20,13 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
-from websockets.protocol import State
+from websockets.frames import DATA_OPCODES, Frame, Opcode
+from websockets.protocol import Event, State
 
 from securechat.errors import ProtocolError, StoreError
 from securechat.protocol import frames as F
@@ -59,13 +61,64 @@ RECENTLY_ACKED = 256
 MAX_OUTGOING_FRAMES = 10_000
 """A client that never reads is cut off instead of growing the relay's memory."""
 
+EARLY_MESSAGES_HELD = 64
+"""Messages held before a connection takes over its socket; reading pauses past this."""
+
+INBOUND_HELD = 64
+"""Messages held behind one that waits (a login's bcrypt); reading pauses past this and
+resumes once they are handled."""
+
+
+Receiver = Callable[[bytes, bool], None]
+"""Takes one whole message: its bytes, and whether it came as text."""
+
 
 class RelaySocket(ServerConnection):
-    """A websocket that writes several frames (text or binary) with one transport write.
+    """A websocket that hands each message over in the callback that read it, and writes
+    several frames (text or binary) with one transport write.
 
-    websockets' `send` writes each frame on its own; at 5,000 messages a
-    second the syscall per frame is most of the cost of a delivery.
+    websockets' `recv` queues a message, wakes the reading task and returns it
+    through an async iterator: a future and a task step per frame, about a fifth
+    of a relayed message's CPU, paid twice per message (the `send` and its
+    `ack`). Its `send` writes each frame on its own; at 5,000 messages a second
+    the syscall per frame is most of the cost of a delivery.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._receiver: Receiver | None = None
+        self._early: list[tuple[bytes, bool]] = []
+        """Messages read before the connection took over (a client may send its login
+        in the same packet as the end of the handshake)."""
+        self._fragments: list[bytes] = []
+        self._fragmented_text = False
+
+    def receive_with(self, receiver: Receiver) -> None:
+        """From now on every message goes to `receiver`, in order, as soon as it is read."""
+        self._receiver = receiver
+        early, self._early = self._early, []
+        for data, text in early:
+            receiver(data, text)
+        self.transport.resume_reading()
+
+    def process_event(self, event: Event) -> None:
+        if not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
+            super().process_event(event)  # the handshake, pings, pongs, close
+            return
+        if event.opcode is not Opcode.CONT:
+            self._fragments.clear()
+            self._fragmented_text = event.opcode is Opcode.TEXT
+        self._fragments.append(bytes(event.data))
+        if not event.fin:
+            return  # websockets bounds the whole message by max_size
+        data = self._fragments[0] if len(self._fragments) == 1 else b"".join(self._fragments)
+        self._fragments.clear()
+        if self._receiver is None:
+            self._early.append((data, self._fragmented_text))
+            if len(self._early) >= EARLY_MESSAGES_HELD:
+                self.transport.pause_reading()
+            return
+        self._receiver(data, self._fragmented_text)
 
     def writable(self) -> bool:
         """Open, and the kernel takes what we write (no flow-control pause)."""
@@ -114,7 +167,7 @@ class TurnWriter:
                 log.exception("write failed")
 
 
-Dispatch = Callable[["Connection", F.ClientFrame], Awaitable[None]]
+Dispatch = Callable[["Connection", F.ClientFrame], Coroutine[Any, Any, None]]
 """What a connection hands each parsed frame to (`server/dispatch.py: Dispatcher`)."""
 
 
@@ -131,8 +184,11 @@ class Connection:
         frame_rate: float,
         frame_burst: float,
         auth_timeout: float,
+        inline: frozenset[type[F.ClientFrame]] = frozenset(),
     ) -> None:
+        """`inline`: the frames whose handling never needs a current task (`_on_message`)."""
         self.ws = ws
+        self._inline = inline
         self.address = _address(ws)
         self.username: str | None = None
         self.token: str | None = None
@@ -154,6 +210,11 @@ class Connection:
         self._write_due = False
         self._closing = False
         self._close_after: tuple[int, str] | None = None
+        self._inbound: deque[tuple[bytes, bool]] | None = None
+        """Messages waiting behind a frame that is still being handled, or None."""
+        self._handling: asyncio.Task[None] | None = None
+        self._refused: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Done once the connection refused too much (frames or unread output)."""
         self._auth_deadline = asyncio.get_running_loop().call_later(
             auth_timeout, self._auth_timeout
         )
@@ -219,17 +280,23 @@ class Connection:
     # --- lifecycle -----------------------------------------------------------------
 
     async def serve(self) -> None:
-        writer = asyncio.create_task(self._writer())
+        loop = asyncio.get_running_loop()
+        writer = loop.create_task(self._writer())
+        closed = loop.create_task(self.ws.wait_closed())
+        self.ws.receive_with(self._on_message)
         try:
-            async for message in self.ws:
-                await self._receive(message)
-                if self._closing:
-                    self.close_after_flush(1008, "too many refused frames or unread output")
-                    await asyncio.wait_for(asyncio.shield(writer), timeout=5)
-                    break
-        except (ConnectionClosed, TimeoutError):
+            await asyncio.wait((closed, self._refused), return_when=asyncio.FIRST_COMPLETED)
+            if not closed.done():
+                self.close_after_flush(1008, "too many refused frames or unread output")
+                await asyncio.wait_for(asyncio.shield(writer), timeout=5)
+        except TimeoutError:
             pass
         finally:
+            closed.cancel()
+            if self._handling is not None:
+                # A frame still under way (a login's bcrypt) must end before the relay
+                # forgets this connection, or it would sign in a connection that is gone.
+                await asyncio.wait((self._handling,))
             self._auth_deadline.cancel()
             writer.cancel()
             self._relay.disconnected(self)
@@ -240,18 +307,73 @@ class Connection:
                 self.ws.close(1008, "log in within the authentication timeout")
             )
 
-    async def _receive(self, message: str | bytes) -> None:
+    def _on_message(self, data: bytes, text: bool) -> None:
+        """A message, in the loop callback that read it.
+
+        The frames the relay answers without waiting (`inline`: `ack`, and `send`
+        on a store on the loop thread) are handled right here, as far as they go
+        without waiting; any other frame goes on in a task (a login's bcrypt, a
+        store across the network, anything that needs a current task), and the
+        messages behind it wait their turn, so frames are handled in order.
+        """
+        if self._refused.done():
+            return
+        if self._inbound is not None:
+            self._inbound.append((data, text))
+            if len(self._inbound) == INBOUND_HELD:
+                self.ws.transport.pause_reading()
+            return
+        frame = self._parse(data, text)
+        if frame is None:
+            self._check_refused()
+            return
+        work = self._handle(frame)
+        waited: object = _NOT_STARTED
+        if type(frame) in self._inline:
+            try:
+                waited = work.send(None)
+            except StopIteration:
+                self._check_refused()
+                return
+        self._inbound = deque()
+        self._handling = asyncio.get_running_loop().create_task(self._go_on(work, waited))
+
+    async def _go_on(self, work: Coroutine[Any, Any, None], waited: object) -> None:
+        """Finishes a frame that had to wait, then the messages that arrived meanwhile."""
+        inbound = self._inbound
+        assert inbound is not None
+        try:
+            if waited is _NOT_STARTED:
+                await work
+            else:
+                await finish_started(work, waited)
+            self._check_refused()
+            while inbound and not self._refused.done():
+                if len(inbound) == INBOUND_HELD:
+                    self.ws.transport.resume_reading()
+                frame = self._parse(*inbound.popleft())
+                if frame is not None:
+                    await self._handle(frame)
+                self._check_refused()
+        finally:
+            self._inbound = None
+            self._handling = None
+            self.ws.transport.resume_reading()
+
+    def _check_refused(self) -> None:
+        if self._closing and not self._refused.done():
+            self._refused.set_result(None)
+
+    def _parse(self, data: bytes, text: bool) -> F.ClientFrame | None:
+        """The frame, or None when it was refused (malformed, over the rate limit)."""
         metrics = self._metrics
         metrics.frames_received += 1
         try:
-            if isinstance(message, bytes):
-                frame = parse_client_bulk(message)
-            else:
-                frame = parse_client_frame(message)
+            frame = parse_client_frame(data) if text else parse_client_bulk(data)
         except ProtocolError as exc:
             self.bucket.take(self._clock())
-            self._reject(recover_request_id(message), exc)
-            return
+            self._reject(recover_request_id(data.decode("utf-8", "replace") if text else data), exc)
+            return None
         if not self.bucket.take(self._clock(), _FRAME_COST.get(type(frame), 1.0)):
             metrics.rate_limited += 1
             if not self._rate_limit_logged:
@@ -262,11 +384,14 @@ class Connection:
                 frame.rid,
                 ProtocolError(ErrorCode.RATE_LIMITED, "slow down: too many frames a second"),
             )
-            return
+            return None
         if self.username is None and isinstance(frame, _CREDENTIALS):
             # The credentials arrived in time; bcrypt queueing behind a login storm
             # must not cut the connection.
             self._auth_deadline.cancel()
+        return frame
+
+    async def _handle(self, frame: F.ClientFrame) -> None:
         try:
             await self._dispatch(self, frame)
         except ProtocolError as exc:
@@ -424,6 +549,28 @@ def _deliver_frame(envelopes: list[StoredEnvelope]) -> str:
             ]
         )
     )
+
+
+_NOT_STARTED = object()
+
+
+async def finish_started(work: Coroutine[Any, Any, None], waited: object) -> None:
+    """Runs to its end, as a task would, a coroutine that `send(None)` started and that
+    suspended on `waited` (a future, or None for a bare yield)."""
+    while True:
+        try:
+            if isinstance(waited, asyncio.Future):
+                waited._asyncio_future_blocking = False
+                await asyncio.wait((waited,))
+            else:
+                await asyncio.sleep(0)
+        except BaseException:
+            work.close()
+            raise
+        try:
+            waited = work.send(None)
+        except StopIteration:
+            return
 
 
 def _address(ws: ServerConnection) -> str:

@@ -81,6 +81,10 @@ class ThrottleStore(Protocol):
 class QueueStore(Protocol):
     """Inboxes: envelopes waiting for their recipients, and who talked to whom."""
 
+    answers_at_once: bool
+    """True when no call ever waits (SQLite, on the loop thread): a connection then
+    handles a `send` in the callback that read it, without a task (connection.py)."""
+
     async def reserve_sid(self, sender: str, eid: str) -> int | None:
         """A sid for a new envelope, before it is stored, when this store alone hands sids out.
 

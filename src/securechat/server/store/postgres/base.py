@@ -18,6 +18,8 @@ from securechat.server.store.schema import COUNTED, USER_ROWS
 
 
 class PostgresBase:
+    answers_at_once = False
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 

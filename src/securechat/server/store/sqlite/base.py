@@ -100,6 +100,8 @@ class _Transaction:
 class SQLiteBase:
     """One connection to the database file, migrated to this code's schema on opening."""
 
+    answers_at_once = True
+
     def __init__(self, path: Path) -> None:
         self.path = path
         with GUARD:
