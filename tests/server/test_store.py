@@ -81,7 +81,8 @@ async def test_queue_is_ordered_idempotent_and_acknowledged(store: Store) -> Non
 async def test_write_batch_stores_resends_once_and_frees_what_acks_name(store: Store) -> None:
     """One write_batch: new envelopes in order, a re-send in the same batch or of a stored
     one keeps the first sid (not fresh), an id reused for another recipient gets sid 0,
-    and acknowledgements free (count, bytes) per recipient, only of their own queue."""
+    and acknowledgements free (count, bytes) per recipient, only of their own queue (a sid
+    named twice freed once)."""
     first = [NewEnvelope("bob", "alice", f"e{i}", b"x" * (i + 1), float(i)) for i in range(3)]
     stored, freed = await store.write_batch(first, {})
     sids = [sid for sid, _ in stored]
@@ -94,7 +95,7 @@ async def test_write_batch_stores_resends_once_and_frees_what_acks_name(store: S
         NewEnvelope("dave", "alice", "e0", b"z", 6.0),
     ]
     stored, freed = await store.write_batch(
-        batch, {"bob": [sids[0], sids[2]], "mallory": [sids[1]]}
+        batch, {"bob": [sids[0], sids[2], sids[0]], "mallory": [sids[1], sids[0]]}
     )
     assert stored[0][1] and stored[0][0] > sids[-1]
     assert stored[1:] == [(sids[1], False), (stored[0][0], False), (0, False)]

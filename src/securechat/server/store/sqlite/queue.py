@@ -172,28 +172,60 @@ class SQLiteQueue(SQLiteBase):
     def _enqueue(
         self, db: sqlite3.Connection, envelopes: Sequence[NewEnvelope]
     ) -> list[tuple[int, bool]]:
+        """One `executemany` for the bodies, one for the deliveries: a statement per envelope
+        was a sixth of the store's cost per envelope under a flood (bench/README.md)."""
+        rows = [
+            (
+                self._take_sid(db) if env.sid is None else env.sid,
+                env.sender,
+                env.eid,
+                env.body,
+                env.ts,
+            )
+            for env in envelopes
+        ]
+        # Only a repeated (sender, eid) is ignored: a sid clash must fail loudly.
+        inserted = db.executemany(
+            "INSERT INTO envelopes (sid, sender, eid, body, ts)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (sender, eid) DO NOTHING",
+            rows,
+        ).rowcount
+        if inserted == len(rows):
+            stored = [(row[0], True) for row in rows]
+            deliveries = [
+                (env.recipient, DEFAULT_DEVICE, row[0], len(env.body))
+                for env, row in zip(envelopes, rows, strict=True)
+            ]
+        else:
+            stored, deliveries = self._sort_out_resends(db, envelopes, rows)
+        db.executemany("INSERT INTO deliveries VALUES (?, ?, ?, ?)", deliveries)
+        if self._inboxes:
+            self._counted((recipient, size) for recipient, _, _, size in deliveries)
+        return stored
+
+    def _sort_out_resends(
+        self,
+        db: sqlite3.Connection,
+        envelopes: Sequence[NewEnvelope],
+        rows: Sequence[tuple[int, str, str, bytes, float]],
+    ) -> tuple[list[tuple[int, bool]], list[tuple[str, int, int, int]]]:
+        """Which bodies the batch wrote (the row holds the sid it tried) and which were
+        re-sends of a (sender, eid) stored before or earlier in the batch."""
         stored: list[tuple[int, bool]] = []
         deliveries: list[tuple[str, int, int, int]] = []
         # (sender, eid) -> (sid, recipient) of the bodies written by this batch so far.
         written: dict[tuple[str, str], tuple[int, str]] = {}
-        for env in envelopes:
-            sid = self._take_sid(db) if env.sid is None else env.sid
-            # Only a repeated (sender, eid) is ignored: a sid clash must fail loudly.
-            cur = db.execute(
-                "INSERT INTO envelopes (sid, sender, eid, body, ts)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (sender, eid) DO NOTHING",
-                (sid, env.sender, env.eid, env.body, env.ts),
-            )
-            if cur.rowcount == 1:
+        for env, (sid, *_) in zip(envelopes, rows, strict=True):
+            held = db.execute(
+                "SELECT sid FROM envelopes WHERE sender = ? AND eid = ?", (env.sender, env.eid)
+            ).fetchone()
+            if held[0] == sid and (env.sender, env.eid) not in written:
                 stored.append((sid, True))
                 written[env.sender, env.eid] = (sid, env.recipient)
                 deliveries.append((env.recipient, DEFAULT_DEVICE, sid, len(env.body)))
             else:
                 stored.append((self._queued_sid(db, env, written), False))
-        db.executemany("INSERT INTO deliveries VALUES (?, ?, ?, ?)", deliveries)
-        if self._inboxes:
-            self._counted((recipient, size) for recipient, _, _, size in deliveries)
-        return stored
+        return stored, deliveries
 
     def _queued_sid(
         self,
@@ -228,16 +260,27 @@ class SQLiteQueue(SQLiteBase):
         self._known_contacts |= pairs
 
     def _ack(self, db: sqlite3.Connection, recipient: str, sids: Sequence[int]) -> tuple[int, int]:
-        count = size = 0
-        for sid in sids:
+        """What the acknowledgement freed, counted first, then one `executemany` for the
+        deletions: cheaper than a DELETE ... RETURNING per sid once there are several."""
+        if len(sids) == 1:
             row = db.execute(
                 "DELETE FROM deliveries WHERE username = ? AND device = ? AND sid = ?"
                 " RETURNING size",
-                (recipient, DEFAULT_DEVICE, sid),
+                (recipient, DEFAULT_DEVICE, sids[0]),
             ).fetchone()
-            if row is not None:
-                count += 1
-                size += int(row[0])
+            count, size = (1, int(row[0])) if row is not None else (0, 0)
+        else:
+            count, total = db.execute(
+                "SELECT COUNT(*), TOTAL(size) FROM deliveries WHERE username = ? AND device = ?"
+                " AND sid IN (SELECT value FROM json_each(?))",
+                (recipient, DEFAULT_DEVICE, json.dumps(list(sids))),
+            ).fetchone()
+            count, size = int(count), int(total)
+            if count:
+                db.executemany(
+                    "DELETE FROM deliveries WHERE username = ? AND device = ? AND sid = ?",
+                    [(recipient, DEFAULT_DEVICE, sid) for sid in sids],
+                )
         kept = self._inboxes.get(recipient)
         if kept is not None:
             self._inboxes[recipient] = (kept[0] - count, kept[1] - size)
