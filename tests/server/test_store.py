@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from pathlib import Path
@@ -20,6 +21,7 @@ from securechat.server.store.postgres import PostgresStore
 from securechat.server.store.records import NewCommit
 from securechat.server.store.schema import COUNTED, UNOWNED
 from securechat.server.store.sqlite import SQLiteStore
+from securechat.server.store.sqlite.queue import CONTACTS_PER_TRANSACTION
 
 
 def account(name: str) -> Account:
@@ -207,6 +209,7 @@ async def test_every_row_of_a_deleted_user_goes_and_stats_count_every_table(
         ],
         {},
     )
+    await store.checkpoint()  # SQLite writes new contact pairs in its housekeeping
     await store.publish_keys("alice", b"ik", b"spk", b"kem", [b"o"], False, [b"k"])
     await store.publish_key_packages("alice", "d1", [b"kp"], b"last")
     group = bytes(16)
@@ -317,30 +320,48 @@ async def test_sqlite_ping_fails_while_another_process_holds_the_write_lock(
     await store.close()
 
 
-async def test_sqlite_contacts_of_a_write_batch_that_writes_nothing_else_wait_for_housekeeping(
+async def test_sqlite_new_contacts_wait_for_housekeeping_and_go_in_sorted_chunks(
     tmp_path: Path,
 ) -> None:
-    """A write batch of acknowledged envelopes only opens no transaction for its new contacts
-    (random peers: one per envelope), yet they count at once and reach the disk within
-    the next `checkpoint` (every second) or on close."""
+    """New contact pairs count at once but reach the disk only with the next `checkpoint`
+    (every second) or on close, whatever the write batch that carried them wrote: in key
+    order, `CONTACTS_PER_TRANSACTION` at a time, the loop free in between. A pair whose
+    conversation is deleted meanwhile is not written."""
     path = tmp_path / "store.sqlite3"
     store = SQLiteStore(path)
-    for name in ("alice", "bob", "carol"):
+    for name in ("alice", "bob"):
         await store.create_account(account(name))
     on_disk = sqlite3.connect(path)
-    acknowledged = [NewEnvelope("bob", "alice", "1", b"x", 1.0, 1)]
-
+    stored = [NewEnvelope("bob", "alice", "0", b"x", 1.0)]
+    assert (await store.write_batch(stored, {}))[0][0][1]
+    senders = [f"s{i:04d}" for i in range(2 * CONTACTS_PER_TRANSACTION + 1)]
+    acknowledged = [NewEnvelope("bob", s, s, b"x", 1.0, i + 10) for i, s in enumerate(senders)]
     assert await store.write_batch([], {}, acknowledged) == ([], {})
 
-    assert await store.contacts_of("bob") == {"alice"}
     assert await store.contacts_of("alice") == {"bob"}
+    assert await store.contacts_of("bob") == {"alice", *senders}
     assert on_disk.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == 0
-    await store.checkpoint()
-    assert sorted(on_disk.execute("SELECT a, b FROM contacts").fetchall()) == [
-        ("alice", "bob"),
-        ("bob", "alice"),
-    ]
-    await store.write_batch([], {}, [NewEnvelope("carol", "alice", "2", b"x", 1.0, 2)])
+
+    seen_between: list[int] = []
+
+    async def watch_the_disk() -> None:
+        while True:
+            await asyncio.sleep(0)
+            seen_between.append(on_disk.execute("SELECT COUNT(*) FROM contacts").fetchone()[0])
+
+    watcher = asyncio.get_running_loop().create_task(watch_the_disk())
+    housekeeping = asyncio.get_running_loop().create_task(store.checkpoint())
+    while not seen_between or seen_between[-1] == 0:
+        await asyncio.sleep(0)
+    await store.delete_conversation("bob", senders[-1])  # in the last chunk
+    await housekeeping
+    watcher.cancel()
+
+    total = 2 * (1 + len(senders) - 1)
+    assert {2 * CONTACTS_PER_TRANSACTION, 4 * CONTACTS_PER_TRANSACTION} <= set(seen_between)
+    assert on_disk.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == total
+    assert await store.contacts_of("bob") == {"alice", *senders[:-1]}
+    await store.write_batch([], {}, [NewEnvelope("alice", "carol", "2", b"x", 1.0, 2)])
     await store.close()
     assert on_disk.execute("SELECT COUNT(*) FROM contacts WHERE a = 'carol'").fetchone()[0] == 1
     on_disk.close()
