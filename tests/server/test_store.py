@@ -21,7 +21,7 @@ from securechat.server.store.postgres import PostgresStore
 from securechat.server.store.records import NewCommit
 from securechat.server.store.schema import COUNTED, UNOWNED
 from securechat.server.store.sqlite import SQLiteStore
-from securechat.server.store.sqlite.queue import CONTACTS_PER_TRANSACTION
+from securechat.server.store.sqlite.queue import CONTACT_ROWS_PER_TRANSACTION
 
 
 def account(name: str) -> Account:
@@ -324,9 +324,9 @@ async def test_sqlite_new_contacts_wait_for_housekeeping_and_go_in_sorted_chunks
     tmp_path: Path,
 ) -> None:
     """New contact pairs count at once but reach the disk only with the next `checkpoint`
-    (every second) or on close, whatever the write batch that carried them wrote: in key
-    order, `CONTACTS_PER_TRANSACTION` at a time, the loop free in between. A pair whose
-    conversation is deleted meanwhile is not written."""
+    (every second) or on close, whatever the write batch that carried them wrote: both rows
+    of every pair in key order, `CONTACT_ROWS_PER_TRANSACTION` at a time, the loop free in
+    between. A pair whose conversation is deleted meanwhile is not written."""
     path = tmp_path / "store.sqlite3"
     store = SQLiteStore(path)
     for name in ("alice", "bob"):
@@ -334,7 +334,8 @@ async def test_sqlite_new_contacts_wait_for_housekeeping_and_go_in_sorted_chunks
     on_disk = sqlite3.connect(path)
     stored = [NewEnvelope("bob", "alice", "0", b"x", 1.0)]
     assert (await store.write_batch(stored, {}))[0][0][1]
-    senders = [f"s{i:04d}" for i in range(2 * CONTACTS_PER_TRANSACTION + 1)]
+    chunk = CONTACT_ROWS_PER_TRANSACTION
+    senders = [f"s{i:04d}" for i in range(chunk)]
     acknowledged = [NewEnvelope("bob", s, s, b"x", 1.0, i + 10) for i, s in enumerate(senders)]
     assert await store.write_batch([], {}, acknowledged) == ([], {})
 
@@ -353,14 +354,18 @@ async def test_sqlite_new_contacts_wait_for_housekeeping_and_go_in_sorted_chunks
     housekeeping = asyncio.get_running_loop().create_task(store.checkpoint())
     while not seen_between or seen_between[-1] == 0:
         await asyncio.sleep(0)
-    await store.delete_conversation("bob", senders[-1])  # in the last chunk
+    # Rows in key order: alice|bob, bob|alice, bob|s0000.. bob|s1023, s0000|bob.. s1023|bob.
+    # The first chunk ends before bob|s1023; both of its rows are still to come.
+    await store.delete_conversation("bob", senders[-1])
     await housekeeping
     watcher.cancel()
 
-    total = 2 * (1 + len(senders) - 1)
-    assert {2 * CONTACTS_PER_TRANSACTION, 4 * CONTACTS_PER_TRANSACTION} <= set(seen_between)
-    assert on_disk.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == total
+    rows = 2 * (1 + len(senders))
+    assert [n for n in seen_between if n][0] == chunk
+    assert 2 * chunk - 1 in seen_between  # the second chunk, without bob|s1023
+    assert on_disk.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == rows - 2
     assert await store.contacts_of("bob") == {"alice", *senders[:-1]}
+    assert await store.contacts_of(senders[0]) == {"bob"}
     await store.write_batch([], {}, [NewEnvelope("alice", "carol", "2", b"x", 1.0, 2)])
     await store.close()
     assert on_disk.execute("SELECT COUNT(*) FROM contacts WHERE a = 'carol'").fetchone()[0] == 1
