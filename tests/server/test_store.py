@@ -361,7 +361,7 @@ async def test_sqlite_new_contacts_wait_for_housekeeping_and_go_in_sorted_chunks
     watcher.cancel()
 
     rows = 2 * (1 + len(senders))
-    assert [n for n in seen_between if n][0] == chunk
+    assert next(n for n in seen_between if n) == chunk
     assert 2 * chunk - 1 in seen_between  # the second chunk, without bob|s1023
     assert on_disk.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == rows - 2
     assert await store.contacts_of("bob") == {"alice", *senders[:-1]}
