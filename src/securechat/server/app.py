@@ -116,6 +116,7 @@ class RelayServer:
             clock=clock,
             bus=self.bus,
             commit_delay=config.commit_delay,
+            batches_in_flight=1 if self.store.answers_at_once else 2,
         )
         self.revocations = Revocations(self.relay, self.accounts, self.bus)
         self.files = FileService(

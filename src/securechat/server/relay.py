@@ -96,7 +96,12 @@ class Relay:
     asks too early; the commit then starts the watch (`_start_waiting_watches`)."""
     _batch: list[_Pending] = field(default_factory=list)
     _acks: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
-    _flush_task: asyncio.Task[None] | None = None
+    batches_in_flight: int = 1
+    """Write batches that may await the store at once. One where the store answers on the
+    loop thread (SQLite); two across the network (PostgreSQL), where one batch's round
+    trip left the loop idle while the next batch waited: the relay and the database then
+    took turns instead of working together (bench/README.md)."""
+    _flushes: set[asyncio.Task[None]] = field(default_factory=set)
     _batch_timer: asyncio.TimerHandle | None = None
     _usage: dict[str, _QueueUsage] = field(default_factory=dict)
     _unstored: dict[int, _Pending] = field(default_factory=dict)
@@ -193,8 +198,8 @@ class Relay:
             self._schedule_flush()
 
     def _schedule_flush(self, delay: float | None = None) -> None:
-        if self._flush_task is not None and not self._flush_task.done():
-            return  # the running commit picks it up
+        if sum(not task.done() for task in self._flushes) >= self.batches_in_flight:
+            return  # a running commit picks it up
         if delay is not None and self._batch_timer is not None:
             self._batch_timer.cancel()
             self._batch_timer = None
@@ -212,7 +217,9 @@ class Relay:
         written; under a flood the batches are large anyway.
         """
         self._batch_timer = None
-        self._flush_task = asyncio.get_running_loop().create_task(self._flush())
+        task = asyncio.get_running_loop().create_task(self._flush())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
 
     async def _flush(self) -> None:
         """One transaction for everything sent meanwhile (write batching)."""
@@ -357,8 +364,9 @@ class Relay:
     async def drain(self) -> None:
         """Waits until everything submitted is stored (used on shutdown)."""
         while True:
-            if self._flush_task is not None and not self._flush_task.done():
-                await self._flush_task
+            running = {task for task in self._flushes if not task.done()}
+            if running:
+                await asyncio.wait(running)
             elif self._batch or self._acks:
                 if self._batch_timer is not None:
                     self._batch_timer.cancel()
