@@ -198,7 +198,7 @@ class Relay:
             self._schedule_flush()
 
     def _schedule_flush(self, delay: float | None = None) -> None:
-        if sum(not task.done() for task in self._flushes) >= self.batches_in_flight:
+        if len(self._flushes) >= self.batches_in_flight:
             return  # a running commit picks it up
         if delay is not None and self._batch_timer is not None:
             self._batch_timer.cancel()
@@ -222,12 +222,21 @@ class Relay:
         task.add_done_callback(self._flushes.discard)
 
     async def _flush(self) -> None:
-        """One transaction for everything sent meanwhile (write batching)."""
-        while self._batch or self._acks:
-            batch, self._batch = self._batch, []
-            self._batch_eids.clear()
-            acks, self._acks = self._acks, defaultdict(list)
-            await self._write_batch(batch, acks)
+        """One transaction for everything sent meanwhile (write batching).
+
+        It leaves `_flushes` in its last step, not in a done callback a turn later: a
+        send in between would find the batches in flight full and schedule nothing.
+        """
+        try:
+            while self._batch or self._acks:
+                batch, self._batch = self._batch, []
+                self._batch_eids.clear()
+                acks, self._acks = self._acks, defaultdict(list)
+                await self._write_batch(batch, acks)
+        finally:
+            task = asyncio.current_task()
+            if task is not None:
+                self._flushes.discard(task)
 
     async def _write_batch(self, batch: list[_Pending], acks: dict[str, list[int]]) -> None:
         """Stores the batch, wakes whoever did not have it yet, then answers `accepted`.
@@ -364,9 +373,8 @@ class Relay:
     async def drain(self) -> None:
         """Waits until everything submitted is stored (used on shutdown)."""
         while True:
-            running = {task for task in self._flushes if not task.done()}
-            if running:
-                await asyncio.wait(running)
+            if self._flushes:
+                await asyncio.wait(set(self._flushes))
             elif self._batch or self._acks:
                 if self._batch_timer is not None:
                     self._batch_timer.cancel()
