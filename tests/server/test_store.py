@@ -372,6 +372,57 @@ async def test_sqlite_new_contacts_wait_for_housekeeping_and_go_in_sorted_chunks
     on_disk.close()
 
 
+async def test_sqlite_a_pair_deleted_and_made_again_during_housekeeping_keeps_both_rows(
+    tmp_path: Path,
+) -> None:
+    """A conversation deleted after the housekeeping wrote one of its pair's rows, then
+    started again before the round ended: the pair is written whole by the next round."""
+    path = tmp_path / "store.sqlite3"
+    store = SQLiteStore(path)
+    on_disk = sqlite3.connect(path)
+    senders = [f"s{i:04d}" for i in range(CONTACT_ROWS_PER_TRANSACTION)]
+    acknowledged = [NewEnvelope("bob", s, s, b"x", 1.0, i + 10) for i, s in enumerate(senders)]
+    await store.write_batch([], {}, acknowledged)
+    # Rows in key order: bob|s0000.. bob|s0511 (the first chunk), then s0000|bob...
+    housekeeping = asyncio.get_running_loop().create_task(store.checkpoint())
+    while on_disk.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == 0:
+        await asyncio.sleep(0)
+    await store.delete_conversation("bob", "s0000")
+    await store.write_batch([], {}, [NewEnvelope("bob", "s0000", "again", b"x", 1.0, 9)])
+    await housekeeping
+    await store.checkpoint()
+
+    rows = on_disk.execute(
+        "SELECT a, b FROM contacts WHERE 's0000' IN (a, b) ORDER BY a"
+    ).fetchall()
+    assert rows == [("bob", "s0000"), ("s0000", "bob")]
+    assert await store.contacts_of("bob") == set(senders)
+    await store.close()
+    on_disk.close()
+
+
+async def test_sqlite_an_account_deleted_during_housekeeping_leaves_no_contact_row(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.sqlite3"
+    store = SQLiteStore(path)
+    on_disk = sqlite3.connect(path)
+    senders = [f"s{i:04d}" for i in range(CONTACT_ROWS_PER_TRANSACTION)]
+    acknowledged = [NewEnvelope("bob", s, s, b"x", 1.0, i + 10) for i, s in enumerate(senders)]
+    await store.write_batch([], {}, acknowledged)
+    housekeeping = asyncio.get_running_loop().create_task(store.checkpoint())
+    while on_disk.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == 0:
+        await asyncio.sleep(0)
+    await store.delete_account("s0511")  # its row s0511|bob is in a later chunk
+    await housekeeping
+
+    assert (
+        on_disk.execute("SELECT COUNT(*) FROM contacts WHERE 's0511' IN (a, b)").fetchone()[0] == 0
+    )
+    await store.close()
+    on_disk.close()
+
+
 async def test_sqlite_unwritten_contacts_go_with_the_conversation(tmp_path: Path) -> None:
     """Deleting a conversation drops a pair still held in memory too."""
     store = SQLiteStore(tmp_path / "store.sqlite3")

@@ -53,6 +53,10 @@ class SQLiteQueue(SQLiteBase):
         self._known_contacts: set[tuple[str, str]] = set()
         """Pairs already in `contacts`: most envelopes go between people who talked before."""
         self._unwritten_contacts: set[tuple[str, str]] = set()
+        self._contacts_in_writing: set[tuple[str, str]] = set()
+        """The pairs of the housekeeping round under way. A deletion takes its pair out
+        too, so a pair deleted and made again during the round (one of its rows already
+        written, then deleted) stays unwritten and the next round writes it whole."""
         """New pairs, held until `checkpoint` writes them within a second, sorted and a
         chunk per transaction (`contacts_of` reads them here meanwhile). Written with the
         write batch that carried them, each new pair cost a B-tree page of its own, read
@@ -84,6 +88,8 @@ class SQLiteQueue(SQLiteBase):
         self._inboxes.clear()  # what the user sent left the other inboxes too
         self._known_contacts = {p for p in self._known_contacts if username not in p}
         self._unwritten_contacts = {p for p in self._unwritten_contacts if username not in p}
+        # In place: the round under way holds this very set.
+        self._contacts_in_writing -= {p for p in self._contacts_in_writing if username in p}
 
     async def enqueue(self, envelopes: Sequence[NewEnvelope]) -> list[int]:
         pairs = self._new_contacts(envelopes)
@@ -258,10 +264,7 @@ class SQLiteQueue(SQLiteBase):
     def _record_contacts(self, db: sqlite3.Connection, pairs: set[tuple[str, str]]) -> None:
         if not pairs:
             return
-        db.executemany(
-            "INSERT OR IGNORE INTO contacts VALUES (?, ?)",
-            sorted(pairs | {(b, a) for a, b in pairs}),
-        )
+        db.executemany("INSERT OR IGNORE INTO contacts VALUES (?, ?)", _both_ways(pairs))
         self._remember_contacts(pairs)
 
     def _remember_contacts(self, pairs: set[tuple[str, str]]) -> None:
@@ -367,6 +370,7 @@ class SQLiteQueue(SQLiteBase):
             )
             self._known_contacts -= {(user, peer), (peer, user)}
             self._unwritten_contacts -= {(user, peer), (peer, user)}
+            self._contacts_in_writing -= {(user, peer), (peer, user)}
             self._inboxes.pop(user, None)
             self._inboxes.pop(peer, None)
         return deleted
@@ -400,27 +404,33 @@ class SQLiteQueue(SQLiteBase):
         shares its pages. One transaction of a second's pairs held the loop 15-50 ms at
         5,000 new pairs a second; chunks of pairs, half their rows (b, a) scattered over
         the whole table, cost a page per row again."""
-        pending = set(self._unwritten_contacts)
-        rows = sorted(pending | {(b, a) for a, b in pending})
-        for start in range(0, len(rows), CONTACT_ROWS_PER_TRANSACTION):
-            if start:
-                await asyncio.sleep(CONTACTS_PAUSE)
-            # A conversation or account deleted meanwhile took its pair out of the set.
-            unwritten = self._unwritten_contacts
-            chunk = [
-                (a, b)
-                for a, b in rows[start : start + CONTACT_ROWS_PER_TRANSACTION]
-                if (a, b) in unwritten or (b, a) in unwritten
-            ]
-            if chunk:
-                with self._tx() as db:
-                    db.executemany("INSERT OR IGNORE INTO contacts VALUES (?, ?)", chunk)
-        written = pending & self._unwritten_contacts
-        self._unwritten_contacts -= written
-        self._remember_contacts(written)
+        pending = self._contacts_in_writing = set(self._unwritten_contacts)
+        rows = _both_ways(pending)
+        try:
+            for start in range(0, len(rows), CONTACT_ROWS_PER_TRANSACTION):
+                if start:
+                    await asyncio.sleep(CONTACTS_PAUSE)
+                # A conversation or account deleted meanwhile took its pair out of the round.
+                chunk = [
+                    (a, b)
+                    for a, b in rows[start : start + CONTACT_ROWS_PER_TRANSACTION]
+                    if (a, b) in pending or (b, a) in pending
+                ]
+                if chunk:
+                    with self._tx() as db:
+                        db.executemany("INSERT OR IGNORE INTO contacts VALUES (?, ?)", chunk)
+            self._unwritten_contacts -= pending
+            self._remember_contacts(pending)
+        finally:
+            self._contacts_in_writing = set()
 
     def _write_contacts(self, pairs: set[tuple[str, str]]) -> None:
         if pairs:
             with self._tx() as db:
                 self._record_contacts(db, pairs)
             self._unwritten_contacts -= pairs
+
+
+def _both_ways(pairs: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A contact is a row each way; in key order, rows that share a page go together."""
+    return sorted(pairs | {(b, a) for a, b in pairs})
