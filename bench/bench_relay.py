@@ -11,7 +11,9 @@ clients, frames and rate, so each ratio compares runs seconds apart.
 
 Two patterns: fixed one-to-one pairs (client i writes to client i+1) and
 random peers (each message to a client drawn at random: every client writes
-to many contacts, so the relay meets new pairs all the time).
+to many contacts, so the relay meets new pairs all the time). The load
+generator watches nobody: the relay records who follows whom only on `watch`,
+which a client sends once per new conversation, not per message.
 
 Scenarios (clients, load):
 - 100 clients, flood, both patterns: as fast as each server accepts, 4

@@ -36,7 +36,6 @@ GROUPS = {
     "SQLite sid reservation (reserve_sid)": (".reserve_sid ",),
     "write batch: Relay._write_batch": ("Relay._write_batch ",),
     "of which the store's write_batch": (".write_batch ",),
-    "of which contact rows (_record_contacts)": ("_record_contacts ",),
     "build and encode frames (encode_str)": ("encode_str ",),
     "websockets send (framing + transport.write)": ("RelaySocket.write_frames ",),
     "latency histograms (Timings.observe)": ("Timings.observe ",),

@@ -253,21 +253,20 @@ async def test_the_receiving_side_follows_presence_from_the_first_envelope(
 async def test_a_watch_answer_read_with_a_newer_presence_push_does_not_undo_it(
     relay_url: str, tmp_path: Path
 ) -> None:
-    """The relay answers bob's watch "unknown" and pushes "online" at the commit a moment
-    later; read together, the push was shown first and the answer's task then undid it,
-    and bob saw "alice offline" for the whole session."""
+    """The relay answers bob's watch "unknown" and pushes "online" when alice watches back
+    a moment later; read together, the push was shown first and the answer's task then
+    undid it, and bob saw "alice offline" for the whole session."""
     alice = await signed_up(relay_url, "alice")
     async with clients(relay_url, tmp_path, "bob") as (bob,):
         connection = bob.relay._conn
         assert connection is not None
         connection.ws.transport.pause_reading()
         watching = asyncio.create_task(bob._ctx.watch(["alice"]))
-        sending = asyncio.create_task(bob.relay.send_envelope("alice", b"x"))
-        await alice.next_push("deliver")
-        await asyncio.sleep(0.3)  # the commit that makes them contacts pushes "online"
+        await asyncio.sleep(0.3)  # the relay answers bob's watch "unknown"
+        assert (await alice.call("watch", users=["bob"]))["states"] == {"bob": "online"}
         drain(bob)
         connection.ws.transport.resume_reading()
-        await asyncio.gather(watching, sending)
+        await watching
         states = [e.state for e in drain(bob) if isinstance(e, PresenceChanged)]
         assert states and states[-1] == "online"
     await alice.close()

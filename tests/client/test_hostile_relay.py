@@ -47,20 +47,16 @@ async def trio(
 
 async def _captured_body(relay: RelayServer, alice: ChatClient, bob: ChatClient) -> bytes:
     """Alice sends one message; the relay keeps a copy of its ciphertext on the way."""
-    bodies: list[bytes] = []
-    original = relay.store.write_batch
+    return (
+        await _captured_bodies(
+            relay, "alice", "bob", _sent_and_read(alice, bob, "pay carol 10 euros")
+        )
+    )[0]
 
-    async def spy(envelopes, acks, acknowledged=()):  # type: ignore[no-untyped-def]
-        # Delivered and acknowledged before the commit, it is not written, but it passed.
-        seen = [*envelopes, *acknowledged]
-        bodies.extend(e.body for e in seen if e.sender == "alice" and e.recipient == "bob")
-        return await original(envelopes, acks, acknowledged)
 
-    relay.store.write_batch = spy  # type: ignore[method-assign]
-    await alice.send_text("bob", "pay carol 10 euros")
-    assert (await wait_for(bob, MessageReceived)).text == "pay carol 10 euros"
-    relay.store.write_batch = original  # type: ignore[method-assign]
-    return bodies[0]
+async def _sent_and_read(alice: ChatClient, bob: ChatClient, text: str) -> None:
+    await alice.send_text("bob", text)
+    assert (await wait_for(bob, MessageReceived)).text == text
 
 
 async def _inject(relay: RelayServer, recipient: str, sender: str, eid: str, body: bytes) -> None:
@@ -186,20 +182,14 @@ async def _captured_bodies(
     relay: RelayServer, sender: str, recipient: str, action: Awaitable[object]
 ) -> list[bytes]:
     """Runs `action` while the relay keeps a copy of every envelope sender -> recipient."""
-    bodies: list[bytes] = []
-    original = relay.store.write_batch
-
-    async def spy(envelopes, acks, acknowledged=()):  # type: ignore[no-untyped-def]
-        seen = [*envelopes, *acknowledged]
-        bodies.extend(e.body for e in seen if e.sender == sender and e.recipient == recipient)
-        return await original(envelopes, acks, acknowledged)
-
-    relay.store.write_batch = spy  # type: ignore[method-assign]
+    original = relay.relay.submit
+    # Taken as they arrive: one acknowledged before its commit is never written.
+    seen = _record_bodies(relay)
     try:
         await action
     finally:
-        relay.store.write_batch = original  # type: ignore[method-assign]
-    return bodies
+        relay.relay.submit = original  # type: ignore[method-assign]
+    return [body for s, r, body in seen if (s, r) == (sender, recipient)]
 
 
 async def test_forged_far_ahead_header_shows_stuck_until_a_real_message_opens(

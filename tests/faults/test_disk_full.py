@@ -199,9 +199,12 @@ async def test_read_only_store_is_refused_clearly_and_recovers(relay: RelayServe
     assert answer["type"] == "error" and answer["code"] == "unavailable", answer
     assert "read-only" in answer["message"], answer["message"]
     assert (await alice.call("watch", users=["bob"]))["type"] == "presence_list"
+    assert await relay.store.watchers_of("bob") == set()  # recorded at the next watch
 
     db.execute("PRAGMA query_only=0")
     assert (await alice.call("send", to="bob", eid="during", body=b64(b"x")))["type"] == "accepted"
+    assert (await alice.call("watch", users=["bob"]))["type"] == "presence_list"
+    assert await relay.store.watchers_of("bob") == {"alice"}
     bob = await _reader(url, "bob")
     assert sorted(await _collect(bob)) == ["before", "during"]
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -133,13 +133,14 @@ async def test_operator_reset_token_from_the_command_line(relay: RelayServer) ->
     assert (await wire.call("reset_password", **args))["code"] == "unauthorized"
 
 
-async def test_delete_account_removes_data_and_tells_contacts(relay: RelayServer) -> None:
-    """Deletion needs the password, wipes the account and notifies contacts."""
+async def test_delete_account_removes_data_and_tells_followers(relay: RelayServer) -> None:
+    """Deletion needs the password, wipes the account and tells those who follow it."""
     url = f"ws://127.0.0.1:{relay.port}"
     alice = await signed_up(url, "alice")
     bob = await signed_up(url, "bob")
     await bob.call("send", to="alice", eid="x", body=b64(b"hello"))
     await alice.call("send", to="bob", eid="y", body=b64(b"hi"))
+    await alice.call("watch", users=["bob"])
     assert (await bob.call("delete_account", password="wrong password!"))["code"] == "unauthorized"
     assert (await bob.call("delete_account", password=PASSWORD))["type"] == "done"
     notice = await alice.next_push("presence")

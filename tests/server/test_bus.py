@@ -95,8 +95,10 @@ async def test_a_revoke_that_could_not_be_published_goes_out_later(
     listener = RedisBus(REDIS_URL, prefix)
     sender.HEARTBEAT = 0.1
     heard: list[tuple[str, str]] = []
-    await listener.start(lambda u, s: None, lambda u, s: None, lambda u, c: heard.append((u, c)))
-    await sender.start(lambda u, s: None, lambda u, s: None, lambda u, c: None)
+    await listener.start(
+        lambda u, s: None, lambda u, s: None, lambda u, c: heard.append((u, c)), lambda u, w: None
+    )
+    await sender.start(lambda u, s: None, lambda u, s: None, lambda u, c: None, lambda u, w: None)
     try:
         async with asyncio.timeout(5):
             while not (sender.healthy and listener.healthy):

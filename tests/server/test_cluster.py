@@ -90,11 +90,19 @@ async def test_messages_cross_nodes_online_and_offline(cluster: Cluster) -> None
 
 
 async def test_presence_and_rate_limits_hold_across_nodes(cluster: Cluster) -> None:
-    """A contact's presence is seen from another node; failed logins count cluster-wide."""
+    """Presence is seen from another node once both follow each other (the second watch,
+    on another node, starts the first); failed logins count cluster-wide."""
     a, b, _ = (node.url for node in cluster.nodes)
     alice = await signed_up(a, "alice")
     bob = await signed_up(b, "bob")
-    await alice.call("send", to="bob", eid="hi", body=b64(b"x"))
+    assert (await alice.call("watch", users=["bob"]))["states"] == {"bob": "unknown"}
+    assert (await bob.call("watch", users=["alice"]))["states"] == {"alice": "online"}
+    assert await alice.next_push("presence") == {
+        "type": "presence",
+        "user": "bob",
+        "state": "online",
+        "rid": None,
+    }
     assert (await alice.call("watch", users=["bob"]))["states"] == {"bob": "online"}
     await bob.close()
     assert (await alice.next_push("presence"))["state"] == "offline"

@@ -234,17 +234,6 @@ async def test_the_commit_answers_everyone_even_under_load(slow_commits: RelaySe
     assert sorted(e.eid for e in stored) == sorted(str(e["eid"]) for e in received[1::2])
 
 
-async def test_users_whose_envelopes_were_never_written_are_still_contacts(
-    slow_commits: RelayServer,
-) -> None:
-    """Presence is shared between contacts: an exchange acknowledged early still counts."""
-    _, bob = await acknowledged_before_the_commit(slow_commits)
-
-    answer = await bob.call("watch", users=["alice"])
-    assert answer["states"] == {"alice": "online"}
-    assert await slow_commits.store.contacts_of("alice") == {"bob"}
-
-
 async def test_two_processes_on_one_database_claim_disjoint_sid_blocks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -263,34 +252,3 @@ async def test_two_processes_on_one_database_claim_disjoint_sid_blocks(
     finally:
         await first.close()
         await second.close()
-
-
-async def test_a_watch_whose_contact_read_spans_the_commit_still_follows_presence(
-    slow_commits: RelayServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The recipient of a first envelope asks to watch the sender before the commit that
-    makes them contacts; a store slow to answer (PostgreSQL) answers after that commit
-    with what it read before it. The watch must start anyway: it did not, and bob saw
-    "alice offline" for the whole session."""
-    store = slow_commits.relay.store
-    read = store.contacts_of
-
-    async def read_then_stall(username: str) -> set[str]:
-        contacts = await read(username)
-        await asyncio.sleep(COMMIT_DELAY * 2)  # the commit runs meanwhile
-        return contacts
-
-    alice = await signed_up(url_of(slow_commits), "alice")
-    bob = await signed_up(url_of(slow_commits), "bob")
-    await send(alice, "bob", "m1")
-    await bob.next_push("deliver")
-    monkeypatch.setattr(store, "contacts_of", read_then_stall)
-    bob.rid += 1
-    await bob.send({"type": "watch", "rid": bob.rid, "users": ["alice"]})
-    presence = await bob.next_push("presence")
-    assert presence["user"] == "alice" and presence["state"] == "online"
-    answer = await bob.next_push("presence_list")
-    assert answer["states"] == {"alice": "online"}
-    await alice.close()
-    presence = await bob.next_push("presence")
-    assert presence["user"] == "alice" and presence["state"] == "offline"

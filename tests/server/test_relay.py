@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from securechat.server.app import RelayServer
 from tests.wire import PASSWORD, Wire, b64, logged_in, signed_up
 
 
@@ -106,41 +109,95 @@ async def test_key_directory_hands_out_each_one_time_kem_prekey_once(relay_url: 
     assert session["one_time_kem_prekeys"] == 0 and session["one_time_prekeys"] == 0
 
 
-async def test_presence_is_shared_between_contacts_only(relay_url: str) -> None:
-    """Strangers learn nothing; contacts see online and offline."""
+async def test_presence_is_shared_only_between_users_who_follow_each_other(
+    relay_url: str,
+) -> None:
+    """A watch alone shows nothing, and neither does an envelope: bob's presence reaches
+    alice once bob watches her too, and users who do not follow each other both ways
+    learn nothing of each other."""
     alice = await signed_up(relay_url, "alice")
     bob = await signed_up(relay_url, "bob")
-    await signed_up(relay_url, "carol")
+    carol = await signed_up(relay_url, "carol")
     states = await alice.call("watch", users=["bob", "carol"])
     assert states["states"] == {"bob": "unknown", "carol": "unknown"}
     await alice.call("send", to="bob", eid="hi", body=b64(b"x"))
-    # The watch that got "unknown" starts once the envelope made them contacts.
+    with pytest.raises(TimeoutError):
+        await alice.next_push("presence", timeout=0.3)
+    # bob's watch of alice starts the watch alice asked for.
+    assert (await bob.call("watch", users=["alice"]))["states"] == {"alice": "online"}
     push = await alice.next_push("presence")
     assert push["user"] == "bob" and push["state"] == "online"
-    states = await alice.call("watch", users=["bob"])
-    assert states["states"] == {"bob": "online"}
+    assert (await alice.call("watch", users=["bob"]))["states"] == {"bob": "online"}
+    # dave follows alice, but alice does not follow dave: he sees nothing of her.
+    dave = await signed_up(relay_url, "dave")
+    assert (await dave.call("watch", users=["alice"]))["states"] == {"alice": "unknown"}
     await bob.close()
     push = await alice.next_push("presence")
     assert push["user"] == "bob" and push["state"] == "offline"
+    await carol.close()  # followed by alice, never following her
+    await alice.close()
     with pytest.raises(TimeoutError):
-        await alice.next_push("presence", timeout=0.3)  # nothing about carol, a stranger
+        await dave.next_push("presence", timeout=0.3)
+    bob = await logged_in(relay_url, "bob")
+    assert (await bob.call("watch", users=["alice"]))["states"] == {"alice": "offline"}
 
 
-async def test_deleting_a_conversation_ends_the_contact(relay_url: str) -> None:
-    """After either side deletes the conversation, presence is theirs to share again, not ours."""
+async def test_deleting_a_conversation_ends_the_watches_both_ways(relay_url: str) -> None:
+    """After either side deletes the conversation, presence is theirs to share again, not
+    ours: neither sees the other until the one who deleted watches again."""
     alice = await signed_up(relay_url, "alice")
     bob = await signed_up(relay_url, "bob")
-    await alice.call("send", to="bob", eid="hi", body=b64(b"x"))
+    await alice.call("watch", users=["bob"])
     assert (await bob.call("watch", users=["alice"]))["states"] == {"alice": "online"}
-    assert (await alice.call("watch", users=["bob"]))["states"] == {"bob": "online"}
+    assert (await alice.next_push("presence"))["state"] == "online"
     assert (await bob.call("delete_conversation", peer="alice"))["type"] == "done"
+    await alice.close()
+    with pytest.raises(TimeoutError):
+        await bob.next_push("presence", timeout=0.5)  # bob's watch of alice ended
+    alice = await logged_in(relay_url, "alice")
     assert (await alice.call("watch", users=["bob"]))["states"] == {"bob": "unknown"}
     await bob.close()
     with pytest.raises(TimeoutError):
         await alice.next_push("presence", timeout=0.5)
     bob = await logged_in(relay_url, "bob")
-    await bob.call("send", to="alice", eid="again", body=b64(b"x"))
-    assert (await alice.call("watch", users=["bob"]))["states"] == {"bob": "online"}
+    assert (await bob.call("watch", users=["alice"]))["states"] == {"alice": "online"}
+    push = await alice.next_push("presence")
+    assert push["user"] == "bob" and push["state"] == "online"
+
+
+async def test_a_watch_whose_read_spans_the_other_sides_watch_still_follows_presence(
+    relay: RelayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alice's watch reads who follows her, then bob watches her before her answer is
+    built (a store slow to answer, PostgreSQL): the watch must start anyway, not wait
+    for a watch of bob's that already happened."""
+    url = f"ws://127.0.0.1:{relay.port}"
+    store = relay.relay.store
+    read = store.watchers_of
+    bob_watched = asyncio.Event()
+
+    async def read_then_stall(username: str) -> set[str]:
+        followers = await read(username)
+        if username == "alice":
+            await bob_watched.wait()
+        return followers
+
+    alice = await signed_up(url, "alice")
+    bob = await signed_up(url, "bob")
+    monkeypatch.setattr(store, "watchers_of", read_then_stall)
+    alice.rid += 1
+    await alice.send({"type": "watch", "rid": alice.rid, "users": ["bob"]})
+    while not await read("bob"):
+        await asyncio.sleep(0.01)  # alice's watch is recorded, her read under way
+    assert (await bob.call("watch", users=["alice"]))["states"] == {"alice": "online"}
+    bob_watched.set()
+    presence = await alice.next_push("presence")
+    assert presence["user"] == "bob" and presence["state"] == "online"
+    answer = await alice.next_push("presence_list")
+    assert answer["states"] == {"bob": "online"}
+    await bob.close()
+    presence = await alice.next_push("presence")
+    assert presence["user"] == "bob" and presence["state"] == "offline"
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
 from pathlib import Path
@@ -21,7 +20,6 @@ from securechat.server.store.postgres import PostgresStore
 from securechat.server.store.records import NewCommit
 from securechat.server.store.schema import COUNTED, UNOWNED
 from securechat.server.store.sqlite import SQLiteStore
-from securechat.server.store.sqlite.queue import CONTACT_ROWS_PER_TRANSACTION
 
 
 def account(name: str) -> Account:
@@ -71,7 +69,7 @@ async def test_queue_is_ordered_idempotent_and_acknowledged(store: Store) -> Non
     assert await store.ack("bob", sids[:2]) == 2
     assert [e.eid for e in await store.pending("bob", 0, 10)] == ["e2", "e3", "e4"]
     assert [e.eid for e in await store.pending("bob", sids[3], 10)] == ["e4"]
-    assert await store.contacts_of("bob") == {"alice"}
+    assert await store.watchers_of("bob") == set()  # envelopes record no presence
     announced = await store.envelopes("bob", [sids[4], sids[0], 10**9])
     assert [e.eid for e in announced] == ["e4"]
     assert await store.envelopes("mallory", [sids[4]]) == []
@@ -209,7 +207,7 @@ async def test_every_row_of_a_deleted_user_goes_and_stats_count_every_table(
         ],
         {},
     )
-    await store.checkpoint()  # SQLite writes new contact pairs in its housekeeping
+    assert await store.record_watches("alice", ["bob"]) == ["bob"]
     await store.publish_keys("alice", b"ik", b"spk", b"kem", [b"o"], False, [b"k"])
     await store.publish_key_packages("alice", "d1", [b"kp"], b"last")
     group = bytes(16)
@@ -265,21 +263,34 @@ async def test_expiry_removes_old_deliveries_and_bodies_left_without_one(store: 
     assert (await store.stats())["envelopes"] == 1
 
 
-async def test_contacts_go_with_the_conversation_and_the_account(store: Store) -> None:
-    """The relay keeps no social graph for conversations or accounts that were deleted."""
+async def test_watches_are_recorded_once_between_accounts_and_go_with_deletions(
+    store: Store,
+) -> None:
+    """A watch records that its user follows existing accounts (never itself, never a name
+    without an account), says which it did not follow before, and goes with the
+    conversation (the deleter's follow) or the account (every follow of or by it)."""
     for name in ("alice", "bob", "carol"):
         await store.create_account(account(name))
-    await store.write_batch([NewEnvelope("bob", "alice", "1", b"x", 1.0)], {})
-    await store.write_batch([NewEnvelope("carol", "alice", "2", b"x", 1.0)], {})
-    assert await store.contacts_of("alice") == {"bob", "carol"}
+    assert sorted(await store.record_watches("bob", ["alice", "bob", "nobody", "alice"])) == [
+        "alice"
+    ]
+    assert await store.record_watches("bob", ["alice"]) == []
+    assert await store.record_watches("carol", ["alice", "bob"]) in (
+        ["alice", "bob"],
+        ["bob", "alice"],
+    )
+    assert await store.watchers_of("alice") == {"bob", "carol"}
+    assert await store.watchers_of("bob") == {"carol"}
+    assert await store.watchers_of("carol") == set()
+    await store.record_watches("alice", ["bob"])
     await store.delete_conversation("bob", "alice")
-    assert await store.contacts_of("alice") == {"carol"}
-    assert await store.contacts_of("bob") == set()
-    await store.write_batch([NewEnvelope("bob", "alice", "3", b"x", 2.0)], {})
-    assert await store.contacts_of("bob") == {"alice"}
+    assert await store.watchers_of("alice") == {"carol"}  # bob's follow went
+    assert await store.watchers_of("bob") == {"carol", "alice"}  # alice's is hers
+    assert await store.record_watches("bob", ["alice"]) == ["alice"]
     await store.delete_account("alice")
-    assert await store.contacts_of("bob") == set()
-    assert await store.contacts_of("carol") == set()
+    assert await store.watchers_of("alice") == set()
+    assert await store.record_watches("alice", ["bob"]) == []  # no account, no row
+    assert await store.watchers_of("bob") == {"carol"}
 
 
 async def test_failure_counts_restart_after_a_quiet_spell(store: Store) -> None:
@@ -317,118 +328,4 @@ async def test_sqlite_ping_fails_while_another_process_holds_the_write_lock(
         blocker.rollback()
         blocker.close()
     await store.ping()
-    await store.close()
-
-
-async def test_sqlite_new_contacts_wait_for_housekeeping_and_go_in_sorted_chunks(
-    tmp_path: Path,
-) -> None:
-    """New contact pairs count at once but reach the disk only with the next `checkpoint`
-    (every second) or on close, whatever the write batch that carried them wrote: both rows
-    of every pair in key order, `CONTACT_ROWS_PER_TRANSACTION` at a time, the loop free in
-    between. A pair whose conversation is deleted meanwhile is not written."""
-    path = tmp_path / "store.sqlite3"
-    store = SQLiteStore(path)
-    for name in ("alice", "bob"):
-        await store.create_account(account(name))
-    on_disk = sqlite3.connect(path)
-    stored = [NewEnvelope("bob", "alice", "0", b"x", 1.0)]
-    assert (await store.write_batch(stored, {}))[0][0][1]
-    chunk = CONTACT_ROWS_PER_TRANSACTION
-    senders = [f"s{i:04d}" for i in range(chunk)]
-    acknowledged = [NewEnvelope("bob", s, s, b"x", 1.0, i + 10) for i, s in enumerate(senders)]
-    assert await store.write_batch([], {}, acknowledged) == ([], {})
-
-    assert await store.contacts_of("alice") == {"bob"}
-    assert await store.contacts_of("bob") == {"alice", *senders}
-    assert on_disk.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == 0
-
-    seen_between: list[int] = []
-
-    async def watch_the_disk() -> None:
-        while True:
-            await asyncio.sleep(0)
-            seen_between.append(on_disk.execute("SELECT COUNT(*) FROM contacts").fetchone()[0])
-
-    watcher = asyncio.get_running_loop().create_task(watch_the_disk())
-    housekeeping = asyncio.get_running_loop().create_task(store.checkpoint())
-    while not seen_between or seen_between[-1] == 0:
-        await asyncio.sleep(0)
-    # Rows in key order: alice|bob, bob|alice, bob|s0000.. bob|s1023, s0000|bob.. s1023|bob.
-    # The first chunk ends before bob|s1023; both of its rows are still to come.
-    await store.delete_conversation("bob", senders[-1])
-    await housekeeping
-    watcher.cancel()
-
-    rows = 2 * (1 + len(senders))
-    assert next(n for n in seen_between if n) == chunk
-    assert 2 * chunk - 1 in seen_between  # the second chunk, without bob|s1023
-    assert on_disk.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == rows - 2
-    assert await store.contacts_of("bob") == {"alice", *senders[:-1]}
-    assert await store.contacts_of(senders[0]) == {"bob"}
-    await store.write_batch([], {}, [NewEnvelope("alice", "carol", "2", b"x", 1.0, 2)])
-    await store.close()
-    assert on_disk.execute("SELECT COUNT(*) FROM contacts WHERE a = 'carol'").fetchone()[0] == 1
-    on_disk.close()
-
-
-async def test_sqlite_a_pair_deleted_and_made_again_during_housekeeping_keeps_both_rows(
-    tmp_path: Path,
-) -> None:
-    """A conversation deleted after the housekeeping wrote one of its pair's rows, then
-    started again before the round ended: the pair is written whole by the next round."""
-    path = tmp_path / "store.sqlite3"
-    store = SQLiteStore(path)
-    on_disk = sqlite3.connect(path)
-    senders = [f"s{i:04d}" for i in range(CONTACT_ROWS_PER_TRANSACTION)]
-    acknowledged = [NewEnvelope("bob", s, s, b"x", 1.0, i + 10) for i, s in enumerate(senders)]
-    await store.write_batch([], {}, acknowledged)
-    # Rows in key order: bob|s0000.. bob|s0511 (the first chunk), then s0000|bob...
-    housekeeping = asyncio.get_running_loop().create_task(store.checkpoint())
-    while on_disk.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == 0:
-        await asyncio.sleep(0)
-    await store.delete_conversation("bob", "s0000")
-    await store.write_batch([], {}, [NewEnvelope("bob", "s0000", "again", b"x", 1.0, 9)])
-    await housekeeping
-    await store.checkpoint()
-
-    rows = on_disk.execute(
-        "SELECT a, b FROM contacts WHERE 's0000' IN (a, b) ORDER BY a"
-    ).fetchall()
-    assert rows == [("bob", "s0000"), ("s0000", "bob")]
-    assert await store.contacts_of("bob") == set(senders)
-    await store.close()
-    on_disk.close()
-
-
-async def test_sqlite_an_account_deleted_during_housekeeping_leaves_no_contact_row(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "store.sqlite3"
-    store = SQLiteStore(path)
-    on_disk = sqlite3.connect(path)
-    senders = [f"s{i:04d}" for i in range(CONTACT_ROWS_PER_TRANSACTION)]
-    acknowledged = [NewEnvelope("bob", s, s, b"x", 1.0, i + 10) for i, s in enumerate(senders)]
-    await store.write_batch([], {}, acknowledged)
-    housekeeping = asyncio.get_running_loop().create_task(store.checkpoint())
-    while on_disk.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == 0:
-        await asyncio.sleep(0)
-    await store.delete_account("s0511")  # its row s0511|bob is in a later chunk
-    await housekeeping
-
-    assert (
-        on_disk.execute("SELECT COUNT(*) FROM contacts WHERE 's0511' IN (a, b)").fetchone()[0] == 0
-    )
-    await store.close()
-    on_disk.close()
-
-
-async def test_sqlite_unwritten_contacts_go_with_the_conversation(tmp_path: Path) -> None:
-    """Deleting a conversation drops a pair still held in memory too."""
-    store = SQLiteStore(tmp_path / "store.sqlite3")
-    await store.write_batch([], {}, [NewEnvelope("bob", "alice", "1", b"x", 1.0, 1)])
-    await store.delete_conversation("alice", "bob")
-    assert await store.contacts_of("alice") == set()
-    await store.checkpoint()
-    assert await store.contacts_of("bob") == set()
     await store.close()

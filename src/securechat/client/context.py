@@ -123,7 +123,8 @@ class ClientContext:
         self.emit(PresenceChanged(user, state))
 
     def ensure_conversation(self, vault: Vault, peer: str) -> None:
-        """A conversation opened by the peer: follow their presence (we are contacts now)."""
+        """A conversation opened by the peer: follow their presence (the relay shares it
+        once both follow each other)."""
         if vault.ensure_conversation(peer):
             self.spawn(self.watch([peer]))
 

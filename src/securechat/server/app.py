@@ -229,7 +229,10 @@ class RelayServer:
             )
         self._janitor = asyncio.create_task(self._expire_loop())
         await self.bus.start(
-            self.relay.remote_wake, self.relay.remote_presence, self.revocations.heard
+            self.relay.remote_wake,
+            self.relay.remote_presence,
+            self.revocations.heard,
+            self.relay.remote_watch,
         )
         self._poller = asyncio.create_task(self._poll_while_bus_down())
         self._checkpointer = asyncio.create_task(self._checkpoint_loop())

@@ -10,6 +10,9 @@ balancer share PostgreSQL for data and Redis for signals (`RedisBus`):
 - *presence*: a user came online or went offline on some node; plus a hash
   per user of the nodes holding a connection, refreshed by heartbeats, so a
   crashed node's entries fade out.
+- *watch*: a user started to follow others' presence, so those others, if they
+  follow it too, may now see it; a node holding a connection of theirs that
+  waited for this starts its watch (`Relay.watches_started`).
 - *revoke*: sessions of a user ended (password reset, account deleted, or the
   session a new login on the same device replaced);
   each node checks that user's connections against the store and closes
@@ -42,6 +45,8 @@ WakeHandler = Callable[[str, list[int]], None]
 PresenceHandler = Callable[[str, str], None]
 RevokeHandler = Callable[[str, str], None]
 """(user, cause): the cause is one the sending node named; the receiver checks it."""
+WatchHandler = Callable[[str, list[str]], None]
+"""(watcher, users it newly follows)."""
 
 
 class Bus(Protocol):
@@ -50,11 +55,16 @@ class Bus(Protocol):
     """Other nodes listen: stored envelopes must be announced to them."""
 
     async def start(
-        self, on_wake: WakeHandler, on_presence: PresenceHandler, on_revoke: RevokeHandler
+        self,
+        on_wake: WakeHandler,
+        on_presence: PresenceHandler,
+        on_revoke: RevokeHandler,
+        on_watch: WatchHandler,
     ) -> None: ...
     async def wake(self, items: Mapping[str, list[int]]) -> None: ...
     async def presence(self, user: str, state: str) -> None: ...
     async def revoke(self, user: str, cause: str) -> None: ...
+    async def watch(self, user: str, users: list[str]) -> None: ...
     async def online_elsewhere(self, user: str) -> bool: ...
     async def close(self) -> None: ...
 
@@ -66,7 +76,11 @@ class LocalBus:
     shared = False
 
     async def start(
-        self, on_wake: WakeHandler, on_presence: PresenceHandler, on_revoke: RevokeHandler
+        self,
+        on_wake: WakeHandler,
+        on_presence: PresenceHandler,
+        on_revoke: RevokeHandler,
+        on_watch: WatchHandler,
     ) -> None:
         return None
 
@@ -77,6 +91,9 @@ class LocalBus:
         return None
 
     async def revoke(self, user: str, cause: str) -> None:
+        return None
+
+    async def watch(self, user: str, users: list[str]) -> None:
         return None
 
     async def online_elsewhere(self, user: str) -> bool:
@@ -115,6 +132,7 @@ class RedisBus:
         self._on_wake: WakeHandler = lambda user, sids: None
         self._on_presence: PresenceHandler = lambda user, state: None
         self._on_revoke: RevokeHandler = lambda user, cause: None
+        self._on_watch: WatchHandler = lambda user, users: None
         self._unsent_revokes: dict[str, str] = {}
         self._subscribed = False
         self.recovered = asyncio.Event()
@@ -124,9 +142,14 @@ class RedisBus:
         return f"{self.prefix}:presence:{user}"
 
     async def start(
-        self, on_wake: WakeHandler, on_presence: PresenceHandler, on_revoke: RevokeHandler
+        self,
+        on_wake: WakeHandler,
+        on_presence: PresenceHandler,
+        on_revoke: RevokeHandler,
+        on_watch: WatchHandler,
     ) -> None:
         self._on_wake, self._on_presence, self._on_revoke = on_wake, on_presence, on_revoke
+        self._on_watch = on_watch
         self._tasks = [
             asyncio.create_task(self._listen()),
             asyncio.create_task(self._heartbeat()),
@@ -142,6 +165,9 @@ class RedisBus:
             else:
                 await self.client.hdel(self._presence_key(user), self.node_id)
         await self._publish({"kind": "presence", "user": user, "state": state})
+
+    async def watch(self, user: str, users: list[str]) -> None:
+        await self._publish({"kind": "watch", "user": user, "users": users})
 
     async def revoke(self, user: str, cause: str) -> None:
         self._unsent_revokes.pop(user, None)
@@ -228,6 +254,8 @@ class RedisBus:
                 self._on_presence(str(message["user"]), str(message["state"]))
             elif message["kind"] == "revoke":
                 self._on_revoke(str(message["user"]), str(message["cause"]))
+            elif message["kind"] == "watch":
+                self._on_watch(str(message["user"]), [str(user) for user in message["users"]])
         except Exception:
             # Anything on the channel is untrusted input: one bad message must not
             # stop the listener.

@@ -247,13 +247,13 @@ class Dispatcher:
 
     async def _delete_account(self, conn: Connection, user: str, frame: F.DeleteAccount) -> None:
         await self.accounts.verify_password(user, frame.password, conn.address)
-        contacts = await self.store.contacts_of(user)
+        followers = await self.store.watchers_of(user)
         await self.files.delete_all_of(user)
         await self.store.delete_account(user)
         self.relay.forget_usage(user)
         log.info("account deleted")
         conn.push(encode_str(F.Done(rid=frame.rid)))
-        self.relay.account_deleted(user, contacts)
+        self.relay.account_deleted(user, followers)
         await self.revocations.end(user, "account_deleted")
 
     async def _file_begin(self, conn: Connection, user: str, frame: F.FileBegin) -> None:

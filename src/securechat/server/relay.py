@@ -91,9 +91,10 @@ class Relay:
     online: dict[str, set[Outlet]] = field(default_factory=lambda: defaultdict(set))
     watchers: dict[str, set[Outlet]] = field(default_factory=lambda: defaultdict(set))
     waiting_watches: dict[Outlet, set[str]] = field(default_factory=dict)
-    """Users a connection asked to watch before they were its contacts. Delivery runs
-    ahead of the commit that records the contact, so the first envelope's recipient
-    asks too early; the commit then starts the watch (`_start_waiting_watches`)."""
+    """Users a connection asked to watch who do not follow its user (yet): presence is
+    shared only between users who follow each other. Their own watch starts it
+    (`watches_started`): the recipient of a first envelope usually watches its sender
+    before the sender's client watches back."""
     _batch: list[_Pending] = field(default_factory=list)
     _acks: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     batches_in_flight: int = 1
@@ -246,22 +247,18 @@ class Relay:
         """
         woken: set[Outlet] = set()
         to_store = []
-        acknowledged = []
         for pending in batch:
             if pending.envelope.sid is not None:
                 self._unstored.pop(pending.envelope.sid, None)
             if not pending.acknowledged:
                 to_store.append(pending)
                 continue
-            acknowledged.append(pending.envelope)
             woken.add(pending.outlet)
             self._give_back(pending.envelope)
             self.metrics.envelopes_accepted += 1
             pending.outlet.push(encode_str(F.Accepted(rid=pending.rid, eid=pending.envelope.eid)))
         try:
-            stored, freed = await self.store.write_batch(
-                [p.envelope for p in to_store], acks, acknowledged
-            )
+            stored, freed = await self.store.write_batch([p.envelope for p in to_store], acks)
         except Exception as exc:
             code = ErrorCode.UNAVAILABLE
             text = (
@@ -287,8 +284,6 @@ class Relay:
                 usage.count -= count
                 usage.bytes -= size
         items: dict[str, list[int]] = defaultdict(list)
-        if self.waiting_watches:
-            await self._start_waiting_watches([p.envelope for p in to_store] + acknowledged)
         answers: list[tuple[Outlet, str]] = []
         for pending, (sid, fresh) in zip(to_store, stored, strict=True):
             env = pending.envelope
@@ -327,23 +322,6 @@ class Relay:
             outlet.push(frame)
         for outlet in {outlet for outlet, _ in answers}:
             outlet.flush()
-
-    async def _start_waiting_watches(self, envelopes: list[NewEnvelope]) -> None:
-        """The commit made these pairs contacts: watches that waited for it start now.
-
-        Called only while some watch waits, so a commit builds no list otherwise."""
-        for env in envelopes:
-            for watched, watcher in ((env.sender, env.recipient), (env.recipient, env.sender)):
-                for outlet in list(self.online.get(watcher, ())):
-                    waiting = self.waiting_watches.get(outlet)
-                    if not waiting or watched not in waiting:
-                        continue
-                    waiting.discard(watched)
-                    self.watchers[watched].add(outlet)
-                    here = bool(self.online.get(watched))
-                    online = here or await self.bus.online_elsewhere(watched)
-                    state = "online" if online else "offline"
-                    outlet.push(encode_str(F.Presence(user=watched, state=state)))
 
     def _give_back(self, env: NewEnvelope) -> None:
         usage = self._usage.get(env.recipient)
@@ -424,11 +402,12 @@ class Relay:
             self._signal(self.bus.presence(outlet.username, "offline"))
 
     async def watch(self, outlet: Outlet, users: list[str]) -> dict[str, str]:
-        """Presence is shared only between contacts (users who exchanged envelopes).
+        """Records that the connection's user follows `users`, and answers with the state
+        of those who follow it back ("unknown" for the others).
 
-        The users wait before the store is read, not after: a commit that makes them
-        contacts while the read is under way then starts the watch, where otherwise
-        the watch would wait after the only commit that could start it.
+        The users wait before the store is read, not after: a watch of theirs that
+        lands while the read is under way then starts this one, where otherwise it
+        would wait for a watch that already happened.
         """
         username = outlet.username
         assert username is not None
@@ -436,45 +415,79 @@ class Relay:
         for user in users:
             if len(waiting) < MAX_WATCH_USERS:
                 waiting.add(user)
-        contacts = await self.store.contacts_of(username)
+        try:
+            started = await self.store.record_watches(username, users)
+        except StoreError as exc:
+            # A store that cannot write (full, read-only) still answers from what it
+            # holds; the client watches again at its next connection.
+            log.warning("could not record watches: %s", type(exc).__name__)
+            started = []
+        if started:
+            await self.watches_started(username, started)
+            if self.bus.shared:
+                self._signal(self.bus.watch(username, started))
+        followers = await self.store.watchers_of(username)
         if outlet not in self.online.get(username, ()):
             return dict.fromkeys(users, "unknown")  # gone meanwhile: nothing to follow
         waiting = self.waiting_watches.setdefault(outlet, set())
         states: dict[str, str] = {}
         for user in users:
-            if user in contacts or outlet in self.watchers.get(user, ()):
+            if user in followers or outlet in self.watchers.get(user, ()):
                 waiting.discard(user)
                 self.watchers[user].add(outlet)
-                here = bool(self.online.get(user))
-                states[user] = (
-                    "online" if here or await self.bus.online_elsewhere(user) else "offline"
-                )
+                states[user] = "online" if await self._is_online(user) else "offline"
             else:
                 states[user] = "unknown"
                 if len(waiting) < MAX_WATCH_USERS:
-                    waiting.add(user)  # room that the contacts among `users` held during the read
+                    waiting.add(user)  # room that the followers among `users` held during the read
         if not waiting:
             self.waiting_watches.pop(outlet, None)
         return states
 
+    async def watches_started(self, watcher: str, users: list[str]) -> None:
+        """`watcher` now follows `users`: their connections that waited to see it do now."""
+        state: str | None = None
+        for user in users:
+            for outlet in list(self.online.get(user, ())):
+                waiting = self.waiting_watches.get(outlet)
+                if not waiting or watcher not in waiting:
+                    continue
+                waiting.discard(watcher)
+                if not waiting:
+                    del self.waiting_watches[outlet]
+                self.watchers[watcher].add(outlet)
+                if state is None:
+                    state = "online" if await self._is_online(watcher) else "offline"
+                outlet.push(encode_str(F.Presence(user=watcher, state=state)))
+
+    async def _is_online(self, user: str) -> bool:
+        return bool(self.online.get(user)) or await self.bus.online_elsewhere(user)
+
     def conversation_deleted(self, user: str, peer: str) -> None:
-        """They are no longer contacts: neither follows the other's presence on this node
-        until a new envelope between them is committed, which starts the watches again."""
-        for watched, watcher in ((peer, user), (user, peer)):
-            outlets = self.watchers.get(watched)
-            if outlets is None:
-                continue
-            ended = [o for o in outlets if o.username == watcher]
-            outlets.difference_update(ended)
+        """`user` no longer follows `peer`: its watches of `peer` end, and `peer`'s watches
+        of `user` wait until `user` follows again (its client watches a peer once a new
+        envelope opens the conversation anew)."""
+        for outlet in self.online.get(user, ()):
+            self.waiting_watches.get(outlet, set()).discard(peer)
+        self._unwatch(peer, user, waiting=False)
+        self._unwatch(user, peer, waiting=True)
+
+    def _unwatch(self, watched: str, watcher: str, *, waiting: bool) -> None:
+        outlets = self.watchers.get(watched)
+        if outlets is None:
+            return
+        ended = [o for o in outlets if o.username == watcher]
+        outlets.difference_update(ended)
+        if waiting:
             for outlet in ended:
                 self.waiting_watches.setdefault(outlet, set()).add(watched)
-            if not outlets:
-                del self.watchers[watched]
+        if not outlets:
+            del self.watchers[watched]
 
-    def account_deleted(self, username: str, contacts: set[str]) -> None:
+    def account_deleted(self, username: str, followers: set[str]) -> None:
         frame = encode_str(F.Presence(user=username, state="deleted"))
-        for contact in contacts:
-            for outlet in self.online.get(contact, ()):
+        for follower in followers:
+            for outlet in self.online.get(follower, ()):
                 outlet.push(frame)
         self.watchers.pop(username, None)
         self._signal(self.bus.presence(username, "deleted"))
@@ -504,6 +517,11 @@ class Relay:
         for envelope in envelopes:
             for outlet in self.online.get(username, ()):
                 outlet.wake_delivery(envelope)
+
+    def remote_watch(self, watcher: str, users: list[str]) -> None:
+        """Another node recorded that `watcher` now follows `users`."""
+        if any(user in self.online for user in users):
+            self._signal(self.watches_started(watcher, users))
 
     def remote_presence(self, username: str, state: str) -> None:
         if state == "offline" and self.online.get(username):

@@ -103,7 +103,6 @@ class QueueStore(Protocol):
         self,
         envelopes: Sequence[NewEnvelope],
         acks: Mapping[str, Sequence[int]],
-        acknowledged: Sequence[NewEnvelope] = (),
     ) -> tuple[list[tuple[int, bool]], dict[str, tuple[int, int]]]:
         """The relay's write batch: new envelopes and acknowledgements in ONE transaction.
 
@@ -112,9 +111,7 @@ class QueueStore(Protocol):
         Returns, for each envelope, its sid and whether it is new (a re-send of a
         queued (sender, eid) gives the old sid and False; one whose id was used for
         another recipient gives sid 0) and, per recipient, the (count, bytes) that
-        the acknowledgements removed. `acknowledged` envelopes were delivered and
-        acknowledged before this batch: they are not written, but their sender
-        and recipient become contacts all the same.
+        the acknowledgements removed.
         """
         ...
 
@@ -137,15 +134,28 @@ class QueueStore(Protocol):
         ...
 
     async def delete_conversation(self, user: str, peer: str) -> int:
-        """Drops what waits between the two (not their groups') and their `contacts` rows.
+        """Drops what waits between the two (not their groups') and `user`'s follow of
+        `peer` (its `contacts` row).
 
-        Contacts are only a presence permission: once either side deletes the
-        conversation, the relay keeps no record that the two ever talked.
+        A follow is only a presence permission, and each user's own: `peer`'s follow
+        of `user` stays (its client watches again at every login anyway), but
+        presence needs both, so neither sees the other until `user` watches again.
         """
         ...
 
-    async def contacts_of(self, username: str) -> set[str]:
-        """Users who exchanged envelopes with `username` since their last deletion."""
+    async def record_watches(self, watcher: str, users: Sequence[str]) -> list[str]:
+        """Records that `watcher` follows the presence of `users`; returns those it did
+        not follow before (between accounts only, never `watcher` itself).
+
+        Written when a client watches, never by an envelope: a message's path
+        touches no presence state, and a pair of users costs one row each way once,
+        when their clients first follow each other.
+        """
+        ...
+
+    async def watchers_of(self, username: str) -> set[str]:
+        """Users who follow `username`'s presence: those `username` may see (presence is
+        shared only both ways)."""
         ...
 
 

@@ -1,8 +1,8 @@
-"""Inboxes and contacts in PostgreSQL: the relay's hot path.
+"""Inboxes and presence watches in PostgreSQL: the relay's hot path.
 
 As on SQLite, a body is one row of `envelopes` and each delivery to an inbox
 a row of `deliveries`; the `deliveries_done` trigger drops a body with its
-last delivery.
+last delivery. A row `(a, b)` of `contacts` says that b follows a's presence.
 """
 
 from __future__ import annotations
@@ -43,10 +43,8 @@ WITH input AS (
     SELECT x.i, d.sid FROM input x
     JOIN envelopes e ON e.sender = x.sender AND e.eid = x.eid
     JOIN deliveries d ON d.sid = e.sid AND d.username = x.recipient AND d.device = $7
-), pairs AS (
-    INSERT INTO contacts SELECT * FROM unnest($8::text[], $9::text[]) ON CONFLICT DO NOTHING
 ), freed AS (
-    DELETE FROM deliveries d USING unnest($10::text[], $11::bigint[]) AS x(username, sid)
+    DELETE FROM deliveries d USING unnest($8::text[], $9::bigint[]) AS x(username, sid)
     WHERE d.username = x.username AND d.device = $7 AND d.sid = x.sid
     RETURNING d.username, d.size
 )
@@ -72,13 +70,12 @@ class PostgresQueue(PostgresBase):
         self,
         envelopes: Sequence[NewEnvelope],
         acks: Mapping[str, Sequence[int]],
-        acknowledged: Sequence[NewEnvelope] = (),
     ) -> tuple[list[tuple[int, bool]], dict[str, tuple[int, int]]]:
         """The write batch as ONE statement: one round trip, one implicit transaction.
 
-        Bodies, deliveries, contact rows and acknowledged deliveries travel as
-        arrays (`unnest`) into data-modifying CTEs, instead of a statement per
-        envelope, recipient and pair inside BEGIN ... COMMIT: a round trip each
+        Bodies, deliveries and acknowledged deliveries travel as arrays
+        (`unnest`) into data-modifying CTEs, instead of a statement per
+        envelope and recipient inside BEGIN ... COMMIT: a round trip each
         was most of a PostgreSQL node's time per message.
         """
         # Nothing is acknowledged before its batch here: reserve_sid gives no sids.
@@ -89,9 +86,6 @@ class PostgresQueue(PostgresBase):
         first: dict[tuple[str, str], int] = {}
         for i, env in enumerate(envelopes):
             first.setdefault((env.sender, env.eid), i)
-        one_way = {(e.sender, e.recipient) for e in envelopes}
-        # Sorted: two nodes inserting the same pairs take their row locks in one order.
-        pairs = sorted(one_way | {(b, a) for a, b in one_way})
         async with self._conn() as conn:
             rows = await conn.fetch(
                 _WRITE_BATCH,
@@ -102,8 +96,6 @@ class PostgresQueue(PostgresBase):
                 [e.ts for e in envelopes],
                 [first[e.sender, e.eid] == i for i, e in enumerate(envelopes)],
                 DEFAULT_DEVICE,
-                [a for a, _ in pairs],
-                [b for _, b in pairs],
                 [recipient for recipient, _ in gone],
                 [sid for _, sid in gone],
             )
@@ -238,12 +230,23 @@ class PostgresQueue(PostgresBase):
                 user,
                 peer,
             )
-            await conn.execute(
-                "DELETE FROM contacts WHERE (a = $1 AND b = $2) OR (a = $2 AND b = $1)", user, peer
-            )
+            await conn.execute("DELETE FROM contacts WHERE a = $1 AND b = $2", peer, user)
         return len(rows)
 
-    async def contacts_of(self, username: str) -> set[str]:
+    async def record_watches(self, watcher: str, users: Sequence[str]) -> list[str]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "INSERT INTO contacts (a, b)"
+                " SELECT username, $1 FROM accounts"
+                " WHERE username = ANY($2::text[]) AND username <> $1"
+                " AND EXISTS (SELECT 1 FROM accounts WHERE username = $1)"
+                " ORDER BY username ON CONFLICT DO NOTHING RETURNING a",
+                watcher,
+                list(users),
+            )
+        return [row[0] for row in rows]
+
+    async def watchers_of(self, username: str) -> set[str]:
         async with self._conn() as conn:
             rows = await conn.fetch("SELECT b FROM contacts WHERE a = $1", username)
         return {row[0] for row in rows}

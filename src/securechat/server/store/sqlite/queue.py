@@ -1,13 +1,14 @@
-"""Inboxes and contacts in the SQLite file: the relay's hot path.
+"""Inboxes and presence watches in the SQLite file: the relay's hot path.
 
 An envelope's body is one row of `envelopes`, keyed by its sid; its delivery
 to an inbox is a row of `deliveries` (`schema.py`). Acknowledging deletes
 the delivery, and the `deliveries_done` trigger the body with the last one.
+A row `(a, b)` of `contacts` says that b follows a's presence; no envelope
+writes one.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import time
@@ -18,22 +19,12 @@ from securechat.server.store.records import NewEnvelope, StoredEnvelope
 from securechat.server.store.schema import DEFAULT_DEVICE
 from securechat.server.store.sqlite.base import GUARD, SQLiteBase
 
-KNOWN_CONTACTS_CACHED = 4096
-"""Pairs remembered as contacts, so most batches skip their insert. Emptied when full:
-at 100,000 the cache alone held 15 MiB, which the allocator did not give back."""
-
 INBOXES_KEPT = 16_384
 """Inboxes whose size `_inbox_usage` keeps (about 3 MiB); emptied when full."""
 
 INBOXES_RECOUNTED = 60.0
 """Seconds after which the kept sizes are counted again: every write here keeps them
 exact, and this bounds the error of one that would not."""
-
-CONTACT_ROWS_PER_TRANSACTION = 512
-"""Rows of new contact pairs (two a pair) written per transaction by `checkpoint`."""
-
-CONTACTS_PAUSE = 0.01
-"""Seconds the loop runs free between two of those transactions."""
 
 SID_BLOCK = 1024
 """Sids claimed on disk at a time: one small write per this many envelopes."""
@@ -50,18 +41,6 @@ group's, the group, kind and epoch)."""
 class SQLiteQueue(SQLiteBase):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self._known_contacts: set[tuple[str, str]] = set()
-        """Pairs already in `contacts`: most envelopes go between people who talked before."""
-        self._unwritten_contacts: set[tuple[str, str]] = set()
-        self._contacts_in_writing: set[tuple[str, str]] = set()
-        """The pairs of the housekeeping round under way. A deletion takes its pair out
-        too, so a pair deleted and made again during the round (one of its rows already
-        written, then deleted) stays unwritten and the next round writes it whole."""
-        """New pairs, held until `checkpoint` writes them within a second, sorted and a
-        chunk per transaction (`contacts_of` reads them here meanwhile). Written with the
-        write batch that carried them, each new pair cost a B-tree page of its own, read
-        and written to the WAL: with random peers, 14 of the store's 27 µs per envelope
-        and commits of 2-4 ms; sorted, a second's pairs share pages (bench/README.md)."""
         with GUARD:
             self._last_sid: int = self._db.execute(
                 "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'envelopes'),"
@@ -78,7 +57,6 @@ class SQLiteQueue(SQLiteBase):
 
     def _rolled_back(self) -> None:
         super()._rolled_back()
-        self._known_contacts.clear()
         self._inboxes.clear()
         # A sid block reserved in this transaction is not on disk: reserve again.
         self._reserved_until = min(self._reserved_until, self._last_sid)
@@ -86,16 +64,10 @@ class SQLiteQueue(SQLiteBase):
     def _user_deleted(self, username: str) -> None:
         super()._user_deleted(username)
         self._inboxes.clear()  # what the user sent left the other inboxes too
-        self._known_contacts = {p for p in self._known_contacts if username not in p}
-        self._unwritten_contacts = {p for p in self._unwritten_contacts if username not in p}
-        # In place: the round under way holds this very set.
-        self._contacts_in_writing -= {p for p in self._contacts_in_writing if username in p}
 
     async def enqueue(self, envelopes: Sequence[NewEnvelope]) -> list[int]:
-        pairs = self._new_contacts(envelopes)
         with self._tx() as db:
             stored = self._enqueue(db, envelopes)
-            self._record_contacts(db, pairs)
         return [sid for sid, _ in stored]
 
     async def reserve_sid(self, sender: str, eid: str) -> int | None:
@@ -171,9 +143,7 @@ class SQLiteQueue(SQLiteBase):
         self,
         envelopes: Sequence[NewEnvelope],
         acks: Mapping[str, Sequence[int]],
-        acknowledged: Sequence[NewEnvelope] = (),
     ) -> tuple[list[tuple[int, bool]], dict[str, tuple[int, int]]]:
-        self._unwritten_contacts |= self._new_contacts(envelopes, acknowledged)
         if not envelopes and not acks:
             return [], {}
         with self._tx() as db:
@@ -255,22 +225,6 @@ class SQLiteQueue(SQLiteBase):
             (env.sender, env.eid, env.recipient, DEFAULT_DEVICE),
         ).fetchone()
         return int(row[0]) if row else 0
-
-    def _new_contacts(self, *groups: Sequence[NewEnvelope]) -> set[tuple[str, str]]:
-        """(sender, recipient) pairs not known to be contacts yet."""
-        pairs = {(e.sender, e.recipient) for group in groups for e in group}
-        return pairs - self._known_contacts - self._unwritten_contacts
-
-    def _record_contacts(self, db: sqlite3.Connection, pairs: set[tuple[str, str]]) -> None:
-        if not pairs:
-            return
-        db.executemany("INSERT OR IGNORE INTO contacts VALUES (?, ?)", _both_ways(pairs))
-        self._remember_contacts(pairs)
-
-    def _remember_contacts(self, pairs: set[tuple[str, str]]) -> None:
-        if len(self._known_contacts) > KNOWN_CONTACTS_CACHED:
-            self._known_contacts.clear()
-        self._known_contacts |= pairs
 
     def _ack(self, db: sqlite3.Connection, recipient: str, sids: Sequence[int]) -> tuple[int, int]:
         """What the acknowledgement freed, counted first, then one `executemany` for the
@@ -364,73 +318,30 @@ class SQLiteQueue(SQLiteBase):
                 " (SELECT sid FROM envelopes WHERE sender = ?1 AND grp IS NULL))",
                 (user, peer),
             ).rowcount
-            db.execute(
-                "DELETE FROM contacts WHERE (a = ? AND b = ?) OR (a = ? AND b = ?)",
-                (user, peer, peer, user),
-            )
-            self._known_contacts -= {(user, peer), (peer, user)}
-            self._unwritten_contacts -= {(user, peer), (peer, user)}
-            self._contacts_in_writing -= {(user, peer), (peer, user)}
+            db.execute("DELETE FROM contacts WHERE a = ? AND b = ?", (peer, user))
             self._inboxes.pop(user, None)
             self._inboxes.pop(peer, None)
         return deleted
 
-    async def contacts_of(self, username: str) -> set[str]:
+    async def record_watches(self, watcher: str, users: Sequence[str]) -> list[str]:
+        with self._tx() as db:
+            rows = db.execute(
+                "INSERT OR IGNORE INTO contacts (a, b)"
+                " SELECT username, ?1 FROM accounts"
+                " WHERE username IN (SELECT value FROM json_each(?2)) AND username != ?1"
+                " AND EXISTS (SELECT 1 FROM accounts WHERE username = ?1)"
+                " RETURNING a",
+                (watcher, json.dumps(list(users))),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    async def watchers_of(self, username: str) -> set[str]:
         with GUARD:
             rows = self._db.execute("SELECT b FROM contacts WHERE a = ?", (username,)).fetchall()
-        unwritten = self._unwritten_contacts
-        return (
-            {row[0] for row in rows}
-            | {b for a, b in unwritten if a == username}
-            | {a for a, b in unwritten if b == username}
-        )
+        return {row[0] for row in rows}
 
     async def checkpoint(self) -> None:
-        """Writes the contact pairs still held in memory first, so they reach the disk
-        within a second."""
-        await self._write_unwritten_contacts()
         if time.monotonic() - self._inboxes_since > INBOXES_RECOUNTED:
             self._inboxes.clear()
             self._inboxes_since = time.monotonic()
         await super().checkpoint()
-
-    async def close(self) -> None:
-        self._write_contacts(set(self._unwritten_contacts))
-        await super().close()
-
-    async def _write_unwritten_contacts(self) -> None:
-        """Both rows of every pair, in key order, `CONTACT_ROWS_PER_TRANSACTION` at a time,
-        the loop free between chunks: a chunk then covers one stretch of the table and
-        shares its pages. One transaction of a second's pairs held the loop 15-50 ms at
-        5,000 new pairs a second; chunks of pairs, half their rows (b, a) scattered over
-        the whole table, cost a page per row again."""
-        pending = self._contacts_in_writing = set(self._unwritten_contacts)
-        rows = _both_ways(pending)
-        try:
-            for start in range(0, len(rows), CONTACT_ROWS_PER_TRANSACTION):
-                if start:
-                    await asyncio.sleep(CONTACTS_PAUSE)
-                # A conversation or account deleted meanwhile took its pair out of the round.
-                chunk = [
-                    (a, b)
-                    for a, b in rows[start : start + CONTACT_ROWS_PER_TRANSACTION]
-                    if (a, b) in pending or (b, a) in pending
-                ]
-                if chunk:
-                    with self._tx() as db:
-                        db.executemany("INSERT OR IGNORE INTO contacts VALUES (?, ?)", chunk)
-            self._unwritten_contacts -= pending
-            self._remember_contacts(pending)
-        finally:
-            self._contacts_in_writing = set()
-
-    def _write_contacts(self, pairs: set[tuple[str, str]]) -> None:
-        if pairs:
-            with self._tx() as db:
-                self._record_contacts(db, pairs)
-            self._unwritten_contacts -= pairs
-
-
-def _both_ways(pairs: set[tuple[str, str]]) -> list[tuple[str, str]]:
-    """A contact is a row each way; in key order, rows that share a page go together."""
-    return sorted(pairs | {(b, a) for a, b in pairs})
