@@ -51,6 +51,12 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "rate": 5000,
         "peers": "random",
     },
+    "group-5000": {
+        "label": "1,000 clients, 5,000 copies/s, groups of 10",
+        "clients": 1000,
+        "rate": 5000,
+        "peers": "group",
+    },
 }
 
 

@@ -2,7 +2,9 @@
 
 Same library, same settings (no compression, same size limit, queue and
 keepalive) and the same frames as the relay: `login` answers `session`,
-`send` answers `accepted` and forwards `deliver` with the same fields. What
+`send` answers `accepted` and forwards `deliver` with the same fields, and
+`group_send` answers `accepted` and forwards `group_deliver` to every other
+member (groups made by `group_commit`, answered `group_accepted`). What
 it leaves out is what the relay's figures are about: validation, rate
 limits, persistence (write batching), acknowledgement bookkeeping, the writer
 task per connection. Files: binary chunks appended to one file and read
@@ -37,6 +39,7 @@ class Forwarder:
         self.online: dict[str, ServerConnection] = {}
         self.sids = itertools.count(1)
         self.files = itertools.count(1)
+        self.groups: dict[str, list[str]] = {}
 
     async def handle(self, ws: ServerConnection) -> None:
         name = ""
@@ -69,6 +72,40 @@ class Forwarder:
                         await other.send(
                             _encode({"type": "deliver", "envelopes": [envelope]}).decode()
                         )
+                elif kind == "group_send":
+                    await ws.send(
+                        _encode(
+                            {"type": "accepted", "rid": frame["rid"], "eid": frame["eid"]}
+                        ).decode()
+                    )
+                    for member in self.groups.get(frame["group"], ()):
+                        other = self.online.get(member)
+                        if member == name or other is None:
+                            continue
+                        envelope = {
+                            "sid": next(self.sids),
+                            "group": frame["group"],
+                            "kind": "message",
+                            "epoch": frame["epoch"],
+                            "sender": name,
+                            "eid": frame["eid"],
+                            "body": frame["body"],
+                            "ts": time.time(),
+                        }
+                        await other.send(
+                            _encode({"type": "group_deliver", "envelopes": [envelope]}).decode()
+                        )
+                elif kind == "group_commit":
+                    members = self.groups.setdefault(frame["group"], [name])
+                    members += frame.get("added", [])
+                    answer = {
+                        "type": "group_accepted",
+                        "rid": frame["rid"],
+                        "group": frame["group"],
+                        "epoch": frame["epoch"],
+                        "eid": frame["eid"],
+                    }
+                    await ws.send(_encode(answer).decode())
                 elif kind == "ack":
                     pass
                 elif kind == "login":

@@ -21,6 +21,9 @@ Scenarios (clients, load):
   (200/s) is lifted for floods only, since it is a policy, not a cost.
 - 100 clients, 2,000 msg/s paced: latency at a moderate load.
 - 1,000 clients, 5,000 msg/s paced, both patterns: the p99 target (≤ 5 ms).
+- 1,000 clients in groups of 10, 5,000 copies/s paced: the third p99 pattern
+  (group fan-out). The plain forwarder gets each message naming the nine
+  other members and writes it to each; bare.py keeps the groups in memory.
 - 1,000 clients, flood.
 
 Run: .venv/bin/python -m bench relay
@@ -45,6 +48,10 @@ CPU_TARGET = {"plain": 1.5, "bare": 1.2}
 """Issue 21: relay CPU per message at most 1.5x the plain forwarder and 1.2x bare.py
 (flood, 100 clients)."""
 
+GROUP_SIZE = 10
+"""Members of each group in the fan-out scenario: a message is nine copies, and its rate
+counts copies (5,000 msg/s there: about 556 group sends a second)."""
+
 THROUGHPUT_TARGET = 0.8
 """Relay throughput at least this share of the plain forwarder's (floods)."""
 
@@ -60,6 +67,12 @@ def _scenarios(quick: bool) -> list[dict[str, Any]]:
                 "peers": "random",
             },
             {"label": "20 clients, 500 msg/s", "clients": 20, "rate": 500},
+            {
+                "label": "20 clients, 500 copies/s, groups of 10",
+                "clients": 20,
+                "rate": 500,
+                "peers": "group",
+            },
         ]
     return [
         {"label": "100 clients, flood", "clients": 100, "flood": True, "cpu_target": True},
@@ -77,6 +90,13 @@ def _scenarios(quick: bool) -> list[dict[str, Any]]:
             "clients": 1000,
             "rate": 5000,
             "peers": "random",
+            "p99_target": 5,
+        },
+        {
+            "label": "1,000 clients, 5,000 msg/s, group fan-out (groups of 10)",
+            "clients": 1000,
+            "rate": 5000,
+            "peers": "group",
             "p99_target": 5,
         },
         {"label": "1,000 clients, flood", "clients": 1000, "flood": True},
@@ -104,6 +124,7 @@ def measure(
         "rate": scenario.get("rate", 0),
         "window": 4,
         "peers": scenario.get("peers", "fixed"),
+        "group_size": GROUP_SIZE,
         "plain": server.kind == "plain",
     }
     result = run_loadgen(spec)

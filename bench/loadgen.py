@@ -6,13 +6,18 @@ stderr). Modes:
 - `register`: creates the accounts `users` with `password`.
 - `chat`: logs `users` in, then client i sends to client i+1 (`peers`
   "fixed", one-to-one) or each message to a peer drawn at random (`peers`
-  "random": every client writes to many contacts), either as fast as the
-  server accepts (`flood`, `window` unaccepted sends per client) or at `rate`
-  messages a second in total. Recipients answer every `deliver` with one
-  `ack` (rid 0), as `client/relay_client.py` does. With `plain` (the plain
+  "random": every client writes to many contacts) or to its group (`peers`
+  "group": consecutive clients form groups of `group_size`, made with a
+  `group_commit` at epoch 0 and one adding the others at epoch 1; every
+  message is a `group_send`, a copy to each other member), either as fast as
+  the server accepts (`flood`, `window` unaccepted sends per client) or at
+  `rate` messages a second in total (delivered copies, for groups).
+  Recipients answer every `deliver` (and `group_deliver`) with one `ack`
+  (rid 0), as `client/relay_client.py` does. With `plain` (the plain
   forwarder, bench/plain.py) the server forwards the `send` frame itself:
   its arrival is the delivery and the sender's `accepted`, and nothing is
-  acknowledged. After `warmup` seconds it measures for `duration`
+  acknowledged; a group message goes to it as one `send` naming every other
+  member in `to`, which it writes to each. After `warmup` seconds it measures for `duration`
   (and, with `storm`, alternates quiet periods with bursts of concurrent
   logins), then stops sending and waits for what is in flight.
 - `idle`: logs `users` in, reports, waits for a line on stdin, closes.
@@ -99,6 +104,11 @@ class Load:
         self.clients: list[WsClient] = []
         self.targets: dict[WsClient, bytes] = {}
         self.random_peers = spec.get("peers", "fixed") == "random"
+        self.group_size = int(spec.get("group_size", 10)) if spec.get("peers") == "group" else 0
+        self.groups: dict[WsClient, tuple[bytes, bytes]] = {}
+        """Group mode: a client's group id (base64) and the other members (a JSON list)."""
+        self.copies_left: dict[str, int] = {}
+        """Group mode: copies of a message still to arrive."""
         self.names: list[bytes] = []
         self.index: dict[WsClient, int] = {}
         self.plain = bool(spec.get("plain"))
@@ -114,15 +124,12 @@ class Load:
     def on_message(self, client: WsClient, data: bytes) -> None:
         frame = _decode(data)
         kind = frame.type
-        if kind == "deliver":
+        if kind == "deliver" or kind == "group_deliver":
             now = time.perf_counter()
             sids = []
             for env in frame.envelopes or ():
                 sids.append(env.sid)
-                sent = self.sent_at.pop(env.eid, None)
-                if sent is not None:
-                    self.samples.append((sent, now - sent))
-                    self.delivered_at.append(now)
+                self.arrived(env.eid, now)
             client.send_text(b'{"type":"ack","rid":0,"sids":%s}' % _ints(sids))
         elif kind == "accepted":
             self.accepted_at.append(time.perf_counter())
@@ -131,10 +138,7 @@ class Load:
                 self.send(client)
         elif kind == "send" and frame.eid is not None:
             now = time.perf_counter()
-            sent = self.sent_at.pop(frame.eid, None)
-            if sent is not None:
-                self.samples.append((sent, now - sent))
-                self.delivered_at.append(now)
+            self.arrived(frame.eid, now)
             sender = self.sender_of.pop(frame.eid, None)
             if sender is not None:
                 self.accepted_at.append(now)
@@ -151,6 +155,19 @@ class Load:
             if waiter is not None and not waiter.done():
                 waiter.set_result(frame)
 
+    def arrived(self, eid: str, now: float) -> None:
+        """One copy of `eid` arrived: a latency sample; the message is done with its last."""
+        sent = self.sent_at.get(eid)
+        if sent is None:
+            return  # not ours (a group's Welcome), or a copy delivered again
+        self.samples.append((sent, now - sent))
+        self.delivered_at.append(now)
+        left = self.copies_left.pop(eid, 1) - 1
+        if left:
+            self.copies_left[eid] = left
+        else:
+            del self.sent_at[eid]
+
     # --- frames out ----------------------------------------------------------------
 
     def send(self, client: WsClient) -> None:
@@ -160,6 +177,24 @@ class Load:
         self.sent_at[eid] = time.perf_counter()
         if self.plain:
             self.sender_of[eid] = client
+        if self.group_size:
+            self.copies_left[eid] = self.group_size - 1
+            group, others = self.groups[client]
+            rid = (1 << 40) + self.counter
+            if self.plain:
+                frame = b'{"type":"send","rid":%d,"to":%s,"eid":"%s","body":"%s"}' % (
+                    rid,
+                    others,
+                    eid.encode(),
+                    self.body,
+                )
+            else:
+                frame = (
+                    b'{"type":"group_send","rid":%d,"group":"%s","epoch":2,"eid":"%s","body":"%s"}'
+                    % (rid, group, eid.encode(), self.body)
+                )
+            client.send_text(frame)
+            return
         if self.random_peers:
             # Anyone but itself: a draw over the others, shifted past its own index.
             pick = random.randrange(len(self.names) - 1)
@@ -208,6 +243,48 @@ class Load:
             self.index[client] = i
             self.inflight[client] = 0
         return time.perf_counter() - start
+
+    async def form_groups(self) -> None:
+        """Consecutive clients, `group_size` at a time, each group made by its first member
+        (the plain forwarder keeps no groups: the members are named in every message)."""
+        size = self.group_size
+        if len(self.clients) % size:
+            raise RuntimeError(f"{len(self.clients)} clients do not make groups of {size}")
+        founders = []
+        for start in range(0, len(self.clients) - size + 1, size):
+            members = self.clients[start : start + size]
+            names = [name.decode() for name in self.names[start : start + size]]
+            group = base64.b64encode(bytes.fromhex(self.run) + start.to_bytes(13, "big"))
+            for member, name in zip(members, names, strict=True):
+                others = [other for other in names if other != name]
+                self.groups[member] = (group, json.dumps(others).encode())
+            founders.append((members[0], group.decode(), names[1:]))
+        if self.plain:
+            return
+
+        async def make(founder: WsClient, group: str, others: list[str]) -> None:
+            for epoch, changes in ((0, {}), (1, {"added": others, "welcome": self.body.decode()})):
+                answer = await self.call(
+                    founder,
+                    {
+                        "type": "group_commit",
+                        "group": group,
+                        "epoch": epoch,
+                        "eid": f"{self.run}c{epoch}",
+                        "commit": self.body.decode(),
+                        **changes,
+                    },
+                )
+                if answer.type != "group_accepted":
+                    raise RuntimeError(f"group_commit at epoch {epoch}: {answer}")
+
+        gate = asyncio.Semaphore(16)
+
+        async def one(founder: WsClient, group: str, others: list[str]) -> None:
+            async with gate:
+                await make(founder, group, others)
+
+        await asyncio.gather(*(one(*f) for f in founders))
 
     # --- windows -------------------------------------------------------------------
 
@@ -292,6 +369,11 @@ async def chat(spec: dict[str, Any]) -> dict[str, Any]:
     _raise_fd_limit(len(users) + 64)
     login_s = await load.log_in_all(users, password)
     print(f"{len(users)} clients logged in in {login_s:.1f} s", file=sys.stderr)
+    rate = float(spec.get("rate", 0))
+    if load.group_size:
+        await load.form_groups()
+        await asyncio.sleep(0.5)  # the Welcomes are delivered and acknowledged
+        rate /= load.group_size - 1  # `rate` counts copies
     stop = asyncio.Event()
     lag: list[float] = []
     pacer = None
@@ -304,7 +386,7 @@ async def chat(spec: dict[str, Any]) -> dict[str, Any]:
             for _ in range(int(spec.get("window", 4))):
                 load.send(client)
     else:
-        pacer = asyncio.create_task(pace(load, float(spec["rate"]), stop, lag))
+        pacer = asyncio.create_task(pace(load, rate, stop, lag))
     await asyncio.sleep(float(spec.get("warmup", 1.0)))
     windows: list[Window] = []
     storm_spec = spec.get("storm")

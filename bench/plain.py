@@ -27,9 +27,10 @@ from bench.bare import serve_until_stopped
 
 
 class _To(msgspec.Struct):
-    """Only the field a forwarder must read; msgspec skips the rest of the frame."""
+    """Only the field a forwarder must read; msgspec skips the rest of the frame. A group
+    message names every other member: the same bytes go to each, a send per copy."""
 
-    to: str
+    to: str | list[str]
 
 
 class _Login(msgspec.Struct):
@@ -55,9 +56,16 @@ class Forwarder:
             while True:
                 # Bytes in, the same bytes out as a text frame: no UTF-8 round trip.
                 message = await ws.recv(decode=False)
-                other = online.get(_decode_to(message).to)
-                if other is not None:
-                    await other.send(message, text=True)
+                to = _decode_to(message).to
+                if isinstance(to, str):
+                    other = online.get(to)
+                    if other is not None:
+                        await other.send(message, text=True)
+                    continue
+                for name in to:
+                    other = online.get(name)
+                    if other is not None:
+                        await other.send(message, text=True)
         except ConnectionClosed:
             pass
         finally:

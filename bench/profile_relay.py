@@ -111,7 +111,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2000)
     parser.add_argument("--flood", action="store_true")
     parser.add_argument("--seconds", type=float, default=8)
-    parser.add_argument("--peers", choices=("fixed", "random"), default="fixed")
+    parser.add_argument("--peers", choices=("fixed", "random", "group"), default="fixed")
     parser.add_argument("--out", type=Path)
     parser.add_argument(
         "--svg", type=Path, help="write py-spy's flame graph (SVG) here instead of the tables"
