@@ -390,3 +390,31 @@ async def test_a_resend_announces_a_copy_stored_but_never_announced(
     await nothing_more(bob)
     for wire in (alice, bob):
         await wire.close()
+
+
+async def test_group_messages_wait_their_own_commit_delay_not_the_one_to_one_one(
+    start_relay: StartRelay,
+) -> None:
+    """A group message's copies leave only after its commit, so its batch waits
+    `group_commit_delay`: a one-to-one send before it, whose batch waits the longer
+    `commit_delay`, is answered after the group message."""
+    relay = await start_relay(commit_delay=0.1, group_commit_delay=0.0)
+    alice, bob = await founded(relay, "bob")
+    alice.rid += 1
+    await alice.send(
+        {"type": "send", "rid": alice.rid, "to": "bob", "eid": "direct", "body": "eA=="}
+    )
+    alice.rid += 1
+    await alice.send(
+        {
+            "type": "group_send",
+            "rid": alice.rid,
+            "group": GROUP,
+            "epoch": 2,
+            "eid": "g",
+            "body": "eA==",
+        }
+    )
+    first, second = await alice.recv(), await alice.recv()
+    assert (first["eid"], second["eid"]) == ("g", "direct")
+    assert await deliveries(bob, 1) == [("message", 2, "g")]

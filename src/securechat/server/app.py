@@ -140,7 +140,7 @@ class RelayServer:
         self.directory = Directory(self.store, lambda user: self.relay.online.get(user, ()))
         self.groups = GroupService(
             self.store,
-            Fanout(self.store, self.relay, clock, config.commit_delay),
+            Fanout(self.store, self.relay, clock, config.group_commit_delay),
             GroupLimits(
                 max_members=config.group_max_members,
                 max_per_user=config.group_max_per_user,
