@@ -3,6 +3,8 @@
 A `group_send` waits, like a one-to-one `send`, for the next write batch: one
 transaction for every group send received meanwhile, which stores each body
 once with a delivery row per other member (`GroupStore.group_send_batch`).
+Its copies leave only after that commit, so the batch waits a delay of its
+own (`group_commit_delay`, shorter than the one-to-one `commit_delay`).
 Then the members' connections on this node are woken, then the other nodes
 (through the bus), and only then is the sender told `accepted`: from then on
 the message is stored. Group batches are apart from the one-to-one batches, so
