@@ -168,18 +168,22 @@ async def test_message_to_a_deleted_account_fails_with_the_reason(
 async def test_a_contact_who_deletes_their_account_is_remembered_as_deleted(
     relay_url: str, tmp_path: Path
 ) -> None:
-    """The relay's `deleted` push is kept in the vault: after a restart it still shows."""
+    """The relay's `deleted` push is kept in the vault: after a restart it still shows, and
+    alice no longer follows the name, so whoever registers it next learns nothing of her
+    presence by watching her."""
     async with clients(relay_url, tmp_path, "alice", "bob") as (alice, bob):
         await secure(alice, bob)
         assert not alice.peer_deleted("bob")
         await bob.delete_account(PASSWORD)
         await wait_for(alice, PresenceChanged, user="bob", state="deleted")
         assert alice.peer_deleted("bob")
+    new_bob = await signed_up(relay_url, "bob")
     again = ChatClient(relay_url, tmp_path / "alice")
     try:
         await again.connect()
         await again.login("alice", PASSWORD)
         assert again.peer_deleted("bob")
+        assert (await new_bob.call("watch", users=["alice"]))["states"] == {"alice": "unknown"}
     finally:
         await again.close()
 
@@ -231,7 +235,23 @@ async def test_deleting_a_conversation_keeps_the_peers_session_working(
     assert [c.peer for c in alice.conversations()] == ["bob"]
     await alice.send_text("bob", "yes")
     assert (await wait_for(bob, MessageReceived, text="yes")).peer == "alice"
-    # Contacts again: alice follows bob's presence again without signing in anew.
+    # Opened anew by bob's message: alice follows bob again without signing in anew.
+    await bob.close()
+    await wait_for(alice, PresenceChanged, user="bob", state="offline", timeout=5)
+
+
+async def test_presence_comes_back_when_the_side_that_deleted_writes_first(
+    pair: tuple[ChatClient, ChatClient],
+) -> None:
+    """Deleting a conversation ends alice's follow of bob; her next message to him opens
+    the conversation anew and follows him again, without signing in anew."""
+    alice, bob = pair
+    await secure(alice, bob)
+    await alice.send_text("bob", "before the delete")
+    await wait_for(bob, MessageReceived, text="before the delete")
+    await alice.delete_conversation("bob")
+    await alice.send_text("bob", "me again")
+    await wait_for(bob, MessageReceived, text="me again")
     await bob.close()
     await wait_for(alice, PresenceChanged, user="bob", state="offline", timeout=5)
 
@@ -243,8 +263,8 @@ async def test_the_receiving_side_follows_presence_from_the_first_envelope(
     alice, bob = pair
     await alice.sharekey("bob")
     await wait_for(bob, KeyShared, peer="alice")
-    # The watch may run before the relay committed the contact ("unknown"); the commit
-    # then starts it: "online" follows within the commit delay, not after a restart.
+    # bob's watch may run before alice's ("unknown"); alice's then starts it: "online"
+    # follows at once, not after a restart.
     await wait_for(bob, PresenceChanged, user="alice", state="online", timeout=5)
     await alice.close()
     assert await wait_for(bob, PresenceChanged, user="alice", state="offline", timeout=5)

@@ -135,6 +135,8 @@ async def test_presence_is_shared_only_between_users_who_follow_each_other(
     push = await alice.next_push("presence")
     assert push["user"] == "bob" and push["state"] == "offline"
     await carol.close()  # followed by alice, never following her
+    with pytest.raises(TimeoutError):
+        await alice.next_push("presence", timeout=0.3)
     await alice.close()
     with pytest.raises(TimeoutError):
         await dave.next_push("presence", timeout=0.3)

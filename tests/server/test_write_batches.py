@@ -35,7 +35,6 @@ class GatedStore:
         self,
         envelopes: Sequence[NewEnvelope],
         acks: Mapping[str, Sequence[int]],
-        acknowledged: Sequence[NewEnvelope] = (),
     ) -> tuple[list[tuple[int, bool]], dict[str, tuple[int, int]]]:
         gate = asyncio.Event()
         self.batches.append(([env.eid for env in envelopes], gate))

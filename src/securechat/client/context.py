@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from securechat import paths
+from securechat.client import vault_keys as K
 from securechat.client.conversation import ConversationId
 from securechat.client.events import (
     DeliveryChanged,
@@ -96,16 +97,23 @@ class ClientContext:
 
     def contacts(self) -> list[str]:
         """The peers of direct conversations, whose presence we follow: a group's
-        conversation key is no username, and the relay would refuse the whole watch."""
-        conversations = self.need_vault().conversations()
-        return [c.peer for c in conversations if ConversationId.parse(c.peer).is_direct]
+        conversation key is no username, and the relay would refuse the whole watch. A
+        peer whose account was deleted is not followed: whoever registers the name next
+        would see our presence by watching us back (an envelope from them follows it
+        again, `receive.py`)."""
+        vault = self.need_vault()
+        return [
+            c.peer
+            for c in vault.conversations()
+            if ConversationId.parse(c.peer).is_direct and vault.get(K.gone(c.peer)) is None
+        ]
 
     async def watch(self, peers: list[str]) -> None:
         """Follows the presence of `peers`: the relay keeps watches per connection.
 
         The answer's task runs after the reader may have handled pushes that followed
-        the answer on the wire (the commit that makes a first contact pushes "online" to
-        a watch answered "unknown"). A push read after the request went out is as new as
+        the answer on the wire (the peer's first watch of us pushes "online" to a watch
+        answered "unknown"). A push read after the request went out is as new as
         the answer (the relay pushes to a watcher every change before answering) or
         newer, so the answer is shown only for users without such a push.
         """

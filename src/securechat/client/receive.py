@@ -63,8 +63,10 @@ class Receiver:
             return
         peer = envelope.sender
         if vault.get(K.gone(peer)) is not None:
-            # The name has an account again (a new one: its key is checked as any other).
+            # The name has an account again (a new one: its key is checked as any other),
+            # which wrote to us: follow it again.
             vault.delete(K.gone(peer))
+            self._ctx.spawn(self._ctx.watch([peer]))
         try:
             outer = P.decode_outer(envelope.body)
             match outer:

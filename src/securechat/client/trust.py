@@ -187,7 +187,7 @@ class Trust:
         new = vault.ensure_conversation(peer)
         await self._ctx.relay.send_envelope(peer, body)
         if new:
-            # After `accepted`: the relay shares presence only between contacts.
+            # The relay shares presence once the peer follows us back (its first watch).
             await self._ctx.watch([peer])
         return identity.public.fingerprint_hex()
 

@@ -468,7 +468,11 @@ class Relay:
         of `user` wait until `user` follows again (its client watches a peer once a new
         envelope opens the conversation anew)."""
         for outlet in self.online.get(user, ()):
-            self.waiting_watches.get(outlet, set()).discard(peer)
+            waiting = self.waiting_watches.get(outlet)
+            if waiting is not None:
+                waiting.discard(peer)
+                if not waiting:
+                    del self.waiting_watches[outlet]
         self._unwatch(peer, user, waiting=False)
         self._unwatch(user, peer, waiting=True)
 
@@ -490,6 +494,11 @@ class Relay:
             for outlet in self.online.get(follower, ()):
                 outlet.push(frame)
         self.watchers.pop(username, None)
+        # Whoever registers the name next is somebody else: no watch waits for them.
+        for outlet, waiting in list(self.waiting_watches.items()):
+            waiting.discard(username)
+            if not waiting:
+                del self.waiting_watches[outlet]
         self._signal(self.bus.presence(username, "deleted"))
 
     def remote_wake(self, username: str, sids: list[int]) -> None:
@@ -519,9 +528,17 @@ class Relay:
                 outlet.wake_delivery(envelope)
 
     def remote_watch(self, watcher: str, users: list[str]) -> None:
-        """Another node recorded that `watcher` now follows `users`."""
-        if any(user in self.online for user in users):
-            self._signal(self.watches_started(watcher, users))
+        """Another node says it recorded that `watcher` now follows `users`."""
+        here = [user for user in users if user in self.online]
+        if here:
+            self._signal(self._remote_watches_started(watcher, here))
+
+    async def _remote_watches_started(self, watcher: str, users: list[str]) -> None:
+        """Only follows the store holds start watches: a bus message is no proof (anyone
+        who reaches Redis could send one)."""
+        confirmed = [user for user in users if watcher in await self.store.watchers_of(user)]
+        if confirmed:
+            await self.watches_started(watcher, confirmed)
 
     def remote_presence(self, username: str, state: str) -> None:
         if state == "offline" and self.online.get(username):
