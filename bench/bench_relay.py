@@ -129,6 +129,8 @@ def measure(
     }
     result = run_loadgen(spec)
     window: dict[str, Any] = result["windows"][0]
+    if not window["server_cpu_s"] or server.proc is None or server.proc.poll() is not None:
+        raise RuntimeError(f"{server.kind} did no work: another process answered on its port")
     window["undelivered"] = result["undelivered"]
     window["errors"] = result["errors"]
     window["pacer_lag_p99_ms"] = result["pacer_lag_p99_ms"]

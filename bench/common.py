@@ -156,10 +156,20 @@ def reset_peak(pid: int) -> None:
 # --- processes -----------------------------------------------------------------------
 
 
+_PORTS_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free now and never handed out before by this process. Servers built one
+    after the other (plain, bare, relay) once got the same port: the relay failed to
+    bind, and its clients measured bare.py, which was listening there."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _PORTS_HANDED_OUT:
+            _PORTS_HANDED_OUT.add(port)
+            return port
 
 
 def _wait_listening(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:

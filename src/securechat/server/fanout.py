@@ -64,7 +64,7 @@ class Fanout:
     store: GroupStore
     relay: Relay
     clock: Callable[[], float] = time.time
-    commit_delay: float = 0.001
+    commit_delay: float = 0.0
     _batch: list[_Pending] = field(default_factory=list)
     _flush_task: asyncio.Task[None] | None = None
     _timer: asyncio.TimerHandle | None = None
