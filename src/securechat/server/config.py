@@ -155,8 +155,8 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             "Seconds a group write batch waits for more group messages. Their copies are "
             "delivered only after the commit, so this is added to every group message's "
             "latency. 0 commits at the next loop turn, with whatever arrived meanwhile: at "
-            "5,000 copies a second in groups of 10 the p99 was 3-4 ms, against 8.7 ms at 5 ms, "
-            "for up to twice the CPU per copy at that rate (bench/README.md).",
+            "5,000 copies a second in groups of 10 the p99 was 3 ms, against 9-11 ms at 5 ms, "
+            "for 1.6x the CPU per copy at that rate (bench/README.md).",
             ge=0,
             le=0.1,
         ),
