@@ -55,11 +55,7 @@ class Forwarder:
                 frame: dict[str, Any] = _decode(message)
                 kind = frame["type"]
                 if kind == "send":
-                    await ws.send(
-                        _encode(
-                            {"type": "accepted", "rid": frame["rid"], "eid": frame["eid"]}
-                        ).decode()
-                    )
+                    await ws.send(_accepted(frame))
                     other = self.online.get(frame["to"])
                     if other is not None:
                         envelope = {
@@ -73,11 +69,7 @@ class Forwarder:
                             _encode({"type": "deliver", "envelopes": [envelope]}).decode()
                         )
                 elif kind == "group_send":
-                    await ws.send(
-                        _encode(
-                            {"type": "accepted", "rid": frame["rid"], "eid": frame["eid"]}
-                        ).decode()
-                    )
+                    await ws.send(_accepted(frame))
                     for member in self.groups.get(frame["group"], ()):
                         other = self.online.get(member)
                         if member == name or other is None:
@@ -131,6 +123,10 @@ class Forwarder:
         finally:
             if name and self.online.get(name) is ws:
                 del self.online[name]
+
+
+def _accepted(frame: dict[str, Any]) -> str:
+    return _encode({"type": "accepted", "rid": frame["rid"], "eid": frame["eid"]}).decode()
 
 
 async def serve_until_stopped(

@@ -251,7 +251,7 @@ class Load:
         if len(self.clients) % size:
             raise RuntimeError(f"{len(self.clients)} clients do not make groups of {size}")
         founders = []
-        for start in range(0, len(self.clients) - size + 1, size):
+        for start in range(0, len(self.clients), size):
             members = self.clients[start : start + size]
             names = [name.decode() for name in self.names[start : start + size]]
             group = base64.b64encode(bytes.fromhex(self.run) + start.to_bytes(13, "big"))
@@ -262,29 +262,29 @@ class Load:
         if self.plain:
             return
 
-        async def make(founder: WsClient, group: str, others: list[str]) -> None:
-            for epoch, changes in ((0, {}), (1, {"added": others, "welcome": self.body.decode()})):
-                answer = await self.call(
-                    founder,
-                    {
-                        "type": "group_commit",
-                        "group": group,
-                        "epoch": epoch,
-                        "eid": f"{self.run}c{epoch}",
-                        "commit": self.body.decode(),
-                        **changes,
-                    },
-                )
-                if answer.type != "group_accepted":
-                    raise RuntimeError(f"group_commit at epoch {epoch}: {answer}")
-
         gate = asyncio.Semaphore(16)
 
-        async def one(founder: WsClient, group: str, others: list[str]) -> None:
+        async def make(founder: WsClient, group: str, others: list[str]) -> None:
             async with gate:
-                await make(founder, group, others)
+                for epoch, changes in (
+                    (0, {}),
+                    (1, {"added": others, "welcome": self.body.decode()}),
+                ):
+                    answer = await self.call(
+                        founder,
+                        {
+                            "type": "group_commit",
+                            "group": group,
+                            "epoch": epoch,
+                            "eid": f"{self.run}c{epoch}",
+                            "commit": self.body.decode(),
+                            **changes,
+                        },
+                    )
+                    if answer.type != "group_accepted":
+                        raise RuntimeError(f"group_commit at epoch {epoch}: {answer}")
 
-        await asyncio.gather(*(one(*f) for f in founders))
+        await asyncio.gather(*(make(*founder) for founder in founders))
 
     # --- windows -------------------------------------------------------------------
 

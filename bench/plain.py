@@ -57,13 +57,8 @@ class Forwarder:
                 # Bytes in, the same bytes out as a text frame: no UTF-8 round trip.
                 message = await ws.recv(decode=False)
                 to = _decode_to(message).to
-                if isinstance(to, str):
-                    other = online.get(to)
-                    if other is not None:
-                        await other.send(message, text=True)
-                    continue
-                for name in to:
-                    other = online.get(name)
+                for recipient in (to,) if isinstance(to, str) else to:
+                    other = online.get(recipient)
                     if other is not None:
                         await other.send(message, text=True)
         except ConnectionClosed:

@@ -98,6 +98,7 @@ class Accounts:
         except BaseException:
             vault.wipe()
             raise
+        vault.conversation_opened = self._ctx.conversation_opened
         self._ctx.vault, self._ctx.identity, self._ctx.username = vault, identity, username
         await self._start_session(await self._ctx.relay.login(username, password))
         return code
@@ -199,6 +200,7 @@ class Accounts:
             raise SessionError(
                 "the vault holds no identity key; it is damaged", ClientErrorCode.VAULT_DAMAGED
             )
+        vault.conversation_opened = self._ctx.conversation_opened
         self._ctx.vault, self._ctx.identity = vault, IdentityKeyPair.from_bytes(blob)
         self._ctx.username = username
 

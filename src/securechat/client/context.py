@@ -130,6 +130,16 @@ class ClientContext:
         self._presence_pushes[user] = self._presence_pushes.get(user, 0) + 1
         self.emit(PresenceChanged(user, state))
 
+    def conversation_opened(self, peer: str) -> None:
+        """A message created a conversation in the vault (a new one, or one deleted here):
+        follow the peer's presence, unless its account is gone (`contacts`)."""
+        if (
+            ConversationId.parse(peer).is_direct
+            and self.vault is not None
+            and self.vault.get(K.gone(peer)) is None
+        ):
+            self.spawn(self.watch([peer]))
+
     def ensure_conversation(self, vault: Vault, peer: str) -> None:
         """A conversation opened by the peer: follow their presence (the relay shares it
         once both follow each other)."""

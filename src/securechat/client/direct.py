@@ -143,9 +143,6 @@ class DirectSessions:
         item = OutboxItem(eid or new_envelope_id(), peer, P.encode_message(message.to_bytes()))
         changes[K.session(peer)] = state.to_bytes()
         confirm = state.session_id if number else None
-        if record is not None:
-            # A conversation deleted here opens anew: follow the peer's presence again.
-            self._ctx.ensure_conversation(vault, peer)
         message_id = vault.record_outgoing(record, changes, item, confirm=confirm)
         await self._ctx.relay.transmit(item)
         return message_id

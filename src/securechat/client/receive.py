@@ -212,9 +212,6 @@ class Receiver:
             changes.update(self._numbered(vault, peer, payload, opened.current))
         if opened.record is not None:
             changes[K.sessions(peer)] = opened.record.to_bytes()
-        if isinstance(inner, P.Text | P.FileOffer):
-            # A conversation deleted here opens anew: follow the peer's presence again.
-            self._ctx.ensure_conversation(vault, peer)
         match inner:
             case P.Text():
                 record = MessageRecord(

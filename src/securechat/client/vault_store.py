@@ -16,7 +16,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -91,6 +91,9 @@ class Vault(VaultMessages):
         self.header = header
         self._key = vault_key
         self.cipher = RecordCipher(vault_key)
+        self.conversation_opened: Callable[[str], None] | None = None
+        """Told of each conversation a message creates (a new one, or one deleted here):
+        the client follows the peer's presence (`ClientContext.conversation_opened`)."""
         self.pin_writes = 0
         """Pins written or deleted through this object: with `data_version`, whether
         anything computed from the pins may have changed."""
@@ -391,7 +394,11 @@ class Vault(VaultMessages):
     def _touch_conversation(
         self, db: sqlite3.Connection, peer: str, ts: float, unread: bool
     ) -> None:
-        current = self._conversation(peer) or ConversationRecord(peer=peer)
+        current = self._conversation(peer)
+        if current is None:
+            current = ConversationRecord(peer=peer)
+            if self.conversation_opened is not None:
+                self.conversation_opened(peer)
         updated = ConversationRecord(
             peer=peer,
             last_ts=max(current.last_ts, ts),
